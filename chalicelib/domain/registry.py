@@ -1,0 +1,96 @@
+"""Device registration: what a device is, where it belongs, and the values its owner set (DOMAIN.md §2)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from chalicelib.domain.levels import Sector
+from chalicelib.domain.telemetry import DeviceId, EnterpriseId
+
+_MODEL = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+VehicleClass = Literal["coach_long_distance", "coach_tour", "bus_intercity", "hazmat", "heavy_freight"]
+PASSENGER_VEHICLES = frozenset({"coach_long_distance", "coach_tour", "bus_intercity"})
+
+BuildingClass = Literal[
+    "class1_highrise_public",  # 一类高层公共建筑 ≥ 0.10 MPa (≥ 0.15 above 100 m)
+    "highrise_residential",  # 高层住宅 ≥ 0.07
+    "class2_highrise_public",  # 二类高层公共建筑 ≥ 0.07
+    "multistorey_public",  # 多层公共建筑 ≥ 0.07
+    "industrial",  # 工业建筑 ≥ 0.10 (≥ 0.07 under 20,000 m³)
+    "sprinkler",  # 自动喷水灭火系统 ≥ 0.10
+    "municipal_hydrant",  # 市政消火栓 ≥ 0.14
+]
+
+
+class Setpoint(BaseModel):
+    """Values the owner registers for one metric; any may be absent (then the sector default applies).
+
+    - tanks (DCS/SIS tag list): ``h``, ``hh``, ``l``, ``ll``
+    - gas detectors (GB/T 50493 §5.5.2): ``l1``, ``l2`` (level-1 / level-2 alarm setpoints)
+    - pits and formwork (GB 50497 design control values): ``control`` (cumulative), ``rate_control`` (per day)
+    - pipelines: ``normal`` (normal operating value), ``maop`` (maximum allowable operating pressure)
+    """
+
+    model_config = _MODEL
+    h: float | None = None
+    hh: float | None = None
+    l: float | None = None  # noqa: E741 - the standard's own name for the low setpoint
+    ll: float | None = None
+    l1: float | None = None
+    l2: float | None = None
+    control: float | None = None
+    rate_control: float | None = None
+    normal: float | None = None
+    maop: float | None = None
+
+
+class StaticFactors(BaseModel):
+    """Static risk factors and terminal parameters (JT/T 808 0x0055–0x005C)."""
+
+    model_config = _MODEL
+    major_hazard_grade: Annotated[int, Field(ge=1, le=4)] | None = None  # GB 18218
+    hca_class: Annotated[int, Field(ge=1, le=3)] | None = None  # GB 32167 高后果区
+    vehicle_class: VehicleClass | None = None
+    building_class: BuildingClass | None = None
+    building_height_m: Annotated[float, Field(ge=0)] | None = None
+    building_volume_m3: Annotated[float, Field(ge=0)] | None = None
+    max_speed_kmh: Annotated[float, Field(gt=0, le=150)] | None = None  # 0x0055
+    continuous_driving_limit_min: Annotated[int, Field(gt=0)] | None = None  # 0x0057
+    daily_driving_limit_min: Annotated[int, Field(gt=0)] | None = None  # 0x0058
+    min_rest_min: Annotated[int, Field(gt=0)] | None = None  # 0x0059
+    overspeed_margin_kmh: Annotated[float, Field(ge=0)] | None = None  # 0x005B
+    fatigue_margin_min: Annotated[int, Field(ge=0)] | None = None  # 0x005C
+    oel_ppm: Annotated[float, Field(gt=0)] | None = None  # toxic gas occupational exposure limit
+
+
+class DeviceRegistration(BaseModel):
+    """A registered device: the enterprise, the unit it belongs to, its kind, areas, setpoints and static factors.
+
+    The unit is the tank farm, building, site, pipeline segment or vehicle; combination rules work within a unit.
+    """
+
+    model_config = _MODEL
+    device_id: DeviceId
+    enterprise_id: EnterpriseId
+    enterprise_name: str = Field(min_length=1, max_length=64)
+    sector: Sector
+    unit_id: str = Field(min_length=1, max_length=64)
+    unit_name: str = Field(min_length=1, max_length=32)
+    point_name: str = Field(default="", max_length=32)  # e.g. "V-101储罐", "3#塔吊", "津A12345"
+    kind: str = Field(min_length=1, max_length=32)
+    area_codes: tuple[str, ...] = ()
+    setpoints: dict[str, Setpoint] = Field(default_factory=dict)
+    static: StaticFactors = StaticFactors()
+
+    def setpoint(self, metric: str) -> Setpoint:
+        return self.setpoints.get(metric) or _NO_SETPOINT
+
+    @property
+    def display_name(self) -> str:
+        return self.point_name or self.unit_name
+
+
+_NO_SETPOINT = Setpoint()
