@@ -127,9 +127,7 @@ class SectorModel(Protocol):
     sector: Sector
     stuck_metrics: tuple[str, ...]  # analog metrics whose exact repetition means a stuck sensor
 
-    def evaluate(
-        self, reg: DeviceRegistration, msg: Any, scratch: dict[str, Any], now_s: float
-    ) -> list[Finding]:
+    def evaluate(self, reg: DeviceRegistration, msg: Any, scratch: dict[str, Any], now_s: float) -> list[Finding]:
         """Assess `msg` (already validated, `msg.sector == reg.sector`) for every risk type it bears on.
 
         `scratch` is this device's model state (JSON-compatible, short keys; mutate it in place; keep it small).

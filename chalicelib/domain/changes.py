@@ -1,0 +1,99 @@
+"""Warning changes: what the engine tells the rest of the platform (raise, level up, level down, recover)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from chalicelib.domain.levels import Level, Sector
+
+
+class ChangeKind(StrEnum):
+    RAISE = "raise"
+    LEVEL_UP = "level_up"
+    LEVEL_DOWN = "level_down"
+    RECOVER = "recover"
+
+    @property
+    def zh(self) -> str:
+        return CHANGE_KIND_ZH[self]
+
+    @property
+    def lowers(self) -> bool:
+        return self in (ChangeKind.LEVEL_DOWN, ChangeKind.RECOVER)
+
+
+CHANGE_KIND_ZH = {
+    ChangeKind.RAISE: "发布",
+    ChangeKind.LEVEL_UP: "升级",
+    ChangeKind.LEVEL_DOWN: "降级",
+    ChangeKind.RECOVER: "数据恢复正常",
+}
+
+DATA_QUALITY = "data_quality"
+
+
+def warning_id_for(device_id: str, risk_type: str, raised_at: float) -> str:
+    """Deterministic, short id: a redelivered message that raises again yields the same id."""
+    digest = hashlib.blake2b(f"{device_id}|{risk_type}|{raised_at:.3f}".encode(), digest_size=5).digest()
+    return "W" + base64.b32encode(digest).decode()
+
+
+@dataclass(slots=True, frozen=True)
+class WarningChange:
+    kind: ChangeKind
+    warning_id: str
+    device_id: str
+    enterprise_id: str
+    enterprise_name: str
+    sector: Sector
+    unit_id: str
+    unit_name: str
+    point_name: str
+    area_codes: tuple[str, ...]
+    risk_type: str
+    level: int  # the level after this change (NONE for a recovery)
+    previous_level: int
+    base_level: int  # the raw level the reading deserved before unit/static/context/frequency rules
+    reason: str
+    title: str
+    value: float | None
+    unit: str
+    at: float  # epoch seconds of the reading that caused the change
+    raised_at: float
+    flags: tuple[str, ...] = ()
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def level_enum(self) -> Level:
+        return Level(self.level)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind.value,
+            "warning_id": self.warning_id,
+            "device_id": self.device_id,
+            "enterprise_id": self.enterprise_id,
+            "enterprise_name": self.enterprise_name,
+            "sector": self.sector.value,
+            "unit_id": self.unit_id,
+            "unit_name": self.unit_name,
+            "point_name": self.point_name,
+            "area_codes": list(self.area_codes),
+            "risk_type": self.risk_type,
+            "level": Level(self.level).code,
+            "previous_level": Level(self.previous_level).code,
+            "base_level": Level(self.base_level).code,
+            "reason": self.reason,
+            "title": self.title,
+            "value": self.value,
+            "unit": self.unit,
+            "at": self.at,
+            "raised_at": self.raised_at,
+            "flags": list(self.flags),
+            "params": dict(self.params),
+        }

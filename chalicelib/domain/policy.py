@@ -1,0 +1,159 @@
+"""Platform policy (DOMAIN.md §3, §4): grading rules, deadlines per level, routing per level/sector/area.
+
+Every number here is a [policy] default; a stage overrides any of them through settings (a JSON document merged
+over these defaults), so nothing below is out of an operator's reach.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from chalicelib.domain.levels import Level, Sector
+
+_POLICY = ConfigDict(extra="forbid", frozen=True)
+
+
+class Duration(BaseModel):
+    """A breach raises when it has lasted `count` consecutive readings or `seconds`, whichever comes first."""
+
+    model_config = _POLICY
+    count: int = Field(default=2, ge=1)
+    seconds: float = Field(default=30.0, ge=0)
+
+
+class GradingPolicy(BaseModel):
+    model_config = _POLICY
+    default_duration: Duration = Duration()
+    durations: dict[str, Duration] = Field(default_factory=dict)  # per risk type
+    combination_window_s: float = 600.0
+    combination_min_level: int = Level.YELLOW  # an "alarming" parameter for the unit rules
+    frequent_window_s: float = 86400.0
+    frequent_count: int = 3
+    context_min_level: int = Level.YELLOW
+    static_bump_major_hazard_grades: tuple[int, ...] = (1, 2)
+    static_bump_hca_classes: tuple[int, ...] = (3,)
+    max_future_skew_s: float = 300.0
+    max_past_age_s: float = 86400.0
+    stuck_count: int = 30  # identical readings in a row from a noisy analog sensor
+    quality_hold_s: float = 3600.0  # a data-quality finding stays this long after the last fault
+
+    def duration(self, risk_type: str) -> Duration:
+        return self.durations.get(risk_type, self.default_duration)
+
+
+class Deadline(BaseModel):
+    model_config = _POLICY
+    acknowledge_s: float = Field(gt=0)
+    verify_s: float = Field(gt=0)
+    clear_s: float = Field(gt=0)
+
+
+class DeadlinePolicy(BaseModel):
+    """Per level: acknowledge (签收), verify on site and feed back (核实反馈), lower or clear (降级/消警)."""
+
+    model_config = _POLICY
+    red: Deadline = Deadline(acknowledge_s=300, verify_s=900, clear_s=7200)
+    orange: Deadline = Deadline(acknowledge_s=600, verify_s=1800, clear_s=14400)
+    yellow: Deadline = Deadline(acknowledge_s=1800, verify_s=7200, clear_s=86400)
+    blue: Deadline = Deadline(acknowledge_s=7200, verify_s=86400, clear_s=259200)
+
+    def for_level(self, level: int) -> Deadline:
+        if level >= Level.RED:
+            return self.red
+        if level == Level.ORANGE:
+            return self.orange
+        if level == Level.YELLOW:
+            return self.yellow
+        return self.blue
+
+
+class Audience(StrEnum):
+    ENTERPRISE = "enterprise"
+    DUTY = "duty"
+    REGULATOR = "regulator"
+    AREA = "area"
+    EMERGENCY = "emergency"
+
+    @property
+    def zh(self) -> str:
+        return AUDIENCE_ZH[self]
+
+
+AUDIENCE_ZH = {
+    Audience.ENTERPRISE: "企业",
+    Audience.DUTY: "值守中心",
+    Audience.REGULATOR: "行业主管部门",
+    Audience.AREA: "属地",
+    Audience.EMERGENCY: "应急管理局",
+}
+
+
+class RoutingRule(BaseModel):
+    """Adds or removes audiences for a level, optionally only for one sector and/or area."""
+
+    model_config = _POLICY
+    level: int = Field(ge=Level.BLUE, le=Level.RED)
+    sector: Sector | None = None
+    area_code: str | None = None
+    add: tuple[Audience, ...] = ()
+    remove: tuple[Audience, ...] = ()
+
+
+class Route(BaseModel):
+    model_config = _POLICY
+    audiences: tuple[Audience, ...]
+    regulators: tuple[str, ...]  # department codes
+    areas: tuple[str, ...]
+
+
+_LEVEL_AUDIENCES: dict[int, tuple[Audience, ...]] = {
+    Level.RED: (Audience.ENTERPRISE, Audience.DUTY, Audience.REGULATOR, Audience.AREA, Audience.EMERGENCY),
+    Level.ORANGE: (Audience.ENTERPRISE, Audience.DUTY, Audience.REGULATOR, Audience.AREA),
+    Level.YELLOW: (Audience.ENTERPRISE, Audience.DUTY),
+    Level.BLUE: (Audience.ENTERPRISE,),
+}
+_SECTOR_REGULATORS: dict[Sector, tuple[str, ...]] = {
+    Sector.ROAD_TRANSPORT: ("transport_bureau", "traffic_police"),
+    Sector.HAZCHEM: ("emergency_bureau",),
+    Sector.FIRE: ("fire_rescue",),
+    Sector.CONSTRUCTION: ("housing_construction",),
+    Sector.CHEM_PIPELINE: ("emergency_bureau", "planning_resources"),
+    Sector.OIL_GAS_PIPELINE: ("development_reform", "planning_resources"),
+}
+DEPARTMENT_ZH = {
+    "transport_bureau": "区交通运输局",
+    "traffic_police": "区公安交管支队",
+    "emergency_bureau": "区应急局",
+    "fire_rescue": "区消防救援支队",
+    "housing_construction": "区住房建设委",
+    "development_reform": "区发展改革委",
+    "planning_resources": "市规划资源局滨海新区分局",
+}
+LOWERING_AUDIENCES = (Audience.ENTERPRISE, Audience.DUTY)
+
+
+class RoutingPolicy(BaseModel):
+    model_config = _POLICY
+    by_level: dict[int, tuple[Audience, ...]] = Field(default_factory=lambda: dict(_LEVEL_AUDIENCES))
+    regulators: dict[Sector, tuple[str, ...]] = Field(default_factory=lambda: dict(_SECTOR_REGULATORS))
+    rules: tuple[RoutingRule, ...] = ()
+    data_quality_audiences: tuple[Audience, ...] = (Audience.ENTERPRISE,)
+
+    def route(self, level: int, sector: Sector, area_codes: tuple[str, ...], lowering: bool = False) -> Route:
+        """Who is told of a warning at `level`; a lowering or recovery tells the enterprise and duty only."""
+        if lowering:
+            audiences = list(LOWERING_AUDIENCES)
+        else:
+            audiences = list(self.by_level.get(min(level, Level.RED), ()))
+            for rule in self.rules:
+                if rule.level != level or (rule.sector and rule.sector != sector):
+                    continue
+                if rule.area_code and rule.area_code not in area_codes:
+                    continue
+                audiences += [audience for audience in rule.add if audience not in audiences]
+                audiences = [audience for audience in audiences if audience not in rule.remove]
+        regulators = self.regulators.get(sector, ()) if Audience.REGULATOR in audiences else ()
+        areas = area_codes if Audience.AREA in audiences else ()
+        return Route(audiences=tuple(audiences), regulators=regulators, areas=areas)
