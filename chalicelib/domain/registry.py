@@ -94,3 +94,45 @@ class DeviceRegistration(BaseModel):
 
 
 _NO_SETPOINT = Setpoint()
+
+
+Role = Literal["enterprise", "duty", "regulator", "area", "emergency", "admin"]
+
+
+class Contact(BaseModel):
+    """A person at an enterprise who receives its warnings (安全负责人, 值班员)."""
+
+    model_config = _MODEL
+    name: str = Field(min_length=1, max_length=32)
+    phone: str = Field(pattern=r"^\+?[0-9]{6,15}$")
+    role: str = "safety_manager"
+
+
+class Enterprise(BaseModel):
+    model_config = _MODEL
+    enterprise_id: EnterpriseId
+    name: str = Field(min_length=1, max_length=64)
+    sector: Sector
+    area_codes: tuple[str, ...] = ()
+    contacts: tuple[Contact, ...] = ()
+
+
+class Person(BaseModel):
+    """Someone behind an audience: duty officer, regulator (by department and sectors), area official, bureau."""
+
+    model_config = _MODEL
+    person_id: str = Field(min_length=1, max_length=64)
+    name: str = Field(min_length=1, max_length=32)
+    role: Role
+    phone: str = Field(pattern=r"^\+?[0-9]{6,15}$")
+    department: str | None = None
+    sectors: tuple[Sector, ...] = ()
+    area_codes: tuple[str, ...] = ()
+    enterprise_id: str | None = None
+
+
+class Area(BaseModel):
+    model_config = _MODEL
+    code: str = Field(min_length=1, max_length=32)
+    name: str
+    kind: Literal["dev_zone", "street"]

@@ -19,6 +19,51 @@ FLAG_ZH = {
 }
 
 
+RISK_TYPE_ZH = {
+    "overspeed": "超速",
+    "night_speed": "夜间超速",
+    "continuous_driving": "连续驾驶超时",
+    "daily_driving": "日累计驾驶超时",
+    "driver_state": "驾驶员状态异常",
+    "offline_moving": "危货车辆行驶中离线",
+    "combustible_gas": "可燃气体浓度",
+    "gas_detector_fault": "气体探测器故障",
+    "toxic_gas": "有毒气体浓度",
+    "oxygen": "氧含量",
+    "tank_level": "储罐液位",
+    "tank_temperature": "储罐温度",
+    "tank_pressure": "储罐压力",
+    "fire_alarm_system": "火灾报警系统",
+    "static_pressure": "消防给水静压",
+    "crane_load": "塔吊载荷",
+    "wind": "塔吊风速",
+    "pit_cumulative": "基坑累计变形",
+    "pit_rate": "基坑变形速率",
+    "formwork_axial": "高支模立杆轴力",
+    "tilt": "倾斜",
+    "pit_danger": "基坑危险工况",
+    "third_party": "第三方施工",
+    "pressure": "管道压力",
+    "flow": "管道流量",
+    "pit_gas": "阀井可燃气体",
+    "leak": "管道泄漏",
+    DATA_QUALITY: "数据质量",
+}
+_COMPANY_SUFFIXES = ("股份有限公司", "有限责任公司", "有限公司", "项目部")
+
+
+def risk_name(risk_type: str) -> str:
+    return RISK_TYPE_ZH.get(risk_type, risk_type)
+
+
+def short_enterprise(name: str) -> str:
+    """名称去掉公司类型后缀(滨海捷运长途客运有限公司 -> 滨海捷运长途客运)."""
+    for suffix in _COMPANY_SUFFIXES:
+        if name.endswith(suffix) and len(name) > len(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
 def local_clock(epoch_s: float) -> str:
     return datetime.fromtimestamp(epoch_s, UTC).astimezone(SHANGHAI).strftime("%H:%M")
 
@@ -51,7 +96,7 @@ def _level_phrase(change: WarningChange) -> str:
         return f"预警升为{LEVEL_ZH[Level(change.level)]}"
     if change.kind is ChangeKind.LEVEL_DOWN:
         return f"预警降为{LEVEL_ZH[Level(change.level)]}"
-    return "预警数据恢复"
+    return "监测值恢复正常"
 
 
 def _action(change: WarningChange, deadline: Deadline) -> str:
@@ -59,28 +104,35 @@ def _action(change: WarningChange, deadline: Deadline) -> str:
         return "请核实后反馈处置结果。" if change.kind is ChangeKind.RECOVER else "请继续处置。"
     if change.params.get("action") == "stop_pour_evacuate":
         return "立即停止浇筑撤离人员!"
-    return f"请{span_zh(deadline.acknowledge_s)}内签收,{span_zh(deadline.verify_s)}内核实反馈。"
+    return f"请{span_zh(deadline.acknowledge_s)}内签收、{span_zh(deadline.verify_s)}内反馈。"
 
 
 def sms_text(change: WarningChange, deadline: Deadline) -> str:
-    """One SMS segment: the enterprise name is shortened first, then the point name, never the level or the id."""
+    """One SMS segment (≤ 70 characters): names shrink first, then the title; never the level, reading or id."""
+    recovering = change.kind is ChangeKind.RECOVER
     head = f"{SMS_PREFIX}{_level_phrase(change)} "
-    title = change.title or change.risk_type
-    detail = f"{title} {_reading(change)} {local_clock(change.at)}。".replace("  ", " ")
-    tail = f"{_action(change, deadline)}编号{change.warning_id}"
-    enterprise, point = change.enterprise_name, change.point_name
-    room = SMS_MAX_CHARS - len(head) - len(detail) - len(tail) - 1
-    if len(enterprise) + len(point) > room:
-        point = point[: max(0, min(len(point), room - min(len(enterprise), 8)))]
-        enterprise = enterprise[: max(0, room - len(point))]
-    text = f"{head}{enterprise} {point}{detail}{tail}".replace("  ", " ")
-    return text[:SMS_MAX_CHARS]
+    tail = f"{local_clock(change.at)}。{_action(change, deadline)}编号{change.warning_id}"
+    title = risk_name(change.risk_type) if recovering or not change.title else change.title
+    reading = "" if recovering else _reading(change)
+    enterprise, point = short_enterprise(change.enterprise_name), change.point_name
+    room = SMS_MAX_CHARS - len(head) - len(tail)
+
+    def body() -> str:
+        return " ".join(part for part in (enterprise, point + title, reading) if part) + " "
+
+    while len(body()) > room and len(enterprise) > 4:
+        enterprise = enterprise[:-1]
+    while len(body()) > room and len(point) > 0:
+        point = point[:-1]
+    while len(body()) > room and len(title) > 2:
+        title = title[:-1]
+    return f"{head}{body()}{tail}"
 
 
 def app_text(change: WarningChange, deadline: Deadline) -> str:
     """The long form shown in the enterprise app and on the duty console."""
     lines = [
-        f"{_level_phrase(change)}:{change.title or change.risk_type}",
+        f"{_level_phrase(change)}:{risk_name(change.risk_type)} {change.title}".rstrip(),
         f"企业:{change.enterprise_name}",
         f"位置:{change.unit_name} {change.point_name}".rstrip(),
         f"时间:{local_datetime(change.at)}",

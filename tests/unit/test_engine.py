@@ -24,8 +24,8 @@ T0 = 1_764_000_000.0
 class ProbeModel:
     """gas_lel_pct graded 10/20/30/40 (band 2); level_pct 50/60/70/80; detector_fault event is immediate blue."""
 
-    sector = Sector.HAZCHEM
-    stuck_metrics = ("level_pct",)
+    sector: Sector = Sector.HAZCHEM
+    stuck_metrics: tuple[str, ...] = ("level_pct",)
 
     def __init__(self, combine_rule: bool = False) -> None:
         self.combine_rule = combine_rule
@@ -101,7 +101,7 @@ def message(t: float, device_id: str = "D1", seq: int | None = None, **fields: A
 class Rig:
     """Given a device (or several in one unit), feed readings and collect the changes."""
 
-    def __init__(self, policy: GradingPolicy | None = None, combine_rule: bool = False, **static: Any) -> None:
+    def __init__(self, policy: GradingPolicy | None = None, combine_rule: bool = False, **static: int) -> None:
         self.engine = RiskEngine({Sector.HAZCHEM: ProbeModel(combine_rule)}, policy or GradingPolicy())
         self.static = static
         self.states: dict[str, DeviceState] = {}
@@ -110,7 +110,7 @@ class Rig:
 
     def feed(self, t: float, device_id: str = "D1", **fields: Any) -> Sequence[WarningChange] | Rejection:
         raw = message(t, device_id, **fields)
-        reg = registration(device_id, **self.static)
+        reg = registration(device_id, "U1", **self.static)
         state = self.states.setdefault(device_id, DeviceState(device_id))
         parsed = self.engine.parse(raw, now_s=t)
         if isinstance(parsed, Rejection):
@@ -121,6 +121,11 @@ class Rig:
             self.changes.extend(result)
         return result
 
+    def graded(self, t: float, device_id: str = "D1", **fields: Any) -> Sequence[WarningChange]:
+        result = self.feed(t, device_id, **fields)
+        assert not isinstance(result, Rejection), result
+        return result
+
     def kinds(self) -> list[tuple[str, str, int]]:
         return [(change.kind.value, change.risk_type, change.level) for change in self.changes]
 
@@ -128,7 +133,7 @@ class Rig:
 def test_a_single_breach_waits_for_its_duration_then_raises() -> None:
     rig = Rig()
     assert rig.feed(T0, gas_lel_pct=25) == ()
-    changes = rig.feed(T0 + 1, gas_lel_pct=25)
+    changes = rig.graded(T0 + 1, gas_lel_pct=25)
     assert [(c.kind, c.level) for c in changes] == [(ChangeKind.RAISE, Level.YELLOW)]
 
 
@@ -183,7 +188,7 @@ def test_the_level_falls_only_when_the_value_clears_the_band() -> None:
     rig.feed(T0, gas_lel_pct=25)
     rig.feed(T0 + 1, gas_lel_pct=25)
     assert rig.feed(T0 + 2, gas_lel_pct=18.5) == ()  # below 20 but within the 2-point band
-    changes = rig.feed(T0 + 3, gas_lel_pct=17.5)
+    changes = rig.graded(T0 + 3, gas_lel_pct=17.5)
     assert [(c.kind, c.level) for c in changes] == [(ChangeKind.LEVEL_DOWN, Level.BLUE)]
 
 
@@ -203,7 +208,7 @@ def test_two_different_parameters_alarming_in_one_unit_raise_one_level() -> None
     rig.feed(T0, "D2", level_pct=65)
     rig.feed(T0 + 1, "D2", level_pct=65)
     rig.feed(T0 + 2, gas_lel_pct=25)
-    changes = rig.feed(T0 + 3, gas_lel_pct=25)
+    changes = rig.graded(T0 + 3, gas_lel_pct=25)
     assert isinstance(changes, Sequence)
     assert [(c.kind, c.level, c.flags) for c in changes] == [(ChangeKind.RAISE, Level.ORANGE, ("combined",))]
 
@@ -214,7 +219,7 @@ def test_three_different_parameters_alarming_in_one_unit_raise_red() -> None:
         rig.feed(T0 + offset, "D2", level_pct=65)
         rig.feed(T0 + offset, "D3", temperature_c=65)
     rig.feed(T0 + 2, gas_lel_pct=25)
-    changes = rig.feed(T0 + 3, gas_lel_pct=25)
+    changes = rig.graded(T0 + 3, gas_lel_pct=25)
     assert isinstance(changes, Sequence)
     assert [c.level for c in changes] == [Level.RED]
 
@@ -233,7 +238,7 @@ def test_a_sector_unit_rule_sets_the_level() -> None:
     rig.feed(T0, "D2", gas_lel_pct=25)
     rig.feed(T0 + 1, "D2", gas_lel_pct=25)
     rig.feed(T0 + 2, gas_lel_pct=25)
-    changes = rig.feed(T0 + 3, gas_lel_pct=25)
+    changes = rig.graded(T0 + 3, gas_lel_pct=25)
     assert isinstance(changes, Sequence)
     assert [c.level for c in changes] == [Level.RED]
 
@@ -270,7 +275,7 @@ def test_raises_more_than_24_hours_apart_are_not_frequent() -> None:
     ],
 )
 def test_static_factors_raise_one_level(static: dict[str, int], expected: Level) -> None:
-    rig = Rig(**static)
+    rig = Rig(None, False, **static)
     rig.feed(T0, gas_lel_pct=25)
     rig.feed(T0 + 1, gas_lel_pct=25)
     assert rig.changes[0].level == expected
