@@ -33,3 +33,7 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build .mypy_cache .ruff_cache .pytest_cache .hypothesis
+
+STAGE ?= prod
+package: $(STAMP)
+	PATH=$(CURDIR)/$(BIN):$$PATH scripts/package.sh $(STAGE)
