@@ -379,6 +379,8 @@ def _wire_event_sources(template: Template, parameters: Mapping[str, str]) -> No
                     f"(known: {sorted(known)}); is the handler's name built for this stage?"
                 )
             event["Properties"][key] = {"Fn::GetAtt": [known[name], "Arn"]}
+            # the handlers return {"batchItemFailures": [...]}: one poison record must not block the rest
+            event["Properties"]["FunctionResponseTypes"] = ["ReportBatchItemFailures"]
 
 
 def _attach_lambda_policies(template: Template) -> None:

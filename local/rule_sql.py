@@ -12,7 +12,7 @@ Grammar::
     operand    := literal | function "(" [expr ("," expr)*] ")" | path | "(" expr ")" | "-" operand
     path       := identifier ("." identifier | "[" integer "]")*
 
-Functions: topic() / topic(n) (1-based), timestamp() (ms), clientid(), newuuid().
+Functions: topic() / topic(n) (1-based), timestamp() (ms), clientid(), newuuid(), encode(*, 'base64').
 
 Semantics kept from AWS IoT:
 - a missing attribute or an out-of-range topic(n) is *Undefined*; Undefined fields are left out of the output,
@@ -27,6 +27,7 @@ rule and runs its error action).
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import time
@@ -244,8 +245,28 @@ def _fn_topic(ctx: _Context, args: list[Any]) -> Any:
     return levels[index - 1] if 1 <= index <= len(levels) else UNDEFINED
 
 
+def _fn_encode(_ctx: _Context, args: list[Any]) -> Any:
+    """encode(value, 'base64'): with `*` the raw payload bytes, JSON or not (AWS IoT SQL)."""
+    value, scheme = args
+    if scheme != "base64":
+        raise RuleError(f"encode(): unsupported encoding scheme {scheme!r}")
+    if value is UNDEFINED:
+        return UNDEFINED
+    raw = value if isinstance(value, bytes) else json.dumps(value, separators=(",", ":")).encode()
+    return base64.b64encode(raw).decode("ascii")
+
+
+@dataclass(frozen=True)
+class _WholePayload(_Expr):
+    """`*` as a function argument: the payload as received, not parsed."""
+
+    def evaluate(self, ctx: _Context) -> Any:
+        return ctx.payload
+
+
 _FUNCTIONS: Final[dict[str, tuple[int, int, Callable[[_Context, list[Any]], Any]]]] = {
     "topic": (0, 1, _fn_topic),
+    "encode": (2, 2, _fn_encode),
     "timestamp": (0, 0, lambda ctx, _args: ctx.now_ms),
     "clientid": (0, 0, lambda ctx, _args: ctx.client_id if ctx.client_id is not None else "n/a"),
     "newuuid": (0, 0, lambda _ctx, _args: str(uuid.uuid4())),
@@ -515,7 +536,7 @@ class _Parser:
             raise RuleSqlSyntaxError(f"unsupported function {name}() in {self._text!r}")
         args: list[_Expr] = []
         if not self._accept("op", ")"):
-            args.append(self.parse_expression())
+            args.append(_WholePayload() if self._accept("op", "*") else self.parse_expression())
             while self._accept("op", ","):
                 args.append(self.parse_expression())
             self._expect("op", ")")

@@ -260,8 +260,8 @@ def test_iot_rules_route_to_the_stream_keyed_by_device_with_dead_letters(
     iot = client("iot", moto_server)
     telemetry = iot.get_topic_rule(ruleName=infra.rules["TelemetryRule"].name)["rule"]
     assert telemetry["sql"] == (
-        "SELECT *, topic(2) AS topic_sector, topic(3) AS topic_enterprise, topic(4) AS topic_device, "
-        "timestamp() AS received_at FROM 'dyj/+/+/+/telemetry'"
+        "SELECT encode(*, 'base64') AS payload, topic(2) AS topic_sector, topic(3) AS topic_enterprise, "
+        "topic(4) AS topic_device, timestamp() AS received_at FROM 'dyj/+/+/+/telemetry'"
     )
     assert telemetry["awsIotSqlVersion"] == "2016-03-23"
     assert telemetry["actions"][0]["kinesis"]["streamName"] == infra.stream_name

@@ -1,0 +1,584 @@
+"""DynamoDB through PynamoDB: the only place that knows items, keys and indexes (tables from infra/).
+
+PynamoDB reads `Meta` when a model first connects, so table names and the endpoint are bound once per container by
+`bind(settings)` before any use; nothing here reads the environment itself.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any, TypeVar
+
+from pynamodb.attributes import (
+    BooleanAttribute,
+    JSONAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+    VersionAttribute,
+)
+from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+from chalicelib.domain.changes import ChangeKind, WarningChange
+from chalicelib.domain.levels import LEVEL_BY_CODE, Level, Sector
+from chalicelib.domain.registry import DeviceRegistration, Enterprise, Person
+from chalicelib.domain.state import DeviceState, UnitState
+from chalicelib.domain.warnings import WarningRecord, WarningStatus
+from chalicelib.services.ports import ConcurrentUpdateError, QuarantinedMessage
+from chalicelib.settings import Settings
+
+CST = timezone(timedelta(hours=8))
+_CONDITION_FAILED = "ConditionalCheckFailedException"
+
+
+def _lost_race(exc: Exception) -> bool:
+    cause = getattr(exc, "cause_response_code", None)
+    return cause == _CONDITION_FAILED
+
+
+def iso_utc(epoch_s: float) -> str:
+    return datetime.fromtimestamp(epoch_s, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+# --- items ---------------------------------------------------------------------------------------------------
+
+
+class DeviceStateItem(Model):
+    class Meta:
+        table_name = "unbound"
+
+    device_id = UnicodeAttribute(hash_key=True)
+    state = UnicodeAttribute()
+    last_seen = NumberAttribute(null=True)
+    version = VersionAttribute()
+
+
+class UnitStateItem(Model):
+    class Meta:
+        table_name = "unbound"
+
+    unit_id = UnicodeAttribute(hash_key=True)
+    state = UnicodeAttribute()
+    version = VersionAttribute()
+
+
+class RegistryIndex(GlobalSecondaryIndex["RegistryItem"]):
+    class Meta:
+        index_name = "gsi1"
+        projection = AllProjection()
+
+    gsi1pk = UnicodeAttribute(hash_key=True)
+    gsi1sk = UnicodeAttribute(range_key=True)
+
+
+class RegistryItem(Model):
+    class Meta:
+        table_name = "unbound"
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    gsi1pk = UnicodeAttribute(null=True)
+    gsi1sk = UnicodeAttribute(null=True)
+    data = JSONAttribute()
+    by_gsi1 = RegistryIndex()
+
+
+class OpenBySectorIndex(GlobalSecondaryIndex["WarningItem"]):
+    class Meta:
+        index_name = "open_by_sector"
+        projection = AllProjection()
+
+    open_sector = UnicodeAttribute(hash_key=True)
+    urgency = UnicodeAttribute(range_key=True)
+
+
+class OpenByAreaIndex(GlobalSecondaryIndex["WarningItem"]):
+    class Meta:
+        index_name = "open_by_area"
+        projection = AllProjection()
+
+    open_area = UnicodeAttribute(hash_key=True)
+    urgency = UnicodeAttribute(range_key=True)
+
+
+class ByEnterpriseIndex(GlobalSecondaryIndex["WarningItem"]):
+    class Meta:
+        index_name = "by_enterprise"
+        projection = AllProjection()
+
+    enterprise_id = UnicodeAttribute(hash_key=True)
+    raised_at = UnicodeAttribute(range_key=True)
+
+
+class WarningItem(Model):
+    class Meta:
+        table_name = "unbound"
+
+    warning_id = UnicodeAttribute(hash_key=True)
+    enterprise_id = UnicodeAttribute()
+    raised_at = UnicodeAttribute()  # ISO-8601 UTC, sortable
+    raised_epoch = NumberAttribute()
+    updated_at = NumberAttribute()
+    sector = UnicodeAttribute()
+    level = UnicodeAttribute()  # blue..red (the state machine reads it)
+    level_seq = NumberAttribute(default=0)  # bumps on every engine level change (the state machine watches it)
+    peak_level = UnicodeAttribute()
+    status = UnicodeAttribute()
+    reading_normal = BooleanAttribute(default=False)
+    open_sector = UnicodeAttribute(null=True)  # sparse: only while open
+    open_area = UnicodeAttribute(null=True)
+    urgency = UnicodeAttribute(null=True)
+    device_id = UnicodeAttribute()
+    enterprise_name = UnicodeAttribute()
+    unit_id = UnicodeAttribute()
+    unit_name = UnicodeAttribute()
+    point_name = UnicodeAttribute(null=True)
+    area_codes = JSONAttribute(default=list)
+    risk_type = UnicodeAttribute()
+    title = UnicodeAttribute(null=True)
+    reason = UnicodeAttribute(null=True)
+    value = NumberAttribute(null=True)
+    unit = UnicodeAttribute(null=True)
+    flags = JSONAttribute(default=list)
+    details = JSONAttribute(default=dict)
+    expires_at = NumberAttribute(null=True)
+    version = VersionAttribute()
+    open_by_sector = OpenBySectorIndex()
+    open_by_area = OpenByAreaIndex()
+    by_enterprise = ByEnterpriseIndex()
+
+
+class WarningEventItem(Model):
+    class Meta:
+        table_name = "unbound"
+
+    warning_id = UnicodeAttribute(hash_key=True)
+    seq = NumberAttribute(range_key=True)
+    type = UnicodeAttribute()
+    at = NumberAttribute()
+    data = JSONAttribute()
+    expires_at = NumberAttribute(null=True)
+
+
+class QuarantineItem(Model):
+    class Meta:
+        table_name = "unbound"
+
+    day = UnicodeAttribute(hash_key=True)  # local date, YYYY-MM-DD
+    received_id = UnicodeAttribute(range_key=True)
+    reason = UnicodeAttribute()
+    detail = UnicodeAttribute()
+    device_id = UnicodeAttribute(null=True)
+    topic = UnicodeAttribute(null=True)
+    payload_b64 = UnicodeAttribute()
+    expires_at = NumberAttribute()
+
+
+_BINDINGS: tuple[tuple[type[Model], str], ...] = (
+    (DeviceStateItem, "table_device_state"),
+    (UnitStateItem, "table_unit_state"),
+    (RegistryItem, "table_registry"),
+    (WarningItem, "table_warning"),
+    (WarningEventItem, "table_warning_event"),
+    (QuarantineItem, "table_quarantine"),
+)
+
+
+def bind(settings: Settings) -> None:
+    """Point every model at its table and endpoint (once per container, and again when a test changes them)."""
+    for model, field_name in _BINDINGS:
+        meta: Any = model.Meta
+        meta.table_name = getattr(settings, field_name)
+        meta.region = settings.region
+        meta.host = settings.aws_endpoint_url
+        model._connection = None  # re-read Meta on next use
+
+
+_M = TypeVar("_M", bound=Model)
+
+
+def _versioned(item: _M, version: int) -> _M:
+    """A version attribute stays absent on a new item (the save is then conditional on the item not existing)."""
+    if version:
+        item.version = version  # type: ignore[attr-defined]
+    return item
+
+
+# --- repositories ----------------------------------------------------------------------------------------------
+
+
+class DynamoStateStore:
+    def load_devices(self, device_ids: Iterable[str]) -> dict[str, DeviceState]:
+        ids = list(dict.fromkeys(device_ids))
+        found = {
+            item.device_id: DeviceState.loads(item.device_id, item.state, int(item.version or 0))
+            for item in DeviceStateItem.batch_get(ids, consistent_read=True)
+        }
+        return {device: found.get(device) or DeviceState(device) for device in ids}
+
+    def load_units(self, unit_ids: Iterable[str]) -> dict[str, UnitState]:
+        ids = list(dict.fromkeys(unit_ids))
+        found = {
+            item.unit_id: UnitState.loads(item.unit_id, item.state, int(item.version or 0))
+            for item in UnitStateItem.batch_get(ids, consistent_read=True)
+        }
+        return {unit: found.get(unit) or UnitState(unit) for unit in ids}
+
+    def save_device(self, state: DeviceState, last_seen: float) -> None:
+        item = _versioned(
+            DeviceStateItem(state.device_id, state=state.dumps(), last_seen=last_seen), state.version
+        )
+        try:
+            item.save()
+        except PutError as exc:
+            if _lost_race(exc):
+                raise ConcurrentUpdateError(state.device_id) from exc
+            raise
+        state.version = int(item.version or 0)
+
+    def save_unit(self, state: UnitState) -> None:
+        item = _versioned(UnitStateItem(state.unit_id, state=state.dumps()), state.version)
+        try:
+            item.save()
+        except PutError as exc:
+            if _lost_race(exc):
+                raise ConcurrentUpdateError(state.unit_id) from exc
+            raise
+        state.version = int(item.version or 0)
+
+
+class DynamoRegistry:
+    """Registrations, enterprises and people, cached per container for `ttl_s` (the registry changes rarely)."""
+
+    def __init__(self, ttl_s: float = 60.0) -> None:
+        self._ttl_s = ttl_s
+        self._devices: dict[str, tuple[float, DeviceRegistration | None]] = {}
+        self._enterprises: dict[str, tuple[float, Enterprise | None]] = {}
+        self._people: tuple[float, tuple[Person, ...]] | None = None
+
+    def devices(self, device_ids: Iterable[str]) -> Mapping[str, DeviceRegistration]:
+        now = time.monotonic()
+        ids = list(dict.fromkeys(device_ids))
+        wanted = [d for d in ids if now - self._devices.get(d, (-1e18, None))[0] > self._ttl_s]
+        if wanted:
+            loaded = {
+                item.pk[4:]: DeviceRegistration.model_validate(item.data)
+                for item in RegistryItem.batch_get([(f"DEV#{d}", "REG") for d in wanted])
+            }
+            for device in wanted:
+                self._devices[device] = (now, loaded.get(device))
+        return {device: reg for device in ids if (reg := self._devices.get(device, (0.0, None))[1]) is not None}
+
+    def enterprise(self, enterprise_id: str) -> Enterprise | None:
+        now = time.monotonic()
+        cached = self._enterprises.get(enterprise_id)
+        if cached is None or now - cached[0] > self._ttl_s:
+            try:
+                item = RegistryItem.get(f"ENT#{enterprise_id}", "PROFILE")
+                cached = (now, Enterprise.model_validate(item.data))
+            except DoesNotExist:
+                cached = (now, None)
+            self._enterprises[enterprise_id] = cached
+        return cached[1]
+
+    def people(self) -> Sequence[Person]:
+        now = time.monotonic()
+        if self._people is None or now - self._people[0] > self._ttl_s:
+            found = tuple(Person.model_validate(item.data) for item in RegistryItem.by_gsi1.query("PEOPLE"))
+            self._people = (now, found)
+        return self._people[1]
+
+    def enterprises(self) -> list[Enterprise]:
+        return [Enterprise.model_validate(item.data) for item in RegistryItem.by_gsi1.query("ENTERPRISES")]
+
+    # writes (seed loader, administrator)
+    @staticmethod
+    def put_device(reg: DeviceRegistration) -> None:
+        RegistryItem(
+            f"DEV#{reg.device_id}",
+            "REG",
+            gsi1pk=f"ENT#{reg.enterprise_id}",
+            gsi1sk=f"DEV#{reg.device_id}",
+            data=reg.model_dump(mode="json"),
+        ).save()
+
+    @staticmethod
+    def put_enterprise(enterprise: Enterprise) -> None:
+        RegistryItem(
+            f"ENT#{enterprise.enterprise_id}",
+            "PROFILE",
+            gsi1pk="ENTERPRISES",
+            gsi1sk=f"{enterprise.sector.value}#{enterprise.enterprise_id}",
+            data=enterprise.model_dump(mode="json"),
+        ).save()
+
+    @staticmethod
+    def put_person(person: Person) -> None:
+        RegistryItem(
+            f"PERSON#{person.person_id}",
+            "PROFILE",
+            gsi1pk="PEOPLE",
+            gsi1sk=f"{person.role}#{person.person_id}",
+            data=person.model_dump(mode="json"),
+        ).save()
+
+    @staticmethod
+    def put_many(
+        devices: Iterable[DeviceRegistration], enterprises: Iterable[Enterprise], people: Iterable[Person]
+    ) -> None:
+        with RegistryItem.batch_write() as batch:
+            for reg in devices:
+                batch.save(
+                    RegistryItem(
+                        f"DEV#{reg.device_id}",
+                        "REG",
+                        gsi1pk=f"ENT#{reg.enterprise_id}",
+                        gsi1sk=f"DEV#{reg.device_id}",
+                        data=reg.model_dump(mode="json"),
+                    )
+                )
+            for enterprise in enterprises:
+                batch.save(
+                    RegistryItem(
+                        f"ENT#{enterprise.enterprise_id}",
+                        "PROFILE",
+                        gsi1pk="ENTERPRISES",
+                        gsi1sk=f"{enterprise.sector.value}#{enterprise.enterprise_id}",
+                        data=enterprise.model_dump(mode="json"),
+                    )
+                )
+            for person in people:
+                batch.save(
+                    RegistryItem(
+                        f"PERSON#{person.person_id}",
+                        "PROFILE",
+                        gsi1pk="PEOPLE",
+                        gsi1sk=f"{person.role}#{person.person_id}",
+                        data=person.model_dump(mode="json"),
+                    )
+                )
+
+
+def urgency_key(level: int, raised_at: float) -> str:
+    """Sorts red first, then orange...; within a level the oldest first."""
+    return f"{Level.RED - level}#{iso_utc(raised_at)}"
+
+
+def _record_from_item(item: WarningItem) -> WarningRecord:
+    return WarningRecord(
+        warning_id=item.warning_id,
+        device_id=item.device_id,
+        enterprise_id=item.enterprise_id,
+        enterprise_name=item.enterprise_name,
+        sector=Sector(item.sector),
+        unit_id=item.unit_id,
+        unit_name=item.unit_name,
+        point_name=item.point_name or "",
+        area_codes=tuple(item.area_codes or ()),
+        risk_type=item.risk_type,
+        level=LEVEL_BY_CODE[item.level],
+        peak_level=LEVEL_BY_CODE[item.peak_level],
+        status=WarningStatus(item.status),
+        reading_normal=bool(item.reading_normal),
+        raised_at=float(item.raised_epoch),
+        updated_at=float(item.updated_at),
+        title=item.title or "",
+        reason=item.reason or "",
+        value=float(item.value) if item.value is not None else None,
+        unit=item.unit or "",
+        flags=tuple(item.flags or ()),
+        details=dict(item.details or {}),
+        version=int(item.version or 0),
+    )
+
+
+def _fill_item(item: WarningItem, record: WarningRecord) -> None:
+    item.enterprise_id = record.enterprise_id
+    item.raised_at = iso_utc(record.raised_at)
+    item.raised_epoch = record.raised_at
+    item.updated_at = record.updated_at
+    item.sector = record.sector.value
+    item.level = Level(record.level).code
+    item.peak_level = Level(record.peak_level).code
+    item.status = record.status.value
+    item.reading_normal = record.reading_normal
+    item.device_id = record.device_id
+    item.enterprise_name = record.enterprise_name
+    item.unit_id = record.unit_id
+    item.unit_name = record.unit_name
+    item.point_name = record.point_name
+    item.area_codes = list(record.area_codes)
+    item.risk_type = record.risk_type
+    item.title = record.title
+    item.reason = record.reason
+    item.value = record.value
+    item.unit = record.unit
+    item.flags = list(record.flags)
+    item.details = record.details
+    if record.is_open:
+        item.open_sector = record.sector.value
+        item.open_area = record.area_codes[0] if record.area_codes else "NONE"
+        item.urgency = urgency_key(record.level, record.raised_at)
+    else:
+        item.open_sector = item.open_area = item.urgency = None
+
+
+_KIND_ORDER = {ChangeKind.RAISE: 0, ChangeKind.LEVEL_UP: 1, ChangeKind.LEVEL_DOWN: 2, ChangeKind.RECOVER: 3}
+
+
+def engine_event_seq(change: WarningChange) -> int:
+    """Deterministic, ordered by time: a redelivered change maps to the same event."""
+    return round(change.at * 1000) * 10 + _KIND_ORDER[change.kind]
+
+
+class DynamoWarningStore:
+    def __init__(self, retries: int = 3) -> None:
+        self._retries = retries
+
+    def get(self, warning_id: str) -> WarningRecord | None:
+        try:
+            return _record_from_item(WarningItem.get(warning_id, consistent_read=True))
+        except DoesNotExist:
+            return None
+
+    def create(self, record: WarningRecord) -> bool:
+        item = WarningItem(record.warning_id, level_seq=0)
+        _fill_item(item, record)
+        try:
+            item.save()  # the version attribute makes this conditional on the item not existing
+        except PutError as exc:
+            if _lost_race(exc):
+                return False
+            raise
+        return True
+
+    def save(self, record: WarningRecord) -> WarningRecord:
+        """Write a record read before, if nobody changed it since (version); returns it with the new version."""
+        item = _versioned(WarningItem(record.warning_id), record.version)
+        try:
+            current = WarningItem.get(record.warning_id, consistent_read=True)
+            item.level_seq = current.level_seq
+            item.expires_at = current.expires_at
+        except DoesNotExist:
+            item.level_seq = 0
+        _fill_item(item, record)
+        try:
+            item.save()
+        except PutError as exc:
+            if _lost_race(exc):
+                raise ConcurrentUpdateError(record.warning_id) from exc
+            raise
+        return _record_from_item(item)
+
+    def apply_change(self, change: WarningChange) -> bool:
+        for _ in range(self._retries):
+            try:
+                item = WarningItem.get(change.warning_id, consistent_read=True)
+            except DoesNotExist:
+                return False
+            if float(item.updated_at) >= change.at and change.kind is not ChangeKind.RAISE:
+                return False  # applied before
+            record = _record_from_item(item).apply_engine_change(change)
+            level_changed = Level(record.level).code != item.level
+            _fill_item(item, record)
+            if level_changed:
+                item.level_seq = int(item.level_seq or 0) + 1
+            try:
+                item.save()
+                return True
+            except PutError as exc:
+                if not _lost_race(exc):
+                    raise
+        raise ConcurrentUpdateError(change.warning_id)
+
+    def append_engine_event(self, change: WarningChange) -> bool:
+        event = WarningEventItem(
+            change.warning_id,
+            engine_event_seq(change),
+            type=f"engine.{change.kind.value}",
+            at=change.at,
+            data=change.to_dict(),
+        )
+        try:
+            event.save(condition=WarningEventItem.seq.does_not_exist())
+        except PutError as exc:
+            if _lost_race(exc):
+                return False
+            raise
+        return True
+
+    @staticmethod
+    def events(warning_id: str) -> list[dict[str, Any]]:
+        return [
+            {"seq": int(item.seq), "type": item.type, "at": float(item.at), "data": item.data}
+            for item in WarningEventItem.query(warning_id)
+        ]
+
+    @staticmethod
+    def open_by_sector(sector: str, limit: int = 100) -> list[WarningRecord]:
+        return [_record_from_item(item) for item in WarningItem.open_by_sector.query(sector, limit=limit)]
+
+    @staticmethod
+    def scan_all() -> list[WarningRecord]:
+        return [_record_from_item(item) for item in WarningItem.scan()]
+
+
+class DynamoQuarantine:
+    def __init__(self, ttl_days: int = 90) -> None:
+        self._ttl_s = ttl_days * 86400
+
+    def put(self, items: Sequence[QuarantinedMessage]) -> None:
+        with QuarantineItem.batch_write() as batch:
+            for message in items:
+                local = datetime.fromtimestamp(message.received_at, CST)
+                batch.save(
+                    QuarantineItem(
+                        local.strftime("%Y-%m-%d"),
+                        f"{int(message.received_at * 1000):013d}#{message.record_id}",
+                        reason=message.reason,
+                        detail=message.detail[:500] or "-",
+                        device_id=message.device_id,
+                        topic=message.topic,
+                        payload_b64=base64.b64encode(message.payload).decode("ascii"),
+                        expires_at=int(message.received_at + self._ttl_s),
+                    )
+                )
+
+    @staticmethod
+    def by_day(day: str) -> list[dict[str, Any]]:
+        return [
+            {
+                "received_id": item.received_id,
+                "reason": item.reason,
+                "detail": item.detail,
+                "device_id": item.device_id,
+                "topic": item.topic,
+                "payload": base64.b64decode(item.payload_b64),
+            }
+            for item in QuarantineItem.query(day)
+        ]
+
+
+def dumps(data: Any) -> str:
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+
+__all__ = [
+    "DeviceStateItem",
+    "DynamoQuarantine",
+    "DynamoRegistry",
+    "DynamoStateStore",
+    "DynamoWarningStore",
+    "QuarantineItem",
+    "RegistryItem",
+    "UnitStateItem",
+    "UpdateError",
+    "WarningEventItem",
+    "WarningItem",
+    "bind",
+]
