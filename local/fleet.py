@@ -11,12 +11,13 @@ import json
 import math
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from chalicelib.domain.levels import Sector
 from chalicelib.domain.registry import DeviceRegistration
+from chalicelib.domain.rejections import RejectReason
 from local.seed import SeedRegistry
 
 CST = timezone(timedelta(hours=8))
@@ -251,56 +252,151 @@ class Fleet:
     # --- bad messages ----------------------------------------------------------------------------------------
 
     def bad_messages(self, at: float) -> list[SimMessage]:
-        """One of every kind the platform must quarantine; `expected_reject` names the reason it must get."""
-        road = next(d for d in self.devices if d.sector is Sector.ROAD_TRANSPORT)
-        gas = next(d for d in self.devices if d.kind == "gas_detector")
-        tank = next(d for d in self.devices if d.kind == "tank_gauge")
-        other = next(d for d in self.devices if d.enterprise_id != gas.enterprise_id and d.kind == "gas_detector")
+        """One message of every kind the platform must quarantine, in the order they must be published.
 
-        def message(
-            reg: DeviceRegistration, body: dict[str, Any] | bytes, reason: str, topic: str | None = None
-        ) -> SimMessage:
-            data = body if isinstance(body, bytes) else json.dumps(body, ensure_ascii=False).encode()
-            return SimMessage(
-                reg.device_id,
-                topic or topic_for(reg.sector.value, reg.enterprise_id, reg.device_id),
-                data,
-                at,
-                reason,
-            )
-
-        good = self._payload(gas, at, {"gas_lel_pct": 0.5})
-        duplicate = json.dumps(good).encode()
-        old = self._payload(tank, at - 120, {"level_pct": 50.0})
+        `expected_reject` names the reason each must be quarantined with; "" marks a good message that a bad one
+        needs before it (the original of a replay, the in-order reading before a clock step back): it is graded.
+        """
+        bad = _BadMessages(self, at)
+        original = bad.good_reading()
         return [
-            message(gas, duplicate, "", None),  # the original: graded
-            message(gas, duplicate, "replayed"),
-            message(tank, self._payload(tank, at, {"level_pct": 55.0}), ""),
-            message(tank, old, "out_of_order"),
-            message(gas, b'{"device_id": "' + gas.device_id.encode() + b'", "metrics": {', "schema"),
-            message(gas, b"\xff\xfe not json at all", "schema"),
-            message(gas, self._payload(gas, at, {"gas_lel_pct": 250.0}), "out_of_range"),
-            message(gas, self._payload(gas, at, {"gas_lel_pct": "NaN"}) | {"metrics": None}, "schema"),
-            message(
-                gas,
-                json.dumps(self._payload(gas, at, {}))
-                .replace('"metrics":{}', '"metrics":{"gas_lel_pct":NaN}')
-                .replace('"metrics": {}', '"metrics": {"gas_lel_pct": NaN}')
-                .encode(),
-                "nan_inf",
-            ),
-            message(gas, self._payload(gas, at, {"radiation_usv": 3.0}), "unknown_metric"),
-            message(gas, self._payload(gas, at, {}) | {"sector": "nuclear"}, "unknown_sector"),
-            message(road, self._payload(road, at, {}, events=[{"code": "teleport", "level": 1}]), "unknown_event"),
-            message(gas, self._payload(gas, at + 3600, {"gas_lel_pct": 0.4}), "timestamp_future"),
-            message(gas, self._payload(gas, at - 3 * 86400, {"gas_lel_pct": 0.4}), "timestamp_past"),
-            message(
-                gas,
-                self._payload(gas, at, {}) | {"device_id": "GHOST-001"},
-                "unknown_device",
-                topic_for("hazchem", gas.enterprise_id, "GHOST-001"),
-            ),
-            # another enterprise's device id published on this device's topic: the topic names one device,
-            # the payload another
-            message(gas, self._payload(other, at, {"gas_lel_pct": 1.0}), "spoofed"),
+            original,
+            bad.replay_of(original),
+            *bad.clock_step_back(),
+            bad.truncated_json(),
+            bad.not_json(),
+            bad.metrics_not_an_object(),
+            bad.out_of_range(),
+            bad.nan_value(),
+            bad.unknown_metric(),
+            bad.unknown_sector(),
+            bad.unknown_event(),
+            bad.clock_ahead(),
+            bad.clock_behind(),
+            bad.unknown_device(),
+            bad.registration_mismatch(),
+            bad.spoofed(),
         ]
+
+
+class _BadMessages:
+    """Constructors of bad messages, one per kind, each tagged with the quarantine reason it must get.
+
+    They use the first gas detector, tank gauge and vehicle of the registry, plus a gas detector of another
+    enterprise; readings that must pass the schema advance the device's sequence like real reports do.
+    """
+
+    def __init__(self, fleet: Fleet, at: float) -> None:
+        devices = fleet.devices
+        self._fleet = fleet
+        self._at = at
+        self.gas = next(d for d in devices if d.kind == "gas_detector")
+        self.tank = next(d for d in devices if d.kind == "tank_gauge")
+        self.vehicle = next(d for d in devices if d.sector is Sector.ROAD_TRANSPORT)
+        gas = self.gas
+        self.neighbour = next(
+            d
+            for d in devices
+            if d.kind == "gas_detector" and d.sector is gas.sector and d.enterprise_id != gas.enterprise_id
+        )
+
+    # --- building blocks
+
+    def _body(
+        self, reg: DeviceRegistration, metrics: dict[str, Any], at: float | None = None, **extra: Any
+    ) -> dict[str, Any]:
+        return self._fleet._payload(reg, self._at if at is None else at, metrics, **extra)
+
+    def _message(self, reg: DeviceRegistration, data: bytes, reason: str, topic: str | None = None) -> SimMessage:
+        """`reg` publishes unless `topic` names another device (the simulated sender is the topic's device)."""
+        topic = topic or topic_for(reg.sector.value, reg.enterprise_id, reg.device_id)
+        return SimMessage(topic.split("/")[3], topic, data, self._at, expected_reject=reason)
+
+    @staticmethod
+    def _json(body: dict[str, Any]) -> bytes:
+        return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=True).encode()
+
+    # --- good messages the bad ones need
+
+    def good_reading(self) -> SimMessage:
+        """A normal gas reading: graded (its replay follows it)."""
+        return self._message(self.gas, self._json(self._body(self.gas, {"gas_lel_pct": 0.5})), "")
+
+    # --- sequence and clock
+
+    def replay_of(self, original: SimMessage) -> SimMessage:
+        """The same bytes again (same seq and ts): a replay."""
+        return replace(original, expected_reject=RejectReason.REPLAYED.value)
+
+    def clock_step_back(self) -> tuple[SimMessage, SimMessage]:
+        """A tank reading, then one two minutes older with the next seq: the device clock stepped back."""
+        now = self._message(self.tank, self._json(self._body(self.tank, {"level_pct": 55.0})), "")
+        older = self._json(self._body(self.tank, {"level_pct": 50.0}, at=self._at - 120))
+        return now, self._message(self.tank, older, RejectReason.OUT_OF_ORDER.value)
+
+    def clock_ahead(self) -> SimMessage:
+        body = self._body(self.gas, {"gas_lel_pct": 0.4}, at=self._at + 3600)
+        return self._message(self.gas, self._json(body), RejectReason.TIMESTAMP_FUTURE.value)
+
+    def clock_behind(self) -> SimMessage:
+        body = self._body(self.gas, {"gas_lel_pct": 0.4}, at=self._at - 3 * 86400)
+        return self._message(self.gas, self._json(body), RejectReason.TIMESTAMP_PAST.value)
+
+    # --- not the envelope
+
+    def truncated_json(self) -> SimMessage:
+        """A message cut off mid-object."""
+        whole = self._json(self._body(self.gas, {"gas_lel_pct": 0.5}))
+        return self._message(self.gas, whole[: whole.index(b'"metrics"') + 11], RejectReason.SCHEMA.value)
+
+    def not_json(self) -> SimMessage:
+        return self._message(self.gas, b"\xff\xfe not json at all", RejectReason.SCHEMA.value)
+
+    def metrics_not_an_object(self) -> SimMessage:
+        body = self._body(self.gas, {}) | {"metrics": None}
+        return self._message(self.gas, self._json(body), RejectReason.SCHEMA.value)
+
+    # --- values and names
+
+    def out_of_range(self) -> SimMessage:
+        """250 %LEL: beyond any detector's physical range."""
+        body = self._body(self.gas, {"gas_lel_pct": 250.0})
+        return self._message(self.gas, self._json(body), RejectReason.OUT_OF_RANGE.value)
+
+    def nan_value(self) -> SimMessage:
+        """A bare NaN token where the reading belongs."""
+        body = self._body(self.gas, {"gas_lel_pct": math.nan})
+        return self._message(self.gas, self._json(body), RejectReason.NAN_INF.value)
+
+    def unknown_metric(self) -> SimMessage:
+        body = self._body(self.gas, {"radiation_usv": 3.0})
+        return self._message(self.gas, self._json(body), RejectReason.UNKNOWN_METRIC.value)
+
+    def unknown_sector(self) -> SimMessage:
+        body = self._body(self.gas, {"gas_lel_pct": 0.4}) | {"sector": "nuclear"}
+        return self._message(self.gas, self._json(body), RejectReason.UNKNOWN_SECTOR.value)
+
+    def unknown_event(self) -> SimMessage:
+        body = self._body(self.vehicle, {}, events=[{"code": "teleport", "level": 1}])
+        return self._message(self.vehicle, self._json(body), RejectReason.UNKNOWN_EVENT.value)
+
+    # --- identity
+
+    def unknown_device(self) -> SimMessage:
+        """A device nobody registered, on its own consistent topic."""
+        ghost = "GHOST-001"
+        body = self._body(self.gas, {"gas_lel_pct": 0.4}) | {"device_id": ghost}
+        topic = topic_for(self.gas.sector.value, self.gas.enterprise_id, ghost)
+        return self._message(self.gas, self._json(body), RejectReason.UNKNOWN_DEVICE.value, topic)
+
+    def registration_mismatch(self) -> SimMessage:
+        """A registered device reporting (topic and payload agree) as another enterprise's."""
+        enterprise = self.neighbour.enterprise_id
+        body = self._body(self.gas, {"gas_lel_pct": 0.4}) | {"enterprise_id": enterprise}
+        topic = topic_for(self.gas.sector.value, enterprise, self.gas.device_id)
+        return self._message(self.gas, self._json(body), RejectReason.REGISTRATION_MISMATCH.value, topic)
+
+    def spoofed(self) -> SimMessage:
+        """Another enterprise's device id in the payload, on this device's topic (which names one device)."""
+        body = self._body(self.neighbour, {"gas_lel_pct": 1.0})
+        return self._message(self.gas, self._json(body), RejectReason.SPOOFED.value)
