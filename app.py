@@ -2,19 +2,36 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
+from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
-from chalice.app import Chalice, KinesisEvent
+from chalice.app import Chalice, KinesisEvent, Request, Response
+from pydantic import BaseModel
 
-from chalicelib.bootstrap import container
+from chalicelib.api.errors import JSON_HEADERS, BadRequest, error_body
+from chalicelib.api.models import (
+    ID_PATTERN,
+    DeviceUpsert,
+    EnterpriseUpsert,
+    EvidenceRequest,
+    UserCreate,
+    UserQuery,
+    WarningQuery,
+)
+from chalicelib.bootstrap import api, container
+from chalicelib.domain.errors import NotFound
+from chalicelib.domain.lifecycle import Actor
+from chalicelib.services.disposal import Origin
 from chalicelib.services.ingest import IngestRecord
 
 STAGE = os.environ.get("DYJ_STAGE", "dev")
 app = Chalice(app_name="dayingji")
-logger = Logger(service="dayingji")
+logger = Logger(service="dayingji-api")  # not "dayingji": Chalice's app.log owns that logger name
 metrics = Metrics(namespace="dayingji", service="ingest")
 
 
@@ -38,3 +55,132 @@ def ingest(event: KinesisEvent) -> dict[str, Any]:
 @app.route("/health")
 def health() -> dict[str, str]:
     return {"status": "ok", "stage": STAGE}
+
+
+# --- the API (issue 4): every route authenticates and maps its errors through chalicelib/api/errors.py ---------
+
+View = Callable[..., BaseModel]
+_ID = re.compile(ID_PATTERN)
+
+
+def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
+    text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+    return Response(body=text, status_code=status, headers={**JSON_HEADERS, **(headers or {})})
+
+
+def _body(request: Request) -> Any:
+    try:
+        return json.loads(request.raw_body or b"null")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest("invalid_json", "请求体不是有效的JSON") from exc
+
+
+def _query(model: type[Any], request: Request) -> Any:
+    return model.model_validate(dict(request.query_params or {}))
+
+
+def _origin(request: Request) -> Origin:
+    identity = (request.context or {}).get("identity") or {}
+    app_name = request.headers.get("x-dyj-app") or request.headers.get("user-agent")
+    return Origin(source_ip=identity.get("sourceIp"), app=app_name[:128] if app_name else None)
+
+
+def api_route(path: str, methods: tuple[str, ...] = ("GET",), status: int = 200) -> Callable[[View], View]:
+    """Register `view(actor, request, **path_params)`: authenticate, check path ids, call, answer JSON."""
+
+    def register(view: View) -> View:
+        def handler(**params: str) -> Response:
+            try:
+                request = app.current_request
+                assert request is not None
+                actor = api().authenticate(request.headers.get("authorization"))
+                if not all(_ID.fullmatch(value) for value in params.values()):
+                    raise NotFound("not_found", "对象不存在或无权查看")
+                return _json(status, view(actor, request, **params).model_dump(mode="json"))
+            except Exception as exc:  # every error leaves through the one map
+                code, body = error_body(exc)
+                return _json(code, body, {"WWW-Authenticate": "Bearer"} if code == 401 else None)
+
+        handler.__name__ = view.__name__
+        handler.__doc__ = view.__doc__
+        app.route(path, methods=list(methods))(handler)
+        return view
+
+    return register
+
+
+@api_route("/me")
+def me(actor: Actor, request: Request) -> BaseModel:
+    return api().disposal.me(actor)
+
+
+@api_route("/warnings")
+def list_warnings(actor: Actor, request: Request) -> BaseModel:
+    return api().disposal.list_warnings(actor, _query(WarningQuery, request))
+
+
+@api_route("/wall")
+def wall(actor: Actor, request: Request) -> BaseModel:
+    return api().disposal.wall(actor, _query(WarningQuery, request))
+
+
+@api_route("/warnings/{warning_id}")
+def get_warning(actor: Actor, request: Request, warning_id: str) -> BaseModel:
+    return api().disposal.detail(actor, warning_id)
+
+
+@api_route("/warnings/{warning_id}/actions", methods=("POST",))
+def act(actor: Actor, request: Request, warning_id: str) -> BaseModel:
+    return api().disposal.act(actor, warning_id, _body(request), _origin(request))
+
+
+@api_route("/warnings/{warning_id}/evidence", methods=("POST",), status=201)
+def evidence_upload(actor: Actor, request: Request, warning_id: str) -> BaseModel:
+    return api().disposal.evidence_upload(actor, warning_id, EvidenceRequest.model_validate(_body(request)))
+
+
+@api_route("/warnings/{warning_id}/audit")
+def verify_warning_chain(actor: Actor, request: Request, warning_id: str) -> BaseModel:
+    return api().disposal.verify(actor, warning_id)
+
+
+@api_route("/admin/enterprises/{enterprise_id}")
+def get_enterprise(actor: Actor, request: Request, enterprise_id: str) -> BaseModel:
+    return api().disposal.enterprise(actor, enterprise_id)
+
+
+@api_route("/admin/enterprises/{enterprise_id}", methods=("PUT",))
+def put_enterprise(actor: Actor, request: Request, enterprise_id: str) -> BaseModel:
+    body = EnterpriseUpsert.model_validate(_body(request))
+    return api().disposal.put_enterprise(actor, enterprise_id, body, _origin(request))
+
+
+@api_route("/admin/enterprises/{enterprise_id}/audit")
+def enterprise_audit(actor: Actor, request: Request, enterprise_id: str) -> BaseModel:
+    return api().disposal.subject_audit(actor, "enterprise", enterprise_id)
+
+
+@api_route("/admin/devices/{device_id}")
+def get_device(actor: Actor, request: Request, device_id: str) -> BaseModel:
+    return api().disposal.device(actor, device_id)
+
+
+@api_route("/admin/devices/{device_id}", methods=("PUT",))
+def put_device(actor: Actor, request: Request, device_id: str) -> BaseModel:
+    body = DeviceUpsert.model_validate(_body(request))
+    return api().disposal.put_device(actor, device_id, body, _origin(request))
+
+
+@api_route("/admin/devices/{device_id}/audit")
+def device_audit(actor: Actor, request: Request, device_id: str) -> BaseModel:
+    return api().disposal.subject_audit(actor, "device", device_id)
+
+
+@api_route("/admin/users", methods=("POST",), status=201)
+def create_user(actor: Actor, request: Request) -> BaseModel:
+    return api().disposal.create_user(actor, UserCreate.model_validate(_body(request)))
+
+
+@api_route("/admin/users")
+def list_users(actor: Actor, request: Request) -> BaseModel:
+    return api().disposal.list_users(actor, _query(UserQuery, request))

@@ -5,11 +5,17 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain.catalog import Policy, build_engine, build_policy
+from chalicelib.domain.lifecycle import Actor
+from chalicelib.domain.policy import RoutingPolicy
 from chalicelib.services.ingest import IngestService
 from chalicelib.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from chalicelib.api.auth import TokenVerifier
+    from chalicelib.services.disposal import DisposalService
 
 
 @dataclass(frozen=True)
@@ -28,19 +34,20 @@ def _client(service: str, settings: Settings) -> Any:
 
 @lru_cache(maxsize=1)
 def container() -> Container:
-    from chalicelib.adapters import dynamo
+    from chalicelib.adapters import audit_store, dynamo
     from chalicelib.adapters.notify import SnsNotifier
 
     settings = get_settings()
     policy = build_policy(settings.policy)
     dynamo.bind(settings)
+    audit_store.bind(settings)
     sns = _client("sns", settings)
     ingest = IngestService(
         engine=build_engine(policy),
         policy=policy,
         registry=dynamo.DynamoRegistry(),
         states=dynamo.DynamoStateStore(),
-        warnings=dynamo.DynamoWarningStore(),
+        warnings=audit_store.AuditedWarningStore(),  # every engine change chained in the audit trail
         quarantine=dynamo.DynamoQuarantine(settings.quarantine_ttl_days),
         notifier=SnsNotifier(sns, settings.warning_topic_arn, settings.sms_enabled),
         workflow=None,
@@ -50,7 +57,68 @@ def container() -> Container:
     return Container(settings=settings, policy=policy, ingest=ingest, sns=sns)
 
 
+@dataclass(frozen=True)
+class Api:
+    """What the API routes need: the token verifier (None when this stage has no identity provider) and the
+    disposal use cases. Built on the first API call, so the stream handlers never import jwt or Cognito."""
+
+    verifier: TokenVerifier | None
+    disposal: DisposalService
+    routing: RoutingPolicy
+
+    def authenticate(self, authorization: str | None) -> Actor:
+        from chalicelib.api.auth import Unauthorized
+        from chalicelib.api.identity import actor_from_claims
+
+        if self.verifier is None:
+            raise Unauthorized("auth_unavailable", "身份认证未配置")
+        return actor_from_claims(self.verifier.claims(authorization), self.routing)
+
+
+@lru_cache(maxsize=1)
+def api() -> Api:
+    from botocore.config import Config
+
+    from chalicelib.adapters.audit_store import AuditedRegistry, AuditedWarningStore
+    from chalicelib.adapters.evidence import S3Evidence
+    from chalicelib.adapters.identity import CognitoDirectory
+    from chalicelib.api.auth import TokenVerifier
+    from chalicelib.services.disposal import DisposalService
+
+    base = container()
+    settings = base.settings
+    verifier = None
+    if settings.cognito_issuer and settings.cognito_client_id and settings.cognito_jwks_url:
+        verifier = TokenVerifier(settings.cognito_issuer, settings.cognito_client_id, settings.cognito_jwks_url)
+    users = None
+    if settings.cognito_user_pool_id:
+        users = CognitoDirectory(
+            _client("cognito-idp", settings), settings.cognito_user_pool_id, settings.cognito_client_id
+        )
+    evidence = None
+    if settings.evidence_bucket:
+        import boto3
+
+        s3 = boto3.client(
+            "s3",
+            region_name=settings.region,
+            endpoint_url=settings.aws_endpoint_url,
+            config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
+        )
+        evidence = S3Evidence(s3, settings.evidence_bucket)
+    disposal = DisposalService(
+        warnings=AuditedWarningStore(),
+        registry=AuditedRegistry(),
+        users=users,
+        evidence=evidence,
+        policy=base.policy,
+        clock=time.time,
+    )
+    return Api(verifier=verifier, disposal=disposal, routing=base.policy.routing)
+
+
 def reset() -> None:
     """Forget the wiring (tests and the local runtime change the environment between runs)."""
     get_settings.cache_clear()
     container.cache_clear()
+    api.cache_clear()

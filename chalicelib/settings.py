@@ -32,6 +32,11 @@ class Settings(BaseModel):
     state_flush_s: float = Field(default=300.0, ge=0)  # coalesce watermark-only state writes per device
     quarantine_ttl_days: int = Field(default=90, ge=1)
     sms_enabled: bool = True
+    cognito_user_pool_id: str = ""
+    cognito_client_id: str = ""  # the app client: the `aud` of the ID tokens the API accepts
+    cognito_issuer: str = ""  # https://cognito-idp.{region}.amazonaws.com/{pool id}
+    cognito_jwks_url: str = ""  # {issuer}/.well-known/jwks.json on AWS; moto's server serves it locally
+    evidence_bucket: str = ""  # photos attached to warnings (presigned uploads)
     policy: dict[str, Any] = Field(default_factory=dict)  # overrides merged over chalicelib.domain.policy defaults
 
     @classmethod

@@ -30,7 +30,16 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from moto.server import ThreadedMotoServer
 
-from local.cfn import Pseudo, Resolver, Resource, ResourceState, Template, TemplateError, substitute_definition
+from local.cfn import (
+    INFRA_DIR,
+    Pseudo,
+    Resolver,
+    Resource,
+    ResourceState,
+    Template,
+    TemplateError,
+    substitute_definition,
+)
 
 DEFAULT_REGION: Final = "us-east-1"
 DEFAULT_STAGE: Final = "local"
@@ -525,6 +534,112 @@ def _state_machine_definition(context: _Context, resource: Resource, props: dict
     return substitute_definition(text, substitutions)
 
 
+_USER_POOL_KEYS: Final[tuple[str, ...]] = (
+    "Policies",
+    "Schema",
+    "AdminCreateUserConfig",
+    "UsernameConfiguration",
+    "UsernameAttributes",
+    "AliasAttributes",
+    "AutoVerifiedAttributes",
+    "MfaConfiguration",
+    "AccountRecoverySetting",
+    "DeletionProtection",
+)
+
+
+def _cognito_user_pool(context: _Context, resource: Resource, props: dict[str, Any]) -> ResourceState:
+    """Found by name (so a second run keeps the pool, its users and its id), else created."""
+    cognito = context.clients("cognito-idp")
+    name = props.get("UserPoolName") or context.default_name(resource.logical_id)
+    pools = cognito.list_user_pools(MaxResults=60)["UserPools"]
+    pool_id = next((pool["Id"] for pool in pools if pool["Name"] == name), None)
+    if pool_id is None:
+        request = {key: props[key] for key in _USER_POOL_KEYS if key in props}
+        pool_id = cognito.create_user_pool(PoolName=name, **request)["UserPool"]["Id"]
+    arn = cognito.describe_user_pool(UserPoolId=pool_id)["UserPool"]["Arn"]
+    provider = f"cognito-idp.{context.pseudo.region}.{context.pseudo.url_suffix}/{pool_id}"
+    return ResourceState(
+        ref=pool_id,
+        attributes={
+            "Arn": arn,
+            "ProviderName": provider,
+            "ProviderURL": f"https://{provider}",
+            "UserPoolId": pool_id,
+        },
+    )
+
+
+_USER_POOL_CLIENT_KEYS: Final[tuple[str, ...]] = (
+    "GenerateSecret",
+    "ExplicitAuthFlows",
+    "PreventUserExistenceErrors",
+    "ReadAttributes",
+    "WriteAttributes",
+    "IdTokenValidity",
+    "AccessTokenValidity",
+    "RefreshTokenValidity",
+    "TokenValidityUnits",
+)
+
+
+def _cognito_user_pool_client(context: _Context, resource: Resource, props: dict[str, Any]) -> ResourceState:
+    cognito = context.clients("cognito-idp")
+    pool_id = props["UserPoolId"]
+    name = props.get("ClientName") or context.default_name(resource.logical_id)
+    clients = cognito.list_user_pool_clients(UserPoolId=pool_id, MaxResults=60)["UserPoolClients"]
+    client_id = next((client["ClientId"] for client in clients if client["ClientName"] == name), None)
+    request = {key: props[key] for key in _USER_POOL_CLIENT_KEYS if key in props}
+    if client_id is None:
+        client_id = cognito.create_user_pool_client(UserPoolId=pool_id, ClientName=name, **request)[
+            "UserPoolClient"
+        ]["ClientId"]
+    else:
+        request.pop("GenerateSecret", None)
+        cognito.update_user_pool_client(UserPoolId=pool_id, ClientId=client_id, ClientName=name, **request)
+    return ResourceState(ref=client_id, attributes={"ClientId": client_id, "Name": name})
+
+
+def _cognito_user_pool_group(context: _Context, resource: Resource, props: dict[str, Any]) -> ResourceState:
+    cognito = context.clients("cognito-idp")
+    request = {key: props[key] for key in ("Description", "Precedence", "RoleArn") if key in props}
+    name = props["GroupName"]
+    try:
+        cognito.create_group(UserPoolId=props["UserPoolId"], GroupName=name, **request)
+    except ClientError as exc:
+        if _error_code(exc) != "GroupExistsException":
+            raise
+        cognito.update_group(UserPoolId=props["UserPoolId"], GroupName=name, **request)
+    return ResourceState(ref=name)
+
+
+def _s3_bucket(context: _Context, resource: Resource, props: dict[str, Any]) -> ResourceState:
+    """The bucket with public access blocked (encryption, versioning and lifecycle are not applied locally)."""
+    s3 = context.clients("s3")
+    name = props.get("BucketName") or context.default_name(resource.logical_id).lower()
+    try:
+        if context.pseudo.region == "us-east-1":
+            s3.create_bucket(Bucket=name)
+        else:
+            s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": context.pseudo.region})
+    except ClientError as exc:
+        if _error_code(exc) not in {"BucketAlreadyOwnedByYou", "BucketAlreadyExists"}:
+            raise
+    if "PublicAccessBlockConfiguration" in props:
+        s3.put_public_access_block(
+            Bucket=name, PublicAccessBlockConfiguration=props["PublicAccessBlockConfiguration"]
+        )
+    suffix = context.pseudo.url_suffix
+    return ResourceState(
+        ref=name,
+        attributes={
+            "Arn": f"arn:{context.pseudo.partition}:s3:::{name}",
+            "DomainName": f"{name}.s3.{suffix}",
+            "RegionalDomainName": f"{name}.s3.{context.pseudo.region}.{suffix}",
+        },
+    )
+
+
 PROVISIONERS: Final[dict[str, _Provisioner]] = {
     "AWS::DynamoDB::Table": _dynamodb_table,
     "AWS::Kinesis::Stream": _kinesis_stream,
@@ -535,6 +650,10 @@ PROVISIONERS: Final[dict[str, _Provisioner]] = {
     "AWS::IoT::TopicRule": _iot_topic_rule,
     "AWS::IoT::Policy": _iot_policy,
     "AWS::StepFunctions::StateMachine": _state_machine,
+    "AWS::Cognito::UserPool": _cognito_user_pool,
+    "AWS::Cognito::UserPoolClient": _cognito_user_pool_client,
+    "AWS::Cognito::UserPoolGroup": _cognito_user_pool_group,
+    "AWS::S3::Bucket": _s3_bucket,
 }
 """Resource types created on the endpoint."""
 
@@ -561,3 +680,36 @@ NAMED_ONLY: Final[dict[str, _Provisioner]] = {
     "AWS::CloudWatch::Alarm": _cloudwatch_alarm,
 }
 """Resource types given names and ARNs for references but not created (moto does not enforce IAM)."""
+
+
+# --- identity (infra/identity.json) ----------------------------------------------------------------------------
+
+IDENTITY_TEMPLATE_PATH: Final = INFRA_DIR / "identity.json"
+
+
+def provision_identity(endpoint_url: str, stage: str = DEFAULT_STAGE, region: str = DEFAULT_REGION) -> Provisioned:
+    """The user pool, app client and role groups of infra/identity.json (a template of its own: Cognito user
+    pools are not offered in the China regions, so resources.json takes the identity provider as parameters)."""
+    return provision(endpoint_url, stage, region, template=Template.load(IDENTITY_TEMPLATE_PATH))
+
+
+def identity_parameters(identity: Provisioned) -> dict[str, str]:
+    """resources.json's `Identity*` parameters from a provisioned identity template; the JWKS URL is the one
+    moto's server serves (`{endpoint}/{pool id}/.well-known/jwks.json`), the issuer stays the AWS form that
+    moto writes into its tokens."""
+    pool_id = identity.outputs["UserPoolId"]
+    return {
+        "IdentityUserPoolId": pool_id,
+        "IdentityClientId": identity.outputs["UserPoolClientId"],
+        "IdentityIssuer": identity.outputs["UserPoolProviderUrl"],
+        "IdentityJwksUrl": f"{identity.endpoint_url}/{pool_id}/.well-known/jwks.json",
+    }
+
+
+def provision_with_identity(
+    endpoint_url: str, stage: str = DEFAULT_STAGE, region: str = DEFAULT_REGION
+) -> Provisioned:
+    """Both templates: the identity one first, its outputs passed to resources.json (what the local runtime and
+    the API tests use)."""
+    identity = provision_identity(endpoint_url, stage, region)
+    return provision(endpoint_url, stage, region, parameters=identity_parameters(identity))

@@ -3,8 +3,9 @@
 A background thread polls the five audience queues (the SQS queues subscribed to WarningTopic with an `audience`
 filter, raw delivery), turns every message into one `FeedEntry` per warning change (deduplicated by warning id,
 change kind and level across the queues, remembering which queues received it), and matches the SMS the platform
-sent (moto keeps them instead of sending) to the change by their text. An entry is handed to `on_entry` once its
-SMS have all been seen, or after `sms_wait_s` at the latest, in the order the changes arrived.
+sent (moto keeps them instead of sending) to the change by their text. An entry is handed to `on_entry` once a
+whole round of polling has passed since it was first seen (SNS fans out to every queue in one publish, so by then
+every queue's copy is in) and its SMS have all been seen, or after `sms_wait_s` at the latest, in arrival order.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ _MAX_RECEIVE = 10
 
 def phone_audiences(registry: SeedRegistry) -> dict[str, str]:
     """Phone number -> audience: enterprise contacts are `enterprise`, everyone else is their role."""
-    audiences = {person.phone: person.role for person in registry.people}
+    audiences: dict[str, str] = {person.phone: person.role for person in registry.people}
     for enterprise in registry.enterprises:
         for contact in enterprise.contacts:
             audiences[contact.phone] = "enterprise"
@@ -55,6 +56,7 @@ class FeedEntry:
     routed: tuple[str, ...]  # the audiences the platform addressed (the message's `audience` attribute)
     planned_sms: Counter[str]  # recipients per audience, from the message body
     first_seen: float
+    first_round: int
     delivered_to: set[str] = field(default_factory=set)  # the audience queues that received it
     sms_sent: Counter[str] = field(default_factory=Counter)  # SMS actually sent with this text, per audience
     shown: bool = False
@@ -129,7 +131,8 @@ class WarningFeed:
         self._sms_by_audience: Counter[str] = Counter()
         self._sms_seen = len(self._read_sms_log() or ())  # SMS sent before the feed started are not ours
         self._other = 0
-        self._idle = False
+        self._idle_round_at: float | None = None  # when the last round that found nothing started
+        self._round = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -161,11 +164,12 @@ class WarningFeed:
 
     # ------------------------------------------------------------------------------------------------ observing
 
-    @property
-    def drained(self) -> bool:
-        """The last poll found every queue empty and every change has been shown."""
+    def drained_since(self, since: float) -> bool:
+        """A round that started at `since` (time.monotonic) or later found every queue empty, and every change
+        has been shown."""
         with self._lock:
-            return self._idle and not self._pending
+            idle_at = self._idle_round_at
+            return idle_at is not None and idle_at >= since and not self._pending
 
     def stats(self) -> FeedStats:
         with self._lock:
@@ -188,10 +192,13 @@ class WarningFeed:
 
     def poll_once(self) -> int:
         """One round: every queue until empty, the SMS log, then show what is ready; messages received."""
+        started = time.monotonic()
+        with self._lock:
+            self._round += 1
         received = sum(self._drain_queue(audience, url) for audience, url in self._queue_urls.items())
         self._read_new_sms()
         with self._lock:
-            self._idle = received == 0
+            self._idle_round_at = started if received == 0 else None
         self._show_ready(force=False)
         return received
 
@@ -232,6 +239,7 @@ class WarningFeed:
                     routed=_routed_audiences(message),
                     planned_sms=Counter(str(r.get("audience")) for r in body.get("recipients", ())),
                     first_seen=time.monotonic(),
+                    first_round=self._round,
                 )
                 entry.sms_sent = self._sms_by_text.setdefault(entry.sms, Counter())
                 self._entries[key] = entry
@@ -262,8 +270,10 @@ class WarningFeed:
         with self._lock:
             while self._pending:
                 entry = self._pending[0]
-                all_sms_seen = sum(entry.sms_sent.values()) >= sum(entry.planned_sms.values())
-                if not (force or all_sms_seen or now - entry.first_seen >= self._sms_wait_s):
+                complete = self._round > entry.first_round and sum(entry.sms_sent.values()) >= sum(
+                    entry.planned_sms.values()
+                )
+                if not (force or complete or now - entry.first_seen >= self._sms_wait_s):
                     break
                 entry.shown = True
                 ready.append(self._pending.pop(0))

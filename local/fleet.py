@@ -21,6 +21,8 @@ from chalicelib.domain.rejections import RejectReason
 from local.seed import SeedRegistry
 
 CST = timezone(timedelta(hours=8))
+REPLAY_AFTER_S = 6.0
+"""The bad-message replay is resent this long after its original."""
 
 
 def topic_for(sector: str, enterprise_id: str, device_id: str) -> str:
@@ -47,7 +49,7 @@ class SimMessage:
     device_id: str
     topic: str
     payload: bytes
-    at: float
+    at: float  # when the device sends it: the payload's ts, except for a message resent later
     expected_reject: str | None = None  # the quarantine reason a bad message must get
 
 
@@ -256,12 +258,14 @@ class Fleet:
 
         `expected_reject` names the reason each must be quarantined with; "" marks a good message that a bad one
         needs before it (the original of a replay, the in-order reading before a clock step back): it is graded.
+        All are sent at `at` except the replay, which its device resends `REPLAY_AFTER_S` later (after its next
+        regular report, in another batch: the platform must catch it against the device's stored state).
         """
         bad = _BadMessages(self, at)
         original = bad.good_reading()
         return [
             original,
-            bad.replay_of(original),
+            bad.replay_of(original, after_s=REPLAY_AFTER_S),
             *bad.clock_step_back(),
             bad.truncated_json(),
             bad.not_json(),
@@ -282,8 +286,8 @@ class Fleet:
 class _BadMessages:
     """Constructors of bad messages, one per kind, each tagged with the quarantine reason it must get.
 
-    They use the first gas detector, tank gauge and vehicle of the registry, plus a gas detector of another
-    enterprise; readings that must pass the schema advance the device's sequence like real reports do.
+    They use the first gas detector, tank gauge, oxygen detector and vehicle of the registry, plus a gas detector
+    of another enterprise; readings that must pass the schema advance the device's sequence like real reports do.
     """
 
     def __init__(self, fleet: Fleet, at: float) -> None:
@@ -293,6 +297,7 @@ class _BadMessages:
         self.gas = next(d for d in devices if d.kind == "gas_detector")
         self.tank = next(d for d in devices if d.kind == "tank_gauge")
         self.vehicle = next(d for d in devices if d.sector is Sector.ROAD_TRANSPORT)
+        self.oxygen = next(d for d in devices if d.kind == "oxygen_detector")  # only the replay pair uses it
         gas = self.gas
         self.neighbour = next(
             d
@@ -319,14 +324,14 @@ class _BadMessages:
     # --- good messages the bad ones need
 
     def good_reading(self) -> SimMessage:
-        """A normal gas reading: graded (its replay follows it)."""
-        return self._message(self.gas, self._json(self._body(self.gas, {"gas_lel_pct": 0.5})), "")
+        """A normal oxygen reading: graded (its replay follows later)."""
+        return self._message(self.oxygen, self._json(self._body(self.oxygen, {"o2_pct_vol": 20.9})), "")
 
     # --- sequence and clock
 
-    def replay_of(self, original: SimMessage) -> SimMessage:
-        """The same bytes again (same seq and ts): a replay."""
-        return replace(original, expected_reject=RejectReason.REPLAYED.value)
+    def replay_of(self, original: SimMessage, after_s: float) -> SimMessage:
+        """The same bytes again (same seq and ts), resent `after_s` later: a replay."""
+        return replace(original, at=original.at + after_s, expected_reject=RejectReason.REPLAYED.value)
 
     def clock_step_back(self) -> tuple[SimMessage, SimMessage]:
         """A tank reading, then one two minutes older with the next seq: the device clock stepped back."""

@@ -13,7 +13,7 @@ from typing import Any
 
 import boto3
 
-from local.aws import Provisioned, provision, start_moto_server
+from local.aws import Provisioned, provision_with_identity, start_moto_server
 from local.bridge import BridgedRule, RuleBridge
 from local.mqtt import Broker, Publisher, start_broker
 from local.poller import FailedDelivery, KinesisPoller
@@ -69,7 +69,7 @@ def start(
     on_failure: Callable[[FailedDelivery], None] | None = None,
 ) -> LocalPlatform:
     server, endpoint_url = start_moto_server()
-    infra = provision(endpoint_url, stage=STAGE)
+    infra = provision_with_identity(endpoint_url, stage=STAGE)  # resources.json + its user pool
     overrides = dict(env_overrides or {})
     if policy_json:
         overrides["DYJ_POLICY_JSON"] = policy_json
@@ -87,6 +87,9 @@ def start(
 
     dynamo.bind(get_settings())
     DynamoRegistry.put_many(registry.devices, registry.enterprises, registry.people)
+    from local.users import demo_users, seed_users
+
+    seed_users(demo_users(registry))  # one user per role and scope; `local.users.token_for(username)`
 
     broker = start_broker()
     rules = [

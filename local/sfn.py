@@ -13,6 +13,8 @@ Clients are plain boto3 clients (typed `Any`, as elsewhere in `local/`), pointed
 from __future__ import annotations
 
 import json
+import logging
+import re
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +28,7 @@ __all__ = [
     "disposal_input",
     "execution_arn",
     "execution_history",
+    "quiet_moto_asl_logging",
     "render_timeline",
     "start_disposal",
     "start_handover",
@@ -97,6 +100,16 @@ def disposal_input(
     }
 
 
+def quiet_moto_asl_logging() -> None:
+    """Silence moto's ASL interpreter's per-component error log.
+
+    moto 5.2.5 logs an ERROR with the whole component tree each time a path is missing, including every
+    `"IsPresent": false` check that simply holds; the disposal machine makes several per poll. Real failures
+    still show in the execution's status, error and history.
+    """
+    logging.getLogger("moto.stepfunctions.parser.asl.component.eval_component").setLevel(logging.CRITICAL)
+
+
 def execution_arn(state_machine_arn: str, name: str) -> str:
     """The ARN an execution named `name` of this state machine has (Step Functions derives it the same way)."""
     prefix, _, machine = state_machine_arn.rpartition(":stateMachine:")
@@ -136,7 +149,9 @@ def start_handover(sfn: Any, message_body: str | Mapping[str, Any]) -> str:
     return str(response["executionArn"])
 
 
-def wait_for_end(sfn: Any, execution_arn: str, timeout_s: float = 30.0, interval_s: float = 0.05) -> dict[str, Any]:
+def wait_for_end(
+    sfn: Any, execution_arn: str, timeout_s: float = 30.0, interval_s: float = 0.05
+) -> dict[str, Any]:
     """Poll `describe_execution` until the execution is no longer RUNNING; return that description."""
     deadline = time.monotonic() + timeout_s
     while True:
@@ -289,7 +304,8 @@ def _describe(step: Step) -> tuple[str, str] | None:
         new = (step.result or {}).get("Attributes", {}) if isinstance(step.result, Mapping) else {}
         changed = ", ".join(f"{name}={next(iter(value.values()))}" for name, value in sorted(new.items()))
         expression = str(params.get("UpdateExpression", ""))
-        removed = expression.split(" REMOVE ", 1)[1].strip() if " REMOVE " in expression else ""
+        removal = re.search(r"\bREMOVE\s+(.*?)\s*(?:\b(?:SET|ADD|DELETE)\b|$)", expression)
+        removed = removal.group(1) if removal else ""
         return "update item", (changed or expression) + (f"; removed {removed}" if removed else "")
     if step.resource is not None:
         return "task", f"{step.resource}"
@@ -300,7 +316,8 @@ def _describe(step: Step) -> tuple[str, str] | None:
             "clock",
             f"(re)started for {clock.get('level')} (level_seq {clock.get('seq')}): "
             f"acknowledge {limits.get('acknowledge_s')} s, verify {limits.get('verify_s')} s, "
-            f"clear {limits.get('clear_s')} s, reminder every {limits.get('reminder_s')} s",
+            f"clear {limits.get('clear_s')} s, "
+            + (f"reminder every {limits['reminder_s']} s" if limits.get("reminder_s") else "no reminders"),
         )
     if step.type in {"Succeed", "Fail"}:
         return "end", step.name
@@ -345,7 +362,13 @@ def _timeline_lines(events: Sequence[Mapping[str, Any]]) -> Iterator[str]:
             else:
                 if fold is not None:
                     yield _poll_line(**fold)
-                fold = {"start": moment, "end": moment, "count": 1, "snapshot": snapshot, "elapsed": _elapsed(step)}
+                fold = {
+                    "start": moment,
+                    "end": moment,
+                    "count": 1,
+                    "snapshot": snapshot,
+                    "elapsed": _elapsed(step),
+                }
             continue
         line = _describe(step)
         if line is None:
@@ -365,7 +388,7 @@ def _timeline_lines(events: Sequence[Mapping[str, Any]]) -> Iterator[str]:
     if status is not None:
         details = last.get("executionFailedEventDetails") or last.get("executionAbortedEventDetails") or {}
         error = f"  {details.get('error')}: {details.get('cause')}" if details else ""
-        yield f"{_offset(at(last['timestamp'])):<24} {status:<12}{error}"
+        yield f"{_offset(at(last['timestamp'])):<24} {status}{error}"
 
 
 def render_timeline(sfn: Any, execution_arn: str) -> str:

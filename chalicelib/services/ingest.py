@@ -52,6 +52,7 @@ class IngestReport:
     notified: int = 0
     failed_record_ids: list[str] = field(default_factory=list)
     states_written: int = 0
+    unit_conflicts: int = 0
 
 
 @dataclass
@@ -78,6 +79,7 @@ class IngestService:
         workflow: Workflow | None,
         clock: Callable[[], float],
         state_flush_s: float = 300.0,
+        cache_size: int = 50_000,
     ) -> None:
         self._engine = engine
         self._policy = policy
@@ -90,9 +92,14 @@ class IngestService:
         self._clock = clock
         self._flush_s = state_flush_s
         self._persisted_at: dict[str, float] = {}  # device -> when its state was last written by this container
+        self._cache: dict[str, DeviceState] = {}
+        self._cache_size = cache_size
         self.totals: Counter[str] = Counter()  # since the container started: received, graded, quarantined...
 
     def handle(self, records: Sequence[IngestRecord]) -> IngestReport:
+        """Grade a batch. Order matters for retries: warnings are recorded and told before states are written, so
+        a batch retried after any failure regrades from the stored state and yields the same warnings (ids and
+        event keys are deterministic), which the stores ignore and nobody is told twice."""
         now = self._clock()
         report = IngestReport(received=len(records))
         items = [self._decode(record, now) for record in records]
@@ -101,27 +108,51 @@ class IngestService:
         claimed |= {item.rejection.device_id for item in items if item.rejection and item.rejection.device_id}
         claimed |= {item.topic_device for item in items if item.presence is not None and item.topic_device}
         registrations = self._registry.devices(claimed)
-        states = self._states.load_devices(device for device in claimed if device in registrations)
+        states = self._load_states([device for device in claimed if device in registrations])
         units = self._states.load_units({registrations[device].unit_id for device in states})
 
         quarantined: list[QuarantinedMessage] = []
         touched: dict[str, DeviceState] = {}
         first_item_of: dict[str, IngestRecord] = {}
-        for item in items:
-            self._grade(item, now, registrations, states, units, report, touched, first_item_of)
-            if item.rejection is not None:
-                quarantined.append(self._quarantined(item, now))
-                report.quarantined[item.rejection.reason.value] += 1
-
-        failed_devices = self._persist(touched, units, registrations, now, report)
+        try:
+            for item in items:
+                self._grade(item, now, registrations, states, units, report, touched, first_item_of)
+                if item.rejection is not None:
+                    quarantined.append(self._quarantined(item, now))
+                    report.quarantined[item.rejection.reason.value] += 1
+            if quarantined:
+                self._quarantine.put(quarantined)
+            self._record_changes(report)
+            failed_devices = self._persist(touched, units, registrations, now, report)
+        except Exception:
+            self._forget(states)  # the redelivered batch must start from what is stored
+            raise
+        self._forget({device: states[device] for device in failed_devices})
         for device in failed_devices:
             report.failed_record_ids.append(first_item_of[device].record_id)
-        report.changes = [change for change in report.changes if change.device_id not in failed_devices]
-        if quarantined:
-            self._quarantine.put(quarantined)
-        self._record_changes(report)
         self._count(report)
         return report
+
+    def _load_states(self, device_ids: list[str]) -> dict[str, DeviceState]:
+        """States this container holds are newer than the stored ones (watermark writes are coalesced): a shard
+        is read by one invocation at a time and a device always maps to one shard; a stale entry is caught by
+        the version check of the next write, which hands the records back for a retry from the stored state."""
+        cache = self._cache
+        missing = [device for device in device_ids if device not in cache]
+        if missing:
+            cache.update(self._states.load_devices(missing))
+            overflow = len(cache) - self._cache_size
+            if overflow > 0:
+                wanted = set(device_ids)
+                for device in [d for d in cache if d not in wanted][:overflow]:
+                    self._persisted_at.pop(device, None)
+                    del cache[device]
+        return {device: cache[device] for device in device_ids}
+
+    def _forget(self, states: dict[str, DeviceState]) -> None:
+        for device in states:
+            self._cache.pop(device, None)
+            self._persisted_at.pop(device, None)
 
     def _count(self, report: IngestReport) -> None:
         totals = self.totals
@@ -166,6 +197,15 @@ class IngestService:
             return item
         parsed = self._engine.parse(item.raw, now)
         if isinstance(parsed, Rejection):
+            if parsed.device_id is not None and parsed.device_id != device:
+                # however else it is broken, a payload naming another device than its topic is spoofed: it must
+                # not raise a data-quality finding against the device it names
+                parsed = Rejection(
+                    RejectReason.SPOOFED,
+                    f"topic device {device}, payload device {parsed.device_id} ({parsed.reason.value})",
+                    item.raw,
+                    item.topic_device,
+                )
             item.rejection = parsed
             return item
         if (parsed.device_id, parsed.enterprise_id, parsed.sector) != (device, enterprise, sector):
@@ -271,7 +311,9 @@ class IngestService:
                     self._states.save_unit(unit)
                     unit.dirty = False
                 except ConcurrentUpdateError:
-                    failed.update(d for d in touched if registrations[d].unit_id == unit.unit_id)
+                    # another shard's devices share the unit; their alarms are noted again on their next
+                    # readings (a note refreshes every minute), so losing this merge only delays a combination
+                    report.unit_conflicts += 1
         return failed
 
     def _record_changes(self, report: IngestReport) -> None:
@@ -286,8 +328,9 @@ class IngestService:
                     self._workflow.track(record)
             else:
                 self._warnings.apply_change(change)
-            if not self._warnings.append_engine_event(change):
-                continue  # seen before: this is a redelivery, people were already told
+            if not self._warnings.append_engine_event(change) and self._warnings.was_notified(change):
+                continue  # a redelivery: people were already told
             enterprise = self._registry.enterprise(change.enterprise_id)
             self._notifier.publish(notification_for(self._policy, change, enterprise, people))
+            self._warnings.mark_notified(change)
             report.notified += 1

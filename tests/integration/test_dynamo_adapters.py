@@ -176,7 +176,7 @@ def test_unit_state_round_trips_and_a_stale_save_loses_the_race(states: DynamoSt
         states.save_unit(stale)
 
 
-# --- registry -----------------------------------------------------------------------------------------------------
+# --- registry ----------------------------------------------------------------------------------------------------
 
 
 def registration(device_id: str, enterprise_id: str) -> DeviceRegistration:
@@ -254,7 +254,7 @@ def test_registry_lists_people_and_caches_them_until_the_ttl() -> None:
     assert set(uncached.devices(["REG-LATE"])) == {"REG-LATE"}
 
 
-# --- warnings -----------------------------------------------------------------------------------------------------
+# --- warnings ----------------------------------------------------------------------------------------------------
 
 
 def test_creating_a_warning_twice_stores_it_once(warnings: DynamoWarningStore) -> None:
@@ -323,7 +323,7 @@ def test_recovery_marks_the_reading_normal_and_keeps_status_and_level(warnings: 
     assert after.level == Level.ORANGE
     assert after.is_open
     assert WarningItem.get("WRECOVER1").level_seq == 0
-    assert [w.warning_id for w in DynamoWarningStore.open_by_sector("hazchem") if w.warning_id == "WRECOVER1"]
+    assert "WRECOVER1" in {w.warning_id for w in DynamoWarningStore.open_by_sector("hazchem")}
 
 
 def test_saving_a_warning_read_before_someone_else_changed_it_loses_the_race(
@@ -391,7 +391,7 @@ def test_an_engine_event_is_appended_once(warnings: DynamoWarningStore) -> None:
     assert events[0]["data"] == raise_change.to_dict()
 
 
-# --- quarantine ---------------------------------------------------------------------------------------------------
+# --- quarantine --------------------------------------------------------------------------------------------------
 
 
 def test_quarantine_keeps_the_original_bytes_by_local_day(infra: Provisioned) -> None:

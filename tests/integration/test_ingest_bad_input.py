@@ -11,7 +11,7 @@ import base64
 import itertools
 import json
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -28,9 +28,10 @@ from chalicelib.domain.catalog import build_engine, build_policy
 from chalicelib.domain.changes import DATA_QUALITY, ChangeKind
 from chalicelib.domain.levels import Level
 from chalicelib.domain.rejections import RejectReason
+from chalicelib.domain.state import UnitState
 from chalicelib.domain.warnings import WarningRecord
 from chalicelib.services.ingest import IngestRecord, IngestReport, IngestService
-from chalicelib.services.ports import Notification
+from chalicelib.services.ports import Notification, Notifier
 from chalicelib.settings import Settings
 from local.aws import Provisioned, provision
 from local.fleet import Fleet
@@ -59,8 +60,10 @@ class Rig:
     """The ingest service wired to moto, plus what a test reads back: queues, SMS, tables."""
 
     infra: Provisioned
+    settings: Settings
     seed: SeedRegistry
     service: IngestService
+    notifier: Notifier
     clock: Clock
     sqs: Any
     seen_sms: set[str] = field(default_factory=set)
@@ -146,7 +149,7 @@ def raw_record(data: bytes) -> IngestRecord:
 class FlakyNotifier:
     """Fails the first `failures` publishes (an SNS outage), then delegates."""
 
-    def __init__(self, inner: SnsNotifier, failures: int) -> None:
+    def __init__(self, inner: Notifier, failures: int) -> None:
         self._inner = inner
         self.failures = failures
 
@@ -157,6 +160,23 @@ class FlakyNotifier:
         self._inner.publish(notification)
 
 
+def ingest_service(settings: Settings, notifier: Notifier, clock: Clock) -> IngestService:
+    """Wired as chalicelib.bootstrap wires it, with the clock and the notifier in the test's hands."""
+    policy = build_policy(settings.policy)
+    return IngestService(
+        engine=build_engine(policy),
+        policy=policy,
+        registry=DynamoRegistry(),
+        states=DynamoStateStore(),
+        warnings=DynamoWarningStore(),
+        quarantine=DynamoQuarantine(settings.quarantine_ttl_days),
+        notifier=notifier,
+        workflow=None,
+        clock=clock,
+        state_flush_s=settings.state_flush_s,
+    )
+
+
 @pytest.fixture(scope="module")
 def rig(moto_server: str) -> Rig:
     infra = provision(moto_server, stage="test")
@@ -164,31 +184,18 @@ def rig(moto_server: str) -> Rig:
     dynamo.bind(settings)
     seed = load_seed()
     DynamoRegistry.put_many(seed.devices, seed.enterprises, seed.people)
-    policy = build_policy(settings.policy)
     sns = boto3.client("sns", endpoint_url=moto_server, region_name=infra.region)
+    notifier = SnsNotifier(sns, settings.warning_topic_arn, settings.sms_enabled)
     clock = Clock(float(int(datetime.now(UTC).timestamp())))
-    service = IngestService(
-        engine=build_engine(policy),
-        policy=policy,
-        registry=DynamoRegistry(),
-        states=DynamoStateStore(),
-        warnings=DynamoWarningStore(),
-        quarantine=DynamoQuarantine(settings.quarantine_ttl_days),
-        notifier=SnsNotifier(sns, settings.warning_topic_arn, settings.sms_enabled),
-        workflow=None,
-        clock=clock,
-        state_flush_s=settings.state_flush_s,
-    )
     sqs = boto3.client("sqs", endpoint_url=moto_server, region_name=infra.region)
-    return Rig(infra, seed, service, clock, sqs)
+    return Rig(infra, settings, seed, ingest_service(settings, notifier, clock), notifier, clock, sqs)
 
 
 @pytest.fixture(autouse=True)
-def clean_outboxes(rig: Rig) -> Iterator[None]:
+def clean_outboxes(rig: Rig) -> None:
     """Each test reads only the notifications and SMS it caused."""
     rig.drain()
     rig.new_sms()
-    yield
 
 
 # --- every reason --------------------------------------------------------------------------------------------
@@ -331,14 +338,6 @@ def test_an_older_message_inside_a_batch_is_rejected_after_a_newer_one(rig: Rig)
     assert DynamoStateStore().load_devices([device])[device].last_ts == pytest.approx(rig.clock.now - 8)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: IngestService persists device state before it records and fans out the changes; when the fan-out "
-        "fails (SNS or DynamoDB error) the batch is retried, but the redelivered readings are then 'replayed' "
-        "and the warning's notification is never sent (at-most-once instead of at-least-once)"
-    ),
-)
 def test_a_batch_retried_after_a_fan_out_failure_still_tells_people(rig: Rig) -> None:
     device = "RT07-V01"  # a heavy truck: >= 20 % over the expressway limit is red
     batch = rig.records(
@@ -348,18 +347,46 @@ def test_a_batch_retried_after_a_fan_out_failure_still_tells_people(rig: Rig) ->
             rig.reading(device, rig.clock.now - 14, seq=2, speed_kmh=127.0, road_class="expressway"),
         ],
     )
-    notifier = rig.service._notifier
-    rig.service._notifier = FlakyNotifier(notifier, failures=1)  # type: ignore[assignment]
-    try:
-        with pytest.raises(ConnectionError):
-            rig.handle(batch)
-        rig.handle(batch)  # the event source redelivers the failed batch
-    finally:
-        rig.service._notifier = notifier
+    service = ingest_service(rig.settings, FlakyNotifier(rig.notifier, failures=1), rig.clock)
+
+    with pytest.raises(ConnectionError):
+        service.handle(batch)
+    service.handle(batch)  # the event source redelivers the failed batch
 
     assert len(rig.warnings_of(device)) == 1
     assert len(rig.drain()["enterprise"]) == 1
     assert rig.enterprise_phones(device) <= {phone for phone, _ in rig.new_sms()}
+
+
+def test_a_unit_state_race_neither_fails_the_batch_nor_loses_its_warning(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    device = "HC02-T2-GT3"  # combustible gas: a level-1 alarm is yellow, and an alarm for its unit
+    unit_id = rig.seed.by_device[device].unit_id
+    original = DynamoStateStore.save_unit
+    raced: list[str] = []
+
+    def save_after_a_competitor(self: DynamoStateStore, state: UnitState) -> None:
+        if state.unit_id == unit_id and not raced:  # another consumer writes the unit first, once
+            raced.append(unit_id)
+            original(self, DynamoStateStore().load_units([unit_id])[unit_id])
+        original(self, state)
+
+    monkeypatch.setattr(DynamoStateStore, "save_unit", save_after_a_competitor)
+    batch = rig.records(
+        device,
+        [
+            rig.reading(device, rig.clock.now - 25, gas_lel_pct=31.0),
+            rig.reading(device, rig.clock.now - 24, gas_lel_pct=31.5),
+        ],
+    )
+
+    first = rig.handle(batch)
+    assert first.failed_record_ids == []
+    assert first.unit_conflicts == 1
+
+    # level-1 gas is yellow; E-HC-02 is a grade-1 major hazard: +1
+    assert [(w.level, w.risk_type) for w in rig.warnings_of(device)] == [(Level.ORANGE, "combustible_gas")]
 
 
 # --- identity -------------------------------------------------------------------------------------------------

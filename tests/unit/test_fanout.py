@@ -1,4 +1,5 @@
-"""Who is told of a warning change (DOMAIN.md §4): audiences by level, regulators by sector, areas by enterprise."""
+"""Who is told of a warning change (DOMAIN.md §4): audiences by level, regulators by sector, areas by the
+enterprise's codes, and the routing rules an operator adds."""
 
 from __future__ import annotations
 
@@ -44,7 +45,7 @@ def people() -> tuple[Person, ...]:
         ("admin", "admin", {}),
     ]
     return tuple(
-        Person(person_id=person_id, name=person_id, role=role, phone=f"+86139100000{index:02d}", **fields)  # type: ignore[arg-type]
+        Person(person_id=person_id, name=person_id, role=role, phone=f"+86139100000{index:02d}", **fields)
         for index, (person_id, role, fields) in enumerate(specs)
     )
 
@@ -140,7 +141,9 @@ def test_blue_tells_the_enterprise_only() -> None:
         (ChangeKind.RECOVER, Level.NONE, Level.RED),
     ],
 )
-def test_a_lowering_tells_the_enterprise_and_the_duty_centre_only(kind: ChangeKind, level: int, previous: int) -> None:
+def test_a_lowering_tells_the_enterprise_and_the_duty_centre_only(
+    kind: ChangeKind, level: int, previous: int
+) -> None:
     route = route_for(Policy(), change(level, kind=kind, previous=previous))
 
     assert route.audiences == (Audience.ENTERPRISE, Audience.DUTY)

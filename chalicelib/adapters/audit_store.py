@@ -1,0 +1,502 @@
+"""The audit trail in DynamoDB: append-only, hash-chained events per subject (DOMAIN.md §4, `domain/audit.py`).
+
+Where things live:
+- events: `WarningEventTable`, partition `AUDIT#{subject}` (the subject: a warning id, `device:{id}`,
+  `enterprise:{id}`), sort key `seq` = 1, 2, 3... The engine's own log (`DynamoWarningStore.append_engine_event`,
+  partition = the warning id, seq derived from the reading's time) stays apart; the timeline reads both.
+- the chain head (seq, hash) of a warning: in the warning item (`details["audit"]`), written by the same
+  version-checked save as the status change; of a registry subject: an `AUDIT#{subject}`/`HEAD` item in the
+  registry table, version-checked the same way.
+
+How one change is written (no DynamoDB transaction, see docs/api.md "audit trail"):
+1. read the subject and its head (n, h); put the head's own event if it is missing from the log (below);
+2. build event n+1 (prev_hash h) and save the subject with head (n+1, hash) and a copy of the event, conditional on
+   the version read in 1 — of two concurrent writers exactly one wins; the other re-reads and retries;
+3. put event n+1 with `attribute_not_exists(seq)`: nothing in the log is ever overwritten.
+A crash between 2 and 3 loses nothing: the next writer finds the head's event missing and puts the copy (and logs
+it); until then `verify_chain` reports the gap, as it must for a deleted event.
+
+Every engine change and every person's action on a warning goes through `AuditedWarningStore`, which is also the
+ingest's `WarningStore`; registry changes go through `AuditedRegistry`.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import logging
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import replace
+from typing import Any
+
+from pynamodb.attributes import NumberAttribute, UnicodeAttribute, VersionAttribute
+from pynamodb.exceptions import DoesNotExist, PutError
+from pynamodb.models import Model
+
+from chalicelib.adapters.dynamo import (
+    _KIND_ORDER,
+    DynamoWarningStore,
+    OpenBySectorIndex,
+    RegistryItem,
+    WarningItem,
+    _fill_item,
+    _lost_race,
+    _record_from_item,
+    engine_event_seq,
+)
+from chalicelib.domain.audit import AuditEvent, ChainHead, next_event
+from chalicelib.domain.changes import ChangeKind, WarningChange
+from chalicelib.domain.errors import InvalidTransition
+from chalicelib.domain.levels import Level, Sector
+from chalicelib.domain.lifecycle import ENGINE_ACTOR, Transition, apply_engine_change
+from chalicelib.domain.registry import DeviceRegistration, Enterprise
+from chalicelib.domain.warnings import WarningRecord
+from chalicelib.services.disposal import SubjectLog
+from chalicelib.services.ports import ConcurrentUpdateError
+from chalicelib.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+AUDIT_KEY = "audit"  # the chain head inside a warning's `details`
+PARTITION_PREFIX = "AUDIT#"
+Key = dict[str, str]  # the plain (string-valued) DynamoDB key of an item in the index a listing walks
+
+
+class ChainEventItem(Model):
+    """One audit event; `data` is the event's canonical JSON, kept as text so that a damaged item still reads."""
+
+    class Meta:
+        table_name = "unbound"
+
+    warning_id = UnicodeAttribute(hash_key=True)  # AUDIT#{subject id}
+    seq = NumberAttribute(range_key=True)
+    type = UnicodeAttribute()
+    at = NumberAttribute()
+    data = UnicodeAttribute()
+
+
+class AuditHeadItem(Model):
+    """The chain head of a registry subject (device, enterprise), in the registry table."""
+
+    class Meta:
+        table_name = "unbound"
+
+    pk = UnicodeAttribute(hash_key=True)  # AUDIT#{subject}
+    sk = UnicodeAttribute(range_key=True)  # HEAD
+    seq = NumberAttribute(default=0)
+    hash = UnicodeAttribute(null=True)
+    last = UnicodeAttribute(null=True)  # the head's event (JSON), until the next write has checked the log has it
+    version = VersionAttribute()
+
+
+def bind(settings: Settings) -> None:
+    """Point this module's models at their tables (the shared ones are bound by `dynamo.bind`)."""
+    for model, table in ((ChainEventItem, settings.table_warning_event), (AuditHeadItem, settings.table_registry)):
+        meta: Any = model.Meta
+        meta.table_name = table
+        meta.region = settings.region
+        meta.host = settings.aws_endpoint_url
+        model._connection = None
+
+
+# --- the log ---------------------------------------------------------------------------------------------------
+
+
+def _event_from_item(item: ChainEventItem) -> AuditEvent:
+    """The stored event; the key and the top-level attributes win over the JSON copy, so altering any is seen."""
+    subject = item.warning_id.removeprefix(PARTITION_PREFIX)
+    try:
+        body: dict[str, Any] = json.loads(item.data)
+        if not isinstance(body, dict):
+            raise TypeError("not an object")
+        body.update(subject_id=subject, seq=int(item.seq), type=item.type, at=float(item.at))
+        return AuditEvent.from_dict(body)
+    except (ValueError, TypeError, KeyError):
+        return AuditEvent(subject, int(item.seq), item.type, "", "", float(item.at), {}, {}, hash="damaged")
+
+
+def put_event(event: AuditEvent) -> bool:
+    """Append `event` unless its seq is taken; True when this call wrote it."""
+    item = ChainEventItem(
+        PARTITION_PREFIX + event.subject_id,
+        event.seq,
+        type=event.type,
+        at=event.at,
+        data=json.dumps(event.to_dict(), ensure_ascii=False, sort_keys=True, separators=(",", ":")),
+    )
+    try:
+        item.save(condition=ChainEventItem.seq.does_not_exist())
+    except PutError as exc:
+        if _lost_race(exc):
+            return False
+        raise
+    return True
+
+
+def _restore(last: Mapping[str, Any] | None) -> None:
+    """Put the head's own event if the log lacks it (its writer stopped between its two writes, or it was
+    deleted)."""
+    if not last:
+        return
+    event = AuditEvent.from_dict(last)
+    if put_event(event):
+        logger.warning("audit event restored from its subject's copy", extra={"subject": event.subject_id})
+
+
+def read_chain(subject_id: str) -> list[AuditEvent]:
+    """The subject's audit events as stored, by seq."""
+    return [
+        _event_from_item(item)
+        for item in ChainEventItem.query(PARTITION_PREFIX + subject_id, consistent_read=True)
+    ]
+
+
+def read_engine_log(warning_id: str) -> list[dict[str, Any]]:
+    """The engine's own log of a warning (`DynamoWarningStore.append_engine_event`), by its seq."""
+    entries: list[dict[str, Any]] = []
+    for item in ChainEventItem.query(warning_id, consistent_read=True):
+        try:
+            data = json.loads(item.data)
+        except ValueError:
+            data = {}
+        entries.append({"seq": int(item.seq), "type": item.type, "at": float(item.at), "data": data})
+    return entries
+
+
+# --- warnings --------------------------------------------------------------------------------------------------
+
+
+def chain_head(record: WarningRecord) -> ChainHead:
+    head = record.details.get(AUDIT_KEY) or {}
+    return ChainHead(int(head.get("seq", 0)), str(head.get("hash") or ChainHead().hash))
+
+
+def _engine_watermark(record: WarningRecord) -> int:
+    return int((record.details.get(AUDIT_KEY) or {}).get("engine_seq", 0))
+
+
+def raise_event_fields(record: WarningRecord) -> dict[str, Any]:
+    return {
+        "subject_id": record.warning_id,
+        "type": ChangeKind.RAISE.value,
+        "actor": ENGINE_ACTOR.user_id,
+        "role": ENGINE_ACTOR.role.value,
+        "at": record.updated_at,
+        "before": {},
+        "after": {"status": record.status.value, "level": Level(record.level).code},
+        "reason": record.reason,
+        "data": {
+            "value": record.value,
+            "unit": record.unit,
+            "flags": list(record.flags),
+            "title": record.title,
+            "engine_seq": _raise_seq(record),
+        },
+    }
+
+
+def _raise_seq(record: WarningRecord) -> int:
+    return round(record.updated_at * 1000) * 10 + _KIND_ORDER[ChangeKind.RAISE]
+
+
+Decide = Callable[[WarningRecord | None], Transition]
+
+
+class AuditedWarningStore:
+    """The warning table with every change chained: the ingest's `WarningStore` and the disposal loop's store."""
+
+    def __init__(self, retries: int = 4) -> None:
+        self._retries = retries
+        self._engine_log = DynamoWarningStore()
+
+    # --- reads
+
+    @staticmethod
+    def get(warning_id: str) -> WarningRecord | None:
+        try:
+            return _public(_record_from_item(WarningItem.get(warning_id, consistent_read=True)))
+        except DoesNotExist:
+            return None
+
+    @staticmethod
+    def log(warning_id: str) -> SubjectLog:
+        try:
+            head = chain_head(_record_from_item(WarningItem.get(warning_id, consistent_read=True)))
+        except DoesNotExist:
+            head = ChainHead()
+        return SubjectLog(events=read_chain(warning_id), head=head, engine_log=read_engine_log(warning_id))
+
+    # --- writes
+
+    def update(
+        self, warning_id: str, decide: Decide, *, source_ip: str | None = None, app: str | None = None
+    ) -> WarningRecord:
+        """Read the warning, let `decide` turn it into a transition (it may raise), save it chained; on a lost
+        race read again and decide again (the second decision may well be a 409)."""
+        for _ in range(self._retries):
+            try:
+                item: WarningItem | None = WarningItem.get(warning_id, consistent_read=True)
+            except DoesNotExist:
+                item = None
+            transition = decide(None if item is None else _public(_record_from_item(item)))
+            assert item is not None  # `decide` refuses a missing warning
+            fields = transition.event.audit_fields()
+            saved = self._commit(item, transition.record, fields, source_ip=source_ip, app=app)
+            if saved is not None:
+                return saved
+        raise ConcurrentUpdateError(warning_id)
+
+    def create(self, record: WarningRecord) -> bool:
+        """A new warning with its first event (`raise`); False when it exists already (a redelivered raise)."""
+        event = next_event(None, **raise_event_fields(record))
+        item = WarningItem(record.warning_id, level_seq=0)
+        _fill_item(item, _with_head(record, event, _raise_seq(record)))
+        try:
+            item.save()
+        except PutError as exc:
+            if _lost_race(exc):
+                return False
+            raise
+        put_event(event)
+        return True
+
+    def apply_change(self, change: WarningChange) -> bool:
+        """An engine level change or recovery, chained; False when applied before or when the warning is closed."""
+        seq = engine_event_seq(change)
+        for _ in range(self._retries):
+            try:
+                item = WarningItem.get(change.warning_id, consistent_read=True)
+            except DoesNotExist:
+                return False
+            record = _record_from_item(item)
+            if chain_head(record).seq == 0 and float(item.updated_at) >= change.at:
+                return False  # an unchained (older) warning: the engine store's own rule
+            if seq <= _engine_watermark(record):
+                return False
+            try:
+                transition = apply_engine_change(record, change)
+            except InvalidTransition:
+                return False  # closed or archived: the engine log still records the change
+            if transition is None:
+                return False
+            fields = transition.event.audit_fields()
+            fields["data"] = {**fields["data"], "engine_seq": seq}
+            if self._commit(item, transition.record, fields, engine_seq=seq) is not None:
+                return True
+        raise ConcurrentUpdateError(change.warning_id)
+
+    def append_engine_event(self, change: WarningChange) -> bool:
+        return self._engine_log.append_engine_event(change)
+
+    def was_notified(self, change: WarningChange) -> bool:
+        return self._engine_log.was_notified(change)
+
+    def mark_notified(self, change: WarningChange) -> None:
+        self._engine_log.mark_notified(change)
+
+    def _commit(
+        self,
+        item: WarningItem,
+        record: WarningRecord,
+        fields: dict[str, Any],
+        *,
+        engine_seq: int | None = None,
+        source_ip: str | None = None,
+        app: str | None = None,
+    ) -> WarningRecord | None:
+        current = _record_from_item(item)
+        _restore((current.details.get(AUDIT_KEY) or {}).get("last"))
+        event = next_event(chain_head(current), **fields, source_ip=source_ip, app=app)
+        watermark = _engine_watermark(current) if engine_seq is None else engine_seq
+        level_changed = Level(record.level).code != item.level
+        _fill_item(item, _with_head(record, event, watermark))
+        if level_changed:
+            item.level_seq = int(item.level_seq or 0) + 1
+        try:
+            item.save()
+        except PutError as exc:
+            if _lost_race(exc):
+                return None
+            raise
+        put_event(event)
+        return _public(_record_from_item(item))
+
+    # --- listings: (record, key) pairs in the index's order; the key resumes right after that record
+
+    @staticmethod
+    def by_enterprise(enterprise_id: str, after: Key | None = None) -> Iterator[tuple[WarningRecord, Key]]:
+        """Newest first."""
+        start = None
+        if after is not None:
+            start = {
+                "warning_id": {"S": after["warning_id"]},
+                "enterprise_id": {"S": enterprise_id},
+                "raised_at": {"S": after["raised_at"]},
+            }
+        query = WarningItem.by_enterprise.query(
+            enterprise_id, scan_index_forward=False, last_evaluated_key=start, page_size=100
+        )
+        for item in query:
+            yield _public(_record_from_item(item)), {"warning_id": item.warning_id, "raised_at": item.raised_at}
+
+    @staticmethod
+    def open_in_sectors(
+        sectors: Iterable[Sector], after: Key | None = None
+    ) -> Iterator[tuple[WarningRecord, Key]]:
+        """Open warnings of the sectors, by urgency (red first, then oldest), from the sparse `open_by_sector`
+        index: one query per sector, merged."""
+        streams = [_open_in_sector(sector, after) for sector in dict.fromkeys(sectors)]
+        yield from heapq.merge(*streams, key=lambda pair: (pair[1]["urgency"], pair[1]["warning_id"]))
+
+    @staticmethod
+    def scan(after: Key | None = None) -> Iterator[tuple[WarningRecord, Key]]:
+        """Every warning, in the table's order."""
+        start = None if after is None else {"warning_id": {"S": after["warning_id"]}}
+        for item in WarningItem.scan(last_evaluated_key=start, page_size=200):
+            yield _public(_record_from_item(item)), {"warning_id": item.warning_id}
+
+
+def _public(record: WarningRecord) -> WarningRecord:
+    """The record without the storage's chain head (which only this module reads and writes)."""
+    if AUDIT_KEY not in record.details:
+        return record
+    return replace(record, details={k: v for k, v in record.details.items() if k != AUDIT_KEY})
+
+
+def _with_head(record: WarningRecord, event: AuditEvent, engine_seq: int) -> WarningRecord:
+    head = {"seq": event.seq, "hash": event.hash, "engine_seq": engine_seq, "last": event.to_dict()}
+    return replace(record, details={**record.details, AUDIT_KEY: head})
+
+
+def _open_in_sector(sector: Sector, after: Key | None) -> Iterator[tuple[WarningRecord, Key]]:
+    """Sorted by (urgency, warning id): items of equal urgency come out of the index in no set order."""
+    condition = None if after is None else OpenBySectorIndex.urgency >= after["urgency"]
+    run: list[tuple[WarningRecord, Key]] = []
+    for item in WarningItem.open_by_sector.query(sector.value, condition, page_size=100):
+        key = {"warning_id": item.warning_id, "urgency": item.urgency or ""}
+        if after is not None and (key["urgency"], key["warning_id"]) <= (after["urgency"], after["warning_id"]):
+            continue
+        if run and run[0][1]["urgency"] != key["urgency"]:
+            yield from sorted(run, key=lambda pair: pair[1]["warning_id"])
+            run = []
+        run.append((_public(_record_from_item(item)), key))
+    yield from sorted(run, key=lambda pair: pair[1]["warning_id"])
+
+
+# --- the registry ----------------------------------------------------------------------------------------------
+
+
+def device_subject(device_id: str) -> str:
+    return f"device:{device_id}"
+
+
+def enterprise_subject(enterprise_id: str) -> str:
+    return f"enterprise:{enterprise_id}"
+
+
+class AuditedRegistry:
+    """Enterprise profiles and device registrations (with setpoints), every change chained per subject."""
+
+    def __init__(self, retries: int = 4) -> None:
+        self._retries = retries
+
+    @staticmethod
+    def device(device_id: str) -> DeviceRegistration | None:
+        try:
+            return DeviceRegistration.model_validate(RegistryItem.get(f"DEV#{device_id}", "REG").data)
+        except DoesNotExist:
+            return None
+
+    @staticmethod
+    def enterprise(enterprise_id: str) -> Enterprise | None:
+        try:
+            return Enterprise.model_validate(RegistryItem.get(f"ENT#{enterprise_id}", "PROFILE").data)
+        except DoesNotExist:
+            return None
+
+    @staticmethod
+    def devices_of(enterprise_id: str) -> list[DeviceRegistration]:
+        return [
+            DeviceRegistration.model_validate(item.data)
+            for item in RegistryItem.by_gsi1.query(f"ENT#{enterprise_id}", RegistryItem.gsi1sk.startswith("DEV#"))
+        ]
+
+    @staticmethod
+    def head(subject_id: str) -> ChainHead:
+        try:
+            item = AuditHeadItem.get(f"AUDIT#{subject_id}", "HEAD", consistent_read=True)
+        except DoesNotExist:
+            return ChainHead()
+        return ChainHead(int(item.seq or 0), item.hash or ChainHead().hash)
+
+    def log(self, subject_id: str) -> SubjectLog:
+        return SubjectLog(events=read_chain(subject_id), head=self.head(subject_id))
+
+    def put_device(self, registration: DeviceRegistration, audit: Mapping[str, Any]) -> AuditEvent | None:
+        """Register or change a device; None when nothing changed (no event, no write)."""
+        from chalicelib.adapters.dynamo import DynamoRegistry
+
+        return self._audited(
+            device_subject(registration.device_id),
+            lambda: self.device(registration.device_id),
+            registration,
+            lambda: DynamoRegistry.put_device(registration),
+            "device",
+            audit,
+        )
+
+    def put_enterprise(self, enterprise: Enterprise, audit: Mapping[str, Any]) -> AuditEvent | None:
+        from chalicelib.adapters.dynamo import DynamoRegistry
+
+        return self._audited(
+            enterprise_subject(enterprise.enterprise_id),
+            lambda: self.enterprise(enterprise.enterprise_id),
+            enterprise,
+            lambda: DynamoRegistry.put_enterprise(enterprise),
+            "enterprise",
+            audit,
+        )
+
+    def _audited(
+        self,
+        subject_id: str,
+        load: Callable[[], DeviceRegistration | Enterprise | None],
+        new: DeviceRegistration | Enterprise,
+        write: Callable[[], None],
+        kind: str,
+        audit: Mapping[str, Any],
+    ) -> AuditEvent | None:
+        """`audit`: actor, role, at, reason, source_ip, app (the other fields come from the change itself)."""
+        after = new.model_dump(mode="json")
+        for _ in range(self._retries):
+            try:
+                head_item = AuditHeadItem.get(f"AUDIT#{subject_id}", "HEAD", consistent_read=True)
+            except DoesNotExist:
+                head_item = AuditHeadItem(f"AUDIT#{subject_id}", "HEAD", seq=0)
+            _restore(json.loads(head_item.last) if head_item.last else None)
+            current = load()
+            before = current.model_dump(mode="json") if current is not None else {}
+            if before == after:
+                return None
+            head = ChainHead(int(head_item.seq or 0), head_item.hash or ChainHead().hash)
+            event = next_event(
+                head,
+                subject_id=subject_id,
+                type=f"{kind}_{'updated' if current is not None else 'registered'}",
+                before=before,
+                after=after,
+                **audit,
+            )
+            head_item.seq = event.seq
+            head_item.hash = event.hash
+            head_item.last = json.dumps(event.to_dict(), ensure_ascii=False)
+            try:
+                head_item.save()
+            except PutError as exc:
+                if _lost_race(exc):
+                    continue
+                raise
+            write()
+            put_event(event)
+            return event
+        raise ConcurrentUpdateError(subject_id)

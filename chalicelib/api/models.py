@@ -1,0 +1,539 @@
+"""Request and response models of the API, and the route table the OpenAPI document is generated from.
+
+Conventions (docs/api.md):
+- pagination: `?limit=` (1..100, default 20) and `?cursor=` (opaque: base64url of the DynamoDB key to resume
+  after); a page is `{"items": [...], "next_cursor": str | null}`; null means the listing is complete;
+- filters: one query parameter per field; a comma-separated value means "any of"; different fields combine with
+  AND; an unknown parameter is a 422 like any other invalid value;
+- errors: `{"code": str, "message": str (中文), "details"?: ...}` with the status of `chalicelib/api/errors.py`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, RootModel, model_validator
+
+from chalicelib.domain.errors import ValidationFailed
+from chalicelib.domain.levels import Sector
+from chalicelib.domain.lifecycle import Action, ActionType, Role
+from chalicelib.domain.registry import Contact, DeviceRegistration, Enterprise, Setpoint, StaticFactors
+from chalicelib.domain.warnings import WarningStatus
+
+_REQUEST = ConfigDict(extra="forbid", frozen=True)
+_RESPONSE = ConfigDict(frozen=True)
+
+T = TypeVar("T")
+
+LevelCode = Literal["blue", "yellow", "orange", "red"]
+PersonRole = Literal["enterprise", "duty", "regulator", "area", "emergency", "admin"]
+Code = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+AreaCode = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$")]
+Department = Literal[
+    "transport_bureau",
+    "traffic_police",
+    "emergency_bureau",
+    "fire_rescue",
+    "housing_construction",
+    "development_reform",
+    "planning_resources",
+]
+"""The regulator departments of `policy.DEPARTMENT_ZH` (a unit test keeps the two in step)."""
+
+ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
+"""Path ids (warning, device, enterprise): anything else is a 404 without a lookup."""
+
+
+# --- pagination and filters ------------------------------------------------------------------------------------
+
+
+def _comma_list(value: Any) -> Any:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+_AnyOf = (BeforeValidator(_comma_list), Field(min_length=1, max_length=20))
+Statuses = Annotated[list[WarningStatus], *_AnyOf]
+Levels = Annotated[list[LevelCode], *_AnyOf]
+Sectors = Annotated[list[Sector], *_AnyOf]
+Areas = Annotated[list[AreaCode], *_AnyOf]
+Roles = Annotated[list[PersonRole], *_AnyOf]
+
+
+class PageQuery(BaseModel):
+    model_config = _REQUEST
+    limit: int = Field(default=20, ge=1, le=100, description="page size, 1..100")
+    cursor: str | None = Field(
+        default=None, min_length=1, max_length=2048, description="next_cursor of the previous page"
+    )
+
+
+class WarningQuery(PageQuery):
+    """GET /warnings and GET /wall."""
+
+    status: Statuses | None = None
+    level: Levels | None = None
+    sector: Sectors | None = None
+    area: Areas | None = None
+    overdue: bool | None = Field(default=None, description="true: past any deadline; false: within all")
+    open: bool | None = Field(default=None, description="true: open warnings only, sorted by urgency")
+
+
+class UserQuery(PageQuery):
+    role: Roles | None = None
+
+
+class Page(BaseModel, Generic[T]):
+    model_config = _RESPONSE
+    items: list[T]
+    next_cursor: str | None = None
+
+
+def encode_cursor(key: Mapping[str, str]) -> str:
+    raw = json.dumps(dict(key), separators=(",", ":"), sort_keys=True).encode("utf-8")
+    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
+def decode_cursor(cursor: str | None, fields: tuple[str, ...]) -> dict[str, str] | None:
+    """The key a cursor carries, with exactly `fields` as non-empty strings; else 422 `invalid_cursor`."""
+    if cursor is None:
+        return None
+    try:
+        body = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (ValueError, binascii.Error) as exc:
+        raise ValidationFailed("invalid_cursor", "分页游标无效") from exc
+    if (
+        not isinstance(body, dict)
+        or set(body) != set(fields)
+        or not all(isinstance(value, str) and 0 < len(value) <= 128 for value in body.values())
+    ):
+        raise ValidationFailed("invalid_cursor", "分页游标无效")
+    return {str(key): str(value) for key, value in body.items()}
+
+
+# --- warnings --------------------------------------------------------------------------------------------------
+
+
+class Deadlines(BaseModel):
+    """Epoch seconds by which each step is due, at the warning's current level (DOMAIN.md §4)."""
+
+    model_config = _RESPONSE
+    acknowledge_by: float
+    verify_by: float
+    clear_by: float
+
+
+class Overdue(BaseModel):
+    model_config = _RESPONSE
+    acknowledge: bool
+    verify: bool
+    clear: bool
+    any: bool
+
+
+class WarningView(BaseModel):
+    model_config = _RESPONSE
+    warning_id: str
+    device_id: str
+    enterprise_id: str
+    enterprise_name: str
+    sector: Sector
+    sector_zh: str
+    unit_id: str
+    unit_name: str
+    point_name: str
+    area_codes: list[str]
+    risk_type: str
+    level: str
+    level_zh: str
+    peak_level: str
+    status: WarningStatus
+    status_zh: str
+    reading_normal: bool
+    raised_at: float
+    updated_at: float
+    title: str
+    reason: str
+    value: float | None
+    unit: str
+    flags: list[str]
+    details: dict[str, Any]
+    version: int
+    deadlines: Deadlines
+    overdue: Overdue
+
+
+class TimelineEntry(BaseModel):
+    model_config = _RESPONSE
+    seq: int | None = Field(description="position in the audit chain; null for an engine log entry not chained")
+    source: Literal["audit", "engine_log"]
+    type: str
+    type_zh: str
+    actor: str
+    role: str
+    role_zh: str
+    at: float
+    before: dict[str, Any]
+    after: dict[str, Any]
+    reason: str
+    data: dict[str, Any]
+    source_ip: str | None = None
+    app: str | None = None
+
+
+class PermittedAction(BaseModel):
+    model_config = _RESPONSE
+    type: ActionType
+    zh: str
+
+
+class WarningDetail(BaseModel):
+    model_config = _RESPONSE
+    warning: WarningView
+    timeline: list[TimelineEntry]
+    permitted_actions: list[PermittedAction]
+    audit_seq: int = Field(description="the chain head: events 1..audit_seq make up the warning's audit trail")
+
+
+class ActionBody(RootModel[Action]):
+    """One lifecycle action, chosen by `type` (see docs/api.md for who may take which)."""
+
+
+class EvidenceRequest(BaseModel):
+    model_config = _REQUEST
+    content_type: Literal["image/jpeg", "image/png"]
+
+
+class EvidenceTicket(BaseModel):
+    """Upload the photo with `PUT url` and these headers before `expires_in` seconds; then cite `key` in the
+    action's `evidence_keys`."""
+
+    model_config = _RESPONSE
+    key: str
+    url: str
+    method: Literal["PUT"] = "PUT"
+    headers: dict[str, str]
+    expires_in: int
+
+
+class ChainReportView(BaseModel):
+    model_config = _RESPONSE
+    ok: bool
+    first_bad_seq: int | None
+    reason: str | None
+    reason_zh: str
+    checked: int
+    head_seq: int
+
+
+class AuditEventView(BaseModel):
+    model_config = _RESPONSE
+    seq: int
+    type: str
+    actor: str
+    role: str
+    at: float
+    before: dict[str, Any]
+    after: dict[str, Any]
+    reason: str
+    data: dict[str, Any]
+    source_ip: str | None
+    app: str | None
+    hash: str
+
+
+class SubjectAudit(BaseModel):
+    model_config = _RESPONSE
+    subject_id: str
+    report: ChainReportView
+    events: list[AuditEventView]
+
+
+# --- identity --------------------------------------------------------------------------------------------------
+
+
+class MeView(BaseModel):
+    model_config = _RESPONSE
+    user_id: str
+    name: str
+    role: Role
+    role_zh: str
+    enterprise_id: str | None
+    department: str | None
+    department_zh: str | None
+    sectors: list[Sector]
+    area_codes: list[str]
+
+
+class UserCreate(BaseModel):
+    """A new user: the role is its one group; the scope fields its role needs, and no others."""
+
+    model_config = _REQUEST
+    username: str = Field(min_length=3, max_length=64, pattern=r"^[a-z0-9][a-z0-9._-]{2,63}$")
+    name: str = Field(min_length=1, max_length=32)
+    role: PersonRole
+    phone: str | None = Field(default=None, pattern=r"^\+[0-9]{6,15}$")
+    enterprise_id: Code | None = None
+    department: Department | None = None
+    area_codes: list[AreaCode] = Field(default_factory=list, max_length=20)
+
+    @model_validator(mode="after")
+    def _scope_fits_the_role(self) -> UserCreate:
+        needs = {"enterprise": "enterprise_id", "regulator": "department", "area": "area_codes"}
+        for role, name in needs.items():
+            present = bool(getattr(self, name))
+            if present != (self.role == role):
+                raise ValueError(f"{name} is required for role {role} and not allowed otherwise")
+        return self
+
+
+class UserView(BaseModel):
+    model_config = _RESPONSE
+    username: str
+    name: str
+    role: Role | None
+    role_zh: str | None
+    phone: str | None
+    enterprise_id: str | None
+    department: str | None
+    department_zh: str | None
+    area_codes: list[str]
+    enabled: bool
+    status: str
+
+
+# --- registry --------------------------------------------------------------------------------------------------
+
+
+class EnterpriseUpsert(BaseModel):
+    """PUT /admin/enterprises/{id}: the profile (its id is the path's); `reason` goes to the audit trail."""
+
+    model_config = _REQUEST
+    name: str = Field(min_length=1, max_length=64)
+    sector: Sector
+    area_codes: list[AreaCode] = Field(default_factory=list, max_length=20)
+    contacts: list[Contact] = Field(default_factory=list, max_length=20)
+    reason: str = Field(default="", max_length=500)
+
+
+class DeviceUpsert(BaseModel):
+    """PUT /admin/devices/{id}: the registration (sector, areas and enterprise name come from the enterprise)."""
+
+    model_config = _REQUEST
+    enterprise_id: Code
+    unit_id: str = Field(min_length=1, max_length=64)
+    unit_name: str = Field(min_length=1, max_length=32)
+    point_name: str = Field(default="", max_length=32)
+    kind: str = Field(min_length=1, max_length=32)
+    setpoints: dict[Annotated[str, Field(min_length=1, max_length=64)], Setpoint] = Field(
+        default_factory=dict, max_length=50
+    )
+    static: StaticFactors = StaticFactors()
+    reason: str = Field(default="", max_length=500)
+
+
+class EnterpriseChange(BaseModel):
+    model_config = _RESPONSE
+    enterprise: Enterprise
+    changed: bool
+    audit_seq: int
+    devices_updated: int = 0
+
+
+class DeviceChange(BaseModel):
+    model_config = _RESPONSE
+    device: DeviceRegistration
+    changed: bool
+    audit_seq: int
+
+
+class ErrorBody(BaseModel):
+    model_config = _RESPONSE
+    code: str
+    message: str
+    details: Any = None
+
+
+class Health(BaseModel):
+    model_config = _RESPONSE
+    status: str
+    stage: str
+
+
+# --- the route table -------------------------------------------------------------------------------------------
+
+ALL_ROLES: tuple[str, ...] = ("enterprise", "duty", "regulator", "area", "emergency", "admin")
+
+
+@dataclass(frozen=True)
+class RouteDoc:
+    method: str
+    path: str
+    operation_id: str
+    summary: str
+    roles: tuple[str, ...]
+    response: Any
+    status: int = 200
+    query: type[BaseModel] | None = None
+    body: type[BaseModel] | None = None
+    errors: tuple[int, ...] = (401, 403)
+    tag: str = "warnings"
+    public: bool = False
+
+
+_ID_ERRORS = (401, 403, 404)
+ROUTES: tuple[RouteDoc, ...] = (
+    RouteDoc("GET", "/health", "health", "存活检查", (), Health, errors=(), tag="system", public=True),
+    RouteDoc("GET", "/me", "me", "当前用户（身份与数据范围来自令牌）", ALL_ROLES, MeView, tag="identity"),
+    RouteDoc(
+        "GET",
+        "/warnings",
+        "listWarnings",
+        "预警列表（按角色范围过滤；企业：本企业，最新在前；open=true 时按紧急程度排序）",
+        ALL_ROLES,
+        Page[WarningView],
+        query=WarningQuery,
+        errors=(401, 403, 422),
+    ),
+    RouteDoc(
+        "GET",
+        "/wall",
+        "wall",
+        "值守大屏：未闭环预警，红色在前、同级最早在前",
+        ("duty", "regulator", "area", "emergency"),
+        Page[WarningView],
+        query=WarningQuery,
+        errors=(401, 403, 422),
+    ),
+    RouteDoc(
+        "GET",
+        "/warnings/{warning_id}",
+        "getWarning",
+        "预警详情、完整时间线、时限与当前可执行操作",
+        ALL_ROLES,
+        WarningDetail,
+        errors=_ID_ERRORS,
+    ),
+    RouteDoc(
+        "POST",
+        "/warnings/{warning_id}/actions",
+        "act",
+        "对预警执行一项处置操作（签收、核实、处置、申请消警、确认消警、督促、升级、核查、督办、归档…）",
+        ("enterprise", "duty", "regulator", "area", "emergency"),
+        WarningView,
+        body=ActionBody,
+        errors=(400, 401, 403, 404, 409, 422),
+    ),
+    RouteDoc(
+        "POST",
+        "/warnings/{warning_id}/evidence",
+        "evidenceUpload",
+        "申请上传现场照片（预签名 S3 PUT 地址）",
+        ("enterprise", "regulator", "area"),
+        EvidenceTicket,
+        status=201,
+        body=EvidenceRequest,
+        errors=(400, 401, 403, 404, 409, 422),
+    ),
+    RouteDoc(
+        "GET",
+        "/warnings/{warning_id}/audit",
+        "verifyWarningChain",
+        "校验预警审计链（篡改、删除、截断）",
+        ("duty", "admin"),
+        ChainReportView,
+        errors=_ID_ERRORS,
+        tag="audit",
+    ),
+    RouteDoc(
+        "GET",
+        "/admin/enterprises/{enterprise_id}",
+        "getEnterprise",
+        "企业登记信息",
+        ("admin",),
+        Enterprise,
+        errors=_ID_ERRORS,
+        tag="admin",
+    ),
+    RouteDoc(
+        "PUT",
+        "/admin/enterprises/{enterprise_id}",
+        "putEnterprise",
+        "登记或修改企业（留痕）",
+        ("admin",),
+        EnterpriseChange,
+        body=EnterpriseUpsert,
+        errors=(400, 401, 403, 404, 409, 422),
+        tag="admin",
+    ),
+    RouteDoc(
+        "GET",
+        "/admin/enterprises/{enterprise_id}/audit",
+        "enterpriseAudit",
+        "企业登记变更记录及审计链校验",
+        ("admin",),
+        SubjectAudit,
+        errors=_ID_ERRORS,
+        tag="admin",
+    ),
+    RouteDoc(
+        "GET",
+        "/admin/devices/{device_id}",
+        "getDevice",
+        "设备登记信息（含报警设定值）",
+        ("admin",),
+        DeviceRegistration,
+        errors=_ID_ERRORS,
+        tag="admin",
+    ),
+    RouteDoc(
+        "PUT",
+        "/admin/devices/{device_id}",
+        "putDevice",
+        "登记或修改设备及报警设定值（留痕）",
+        ("admin",),
+        DeviceChange,
+        body=DeviceUpsert,
+        errors=(400, 401, 403, 404, 409, 422),
+        tag="admin",
+    ),
+    RouteDoc(
+        "GET",
+        "/admin/devices/{device_id}/audit",
+        "deviceAudit",
+        "设备登记与设定值变更记录及审计链校验",
+        ("admin",),
+        SubjectAudit,
+        errors=_ID_ERRORS,
+        tag="admin",
+    ),
+    RouteDoc(
+        "POST",
+        "/admin/users",
+        "createUser",
+        "创建用户（角色与数据范围）",
+        ("admin",),
+        UserView,
+        status=201,
+        body=UserCreate,
+        errors=(400, 401, 403, 409, 422),
+        tag="admin",
+    ),
+    RouteDoc(
+        "GET",
+        "/admin/users",
+        "listUsers",
+        "用户列表（按角色）",
+        ("admin",),
+        Page[UserView],
+        query=UserQuery,
+        errors=(401, 403, 422),
+        tag="admin",
+    ),
+)

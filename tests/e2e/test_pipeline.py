@@ -1,0 +1,197 @@
+"""End to end through the local runtime: a device publishes over MQTT, the rule bridge puts the record on the
+stream, the poller invokes the deployed `ingest` handler, and the warning, the notifications and the quarantine
+land in moto's DynamoDB, SQS and SMS, exactly as they would on AWS.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
+import pytest
+
+from chalicelib.adapters.dynamo import CST, DynamoQuarantine, DynamoWarningStore
+from chalicelib.bootstrap import reset
+from chalicelib.domain.warnings import WarningRecord
+from local.aws import reset_moto
+from local.fleet import Fleet, Incident, SimMessage
+from local.runtime import LocalPlatform, start
+
+pytestmark = pytest.mark.e2e
+
+AUDIENCE_QUEUES = {
+    "enterprise": "EnterpriseQueue",
+    "duty": "DutyQueue",
+    "regulator": "RegulatorQueue",
+    "area": "AreaQueue",
+    "emergency": "EmergencyQueue",
+}
+RED_DEVICE = "CS04-TC1"  # tower crane: load >= 110 % is red
+YELLOW_DEVICE = "HC04-T2-GT2"  # combustible gas: a level-1 alarm is yellow
+INCIDENTS = (
+    Incident(RED_DEVICE, 0, 2, {"load_pct": 113.0}, label="red: load >= 110 %"),
+    Incident(YELLOW_DEVICE, 0, 2, {"gas_lel_pct": 31.0}, label="yellow: level-1 alarm"),
+)
+WAIT_S = 20.0
+
+T = TypeVar("T")
+
+
+def eventually(probe: Callable[[], T | None], timeout: float = WAIT_S) -> T:
+    """Poll until `probe` returns something truthy; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = probe()
+        if found:
+            return found
+        assert time.monotonic() < deadline, f"nothing from {probe.__name__} within {timeout} s"
+        time.sleep(0.1)
+
+
+@pytest.fixture(scope="module")
+def platform() -> Iterator[LocalPlatform]:
+    saved_environ = dict(os.environ)
+    running = start()
+    try:
+        yield running
+    finally:
+        reset_moto(running.endpoint_url)
+        running.stop()
+        os.environ.clear()
+        os.environ.update(saved_environ)
+        reset()
+
+
+class Outbox:
+    """What people were told since the last look: audience queue messages (by audience) and SMS."""
+
+    def __init__(self, platform: LocalPlatform) -> None:
+        self._platform = platform
+        self._sqs = platform.client("sqs")
+        self._seen_sms = len(platform.sms_messages())
+
+    def queues(self) -> dict[str, list[dict[str, Any]]]:
+        told: dict[str, list[dict[str, Any]]] = {}
+        for audience, logical_id in AUDIENCE_QUEUES.items():
+            url = self._platform.infra.queue_url(logical_id)
+            told[audience] = []
+            while batch := self._sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+                for message in batch:
+                    told[audience].append(json.loads(message["Body"]))
+                    self._sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        return told
+
+    def sms(self) -> list[tuple[str, str]]:
+        messages = self._platform.sms_messages()
+        fresh, self._seen_sms = messages[self._seen_sms :], len(messages)
+        return fresh
+
+
+def publish(platform: LocalPlatform, messages: Sequence[SimMessage]) -> None:
+    """Publish with QoS 1 and wait until the bridge has settled every message."""
+    before = platform.bridge.counters
+    publisher = platform.publisher()
+    try:
+        for message in messages:
+            publisher.publish(message.topic, message.payload)
+        assert publisher.wait_all_published(timeout=10)
+    finally:
+        publisher.close()
+    assert platform.bridge.wait_settled(before.received + len(messages), timeout=10)
+    after = platform.bridge.counters
+    assert (after.received - before.received, after.forwarded - before.forwarded) == (len(messages),) * 2
+    assert (after.errored, after.filtered) == (before.errored, before.filtered)
+
+
+def phones(platform: LocalPlatform, device_id: str, audiences: set[str], departments: set[str]) -> list[str]:
+    """Who DOMAIN.md §4 says is told, read from the seeded directory."""
+    seed = platform.registry
+    reg = seed.by_device[device_id]
+    found = [c.phone for c in seed.enterprise(reg.enterprise_id).contacts] if "enterprise" in audiences else []
+    for person in seed.people:
+        if person.role not in audiences:
+            continue
+        if person.role == "regulator" and person.department not in departments:
+            continue
+        if person.role == "area" and not set(person.area_codes) & set(reg.area_codes):
+            continue
+        found.append(person.phone)
+    return sorted(found)
+
+
+def open_warning(device_id: str) -> Callable[[], WarningRecord | None]:
+    def warning_in_dynamodb() -> WarningRecord | None:
+        return next((w for w in DynamoWarningStore.scan_all() if w.device_id == device_id), None)
+
+    return warning_in_dynamodb
+
+
+def test_an_incident_published_over_mqtt_raises_warnings_and_tells_the_right_people(
+    platform: LocalPlatform,
+) -> None:
+    outbox = Outbox(platform)
+    fleet = Fleet(platform.registry, incidents=INCIDENTS)
+    at = time.time() - 5
+    messages = [
+        fleet.report(platform.registry.by_device[device], step, at + step)
+        for step in (0, 1)
+        for device in (RED_DEVICE, YELLOW_DEVICE)
+    ]
+
+    publish(platform, messages)
+
+    red = eventually(open_warning(RED_DEVICE))
+    yellow = eventually(open_warning(YELLOW_DEVICE))
+    assert (red.level_enum.code, red.risk_type, red.status.value) == ("red", "crane_load", "raised")
+    assert (yellow.level_enum.code, yellow.risk_type) == ("yellow", "combustible_gas")
+
+    expected_red = phones(platform, RED_DEVICE, set(AUDIENCE_QUEUES), {"housing_construction"})
+    expected_yellow = phones(platform, YELLOW_DEVICE, {"enterprise", "duty"}, set())
+    texts: list[tuple[str, str]] = []
+
+    def every_sms() -> list[tuple[str, str]] | None:
+        texts.extend(outbox.sms())
+        return texts if len(texts) >= len(expected_red) + len(expected_yellow) else None
+
+    eventually(every_sms)
+    assert sorted(phone for phone, text in texts if red.warning_id in text) == expected_red
+    assert sorted(phone for phone, text in texts if yellow.warning_id in text) == expected_yellow
+
+    told = outbox.queues()
+    by_warning = {
+        audience: sorted(m["change"]["level"] for m in bodies) for audience, bodies in told.items() if bodies
+    }
+    assert by_warning == {
+        "enterprise": ["red", "yellow"],
+        "duty": ["red", "yellow"],
+        "regulator": ["red"],
+        "area": ["red"],
+        "emergency": ["red"],
+    }
+    assert platform.failures == []
+
+
+def test_bad_messages_published_over_mqtt_end_in_the_quarantine(platform: LocalPlatform) -> None:
+    at = time.time()
+    bad = Fleet(platform.registry).bad_messages(at)
+    expected = Counter((m.expected_reject, m.payload) for m in bad if m.expected_reject)
+    sent = {m.payload for m in bad}
+    days = {datetime.fromtimestamp(at, CST).strftime("%Y-%m-%d")}
+
+    publish(platform, bad)
+
+    def quarantined() -> Counter[tuple[str, bytes]] | None:
+        days.add(datetime.now(CST).strftime("%Y-%m-%d"))
+        rows = [row for day in days for row in DynamoQuarantine.by_day(day) if row["payload"] in sent]
+        found = Counter((row["reason"], row["payload"]) for row in rows)
+        return found if found.total() >= expected.total() else None
+
+    assert eventually(quarantined) == expected
+    assert platform.failures == []
+    rule_errors = platform.client("sqs").receive_message(QueueUrl=platform.infra.queue_url("RuleErrorQueue"))
+    assert rule_errors.get("Messages", []) == []
