@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict
 from chalicelib.domain.engine import RiskEngine
 from chalicelib.domain.findings import SectorModel
 from chalicelib.domain.levels import Sector
-from chalicelib.domain.policy import DeadlinePolicy, GradingPolicy, RoutingPolicy
+from chalicelib.domain.policy import DeadlinePolicy, GradingPolicy, RoutingPolicy, WorkflowPolicy
 from chalicelib.domain.sectors.construction import ConstructionConfig, ConstructionModel
 from chalicelib.domain.sectors.fire import FireConfig, FireModel
 from chalicelib.domain.sectors.hazchem import HazchemConfig, HazchemModel
@@ -37,6 +37,7 @@ class Policy(BaseModel):
     grading: GradingPolicy = GradingPolicy()
     deadlines: DeadlinePolicy = DeadlinePolicy()
     routing: RoutingPolicy = RoutingPolicy()
+    workflow: WorkflowPolicy = WorkflowPolicy()
     sectors: SectorConfigs = SectorConfigs()
 
 

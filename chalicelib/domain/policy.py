@@ -48,16 +48,17 @@ class Deadline(BaseModel):
     acknowledge_s: float = Field(gt=0)
     verify_s: float = Field(gt=0)
     clear_s: float = Field(gt=0)
+    reminder_s: float = Field(default=0, ge=0)  # repeat a reminder while not acknowledged (0: none)
 
 
 class DeadlinePolicy(BaseModel):
     """Per level: acknowledge (签收), verify on site and feed back (核实反馈), lower or clear (降级/消警)."""
 
     model_config = _POLICY
-    red: Deadline = Deadline(acknowledge_s=300, verify_s=900, clear_s=7200)
-    orange: Deadline = Deadline(acknowledge_s=600, verify_s=1800, clear_s=14400)
-    yellow: Deadline = Deadline(acknowledge_s=1800, verify_s=7200, clear_s=86400)
-    blue: Deadline = Deadline(acknowledge_s=7200, verify_s=86400, clear_s=259200)
+    red: Deadline = Deadline(acknowledge_s=300, verify_s=900, clear_s=7200, reminder_s=120)
+    orange: Deadline = Deadline(acknowledge_s=600, verify_s=1800, clear_s=14400, reminder_s=300)
+    yellow: Deadline = Deadline(acknowledge_s=1800, verify_s=7200, clear_s=86400, reminder_s=600)
+    blue: Deadline = Deadline(acknowledge_s=7200, verify_s=86400, clear_s=259200, reminder_s=1800)
 
     def for_level(self, level: int) -> Deadline:
         if level >= Level.RED:
@@ -67,6 +68,16 @@ class DeadlinePolicy(BaseModel):
         if level == Level.YELLOW:
             return self.yellow
         return self.blue
+
+
+class WorkflowPolicy(BaseModel):
+    """How the disposal state machine follows a warning (docs/disposal-workflow.md)."""
+
+    model_config = _POLICY
+    poll_s: int = Field(default=60, ge=1)  # seconds between reads of the warning (4 transitions each)
+    archive_ttl_s: int = Field(default=180 * 86400, ge=60)  # how long an archived warning is kept
+    max_polls: int = Field(default=2000, ge=10)  # polls per execution before it hands over to a new one
+    sweep_grace_s: float = Field(default=120.0, ge=0)  # an open warning younger than this is left to its start
 
 
 class Audience(StrEnum):
