@@ -44,6 +44,7 @@ def ingest(event: KinesisEvent) -> dict[str, Any]:
     for change in report.changes:
         metrics.add_metric(f"warning_{change.kind.value}", MetricUnit.Count, 1)
     metrics.flush_metrics()
+    metrics.clear_metrics()  # flush does not clear when POWERTOOLS_METRICS_DISABLED (local runtime)
     if report.quarantined or report.failed_record_ids:
         logger.info(
             "batch with rejects",

@@ -31,7 +31,9 @@ def _groups(claims: Mapping[str, Any]) -> list[str]:
 
 def _text(claims: Mapping[str, Any], name: str) -> str | None:
     value = claims.get(name)
-    return str(value).strip() or None if value is not None else None
+    if value is None:
+        return None
+    return str(value).strip() or None
 
 
 def actor_from_claims(claims: Mapping[str, Any], routing: RoutingPolicy | None = None) -> Actor:

@@ -16,7 +16,7 @@ import pytest
 
 from chalicelib.domain.levels import Level
 from chalicelib.domain.warnings import WarningRecord
-from tests.functional.api_fixtures import ApiEnv, Http, api_env, http, raise_warning  # noqa: F401
+from tests.functional.api_fixtures import ApiEnv, Http, api_env, http, raise_warning
 
 USERS = {
     "enterprise": "ent-e-hc-01",
@@ -245,3 +245,6 @@ def test_admin_writes_are_refused_to_every_other_role(api_env: ApiEnv, http: Htt
     for method, path, body in writes:
         assert http.call(method, path, USERS[role], body).status == 403, path
     assert http.get("/admin/enterprises/E-HC-01", "admin").body["name"] != "改名"
+
+
+__all__ = ["api_env", "http"]  # the fixtures this module uses

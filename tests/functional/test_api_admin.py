@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from local.users import DEMO_PASSWORD, directory, token_for
-from tests.functional.api_fixtures import ApiEnv, Http, api_env, http  # noqa: F401
+from tests.functional.api_fixtures import ApiEnv, Http, api_env, http
 
 ADMIN = "admin"
 
@@ -94,3 +94,6 @@ def test_a_new_device_needs_a_registered_enterprise_and_takes_its_sector_and_are
     assert (created.body["device"]["sector"], created.body["device"]["area_codes"]) == ("hazchem", ["TANGGU"])
     trail = http.get("/admin/devices/NEW-GT-1/audit", ADMIN).body
     assert [event["type"] for event in trail["events"]] == ["device_registered"]
+
+
+__all__ = ["api_env", "http"]  # the fixtures this module uses

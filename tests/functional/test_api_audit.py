@@ -12,7 +12,7 @@ import pytest
 from chalicelib.domain.levels import Level
 from chalicelib.domain.warnings import WarningRecord
 from scripts import verify_chain
-from tests.functional.api_fixtures import ApiEnv, Http, api_env, http, raise_warning  # noqa: F401
+from tests.functional.api_fixtures import ApiEnv, Http, api_env, http, raise_warning
 
 ENTERPRISE, DUTY = "ent-e-hc-04", "duty-01"
 
@@ -124,19 +124,18 @@ def test_a_device_setpoint_change_is_audited_and_tampering_with_it_is_reported(
 ) -> None:
     device = next(d for d in api_env.registry.devices if d.setpoints)
     metric, setpoint = next(iter(device.setpoints.items()))
-    body = {
+    setpoints = {name: value.model_dump(exclude_none=True) for name, value in device.setpoints.items()}
+    body: dict[str, Any] = {
         "enterprise_id": device.enterprise_id,
         "unit_id": device.unit_id,
         "unit_name": device.unit_name,
         "point_name": device.point_name,
         "kind": device.kind,
-        "setpoints": {name: value.model_dump(exclude_none=True) for name, value in device.setpoints.items()},
+        "setpoints": setpoints,
         "static": device.static.model_dump(exclude_none=True),
         "reason": "设计变更",
     }
-    changed = dict(
-        body, setpoints={**body["setpoints"], metric: {**setpoint.model_dump(exclude_none=True), "h": 1.5}}
-    )
+    changed = {**body, "setpoints": {**setpoints, metric: {**setpoint.model_dump(exclude_none=True), "h": 1.5}}}
     first = http.put(f"/admin/devices/{device.device_id}", "admin", changed)
     assert (first.status, first.body["changed"], first.body["audit_seq"]) == (200, True, 1)
     again = http.put(f"/admin/devices/{device.device_id}", "admin", changed)
@@ -159,3 +158,6 @@ def test_a_device_setpoint_change_is_audited_and_tampering_with_it_is_reported(
     )
     report = http.get(f"/admin/devices/{device.device_id}/audit", "admin").body["report"]
     assert (report["ok"], report["first_bad_seq"]) == (False, 1)
+
+
+__all__ = ["api_env", "http"]  # the fixtures this module uses

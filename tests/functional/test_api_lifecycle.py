@@ -1,5 +1,5 @@
-"""The disposal loop through the API (DOMAIN.md §1, §4): legal and illegal transitions, latched warnings, concurrent
-actions, evidence, listings, and the errors every route shares (401, 400, 422, 409 in Chinese)."""
+"""The disposal loop through the API (DOMAIN.md §1, §4): legal and illegal transitions, latched warnings,
+concurrent actions, evidence, listings, and the errors every route shares (401, 400, 422, 409 in Chinese)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from chalicelib.domain.levels import Level
 from chalicelib.domain.lifecycle import Actor, Role, Transition
 from chalicelib.domain.warnings import WarningRecord
 from chalicelib.services.disposal import DisposalService
-from tests.functional.api_fixtures import (  # noqa: F401
+from tests.functional.api_fixtures import (
     ApiEnv,
     Http,
     api_env,
@@ -367,7 +367,7 @@ def test_a_bad_forged_or_foreign_token_is_401(api_env: ApiEnv, http: Http) -> No
 
     genuine = token_for(DUTY)
     claims = jwt.decode(genuine, options={"verify_signature": False})
-    header, payload, signature = genuine.split(".")
+    header, _payload, signature = genuine.split(".")
     promoted = {**claims, "cognito:groups": ["admin"]}
     tampered = ".".join(
         [header, base64.urlsafe_b64encode(json.dumps(promoted).encode()).decode().rstrip("="), signature]
@@ -411,3 +411,6 @@ def test_an_unreadable_or_invalid_action_body_is_refused(
 def test_a_missing_warning_and_a_malformed_id_are_both_404(http: Http) -> None:
     assert http.get("/warnings/WNOSUCH", DUTY).status == 404
     assert http.get("/warnings/%20bad%20id", DUTY).status == 404
+
+
+__all__ = ["api_env", "http"]  # the fixtures this module uses
