@@ -10,7 +10,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
-from chalice.app import Chalice, KinesisEvent, Request, Response
+from chalice.app import Chalice, CloudWatchEvent, KinesisEvent, Rate, Request, Response, SQSEvent
 from pydantic import BaseModel
 
 from chalicelib.api.errors import JSON_HEADERS, BadRequest, error_body
@@ -23,11 +23,12 @@ from chalicelib.api.models import (
     UserQuery,
     WarningQuery,
 )
-from chalicelib.bootstrap import api, container
+from chalicelib.bootstrap import api, container, workflow
 from chalicelib.domain.errors import NotFound
 from chalicelib.domain.lifecycle import Actor
 from chalicelib.services.disposal import Origin
 from chalicelib.services.ingest import IngestRecord
+from chalicelib.services.workflow import WorkflowMessage
 
 STAGE = os.environ.get("DYJ_STAGE", "dev")
 app = Chalice(app_name="dayingji")
@@ -51,6 +52,24 @@ def ingest(event: KinesisEvent) -> dict[str, Any]:
             extra={"quarantined": dict(report.quarantined), "failed": report.failed_record_ids},
         )
     return {"batchItemFailures": [{"itemIdentifier": record_id} for record_id in report.failed_record_ids]}
+
+
+@app.on_sqs_message(queue=f"dayingji-{STAGE}-workflow-events", batch_size=10)
+def workflow_events(event: SQSEvent) -> dict[str, Any]:
+    messages = [WorkflowMessage(record.to_dict()["messageId"], record.body) for record in event]
+    report = workflow().handle(messages)
+    metrics.add_metric("escalations", MetricUnit.Count, report.escalations)
+    metrics.flush_metrics()
+    metrics.clear_metrics()
+    return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in report.failed_message_ids]}
+
+
+@app.schedule(Rate(5, unit=Rate.MINUTES))
+def sweep(event: CloudWatchEvent) -> dict[str, Any]:
+    report = workflow().sweep()
+    if report.repaired:
+        logger.warning("open warnings without a live execution repaired", extra={"repaired": report.repaired})
+    return {"repaired": report.repaired}
 
 
 @app.route("/health")

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain.catalog import Policy, build_engine, build_policy
+from chalicelib.domain.levels import Sector
 from chalicelib.domain.lifecycle import Actor
 from chalicelib.domain.policy import RoutingPolicy
+from chalicelib.domain.warnings import WarningRecord
 from chalicelib.services.ingest import IngestService
+from chalicelib.services.workflow import WorkflowService, WorkflowStarter
 from chalicelib.settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -32,6 +36,15 @@ def _client(service: str, settings: Settings) -> Any:
     return boto3.client(service, region_name=settings.region, endpoint_url=settings.aws_endpoint_url)
 
 
+def _starter(settings: Settings, policy: Policy) -> WorkflowStarter | None:
+    if not settings.disposal_state_machine_arn:
+        return None
+    from chalicelib.adapters.workflow import StepFunctionsExecutions
+
+    executions = StepFunctionsExecutions(_client("stepfunctions", settings), settings.disposal_state_machine_arn)
+    return WorkflowStarter(policy, executions, time.time)
+
+
 @lru_cache(maxsize=1)
 def container() -> Container:
     from chalicelib.adapters import audit_store, dynamo
@@ -50,7 +63,7 @@ def container() -> Container:
         warnings=audit_store.AuditedWarningStore(),  # every engine change chained in the audit trail
         quarantine=dynamo.DynamoQuarantine(settings.quarantine_ttl_days),
         notifier=SnsNotifier(sns, settings.warning_topic_arn, settings.sms_enabled),
-        workflow=None,
+        workflow=_starter(settings, policy),
         clock=time.time,
         state_flush_s=settings.state_flush_s,
     )
@@ -117,8 +130,39 @@ def api() -> Api:
     return Api(verifier=verifier, disposal=disposal, routing=base.policy.routing)
 
 
+class _OpenWarnings:
+    def open_warnings(self) -> Iterator[WarningRecord]:
+        from chalicelib.adapters.audit_store import AuditedWarningStore
+
+        for record, _key in AuditedWarningStore.open_in_sectors(list(Sector)):
+            yield record
+
+
+@lru_cache(maxsize=1)
+def workflow() -> WorkflowService:
+    """What the disposal executions hand back, and the sweeper (built on first use by those handlers)."""
+    from chalicelib.adapters.dynamo import DynamoRegistry
+    from chalicelib.adapters.workflow import SnsSms, StepFunctionsExecutions
+
+    base = container()
+    settings = base.settings
+    disposal = api().disposal
+    return WorkflowService(
+        policy=base.policy,
+        executions=StepFunctionsExecutions(
+            _client("stepfunctions", settings), settings.disposal_state_machine_arn
+        ),
+        escalator=disposal,
+        warnings=_OpenWarnings(),
+        directory=DynamoRegistry(),
+        sms=SnsSms(base.sns, settings.sms_enabled),
+        clock=time.time,
+    )
+
+
 def reset() -> None:
     """Forget the wiring (tests and the local runtime change the environment between runs)."""
     get_settings.cache_clear()
     container.cache_clear()
     api.cache_clear()
+    workflow.cache_clear()

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
+import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,7 +19,7 @@ import boto3
 from local.aws import Provisioned, provision_with_identity, start_moto_server
 from local.bridge import BridgedRule, RuleBridge
 from local.mqtt import Broker, Publisher, start_broker
-from local.poller import FailedDelivery, KinesisPoller
+from local.poller import FailedDelivery, KinesisPoller, LambdaContext, SqsPoller
 from local.seed import SeedRegistry, load_seed
 
 STAGE = "local"
@@ -33,6 +36,14 @@ class LocalPlatform:
     app: Any
     _server: Any
     failures: list[FailedDelivery] = field(default_factory=list)
+    workflow_poller: SqsPoller | None = None
+    scheduler: Scheduler | None = None
+    api_server: ApiServer | None = None
+
+    @property
+    def api_url(self) -> str:
+        assert self.api_server is not None
+        return self.api_server.url
 
     def client(self, service: str) -> Any:
         return boto3.client(service, endpoint_url=self.endpoint_url, region_name=self.infra.region)
@@ -49,7 +60,11 @@ class LocalPlatform:
         return [(phone, text) for phone, text in backend.sms_messages.values()]
 
     def stop(self) -> None:
-        for stop in (self.poller.stop, self.bridge.stop, self.broker.stop, self._server.stop):
+        parts = [self.poller.stop, self.bridge.stop, self.broker.stop]
+        parts += [
+            part.stop for part in (self.api_server, self.scheduler, self.workflow_poller) if part is not None
+        ]
+        for stop in [*parts, self._server.stop]:
             with contextlib.suppress(Exception):  # shut down everything even if one part fails
                 stop()
 
@@ -67,6 +82,7 @@ def start(
     registry: SeedRegistry | None = None,
     poll_interval: float = 0.05,
     on_failure: Callable[[FailedDelivery], None] | None = None,
+    sweep_interval_s: float = 30.0,
 ) -> LocalPlatform:
     server, endpoint_url = start_moto_server()
     infra = provision_with_identity(endpoint_url, stage=STAGE)  # resources.json + its user pool
@@ -116,4 +132,96 @@ def start(
         on_failure=on_failure or failures.append,
     )
     poller.start()
-    return LocalPlatform(endpoint_url, infra, registry, broker, bridge, poller, chalice_app, server, failures)
+    from local.sfn import quiet_moto_asl_logging
+
+    quiet_moto_asl_logging()
+    workflow_poller = SqsPoller(
+        boto3.client("sqs", endpoint_url=endpoint_url),
+        infra.queue_url("WorkflowEventQueue"),
+        chalice_app.workflow_events,
+        batch_size=10,
+        region=infra.region,
+        function_name="workflow_events",
+        poll_interval=0.2,
+        retry_visibility_timeout=1,
+    )
+    workflow_poller.start()
+    scheduler = Scheduler(chalice_app.sweep, sweep_interval_s, region=infra.region)
+    scheduler.start()
+    api_server = ApiServer(chalice_app.app)
+    return LocalPlatform(
+        endpoint_url,
+        infra,
+        registry,
+        broker,
+        bridge,
+        poller,
+        chalice_app,
+        server,
+        failures,
+        workflow_poller=workflow_poller,
+        scheduler=scheduler,
+        api_server=api_server,
+    )
+
+
+class ApiServer:
+    """The Chalice app's routes on a local port (Chalice's own local server, real HTTP)."""
+
+    def __init__(self, chalice_app: Any) -> None:
+        from pathlib import Path
+
+        from chalice.local import LocalDevServer
+        from chalice.test import Client
+
+        project_dir = str(Path(__file__).resolve().parent.parent)
+        config = Client(chalice_app, stage_name="dev", project_dir=project_dir)._chalice_config
+        self._server = LocalDevServer(chalice_app, config, "127.0.0.1", 0)
+        self._thread = threading.Thread(target=self._server.server.serve_forever, name="api", daemon=True)
+        self._thread.start()
+        self.url = f"http://127.0.0.1:{self._server.server.server_address[1]}"
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._thread.join(timeout=10)
+
+
+class Scheduler:
+    """Fires a Chalice `@app.schedule` handler every `interval_s` (moto's EventBridge does not run schedules)."""
+
+    def __init__(self, handler: Callable[[dict[str, Any], Any], Any], interval_s: float, region: str) -> None:
+        self._handler = handler
+        self._interval_s = interval_s
+        self._region = region
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="scheduler", daemon=True)
+        self.fired = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def fire(self) -> Any:
+        event = {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": "Scheduled Event",
+            "source": "aws.events",
+            "account": "123456789012",
+            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "region": self._region,
+            "resources": [],
+            "detail": {},
+        }
+        self.fired += 1
+        return self._handler(event, LambdaContext(function_name="sweep"))
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._interval_s):
+            try:
+                self.fire()
+            except Exception as exc:  # a failing sweep is logged and retried at the next tick, as on AWS
+                print(f"scheduler: sweep raised {type(exc).__name__}: {exc}")
