@@ -300,69 +300,57 @@ class DynamoRegistry:
     # writes (seed loader, administrator)
     @staticmethod
     def put_device(reg: DeviceRegistration) -> None:
-        RegistryItem(
-            f"DEV#{reg.device_id}",
-            "REG",
-            gsi1pk=f"ENT#{reg.enterprise_id}",
-            gsi1sk=f"DEV#{reg.device_id}",
-            data=reg.model_dump(mode="json"),
-        ).save()
+        _device_item(reg).save()
 
     @staticmethod
     def put_enterprise(enterprise: Enterprise) -> None:
-        RegistryItem(
-            f"ENT#{enterprise.enterprise_id}",
-            "PROFILE",
-            gsi1pk="ENTERPRISES",
-            gsi1sk=f"{enterprise.sector.value}#{enterprise.enterprise_id}",
-            data=enterprise.model_dump(mode="json"),
-        ).save()
+        _enterprise_item(enterprise).save()
 
     @staticmethod
     def put_person(person: Person) -> None:
-        RegistryItem(
-            f"PERSON#{person.person_id}",
-            "PROFILE",
-            gsi1pk="PEOPLE",
-            gsi1sk=f"{person.role}#{person.person_id}",
-            data=person.model_dump(mode="json"),
-        ).save()
+        _person_item(person).save()
 
     @staticmethod
     def put_many(
         devices: Iterable[DeviceRegistration], enterprises: Iterable[Enterprise], people: Iterable[Person]
     ) -> None:
         with RegistryItem.batch_write() as batch:
-            for reg in devices:
-                batch.save(
-                    RegistryItem(
-                        f"DEV#{reg.device_id}",
-                        "REG",
-                        gsi1pk=f"ENT#{reg.enterprise_id}",
-                        gsi1sk=f"DEV#{reg.device_id}",
-                        data=reg.model_dump(mode="json"),
-                    )
-                )
-            for enterprise in enterprises:
-                batch.save(
-                    RegistryItem(
-                        f"ENT#{enterprise.enterprise_id}",
-                        "PROFILE",
-                        gsi1pk="ENTERPRISES",
-                        gsi1sk=f"{enterprise.sector.value}#{enterprise.enterprise_id}",
-                        data=enterprise.model_dump(mode="json"),
-                    )
-                )
-            for person in people:
-                batch.save(
-                    RegistryItem(
-                        f"PERSON#{person.person_id}",
-                        "PROFILE",
-                        gsi1pk="PEOPLE",
-                        gsi1sk=f"{person.role}#{person.person_id}",
-                        data=person.model_dump(mode="json"),
-                    )
-                )
+            for item in (
+                *map(_device_item, devices),
+                *map(_enterprise_item, enterprises),
+                *map(_person_item, people),
+            ):
+                batch.save(item)
+
+
+def _device_item(reg: DeviceRegistration) -> RegistryItem:
+    return RegistryItem(
+        f"DEV#{reg.device_id}",
+        "REG",
+        gsi1pk=f"ENT#{reg.enterprise_id}",
+        gsi1sk=f"DEV#{reg.device_id}",
+        data=reg.model_dump(mode="json"),
+    )
+
+
+def _enterprise_item(enterprise: Enterprise) -> RegistryItem:
+    return RegistryItem(
+        f"ENT#{enterprise.enterprise_id}",
+        "PROFILE",
+        gsi1pk="ENTERPRISES",
+        gsi1sk=f"{enterprise.sector.value}#{enterprise.enterprise_id}",
+        data=enterprise.model_dump(mode="json"),
+    )
+
+
+def _person_item(person: Person) -> RegistryItem:
+    return RegistryItem(
+        f"PERSON#{person.person_id}",
+        "PROFILE",
+        gsi1pk="PEOPLE",
+        gsi1sk=f"{person.role}#{person.person_id}",
+        data=person.model_dump(mode="json"),
+    )
 
 
 def urgency_key(level: int, raised_at: float) -> str:
