@@ -36,9 +36,9 @@ class Settings(BaseModel):
     cognito_client_id: str = ""  # the app client: the `aud` of the ID tokens the API accepts
     cognito_issuer: str = ""  # https://cognito-idp.{region}.amazonaws.com/{pool id}
     cognito_jwks_url: str = ""  # {issuer}/.well-known/jwks.json on AWS; moto's server serves it locally
-    evidence_bucket: str = ""
+    evidence_bucket: str = ""  # photos attached to warnings (presigned uploads)
     disposal_state_machine_arn: str = ""  # one execution per warning follows its deadlines (empty: not followed)
-    queue_workflow_events: str = ""  # what the executions hand back (escalations, hand-overs)  # photos attached to warnings (presigned uploads)
+    queue_workflow_events: str = ""  # what the executions hand back (escalations, hand-overs)
     policy: dict[str, Any] = Field(default_factory=dict)  # overrides merged over chalicelib.domain.policy defaults
 
     @classmethod

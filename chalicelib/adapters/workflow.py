@@ -11,9 +11,6 @@ class StepFunctionsExecutions:
         self._sfn = sfn
         self._arn = state_machine_arn
 
-    def _execution_arn(self, name: str) -> str:
-        return self._arn.replace(":stateMachine:", ":execution:") + f":{name}"
-
     def start(self, name: str, payload: dict[str, Any], state_machine_arn: str | None = None) -> bool:
         try:
             self._sfn.start_execution(
@@ -23,12 +20,13 @@ class StepFunctionsExecutions:
             return False
         return True
 
-    def status(self, name: str) -> str | None:
-        try:
-            found = self._sfn.describe_execution(executionArn=self._execution_arn(name))
-        except self._sfn.exceptions.ExecutionDoesNotExist:
-            return None
-        return str(found["status"])
+    def running_warnings(self) -> set[str]:
+        """Execution names are the warning id, `<id>-<n>` after a hand-over, `<id>-r<time>` after a repair."""
+        running: set[str] = set()
+        paginator = self._sfn.get_paginator("list_executions")
+        for page in paginator.paginate(stateMachineArn=self._arn, statusFilter="RUNNING"):
+            running.update(execution["name"].split("-", 1)[0] for execution in page["executions"])
+        return running
 
 
 class SnsSms:

@@ -22,6 +22,8 @@ from chalicelib.services.ports import Recipient
 
 WORKFLOW_ACTOR = Actor(user_id="workflow", role=Role.SYSTEM, name="处置时限跟踪")
 LEVEL_NAMES = ("blue", "yellow", "orange", "red")
+# the tier is there already, or the warning was closed meanwhile: nothing left to do for this message
+_ALREADY_DONE = frozenset({"already_escalated", "warning_closed", "warning_archived"})
 _TIER_TEXT = {
     1: "超时未签收,请值守中心电话/视频连线企业",
     2: "超时未核实反馈,请主管部门和属地督促,可组织现场核查",
@@ -65,8 +67,8 @@ class Executions(Protocol):
         """Start an execution; False when one of that name exists already (a redelivery)."""
         ...
 
-    def status(self, name: str) -> str | None:
-        """RUNNING / SUCCEEDED / FAILED / TIMED_OUT / ABORTED, or None when there is none of that name."""
+    def running_warnings(self) -> set[str]:
+        """The warnings that have a RUNNING execution (whatever its name: first run, hand-over or repair)."""
         ...
 
 
@@ -157,17 +159,18 @@ class WorkflowService:
             report.archived += 1
 
     def _escalate(self, body: dict[str, Any], report: WorkflowReport) -> None:
+        """Record the tier on the warning; text its audiences only when the tier was reached just now, so a
+        redelivered message, a repeated clear-overdue notice or a tier a duty officer reached by hand first is
+        not texted twice (the escalation itself still reaches the consoles through the topic)."""
         tier = int(body["tier"])
         warning_id = str(body["warning_id"])
         try:
-            record = self._escalator.act(WORKFLOW_ACTOR, warning_id, {"type": "escalate", "tier": tier})
+            self._escalator.act(WORKFLOW_ACTOR, warning_id, {"type": "escalate", "tier": tier})
         except DomainError as exc:
-            if exc.code != "already_escalated":  # a duty officer may have escalated by hand first
-                raise
-            record = None
+            if exc.code in _ALREADY_DONE:
+                return
+            raise
         report.escalations += 1
-        if record is None and body.get("reason") != "clear_overdue":
-            return  # already told at this tier
         self._tell(body, tier, report)
 
     def _tell(self, body: dict[str, Any], tier: int, report: WorkflowReport) -> None:
@@ -191,14 +194,18 @@ class WorkflowService:
         """Open warnings without a live execution get a new one (a lost start, a failed or ended execution)."""
         report = WorkflowReport()
         now = self._clock()
+        running: set[str] | None = None
         for record in self._warnings.open_warnings():
             if now - record.raised_at < self._policy.workflow.sweep_grace_s:
                 continue
-            status = self._executions.status(record.warning_id)
-            if status == "RUNNING":
+            if running is None:
+                running = self._executions.running_warnings()
+            if record.warning_id in running:
                 continue
-            name = record.warning_id if status is None else f"{record.warning_id}-r{int(now)}"
             payload = disposal_input(record, self._policy, now)
-            if self._executions.start(name, payload):
+            started = self._executions.start(record.warning_id, payload) or self._executions.start(
+                f"{record.warning_id}-r{int(now)}", payload
+            )
+            if started:
                 report.repaired.append(record.warning_id)
         return report

@@ -90,8 +90,8 @@ class FakeExecutions:
         self.started.append((name, payload, state_machine_arn))
         return True
 
-    def status(self, name: str) -> str | None:
-        return self.statuses.get(name)
+    def running_warnings(self) -> set[str]:
+        return {name.split("-", 1)[0] for name, status in self.statuses.items() if status == "RUNNING"}
 
 
 class FakeEscalator:
@@ -206,7 +206,7 @@ def test_tier_three_reaches_the_emergency_bureau_leadership() -> None:
     assert {phone for phone, _ in sms.sent} == {"+8613900000007"}
 
 
-def test_a_tier_already_reached_by_hand_is_not_told_twice() -> None:
+def test_a_tier_already_reached_is_not_texted_again() -> None:
     svc, _, _, sms = service(escalator=FakeEscalator(refuse=True))
     report = svc.handle([escalation(1, ["duty", "enterprise"])])
     assert report.failed_message_ids == [] and sms.sent == []
@@ -224,6 +224,26 @@ def test_a_handover_continues_in_a_new_execution_once() -> None:
     message = WorkflowMessage("h", json.dumps(body))
     svc.handle([message, message])
     assert executions.started == [("WAAAA-2", {"warning_id": "WAAAA"}, "arn:sm")]
+
+
+def test_a_repeated_escalation_or_one_for_a_closed_warning_is_done_without_texting() -> None:
+    class Closed(FakeEscalator):
+        def act(self, actor: Actor, warning_id: str, payload: Any) -> Any:
+            raise InvalidTransition("warning_closed", "预警已关闭")
+
+    svc, _, _, sms = service(escalator=Closed())
+    report = svc.handle(
+        [escalation(3, ["emergency"], "clear_overdue"), escalation(2, ["regulator"], "clear_overdue")]
+    )
+    assert report.failed_message_ids == [] and sms.sent == []
+
+
+def test_a_repaired_warning_is_not_repaired_again_while_its_repair_runs() -> None:
+    executions = FakeExecutions({"WFAIL": "ABORTED"})
+    svc, _, _, _ = service(executions=executions, records=[record("WFAIL")])
+    assert svc.sweep().repaired == ["WFAIL"]
+    assert svc.sweep().repaired == []
+    assert sum(1 for status in executions.statuses.values() if status == "RUNNING") == 1
 
 
 def test_the_sweeper_restarts_open_warnings_whose_execution_is_gone_or_ended() -> None:
