@@ -1,11 +1,16 @@
-"""`make demo`: the whole platform on this machine, with the fleet reporting live over MQTT (docs/demo.md).
+"""`make demo`: the whole platform on this machine, with the fleet reporting live over MQTT and simulated people
+closing the loop through the API (docs/demo.md).
 
-    .venv/bin/python -m local.demo [--duration SECONDS] [--step SECONDS] [--no-colour]
+    .venv/bin/python -m local.demo [--duration SECONDS] [--step SECONDS] [--fast] [--no-colour]
 
-Starts the local runtime, has every registered device report once per step (scripted incidents and one message of
-every bad kind mixed in), prints each warning change as the audience consoles receive it (with the SMS sent), then
-drains and prints a summary that checks itself: every message accounted for, every bad message quarantined with its
-expected reason, every level raised in every sector. The exit code is non-zero when a check fails.
+Starts the local runtime with seconds-scale deadlines, has every registered device report once per step (scripted
+incidents and one message of every bad kind mixed in), and lets the enterprise apps and the duty console
+(`local/actors.py`) act on the warnings over HTTP with real tokens: some in time, some late, some never. The feed
+prints each warning change as the audience consoles receive it (with the SMS sent), every escalation and reminder
+the disposal workflow (Step Functions, the real ASL) publishes, every action taken through the API, closures and
+archives. Then it drains and prints a summary that checks itself: every message accounted for, every bad message
+quarantined with its expected reason, every level raised in every sector, and the closed loop shown: a tier-3
+escalation, a closure and an archived warning. The exit code is non-zero when a check fails.
 """
 
 from __future__ import annotations
@@ -13,27 +18,53 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import json
 import logging
 import os
+import statistics
 import sys
 import threading
 import time
 import unicodedata
 import warnings
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, TextIO
 
 from chalicelib.domain.changes import CHANGE_KIND_ZH, DATA_QUALITY, ChangeKind
 from chalicelib.domain.levels import LEVEL_BY_CODE, Level, Sector
+from chalicelib.domain.lifecycle import (
+    CLEAR_REASON_ZH,
+    ESCALATION_TIER_ZH,
+    VERIFICATION_ZH,
+    ActionType,
+    ClearReason,
+    EscalationTier,
+    Role,
+    VerificationOutcome,
+)
 from chalicelib.domain.policy import Audience
 from chalicelib.domain.rejections import RejectReason
+from chalicelib.domain.texts import short_enterprise
+from chalicelib.domain.warnings import WarningStatus
 from local import runtime
-from local.feed import AUDIENCE_QUEUES, FeedEntry, FeedStats, WarningFeed, phone_audiences
+from local.actors import ActorCrew, ActorEvent, ActorTiming, Persona
+from local.feed import (
+    AUDIENCE_QUEUES,
+    EscalationEntry,
+    ExecutionEnd,
+    ExecutionWatcher,
+    FeedEntry,
+    FeedStats,
+    WarningFeed,
+    phone_audiences,
+    state_transitions,
+)
 from local.fleet import INCIDENTS, Fleet, SimMessage
 from local.mqtt import Publisher
+from local.sfn import execution_history
 
 DEFAULT_DURATION_S = 150.0
 DEFAULT_STEP_S = 4.0
@@ -49,6 +80,49 @@ CST = timezone(timedelta(hours=8))
 LEVELS = (Level.BLUE, Level.YELLOW, Level.ORANGE, Level.RED)
 _QUIET_LOGGERS = ("dayingji", "local", "amqtt", "transitions", "werkzeug", "botocore", "pynamodb")
 
+# --------------------------------------------------------------------------------------------------- the clock
+
+DEADLINES_S: Mapping[str, tuple[int, int, int, int]] = {
+    "red": (15, 30, 50, 8),
+    "orange": (20, 40, 70, 10),
+    "yellow": (25, 50, 90, 12),
+    "blue": (30, 60, 120, 15),
+}
+"""Per level: acknowledge, verify + feed back, clear, reminder interval (seconds, counted from the raise).
+DOMAIN.md §4 in minutes and hours becomes seconds, keeping the order of the levels, so that within the default run
+a silent red (raised by ~75 s) reaches tier 3 (~125 s) and a silent orange its clear deadline (tier 2 again)."""
+POLL_S = 2
+SWEEP_GRACE_S = 20
+FAST_DEADLINES_S: Mapping[str, tuple[int, int, int, int]] = {
+    "red": (5, 10, 18, 3),
+    "orange": (7, 14, 25, 4),
+    "yellow": (9, 18, 32, 5),
+    "blue": (10, 20, 40, 6),
+}
+"""`--fast` (tests): the same story about three times faster. The workflow still polls every POLL_S: each poll of
+each open warning costs moto's interpreter ~25 ms of CPU, and the whole platform shares one interpreter."""
+FAST_ACTOR_PACE = 1 / 2
+
+
+def demo_policy(fast: bool) -> dict[str, Any]:
+    """The policy overrides the platform runs with (DYJ_POLICY_JSON): deadlines and the workflow's clock."""
+    table = FAST_DEADLINES_S if fast else DEADLINES_S
+    deadlines = {
+        level: {"acknowledge_s": ack, "verify_s": verify, "clear_s": clear, "reminder_s": reminder}
+        for level, (ack, verify, clear, reminder) in table.items()
+    }
+    workflow = {"poll_s": POLL_S, "sweep_grace_s": SWEEP_GRACE_S}
+    return {"deadlines": deadlines, "workflow": workflow}
+
+
+def deadlines_line(fast: bool) -> str:
+    table = FAST_DEADLINES_S if fast else DEADLINES_S
+    levels = " · ".join(
+        f"{level_zh(level)} {ack}/{verify}/{clear} s (提醒 {reminder} s)"
+        for level, (ack, verify, clear, reminder) in table.items()
+    )
+    return f"deadlines 签收/核实反馈/消警: {levels}; the workflow polls every {POLL_S} s"
+
 
 # --------------------------------------------------------------------------------------------------- options
 
@@ -58,6 +132,7 @@ class Options:
     duration_s: float = DEFAULT_DURATION_S
     step_s: float = DEFAULT_STEP_S
     colour: bool = True
+    fast: bool = False
 
     @property
     def drain_s(self) -> float:
@@ -67,6 +142,11 @@ class Options:
     @property
     def publishing_steps(self) -> int:
         return int((self.duration_s - self.drain_s) // self.step_s)
+
+    @property
+    def actor_timing(self) -> ActorTiming:
+        timing = ActorTiming()
+        return timing.scaled(FAST_ACTOR_PACE) if self.fast else timing
 
 
 def parse_args(argv: Sequence[str] | None = None, out: TextIO | None = None) -> Options:
@@ -87,13 +167,18 @@ def parse_args(argv: Sequence[str] | None = None, out: TextIO | None = None) -> 
         metavar="SECONDS",
         help=f"every device reports once per step (default {DEFAULT_STEP_S:g})",
     )
+    parser.add_argument(
+        "--fast",
+        action="store_true",
+        help="deadlines and people about three times faster (for short runs and the tests)",
+    )
     parser.add_argument("--no-colour", "--no-color", action="store_true", help="plain text, no ANSI colours")
     args = parser.parse_args(argv)
     if args.duration <= 0 or args.step <= 0:
         parser.error("--duration and --step must be positive")
     stream = out or sys.stdout
     colour = not args.no_colour and "NO_COLOR" not in os.environ and stream.isatty()
-    return Options(duration_s=args.duration, step_s=args.step, colour=colour)
+    return Options(duration_s=args.duration, step_s=args.step, colour=colour, fast=args.fast)
 
 
 # --------------------------------------------------------------------------------------------------- output
@@ -131,8 +216,12 @@ class Console:
         return f"{_COLOURS[style]}{text}{_RESET}" if self._colour and style in _COLOURS else text
 
     def line(self, text: str = "") -> None:
+        self.lines([text])
+
+    def lines(self, texts: Sequence[str]) -> None:
+        """Several lines together (another thread's lines never come in between)."""
         with self._lock:
-            self._out.write(text + "\n")
+            self._out.write("".join(text + "\n" for text in texts))
             self._out.flush()
 
 
@@ -181,6 +270,105 @@ def _ordered(counts: Counter[str]) -> list[tuple[str, int]]:
     return [(audience, counts[audience]) for audience in order if counts[audience]]
 
 
+def sector_zh(code: str) -> str:
+    try:
+        return Sector(code).zh
+    except ValueError:
+        return code
+
+
+REASON_ZH = {
+    "acknowledge_overdue": "超时未签收",
+    "verify_overdue": "超时未核实反馈",
+    "clear_overdue": "超时未消警",
+    "not_acknowledged": "尚未签收",
+}
+TIER_LABEL = {1: "超时升级·一级", 2: "超时升级·二级", 3: "超时升级·三级"}
+DETAIL_ZH = {"reached": "已接通", "no_answer": "无人接听", "rejected": "驳回"}
+
+
+def escalation_lines(entry: EscalationEntry, console: Console, enterprise: str) -> list[str]:
+    """An escalation: two lines (what, to whom and the SMS the app sent); a reminder: one line."""
+    head = f"{local_time(entry.at)}  {pad(level_zh(entry.level), 4)}"
+    sector = pad(sector_zh(str(entry.body.get("sector", ""))), 10)
+    who = f"{enterprise} {entry.warning_id}"
+    if entry.is_reminder:
+        text = f"{head} {pad('催办提醒', 12)} {sector} {who}: {REASON_ZH.get(entry.reason, entry.reason)},"
+        return [console.paint(f"{text}第{entry.ordinal}次提醒 → 企业", "dim")]
+    tier = entry.tier
+    tier_zh = ESCALATION_TIER_ZH[EscalationTier(tier)] if tier in (1, 2, 3) else f"tier {tier}"
+    reason = REASON_ZH.get(entry.reason, entry.reason)
+    deadline = entry.body.get("deadline_s")
+    label = TIER_LABEL.get(tier, entry.change)
+    first = f"{head} {pad(label, 12)} {sector} {who}: {reason}(时限{deadline}秒) → {tier_zh}"
+    consoles = "/".join(audience_zh(a) for a in AUDIENCE_QUEUES if a in entry.delivered_to) or "无"
+    sent = sum(entry.sms_sent.values())
+    by_audience = ", ".join(f"{audience_zh(a)} {n}" for a, n in _ordered(entry.sms_sent))
+    routing = "" if set(entry.routed) == entry.delivered_to else f"  ⚠ 路由 {'/'.join(entry.routed)}"
+    second = f"{'':10}→ 送达 {consoles} · 短信 {sent} 条" + (f" ({by_audience})" if by_audience else "") + routing
+    return [console.paint(first, "bold" if tier < 3 else "red"), console.paint(second, "dim")]
+
+
+def shows_reminder(ordinal: int) -> bool:
+    """Reminders repeat until someone acknowledges: the feed prints the 1st, the 2nd and every 5th."""
+    return ordinal <= 2 or ordinal % 5 == 0
+
+
+def action_detail_zh(event: ActorEvent) -> str:
+    if event.action is ActionType.VERIFY and event.detail in set(VerificationOutcome):
+        return VERIFICATION_ZH[VerificationOutcome(event.detail)]
+    if event.detail in set(ClearReason):
+        return f"原因:{CLEAR_REASON_ZH[ClearReason(event.detail)]}"
+    return DETAIL_ZH.get(event.detail, event.detail)
+
+
+def actor_lines(event: ActorEvent, console: Console, enterprise: str) -> list[str]:
+    """One line per action (who, what, the answer); one more, in green, when it closed the warning."""
+    before = event.before
+    level = level_zh(str(before.get("level", "")))
+    sector = pad(sector_zh(str(before.get("sector", ""))), 10)
+    detail = action_detail_zh(event)
+    what = f"{event.role.zh}{event.action.zh}"
+    outcome = (
+        f"{WarningStatus(event.after_status).zh}" if event.ok and event.after_status else event.error or "失败"
+    )
+    text = (
+        f"{local_time(event.at)}  {pad(level, 4)} {pad('✎ ' + what, 12)} {sector} {enterprise} {event.warning_id}"
+        f"{': ' + detail if detail else ''} → {outcome} · {event.username} HTTP {event.status}"
+    )
+    lines = [console.paint(text, "dim" if event.ok else "yellow")]
+    if event.closed:
+        lines.append(
+            console.paint(f"{'':10}✔ 消警关闭: {closure_zh(event)} · 发布后 {_since_raise(event)}", "none")
+        )
+    return lines
+
+
+def closure_zh(event: ActorEvent) -> str:
+    if event.action is ActionType.MARK_FALSE_ALARM:
+        return "值守中心判定误报"
+    if event.action is ActionType.CONFIRM_CLOSURE:
+        return f"值守中心确认消警({action_detail_zh(event)})"
+    return f"企业申请消警即关闭({action_detail_zh(event)},读数已正常)"
+
+
+def _since_raise(event: ActorEvent) -> str:
+    raised_at = float(event.before.get("raised_at", event.at))
+    return f"{max(0.0, event.at - raised_at):.0f} 秒"
+
+
+def archive_lines(end: ExecutionEnd, console: Console, label: str) -> list[str]:
+    stopped = local_time(end.stopped_at)
+    if end.archived:
+        text = f"{stopped}  {pad(level_zh(end.level), 4)} {pad('▣ 归档', 12)} {label} {end.warning_id}: "
+        return [console.paint(f"{text}状态机归档,移出值守大屏 ({end.transitions} 次状态转换)", "none")]
+    if end.status == "SUCCEEDED":
+        return [
+            console.paint(f"{stopped}  {'':4} 状态机执行 {end.name} 结束 ({end.transitions} 次状态转换)", "dim")
+        ]
+    return [console.paint(f"{stopped}  ⚠ 状态机执行 {end.name} {end.status} {end.error}", "red")]
+
+
 # --------------------------------------------------------------------------------------------------- summary
 
 
@@ -192,6 +380,33 @@ class BadCheck:
     @property
     def ok(self) -> bool:
         return self.got == self.message.expected_reject
+
+
+@dataclass
+class LoopSummary:
+    """The closed loop: what the disposal workflow and the people did."""
+
+    personas: Counter[Persona] = field(default_factory=Counter)
+    actions: Counter[tuple[Role, ActionType]] = field(default_factory=Counter)  # accepted (2xx)
+    answers: Counter[int] = field(default_factory=Counter)  # HTTP statuses of every action
+    unexpected_answers: list[str] = field(default_factory=list)  # neither 2xx nor 409
+    escalations: Counter[int] = field(default_factory=Counter)  # by tier, as published
+    clear_overdue: int = 0  # of which: the clear deadline missed
+    reminders: int = 0
+    escalation_sms: int = 0
+    recorded_tiers: Counter[int] = field(default_factory=Counter)  # warnings by the tier recorded on them
+    ack_times: dict[Level, list[float]] = field(default_factory=dict)  # seconds from the raise, by peak level
+    clear_times: dict[Level, list[float]] = field(default_factory=dict)
+    closures: Counter[str] = field(default_factory=Counter)  # how: enterprise / duty_confirmed / duty_false_alarm
+    archived: int = 0
+    still_open: Counter[WarningStatus] = field(default_factory=Counter)
+    transitions_archived: list[int] = field(default_factory=list)
+    oldest_running: tuple[str, int] | None = None  # the execution open longest, and its transitions so far
+    failed_executions: list[str] = field(default_factory=list)
+
+    @property
+    def closed(self) -> int:
+        return sum(self.closures.values())
 
 
 @dataclass
@@ -213,6 +428,7 @@ class DemoSummary:
     sms_by_audience: Counter[str] = field(default_factory=Counter)
     sms_planned: int = 0
     routing_mismatches: int = 0
+    loop: LoopSummary = field(default_factory=LoopSummary)
     elapsed_s: float = 0.0
     problems: list[str] = field(default_factory=list)
 
@@ -264,11 +480,90 @@ def summary_lines(summary: DemoSummary, console: Console) -> list[str]:
     lines += _warning_lines(summary, console)
     sms = " · ".join(f"{audience_zh(a)} {n}" for a, n in _ordered(summary.sms_by_audience)) or "none"
     total = sum(summary.sms_by_audience.values())
-    lines += ["", bold("短信 SMS sent by audience"), f"  {sms} · total {total} (planned {summary.sms_planned})"]
+    lines += [
+        "",
+        bold("短信 SMS sent by audience"),
+        f"  {sms} · total {total} (warning changes: planned {summary.sms_planned}; "
+        f"escalations: {summary.loop.escalation_sms} matched)",
+    ]
+    lines += loop_lines(summary.loop, console)
     lines += ["", bold("ACCOUNTING") + " " + accounting_line(summary)]
     verdict = "OK: every check passed" if not summary.problems else "FAILED: " + "; ".join(summary.problems)
     lines.append(console.paint(verdict, "none" if not summary.problems else "red"))
     return lines
+
+
+CLOSURE_HOW_ZH = {
+    "enterprise": "企业申请即关闭 (blue/yellow, reading normal)",
+    "duty_confirmed": "值守中心确认 confirmed by the duty centre",
+    "duty_false_alarm": "值守中心判定误报 marked false alarm",
+}
+
+
+def loop_lines(loop: LoopSummary, console: Console) -> list[str]:
+    lines = [
+        "",
+        console.paint("闭环 closed loop (Step Functions disposal workflow + people through the API)", "bold"),
+    ]
+    personas = " · ".join(
+        f"{persona.zh} {loop.personas[persona]}" for persona in Persona if loop.personas[persona]
+    )
+    answers = " · ".join(f"{status} {count}" for status, count in sorted(loop.answers.items()))
+    lines.append(
+        f"  people: {sum(loop.personas.values())} enterprise apps ({personas}) + the duty console · "
+        f"{sum(loop.answers.values())} actions (HTTP {answers or 'none'})"
+    )
+    for role in (Role.ENTERPRISE, Role.DUTY):
+        done = " · ".join(
+            f"{action.zh} {loop.actions[(role, action)]}" for action in ActionType if loop.actions[(role, action)]
+        )
+        lines.append(f"    {pad(role.zh, 10)}{done or 'none'}")
+    for text in loop.unexpected_answers[:10]:
+        lines.append(f"    ✗ {text}")
+    tiers = " · ".join(f"tier {tier} {loop.escalations[tier]}" for tier in (1, 2, 3))
+    lines.append(
+        f"  escalations published: {tiers} (tier 2 for a missed clear deadline: {loop.clear_overdue}) · "
+        f"reminders {loop.reminders} · escalation SMS {loop.escalation_sms}"
+    )
+    recorded = " · ".join(f"tier {tier} {loop.recorded_tiers[tier]}" for tier in (1, 2, 3))
+    lines.append(f"  warnings by the escalation tier recorded on them: {recorded}")
+    lines.append("  time from the raise, seconds (median / max, n)   签收 acknowledge     消警 clear")
+    for level in reversed(LEVELS):
+        ack, clear = _stats(loop.ack_times.get(level, [])), _stats(loop.clear_times.get(level, []))
+        lines.append(f"    {pad(level.zh, 46)}{pad(ack, 21)}{clear}")
+    how = " · ".join(f"{CLOSURE_HOW_ZH.get(k, k)} {n}" for k, n in loop.closures.most_common())
+    lines.append(f"  closures {loop.closed}: {how or 'none'}")
+    still = " · ".join(
+        f"{status.zh} {loop.still_open[status]}" for status in WarningStatus if loop.still_open[status]
+    )
+    lines.append(
+        f"  archived by the state machine {loop.archived} · still open {sum(loop.still_open.values())}"
+        + (f" ({still})" if still else "")
+    )
+    lines.append(f"  state transitions per execution (…StateEntered in the history): {transitions_text(loop)}")
+    for name in loop.failed_executions:
+        lines.append(f"    ✗ execution {name} did not succeed")
+    return lines
+
+
+def transitions_text(loop: LoopSummary) -> str:
+    parts = []
+    if loop.transitions_archived:
+        values = loop.transitions_archived
+        parts.append(
+            f"a typical closed and archived warning {statistics.median(values):.0f} "
+            f"(median of {len(values)}; {min(values)}–{max(values)})"
+        )
+    if loop.oldest_running:
+        name, transitions = loop.oldest_running
+        parts.append(f"the warning open longest ({name}) {transitions} so far")
+    return " · ".join(parts) or "no executions"
+
+
+def _stats(values: Sequence[float]) -> str:
+    if not values:
+        return "·"
+    return f"{statistics.median(values):.0f} / {max(values):.0f} (n {len(values)})"
 
 
 def accounting_line(summary: DemoSummary) -> str:
@@ -342,9 +637,28 @@ class _Demo:
         self._last_progress = self.started
         self._quarantine_before = {row["received_id"] for row in self._quarantine_rows()}
         self._warnings_before = {record.warning_id for record in self._warnings()}
+        self._names = {e.enterprise_id: short_enterprise(e.name) for e in platform.registry.enterprises}
+        self._lock = threading.Lock()
+        self.actor_events: list[ActorEvent] = []
+        self._closed: dict[str, ActorEvent] = {}  # warning id -> the action that closed it
+        self._labels: dict[str, str] = {}  # warning id -> "sector enterprise", for the archive lines
         sqs = platform.client("sqs")
         urls = {audience: platform.infra.queue_url(logical) for audience, logical in AUDIENCE_QUEUES.items()}
-        self.feed = WarningFeed(sqs, urls, platform.sms_messages, phone_audiences(platform.registry), self._show)
+        self.feed = WarningFeed(
+            sqs,
+            urls,
+            platform.sms_messages,
+            phone_audiences(platform.registry),
+            self._show,
+            on_escalation=self._show_escalation,
+        )
+        self.crew = ActorCrew(platform.api_url, platform.registry, self._on_action, options.actor_timing)
+        self.executions = ExecutionWatcher(
+            platform.client("stepfunctions"),
+            platform.infra.state_machine_arn("DisposalStateMachine"),
+            self._show_end,
+            since=self.started_wall - 5,
+        )
 
     @property
     def published(self) -> int:
@@ -352,16 +666,20 @@ class _Demo:
 
     def run(self) -> DemoSummary:
         self.feed.start()
+        self.executions.start()
+        self.crew.start()
         publisher = self.platform.publisher("dyj-demo-fleet")
         try:
             self._publish(publisher)
             self._drain(publisher)
         finally:
             publisher.close()
+            self.crew.stop()
             self.feed.stop()
+            self.executions.stop()
+        self.executions.poll_once()
         summary = self._summarise()
-        for line in summary_lines(summary, self.console):
-            self.console.line(line)
+        self.console.lines(summary_lines(summary, self.console))
         return summary
 
     # --- publishing
@@ -421,13 +739,16 @@ class _Demo:
     # --- draining
 
     def _drain(self, publisher: Publisher) -> None:
+        """People stop acting; wait until every message is settled, the feed is drained and every closed warning
+        is archived (or the run's time is up)."""
         deadline = self.started + self.options.duration_s
-        self.console.line(self.console.paint(f"{'':10}■ publishing stopped; draining", "dim"))
+        self.crew.stop()
+        self.console.line(self.console.paint(f"{'':10}■ publishing stopped, people stop acting; draining", "dim"))
         publisher.wait_all_published(timeout=max(1.0, deadline - time.monotonic()))
         settled_at: float | None = None
         while time.monotonic() < deadline:
             self._maybe_progress()
-            if not self._platform_settled():
+            if not (self._platform_settled() and not self._closed_not_archived()):
                 settled_at = None
             elif settled_at is None:
                 settled_at = time.monotonic()
@@ -447,11 +768,40 @@ class _Demo:
             and handled >= counters.forwarded
         )
 
+    def _closed_not_archived(self) -> set[str]:
+        archived = {end.warning_id for end in self.executions.ended() if end.archived}
+        with self._lock:
+            return set(self._closed) - archived
+
     # --- live output
 
     def _show(self, entry: FeedEntry) -> None:
-        for line in feed_lines(entry, self.console):
-            self.console.line(line)
+        self.console.lines(feed_lines(entry, self.console))
+        self.crew.nudge(str(entry.change.get("enterprise_id", "")))  # the app's push notification
+
+    def _show_escalation(self, entry: EscalationEntry) -> None:
+        self.crew.nudge(entry.enterprise_id)
+        if entry.is_reminder and not shows_reminder(entry.ordinal):
+            return
+        enterprise = self._names.get(entry.enterprise_id, entry.enterprise_id)
+        self.console.lines(escalation_lines(entry, self.console, enterprise))
+
+    def _on_action(self, event: ActorEvent) -> None:
+        enterprise_id = str(event.before.get("enterprise_id", ""))
+        enterprise = self._names.get(enterprise_id, enterprise_id)
+        with self._lock:
+            self.actor_events.append(event)
+            self._labels[event.warning_id] = (
+                f"{pad(sector_zh(str(event.before.get('sector', ''))), 10)} {enterprise}"
+            )
+            if event.closed:
+                self._closed[event.warning_id] = event
+        self.console.lines(actor_lines(event, self.console, enterprise))
+
+    def _show_end(self, end: ExecutionEnd) -> None:
+        with self._lock:
+            label = self._labels.get(end.warning_id, pad("", 10))
+        self.console.lines(archive_lines(end, self.console, label))
 
     def _maybe_progress(self) -> None:
         if time.monotonic() - self._last_progress >= PROGRESS_EVERY_S:
@@ -462,11 +812,17 @@ class _Demo:
         totals = _ingest_totals()
         stats = self.feed.stats()
         changes = len(stats.entries)
+        tiers = stats.escalations_by_tier
+        with self._lock:
+            actions, closed = len(self.actor_events), len(self._closed)
+        archived = sum(1 for end in self.executions.ended() if end.archived)
         self.console.line(
             self.console.paint(
                 f"[{time.monotonic() - self.started:5.0f} s] published {self.published:,} (bad {len(self.bad)}) · "
                 f"graded {totals['graded']:,} · quarantined {totals['quarantined']} · "
-                f"warnings {stats.raised} raised / {changes} changes · SMS {stats.sms_total}",
+                f"warnings {stats.raised} raised / {changes} changes · SMS {stats.sms_total} · "
+                f"escalations {tiers[1]}/{tiers[2]}/{tiers[3]} · reminders {stats.reminders} · "
+                f"actions {actions} · closed {closed} · archived {archived}",
                 "bold",
             )
         )
@@ -511,7 +867,9 @@ class _Demo:
             "dropped after retries": len(self.platform.failures),
         }
         self._summarise_quarantine(summary)
-        self._summarise_warnings(summary, stats)
+        records = [record for record in self._warnings() if record.warning_id not in self._warnings_before]
+        self._summarise_warnings(summary, stats, records)
+        self._summarise_loop(summary.loop, stats, records)
         summary.problems = _problems(summary)
         return summary
 
@@ -521,12 +879,10 @@ class _Demo:
         summary.expected_reasons = Counter(message.expected_reject or "" for message in self.bad)
         summary.bad_checks, summary.unexpected_quarantine = check_quarantine(self.bad, rows)
 
-    def _summarise_warnings(self, summary: DemoSummary, stats: FeedStats) -> None:
+    def _summarise_warnings(self, summary: DemoSummary, stats: FeedStats, records: Sequence[Any]) -> None:
         from chalicelib.adapters.dynamo import DynamoWarningStore
 
-        for record in self._warnings():
-            if record.warning_id in self._warnings_before:
-                continue
+        for record in records:
             if record.risk_type == DATA_QUALITY:
                 summary.data_quality += 1
                 continue
@@ -536,6 +892,69 @@ class _Demo:
         summary.sms_by_audience = stats.sms_by_audience
         summary.sms_planned = sum(sum(entry.planned_sms.values()) for entry in stats.entries)
         summary.routing_mismatches = sum(1 for entry in stats.entries if not entry.routing_matches)
+
+    def _summarise_loop(self, loop: LoopSummary, stats: FeedStats, records: Sequence[Any]) -> None:
+        loop.personas = Counter(self.crew.personas.values())
+        with self._lock:
+            events = list(self.actor_events)
+        summarise_actions(loop, events)
+        escalations = [entry for entry in stats.escalations if not entry.is_reminder]
+        loop.escalations = Counter(entry.tier for entry in escalations)
+        loop.clear_overdue = sum(1 for e in escalations if e.tier == 2 and e.reason == "clear_overdue")
+        loop.reminders = stats.reminders
+        loop.escalation_sms = sum(sum(entry.sms_sent.values()) for entry in escalations)
+        summarise_records(loop, records)
+        self._summarise_executions(loop)
+
+    def _summarise_executions(self, loop: LoopSummary) -> None:
+        ended = {end.name: end for end in self.executions.ended()}
+        loop.transitions_archived = [end.transitions for end in ended.values() if end.archived]
+        loop.failed_executions = [end.name for end in ended.values() if end.status != "SUCCEEDED"]
+        running = [e for e in self.executions.executions() if e["status"] == "RUNNING"]
+        if running:
+            oldest = min(running, key=lambda execution: execution["startDate"])
+            history = execution_history(self.platform.client("stepfunctions"), str(oldest["executionArn"]))
+            loop.oldest_running = (str(oldest["name"]), state_transitions(history))
+
+
+def summarise_actions(loop: LoopSummary, events: Sequence[ActorEvent]) -> None:
+    for event in events:
+        loop.answers[event.status] += 1
+        if event.ok:
+            loop.actions[(event.role, event.action)] += 1
+        elif event.status != 409:
+            loop.unexpected_answers.append(
+                f"{event.username} {event.action.value} {event.warning_id}: HTTP {event.status} {event.error}"
+            )
+
+
+def summarise_records(loop: LoopSummary, records: Sequence[Any]) -> None:
+    """Times, closures, archives, what is still open and the tiers recorded, from the Warning table."""
+    for record in records:
+        details: Mapping[str, Any] = record.details or {}
+        level = Level(record.peak_level)
+        tier = int(details.get("escalation_tier", 0))
+        if tier:
+            loop.recorded_tiers[min(tier, 3)] += 1
+        acknowledged = details.get("acknowledged")
+        if acknowledged:
+            loop.ack_times.setdefault(level, []).append(float(acknowledged["at"]) - record.raised_at)
+        status = WarningStatus(record.status)
+        if status.is_open:
+            loop.still_open[status] += 1
+            continue
+        if status is WarningStatus.ARCHIVED:
+            loop.archived += 1
+        closure = details.get("closure") or {}
+        if closure.get("at") is not None:
+            loop.clear_times.setdefault(level, []).append(float(closure["at"]) - record.raised_at)
+        loop.closures[_closure_how(closure, details)] += 1
+
+
+def _closure_how(closure: Mapping[str, Any], details: Mapping[str, Any]) -> str:
+    if closure.get("role") != Role.DUTY.value:
+        return "enterprise" if closure.get("role") == Role.ENTERPRISE.value else str(closure.get("role"))
+    return "duty_confirmed" if details.get("clear_request") else "duty_false_alarm"
 
 
 def levels_reached(events: Sequence[dict[str, Any]]) -> set[Level]:
@@ -563,6 +982,21 @@ def _problems(summary: DemoSummary) -> list[str]:
     recorded = sum(summary.quarantine_rows.values())
     if recorded != summary.quarantined:
         problems.append(f"handler quarantined {summary.quarantined}, Quarantine table holds {recorded}")
+    return problems + _loop_problems(summary.loop)
+
+
+def _loop_problems(loop: LoopSummary) -> list[str]:
+    problems: list[str] = []
+    if not loop.escalations[3]:
+        problems.append("no tier-3 escalation (a red warning past its clear deadline)")
+    if not loop.closed:
+        problems.append("no warning was closed")
+    if not loop.archived:
+        problems.append("no closed warning was archived by the state machine")
+    if loop.unexpected_answers:
+        problems.append(f"{len(loop.unexpected_answers)} action(s) answered neither 2xx nor 409")
+    if loop.failed_executions:
+        problems.append(f"{len(loop.failed_executions)} disposal execution(s) failed")
     return problems
 
 
@@ -580,18 +1014,32 @@ class _Discard(io.TextIOBase):
 @contextlib.contextmanager
 def _quiet_platform() -> Iterator[None]:
     """Keep the terminal for the feed: the handlers log every batch with rejects (the feed says it better) and
-    print CloudWatch EMF metric blobs to stdout (the Console keeps the real stream). Warnings still show."""
+    print CloudWatch EMF metric blobs to stdout (the Console keeps the real stream), and Chalice's local server
+    logs every request to stderr (the feed prints the actions). Warnings still show."""
+    from chalice.local import ChaliceRequestHandler
+
     loggers = [logging.getLogger(name) for name in _QUIET_LOGGERS]
     levels = [logger.level for logger in loggers]
     for logger in loggers:
         logger.setLevel(max(logger.level, logging.WARNING))
+    had_own = "log_message" in vars(ChaliceRequestHandler)
+    saved = vars(ChaliceRequestHandler).get("log_message")
+    ChaliceRequestHandler.log_message = _no_request_log
     try:
         with contextlib.redirect_stdout(_Discard()), warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="No application metrics to publish")
             yield
     finally:
+        if had_own:
+            ChaliceRequestHandler.log_message = saved
+        else:
+            del ChaliceRequestHandler.log_message
         for logger, level in zip(loggers, levels, strict=True):
             logger.setLevel(level)
+
+
+def _no_request_log(handler: Any, format: str, *args: Any) -> None:
+    return None
 
 
 def run(options: Options, out: TextIO | None = None) -> DemoSummary:
@@ -602,9 +1050,10 @@ def run(options: Options, out: TextIO | None = None) -> DemoSummary:
         console.line(console.paint("dayingji 大应急 — local platform demo", "bold"))
         steps = options.publishing_steps
         console.line(
-            f"starting moto, MQTT broker, rule bridge and stream poller… then {steps} steps of "
+            f"starting moto, MQTT broker, rule bridge, stream poller, workflow and API… then {steps} steps of "
             f"{options.step_s:g} s ({options.duration_s:g} s in all, the last {options.drain_s:g} s drain)"
         )
+        console.line(deadlines_line(options.fast))
         if steps < STEPS_FOR_EVERY_LEVEL:
             console.line(
                 console.paint(
@@ -613,15 +1062,27 @@ def run(options: Options, out: TextIO | None = None) -> DemoSummary:
                     "yellow",
                 )
             )
-        platform = runtime.start()
+        platform = runtime.start(policy_json=json.dumps(demo_policy(options.fast)))
         try:
             console.line(
                 f"platform up in {time.monotonic() - begun:.1f} s: {len(platform.registry.devices)} devices, "
-                f"{len(platform.registry.enterprises)} enterprises; live feed from the audience queues:"
+                f"{len(platform.registry.enterprises)} enterprises, API on {platform.api_url}"
             )
-            return _Demo(platform, options, console).run()
+            demo = _Demo(platform, options, console)
+            console.line(personas_line(demo.crew.personas))
+            console.line("live feed from the audience queues, the API and the state machine:")
+            return demo.run()
         finally:
             platform.stop()
+
+
+def personas_line(personas: Mapping[str, Persona]) -> str:
+    groups = " · ".join(
+        f"{persona.zh} {', '.join(sorted(e for e, p in personas.items() if p is persona))}"
+        for persona in Persona
+        if persona in personas.values()
+    )
+    return f"people: the duty console (duty-01) and one app per enterprise — {groups}"
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:

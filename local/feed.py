@@ -6,6 +6,18 @@ change kind and level across the queues, remembering which queues received it), 
 sent (moto keeps them instead of sending) to the change by their text. An entry is handed to `on_entry` once a
 whole round of polling has passed since it was first seen (SNS fans out to every queue in one publish, so by then
 every queue's copy is in) and its SMS have all been seen, or after `sms_wait_s` at the latest, in arrival order.
+
+The disposal workflow's escalations and reminders reach the same queues (EscalationTopic, same `audience` filter;
+the body's `change` is a string such as `escalation_tier1` or `reminder`, docs/disposal-workflow.md §4.3). Each is
+one `EscalationEntry` (deduplicated by warning id, change and the state's entry time). The app texts the tier's
+audiences when it takes the escalation off WorkflowEventQueue, a moment after the publish: those SMS are matched
+to the oldest escalation of the warning still waiting by the warning id in their text (an SMS naming a warning that
+is not one of its change texts). An escalation is handed to `on_escalation` once its SMS stopped coming for a
+second, or after `escalation_wait_s` at the latest; a reminder (no SMS) after one round. Escalations do not hold
+up the changes behind them, nor the reverse.
+
+`ExecutionWatcher` polls the state machine's executions and reports each one that ended (archived, handed over,
+failed) with its number of state transitions, the unit Step Functions bills.
 """
 
 from __future__ import annotations
@@ -17,11 +29,23 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from local.seed import SeedRegistry
+from local.sfn import execution_history
 
-__all__ = ["AUDIENCE_QUEUES", "FeedEntry", "FeedStats", "WarningFeed", "phone_audiences"]
+__all__ = [
+    "AUDIENCE_QUEUES",
+    "EscalationEntry",
+    "ExecutionEnd",
+    "ExecutionWatcher",
+    "FeedEntry",
+    "FeedStats",
+    "WarningFeed",
+    "phone_audiences",
+    "state_transitions",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +60,7 @@ AUDIENCE_QUEUES: Mapping[str, str] = {
 
 UNKNOWN_AUDIENCE = "unknown"
 _MAX_RECEIVE = 10
+_SMS_SETTLE_S = 1.0  # an escalation's SMS go out in one loop: a second without more means they are all in
 
 
 def phone_audiences(registry: SeedRegistry) -> dict[str, str]:
@@ -83,14 +108,81 @@ def entry_key(change: Mapping[str, Any]) -> tuple[str, str, str]:
     return str(change.get("warning_id")), str(change.get("kind")), str(change.get("level"))
 
 
+WORKFLOW_MESSAGE_TYPES = frozenset({"escalation", "reminder"})
+
+
+@dataclass
+class EscalationEntry:
+    """One escalation or reminder the disposal workflow published, as the consoles saw it."""
+
+    body: dict[str, Any]  # the message body (docs/disposal-workflow.md §4.3)
+    routed: tuple[str, ...]
+    first_seen: float
+    first_round: int
+    ordinal: int  # the n-th message of this change for this warning (reminders repeat)
+    delivered_to: set[str] = field(default_factory=set)
+    sms_sent: Counter[str] = field(default_factory=Counter)
+    last_sms_at: float | None = None  # time.monotonic() of the last SMS matched
+    shown: bool = False
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return escalation_key(self.body)
+
+    @property
+    def warning_id(self) -> str:
+        return str(self.body.get("warning_id", ""))
+
+    @property
+    def change(self) -> str:
+        return str(self.body.get("change", ""))
+
+    @property
+    def is_reminder(self) -> bool:
+        return self.body.get("type") == "reminder"
+
+    @property
+    def tier(self) -> int:
+        """1..3 for an escalation, 0 for a reminder."""
+        try:
+            return int(self.body.get("tier") or 0)
+        except (TypeError, ValueError):
+            return 0
+
+    @property
+    def reason(self) -> str:
+        return str(self.body.get("reason", ""))
+
+    @property
+    def level(self) -> str:
+        return str(self.body.get("level", ""))
+
+    @property
+    def enterprise_id(self) -> str:
+        return str(self.body.get("enterprise_id", ""))
+
+    @property
+    def at(self) -> float:
+        """When the workflow's state was entered (epoch seconds; first seen when unreadable)."""
+        try:
+            return datetime.fromisoformat(str(self.body.get("at")).replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            return time.time()
+
+
+def escalation_key(body: Mapping[str, Any]) -> tuple[str, str, str]:
+    return str(body.get("warning_id")), str(body.get("change")), str(body.get("at"))
+
+
 @dataclass(frozen=True)
 class FeedStats:
     """A consistent snapshot of the feed."""
 
     entries: tuple[FeedEntry, ...]
+    escalations: tuple[EscalationEntry, ...]  # escalations and reminders
     deliveries: Counter[str]  # queue messages received per audience
     sms_by_audience: Counter[str]  # every SMS sent since the feed started, per audience
-    other_messages: int  # queue messages that were not warning changes (escalations, unreadable)
+    other_messages: int  # queue messages that were neither warning changes nor escalations/reminders
 
     @property
     def sms_total(self) -> int:
@@ -99,6 +191,14 @@ class FeedStats:
     @property
     def raised(self) -> int:
         return sum(1 for entry in self.entries if entry.kind == "raise")
+
+    @property
+    def escalations_by_tier(self) -> Counter[int]:
+        return Counter(entry.tier for entry in self.escalations if not entry.is_reminder)
+
+    @property
+    def reminders(self) -> int:
+        return sum(1 for entry in self.escalations if entry.is_reminder)
 
 
 class WarningFeed:
@@ -112,20 +212,27 @@ class WarningFeed:
         phone_audience: Mapping[str, str],
         on_entry: Callable[[FeedEntry], None],
         *,
+        on_escalation: Callable[[EscalationEntry], None] | None = None,
         poll_interval: float = 0.25,
         sms_wait_s: float = 2.0,
+        escalation_wait_s: float = 8.0,
     ) -> None:
         self._sqs = sqs
         self._queue_urls = dict(queue_urls)
         self._sms_log = sms_log
         self._phone_audience = dict(phone_audience)
         self._on_entry = on_entry
+        self._on_escalation = on_escalation
         self._poll_interval = poll_interval
         self._sms_wait_s = sms_wait_s
+        self._escalation_wait_s = escalation_wait_s
 
         self._lock = threading.Lock()
         self._entries: dict[tuple[str, str, str], FeedEntry] = {}
-        self._pending: list[FeedEntry] = []
+        self._escalations: dict[tuple[str, str, str], EscalationEntry] = {}
+        self._pending: list[FeedEntry | EscalationEntry] = []
+        self._change_texts: set[str] = set()
+        self._loose_sms: list[tuple[str, str]] = []  # (text, audience) not (yet) known as a change's SMS
         self._deliveries: Counter[str] = Counter()
         self._sms_by_text: dict[str, Counter[str]] = {}
         self._sms_by_audience: Counter[str] = Counter()
@@ -175,6 +282,7 @@ class WarningFeed:
         with self._lock:
             return FeedStats(
                 entries=tuple(self._entries.values()),
+                escalations=tuple(self._escalations.values()),
                 deliveries=Counter(self._deliveries),
                 sms_by_audience=Counter(self._sms_by_audience),
                 other_messages=self._other,
@@ -223,12 +331,21 @@ class WarningFeed:
         try:
             body = json.loads(message.get("Body", ""))
             change = body["change"]
-            key = entry_key(change)
         except (ValueError, KeyError, TypeError):
+            change = None
+        if isinstance(change, dict):
+            self._accept_change(audience, message, body, change)
+        elif isinstance(change, str) and body.get("type") in WORKFLOW_MESSAGE_TYPES and body.get("warning_id"):
+            self._accept_escalation(audience, message, body)
+        else:
             with self._lock:
                 self._deliveries[audience] += 1
                 self._other += 1
-            return
+
+    def _accept_change(
+        self, audience: str, message: Mapping[str, Any], body: Mapping[str, Any], change: dict[str, Any]
+    ) -> None:
+        key = entry_key(change)
         with self._lock:
             self._deliveries[audience] += 1
             entry = self._entries.get(key)
@@ -243,7 +360,28 @@ class WarningFeed:
                 )
                 entry.sms_sent = self._sms_by_text.setdefault(entry.sms, Counter())
                 self._entries[key] = entry
+                self._change_texts.add(entry.sms)
                 self._pending.append(entry)
+            entry.delivered_to.add(audience)
+
+    def _accept_escalation(self, audience: str, message: Mapping[str, Any], body: dict[str, Any]) -> None:
+        key = escalation_key(body)
+        with self._lock:
+            self._deliveries[audience] += 1
+            entry = self._escalations.get(key)
+            if entry is None:
+                ordinal = 1 + sum(1 for other in self._escalations if other[:2] == key[:2])
+                entry = EscalationEntry(
+                    body=body,
+                    routed=_routed_audiences(message),
+                    first_seen=time.monotonic(),
+                    first_round=self._round,
+                    ordinal=ordinal,
+                )
+                self._escalations[key] = entry
+                self._pending.append(entry)
+                if not entry.is_reminder:
+                    self._loose_sms = [sms for sms in self._loose_sms if not self._match_sms(entry, *sms)]
             entry.delivered_to.add(audience)
 
     def _read_sms_log(self) -> Sequence[tuple[str, str]] | None:
@@ -261,27 +399,58 @@ class WarningFeed:
                 audience = self._phone_audience.get(phone, UNKNOWN_AUDIENCE)
                 self._sms_by_text.setdefault(text, Counter())[audience] += 1
                 self._sms_by_audience[audience] += 1
+                if text not in self._change_texts and not any(
+                    self._match_sms(entry, text, audience) for entry in self._waiting_escalations()
+                ):
+                    self._loose_sms.append((text, audience))
             self._sms_seen = max(self._sms_seen, len(log))
 
     def _show_ready(self, *, force: bool) -> None:
-        """Hand ready entries to `on_entry` in arrival order (outside the lock)."""
+        """Hand ready entries to their callback (outside the lock): changes in arrival order, each escalation as
+        soon as it is ready."""
         now = time.monotonic()
-        ready: list[FeedEntry] = []
+        ready: list[FeedEntry | EscalationEntry] = []
         with self._lock:
-            while self._pending:
-                entry = self._pending[0]
-                complete = self._round > entry.first_round and sum(entry.sms_sent.values()) >= sum(
-                    entry.planned_sms.values()
-                )
-                if not (force or complete or now - entry.first_seen >= self._sms_wait_s):
-                    break
-                entry.shown = True
-                ready.append(self._pending.pop(0))
+            change_waiting = False
+            for entry in self._pending:
+                if isinstance(entry, FeedEntry) and change_waiting:
+                    continue
+                if force or self._is_ready(entry, now):
+                    entry.shown = True
+                    ready.append(entry)
+                elif isinstance(entry, FeedEntry):
+                    change_waiting = True
+            self._pending = [entry for entry in self._pending if not entry.shown]
         for entry in ready:
             try:
-                self._on_entry(entry)
+                if isinstance(entry, FeedEntry):
+                    self._on_entry(entry)
+                elif self._on_escalation is not None:
+                    self._on_escalation(entry)
             except Exception:
                 logger.exception("warning feed: showing %s failed", entry.key)
+
+    def _is_ready(self, entry: FeedEntry | EscalationEntry, now: float) -> bool:
+        """A whole round has passed since it was first seen (every queue's copy is in), and its SMS are in."""
+        next_round = self._round > entry.first_round
+        if isinstance(entry, EscalationEntry):
+            sms_settled = entry.last_sms_at is not None and now - entry.last_sms_at >= _SMS_SETTLE_S
+            timed_out = now - entry.first_seen >= self._escalation_wait_s
+            return next_round and (entry.is_reminder or sms_settled or timed_out)
+        sms_complete = sum(entry.sms_sent.values()) >= sum(entry.planned_sms.values())
+        return (next_round and sms_complete) or now - entry.first_seen >= self._sms_wait_s
+
+    def _waiting_escalations(self) -> list[EscalationEntry]:
+        """Escalations not shown yet, oldest first (under the lock)."""
+        return [e for e in self._pending if isinstance(e, EscalationEntry) and not e.is_reminder]
+
+    def _match_sms(self, entry: EscalationEntry, text: str, audience: str) -> bool:
+        """Count the SMS for the escalation if it names the escalation's warning (under the lock)."""
+        if entry.warning_id not in text or text in self._change_texts:
+            return False
+        entry.sms_sent[audience] += 1
+        entry.last_sms_at = time.monotonic()
+        return True
 
 
 def _routed_audiences(message: Mapping[str, Any]) -> tuple[str, ...]:
@@ -291,3 +460,126 @@ def _routed_audiences(message: Mapping[str, Any]) -> tuple[str, ...]:
     except ValueError:
         return ()
     return tuple(str(audience) for audience in audiences) if isinstance(audiences, list) else ()
+
+
+# --------------------------------------------------------------------------------------------------- executions
+
+
+@dataclass(frozen=True)
+class ExecutionEnd:
+    """A disposal execution that is no longer running."""
+
+    name: str
+    warning_id: str
+    status: str  # SUCCEEDED / FAILED / TIMED_OUT / ABORTED
+    archived: bool  # it ended by archiving its warning (not a hand-over, nor an already archived warning)
+    stopped_at: float  # epoch seconds
+    transitions: int  # history events whose type ends with "StateEntered"
+    level: str
+    error: str = ""
+
+
+def state_transitions(history: Sequence[Mapping[str, Any]]) -> int:
+    """State transitions of an execution (what Standard workflows bill): its `...StateEntered` events."""
+    return sum(1 for event in history if str(event.get("type", "")).endswith("StateEntered"))
+
+
+class ExecutionWatcher:
+    """Polls the executions of the disposal state machine started since `since` (epoch seconds) in a daemon
+    thread and hands each one that ended to `on_end`, once."""
+
+    def __init__(
+        self,
+        sfn: Any,
+        state_machine_arn: str,
+        on_end: Callable[[ExecutionEnd], None],
+        *,
+        since: float,
+        poll_interval: float = 1.0,
+    ) -> None:
+        self._sfn = sfn
+        self._arn = state_machine_arn
+        self._on_end = on_end
+        self._since = since
+        self._poll_interval = poll_interval
+        self._lock = threading.Lock()
+        self._ended: dict[str, ExecutionEnd] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="execution-watcher", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def ended(self) -> list[ExecutionEnd]:
+        with self._lock:
+            return list(self._ended.values())
+
+    def executions(self) -> list[dict[str, Any]]:
+        """Every execution of the state machine started since `since` (all statuses)."""
+        found: list[dict[str, Any]] = []
+        request: dict[str, Any] = {"stateMachineArn": self._arn, "maxResults": 1000}
+        while True:
+            page = self._sfn.list_executions(**request)
+            found += [e for e in page.get("executions", []) if e["startDate"].timestamp() >= self._since]
+            token = page.get("nextToken")
+            if not token:
+                return found
+            request["nextToken"] = token
+
+    def poll_once(self) -> list[ExecutionEnd]:
+        ended: list[ExecutionEnd] = []
+        for execution in self.executions():
+            name = str(execution["name"])
+            with self._lock:
+                if execution["status"] == "RUNNING" or name in self._ended:
+                    continue
+            end = self._describe(execution)
+            with self._lock:
+                self._ended[name] = end
+            ended.append(end)
+        for end in ended:
+            try:
+                self._on_end(end)
+            except Exception:
+                logger.exception("execution watcher: showing %s failed", end.name)
+        return ended
+
+    def _describe(self, execution: Mapping[str, Any]) -> ExecutionEnd:
+        arn = str(execution["executionArn"])
+        description = self._sfn.describe_execution(executionArn=arn)
+        state = _loads_object(description.get("output")) or _loads_object(description.get("input"))
+        stopped = description.get("stopDate") or execution.get("stopDate")
+        clock = state.get("clock")
+        clock = clock if isinstance(clock, dict) else {}
+        return ExecutionEnd(
+            name=str(execution["name"]),
+            warning_id=str(state.get("warning_id") or execution["name"]),
+            status=str(description["status"]),
+            archived=description["status"] == "SUCCEEDED" and "archived" in state,
+            stopped_at=stopped.timestamp() if stopped is not None else time.time(),
+            transitions=state_transitions(execution_history(self._sfn, arn)),
+            level=str(clock.get("level") or state.get("level") or ""),
+            error=str(description.get("error") or ""),
+        )
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._poll_interval):
+            try:
+                self.poll_once()
+            except Exception:
+                logger.exception("execution watcher: polling failed")
+
+
+def _loads_object(text: str | None) -> dict[str, Any]:
+    try:
+        value = json.loads(text or "null")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}

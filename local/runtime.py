@@ -59,7 +59,18 @@ class LocalPlatform:
         backend = sns_backends[DEFAULT_ACCOUNT_ID][self.infra.region]
         return [(phone, text) for phone, text in backend.sms_messages.values()]
 
+    def stop_executions(self) -> None:
+        """Stop the running disposal executions (their threads would otherwise call a stopped server)."""
+        sfn = self.client("stepfunctions")
+        arn = self.infra.state_machine_arn("DisposalStateMachine")
+        for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=arn, statusFilter="RUNNING"):
+            for execution in page["executions"]:
+                with contextlib.suppress(Exception):
+                    sfn.stop_execution(executionArn=execution["executionArn"])
+
     def stop(self) -> None:
+        with contextlib.suppress(Exception):
+            self.stop_executions()
         parts = [self.poller.stop, self.bridge.stop, self.broker.stop]
         parts += [
             part.stop for part in (self.api_server, self.scheduler, self.workflow_poller) if part is not None
@@ -176,6 +187,9 @@ class ApiServer:
 
         project_dir = str(Path(__file__).resolve().parent.parent)
         config = Client(chalice_app, stage_name="dev", project_dir=project_dir)._chalice_config
+        from chalice.local import ChaliceRequestHandler
+
+        ChaliceRequestHandler.log_message = lambda *_args: None  # no access log
         self._server = LocalDevServer(chalice_app, config, "127.0.0.1", 0)
         self._thread = threading.Thread(target=self._server.server.serve_forever, name="api", daemon=True)
         self._thread.start()
