@@ -7,7 +7,6 @@ PynamoDB reads `Meta` when a model first connects, so table names and the endpoi
 from __future__ import annotations
 
 import base64
-import json
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta, timezone
@@ -20,7 +19,7 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     VersionAttribute,
 )
-from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+from pynamodb.exceptions import DoesNotExist, PutError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
@@ -564,23 +563,3 @@ class DynamoQuarantine:
             }
             for item in QuarantineItem.query(day)
         ]
-
-
-def dumps(data: Any) -> str:
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-
-
-__all__ = [
-    "DeviceStateItem",
-    "DynamoQuarantine",
-    "DynamoRegistry",
-    "DynamoStateStore",
-    "DynamoWarningStore",
-    "QuarantineItem",
-    "RegistryItem",
-    "UnitStateItem",
-    "UpdateError",
-    "WarningEventItem",
-    "WarningItem",
-    "bind",
-]

@@ -138,8 +138,3 @@ class SectorModel(Protocol):
     def combine(self, finding: Finding, others: Sequence[UnitAlarm]) -> Combination | None:
         """Sector-specific unit rule (e.g. two gas detectors at level 2 -> red); None to leave it to the engine."""
         ...
-
-
-def summarize(findings: Sequence[Finding]) -> Mapping[str, int]:
-    """risk_type -> level, for tests and logs."""
-    return {finding.risk_type: finding.level for finding in findings}

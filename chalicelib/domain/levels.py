@@ -40,13 +40,6 @@ LEVEL_CODES = {
 LEVEL_BY_CODE = {code: level for level, code in LEVEL_CODES.items()}
 
 
-def bump(level: int, steps: int = 1) -> int:
-    """Raise a level by `steps`, never above red and never out of NONE."""
-    if level <= Level.NONE:
-        return Level.NONE
-    return min(Level.RED, level + steps)
-
-
 class Sector(StrEnum):
     ROAD_TRANSPORT = "road_transport"
     HAZCHEM = "hazchem"

@@ -238,7 +238,6 @@ class IngestService:
             device = item.topic_device
             if device in states:
                 state = states[device]
-                state.scratch.setdefault("_p", {})
                 state.scratch["_p"] = {"e": str(item.presence.get("eventType")), "t": now}
                 state.dirty = True
                 touched[device] = state
