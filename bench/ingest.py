@@ -44,6 +44,7 @@ from unittest import mock
 import boto3
 
 from chalicelib.adapters import dynamo
+from chalicelib.adapters.errors import is_transient
 from chalicelib.adapters.notify import SnsNotifier
 from chalicelib.bootstrap import Container, reset
 from chalicelib.domain.catalog import Policy, build_engine, build_policy
@@ -69,6 +70,7 @@ ITEM_MODELS: tuple[type[Any], ...] = (
     dynamo.RegistryItem,
     dynamo.WarningItem,
     dynamo.WarningEventItem,
+    dynamo.DeliveryItem,
     dynamo.QuarantineItem,
 )
 
@@ -438,8 +440,10 @@ def prepare(endpoint_url: str, registry: SeedRegistry) -> Environment:
         warnings=dynamo.DynamoWarningStore(),
         quarantine=dynamo.DynamoQuarantine(settings.quarantine_ttl_days),
         notifier=SnsNotifier(sns, settings.warning_topic_arn, settings.sms_enabled),
+        deliveries=dynamo.DynamoDeliveryLedger(),
         workflow=None,
         clock=clock,
+        is_transient=is_transient,
         state_flush_s=settings.state_flush_s,
     )
     sqs = boto3.client("sqs", endpoint_url=endpoint_url, region_name=infra.region)

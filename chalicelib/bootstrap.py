@@ -36,6 +36,18 @@ def _client(service: str, settings: Settings) -> Any:
     return boto3.client(service, region_name=settings.region, endpoint_url=settings.aws_endpoint_url)
 
 
+def _s3(settings: Settings) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "s3",
+        region_name=settings.region,
+        endpoint_url=settings.aws_endpoint_url,
+        config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
+    )
+
+
 def _starter(settings: Settings, policy: Policy) -> WorkflowStarter | None:
     if not settings.disposal_state_machine_arn:
         return None
@@ -48,6 +60,7 @@ def _starter(settings: Settings, policy: Policy) -> WorkflowStarter | None:
 @lru_cache(maxsize=1)
 def container() -> Container:
     from chalicelib.adapters import audit_store, dynamo
+    from chalicelib.adapters.errors import is_transient
     from chalicelib.adapters.notify import SnsNotifier
 
     settings = get_settings()
@@ -61,10 +74,16 @@ def container() -> Container:
         registry=dynamo.DynamoRegistry(),
         states=dynamo.DynamoStateStore(),
         warnings=audit_store.AuditedWarningStore(),  # every engine change chained in the audit trail
-        quarantine=dynamo.DynamoQuarantine(settings.quarantine_ttl_days),
+        quarantine=dynamo.DynamoQuarantine(
+            settings.quarantine_ttl_days,
+            _s3(settings) if settings.quarantine_bucket else None,
+            settings.quarantine_bucket,
+        ),
         notifier=SnsNotifier(sns, settings.warning_topic_arn, settings.sms_enabled),
+        deliveries=dynamo.DynamoDeliveryLedger(),
         workflow=_starter(settings, policy),
         clock=time.time,
+        is_transient=is_transient,
         state_flush_s=settings.state_flush_s,
     )
     return Container(settings=settings, policy=policy, ingest=ingest, sns=sns)
@@ -90,7 +109,6 @@ class Api:
 
 @lru_cache(maxsize=1)
 def api() -> Api:
-    from botocore.config import Config
 
     from chalicelib.adapters.audit_store import AuditedRegistry, AuditedWarningStore
     from chalicelib.adapters.evidence import S3Evidence
@@ -110,15 +128,7 @@ def api() -> Api:
         )
     evidence = None
     if settings.evidence_bucket:
-        import boto3
-
-        s3 = boto3.client(
-            "s3",
-            region_name=settings.region,
-            endpoint_url=settings.aws_endpoint_url,
-            config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
-        )
-        evidence = S3Evidence(s3, settings.evidence_bucket)
+        evidence = S3Evidence(_s3(settings), settings.evidence_bucket)
     disposal = DisposalService(
         warnings=AuditedWarningStore(),
         registry=AuditedRegistry(),

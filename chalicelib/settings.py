@@ -37,6 +37,7 @@ class Settings(BaseModel):
     cognito_issuer: str = ""  # https://cognito-idp.{region}.amazonaws.com/{pool id}
     cognito_jwks_url: str = ""  # {issuer}/.well-known/jwks.json on AWS; moto's server serves it locally
     evidence_bucket: str = ""  # photos attached to warnings (presigned uploads)
+    quarantine_bucket: str = ""  # quarantined payloads too large for their row (prefix quarantine/)
     disposal_state_machine_arn: str = ""  # one execution per warning follows its deadlines (empty: not followed)
     queue_workflow_events: str = ""  # what the executions hand back (escalations, hand-overs)
     policy: dict[str, Any] = Field(default_factory=dict)  # overrides merged over chalicelib.domain.policy defaults

@@ -278,8 +278,9 @@ class Fleet:
             bad.clock_ahead(),
             bad.clock_behind(),
             bad.unknown_device(),
-            bad.registration_mismatch(),
+            bad.foreign_enterprise_topic(),
             bad.spoofed(),
+            bad.oversized(),
         ]
 
 
@@ -394,12 +395,17 @@ class _BadMessages:
         topic = topic_for(self.gas.sector.value, self.gas.enterprise_id, ghost)
         return self._message(self.gas, self._json(body), RejectReason.UNKNOWN_DEVICE.value, topic)
 
-    def registration_mismatch(self) -> SimMessage:
-        """A registered device reporting (topic and payload agree) as another enterprise's."""
+    def oversized(self) -> SimMessage:
+        """A well-formed reading padded past the 128 KiB a device message may carry."""
+        body = self._body(self.gas, {"gas_lel_pct": 0.4}) | {"msg_id": "x", "padding": "0" * (130 * 1024)}
+        return self._message(self.gas, self._json(body), RejectReason.OVERSIZED.value)
+
+    def foreign_enterprise_topic(self) -> SimMessage:
+        """A registered device reporting (topic and payload agree) as another enterprise's: spoofed."""
         enterprise = self.neighbour.enterprise_id
         body = self._body(self.gas, {"gas_lel_pct": 0.4}) | {"enterprise_id": enterprise}
         topic = topic_for(self.gas.sector.value, enterprise, self.gas.device_id)
-        return self._message(self.gas, self._json(body), RejectReason.REGISTRATION_MISMATCH.value, topic)
+        return self._message(self.gas, self._json(body), RejectReason.SPOOFED.value, topic)
 
     def spoofed(self) -> SimMessage:
         """Another enterprise's device id in the payload, on this device's topic (which names one device)."""

@@ -1,20 +1,21 @@
-"""SNS fan-out: one message per warning change with attributes the audience subscriptions filter on, and one
-Chinese SMS per recipient (SNS direct SMS publish)."""
+"""SNS fan-out: one message per warning change with attributes the audience subscriptions filter on (and a dedupe
+key), and one Chinese SMS per recipient (SNS direct SMS publish). The ingest claims each before calling here."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
+from chalicelib.adapters.errors import not_sent
 from chalicelib.domain.levels import Level
-from chalicelib.services.ports import Notification
+from chalicelib.services.ports import DeliveryNotSentError, Notification
 
 
 class SnsNotifier:
     def __init__(self, sns: Any, topic_arn: str, sms_enabled: bool = True) -> None:
         self._sns = sns
         self._topic_arn = topic_arn
-        self._sms_enabled = sms_enabled
+        self.sms_enabled = sms_enabled
 
     @staticmethod
     def attributes(notification: Notification) -> dict[str, dict[str, str]]:
@@ -30,10 +31,12 @@ class SnsNotifier:
                 "StringValue": json.dumps([audience.value for audience in notification.route.audiences]),
             },
             "change": {"DataType": "String", "StringValue": change.kind.value},
+            "dedupe_key": {"DataType": "String", "StringValue": change.dedupe_key},
         }
 
     def publish(self, notification: Notification) -> None:
         body = {
+            "dedupe_key": notification.change.dedupe_key,
             "change": notification.change.to_dict(),
             "sms": notification.sms,
             "app": notification.app,
@@ -42,20 +45,28 @@ class SnsNotifier:
                 {"audience": r.audience, "name": r.name, "phone": r.phone} for r in notification.recipients
             ],
         }
-        if notification.route.audiences:
+        try:
             self._sns.publish(
                 TopicArn=self._topic_arn,
                 Message=json.dumps(body, ensure_ascii=False),
                 MessageAttributes=self.attributes(notification),
             )
-        if not self._sms_enabled:
-            return
-        for recipient in notification.recipients:
+        except Exception as exc:
+            if not_sent(exc):
+                raise DeliveryNotSentError("warning topic") from exc
+            raise
+
+    def send_sms(self, phone: str, text: str, dedupe_key: str) -> None:
+        try:
             self._sns.publish(
-                PhoneNumber=recipient.phone,
-                Message=notification.sms,
+                PhoneNumber=phone,
+                Message=text,
                 MessageAttributes={
                     "AWS.SNS.SMS.SMSType": {"DataType": "String", "StringValue": "Transactional"},
                     "AWS.SNS.SMS.SenderID": {"DataType": "String", "StringValue": "BHYJ"},
                 },
             )
+        except Exception as exc:
+            if not_sent(exc):
+                raise DeliveryNotSentError("sms") from exc
+            raise

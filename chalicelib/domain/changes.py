@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -43,6 +44,28 @@ def warning_id_for(device_id: str, risk_type: str, raised_at: float) -> str:
     return "W" + base64.b32encode(digest).decode()
 
 
+KIND_ORDER = {ChangeKind.RAISE: 0, ChangeKind.LEVEL_UP: 1, ChangeKind.LEVEL_DOWN: 2, ChangeKind.RECOVER: 3}
+
+# DynamoDB numbers hold magnitudes from 1e-130 to below 1e126 (and 0). Readings never carry meaning below
+# 1e-30 (no sensor resolves that), so smaller magnitudes are stored as 0; larger ones are capped.
+_TINIEST = 1e-30
+_LARGEST = 9.9e125
+
+
+def is_storable_number(value: float) -> bool:
+    magnitude = abs(value)
+    return magnitude == 0 or _TINIEST <= magnitude <= _LARGEST
+
+
+def storable_number(value: float) -> float | None:
+    """The value as DynamoDB can store it: None for NaN/inf, 0 below 1e-30, capped at ±9.9e125."""
+    if not math.isfinite(value):
+        return None
+    if abs(value) < _TINIEST:
+        return 0.0
+    return max(-_LARGEST, min(_LARGEST, value))
+
+
 @dataclass(slots=True, frozen=True)
 class WarningChange:
     kind: ChangeKind
@@ -68,9 +91,23 @@ class WarningChange:
     flags: tuple[str, ...] = ()
     params: Mapping[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        if self.value is not None and not is_storable_number(self.value):
+            object.__setattr__(self, "value", storable_number(self.value))
+
     @property
     def level_enum(self) -> Level:
         return Level(self.level)
+
+    @property
+    def event_seq(self) -> int:
+        """Deterministic, ordered by time: a redelivered change maps to the same event (and delivery keys)."""
+        return round(self.at * 1000) * 10 + KIND_ORDER[self.kind]
+
+    @property
+    def dedupe_key(self) -> str:
+        """What subscribers of the warning topic dedupe on: one key per warning change."""
+        return f"{self.warning_id}:{self.event_seq}"
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -53,7 +53,9 @@ class RiskEngine:
     # --- parsing -------------------------------------------------------------------------------------------
 
     def parse(self, raw: bytes, now_s: float) -> AnyMessage | Rejection:
-        """Validate raw bytes against the envelope and the claimed sector's payload, and check the clock."""
+        """Validate raw bytes against the envelope and the claimed sector's payload, and check the device's clock
+        against `now_s`: the record's arrival in the stream, so that a batch held in retries is judged as when
+        it arrived, not as when it is processed."""
         try:
             msg = self._validate(raw)
         except ValidationError as exc:
@@ -62,9 +64,9 @@ class RiskEngine:
             return Rejection(RejectReason.SCHEMA, f"unparseable: {type(exc).__name__}", raw)
         skew = msg.ts.timestamp() - now_s
         if skew > self._policy.max_future_skew_s:
-            return Rejection(RejectReason.TIMESTAMP_FUTURE, f"ts {skew:.0f}s ahead", raw, msg.device_id)
+            return Rejection(RejectReason.TIMESTAMP_FUTURE, f"ts {skew:.0f}s ahead", raw, msg.device_id, now_s)
         if -skew > self._policy.max_past_age_s:
-            return Rejection(RejectReason.TIMESTAMP_PAST, f"ts {-skew:.0f}s old", raw, msg.device_id)
+            return Rejection(RejectReason.TIMESTAMP_PAST, f"ts {-skew:.0f}s old", raw, msg.device_id, now_s)
         return msg
 
     # --- grading -------------------------------------------------------------------------------------------
@@ -79,8 +81,9 @@ class RiskEngine:
     ) -> GradeResult:
         """Grade one validated message of a registered device; mutates `state` and `unit` in place."""
         if msg.enterprise_id != reg.enterprise_id or msg.sector != reg.sector:
+            # the topic (which the payload matched) claims an identity the registry does not give this device
             return Rejection(
-                RejectReason.REGISTRATION_MISMATCH,
+                RejectReason.SPOOFED,
                 f"registered {reg.enterprise_id}/{reg.sector}, message {msg.enterprise_id}/{msg.sector}",
                 raw,
                 msg.device_id,
@@ -104,11 +107,15 @@ class RiskEngine:
             state.last_seq = seq
 
         model = self._models[reg.sector]
+        durable = model.durable_memory
+        before = _memory(state.scratch, durable) if durable else None
         try:
             findings = model.evaluate(reg, msg, state.scratch, ts)
         except Exception as exc:  # a model bug must not crash a batch
             detail = f"model error: {type(exc).__name__}: {exc}"[:300]
             return Rejection(RejectReason.SCHEMA, detail, raw, msg.device_id)
+        if before is not None and before != _memory(state.scratch, durable):
+            state.dirty = True  # memory a restart must not lose (an alarm standing, an event's time)
 
         changes: list[WarningChange] | None = None
         risks = state.risks
@@ -136,9 +143,13 @@ class RiskEngine:
     def reject(
         self, reg: DeviceRegistration | None, state: DeviceState | None, rejection: Rejection, now_s: float
     ) -> Sequence[WarningChange]:
-        """A sensor fault from a registered device becomes a data-quality finding (blue, to the enterprise)."""
+        """A sensor fault from a registered device becomes a data-quality finding (blue, to the enterprise), at the
+        message's own time when it could be read, else at `now_s` (the record's arrival): never the processing
+        clock, so a retried batch raises the same finding."""
         if reg is None or state is None or not rejection.reason.is_sensor_fault:
             return NO_CHANGES
+        if rejection.at is not None:
+            now_s = rejection.at
         state.quality_fault_at = max(state.quality_fault_at, now_s)
         state.dirty = True
         finding = Finding(
@@ -419,3 +430,9 @@ class RiskEngine:
             flags=flag_names(entry.flags),
             params=finding.params,
         )
+
+
+def _memory(scratch: Mapping[str, object], keys: Sequence[str]) -> str:
+    """A comparable snapshot of the durable part of a sector model's memory (models mutate it in place)."""
+    present = [(key, scratch[key]) for key in keys if key in scratch]
+    return repr(present) if present else ""

@@ -126,6 +126,9 @@ class SectorModel(Protocol):
 
     sector: Sector
     stuck_metrics: tuple[str, ...]  # analog metrics whose exact repetition means a stuck sensor
+    # `scratch` keys a container restart must not lose: a change to any marks the state dirty (written with the
+    # batch); the other keys are rolling sums the model recomputes, written with the coalesced watermark
+    durable_memory: tuple[str, ...]
 
     def evaluate(self, reg: DeviceRegistration, msg: Any, scratch: dict[str, Any], now_s: float) -> list[Finding]:
         """Assess `msg` (already validated, `msg.sector == reg.sector`) for every risk type it bears on.

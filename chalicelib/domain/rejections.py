@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -22,8 +24,11 @@ class RejectReason(StrEnum):
     REPLAYED = "replayed"  # sequence (or timestamp) already seen
     OUT_OF_ORDER = "out_of_order"  # older than the device's newest accepted reading
     UNKNOWN_DEVICE = "unknown_device"
-    REGISTRATION_MISMATCH = "registration_mismatch"  # enterprise or sector differs from the registration
     SPOOFED = "spoofed"  # the topic's identity differs from the payload's or the registration's
+    OVERSIZED = "oversized"  # the stream record exceeds the largest message a device may send
+    UNSTORABLE_VALUE = (
+        "unstorable_value"  # valid JSON whose content the store cannot hold (caught at the boundary)
+    )
 
     @property
     def zh(self) -> str:
@@ -47,8 +52,9 @@ REJECT_REASON_ZH = {
     RejectReason.REPLAYED: "重复报文",
     RejectReason.OUT_OF_ORDER: "乱序报文",
     RejectReason.UNKNOWN_DEVICE: "未注册设备",
-    RejectReason.REGISTRATION_MISMATCH: "与注册信息不符",
     RejectReason.SPOOFED: "身份冒用(主题与设备不符)",
+    RejectReason.OVERSIZED: "报文过大",
+    RejectReason.UNSTORABLE_VALUE: "内容无法存储",
 }
 SENSOR_FAULTS = frozenset(
     {
@@ -66,6 +72,16 @@ class Rejection:
     detail: str
     raw: bytes
     device_id: str | None = None
+    at: float | None = None  # the message's own time when it could be read (a data-quality finding's time)
+
+
+def safe_text(text: str, limit: int = 500) -> str:
+    """Text any store can hold: lone surrogates and control characters escaped, at most `limit` characters."""
+    cut = text[:limit]
+    if cut.isprintable():
+        return cut
+    escaped = "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in cut)
+    return escaped.encode("utf-8", "backslashreplace").decode("utf-8")[:limit]
 
 
 # When a payload has several errors, the most telling one names the rejection.
@@ -104,17 +120,38 @@ def rejection_from_validation(exc: ValidationError, raw: bytes) -> Rejection:
     reason = next((candidate for candidate in _PRIORITY if candidate in reasons), RejectReason.SCHEMA)
     first = next(error for error in errors if _reason_of(error) is reason)
     where = ".".join(str(part) for part in first["loc"])
-    return Rejection(reason, f"{where}: {first['msg']}"[:300], raw, claimed_device_id(raw))
+    device_id, at = claimed_identity(raw)
+    return Rejection(reason, safe_text(f"{where}: {first['msg']}", 300), raw, device_id, at)
 
 
-def claimed_device_id(raw: bytes) -> str | None:
-    """Best-effort device id from a payload that failed validation (for data-quality accounting)."""
+def claimed_identity(raw: bytes) -> tuple[str | None, float | None]:
+    """Best-effort device id and message time from a payload that failed validation (for data-quality
+    accounting): the id only when it is a well-formed device id, the time only when it is an aware ISO time."""
     try:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError, RecursionError):
+        return None, None
+    if not isinstance(data, dict):
+        return None, None
+    device_id = data.get("device_id")
+    if not (isinstance(device_id, str) and _DEVICE_ID.fullmatch(device_id)):
+        device_id = None
+    return device_id, _aware_epoch(data.get("ts"))
+
+
+_DEVICE_ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+
+
+def _aware_epoch(value: Any) -> float | None:
+    if not isinstance(value, str) or len(value) > 40:
         return None
-    if isinstance(data, dict):
-        device_id = data.get("device_id")
-        if isinstance(device_id, str) and 0 < len(device_id) <= 64:
-            return device_id
-    return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        return None
+    try:
+        return moment.timestamp()
+    except (OverflowError, ValueError, OSError):
+        return None

@@ -86,6 +86,7 @@ class DeviceState:
     scratch: dict[str, Any] = field(default_factory=dict)  # the sector model's own memory
     repeats: dict[str, list[float]] = field(default_factory=dict)  # metric -> [last value, repeat count]
     quality_fault_at: float = 0.0  # last sensor fault (rejected value or stuck sensor)
+    last_record: int = -1  # the stream sequence number of the last record applied (redeliveries are skipped)
     version: int = 0  # optimistic-lock counter kept by the repository
     dirty: bool = False
 
@@ -99,6 +100,8 @@ class DeviceState:
             data["p"] = self.repeats
         if self.quality_fault_at:
             data["f"] = self.quality_fault_at
+        if self.last_record >= 0:
+            data["k"] = str(self.last_record)  # Kinesis sequence numbers exceed a JSON-safe integer
         return data
 
     @classmethod
@@ -111,6 +114,7 @@ class DeviceState:
             scratch=dict(data.get("s", {})),
             repeats={metric: list(pair) for metric, pair in data.get("p", {}).items()},
             quality_fault_at=float(data.get("f", 0.0)),
+            last_record=int(data.get("k", -1)),
             version=version,
         )
 
@@ -120,6 +124,10 @@ class DeviceState:
     @classmethod
     def loads(cls, device_id: str, text: str, version: int = 0) -> DeviceState:
         return cls.from_dict(device_id, json.loads(text), version)
+
+    def already_applied(self, record_sequence: int | None) -> bool:
+        """Whether the stream record was applied to this state before: a redelivery, not a device's replay."""
+        return record_sequence is not None and record_sequence <= self.last_record
 
     def active_warnings(self) -> dict[str, RiskState]:
         return {risk: entry for risk, entry in self.risks.items() if entry.active}

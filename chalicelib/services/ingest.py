@@ -1,29 +1,41 @@
-"""Ingest a batch of device records (DOMAIN.md §3, ARCHITECTURE.md flow): validate, check identity, grade, persist
-what changed, record warnings, fan out, quarantine the rest. Nothing is dropped: every record ends graded,
-quarantined, or reported as a batch-item failure for the event source to redeliver.
+"""Ingest a batch of device records (DOMAIN.md §3, ARCHITECTURE.md flow): validate, check identity, grade, record
+warnings, tell people, persist state, quarantine the rest.
+
+Nothing is dropped and nothing a record contains can stop its shard: every record ends graded, quarantined with a
+reason (its bytes kept), skipped as a redelivery of a record already applied, or, for an infrastructure fault
+(throttling, timeouts, 5xx), reported as a batch-item failure for the event source to redeliver. Retries are
+exact: warning ids, event keys, quarantine keys and delivery keys derive from the records, never from the
+processing clock, and each delivery is claimed before it is sent (docs/decisions.md "Once-only telling").
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
-import json
+import logging
+import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
 from chalicelib.domain.catalog import Policy
 from chalicelib.domain.changes import ChangeKind, WarningChange
 from chalicelib.domain.engine import RiskEngine
-from chalicelib.domain.registry import DeviceRegistration
-from chalicelib.domain.rejections import Rejection, RejectReason
+from chalicelib.domain.rejections import Rejection, RejectReason, safe_text
 from chalicelib.domain.state import DeviceState, UnitState
 from chalicelib.domain.telemetry import AnyMessage
 from chalicelib.domain.warnings import WarningRecord
 from chalicelib.services.fanout import notification_for
 from chalicelib.services.ports import (
+    ClaimOutcome,
     ConcurrentUpdateError,
+    DeliveryKey,
+    DeliveryLedger,
+    DeliveryNotSentError,
+    DeliveryOutcome,
+    Notification,
     Notifier,
     Quarantine,
     QuarantinedMessage,
@@ -33,13 +45,24 @@ from chalicelib.services.ports import (
     Workflow,
 )
 
+logger = logging.getLogger(__name__)
+
+# IoT Core takes MQTT payloads up to 128 KiB; the rule document carries it in base64 with the topic fields.
+MAX_PAYLOAD_BYTES = 128 * 1024
+MAX_RECORD_BYTES = MAX_PAYLOAD_BYTES * 4 // 3 + 4096
+
 
 @dataclass(frozen=True, slots=True)
 class IngestRecord:
     """One record from the stream: the topic rule's output document (JSON bytes)."""
 
-    record_id: str
+    record_id: str  # the Kinesis sequence number
     data: bytes
+    arrival_s: float | None = None  # approximateArrivalTimestamp: when the stream took the record
+
+    @property
+    def sequence(self) -> int | None:
+        return int(self.record_id) if self.record_id.isdigit() else None
 
 
 @dataclass
@@ -47,23 +70,61 @@ class IngestReport:
     received: int = 0
     graded: int = 0
     presence: int = 0
+    redelivered: int = 0  # records applied by an earlier delivery of the same batch (skipped, not quarantined)
     quarantined: Counter[str] = field(default_factory=Counter)
     changes: list[WarningChange] = field(default_factory=list)
-    notified: int = 0
+    notified: int = 0  # deliveries sent by this call (topic publications and SMS)
+    delivery_unknown: int = 0  # sends that raised without saying whether they went out
     failed_record_ids: list[str] = field(default_factory=list)
     states_written: int = 0
-    unit_conflicts: int = 0
+    unit_conflicts: int = 0  # unit writes that lost a race and were merged again
+
+
+class TelemetryDocument(BaseModel):
+    """What the telemetry topic rule puts on the stream (infra/resources.json `TelemetryRule`)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    payload: str = Field(max_length=MAX_RECORD_BYTES)  # the MQTT payload, base64
+    topic_sector: str = Field("", max_length=64)  # absent only from a document the rule did not make
+    topic_enterprise: str = Field("", max_length=64)
+    topic_device: str = Field("", max_length=64)
+
+
+class PresenceDocument(BaseModel):
+    """What the lifecycle rule puts on the stream: an IoT Core connect/disconnect event."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    eventType: str = Field(max_length=32)  # noqa: N815 (IoT Core's field name)
+    clientId: str = Field(max_length=128)  # noqa: N815
+
+
+_DOCUMENT = TypeAdapter(PresenceDocument | TelemetryDocument)
 
 
 @dataclass
 class _Item:
     record: IngestRecord
+    arrival: float
     topic: str | None = None
     topic_device: str | None = None
     raw: bytes = b""
     message: AnyMessage | None = None
     rejection: Rejection | None = None
-    presence: dict[str, Any] | None = None
+    presence: PresenceDocument | None = None
+    redelivered: bool = False
+
+
+@dataclass
+class _Device:
+    """One device's share of a batch."""
+
+    first: IngestRecord
+    graded: list[_Item] = field(default_factory=list)
+    changes: list[WarningChange] = field(default_factory=list)
+
+
+class _DeliveryBusyError(Exception):
+    """Another live sender holds a delivery of this change: retry the device's records later."""
 
 
 class IngestService:
@@ -76,10 +137,13 @@ class IngestService:
         warnings: WarningStore,
         quarantine: Quarantine,
         notifier: Notifier,
+        deliveries: DeliveryLedger,
         workflow: Workflow | None,
         clock: Callable[[], float],
+        is_transient: Callable[[BaseException], bool],
         state_flush_s: float = 300.0,
         cache_size: int = 50_000,
+        claim_lease_s: float = 120.0,
     ) -> None:
         self._engine = engine
         self._policy = policy
@@ -88,50 +152,61 @@ class IngestService:
         self._warnings = warnings
         self._quarantine = quarantine
         self._notifier = notifier
+        self._deliveries = deliveries
         self._workflow = workflow
         self._clock = clock
+        self._is_transient = is_transient
         self._flush_s = state_flush_s
+        self._claim_lease_s = claim_lease_s
+        self._owner = uuid.uuid4().hex  # this container, as the holder of delivery claims
+        self._sent_unsettled: set[DeliveryKey] = set()  # sent, outcome not yet recorded (that write failed)
         self._persisted_at: dict[str, float] = {}  # device -> when its state was last written by this container
         self._cache: dict[str, DeviceState] = {}
         self._cache_size = cache_size
         self.totals: Counter[str] = Counter()  # since the container started: received, graded, quarantined...
 
     def handle(self, records: Sequence[IngestRecord]) -> IngestReport:
-        """Grade a batch. Order matters for retries: warnings are recorded and told before states are written, so
-        a batch retried after any failure regrades from the stored state and yields the same warnings (ids and
-        event keys are deterministic), which the stores ignore and nobody is told twice."""
+        """Grade a batch. Writes go in an order that makes any retry exact: quarantine rows, then per device its
+        warnings with their events and deliveries, then unit states, then device states last (a retry regrades
+        from the stored state and meets idempotent warning, event and delivery writes)."""
         now = self._clock()
         report = IngestReport(received=len(records))
-        items = [self._decode(record, now) for record in records]
+        items = [self._decode(record, now if record.arrival_s is None else record.arrival_s) for record in records]
 
         claimed = {item.message.device_id for item in items if item.message is not None}
         claimed |= {item.rejection.device_id for item in items if item.rejection and item.rejection.device_id}
         claimed |= {item.topic_device for item in items if item.presence is not None and item.topic_device}
         registrations = self._registry.devices(claimed)
-        states = self._load_states([device for device in claimed if device in registrations])
-        units = self._states.load_units({registrations[device].unit_id for device in states})
-
-        quarantined: list[QuarantinedMessage] = []
-        touched: dict[str, DeviceState] = {}
-        first_item_of: dict[str, IngestRecord] = {}
         try:
+            states = self._load_states([device for device in claimed if device in registrations])
+            units = self._states.load_units({registrations[device].unit_id for device in states})
+            loaded_alarms = {unit_id: dict(unit.alarms) for unit_id, unit in units.items()}
+
+            devices: dict[str, _Device] = {}
             for item in items:
-                self._grade(item, now, registrations, states, units, report, touched, first_item_of)
-                if item.rejection is not None:
-                    quarantined.append(self._quarantined(item, now))
-                    report.quarantined[item.rejection.reason.value] += 1
-            if quarantined:
-                self._quarantine.put(quarantined)
-            self._record_changes(report)
-            failed_devices = self._persist(touched, units, registrations, now, report)
+                self._grade(item, registrations, states, units, report, devices)
+            failed, poisoned = self._record_all(devices, report)
+            self._quarantine_rejected(items, report)
+            failed |= self._save_units(units, loaded_alarms, registrations, devices, report)
+            failed |= self._save_states(devices, states, failed | poisoned, now, report)
         except Exception:
-            self._forget(states)  # the redelivered batch must start from what is stored
+            self._forget(claimed)  # the redelivered batch must start from what is stored
             raise
-        self._forget({device: states[device] for device in failed_devices})
-        for device in failed_devices:
-            report.failed_record_ids.append(first_item_of[device].record_id)
+        self._forget(failed | poisoned)
+        report.failed_record_ids = [devices[device].first.record_id for device in failed]
         self._count(report)
         return report
+
+    def flush(self) -> int:
+        """Write every cached state with unwritten changes (watermarks coalesced since the last write)."""
+        written = 0
+        for device, state in list(self._cache.items()):
+            if self._write_state(state):
+                self._persisted_at[device] = self._clock()
+                written += 1
+        return written
+
+    # --- the container's state cache -------------------------------------------------------------------------
 
     def _load_states(self, device_ids: list[str]) -> dict[str, DeviceState]:
         """States this container holds are newer than the stored ones (watermark writes are coalesced): a shard
@@ -145,12 +220,27 @@ class IngestService:
             if overflow > 0:
                 wanted = set(device_ids)
                 for device in [d for d in cache if d not in wanted][:overflow]:
-                    self._persisted_at.pop(device, None)
-                    del cache[device]
+                    self._evict(device)
         return {device: cache[device] for device in device_ids}
 
-    def _forget(self, states: dict[str, DeviceState]) -> None:
-        for device in states:
+    def _evict(self, device: str) -> None:
+        """Drop a device from the cache, writing first what only the cache knows (its coalesced watermark and
+        rolling memory); a lost race means the store is newer already."""
+        state = self._cache.pop(device)
+        if device in self._persisted_at:
+            self._write_state(state)
+        self._persisted_at.pop(device, None)
+
+    def _write_state(self, state: DeviceState) -> bool:
+        try:
+            self._states.save_device(state, last_seen=state.last_ts)
+        except ConcurrentUpdateError:
+            return False
+        state.dirty = False
+        return True
+
+    def _forget(self, devices: set[str] | dict[str, Any]) -> None:
+        for device in devices:
             self._cache.pop(device, None)
             self._persisted_at.pop(device, None)
 
@@ -159,43 +249,46 @@ class IngestService:
         totals["received"] += report.received
         totals["graded"] += report.graded
         totals["presence"] += report.presence
+        totals["redelivered"] += report.redelivered
         totals["quarantined"] += sum(report.quarantined.values())
         totals["failed"] += len(report.failed_record_ids)
         totals["changes"] += len(report.changes)
         totals["notified"] += report.notified
+        totals["delivery_unknown"] += report.delivery_unknown
         totals["states_written"] += report.states_written
 
     # --- decoding and identity ---------------------------------------------------------------------------
 
-    def _decode(self, record: IngestRecord, now: float) -> _Item:
-        item = _Item(record)
-        try:
-            document = json.loads(record.data)
-            if not isinstance(document, dict):
-                raise ValueError("record is not an object")
-        except (ValueError, UnicodeDecodeError) as exc:
-            item.raw = record.data
-            item.rejection = Rejection(RejectReason.SCHEMA, f"stream record: {exc}"[:200], record.data)
+    def _decode(self, record: IngestRecord, arrival: float) -> _Item:
+        item = _Item(record, arrival, raw=record.data)
+        if len(record.data) > MAX_RECORD_BYTES:
+            detail = f"stream record of {len(record.data)} bytes (limit {MAX_RECORD_BYTES})"
+            item.rejection = Rejection(RejectReason.OVERSIZED, detail, record.data)
             return item
-        if "eventType" in document:  # IoT Core lifecycle (presence) event
+        try:
+            document = _DOCUMENT.validate_json(record.data)
+        except ValidationError as exc:
+            detail = safe_text(f"stream record: {exc.errors(include_input=False, include_url=False)[0]['msg']}")
+            item.rejection = Rejection(RejectReason.SCHEMA, detail, record.data)
+            return item
+        if isinstance(document, PresenceDocument):
             item.presence = document
-            item.topic_device = str(document.get("clientId", "")) or None
+            item.topic_device = document.clientId or None
             return item
-        sector, enterprise, device = (
-            document.get("topic_sector"),
-            document.get("topic_enterprise"),
-            document.get("topic_device"),
-        )
+        sector, enterprise, device = document.topic_sector, document.topic_enterprise, document.topic_device
         item.topic = f"dyj/{sector}/{enterprise}/{device}/telemetry"
-        item.topic_device = device if isinstance(device, str) else None
+        item.topic_device = device or None
         try:
-            item.raw = base64.b64decode(document["payload"], validate=True)
-        except (KeyError, TypeError, binascii.Error) as exc:
-            item.raw = record.data
-            detail = f"no payload: {exc}"[:200]
-            item.rejection = Rejection(RejectReason.SCHEMA, detail, record.data, item.topic_device)
+            item.raw = base64.b64decode(document.payload, validate=True)
+        except ValueError as exc:  # not base64, or not ASCII at all
+            detail = safe_text(f"payload is not base64: {exc}")
+            item.rejection = Rejection(RejectReason.SCHEMA, detail, record.data, device)
             return item
-        parsed = self._engine.parse(item.raw, now)
+        if len(item.raw) > MAX_PAYLOAD_BYTES:
+            detail = f"payload of {len(item.raw)} bytes (limit {MAX_PAYLOAD_BYTES})"
+            item.rejection = Rejection(RejectReason.OVERSIZED, detail, item.raw, device)
+            return item
+        parsed = self._engine.parse(item.raw, arrival)
         if isinstance(parsed, Rejection):
             if parsed.device_id is not None and parsed.device_id != device:
                 # however else it is broken, a payload naming another device than its topic is spoofed: it must
@@ -204,7 +297,7 @@ class IngestService:
                     RejectReason.SPOOFED,
                     f"topic device {device}, payload device {parsed.device_id} ({parsed.reason.value})",
                     item.raw,
-                    item.topic_device,
+                    device,
                 )
             item.rejection = parsed
             return item
@@ -214,7 +307,7 @@ class IngestService:
                 f"topic {sector}/{enterprise}/{device}, payload {parsed.sector}/{parsed.enterprise_id}/"
                 f"{parsed.device_id}",
                 item.raw,
-                item.topic_device,
+                device,
             )
             return item
         item.message = parsed
@@ -225,111 +318,251 @@ class IngestService:
     def _grade(
         self,
         item: _Item,
-        now: float,
-        registrations: dict[str, DeviceRegistration] | Any,
+        registrations: Any,
         states: dict[str, DeviceState],
         units: dict[str, UnitState],
         report: IngestReport,
-        touched: dict[str, DeviceState],
-        first_item_of: dict[str, IngestRecord],
+        devices: dict[str, _Device],
     ) -> None:
+        sequence = item.record.sequence
         if item.presence is not None:
             report.presence += 1
             device = item.topic_device
             if device in states:
                 state = states[device]
-                state.scratch["_p"] = {"e": str(item.presence.get("eventType")), "t": now}
+                if state.already_applied(sequence):
+                    return
+                state.scratch["_p"] = {"e": item.presence.eventType, "t": item.arrival}
+                self._applied(state, sequence)
                 state.dirty = True
-                touched[device] = state
-                first_item_of.setdefault(device, item.record)
+                devices.setdefault(device, _Device(item.record))
+            return
+        device = item.message.device_id if item.message is not None else None
+        if device is None and item.rejection is not None and item.rejection.device_id in states:
+            device = item.rejection.device_id
+        current = states.get(device) if device is not None else None
+        if current is not None and current.already_applied(sequence):
+            item.redelivered, item.rejection = True, None
+            report.redelivered += 1
             return
         if item.rejection is not None:
-            device = item.rejection.device_id
-            if device in states and item.rejection.reason.is_sensor_fault:
-                state = states[device]
-                report.changes.extend(self._engine.reject(registrations[device], state, item.rejection, now))
-                touched[device] = state
-                first_item_of.setdefault(device, item.record)
+            if current is not None and device is not None and item.rejection.reason.is_sensor_fault:
+                changes = self._engine.reject(registrations[device], current, item.rejection, item.arrival)
+                self._applied(current, sequence)
+                group = devices.setdefault(device, _Device(item.record))
+                group.changes.extend(changes)
+                report.changes.extend(changes)
             return
         message = item.message
         assert message is not None
         reg = registrations.get(message.device_id)
-        if reg is None:
+        if reg is None or current is None:
             item.rejection = Rejection(RejectReason.UNKNOWN_DEVICE, "no registration", item.raw, message.device_id)
             return
-        state = states[message.device_id]
-        result = self._engine.grade(reg, state, units.get(reg.unit_id), message, item.raw)
+        result = self._engine.grade(reg, current, units.get(reg.unit_id), message, item.raw)
         if isinstance(result, Rejection):
             item.rejection = result
             return
+        self._applied(current, sequence)
         report.graded += 1
         report.changes.extend(result)
-        touched[message.device_id] = state
-        first_item_of.setdefault(message.device_id, item.record)
+        group = devices.setdefault(message.device_id, _Device(item.record))
+        group.graded.append(item)
+        group.changes.extend(result)
 
-    def _quarantined(self, item: _Item, now: float) -> QuarantinedMessage:
+    @staticmethod
+    def _applied(state: DeviceState, sequence: int | None) -> None:
+        if sequence is not None and sequence > state.last_record:
+            state.last_record = sequence
+
+    def _quarantine_rejected(self, items: list[_Item], report: IngestReport) -> None:
+        rows = [self._quarantined(item) for item in items if item.rejection is not None]
+        for row in rows:
+            report.quarantined[row.reason] += 1
+        if rows:
+            self._quarantine.put(rows)
+
+    @staticmethod
+    def _quarantined(item: _Item) -> QuarantinedMessage:
         rejection = item.rejection
         assert rejection is not None
+        device = rejection.device_id or item.topic_device
         return QuarantinedMessage(
-            received_at=now,
+            received_at=item.arrival,
             record_id=item.record.record_id,
             reason=rejection.reason.value,
-            detail=rejection.detail,
+            detail=safe_text(rejection.detail) or "-",
             payload=item.raw or item.record.data,
-            topic=item.topic,
-            device_id=rejection.device_id or item.topic_device,
+            topic=safe_text(item.topic, 200) if item.topic else None,
+            device_id=safe_text(device, 64) if device else None,
         )
 
-    # --- persistence and fan-out -------------------------------------------------------------------------
+    # --- warnings and telling ----------------------------------------------------------------------------
 
-    def _persist(
+    def _record_all(self, devices: dict[str, _Device], report: IngestReport) -> tuple[set[str], set[str]]:
+        """Record and tell each device's changes; returns the devices to retry, and the poisoned ones: a change
+        that cannot be stored because of what it carries quarantines the device's records of this batch (its
+        state is not written) instead of blocking the shard."""
+        failed: set[str] = set()
+        poisoned: set[str] = set()
+        people = None
+        for device, group in devices.items():
+            if not group.changes:
+                continue
+            try:
+                if people is None:
+                    people = self._registry.people()
+                for change in group.changes:
+                    self._record(change, people, report)
+            except (ConcurrentUpdateError, DeliveryNotSentError, _DeliveryBusyError):
+                failed.add(device)
+            except Exception as exc:
+                if self._is_transient(exc):
+                    logger.warning("transient fault recording warnings", extra={"device_id": device})
+                    failed.add(device)
+                    continue
+                logger.exception("a change could not be stored", extra={"device_id": device})
+                self._poison(device, group, exc, report)
+                poisoned.add(device)
+        return failed, poisoned
+
+    @staticmethod
+    def _poison(device: str, group: _Device, exc: Exception, report: IngestReport) -> None:
+        """Quarantine the device's graded records of this batch (its state is not written, so nothing half-done
+        stays): the store refused what grading them produced."""
+        detail = safe_text(f"storing the warning change failed: {type(exc).__name__}: {exc}", 300)
+        for item in group.graded:
+            item.rejection = Rejection(RejectReason.UNSTORABLE_VALUE, detail, item.raw, device)
+            report.graded -= 1
+        for change in group.changes:
+            report.changes.remove(change)
+        group.graded.clear()
+        group.changes.clear()
+
+    def _record(self, change: WarningChange, people: Sequence[Any], report: IngestReport) -> None:
+        if change.kind is ChangeKind.RAISE:
+            record = WarningRecord.raised(change)
+            self._warnings.create(record)  # completes a half-written raise (its audit event) when it exists
+            if self._workflow is not None:
+                self._workflow.track(record)
+        else:
+            self._warnings.apply_change(change)
+        self._warnings.append_engine_event(change)
+        enterprise = self._registry.enterprise(change.enterprise_id)
+        notification = notification_for(self._policy, change, enterprise, people)
+        self._tell(notification, report)
+
+    def _tell(self, notification: Notification, report: IngestReport) -> None:
+        change = notification.change
+        keys: list[tuple[DeliveryKey, Callable[[], None]]] = []
+        if notification.route.audiences:
+            topic = DeliveryKey(change.warning_id, change.event_seq, "topic", "-")
+            keys.append((topic, lambda: self._notifier.publish(notification)))
+        if self._notifier.sms_enabled:
+            for recipient in notification.recipients:
+                sms = DeliveryKey(change.warning_id, change.event_seq, "sms", recipient.phone)
+                keys.append((sms, _sender(self._notifier, recipient.phone, notification.sms, change.dedupe_key)))
+        for key, send in keys:
+            self._deliver(key, send, report)
+
+    def _deliver(self, key: DeliveryKey, send: Callable[[], None], report: IngestReport) -> None:
+        """Claim, send, settle. A send that raised without saying whether it went out is not repeated."""
+        ledger, owner = self._deliveries, self._owner
+        if key in self._sent_unsettled:
+            ledger.settle(key, owner, DeliveryOutcome.SENT, self._clock())
+            self._sent_unsettled.discard(key)
+            return
+        claim = ledger.claim(key, owner, self._clock(), self._claim_lease_s)
+        if claim is ClaimOutcome.DONE:
+            return
+        if claim is ClaimOutcome.BUSY:
+            raise _DeliveryBusyError(key.name)
+        try:
+            send()
+        except DeliveryNotSentError:
+            ledger.settle(key, owner, DeliveryOutcome.FAILED, self._clock())
+            raise
+        except Exception:
+            logger.error("delivery outcome unknown", extra={"delivery": key.name, "warning_id": key.warning_id})
+            ledger.settle(key, owner, DeliveryOutcome.UNKNOWN, self._clock())
+            report.delivery_unknown += 1
+            return
+        self._sent_unsettled.add(key)
+        ledger.settle(key, owner, DeliveryOutcome.SENT, self._clock())
+        self._sent_unsettled.discard(key)
+        report.notified += 1
+
+    # --- persistence ---------------------------------------------------------------------------------------
+
+    def _save_units(
         self,
-        touched: dict[str, DeviceState],
         units: dict[str, UnitState],
+        loaded_alarms: dict[str, dict[str, list[Any]]],
         registrations: Any,
+        devices: dict[str, _Device],
+        report: IngestReport,
+    ) -> set[str]:
+        """Write each changed unit before any device state (a retry regrades the devices and notes their alarms
+        again); a lost race re-reads the unit and reapplies this batch's own notes (each device's notes belong
+        to its shard) up to three times before the unit's devices are retried."""
+        failed: set[str] = set()
+        for unit_id in list(units):
+            unit = units[unit_id]
+            if not unit.dirty:
+                continue
+            for attempt in range(3):
+                try:
+                    self._states.save_unit(unit)
+                    unit.dirty = False
+                    break
+                except ConcurrentUpdateError:
+                    report.unit_conflicts += 1
+                    if attempt == 2:
+                        break
+                    unit = units[unit_id] = _merged(
+                        self._states.load_units([unit_id])[unit_id], loaded_alarms[unit_id], unit
+                    )
+            if unit.dirty:
+                failed |= {device for device in devices if registrations[device].unit_id == unit_id}
+        return failed
+
+    def _save_states(
+        self,
+        devices: dict[str, _Device],
+        states: dict[str, DeviceState],
+        failed: set[str],
         now: float,
         report: IngestReport,
     ) -> set[str]:
         """Write dirty states, and watermark-only ones once per flush interval; return devices that lost a race."""
-        failed: set[str] = set()
-        for device, state in touched.items():
+        lost: set[str] = set()
+        for device in devices:
+            if device in failed:
+                continue
+            state = states[device]
             due = now - self._persisted_at.get(device, 0.0) >= self._flush_s
             if not (state.dirty or due):
                 continue
-            try:
-                self._states.save_device(state, last_seen=state.last_ts)
-            except ConcurrentUpdateError:
-                failed.add(device)
+            if not self._write_state(state):
+                lost.add(device)
                 continue
-            state.dirty = False
             self._persisted_at[device] = now
             report.states_written += 1
-        for unit in units.values():
-            if unit.dirty:
-                try:
-                    self._states.save_unit(unit)
-                    unit.dirty = False
-                except ConcurrentUpdateError:
-                    # another shard's devices share the unit; their alarms are noted again on their next
-                    # readings (a note refreshes every minute), so losing this merge only delays a combination
-                    report.unit_conflicts += 1
-        return failed
+        return lost
 
-    def _record_changes(self, report: IngestReport) -> None:
-        if not report.changes:
-            return
-        people = self._registry.people()
-        for change in report.changes:
-            if change.kind is ChangeKind.RAISE:
-                record = WarningRecord.raised(change)
-                self._warnings.create(record)
-                if self._workflow is not None:
-                    self._workflow.track(record)
-            else:
-                self._warnings.apply_change(change)
-            if not self._warnings.append_engine_event(change) and self._warnings.was_notified(change):
-                continue  # a redelivery: people were already told
-            enterprise = self._registry.enterprise(change.enterprise_id)
-            self._notifier.publish(notification_for(self._policy, change, enterprise, people))
-            self._warnings.mark_notified(change)
-            report.notified += 1
+
+def _sender(notifier: Notifier, phone: str, text: str, dedupe_key: str) -> Callable[[], None]:
+    return lambda: notifier.send_sms(phone, text, dedupe_key)
+
+
+def _merged(stored: UnitState, loaded: dict[str, list[Any]], mine: UnitState) -> UnitState:
+    """The stored unit with this batch's own changes (relative to what it loaded) applied on top."""
+    alarms = dict(stored.alarms)
+    for key in loaded.keys() | mine.alarms.keys():
+        if key not in mine.alarms:
+            alarms.pop(key, None)
+        elif loaded.get(key) != mine.alarms[key]:
+            alarms[key] = mine.alarms[key]
+    merged = UnitState(stored.unit_id, alarms, stored.version)
+    merged.dirty = True
+    return merged

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Protocol
 
 from chalicelib.domain.changes import WarningChange
@@ -17,9 +18,14 @@ class ConcurrentUpdateError(Exception):
     """A conditional write lost a race: somebody else changed the item since it was read."""
 
 
+class DeliveryNotSentError(Exception):
+    """The channel answered that it did not take the message (throttled, refused, unreachable before sending):
+    sending again cannot double it. Any other exception from a send leaves the outcome unknown."""
+
+
 @dataclass(frozen=True, slots=True)
 class QuarantinedMessage:
-    received_at: float
+    received_at: float  # the record's arrival in the stream: a redelivery maps to the same row
     record_id: str
     reason: str
     detail: str
@@ -95,8 +101,55 @@ class Quarantine(Protocol):
 
 
 class Notifier(Protocol):
+    sms_enabled: bool
+
     def publish(self, notification: Notification) -> None:
-        """Fan out one warning change: one SNS message with attributes, one SMS per recipient."""
+        """Publish one warning change to the warning topic, with the attributes the audience subscriptions filter
+        on and the change's dedupe key (subscribers drop a second copy)."""
+        ...
+
+    def send_sms(self, phone: str, text: str, dedupe_key: str) -> None:
+        """Text one recipient; DeliveryNotSentError when the provider refused it."""
+        ...
+
+
+class ClaimOutcome(StrEnum):
+    MINE = "mine"  # this sender holds the delivery: send, then settle
+    DONE = "done"  # sent before (or its outcome is unknown): never again
+    BUSY = "busy"  # another live sender holds it: try again later
+
+
+class DeliveryOutcome(StrEnum):
+    SENT = "sent"
+    FAILED = "failed"  # the channel refused it: a later attempt sends again
+    UNKNOWN = "unknown"  # the send raised without telling whether it went out: not repeated, counted and logged
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryKey:
+    """One telling: a warning change (its engine event) to one channel address."""
+
+    warning_id: str
+    event_seq: int
+    channel: str  # "topic" or "sms"
+    address: str  # "-" for the topic, the phone number for an SMS
+
+    @property
+    def name(self) -> str:
+        return f"{self.channel}:{self.address}"
+
+
+class DeliveryLedger(Protocol):
+    """Claim before sending, settle after: each (change, recipient) is told once under retries, lost responses,
+    restarts and racing containers."""
+
+    def claim(self, key: DeliveryKey, owner: str, now: float, lease_s: float) -> ClaimOutcome:
+        """Take the delivery when nobody has, when `owner` already holds it unsent, or when another holder's
+        claim is older than `lease_s` without an outcome (that sender died)."""
+        ...
+
+    def settle(self, key: DeliveryKey, owner: str, outcome: DeliveryOutcome, now: float) -> None:
+        """Record the outcome, if `owner` still holds the claim."""
         ...
 
 

@@ -22,7 +22,15 @@ from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.sns.models import sns_backends
 
 from chalicelib.adapters import dynamo
-from chalicelib.adapters.dynamo import CST, DynamoQuarantine, DynamoRegistry, DynamoStateStore, DynamoWarningStore
+from chalicelib.adapters.dynamo import (
+    CST,
+    DynamoDeliveryLedger,
+    DynamoQuarantine,
+    DynamoRegistry,
+    DynamoStateStore,
+    DynamoWarningStore,
+)
+from chalicelib.adapters.errors import is_transient
 from chalicelib.adapters.notify import SnsNotifier
 from chalicelib.domain.catalog import build_engine, build_policy
 from chalicelib.domain.changes import DATA_QUALITY, ChangeKind
@@ -31,7 +39,7 @@ from chalicelib.domain.rejections import RejectReason
 from chalicelib.domain.state import UnitState
 from chalicelib.domain.warnings import WarningRecord
 from chalicelib.services.ingest import IngestRecord, IngestReport, IngestService
-from chalicelib.services.ports import Notification, Notifier
+from chalicelib.services.ports import DeliveryNotSentError, Notification, Notifier
 from chalicelib.settings import Settings
 from local.aws import Provisioned, provision
 from local.fleet import Fleet
@@ -111,7 +119,11 @@ class Rig:
         """Quarantine rows of today (local date) for these records, by record id."""
         day = datetime.fromtimestamp(self.clock.now, CST).strftime("%Y-%m-%d")
         wanted = {record.record_id for record in records}
-        rows = {row["received_id"].split("#", 1)[1]: row for row in DynamoQuarantine.by_day(day)}
+        s3 = boto3.client("s3", endpoint_url=self.infra.endpoint_url, region_name=self.infra.region)
+        rows = {
+            row["received_id"].split("#", 1)[1]: row
+            for row in DynamoQuarantine.by_day(day, s3, self.settings.quarantine_bucket)
+        }
         return {record_id: row for record_id, row in rows.items() if record_id in wanted}
 
     def drain(self) -> dict[str, list[dict[str, Any]]]:
@@ -147,17 +159,21 @@ def raw_record(data: bytes) -> IngestRecord:
 
 
 class FlakyNotifier:
-    """Fails the first `failures` publishes (an SNS outage), then delegates."""
+    """Refuses the first `failures` publishes (SNS unreachable: nothing was sent), then delegates."""
 
     def __init__(self, inner: Notifier, failures: int) -> None:
         self._inner = inner
         self.failures = failures
+        self.sms_enabled = inner.sms_enabled
 
     def publish(self, notification: Notification) -> None:
         if self.failures > 0:
             self.failures -= 1
-            raise ConnectionError("SNS unreachable")
+            raise DeliveryNotSentError("SNS unreachable")
         self._inner.publish(notification)
+
+    def send_sms(self, phone: str, text: str, dedupe_key: str) -> None:
+        self._inner.send_sms(phone, text, dedupe_key)
 
 
 def ingest_service(settings: Settings, notifier: Notifier, clock: Clock) -> IngestService:
@@ -169,10 +185,16 @@ def ingest_service(settings: Settings, notifier: Notifier, clock: Clock) -> Inge
         registry=DynamoRegistry(),
         states=DynamoStateStore(),
         warnings=DynamoWarningStore(),
-        quarantine=DynamoQuarantine(settings.quarantine_ttl_days),
+        quarantine=DynamoQuarantine(
+            settings.quarantine_ttl_days,
+            boto3.client("s3", endpoint_url=settings.aws_endpoint_url, region_name=settings.region),
+            settings.quarantine_bucket,
+        ),
         notifier=notifier,
+        deliveries=DynamoDeliveryLedger(),
         workflow=None,
         clock=clock,
+        is_transient=is_transient,
         state_flush_s=settings.state_flush_s,
     )
 
@@ -209,7 +231,9 @@ def test_every_bad_kind_is_quarantined_with_its_reason_and_its_original_bytes(ri
         for record, message in zip(records, bad, strict=True)
         if message.expected_reject
     }
-    assert {reason for reason, _ in expected.values()} == {reason.value for reason in RejectReason}
+    # every reason but `unstorable_value`: the store refusing a change the domain let through (a safety net)
+    kinds = {reason.value for reason in RejectReason} - {RejectReason.UNSTORABLE_VALUE.value}
+    assert {reason for reason, _ in expected.values()} == kinds
 
     report = rig.handle(records)
 
@@ -275,11 +299,12 @@ def test_a_redelivered_batch_has_no_second_effect(rig: Rig) -> None:
     second = rig.handle(batch)
 
     assert [(c.kind, c.level) for c in first.changes] == [(ChangeKind.RAISE, Level.RED)]
-    assert first.notified == 1
+    assert first.notified == 1 + len(sms_first)  # one topic publication and one SMS per recipient
     assert [len(sns_first[audience]) for audience in AUDIENCE_QUEUES] == [1, 1, 1, 1, 1]
     assert len(sms_first) >= 5
     assert (second.changes, second.notified, second.graded) == ([], 0, 0)
-    assert second.quarantined == Counter({"replayed": 2})
+    # the same stream records again: a redelivery (skipped), not a device's replay (quarantined)
+    assert (second.redelivered, second.quarantined) == (2, Counter())
     assert second.failed_record_ids == []
     assert rig.warnings_of(device) == [warning]
     assert DynamoWarningStore.events(warning.warning_id) == events
@@ -349,9 +374,10 @@ def test_a_batch_retried_after_a_fan_out_failure_still_tells_people(rig: Rig) ->
     )
     service = ingest_service(rig.settings, FlakyNotifier(rig.notifier, failures=1), rig.clock)
 
-    with pytest.raises(ConnectionError):
-        service.handle(batch)
-    service.handle(batch)  # the event source redelivers the failed batch
+    first = service.handle(batch)
+    assert first.failed_record_ids == [batch[0].record_id]  # the device's records go back, nothing is lost
+    again = service.handle(batch)  # the event source redelivers from the failed record
+    assert again.failed_record_ids == []
 
     assert len(rig.warnings_of(device)) == 1
     assert len(rig.drain()["enterprise"]) == 1
@@ -431,7 +457,7 @@ def test_a_faulty_reading_naming_another_device_is_spoofed_not_a_data_quality_fi
     assert rig.new_sms() == []
 
 
-def test_a_device_claiming_another_enterprise_than_its_registration_is_a_mismatch(rig: Rig) -> None:
+def test_a_device_claiming_another_enterprise_than_its_registration_is_spoofed(rig: Rig) -> None:
     device = "HC05-T1-GT3"
     body = json.loads(rig.reading(device, rig.clock.now - 5, gas_lel_pct=60.0))
     body["enterprise_id"] = "E-HC-02"
@@ -440,13 +466,13 @@ def test_a_device_claiming_another_enterprise_than_its_registration_is_a_mismatc
 
     report = rig.handle([record])
 
-    assert report.quarantined == Counter({"registration_mismatch": 1})
+    assert report.quarantined == Counter({"spoofed": 1})
     row = rig.quarantined([record])[record.record_id]
     assert (row["device_id"], row["payload"]) == (device, payload)
     assert rig.warnings_of(device) == []
 
 
-def test_a_device_claiming_another_sector_than_its_registration_is_a_mismatch(rig: Rig) -> None:
+def test_a_device_claiming_another_sector_than_its_registration_is_spoofed(rig: Rig) -> None:
     device = "HC05-T1-TX1"
     reg = rig.seed.by_device[device]
     payload = json.dumps(
@@ -462,7 +488,7 @@ def test_a_device_claiming_another_sector_than_its_registration_is_a_mismatch(ri
 
     report = rig.handle([record])
 
-    assert report.quarantined == Counter({"registration_mismatch": 1})
+    assert report.quarantined == Counter({"spoofed": 1})
     assert report.changes == []
 
 

@@ -26,6 +26,7 @@ class ProbeModel:
 
     sector: Sector = Sector.HAZCHEM
     stuck_metrics: tuple[str, ...] = ("level_pct",)
+    durable_memory: tuple[str, ...] = ()
 
     def __init__(self, combine_rule: bool = False) -> None:
         self.combine_rule = combine_rule
@@ -344,13 +345,14 @@ def test_a_device_that_restarts_its_sequence_with_newer_time_is_accepted() -> No
     assert state.last_seq == 0
 
 
-def test_a_message_whose_enterprise_differs_from_the_registration_is_rejected() -> None:
+def test_a_message_whose_enterprise_differs_from_the_registration_is_spoofed() -> None:
     engine = RiskEngine({Sector.HAZCHEM: ProbeModel()})
     parsed = engine.parse(message(T0, gas_lel_pct=1), T0)
     assert not isinstance(parsed, Rejection)
     other = registration().model_copy(update={"enterprise_id": "E2"})
     result = engine.grade(other, DeviceState("D1"), None, parsed)
-    assert isinstance(result, Rejection) and result.reason is RejectReason.REGISTRATION_MISMATCH
+    # the topic (which the payload matches) claims an identity the registry does not give the device
+    assert isinstance(result, Rejection) and result.reason is RejectReason.SPOOFED
 
 
 @pytest.mark.parametrize(
@@ -412,3 +414,48 @@ def test_a_model_that_crashes_rejects_the_message_instead_of_raising() -> None:
     assert not isinstance(parsed, Rejection)
     result = engine.grade(registration(), DeviceState("D1"), None, parsed)
     assert isinstance(result, Rejection) and "ZeroDivisionError" in result.detail
+
+
+class MemoryModel(ProbeModel):
+    """Remembers the last alarm time under a durable key and every reading under a rolling one."""
+
+    durable_memory: tuple[str, ...] = ("alarm",)
+
+    def evaluate(self, reg: DeviceRegistration, msg: Any, scratch: dict[str, Any], now_s: float) -> list[Finding]:
+        scratch["last"] = now_s
+        if (msg.metrics.gas_lel_pct or 0) >= 5:
+            scratch["alarm"] = [now_s]
+        return super().evaluate(reg, msg, scratch, now_s)
+
+
+def test_a_change_to_durable_model_memory_marks_the_state_to_be_written_at_once() -> None:
+    engine = RiskEngine({Sector.HAZCHEM: MemoryModel()})
+    state = DeviceState("D1")
+    for t, lel, written in ((T0, 1, False), (T0 + 10, 6, True), (T0 + 20, 1, False)):
+        state.dirty = False
+        parsed = engine.parse(message(t, gas_lel_pct=lel), t)
+        assert not isinstance(parsed, Rejection)
+        engine.grade(registration(), state, None, parsed)
+        assert state.dirty is written, (t, lel)
+    assert state.scratch["last"] == T0 + 20  # rolling memory is kept, written with the coalesced watermark
+
+
+def test_a_data_quality_finding_takes_the_message_time_not_the_clock_it_is_processed_by() -> None:
+    engine = RiskEngine({Sector.HAZCHEM: ProbeModel()})
+    raw = message(T0, gas_lel_pct=1000)  # out of range
+    parsed = engine.parse(raw, T0 + 5)
+    assert isinstance(parsed, Rejection) and parsed.reason is RejectReason.OUT_OF_RANGE and parsed.at == T0
+    first = engine.reject(registration(), DeviceState("D1"), parsed, T0 + 5)
+    retried = engine.reject(registration(), DeviceState("D1"), parsed, T0 + 65)  # a retry a minute later
+    assert [c.warning_id for c in first] == [c.warning_id for c in retried] and first[0].at == T0
+
+
+def test_device_clocks_are_judged_against_the_arrival_time_passed_in() -> None:
+    engine = RiskEngine({Sector.HAZCHEM: ProbeModel()})
+    max_age = engine.policy.max_past_age_s
+    raw = message(T0, gas_lel_pct=1)
+    assert not isinstance(engine.parse(raw, T0 + max_age - 1), Rejection)  # arrived in time, processed late
+    late = engine.parse(raw, T0 + max_age + 1)
+    assert (
+        isinstance(late, Rejection) and late.reason is RejectReason.TIMESTAMP_PAST and late.at == T0 + max_age + 1
+    )

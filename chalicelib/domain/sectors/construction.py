@@ -133,6 +133,7 @@ class ConstructionModel:
     sector: Sector = Sector.CONSTRUCTION
     # An anemometer frozen on one value hides a gale; crane load, deformation and tilt legitimately repeat.
     stuck_metrics: tuple[str, ...] = ("wind_ms",)
+    durable_memory: tuple[str, ...] = ("pd", "rs")
 
     def __init__(self, config: ConstructionConfig | None = None) -> None:
         self.config = cfg = config or ConstructionConfig()

@@ -84,6 +84,7 @@ class FireModel:
 
     sector: Sector = Sector.FIRE
     stuck_metrics: tuple[str, ...] = ("static_pressure_mpa",)
+    durable_memory: tuple[str, ...] = ("a",)
 
     def __init__(self, config: FireConfig | None = None) -> None:
         self.config = cfg = config or FireConfig()

@@ -205,6 +205,7 @@ class HazchemModel:
 
     sector: Sector = Sector.HAZCHEM
     stuck_metrics: tuple[str, ...] = ("level_pct", "temperature_c", "pressure_kpa")
+    durable_memory: tuple[str, ...] = ()  # no memory
 
     def __init__(self, config: HazchemConfig | None = None) -> None:
         self.config = cfg = config or HazchemConfig()

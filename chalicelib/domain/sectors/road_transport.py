@@ -195,6 +195,10 @@ class RoadTransportModel:
 
     sector: Sector = Sector.ROAD_TRANSPORT
     stuck_metrics: tuple[str, ...] = ()  # speed 0 while parked is legitimate
+    # Written at once when they change: moving/stopped, stop start, rest, breaches, DSM and zone memory. The
+    # running sums (last report, stretch, daily ring) ride on the coalesced state writes: after a restart the
+    # stored last report is older, and the gap since it counts as driving while moving (capped), as designed.
+    durable_memory: tuple[str, ...] = ("m", "s", "r", "p", "b", "d", "ol", "z")
 
     def __init__(self, config: RoadTransportConfig | None = None) -> None:
         cfg = self.config = config or RoadTransportConfig()
