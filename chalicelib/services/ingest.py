@@ -176,8 +176,8 @@ class IngestService:
         claimed = {item.message.device_id for item in items if item.message is not None}
         claimed |= {item.rejection.device_id for item in items if item.rejection and item.rejection.device_id}
         claimed |= {item.topic_device for item in items if item.presence is not None and item.topic_device}
-        registrations = self._registry.devices(claimed)
         try:
+            registrations = self._registry.devices(claimed)
             states = self._load_states([device for device in claimed if device in registrations])
             units = self._states.load_units({registrations[device].unit_id for device in states})
             loaded_alarms = {unit_id: dict(unit.alarms) for unit_id, unit in units.items()}
@@ -189,9 +189,14 @@ class IngestService:
             self._quarantine_rejected(items, report)
             failed |= self._save_units(units, loaded_alarms, registrations, devices, report)
             failed |= self._save_states(devices, states, failed | poisoned, now, report)
-        except Exception:
+        except Exception as exc:
             self._forget(claimed)  # the redelivered batch must start from what is stored
-            raise
+            if not (records and self._is_transient(exc)):
+                raise  # not the records' doing and not the infrastructure's: a bug (the event source bisects)
+            logger.warning("transient fault: the whole batch goes back", extra={"error": type(exc).__name__})
+            report.failed_record_ids = [records[0].record_id]
+            self._count(report)
+            return report
         self._forget(failed | poisoned)
         report.failed_record_ids = [devices[device].first.record_id for device in failed]
         self._count(report)

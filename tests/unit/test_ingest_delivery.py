@@ -319,3 +319,19 @@ def test_a_claim_of_a_sender_that_died_is_taken_over_after_the_lease(clean: Worl
     world.now += 121
     deliver_until_done(successor, list(RAISING_BATCH))
     assert told(world) == told(clean)
+
+
+def test_an_infrastructure_fault_before_grading_hands_the_whole_batch_back_without_raising(clean: World) -> None:
+    world = World()
+    load = world.states.load_devices
+
+    def throttled(device_ids: Iterable[str]) -> dict[str, DeviceState]:
+        world.states.load_devices = load  # type: ignore[method-assign]
+        raise TimeoutError("throttled")
+
+    world.states.load_devices = throttled  # type: ignore[method-assign]
+    service = world.container()
+    report = service.handle(list(RAISING_BATCH))
+    assert report.failed_record_ids == [RAISING_BATCH[0].record_id] and told(world) == Counter()
+    deliver_until_done(service, list(RAISING_BATCH))
+    assert told(world) == told(clean)
