@@ -6,6 +6,7 @@ import json
 import os
 import re
 from collections.abc import Callable
+from datetime import UTC
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -13,7 +14,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from chalice.app import Chalice, CloudWatchEvent, KinesisEvent, Rate, Request, Response, SQSEvent
 from pydantic import BaseModel
 
-from chalicelib.api.errors import JSON_HEADERS, BadRequest, error_body
+from chalicelib.api.errors import JSON_HEADERS, chalice_error, error_body, validated
+from chalicelib.api.inputs import json_body, require_size, single_values
 from chalicelib.api.models import (
     ID_PATTERN,
     DeviceUpsert,
@@ -38,7 +40,16 @@ metrics = Metrics(namespace="dayingji", service="ingest")
 
 @app.on_kinesis_record(stream=f"dayingji-{STAGE}-devices", batch_size=100, starting_position="TRIM_HORIZON")
 def ingest(event: KinesisEvent) -> dict[str, Any]:
-    report = container().ingest.handle([IngestRecord(record.sequence_number, record.data) for record in event])
+    records = [
+        IngestRecord(
+            record.sequence_number,
+            record.data,
+            record.timestamp.replace(tzinfo=UTC).timestamp(),
+            str(record.to_dict().get("eventID", "")).rpartition(":")[0],
+        )
+        for record in event
+    ]
+    report = container().ingest.handle(records)
     metrics.add_metric("messages", MetricUnit.Count, report.received)
     metrics.add_metric("graded", MetricUnit.Count, report.graded)
     metrics.add_metric("quarantined", MetricUnit.Count, sum(report.quarantined.values()))
@@ -81,6 +92,11 @@ def health() -> dict[str, str]:
 
 View = Callable[..., BaseModel]
 _ID = re.compile(ID_PATTERN)
+_NOT_FOUND = {  # a malformed path id is the same 404 as a missing record, without a lookup
+    "warning_id": ("warning_not_found", "预警不存在或无权查看"),
+    "enterprise_id": ("enterprise_not_found", "企业不存在"),
+    "device_id": ("device_not_found", "设备不存在"),
+}
 
 
 def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
@@ -89,14 +105,12 @@ def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Resp
 
 
 def _body(request: Request) -> Any:
-    try:
-        return json.loads(request.raw_body or b"null")
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest("invalid_json", "请求体不是有效的JSON") from exc
+    return json_body(request.raw_body)
 
 
 def _query(model: type[Any], request: Request) -> Any:
-    return model.model_validate(dict(request.query_params or {}))
+    params = request.query_params
+    return validated(model, single_values({name: params.getlist(name) for name in params} if params else {}))
 
 
 def _origin(request: Request) -> Origin:
@@ -105,17 +119,32 @@ def _origin(request: Request) -> Origin:
     return Origin(source_ip=identity.get("sourceIp"), app=app_name[:128] if app_name else None)
 
 
+@app.middleware("http")
+def one_error_shape(event: Request, get_response: Callable[[Request], Response]) -> Response:
+    """Chalice answers some requests itself (405 method, 415 content type, 500 unhandled) with
+    `{"Code", "Message"}` in English: the same answers in the API's shape."""
+    response = get_response(event)
+    converted = chalice_error(response.status_code, response.body)
+    if converted is None:
+        return response
+    headers = {name: str(value) for name, value in response.headers.items() if name.lower() == "allow"}
+    return _json(response.status_code, converted, headers)
+
+
 def api_route(path: str, methods: tuple[str, ...] = ("GET",), status: int = 200) -> Callable[[View], View]:
-    """Register `view(actor, request, **path_params)`: authenticate, check path ids, call, answer JSON."""
+    """Register `view(actor, request, **path_params)`: body size, authenticate, check path ids, call, answer
+    JSON."""
 
     def register(view: View) -> View:
         def handler(**params: str) -> Response:
             try:
                 request = app.current_request
                 assert request is not None
+                require_size(request.raw_body)
                 actor = api().authenticate(request.headers.get("authorization"))
-                if not all(_ID.fullmatch(value) for value in params.values()):
-                    raise NotFound("not_found", "对象不存在或无权查看")
+                for name, value in params.items():
+                    if not _ID.fullmatch(value):
+                        raise NotFound(*_NOT_FOUND[name])
                 return _json(status, view(actor, request, **params).model_dump(mode="json"))
             except Exception as exc:  # every error leaves through the one map
                 code, body = error_body(exc)
@@ -156,7 +185,7 @@ def act(actor: Actor, request: Request, warning_id: str) -> BaseModel:
 
 @api_route("/warnings/{warning_id}/evidence", methods=("POST",), status=201)
 def evidence_upload(actor: Actor, request: Request, warning_id: str) -> BaseModel:
-    return api().disposal.evidence_upload(actor, warning_id, EvidenceRequest.model_validate(_body(request)))
+    return api().disposal.evidence_upload(actor, warning_id, validated(EvidenceRequest, _body(request)))
 
 
 @api_route("/warnings/{warning_id}/audit")
@@ -171,7 +200,7 @@ def get_enterprise(actor: Actor, request: Request, enterprise_id: str) -> BaseMo
 
 @api_route("/admin/enterprises/{enterprise_id}", methods=("PUT",))
 def put_enterprise(actor: Actor, request: Request, enterprise_id: str) -> BaseModel:
-    body = EnterpriseUpsert.model_validate(_body(request))
+    body = validated(EnterpriseUpsert, _body(request))
     return api().disposal.put_enterprise(actor, enterprise_id, body, _origin(request))
 
 
@@ -187,7 +216,7 @@ def get_device(actor: Actor, request: Request, device_id: str) -> BaseModel:
 
 @api_route("/admin/devices/{device_id}", methods=("PUT",))
 def put_device(actor: Actor, request: Request, device_id: str) -> BaseModel:
-    body = DeviceUpsert.model_validate(_body(request))
+    body = validated(DeviceUpsert, _body(request))
     return api().disposal.put_device(actor, device_id, body, _origin(request))
 
 
@@ -198,7 +227,7 @@ def device_audit(actor: Actor, request: Request, device_id: str) -> BaseModel:
 
 @api_route("/admin/users", methods=("POST",), status=201)
 def create_user(actor: Actor, request: Request) -> BaseModel:
-    return api().disposal.create_user(actor, UserCreate.model_validate(_body(request)))
+    return api().disposal.create_user(actor, validated(UserCreate, _body(request)))
 
 
 @api_route("/admin/users")

@@ -113,6 +113,7 @@ def api() -> Api:
     from chalicelib.adapters.audit_store import AuditedRegistry, AuditedWarningStore
     from chalicelib.adapters.evidence import S3Evidence
     from chalicelib.adapters.identity import CognitoDirectory
+    from chalicelib.adapters.warning_index import DynamoWarningListings
     from chalicelib.api.auth import TokenVerifier
     from chalicelib.services.disposal import DisposalService
 
@@ -136,6 +137,7 @@ def api() -> Api:
         evidence=evidence,
         policy=base.policy,
         clock=time.time,
+        listings=DynamoWarningListings(),
     )
     return Api(verifier=verifier, disposal=disposal, routing=base.policy.routing)
 

@@ -6,9 +6,10 @@ local/cfn.py. Provisioning is idempotent: a second call against the same server 
 returns the same names.
 
 Every resource type the template may contain must be listed in `PROVISIONERS` (created on the endpoint) or in
-`NAMED_ONLY` (given a physical name and ARN but not created: IAM and alarms, which the local runtime does not
-need). An unlisted type fails before anything is created, so a resource added to the template is never silently
-missing locally. Not applied locally: point-in-time recovery, server-side encryption, deletion policies.
+`NAMED_ONLY` (given a physical name and ARN but not created: IAM, alarms and the functions' log groups, which the
+local runtime does not need). An unlisted type fails before anything is created, so a resource added to the
+template is never silently missing locally. Not applied locally: point-in-time recovery, server-side encryption,
+deletion policies.
 
 Local runtime region: us-east-1 (`DEFAULT_REGION`). Production is cn-north-1, but moto does not serve every
 service there; us-east-1 is moto's default backend for all of them. The template uses `${AWS::Partition}`, so
@@ -674,12 +675,19 @@ def _cloudwatch_alarm(context: _Context, resource: Resource, props: dict[str, An
     return ResourceState(ref=name, attributes={"Arn": context.arn("cloudwatch", f"alarm:{name}")})
 
 
+def _log_group(context: _Context, resource: Resource, props: dict[str, Any]) -> ResourceState:
+    name = props.get("LogGroupName") or context.default_name(resource.logical_id)
+    return ResourceState(ref=name, attributes={"Arn": context.arn("logs", f"log-group:{name}:*")})
+
+
 NAMED_ONLY: Final[dict[str, _Provisioner]] = {
     "AWS::IAM::Role": _iam_role,
     "AWS::IAM::ManagedPolicy": _iam_managed_policy,
     "AWS::CloudWatch::Alarm": _cloudwatch_alarm,
+    "AWS::Logs::LogGroup": _log_group,
 }
-"""Resource types given names and ARNs for references but not created (moto does not enforce IAM)."""
+"""Resource types given names and ARNs for references but not created (moto does not enforce IAM; the local
+functions log to the console, not to CloudWatch Logs)."""
 
 
 # --- identity (infra/identity.json) ----------------------------------------------------------------------------

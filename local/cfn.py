@@ -11,8 +11,13 @@ the packaging and the local runtime read the template the same way (see infra/RE
 - the `Stage` parameter defaults to the packaged Chalice stage,
 - state machines get their ASL inlined from the file named in `Metadata["dayingji:DefinitionFile"]`,
 - Chalice's Kinesis/SQS event sources that name a stream or queue of this template point at it by `Fn::GetAtt`
-  (a real dependency, so CloudFormation creates the stream before the event source mapping),
-- managed policies marked `Metadata["dayingji:AttachToLambdaRoles"]` are attached to the Lambda roles.
+  (a real dependency, so CloudFormation creates the stream before the event source mapping), and a Kinesis event
+  source gets the failure handling its stream declares in `Metadata["dayingji:EventSourceMapping"]` (retries,
+  bisection, maximum record age, the on-failure queue); the local poller reads the same metadata
+  (`Template.event_source_mapping`), so both honour one set of values,
+- each Chalice function runs as the role that names it in `Metadata["dayingji:LambdaFunction"]` (one role per
+  function, least privilege) under a fixed name whose log group the template creates; Chalice's shared
+  `DefaultRole` is removed.
 """
 
 from __future__ import annotations
@@ -31,7 +36,15 @@ INFRA_DIR: Final = Path(__file__).resolve().parent.parent / "infra"
 TEMPLATE_PATH: Final = INFRA_DIR / "resources.json"
 
 DEFINITION_FILE_KEY: Final = "dayingji:DefinitionFile"
-ATTACH_TO_LAMBDA_ROLES_KEY: Final = "dayingji:AttachToLambdaRoles"
+EVENT_SOURCE_MAPPING_KEY: Final = "dayingji:EventSourceMapping"
+LAMBDA_FUNCTION_KEY: Final = "dayingji:LambdaFunction"
+WILDCARDS_KEY: Final = "dayingji:Wildcards"
+LAMBDA_LOG_GROUP_PREFIX: Final = "/aws/lambda/"
+
+STREAM_FAILURE_PROPERTIES: Final = frozenset(
+    {"MaximumRetryAttempts", "BisectBatchOnFunctionError", "MaximumRecordAgeInSeconds", "FunctionResponseTypes"}
+)
+"""The event source mapping properties a stream's `dayingji:EventSourceMapping` may set (CloudFormation names)."""
 
 _SUB_VARIABLE = re.compile(r"\$\{([^}]*)\}")
 _SERVERLESS_FUNCTION = "AWS::Serverless::Function"
@@ -65,6 +78,29 @@ class ResourceState:
 
     ref: str
     attributes: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EventSourceMapping:
+    """How every Lambda event source mapping reading one stream handles a failing batch.
+
+    `properties` are event source mapping properties by their CloudFormation names (`MaximumRetryAttempts`,
+    `BisectBatchOnFunctionError`, `MaximumRecordAgeInSeconds`, `FunctionResponseTypes`); `on_failure_queue` is the
+    logical id of the SQS queue that receives the metadata of each discarded batch.
+    """
+
+    stream: str
+    properties: Mapping[str, Any]
+    on_failure_queue: str | None
+
+    def sam_properties(self) -> dict[str, Any]:
+        """The properties to merge into a SAM `Kinesis` event, the on-failure destination included."""
+        result = copy.deepcopy(dict(self.properties))
+        if self.on_failure_queue is not None:
+            result["DestinationConfig"] = {
+                "OnFailure": {"Type": "SQS", "Destination": {"Fn::GetAtt": [self.on_failure_queue, "Arn"]}}
+            }
+        return result
 
 
 @dataclass(frozen=True)
@@ -175,6 +211,23 @@ class Template:
                 order.append(logical_id)
                 del pending[logical_id]
         return order
+
+    def event_source_mapping(self, stream: str) -> EventSourceMapping | None:
+        """The failure handling a stream declares for the event source mappings that read it (None: none)."""
+        resource = self.resources[stream]
+        declared = resource.metadata.get(EVENT_SOURCE_MAPPING_KEY)
+        if declared is None:
+            return None
+        if resource.type != "AWS::Kinesis::Stream" or not isinstance(declared, Mapping):
+            raise TemplateError(f"{stream}: {EVENT_SOURCE_MAPPING_KEY} must be an object on a Kinesis stream")
+        properties = declared.get("Properties", {})
+        unknown = set(properties) - STREAM_FAILURE_PROPERTIES
+        if unknown:
+            raise TemplateError(f"{stream}: {EVENT_SOURCE_MAPPING_KEY} cannot set {sorted(unknown)}")
+        queue = declared.get("OnFailureQueue")
+        if queue is not None and (queue not in self.resources or self.resources[queue].type != "AWS::SQS::Queue"):
+            raise TemplateError(f"{stream}: OnFailureQueue {queue!r} is not an SQS queue of this template")
+        return EventSourceMapping(stream, properties, queue)
 
     def definition_path(self, logical_id: str) -> Path | None:
         """The ASL file a state machine names in `Metadata["dayingji:DefinitionFile"]`, if any."""
@@ -329,7 +382,7 @@ def finalize_package(packaged: Mapping[str, Any], stage: str, infra_dir: Path = 
         stage_parameter["Default"] = stage
     _inline_definitions(template)
     _wire_event_sources(template, template.parameter_values())
-    _attach_lambda_policies(template)
+    _assign_execution_roles(template)
     return body
 
 
@@ -381,22 +434,70 @@ def _wire_event_sources(template: Template, parameters: Mapping[str, str]) -> No
             event["Properties"][key] = {"Fn::GetAtt": [known[name], "Arn"]}
             # the handlers return {"batchItemFailures": [...]}: one poison record must not block the rest
             event["Properties"]["FunctionResponseTypes"] = ["ReportBatchItemFailures"]
+            mapping = template.event_source_mapping(known[name]) if event["Type"] == "Kinesis" else None
+            if mapping is not None:
+                event["Properties"].update(mapping.sam_properties())
 
 
-def _attach_lambda_policies(template: Template) -> None:
-    policies = [
-        logical_id
-        for logical_id, resource in template.resources.items()
-        if resource.metadata.get(ATTACH_TO_LAMBDA_ROLES_KEY) is True
-    ]
-    roles = [
-        logical_id
-        for logical_id, resource in template.resources.items()
-        if resource.type == "AWS::IAM::Role" and _trusts_lambda(resource.properties)
-    ]
-    for role in roles:
-        arns = template.body["Resources"][role]["Properties"].setdefault("ManagedPolicyArns", [])
-        arns.extend({"Ref": policy} for policy in policies if {"Ref": policy} not in arns)
+def _assign_execution_roles(template: Template) -> None:
+    """Each function runs as its own role (`Metadata["dayingji:LambdaFunction"]`) under the name its log group
+    implies; a function without a role fails the step, and Lambda roles nothing refers to any more (Chalice's
+    `DefaultRole`) are removed. Roles of functions this package does not have are left unused."""
+    resources = template.body["Resources"]
+    bindings = _function_bindings(template)
+    functions = [logical_id for logical_id, r in resources.items() if r.get("Type") == _SERVERLESS_FUNCTION]
+    missing = [function for function in functions if function not in bindings]
+    if missing:
+        raise TemplateError(
+            f"functions {missing} have no execution role: add an AWS::IAM::Role to infra/resources.json with "
+            f'Metadata {{"{LAMBDA_FUNCTION_KEY}": {{"LogicalId": ..., "LogGroup": ...}}}} naming what it may touch'
+        )
+    for function in functions:
+        role, log_group = bindings[function]
+        properties = resources[function]["Properties"]
+        properties["Role"] = {"Fn::GetAtt": [role, "Arn"]}
+        properties["FunctionName"] = _function_name(template, log_group)
+    bound_roles = {role for role, _ in bindings.values()}
+    referenced = set(_referenced_names([template.body.get("Outputs", {}), resources]))
+    for logical_id, resource in template.resources.items():
+        if (
+            resource.type == "AWS::IAM::Role"
+            and _trusts_lambda(resource.properties)
+            and logical_id not in bound_roles
+            and logical_id not in referenced
+        ):
+            del resources[logical_id]
+
+
+def _function_bindings(template: Template) -> dict[str, tuple[str, str]]:
+    """Function logical id -> (its role, its log group), from the roles' `dayingji:LambdaFunction`."""
+    bindings: dict[str, tuple[str, str]] = {}
+    for logical_id, resource in template.resources.items():
+        binding = resource.metadata.get(LAMBDA_FUNCTION_KEY)
+        if binding is None:
+            continue
+        if resource.type != "AWS::IAM::Role" or not isinstance(binding, Mapping):
+            raise TemplateError(f"{logical_id}: {LAMBDA_FUNCTION_KEY} must be an object on an IAM role")
+        function, log_group = binding.get("LogicalId"), binding.get("LogGroup")
+        if not isinstance(function, str) or not isinstance(log_group, str):
+            raise TemplateError(f"{logical_id}: {LAMBDA_FUNCTION_KEY} needs LogicalId and LogGroup")
+        if function in bindings:
+            raise TemplateError(f"{function} has two execution roles: {bindings[function][0]} and {logical_id}")
+        bindings[function] = (logical_id, log_group)
+    return bindings
+
+
+def _function_name(template: Template, log_group: str) -> Any:
+    """`/aws/lambda/<name>` (plain or `Fn::Sub`) of the log group -> the function name `<name>`, same form."""
+    resource = template.resources.get(log_group)
+    if resource is None or resource.type != "AWS::Logs::LogGroup":
+        raise TemplateError(f"{log_group} is not a log group of this template")
+    name = resource.properties.get("LogGroupName")
+    text = name.get("Fn::Sub") if isinstance(name, Mapping) else name
+    if not isinstance(text, str) or not text.startswith(LAMBDA_LOG_GROUP_PREFIX):
+        raise TemplateError(f"{log_group}: LogGroupName must be {LAMBDA_LOG_GROUP_PREFIX}<function name>")
+    function_name = text.removeprefix(LAMBDA_LOG_GROUP_PREFIX)
+    return {"Fn::Sub": function_name} if isinstance(name, Mapping) else function_name
 
 
 def _trusts_lambda(role_properties: Mapping[str, Any]) -> bool:

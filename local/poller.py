@@ -3,11 +3,21 @@
 Both invoke a plain `handler(event, context)` with the event shape AWS Lambda sends, and honour partial batch
 responses (`{"batchItemFailures": [{"itemIdentifier": ...}]}`, i.e. ReportBatchItemFailures).
 
-Kinesis, as Lambda does without bisecting: records are delivered per shard in order; on a reported failure the
-records before the first failed one are checkpointed and the batch is re-delivered from the failed record; an
-exception, or a response naming an unknown/empty identifier, fails the whole batch. After `max_retries` retries of
-the same record it goes to `on_failure` and the shard moves on (Lambda would drop the rest of that batch too; we
-only give up on the record that keeps failing).
+Kinesis, as a Lambda event source mapping does with the failure handling of a `StreamFailurePolicy` (the same
+values the packaged template gives the mapping, read from the stream's `dayingji:EventSourceMapping` metadata,
+see `StreamFailurePolicy.from_event_source_mapping`):
+- records are delivered per shard, in order, in batches of up to `batch_size`;
+- a reported failure (batchItemFailures) checkpoints the records before the first failed one and retries the rest
+  of that batch from it; a function error (the handler raised, or answered with an unknown identifier) fails the
+  whole batch;
+- with `bisect_batch_on_function_error`, a batch of more than one record that fails with a function error is split
+  in two halves, each retried on its own; splitting does not consume the retry quota (as on AWS), so a poison
+  record ends up alone, is retried `maximum_retry_attempts` times, and is discarded;
+- after `maximum_retry_attempts` retries the batch being retried is discarded (the records from the checkpoint to
+  the end of that batch, as Lambda does), and so are records older than `maximum_record_age_s` before they are
+  handed over; each discarded batch goes to `on_failure` as a `FailedDelivery`, whose `invocation_record()` is the
+  metadata message Lambda sends to an on-failure destination (`SqsFailureDestination` sends it to a queue). The
+  shard then moves on.
 
 SQS: received messages are deleted when the handler succeeds for them; failed ones stay in the queue and come
 back after the visibility timeout (`retry_visibility_timeout` shortens that locally); the queue's redrive policy,
@@ -17,20 +27,24 @@ not the poller, moves them to a dead-letter queue.
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from datetime import UTC, datetime
+from typing import Any, Final, Literal
 
 __all__ = [
     "FailedDelivery",
     "Handler",
     "KinesisPoller",
     "LambdaContext",
+    "SqsFailureDestination",
     "SqsPoller",
+    "StreamFailurePolicy",
 ]
 
 logger = logging.getLogger(__name__)
@@ -39,9 +53,11 @@ Handler = Callable[[dict[str, Any], Any], Any]
 """Anything Lambda could call: `handler(event, context)`; the return value may carry batchItemFailures."""
 
 StartingPosition = Literal["TRIM_HORIZON", "LATEST"]
+FailureCondition = Literal["RetryAttemptsExhausted", "RecordAgeExceeded"]
 
 DEFAULT_REGION = "us-east-1"
 DEFAULT_ACCOUNT = "123456789012"
+REPORT_BATCH_ITEM_FAILURES: Final = "ReportBatchItemFailures"
 _SHARD_REFRESH_S = 5.0
 _MAX_SQS_RECEIVE = 10
 
@@ -79,23 +95,120 @@ class LambdaContext:
 
 
 @dataclass(frozen=True)
+class StreamFailurePolicy:
+    """What a stream event source mapping does with a failing batch (Lambda's error-handling settings).
+
+    `None` means Lambda's default for that setting: retry until the record expires, never discard by age. The
+    poller's own default (3 retries, no bisection) keeps a bare poller from blocking a shard forever in a test;
+    the local runtime passes the template's values (`from_event_source_mapping`).
+    """
+
+    maximum_retry_attempts: int | None = 3
+    bisect_batch_on_function_error: bool = False
+    maximum_record_age_s: float | None = None
+    report_batch_item_failures: bool = True
+
+    def __post_init__(self) -> None:
+        if self.maximum_retry_attempts is not None and self.maximum_retry_attempts < 0:
+            raise ValueError("maximum_retry_attempts must be >= 0 (None: retry until the record expires)")
+        if self.maximum_record_age_s is not None and self.maximum_record_age_s <= 0:
+            raise ValueError("maximum_record_age_s must be > 0 (None: no maximum)")
+
+    @classmethod
+    def from_event_source_mapping(cls, properties: Mapping[str, Any]) -> StreamFailurePolicy:
+        """From event source mapping properties (CloudFormation names); -1 or absent: Lambda's default."""
+        retries = int(properties.get("MaximumRetryAttempts", -1))
+        age = int(properties.get("MaximumRecordAgeInSeconds", -1))
+        return cls(
+            maximum_retry_attempts=None if retries == -1 else retries,
+            bisect_batch_on_function_error=bool(properties.get("BisectBatchOnFunctionError", False)),
+            maximum_record_age_s=None if age == -1 else float(age),
+            report_batch_item_failures=REPORT_BATCH_ITEM_FAILURES in properties.get("FunctionResponseTypes", ()),
+        )
+
+    def retries_exhausted(self, retries_done: int) -> bool:
+        return self.maximum_retry_attempts is not None and retries_done >= self.maximum_retry_attempts
+
+
+@dataclass(frozen=True)
 class FailedDelivery:
-    """A record (or message) given up on after its retries, as an on-failure destination would receive it."""
+    """A batch the poller gave up on, as an on-failure destination hears of it.
+
+    `records` are the discarded Kinesis event records, in order; `attempts` is how often this batch was handed to
+    the function (0 when it was discarded for its age before any attempt).
+    """
 
     event_source_arn: str
-    record: dict[str, Any]
+    records: tuple[dict[str, Any], ...]
     attempts: int
     reason: str
     shard_id: str | None = None
+    condition: FailureCondition = "RetryAttemptsExhausted"
+    function_arn: str = ""
+
+    @property
+    def record(self) -> dict[str, Any]:
+        """The first discarded record (where a replay starts)."""
+        return self.records[0]
+
+    def invocation_record(self, now: float) -> dict[str, Any]:
+        """The JSON document Lambda sends to an on-failure destination: metadata only, never the data, so a
+        replay reads the records back from the stream by shard and sequence range (docs/operations.md)."""
+        first, last = self.records[0]["kinesis"], self.records[-1]["kinesis"]
+        document: dict[str, Any] = {
+            "requestContext": {
+                "requestId": str(uuid.uuid4()),
+                "functionArn": self.function_arn,
+                "condition": self.condition,
+                "approximateInvokeCount": self.attempts,
+            },
+            "version": "1.0",
+            "timestamp": _iso_utc(now),
+            "KinesisBatchInfo": {
+                "shardId": self.shard_id,
+                "startSequenceNumber": first["sequenceNumber"],
+                "endSequenceNumber": last["sequenceNumber"],
+                "approximateArrivalOfFirstRecord": _iso_utc(float(first["approximateArrivalTimestamp"])),
+                "approximateArrivalOfLastRecord": _iso_utc(float(last["approximateArrivalTimestamp"])),
+                "batchSize": len(self.records),
+                "streamArn": self.event_source_arn,
+            },
+        }
+        if self.attempts:
+            document["responseContext"] = {
+                "statusCode": 200,
+                "executedVersion": "$LATEST",
+                "functionError": "Unhandled",
+            }
+        return document
+
+
+def _iso_utc(epoch_s: float) -> str:
+    return datetime.fromtimestamp(epoch_s, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 OnFailure = Callable[[FailedDelivery], None]
 
 
+class SqsFailureDestination:
+    """An on-failure destination: each discarded batch's `invocation_record()` as one message on an SQS queue."""
+
+    def __init__(self, sqs_client: Any, queue_url: str, clock: Callable[[], float] = time.time) -> None:
+        self._sqs = sqs_client
+        self.queue_url = queue_url
+        self._clock = clock
+
+    def __call__(self, failure: FailedDelivery) -> None:
+        body = json.dumps(failure.invocation_record(self._clock()), separators=(",", ":"))
+        self._sqs.send_message(QueueUrl=self.queue_url, MessageBody=body)
+
+
 def _log_failure(failure: FailedDelivery) -> None:
     logger.warning(
-        "giving up on %s after %d attempt(s): %s",
-        failure.record.get("eventID") or failure.record.get("messageId"),
+        "%s: giving up on %d record(s) from %s after %d attempt(s): %s",
+        failure.condition,
+        len(failure.records),
+        failure.record.get("eventID"),
         failure.attempts,
         failure.reason,
     )
@@ -162,13 +275,33 @@ class _BackgroundPoller:
 
 @dataclass
 class _ShardState:
+    """One shard's position: fetched records not yet checkpointed, and how the head of them is being retried.
+
+    `splits` are the sizes of the batches the head of `buffer` is cut into (after a bisection, or to retry exactly
+    the rest of a failed batch); when empty, the next batch is simply the first `batch_size` records.
+    """
+
     shard_id: str
     iterator: str | None
     buffer: list[dict[str, Any]] = field(default_factory=list)
     last_fetched: str | None = None
     closed: bool = False
-    failing_sequence: str | None = None
-    attempts: int = 0
+    splits: list[int] = field(default_factory=list)
+    retried_sequence: str | None = None  # first record of the batch that failed and is being retried
+    attempts: int = 0  # failed invocations of that batch so far
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """How one invocation ended: `failed_from` is the index of the first record not processed (None: all were);
+    `function_error` tells a raised (or unreadable) answer from reported batch item failures."""
+
+    failed_from: int | None
+    function_error: bool = False
+    reason: str = ""
+
+
+_SUCCEEDED: Final = _Outcome(None)
 
 
 class KinesisPoller(_BackgroundPoller):
@@ -184,10 +317,11 @@ class KinesisPoller(_BackgroundPoller):
         account: str = DEFAULT_ACCOUNT,
         *,
         starting_position: StartingPosition = "TRIM_HORIZON",
-        max_retries: int = 3,
+        failure_policy: StreamFailurePolicy | None = None,
         on_failure: OnFailure | None = None,
         function_name: str = "ingest",
         poll_interval: float = 0.05,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         super().__init__()
         if not 1 <= batch_size <= 10_000:
@@ -199,12 +333,14 @@ class KinesisPoller(_BackgroundPoller):
         self._region = region
         self._account = account
         self._starting_position = starting_position
-        self._max_retries = max_retries
-        self._on_failure = on_failure or _log_failure
+        self.failure_policy = failure_policy or StreamFailurePolicy()
+        self._on_failure = on_failure
         self._function_name = function_name
+        self._clock = clock
         self.poll_interval = poll_interval
         self.name = f"kinesis-poller-{stream_name}"
         self.event_source_arn = f"arn:aws:kinesis:{region}:{account}:stream/{stream_name}"
+        self._function_arn = f"arn:aws:lambda:{region}:{account}:function:{function_name}"
         self._invoke_identity_arn = f"arn:aws:iam::{account}:role/{function_name}-role"
         self._shards: dict[str, _ShardState] = {}
         self._shards_listed_at = float("-inf")
@@ -285,46 +421,123 @@ class KinesisPoller(_BackgroundPoller):
 
     def _deliver_shard(self, shard: _ShardState) -> int:
         self._fill(shard)
+        self._discard_expired(shard)
         if not shard.buffer:
             if shard.iterator is None:
                 shard.closed = True
             return 0
-        batch = shard.buffer[: self._batch_size]
-        first_failed, reason = self._invoke(batch)
-        if first_failed is None:
-            del shard.buffer[: len(batch)]
-            shard.failing_sequence, shard.attempts = None, 0
+        batch = shard.buffer[: shard.splits[0] if shard.splits else self._batch_size]
+        outcome = self._invoke(batch)
+        if outcome.failed_from is None:
+            self._consume(shard, len(batch))
             return len(batch)
-        del shard.buffer[:first_failed]
-        self._note_failure(shard, reason)
+        if outcome.function_error and self.failure_policy.bisect_batch_on_function_error and len(batch) > 1:
+            self._bisect(shard, len(batch))
+            return len(batch)
+        self._consume(shard, outcome.failed_from)  # the records before the first failure are done
+        rest = batch[outcome.failed_from :]
+        self._retry_exactly(shard, len(rest))
+        if self._count_failed_attempt(shard, rest[0]):
+            self._discard(shard, rest, "RetryAttemptsExhausted", shard.attempts, outcome.reason)
         return len(batch)
 
-    def _invoke(self, batch: list[dict[str, Any]]) -> tuple[int | None, str]:
-        """Index of the first failed record (None when the whole batch succeeded) and why it failed."""
+    def _invoke(self, batch: list[dict[str, Any]]) -> _Outcome:
         context = LambdaContext(self._function_name, region=self._region, account=self._account)
         try:
             response = self._handler({"Records": batch}, context)
         except Exception as exc:
             logger.warning("%s: handler raised %s: %s", self.name, type(exc).__name__, exc)
-            return 0, f"handler raised {type(exc).__name__}: {exc}"
+            return _Outcome(0, function_error=True, reason=f"handler raised {type(exc).__name__}: {exc}")
+        if not self.failure_policy.report_batch_item_failures:
+            return _SUCCEEDED
         identifiers = _failed_identifiers(response)
         if not identifiers:
-            return None, ""
+            return _SUCCEEDED
         positions = {record["kinesis"]["sequenceNumber"]: index for index, record in enumerate(batch)}
         if any(identifier not in positions for identifier in identifiers):
-            return 0, f"invalid batchItemFailures {identifiers!r}: whole batch retried"
-        return min(positions[identifier] for identifier in identifiers), "reported in batchItemFailures"
+            return _Outcome(0, function_error=True, reason=f"invalid batchItemFailures {identifiers!r}")
+        first = min(positions[identifier] for identifier in identifiers)
+        return _Outcome(first, reason="reported in batchItemFailures")
 
-    def _note_failure(self, shard: _ShardState, reason: str) -> None:
-        head = shard.buffer[0]
+    def _bisect(self, shard: _ShardState, size: int) -> None:
+        """Cut the failed head batch in two; splitting does not count as a retry."""
+        half = (size + 1) // 2
+        shard.splits[:1] = [half, size - half]
+        shard.retried_sequence, shard.attempts = None, 0
+
+    @staticmethod
+    def _retry_exactly(shard: _ShardState, size: int) -> None:
+        """The next batch is exactly these `size` head records (the rest of the failed batch), nothing more."""
+        if shard.splits:
+            shard.splits[0] = size
+        else:
+            shard.splits.append(size)
+
+    def _count_failed_attempt(self, shard: _ShardState, head: dict[str, Any]) -> bool:
+        """One more failed invocation of the batch starting at `head`; True when its retries are exhausted."""
         sequence = head["kinesis"]["sequenceNumber"]
-        if shard.failing_sequence != sequence:
-            shard.failing_sequence, shard.attempts = sequence, 0
+        if shard.retried_sequence != sequence:
+            shard.retried_sequence, shard.attempts = sequence, 0
         shard.attempts += 1
-        if shard.attempts > self._max_retries:
-            shard.buffer.pop(0)
-            shard.failing_sequence, attempts, shard.attempts = None, shard.attempts, 0
-            self._on_failure(FailedDelivery(self.event_source_arn, head, attempts, reason, shard.shard_id))
+        return self.failure_policy.retries_exhausted(shard.attempts - 1)
+
+    def _discard_expired(self, shard: _ShardState) -> None:
+        """Records older than the maximum age (a prefix: a shard is in arrival order) are never handed over."""
+        max_age = self.failure_policy.maximum_record_age_s
+        if max_age is None or not shard.buffer:
+            return
+        oldest_allowed = self._clock() - max_age
+        expired = 0
+        while (
+            expired < len(shard.buffer)
+            and float(shard.buffer[expired]["kinesis"]["approximateArrivalTimestamp"]) < oldest_allowed
+        ):
+            expired += 1
+        if expired:
+            reason = f"older than the maximum record age of {max_age:g} s"
+            retried = shard.retried_sequence == shard.buffer[0]["kinesis"]["sequenceNumber"]
+            attempts = shard.attempts if retried else 0
+            self._discard(shard, shard.buffer[:expired], "RecordAgeExceeded", attempts, reason)
+
+    def _discard(
+        self,
+        shard: _ShardState,
+        records: Sequence[dict[str, Any]],
+        condition: FailureCondition,
+        attempts: int,
+        reason: str,
+    ) -> None:
+        """Hand the batch to the on-failure destination first (if that fails, the batch stays), then move on."""
+        failure = FailedDelivery(
+            self.event_source_arn,
+            tuple(records),
+            attempts,
+            reason,
+            shard.shard_id,
+            condition=condition,
+            function_arn=self._function_arn,
+        )
+        _log_failure(failure)
+        if self._on_failure is not None:
+            self._on_failure(failure)
+        self._consume(shard, len(records))
+
+    @staticmethod
+    def _consume(shard: _ShardState, count: int) -> None:
+        """Checkpoint the first `count` records of the buffer (processed or discarded)."""
+        if count <= 0:
+            return
+        head_sequence = shard.buffer[0]["kinesis"]["sequenceNumber"]
+        del shard.buffer[:count]
+        left = count
+        while left and shard.splits:
+            if shard.splits[0] <= left:
+                left -= shard.splits.pop(0)
+            else:
+                shard.splits[0] -= left
+                left = 0
+        if shard.retried_sequence == head_sequence:
+            shard.retried_sequence, shard.attempts = None, 0
 
 
 # ------------------------------------------------------------------------------------------------------------- SQS

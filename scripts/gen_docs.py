@@ -1,4 +1,5 @@
-"""Regenerate the documents derived from code: the device message JSON Schema (and the OpenAPI document).
+"""Regenerate the documents derived from code: the device message JSON Schema, the OpenAPI document and the error
+code table of docs/api.md (between its `ERROR_TABLE_START` and `ERROR_TABLE_END` markers).
 
 Run: .venv/bin/python -m scripts.gen_docs   (a test fails when a committed document is stale)
 """
@@ -49,9 +50,37 @@ def _query_parameters(model: type[BaseModel], components: dict[str, Any]) -> lis
     return parameters
 
 
+def _error_code_schema() -> dict[str, Any]:
+    """Every code of the catalogue as a documented constant (what it means, what an app should do)."""
+    from chalicelib.api.errors import CODES
+
+    return {
+        "type": "string",
+        "description": 'What went wrong, for programs (docs/api.md "Error codes"); `message` says it in Chinese.',
+        "oneOf": [
+            {"const": code, "description": f"HTTP {entry.status}. {entry.meaning} App: {entry.app_should}"}
+            for code, entry in CODES.items()
+        ],
+    }
+
+
+def _error_responses(codes: tuple[str, ...], error_body: dict[str, Any]) -> dict[str, Any]:
+    from chalicelib.api.errors import CODES, STATUS_ZH
+
+    by_status: dict[int, list[str]] = {}
+    for code in codes:
+        by_status.setdefault(CODES[code].status, []).append(code)
+    return {
+        str(status): {
+            "description": f"{STATUS_ZH[status]}: " + ", ".join(f"`{code}`" for code in listed),
+            "content": {"application/json": {"schema": error_body}},
+        }
+        for status, listed in sorted(by_status.items())
+    }
+
+
 def build_openapi(served: set[tuple[str, str]]) -> dict[str, Any]:
     """OpenAPI 3.1 from `ROUTES`; fails when the app serves a route the table lacks, or the reverse."""
-    from chalicelib.api.errors import ERROR_CODES
     from chalicelib.api.models import ID_PATTERN, ROUTES, ErrorBody
 
     documented = {(route.path, route.method) for route in ROUTES}
@@ -61,6 +90,8 @@ def build_openapi(served: set[tuple[str, str]]) -> dict[str, Any]:
     models += [(route.body, "validation") for route in ROUTES if route.body is not None]
     models += [(route.response, "serialization") for route in ROUTES]
     refs, components = _schemas(list(dict.fromkeys(models)))
+    components["ErrorCode"] = _error_code_schema()
+    components["ErrorBody"]["properties"]["code"] = {"$ref": REF.format(model="ErrorCode")}
     paths: dict[str, dict[str, Any]] = {}
     for route in ROUTES:
         parameters = [
@@ -75,11 +106,7 @@ def build_openapi(served: set[tuple[str, str]]) -> dict[str, Any]:
                 "content": {"application/json": {"schema": refs[(route.response)]}},
             }
         }
-        for status in route.errors:
-            responses[str(status)] = {
-                "description": ERROR_CODES[status],
-                "content": {"application/json": {"schema": refs[ErrorBody]}},
-            }
+        responses.update(_error_responses(route.error_codes, refs[ErrorBody]))
         operation: dict[str, Any] = {
             "operationId": route.operation_id,
             "summary": route.summary,
@@ -124,7 +151,45 @@ def openapi_document() -> str:
     return json.dumps(build_openapi(served), ensure_ascii=False, indent=2, sort_keys=True) + "\n"
 
 
-DOCUMENTS = {"device-message.schema.json": device_message_schema, "openapi.json": openapi_document}
+ERROR_TABLE_START = "<!-- error codes: generated from chalicelib/api/errors.py by `python -m scripts.gen_docs` -->"
+ERROR_TABLE_END = "<!-- end of error codes -->"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def error_table() -> str:
+    """The catalogue as a Markdown table, by status."""
+    from chalicelib.api.errors import CODES
+
+    rows = [
+        "| status | `code` | meaning | what the app should do | `message` |",
+        "|---|---|---|---|---|",
+    ]
+    for code, entry in sorted(CODES.items(), key=lambda pair: pair[1].status):
+        where = " *(gateway)*" if entry.from_gateway else ""
+        message = entry.message or "varies (names the action)"
+        cells = [str(entry.status), f"`{code}`{where}", _cell(entry.meaning), _cell(entry.app_should), message]
+        rows.append("| " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+def api_markdown() -> str:
+    """docs/api.md with its error code table regenerated (the rest is written by hand)."""
+    text = (DOCS / "api.md").read_text(encoding="utf-8")
+    head, found, rest = text.partition(ERROR_TABLE_START)
+    _old, end, tail = rest.partition(ERROR_TABLE_END)
+    if not found or not end:
+        raise SystemExit("docs/api.md lacks the error code table markers")
+    return f"{head}{ERROR_TABLE_START}\n{error_table()}\n{ERROR_TABLE_END}{tail}"
+
+
+DOCUMENTS = {
+    "device-message.schema.json": device_message_schema,
+    "openapi.json": openapi_document,
+    "api.md": api_markdown,
+}
 
 
 def main() -> None:

@@ -6,7 +6,9 @@
 # Steps (see infra/README.md):
 #   1. chalice package --merge-template infra/resources.json   (Chalice emits SAM: build/package/sam.json)
 #   2. python -m local.cfn finalize   Stage default = STAGE, ASL files inlined, Kinesis/SQS event sources
-#                                     wired to the template's stream/queues, app policy attached to Lambda roles
+#                                     wired to the template's stream/queues (the stream's failure handling:
+#                                     retries, bisection, record age, on-failure queue), each function given its
+#                                     own role, name and log group (Chalice's shared DefaultRole removed)
 #   3. cfn-lint                       against the China regions; any error or warning fails the script
 #
 # Environment: DYJ_PROJECT_DIR  Chalice project to package (default: the repository root)

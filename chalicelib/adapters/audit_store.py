@@ -247,16 +247,19 @@ class AuditedWarningStore:
         raise ConcurrentUpdateError(warning_id)
 
     def create(self, record: WarningRecord) -> bool:
-        """A new warning with its first event (`raise`); False when it exists already (a redelivered raise)."""
+        """A new warning with its first event (`raise`); False when it exists already (a redelivered raise),
+        after completing what its first writer may have left half done: the head's event in the log."""
         event = next_event(None, **raise_event_fields(record))
         item = WarningItem(record.warning_id, level_seq=0)
         _fill_item(item, _with_head(record, event, _raise_seq(record)))
         try:
             item.save()
         except PutError as exc:
-            if _lost_race(exc):
-                return False
-            raise
+            if not _lost_race(exc):
+                raise
+            stored = _record_from_item(WarningItem.get(record.warning_id, consistent_read=True))
+            _restore((stored.details.get(AUDIT_KEY) or {}).get("last"))
+            return False
         put_event(event)
         return True
 
@@ -272,6 +275,7 @@ class AuditedWarningStore:
             if chain_head(record).seq == 0 and float(item.updated_at) >= change.at:
                 return False  # an unchained (older) warning: the engine store's own rule
             if seq <= _engine_watermark(record):
+                _restore((record.details.get(AUDIT_KEY) or {}).get("last"))  # its event write may have failed
                 return False
             try:
                 transition = apply_engine_change(record, change)

@@ -7,6 +7,7 @@ PynamoDB reads `Meta` when a model first connects, so table names and the endpoi
 from __future__ import annotations
 
 import base64
+import hashlib
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta, timezone
@@ -19,16 +20,22 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     VersionAttribute,
 )
-from pynamodb.exceptions import DoesNotExist, PutError
+from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
-from chalicelib.domain.changes import ChangeKind, WarningChange
+from chalicelib.domain.changes import KIND_ORDER, ChangeKind, WarningChange
 from chalicelib.domain.levels import LEVEL_BY_CODE, Level, Sector
 from chalicelib.domain.registry import DeviceRegistration, Enterprise, Person
 from chalicelib.domain.state import DeviceState, UnitState
 from chalicelib.domain.warnings import WarningRecord, WarningStatus
-from chalicelib.services.ports import ConcurrentUpdateError, QuarantinedMessage
+from chalicelib.services.ports import (
+    ClaimOutcome,
+    ConcurrentUpdateError,
+    DeliveryKey,
+    DeliveryOutcome,
+    QuarantinedMessage,
+)
 from chalicelib.settings import Settings
 
 CST = timezone(timedelta(hours=8))
@@ -114,6 +121,56 @@ class ByEnterpriseIndex(GlobalSecondaryIndex["WarningItem"]):
     raised_at = UnicodeAttribute(range_key=True)
 
 
+# The listings' indexes (chalicelib/adapters/warning_index.py, docs/api.md "Listings and indexes"): every scope a
+# listing can have (an enterprise, a sector, an area) has an index newest first and a sparse one of the open
+# warnings by urgency. A warning touches several areas, an index key holds one: two area slots (`area_slots`).
+
+
+class OpenByEnterpriseIndex(GlobalSecondaryIndex["WarningItem"]):
+    class Meta:
+        index_name = "open_by_enterprise"
+        projection = AllProjection()
+
+    open_enterprise = UnicodeAttribute(hash_key=True)
+    urgency = UnicodeAttribute(range_key=True)
+
+
+class BySectorIndex(GlobalSecondaryIndex["WarningItem"]):
+    class Meta:
+        index_name = "by_sector"
+        projection = AllProjection()
+
+    sector = UnicodeAttribute(hash_key=True)
+    raised_at = UnicodeAttribute(range_key=True)
+
+
+class ByAreaIndex(GlobalSecondaryIndex["WarningItem"]):
+    class Meta:
+        index_name = "by_area"
+        projection = AllProjection()
+
+    first_area = UnicodeAttribute(hash_key=True)
+    raised_at = UnicodeAttribute(range_key=True)
+
+
+class ByOtherAreaIndex(GlobalSecondaryIndex["WarningItem"]):
+    class Meta:
+        index_name = "by_other_area"
+        projection = AllProjection()
+
+    other_area = UnicodeAttribute(hash_key=True)
+    raised_at = UnicodeAttribute(range_key=True)
+
+
+class OpenByOtherAreaIndex(GlobalSecondaryIndex["WarningItem"]):
+    class Meta:
+        index_name = "open_by_other_area"
+        projection = AllProjection()
+
+    open_other_area = UnicodeAttribute(hash_key=True)
+    urgency = UnicodeAttribute(range_key=True)
+
+
 class WarningItem(Model):
     class Meta:
         table_name = "unbound"
@@ -130,8 +187,12 @@ class WarningItem(Model):
     status = UnicodeAttribute()
     reading_normal = BooleanAttribute(default=False)
     open_sector = UnicodeAttribute(null=True)  # sparse: only while open
-    open_area = UnicodeAttribute(null=True)
+    open_area = UnicodeAttribute(null=True)  # the first area slot, while open
+    open_other_area = UnicodeAttribute(null=True)  # the second area slot, while open
+    open_enterprise = UnicodeAttribute(null=True)
     urgency = UnicodeAttribute(null=True)
+    first_area = UnicodeAttribute(null=True)  # area slots (`area_slots`): absent without areas
+    other_area = UnicodeAttribute(null=True)
     device_id = UnicodeAttribute()
     enterprise_name = UnicodeAttribute()
     unit_id = UnicodeAttribute()
@@ -150,6 +211,11 @@ class WarningItem(Model):
     open_by_sector = OpenBySectorIndex()
     open_by_area = OpenByAreaIndex()
     by_enterprise = ByEnterpriseIndex()
+    open_by_enterprise = OpenByEnterpriseIndex()
+    by_sector = BySectorIndex()
+    by_area = ByAreaIndex()
+    by_other_area = ByOtherAreaIndex()
+    open_by_other_area = OpenByOtherAreaIndex()
 
 
 class WarningEventItem(Model):
@@ -165,17 +231,34 @@ class WarningEventItem(Model):
     notified = BooleanAttribute(null=True)  # engine events: the fan-out went out (at-least-once telling)
 
 
+class DeliveryItem(Model):
+    """One telling of one warning change to one address, in the warning-event table (partition
+    `DELIVERY#{warning id}#{event seq}`, sort key a stable 48-bit hash of the address)."""
+
+    class Meta:
+        table_name = "unbound"
+
+    warning_id = UnicodeAttribute(hash_key=True)
+    seq = NumberAttribute(range_key=True)
+    name = UnicodeAttribute()  # channel:address
+    status = UnicodeAttribute()  # claimed, sent, failed, unknown
+    owner = UnicodeAttribute()
+    at = NumberAttribute()
+
+
 class QuarantineItem(Model):
     class Meta:
         table_name = "unbound"
 
-    day = UnicodeAttribute(hash_key=True)  # local date, YYYY-MM-DD
-    received_id = UnicodeAttribute(range_key=True)
+    day = UnicodeAttribute(hash_key=True)  # local date of the record's arrival, YYYY-MM-DD
+    received_id = UnicodeAttribute(range_key=True)  # arrival ms # record id: a redelivery rewrites the same row
     reason = UnicodeAttribute()
     detail = UnicodeAttribute()
     device_id = UnicodeAttribute(null=True)
     topic = UnicodeAttribute(null=True)
-    payload_b64 = UnicodeAttribute()
+    payload_b64 = UnicodeAttribute()  # empty when the bytes are in S3 (`payload_s3`)
+    payload_s3 = UnicodeAttribute(null=True)  # key in the quarantine bucket of a payload too large for the row
+    payload_size = NumberAttribute(null=True)
     expires_at = NumberAttribute()
 
 
@@ -186,6 +269,7 @@ _BINDINGS: tuple[tuple[type[Model], str], ...] = (
     (WarningItem, "table_warning"),
     (WarningEventItem, "table_warning_event"),
     (QuarantineItem, "table_quarantine"),
+    (DeliveryItem, "table_warning_event"),
 )
 
 
@@ -408,20 +492,36 @@ def _fill_item(item: WarningItem, record: WarningRecord) -> None:
     item.unit = record.unit
     item.flags = list(record.flags)
     item.details = record.details
+    item.first_area, item.other_area = area_slots(record.area_codes)
     if record.is_open:
         item.open_sector = record.sector.value
-        item.open_area = record.area_codes[0] if record.area_codes else "NONE"
+        item.open_enterprise = record.enterprise_id
+        item.open_area, item.open_other_area = item.first_area, item.other_area
         item.urgency = urgency_key(record.level, record.raised_at)
     else:
-        item.open_sector = item.open_area = item.urgency = None
+        item.open_sector = item.open_enterprise = item.open_area = item.open_other_area = item.urgency = None
 
 
-_KIND_ORDER = {ChangeKind.RAISE: 0, ChangeKind.LEVEL_UP: 1, ChangeKind.LEVEL_DOWN: 2, ChangeKind.RECOVER: 3}
+MORE_AREAS = "*"
+"""The second area slot of a warning with more than two areas: area listings also read this partition (and keep
+the warnings that touch the caller's areas), so a warning is listed for every one of its areas."""
+
+
+def area_slots(area_codes: Iterable[str]) -> tuple[str | None, str | None]:
+    """A warning's area codes as two index keys: the first area, and the second one (or `MORE_AREAS`)."""
+    codes = [code for code in dict.fromkeys(area_codes) if code]
+    if not codes:
+        return None, None
+    if len(codes) == 1:
+        return codes[0], None
+    return codes[0], codes[1] if len(codes) == 2 else MORE_AREAS
+
+
+_KIND_ORDER = KIND_ORDER
 
 
 def engine_event_seq(change: WarningChange) -> int:
-    """Deterministic, ordered by time: a redelivered change maps to the same event."""
-    return round(change.at * 1000) * 10 + _KIND_ORDER[change.kind]
+    return change.event_seq
 
 
 class DynamoWarningStore:
@@ -529,29 +629,93 @@ class DynamoWarningStore:
         return [_record_from_item(item) for item in WarningItem.scan()]
 
 
-class DynamoQuarantine:
-    def __init__(self, ttl_days: int = 90) -> None:
-        self._ttl_s = ttl_days * 86400
+_CLAIMED, _SENT, _UNKNOWN = "claimed", DeliveryOutcome.SENT.value, DeliveryOutcome.UNKNOWN.value
 
-    def put(self, items: Sequence[QuarantinedMessage]) -> None:
-        with QuarantineItem.batch_write() as batch:
-            for message in items:
-                local = datetime.fromtimestamp(message.received_at, CST)
-                batch.save(
-                    QuarantineItem(
-                        local.strftime("%Y-%m-%d"),
-                        f"{int(message.received_at * 1000):013d}#{message.record_id}",
-                        reason=message.reason,
-                        detail=message.detail[:500] or "-",
-                        device_id=message.device_id,
-                        topic=message.topic,
-                        payload_b64=base64.b64encode(message.payload).decode("ascii"),
-                        expires_at=int(message.received_at + self._ttl_s),
-                    )
-                )
+
+def _delivery_key(key: DeliveryKey) -> tuple[str, int]:
+    digest = hashlib.blake2b(key.name.encode("utf-8", "backslashreplace"), digest_size=6).digest()
+    return f"DELIVERY#{key.warning_id}#{key.event_seq}", int.from_bytes(digest, "big")
+
+
+class DynamoDeliveryLedger:
+    """Claims and outcomes of deliveries (`DeliveryLedger`), one conditional write each."""
+
+    def claim(self, key: DeliveryKey, owner: str, now: float, lease_s: float) -> ClaimOutcome:
+        partition, seq = _delivery_key(key)
+        item = DeliveryItem(partition, seq, name=key.name, status=_CLAIMED, owner=owner, at=now)
+        open_claim = (DeliveryItem.status != _SENT) & (DeliveryItem.status != _UNKNOWN)
+        takeable = (
+            (DeliveryItem.owner == owner) | (DeliveryItem.status != _CLAIMED) | (DeliveryItem.at < now - lease_s)
+        )
+        try:
+            item.save(condition=DeliveryItem.seq.does_not_exist() | (open_claim & takeable))
+        except PutError as exc:
+            if not _lost_race(exc):
+                raise
+            current = DeliveryItem.get(partition, seq, consistent_read=True)
+            return ClaimOutcome.DONE if current.status in (_SENT, _UNKNOWN) else ClaimOutcome.BUSY
+        return ClaimOutcome.MINE
+
+    def settle(self, key: DeliveryKey, owner: str, outcome: DeliveryOutcome, now: float) -> None:
+        partition, seq = _delivery_key(key)
+        try:
+            DeliveryItem(partition, seq).update(
+                actions=[DeliveryItem.status.set(outcome.value), DeliveryItem.at.set(now)],
+                condition=DeliveryItem.owner == owner,
+            )
+        except UpdateError as exc:
+            if not _lost_race(exc):
+                raise  # else another sender took the claim over: its outcome stands
 
     @staticmethod
-    def by_day(day: str) -> list[dict[str, Any]]:
+    def of_change(warning_id: str, event_seq: int) -> dict[str, str]:
+        """Each address's status for one change (tests and operators)."""
+        return {item.name: item.status for item in DeliveryItem.query(f"DELIVERY#{warning_id}#{event_seq}")}
+
+
+class DynamoQuarantine:
+    """Quarantine rows keyed by the record (its arrival and id), so a redelivery rewrites the same row; payloads
+    over `inline_limit` bytes go to S3 (`quarantine/{day}/{record id}`) with the row pointing at them."""
+
+    def __init__(
+        self, ttl_days: int = 90, s3: Any = None, bucket: str = "", inline_limit: int = 64 * 1024
+    ) -> None:
+        self._ttl_s = ttl_days * 86400
+        self._s3 = s3
+        self._bucket = bucket
+        self._inline_limit = inline_limit
+
+    def put(self, items: Sequence[QuarantinedMessage]) -> None:
+        rows = [self._row(message) for message in items]
+        with QuarantineItem.batch_write() as batch:
+            for row in rows:
+                batch.save(row)
+
+    def _row(self, message: QuarantinedMessage) -> QuarantineItem:
+        local = datetime.fromtimestamp(message.received_at, CST)
+        day = local.strftime("%Y-%m-%d")
+        row = QuarantineItem(
+            day,
+            f"{int(message.received_at * 1000):013d}#{message.record_id}",
+            reason=message.reason,
+            detail=message.detail[:500] or "-",
+            device_id=message.device_id,
+            topic=message.topic,
+            payload_b64="",
+            payload_size=len(message.payload),
+            expires_at=int(message.received_at + self._ttl_s),
+        )
+        if len(message.payload) <= self._inline_limit or self._s3 is None or not self._bucket:
+            row.payload_b64 = base64.b64encode(message.payload[: self._inline_limit]).decode("ascii")
+        else:
+            key = f"quarantine/{day}/{message.record_id}"
+            self._s3.put_object(Bucket=self._bucket, Key=key, Body=message.payload)
+            row.payload_s3 = key
+        return row
+
+    @staticmethod
+    def by_day(day: str, s3: Any = None, bucket: str = "") -> list[dict[str, Any]]:
+        """The day's rows; a payload kept in S3 is read back when `s3` is given, else `payload` is empty."""
         return [
             {
                 "received_id": item.received_id,
@@ -559,7 +723,17 @@ class DynamoQuarantine:
                 "detail": item.detail,
                 "device_id": item.device_id,
                 "topic": item.topic,
-                "payload": base64.b64decode(item.payload_b64),
+                "payload": _quarantined_payload(item, s3, bucket),
+                "payload_s3": item.payload_s3,
             }
             for item in QuarantineItem.query(day)
         ]
+
+
+def _quarantined_payload(item: QuarantineItem, s3: Any, bucket: str) -> bytes:
+    if item.payload_s3:
+        if s3 is None:
+            return b""
+        body: bytes = s3.get_object(Bucket=bucket, Key=item.payload_s3)["Body"].read()
+        return body
+    return base64.b64decode(item.payload_b64)

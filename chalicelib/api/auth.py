@@ -32,21 +32,37 @@ class TokenVerifier:
 
     def claims(self, authorization: str | None) -> dict[str, Any]:
         if not authorization or not authorization.lower().startswith("bearer "):
-            raise Unauthorized("unauthenticated", "未登录或登录已过期")
+            raise Unauthorized("unauthenticated", "未登录，请先登录")
         token = authorization.split(" ", 1)[1].strip()
         try:
             key = self._jwks.get_signing_key_from_jwt(token)  # type: ignore[attr-defined]
-            claims: dict[str, Any] = jwt.decode(
-                token,
-                key.key,
-                algorithms=["RS256"],
-                audience=self.audience,
-                issuer=self.issuer,
-                leeway=self.leeway_s,
-                options={"require": ["exp", "iat", "iss", "aud", "sub"]},
-            )
+            claims = self._decode(token, key.key)
+        except jwt.ExpiredSignatureError as exc:
+            self._genuine_but_expired(token, key.key)
+            raise Unauthorized("token_expired", "登录已过期，请重新登录") from exc
         except jwt.PyJWTError as exc:
             raise Unauthorized("invalid_token", "身份令牌无效") from exc
         if claims.get("token_use") != "id":
             raise Unauthorized("invalid_token", "身份令牌无效")
         return claims
+
+    def _decode(self, token: str, key: Any, verify_exp: bool = True) -> dict[str, Any]:
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            key,
+            algorithms=["RS256"],
+            audience=self.audience,
+            issuer=self.issuer,
+            leeway=self.leeway_s,
+            options={"require": ["exp", "iat", "iss", "aud", "sub"], "verify_exp": verify_exp},
+        )
+        return claims
+
+    def _genuine_but_expired(self, token: str, key: Any) -> None:
+        """`token_expired` only for a token that passes every other check (refreshing helps only then)."""
+        try:
+            claims = self._decode(token, key, verify_exp=False)
+        except jwt.PyJWTError as exc:
+            raise Unauthorized("invalid_token", "身份令牌无效") from exc
+        if claims.get("token_use") != "id":
+            raise Unauthorized("invalid_token", "身份令牌无效")

@@ -1,11 +1,12 @@
 """Request and response models of the API, and the route table the OpenAPI document is generated from.
 
 Conventions (docs/api.md):
-- pagination: `?limit=` (1..100, default 20) and `?cursor=` (opaque: base64url of the DynamoDB key to resume
-  after); a page is `{"items": [...], "next_cursor": str | null}`; null means the listing is complete;
-- filters: one query parameter per field; a comma-separated value means "any of"; different fields combine with
-  AND; an unknown parameter is a 422 like any other invalid value;
-- errors: `{"code": str, "message": str (中文), "details"?: ...}` with the status of `chalicelib/api/errors.py`.
+- pagination: `?limit=` (1..100, default 20) and `?cursor=` (opaque: the position to resume after); a page is
+  `{"items": [...], "next_cursor": str | null}`; null means the listing is complete;
+- filters: one query parameter per field, given once (a repeated one is 400 `repeated_parameter`); a
+  comma-separated value means "any of"; different fields combine with AND; an unknown parameter is a 422 like any
+  other invalid value;
+- errors: `{"code": str, "message": str (中文), "details"?: ...}`, the codes of `chalicelib/api/errors.py: CODES`.
 """
 
 from __future__ import annotations
@@ -101,17 +102,19 @@ def encode_cursor(key: Mapping[str, str]) -> str:
 
 
 def decode_cursor(cursor: str | None, fields: tuple[str, ...]) -> dict[str, str] | None:
-    """The key a cursor carries, with exactly `fields` as non-empty strings; else 422 `invalid_cursor`."""
+    """The key a cursor carries, with exactly `fields` as non-empty printable strings; else 422 `invalid_cursor`
+    (whatever the text: deep nesting and escapes of lone surrogates included)."""
     if cursor is None:
         return None
     try:
         body = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (ValueError, binascii.Error) as exc:
+    except (ValueError, binascii.Error, RecursionError) as exc:
         raise ValidationFailed("invalid_cursor", "分页游标无效") from exc
     if (
         not isinstance(body, dict)
         or set(body) != set(fields)
         or not all(isinstance(value, str) and 0 < len(value) <= 128 for value in body.values())
+        or not all(value.isprintable() and value.isascii() for value in body.values())
     ):
         raise ValidationFailed("invalid_cursor", "分页游标无效")
     return {str(key): str(value) for key, value in body.items()}
@@ -170,12 +173,16 @@ class WarningView(BaseModel):
 
 
 class TimelineEntry(BaseModel):
+    """One step of the warning's history. Enterprise users see staff (duty, regulators, areas, the bureau) by
+    `actor_name` and `role` only: `actor`, `source_ip` and `app` are null on those entries."""
+
     model_config = _RESPONSE
     seq: int | None = Field(description="position in the audit chain; null for an engine log entry not chained")
     source: Literal["audit", "engine_log"]
     type: str
     type_zh: str
-    actor: str
+    actor: str | None = Field(description="user id; null where the caller may not see it")
+    actor_name: str = Field(description="who acted, as a person reads it (name, or the role for old entries)")
     role: str
     role_zh: str
     at: float
@@ -354,6 +361,10 @@ class DeviceChange(BaseModel):
 
 
 class ErrorBody(BaseModel):
+    """Every error: `code` for programs (docs/api.md "Error codes"), `message` in Chinese for people, `details`
+    for some codes (`invalid_request`: `{"errors": [{"field", "code"}], "total"}`; `wrong_status`: `status`,
+    `allowed`; `already_escalated`: `tier`)."""
+
     model_config = _RESPONSE
     code: str
     message: str
@@ -382,24 +393,50 @@ class RouteDoc:
     status: int = 200
     query: type[BaseModel] | None = None
     body: type[BaseModel] | None = None
-    errors: tuple[int, ...] = (401, 403)
+    codes: tuple[str, ...] = ()
     tag: str = "warnings"
     public: bool = False
 
+    @property
+    def error_codes(self) -> tuple[str, ...]:
+        """The codes this operation may answer with (every operation may answer `internal`)."""
+        read = _QUERY if self.query is not None else ()
+        written = _BODY if self.body is not None else ()
+        who = () if self.public else _AUTH
+        return tuple(dict.fromkeys((*who, *read, *written, *self.codes, "internal")))
 
-_ID_ERRORS = (401, 403, 404)
+
+_AUTH = ("unauthenticated", "token_expired", "invalid_token", "auth_unavailable", "no_role", "scope_missing")
+_QUERY = ("repeated_parameter", "invalid_request", "invalid_cursor")
+_BODY = ("payload_too_large", "unsupported_media_type", "invalid_json", "invalid_request")
+_ROLE = ("role_not_permitted",)
+_LIFECYCLE = (
+    "wrong_status",
+    "warning_closed",
+    "warning_archived",
+    "warning_open",
+    "disposal_required",
+    "reason_mismatch",
+    "reading_not_normal",
+    "already_escalated",
+    "red_level_only",
+    "conflict",
+    "deadline_not_future",
+    "evidence_outside_warning",
+    "assignee_not_in_enterprise",
+    "users_unavailable",
+)
 ROUTES: tuple[RouteDoc, ...] = (
-    RouteDoc("GET", "/health", "health", "存活检查", (), Health, errors=(), tag="system", public=True),
+    RouteDoc("GET", "/health", "health", "存活检查", (), Health, tag="system", public=True),
     RouteDoc("GET", "/me", "me", "当前用户（身份与数据范围来自令牌）", ALL_ROLES, MeView, tag="identity"),
     RouteDoc(
         "GET",
         "/warnings",
         "listWarnings",
-        "预警列表（按角色范围过滤；企业：本企业，最新在前；open=true 时按紧急程度排序）",
+        "预警列表（按角色范围；最新在前；只查未闭环预警时按紧急程度排序）",
         ALL_ROLES,
         Page[WarningView],
         query=WarningQuery,
-        errors=(401, 403, 422),
     ),
     RouteDoc(
         "GET",
@@ -409,7 +446,7 @@ ROUTES: tuple[RouteDoc, ...] = (
         ("duty", "regulator", "area", "emergency"),
         Page[WarningView],
         query=WarningQuery,
-        errors=(401, 403, 422),
+        codes=_ROLE,
     ),
     RouteDoc(
         "GET",
@@ -418,7 +455,7 @@ ROUTES: tuple[RouteDoc, ...] = (
         "预警详情、完整时间线、时限与当前可执行操作",
         ALL_ROLES,
         WarningDetail,
-        errors=_ID_ERRORS,
+        codes=("warning_not_found",),
     ),
     RouteDoc(
         "POST",
@@ -428,7 +465,7 @@ ROUTES: tuple[RouteDoc, ...] = (
         ("enterprise", "duty", "regulator", "area", "emergency"),
         WarningView,
         body=ActionBody,
-        errors=(400, 401, 403, 404, 409, 422),
+        codes=(*_ROLE, "warning_not_found", *_LIFECYCLE),
     ),
     RouteDoc(
         "POST",
@@ -439,7 +476,7 @@ ROUTES: tuple[RouteDoc, ...] = (
         EvidenceTicket,
         status=201,
         body=EvidenceRequest,
-        errors=(400, 401, 403, 404, 409, 422),
+        codes=(*_ROLE, "warning_not_found", "warning_closed", "evidence_unavailable"),
     ),
     RouteDoc(
         "GET",
@@ -448,7 +485,7 @@ ROUTES: tuple[RouteDoc, ...] = (
         "校验预警审计链（篡改、删除、截断）",
         ("duty", "admin"),
         ChainReportView,
-        errors=_ID_ERRORS,
+        codes=(*_ROLE, "warning_not_found"),
         tag="audit",
     ),
     RouteDoc(
@@ -458,7 +495,7 @@ ROUTES: tuple[RouteDoc, ...] = (
         "企业登记信息",
         ("admin",),
         Enterprise,
-        errors=_ID_ERRORS,
+        codes=(*_ROLE, "enterprise_not_found"),
         tag="admin",
     ),
     RouteDoc(
@@ -469,7 +506,7 @@ ROUTES: tuple[RouteDoc, ...] = (
         ("admin",),
         EnterpriseChange,
         body=EnterpriseUpsert,
-        errors=(400, 401, 403, 404, 409, 422),
+        codes=(*_ROLE, "enterprise_not_found", "sector_locked", "conflict"),
         tag="admin",
     ),
     RouteDoc(
@@ -479,7 +516,7 @@ ROUTES: tuple[RouteDoc, ...] = (
         "企业登记变更记录及审计链校验",
         ("admin",),
         SubjectAudit,
-        errors=_ID_ERRORS,
+        codes=(*_ROLE, "enterprise_not_found"),
         tag="admin",
     ),
     RouteDoc(
@@ -489,7 +526,7 @@ ROUTES: tuple[RouteDoc, ...] = (
         "设备登记信息（含报警设定值）",
         ("admin",),
         DeviceRegistration,
-        errors=_ID_ERRORS,
+        codes=(*_ROLE, "device_not_found"),
         tag="admin",
     ),
     RouteDoc(
@@ -500,7 +537,7 @@ ROUTES: tuple[RouteDoc, ...] = (
         ("admin",),
         DeviceChange,
         body=DeviceUpsert,
-        errors=(400, 401, 403, 404, 409, 422),
+        codes=(*_ROLE, "device_not_found", "unknown_enterprise", "conflict"),
         tag="admin",
     ),
     RouteDoc(
@@ -510,7 +547,7 @@ ROUTES: tuple[RouteDoc, ...] = (
         "设备登记与设定值变更记录及审计链校验",
         ("admin",),
         SubjectAudit,
-        errors=_ID_ERRORS,
+        codes=(*_ROLE, "device_not_found"),
         tag="admin",
     ),
     RouteDoc(
@@ -522,7 +559,7 @@ ROUTES: tuple[RouteDoc, ...] = (
         UserView,
         status=201,
         body=UserCreate,
-        errors=(400, 401, 403, 409, 422),
+        codes=(*_ROLE, "unknown_enterprise", "user_exists", "invalid_user", "users_unavailable"),
         tag="admin",
     ),
     RouteDoc(
@@ -533,7 +570,7 @@ ROUTES: tuple[RouteDoc, ...] = (
         ("admin",),
         Page[UserView],
         query=UserQuery,
-        errors=(401, 403, 422),
+        codes=(*_ROLE, "users_unavailable"),
         tag="admin",
     ),
 )

@@ -3,17 +3,23 @@ administrator do through the API. Each takes the authenticated `Actor` (never an
 acts) and answers with a response model, or raises a domain error that the API maps to its status.
 
 Order of checks everywhere (`domain/access.py`): the role may use the route at all (403) → the record exists and is
-in the actor's scope (404, the same answer for both) → role/level conditions (403) → the lifecycle (409).
+in the actor's scope (404, the same answer for both) → role/level conditions (403) → the lifecycle (409) → rules on
+the content that need the record (422: evidence keys, the assignee).
+
+What an enterprise user sees of the government side (`for_enterprise`): who acted by name and role only — no user
+ids, source IPs or app strings of staff, in the timeline and in the warning's details.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Protocol
 
+from chalicelib.api.errors import validated
 from chalicelib.api.models import (
+    ActionBody,
     AuditEventView,
     ChainReportView,
     Deadlines,
@@ -38,8 +44,8 @@ from chalicelib.api.models import (
     decode_cursor,
     encode_cursor,
 )
+from chalicelib.domain.access import Scope, ScopeKind, permitted_actions, require_read, scope_filter
 from chalicelib.domain.access import apply_authorized as authorized_transition
-from chalicelib.domain.access import permitted_actions, require_read, scope_filter
 from chalicelib.domain.audit import AuditEvent, ChainHead, ChainReport, verify_chain
 from chalicelib.domain.catalog import Policy
 from chalicelib.domain.changes import CHANGE_KIND_ZH, ChangeKind
@@ -51,16 +57,17 @@ from chalicelib.domain.errors import (
     NotFound,
     ValidationFailed,
 )
-from chalicelib.domain.levels import Level, Sector
+from chalicelib.domain.levels import Level
 from chalicelib.domain.lifecycle import (
     ACTION_ZH,
+    ENGINE_ACTOR,
     ROLE_ZH,
     Action,
     ActionType,
     Actor,
+    Reassign,
     Role,
     Transition,
-    parse_action,
 )
 from chalicelib.domain.policy import DEPARTMENT_ZH
 from chalicelib.domain.registry import DeviceRegistration, Enterprise
@@ -113,15 +120,20 @@ class WarningRepository(Protocol):
 
     def log(self, warning_id: str) -> SubjectLog: ...
 
-    def by_enterprise(self, enterprise_id: str, after: Key | None = None) -> Listing:
-        """Newest first; each record with the key to resume after it."""
+
+class WarningListings(Protocol):
+    """Warnings in a scope from indexes, each with the key (the listing's sort key and the warning id) to resume
+    right after it. What a listing reads grows with what the caller takes from it, never with the table's
+    history: `page_size` is how many the caller expects to take (a hint for the reads)."""
+
+    def newest_first(self, scope: Scope, after: Key | None, page_size: int) -> Listing:
+        """Every warning of the scope, the most recently raised first; key fields `raised_at`, `warning_id`."""
         ...
 
-    def open_in_sectors(self, sectors: Iterable[Sector], after: Key | None = None) -> Listing:
-        """Open warnings by urgency (red first, then oldest)."""
+    def most_urgent_first(self, scope: Scope, after: Key | None, page_size: int) -> Listing:
+        """The open warnings of the scope, red first and within a level the oldest first; key fields `urgency`,
+        `warning_id`."""
         ...
-
-    def scan(self, after: Key | None = None) -> Listing: ...
 
 
 class RegistryRepository(Protocol):
@@ -181,6 +193,10 @@ class UserDirectory(Protocol):
 
     def list_users(self, limit: int, token: str | None = None, roles: Sequence[Role] = ...) -> UserPage: ...
 
+    def user(self, username: str) -> UserAccount:
+        """NotFound when there is no such user."""
+        ...
+
 
 class EvidenceStore(Protocol):
     def upload_url(self, key: str, content_type: str, expires_in: int) -> str:
@@ -196,11 +212,16 @@ AUDIT_ROLES = frozenset({Role.DUTY, Role.ADMIN})
 EVIDENCE_EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png"}
 EVIDENCE_URL_TTL_S = 300
 PERSON_ROLES: tuple[Role, ...] = tuple(role for role in Role if role is not Role.SYSTEM)
-LISTING_KEYS = {
-    "enterprise": ("raised_at", "warning_id"),
-    "open": ("urgency", "warning_id"),
-    "scan": ("warning_id",),
-}
+STAFF_ROLES = frozenset(role.value for role in Role if role not in (Role.ENTERPRISE, Role.SYSTEM))
+NEWEST_KEY = ("raised_at", "warning_id")
+URGENT_KEY = ("urgency", "warning_id")
+OPEN_STATUSES = frozenset(status for status in WarningStatus if status.is_open)
+
+
+def examined_per_page(limit: int) -> int:
+    """How many index entries a page looks at, at most, before it answers (short, with a cursor): filters that no
+    index serves (level, some statuses, overdue=false) cannot make a page read without bound."""
+    return 5 * limit + 50
 
 
 def evidence_prefix(record: WarningRecord) -> str:
@@ -221,8 +242,11 @@ class DisposalService:
         evidence: EvidenceStore | None,
         policy: Policy,
         clock: Callable[[], float],
+        *,
+        listings: WarningListings,
     ) -> None:
         self._warnings = warnings
+        self._listings = listings
         self._registry = registry
         self._users = users
         self._evidence = evidence
@@ -248,32 +272,34 @@ class DisposalService:
     # --- lists
 
     def list_warnings(self, actor: Actor, query: WarningQuery) -> Page[WarningView]:
-        """Scoped; `open=true` walks the sparse open indexes by urgency, an enterprise its own warnings newest
-        first, anyone else the whole table (filtered)."""
-        if query.open:
-            return self._open_page(actor, query)
-        if actor.role is Role.ENTERPRISE:
-            assert actor.enterprise_id is not None
-            after = decode_cursor(query.cursor, LISTING_KEYS["enterprise"])
-            return self._page(self._warnings.by_enterprise(actor.enterprise_id, after), actor, query)
-        after = decode_cursor(query.cursor, LISTING_KEYS["scan"])
-        return self._page(self._warnings.scan(after), actor, query)
+        """Scoped. A listing that can hold open warnings only (`open=true`, `overdue=true`, or open statuses only)
+        comes from the open indexes, most urgent first; any other, newest first."""
+        if _open_only(query):
+            return self._urgent_page(actor, query)
+        scope = _listing_scope(actor, query)
+        after = decode_cursor(query.cursor, NEWEST_KEY)
+        if scope is None:
+            return Page[WarningView](items=[], next_cursor=None)
+        return self._page(self._listings.newest_first(scope, after, query.limit + 1), actor, query)
 
     def wall(self, actor: Actor, query: WarningQuery) -> Page[WarningView]:
         """Open warnings in the actor's scope, red first and then the oldest (duty, regulator, area, emergency)."""
         _require_role(actor, WALL_ROLES, "查看值守大屏")
-        return self._open_page(actor, query)
+        return self._urgent_page(actor, query)
 
-    def _open_page(self, actor: Actor, query: WarningQuery) -> Page[WarningView]:
-        sectors: Iterable[Sector] = actor.sectors if actor.role is Role.REGULATOR else Sector
-        if query.sector:
-            sectors = [sector for sector in sectors if sector in query.sector]
-        after = decode_cursor(query.cursor, LISTING_KEYS["open"])
-        return self._page(self._warnings.open_in_sectors(sectors, after), actor, query, open_only=True)
+    def _urgent_page(self, actor: Actor, query: WarningQuery) -> Page[WarningView]:
+        scope = _listing_scope(actor, query)
+        after = decode_cursor(query.cursor, URGENT_KEY)
+        if scope is None:
+            return Page[WarningView](items=[], next_cursor=None)
+        listing = self._listings.most_urgent_first(scope, after, query.limit + 1)
+        return self._page(listing, actor, query, open_only=True)
 
     def _page(
         self, listing: Listing, actor: Actor, query: WarningQuery, open_only: bool = False
     ) -> Page[WarningView]:
+        """Up to `limit` wanted records; `next_cursor` when one more exists, or when the page stopped after
+        `examined_per_page` entries (then the page may be short, even empty: the caller follows the cursor)."""
         now = self._clock()
         scope = scope_filter(actor)
 
@@ -294,13 +320,15 @@ class DisposalService:
 
         items: list[WarningView] = []
         last: Key | None = None
-        for record, key in listing:
-            if not wanted(record):
-                continue
-            if len(items) == query.limit:
-                return Page[WarningView](items=items, next_cursor=encode_cursor(last or {}))
-            items.append(self.view(record, now))
+        budget = examined_per_page(query.limit)
+        for examined, (record, key) in enumerate(listing, start=1):
+            if wanted(record):
+                if len(items) == query.limit:
+                    return Page[WarningView](items=items, next_cursor=encode_cursor(last or {}))
+                items.append(self.view(record, now, actor))
             last = key
+            if examined >= budget:
+                return Page[WarningView](items=items, next_cursor=encode_cursor(last))
         return Page[WarningView](items=items, next_cursor=None)
 
     # --- one warning
@@ -308,24 +336,51 @@ class DisposalService:
     def detail(self, actor: Actor, warning_id: str) -> WarningDetail:
         record = require_read(actor, self._warnings.get(warning_id))
         log = self._warnings.log(warning_id)
+        entries = timeline(log)
         return WarningDetail(
-            warning=self.view(record, self._clock()),
-            timeline=timeline(log),
+            warning=self.view(record, self._clock(), actor),
+            timeline=[for_enterprise(entry) for entry in entries] if actor.role is Role.ENTERPRISE else entries,
             permitted_actions=[PermittedAction(type=a, zh=a.zh) for a in permitted_actions(actor, record)],
             audit_seq=log.head.seq,
         )
 
     def act(self, actor: Actor, warning_id: str, payload: Any, origin: Origin = Origin()) -> WarningView:
-        """One lifecycle action (body discriminated by `type`); exactly one of two concurrent actions wins."""
-        action = parse_action(payload)
+        """One lifecycle action (body discriminated by `type`); exactly one of two concurrent actions wins. The
+        audit event names the actor (`data.actor_name`) so that the timeline can show who acted without an id."""
+        union_tag = payload.get("type") if isinstance(payload, dict) else None
+        action: Action = validated(ActionBody, payload, union_tag).root
+        assignees: dict[str, UserAccount] = {}
 
         def decide(record: WarningRecord | None) -> Transition:
-            transition = authorized_transition(record, action, actor, self._clock())
+            now = self._clock()
+            transition = authorized_transition(record, action, actor, now)  # 403, 404, 409 first
+            if isinstance(action, Reassign):
+                named = self._known_assignee(action, transition.record.enterprise_id, assignees)
+                transition = authorized_transition(record, named, actor, now)
             _check_evidence(transition.record, action)
-            return transition
+            event = transition.event
+            named_event = replace(event, data={**event.data, "actor_name": actor.name})
+            return Transition(transition.record, named_event)
 
         record = self._warnings.update(warning_id, decide, source_ip=origin.source_ip, app=origin.app)
-        return self.view(record, self._clock())
+        return self.view(record, self._clock(), actor)
+
+    def _known_assignee(self, action: Reassign, enterprise_id: str, cache: dict[str, UserAccount]) -> Reassign:
+        """`reassign` names an enabled enterprise user of the warning's own enterprise (422 otherwise, whether the
+        user is unknown or another enterprise's: the same answer); the name recorded is the directory's."""
+        if action.assignee_id not in cache:
+            try:
+                cache[action.assignee_id] = self._directory().user(action.assignee_id)
+            except NotFound:
+                cache[action.assignee_id] = UserAccount(username=action.assignee_id, role=None, enabled=False)
+        account = cache[action.assignee_id]
+        if account.role is not Role.ENTERPRISE or account.enterprise_id != enterprise_id or not account.enabled:
+            raise ValidationFailed(
+                "assignee_not_in_enterprise",
+                "改派对象须为该企业的用户",
+                details={"errors": [{"field": "assignee_id", "code": "not_in_enterprise"}]},
+            )
+        return action.model_copy(update={"assignee_name": account.name or action.assignee_name})
 
     def evidence_upload(self, actor: Actor, warning_id: str, request: EvidenceRequest) -> EvidenceTicket:
         _require_role(actor, EVIDENCE_ROLES, "上传现场照片")
@@ -363,7 +418,10 @@ class DisposalService:
         clear = record.is_open and now > due.clear_by
         return Overdue(acknowledge=acknowledge, verify=verify, clear=clear, any=acknowledge or verify or clear)
 
-    def view(self, record: WarningRecord, now: float) -> WarningView:
+    def view(self, record: WarningRecord, now: float, viewer: Actor | None = None) -> WarningView:
+        details = record.details
+        if viewer is not None and viewer.role is Role.ENTERPRISE:
+            details = _without_staff_ids(details)
         return WarningView(
             warning_id=record.warning_id,
             device_id=record.device_id,
@@ -389,7 +447,7 @@ class DisposalService:
             value=record.value,
             unit=record.unit,
             flags=list(record.flags),
-            details=record.details,
+            details=details,
             version=record.version,
             deadlines=self.deadlines(record),
             overdue=self.overdue(record, now),
@@ -473,7 +531,9 @@ class DisposalService:
         exists = self._registry.device(subject) if kind == "device" else self._registry.enterprise(subject)
         log = self._registry.log(f"{kind}:{subject}")
         if exists is None and not log.events and log.head.seq == 0:
-            raise NotFound(f"{kind}_not_found", "设备不存在" if kind == "device" else "企业不存在")
+            if kind == "device":
+                raise NotFound("device_not_found", "设备不存在")
+            raise NotFound("enterprise_not_found", "企业不存在")
         return SubjectAudit(
             subject_id=f"{kind}:{subject}",
             report=report_view(log),
@@ -524,6 +584,54 @@ class DisposalService:
 # --- helpers ---------------------------------------------------------------------------------------------------
 
 
+def _open_only(query: WarningQuery) -> bool:
+    """The query can match open warnings only (so the sparse open indexes hold all it can find)."""
+    open_statuses = bool(query.status) and set(query.status or ()) <= OPEN_STATUSES
+    return bool(query.open) or bool(query.overdue) or open_statuses
+
+
+def _listing_scope(actor: Actor, query: WarningQuery) -> Scope | None:
+    """The index scope to read: the actor's scope, narrowed by the `sector` or `area` filter where an index serves
+    it; None when the filter leaves nothing of the actor's scope."""
+    scope = scope_filter(actor)
+    if scope.kind is ScopeKind.SECTORS and query.sector:
+        sectors = tuple(sector for sector in scope.sectors if sector in query.sector)
+        return Scope(kind=ScopeKind.SECTORS, sectors=sectors) if sectors else None
+    if scope.kind is ScopeKind.AREAS and query.area:
+        areas = tuple(area for area in scope.area_codes if area in query.area)
+        return Scope(kind=ScopeKind.AREAS, area_codes=areas) if areas else None
+    if scope.kind is ScopeKind.ALL and query.area:
+        return Scope(kind=ScopeKind.AREAS, area_codes=tuple(dict.fromkeys(query.area)))
+    if scope.kind is ScopeKind.ALL and query.sector:
+        return Scope(kind=ScopeKind.SECTORS, sectors=tuple(dict.fromkeys(query.sector)))
+    return scope
+
+
+def for_enterprise(entry: TimelineEntry) -> TimelineEntry:
+    """A timeline entry as an enterprise user sees it: staff (duty, regulators, areas, the bureau, the
+    administrator) by name and role only; the enterprise's own people and the platform as they are."""
+    if entry.role not in STAFF_ROLES:
+        return entry
+    return entry.model_copy(update={"actor": None, "source_ip": None, "app": None})
+
+
+_IDENTIFYING = ("by", "source_ip", "app")
+
+
+def _without_staff_ids(details: Mapping[str, Any], depth: int = 0) -> dict[str, Any]:
+    """The warning's details without the user ids (`by`) of staff in its step records (`acknowledged`,
+    `escalation`, `closure`, ...: `{"by", "name", "role", "at"}`)."""
+    cleaned: dict[str, Any] = {}
+    for key, value in details.items():
+        if not isinstance(value, Mapping) or depth >= 3:
+            cleaned[key] = value
+            continue
+        inner = _without_staff_ids(value, depth + 1)
+        staff = inner.get("role") in STAFF_ROLES
+        cleaned[key] = {k: v for k, v in inner.items() if not (staff and k in _IDENTIFYING)}
+    return cleaned
+
+
 def _check_evidence(record: WarningRecord, action: Action) -> None:
     """Evidence must be a photo uploaded for this warning (no citing another enterprise's objects)."""
     keys: Sequence[str] = getattr(action, "evidence_keys", ())
@@ -569,6 +677,17 @@ def _type_zh(kind: str) -> str:
     return kind
 
 
+def _actor_name(event: AuditEvent) -> str:
+    """Who acted, for people: the name recorded with the action; events written before names were recorded show
+    the role (staff) or the user id (enterprise)."""
+    if event.role == Role.SYSTEM.value:
+        return ENGINE_ACTOR.name if event.actor == ENGINE_ACTOR.user_id else _role_zh(event.role)
+    name = str(event.data.get("actor_name") or "")
+    if name:
+        return name
+    return _role_zh(event.role) if event.role in STAFF_ROLES else event.actor
+
+
 def _role_zh(role: str) -> str:
     try:
         return ROLE_ZH[Role(role)]
@@ -586,6 +705,7 @@ def timeline(log: SubjectLog) -> list[TimelineEntry]:
             type=event.type,
             type_zh=_type_zh(event.type),
             actor=event.actor,
+            actor_name=_actor_name(event),
             role=event.role,
             role_zh=_role_zh(event.role),
             at=event.at,
@@ -611,6 +731,7 @@ def timeline(log: SubjectLog) -> list[TimelineEntry]:
                 type=kind,
                 type_zh=_type_zh(kind),
                 actor="engine",
+                actor_name=ENGINE_ACTOR.name,
                 role=Role.SYSTEM.value,
                 role_zh=Role.SYSTEM.zh,
                 at=float(entry["at"]),

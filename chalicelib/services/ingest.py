@@ -56,9 +56,15 @@ MAX_RECORD_BYTES = MAX_PAYLOAD_BYTES * 4 // 3 + 4096
 class IngestRecord:
     """One record from the stream: the topic rule's output document (JSON bytes)."""
 
-    record_id: str  # the Kinesis sequence number
+    record_id: str  # the Kinesis sequence number (unique within its shard)
     data: bytes
     arrival_s: float | None = None  # approximateArrivalTimestamp: when the stream took the record
+    shard_id: str = ""  # from the event's `eventID` ("shardId-…:sequence")
+
+    @property
+    def stream_id(self) -> str:
+        """Unique in the stream: the shard and the sequence number."""
+        return f"{self.shard_id}:{self.record_id}" if self.shard_id else self.record_id
 
     @property
     def sequence(self) -> int | None:
@@ -394,7 +400,7 @@ class IngestService:
         device = rejection.device_id or item.topic_device
         return QuarantinedMessage(
             received_at=item.arrival,
-            record_id=item.record.record_id,
+            record_id=item.record.stream_id,
             reason=rejection.reason.value,
             detail=safe_text(rejection.detail) or "-",
             payload=item.raw or item.record.data,

@@ -26,6 +26,7 @@ from chalicelib.domain.changes import ChangeKind, WarningChange, warning_id_for
 from chalicelib.domain.levels import Level
 from chalicelib.domain.warnings import WarningRecord
 from chalicelib.settings import Settings
+from local.api_gateway import emulate_gateway
 from local.aws import Provisioned, provision_with_identity, reset_moto, start_moto_server
 from local.seed import SeedRegistry, load_seed
 from local.users import bearer, demo_users, seed_users
@@ -112,6 +113,7 @@ def http(api_env: ApiEnv) -> Iterator[Http]:
     from app import app
 
     with Client(app, stage_name=STAGE, project_dir=str(PROJECT_DIR)) as client:
+        emulate_gateway(client)  # unknown routes answer as the deployed stage's gateway responses say
         yield Http(client)
 
 

@@ -231,7 +231,7 @@ def race(record: WarningRecord, actor: Actor, payload: dict[str, Any]) -> list[s
     barrier = threading.Barrier(2)
     store = RacingStore(barrier)
     base = api().disposal
-    service = DisposalService(store, base._registry, None, None, base._policy, time.time)
+    service = DisposalService(store, base._registry, None, None, base._policy, time.time, listings=base._listings)
     outcomes: list[str] = []
 
     def one() -> None:
@@ -394,10 +394,10 @@ def test_a_user_without_a_role_group_is_403(api_env: ApiEnv, http: Http) -> None
     ("raw", "status", "code"),
     [
         (b"{not json", 400, "invalid_json"),
-        (b'{"type": "dance"}', 422, "invalid_action"),
-        (b'{"type": "verify"}', 422, "invalid_action"),
-        (b'{"type": "acknowledge", "by": "someone-else"}', 422, "invalid_action"),
-        (b"[]", 422, "invalid_action"),
+        (b'{"type": "dance"}', 422, "invalid_request"),
+        (b'{"type": "verify"}', 422, "invalid_request"),
+        (b'{"type": "acknowledge", "by": "someone-else"}', 422, "invalid_request"),
+        (b"[]", 422, "invalid_request"),
     ],
 )
 def test_an_unreadable_or_invalid_action_body_is_refused(

@@ -17,7 +17,7 @@ from moto.server import ThreadedMotoServer
 
 from local.bridge import BridgedRule, RuleBridge
 from local.mqtt import Broker, Publisher, start_broker
-from local.poller import FailedDelivery, KinesisPoller, LambdaContext, SqsPoller
+from local.poller import FailedDelivery, KinesisPoller, LambdaContext, SqsPoller, StreamFailurePolicy
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -322,7 +322,13 @@ def test_record_that_keeps_failing_goes_to_the_failure_destination(runtime: Runt
     ids = [r["EventID"] for r in records_of(runtime, ent)]
     recorder = Recorder(fail={ids[1]}, fail_times=100)
     failures: list[FailedDelivery] = []
-    poller = KinesisPoller(runtime.kinesis, STREAM, recorder, max_retries=2, on_failure=failures.append)
+    poller = KinesisPoller(
+        runtime.kinesis,
+        STREAM,
+        recorder,
+        failure_policy=StreamFailurePolicy(maximum_retry_attempts=2),
+        on_failure=failures.append,
+    )
 
     drain(poller)
 
@@ -330,7 +336,9 @@ def test_record_that_keeps_failing_goes_to_the_failure_destination(runtime: Runt
     assert failure.record["eventID"] == ids[1]
     assert failure.attempts == 3
     assert failure.shard_id == ids[1].split(":")[0]
-    assert [recorder.deliveries(i) for i in ids] == [1, 3, 4]  # the last one rides along each retry, then alone
+    # as Lambda does, the rest of the retried batch rides along each retry and is discarded with it
+    assert [r["eventID"] for r in failure.records] == ids[1:]
+    assert [recorder.deliveries(i) for i in ids] == [1, 3, 3]
 
 
 def test_latest_starting_position_skips_existing_records(runtime: Runtime) -> None:

@@ -43,8 +43,13 @@ TABLES: dict[str, dict[str, Any]] = {
         "keys": [("warning_id", S)],
         "gsis": {
             "by_enterprise": [("enterprise_id", S), ("raised_at", S)],
+            "open_by_enterprise": [("open_enterprise", S), ("urgency", S)],
+            "by_sector": [("sector", S), ("raised_at", S)],
             "open_by_sector": [("open_sector", S), ("urgency", S)],
+            "by_area": [("first_area", S), ("raised_at", S)],
+            "by_other_area": [("other_area", S), ("raised_at", S)],
             "open_by_area": [("open_area", S), ("urgency", S)],
+            "open_by_other_area": [("open_other_area", S), ("urgency", S)],
         },
         "ttl": "expires_at",
     },
@@ -424,10 +429,53 @@ def test_packaging_inlines_the_asl_and_wires_chalice_event_sources(tmp_path: Pat
     resources = result["Resources"]
     assert result["Parameters"]["Stage"]["Default"] == "prod"
     assert resources["DisposalStateMachine"]["Properties"]["Definition"] == ASL
-    assert resources["Ingest"]["Properties"]["Events"]["IngestKinesisEventSource"]["Properties"]["Stream"] == {
-        "Fn::GetAtt": ["DeviceStream", "Arn"]
+    kinesis = resources["Ingest"]["Properties"]["Events"]["IngestKinesisEventSource"]["Properties"]
+    assert kinesis["Stream"] == {"Fn::GetAtt": ["DeviceStream", "Arn"]}
+    assert kinesis["BisectBatchOnFunctionError"] is True
+    assert kinesis["DestinationConfig"]["OnFailure"]["Destination"] == {
+        "Fn::GetAtt": ["IngestFailureQueue", "Arn"]
     }
-    assert resources["DefaultRole"]["Properties"]["ManagedPolicyArns"] == [{"Ref": "AppAccessPolicy"}]
+    assert resources["Ingest"]["Properties"]["Role"] == {"Fn::GetAtt": ["IngestRole", "Arn"]}
+    assert resources["Ingest"]["Properties"]["FunctionName"] == {"Fn::Sub": "dayingji-${Stage}-ingest"}
+    assert "DefaultRole" not in resources  # Chalice's shared role, nothing uses it any more
     assert cfnlint_api.lint(json.dumps(result), regions=["cn-north-1"]) == []
     with pytest.raises(TemplateError, match="dayingji-prod-devices"):
         finalize_package(packaged, "dev", tmp_path)
+
+
+def test_packaging_refuses_a_function_that_has_no_role_of_its_own(tmp_path: Path) -> None:
+    template = state_machine_template(tmp_path)
+    orphan = {
+        "Type": "AWS::Serverless::Function",
+        "Properties": {"Handler": "app.orphan", "Runtime": "python3.11"},
+    }
+    packaged = {**template.body, "Resources": {**template.body["Resources"], "Orphan": orphan}}
+
+    with pytest.raises(TemplateError, match=r"\['Orphan'\] have no execution role"):
+        finalize_package(packaged, "prod", tmp_path)
+
+
+def test_the_stream_declares_its_event_source_failure_handling_in_one_place() -> None:
+    mapping = Template.load().event_source_mapping("DeviceStream")
+
+    assert mapping is not None
+    assert mapping.on_failure_queue == "IngestFailureQueue"
+    assert set(mapping.properties) == {
+        "MaximumRetryAttempts",
+        "BisectBatchOnFunctionError",
+        "MaximumRecordAgeInSeconds",
+        "FunctionResponseTypes",
+    }
+    bad = json.loads(TEMPLATE_PATH.read_text(encoding="utf-8"))
+    bad["Resources"]["DeviceStream"]["Metadata"]["dayingji:EventSourceMapping"]["Properties"]["BatchSize"] = 5
+    with pytest.raises(TemplateError, match="BatchSize"):
+        Template(bad).event_source_mapping("DeviceStream")
+
+
+def test_the_ingest_failure_queue_keeps_messages_two_weeks(infra: Provisioned, moto_server: str) -> None:
+    queue = client("sqs", moto_server).get_queue_attributes(
+        QueueUrl=infra.queue_url("IngestFailureQueue"), AttributeNames=["MessageRetentionPeriod"]
+    )["Attributes"]
+    assert infra.queue_url("IngestFailureQueue").endswith(f"/dayingji-{STAGE}-ingest-failures")
+    assert int(queue["MessageRetentionPeriod"]) == 14 * 86400
+    assert infra.outputs["IngestFailureQueueArn"] == infra.queue_arn("IngestFailureQueue")

@@ -1,19 +1,87 @@
-"""`make package`: the deployable template is built from the real app and infra/, and cfn-lint passes on it."""
+"""`make package`: the deployable template is built from the real app and infra/, and cfn-lint passes on it.
+
+The checks read the packaged `sam.json` the way a reviewer would: every event source is wired to this template's
+stream or queue, the stream's event source mapping cannot be held by a poison batch, and each function runs as a
+role of its own that names only what that function touches. Expectations are written out here (which function
+reaches which resource, which wildcards are allowed and why), so a template change that widens a role fails.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+
+import pytest
+
+from local.cfn import LAMBDA_FUNCTION_KEY, WILDCARDS_KEY, Template
 
 ROOT = Path(__file__).resolve().parents[2]
 
+# Function (Chalice's logical id) -> the template resources its role names, and the AWS services it may call.
+ROLE_REACH: dict[str, set[str]] = {
+    "Ingest": {
+        "IngestLogGroup",
+        "DeviceStream",
+        "IngestFailureQueue",
+        "DeviceStateTable",
+        "UnitStateTable",
+        "WarningTable",
+        "WarningEventTable",
+        "QuarantineTable",
+        "RegistryTable",
+        "EvidenceBucket",  # quarantine/* only: payloads too large for their quarantine row
+        "WarningTopic",
+        "DisposalStateMachine",
+    },
+    "WorkflowEvents": {
+        "WorkflowEventsLogGroup",
+        "WorkflowEventQueue",
+        "WarningTable",
+        "WarningEventTable",
+        "RegistryTable",
+        "DisposalStateMachine",
+    },
+    "Sweep": {"SweepLogGroup", "WarningTable", "DisposalStateMachine"},
+    "APIHandler": {"APIHandlerLogGroup", "WarningTable", "WarningEventTable", "RegistryTable", "EvidenceBucket"},
+}
+ROLE_SERVICES: dict[str, set[str]] = {
+    "Ingest": {"logs", "kinesis", "sqs", "dynamodb", "s3", "sns", "states"},
+    "WorkflowEvents": {"logs", "sqs", "dynamodb", "sns", "states"},
+    "Sweep": {"logs", "dynamodb", "states"},
+    "APIHandler": {"logs", "dynamodb", "s3", "cognito-idp"},
+}
+READ_ONLY_TABLES: dict[str, set[str]] = {
+    "Ingest": {"RegistryTable"},
+    "WorkflowEvents": {"RegistryTable"},
+    "Sweep": {"WarningTable"},
+    "APIHandler": set(),
+}
+TABLE_WRITES = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"}
 
-def test_the_packaged_template_lints_clean_and_wires_every_event_source(tmp_path: Path) -> None:
+# `Resource: "*"`, allowed only for these (role, action) pairs: the API has no resource to name.
+SMS_HAS_NO_RESOURCE = "SNS direct SMS (Publish with PhoneNumber) has no resource ARN"
+WILDCARD_ALLOW_LIST: dict[tuple[str, str], str] = {
+    ("IngestRole", "sns:Publish"): SMS_HAS_NO_RESOURCE,
+    ("WorkflowEventsRole", "sns:Publish"): SMS_HAS_NO_RESOURCE,
+}
+# A `*` inside an ARN, allowed only as these suffixes of a resource the role already names.
+ARN_SUFFIX_ALLOW_LIST: dict[str, str] = {
+    r"\$\{\w+Table\.Arn\}/index/\*": "the indexes of a table the role may use (its ARN does not cover them)",
+    r"\$\{EvidenceBucket\.Arn\}/evidence/\*": "evidence photos: one object per upload, keys made per warning",
+    r"\$\{EvidenceBucket\.Arn\}/quarantine/\*": "oversized quarantined payloads: one object per record",
+}
+
+
+@pytest.fixture(scope="module")
+def packaged(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
-    out = tmp_path / "package"
+    out = tmp_path_factory.mktemp("package")
     result = subprocess.run(
         ["bash", str(ROOT / "scripts" / "package.sh"), "test", str(out)],
         cwd=ROOT,
@@ -24,17 +92,188 @@ def test_the_packaged_template_lints_clean_and_wires_every_event_source(tmp_path
         check=False,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    template = json.loads((out / "sam.json").read_text(encoding="utf-8"))
-    resources = template["Resources"]
-    functions = {k: v for k, v in resources.items() if v["Type"] == "AWS::Serverless::Function"}
-    events = {
-        name: event for fn in functions.values() for name, event in fn["Properties"].get("Events", {}).items()
+    template: dict[str, Any] = json.loads((out / "sam.json").read_text(encoding="utf-8"))
+    return template
+
+
+def functions_of(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {k: v for k, v in template["Resources"].items() if v["Type"] == "AWS::Serverless::Function"}
+
+
+def events_of(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {
+        name: event
+        for fn in functions_of(template).values()
+        for name, event in fn["Properties"].get("Events", {}).items()
     }
+
+
+def role_of(function: dict[str, Any]) -> str:
+    role = function["Properties"]["Role"]
+    assert set(role) == {"Fn::GetAtt"} and role["Fn::GetAtt"][1] == "Arn", role
+    return str(role["Fn::GetAtt"][0])
+
+
+def statements(role: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    for policy in role["Properties"].get("Policies", []):
+        yield from policy["PolicyDocument"]["Statement"]
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def referenced(node: Any) -> set[str]:
+    """Logical ids a policy names (Ref, Fn::GetAtt, `${X}` / `${X.Arn}` in Fn::Sub)."""
+    found: set[str] = set()
+    if isinstance(node, list):
+        for item in node:
+            found |= referenced(item)
+    elif isinstance(node, dict):
+        if set(node) == {"Ref"}:
+            found.add(node["Ref"])
+        elif set(node) == {"Fn::GetAtt"}:
+            found.add(node["Fn::GetAtt"][0])
+        elif set(node) == {"Fn::Sub"}:
+            text = node["Fn::Sub"] if isinstance(node["Fn::Sub"], str) else node["Fn::Sub"][0]
+            found |= {name.split(".")[0] for name in re.findall(r"\$\{([^}!]*)\}", text)}
+        else:
+            for value in node.values():
+                found |= referenced(value)
+    return found
+
+
+# --- the package ------------------------------------------------------------------------------------------------
+
+
+def test_the_packaged_template_lints_clean_and_wires_every_event_source(packaged: dict[str, Any]) -> None:
+    events = events_of(packaged)
     kinesis = [e for e in events.values() if e["Type"] == "Kinesis"]
     sqs = [e for e in events.values() if e["Type"] == "SQS"]
     assert kinesis and kinesis[0]["Properties"]["Stream"] == {"Fn::GetAtt": ["DeviceStream", "Arn"]}
-    assert kinesis[0]["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert sqs and sqs[0]["Properties"]["Queue"] == {"Fn::GetAtt": ["WorkflowEventQueue", "Arn"]}
+    assert sqs[0]["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert any(e["Type"] == "Schedule" for e in events.values())
-    assert isinstance(resources["DisposalStateMachine"]["Properties"]["Definition"], dict)
-    assert template["Parameters"]["Stage"]["Default"] == "test"
+    assert isinstance(packaged["Resources"]["DisposalStateMachine"]["Properties"]["Definition"], dict)
+    assert packaged["Parameters"]["Stage"]["Default"] == "test"
+
+
+# --- item 2: a poison batch cannot hold a shard -----------------------------------------------------------------
+
+
+def test_the_stream_event_source_mapping_retries_bisects_ages_out_and_keeps_what_it_discards(
+    packaged: dict[str, Any],
+) -> None:
+    [ingest] = [e for e in events_of(packaged).values() if e["Type"] == "Kinesis"]
+    properties = ingest["Properties"]
+
+    assert 5 <= properties["MaximumRetryAttempts"] <= 10
+    assert properties["BisectBatchOnFunctionError"] is True
+    assert 60 <= properties["MaximumRecordAgeInSeconds"] <= 6 * 3600  # a bad shard is never blinded for a day
+    assert properties["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert properties["DestinationConfig"] == {
+        "OnFailure": {"Type": "SQS", "Destination": {"Fn::GetAtt": ["IngestFailureQueue", "Arn"]}}
+    }
+    # one source: the values are the stream's, which the local poller reads too
+    mapping = Template.load().event_source_mapping("DeviceStream")
+    assert mapping is not None
+    assert {key: properties[key] for key in mapping.sam_properties()} == mapping.sam_properties()
+
+
+def test_discarded_batches_are_kept_two_weeks_and_raise_an_alarm_to_the_operators(
+    packaged: dict[str, Any],
+) -> None:
+    resources = packaged["Resources"]
+    queue = resources["IngestFailureQueue"]["Properties"]
+    assert queue["MessageRetentionPeriod"] == 14 * 86400
+    alarms = [
+        r["Properties"]
+        for r in resources.values()
+        if r["Type"] == "AWS::CloudWatch::Alarm"
+        and {"Name": "QueueName", "Value": {"Fn::GetAtt": ["IngestFailureQueue", "QueueName"]}}
+        in r["Properties"].get("Dimensions", [])
+    ]
+    [alarm] = alarms
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("AWS/SQS", "ApproximateNumberOfMessagesVisible")
+    assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("GreaterThanThreshold", 0)
+    assert alarm["AlarmActions"] == [{"Ref": "OpsTopic"}]
+
+
+# --- item 11: least privilege for the functions -----------------------------------------------------------------
+
+
+def test_each_function_runs_as_a_role_of_its_own_that_only_lambda_can_assume(packaged: dict[str, Any]) -> None:
+    functions = functions_of(packaged)
+    resources = packaged["Resources"]
+    assert set(functions) == set(ROLE_REACH)
+    roles = {name: role_of(function) for name, function in functions.items()}
+    assert len(set(roles.values())) == len(roles), roles
+    assert "DefaultRole" not in resources
+    for name, role_id in roles.items():
+        role = resources[role_id]
+        assert role["Metadata"][LAMBDA_FUNCTION_KEY]["LogicalId"] == name
+        assert role["Properties"]["AssumeRolePolicyDocument"]["Statement"] == [
+            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ]
+        assert "ManagedPolicyArns" not in role["Properties"]
+    assert not [r for r in resources.values() if r["Type"] == "AWS::IAM::ManagedPolicy"]
+
+
+@pytest.mark.parametrize("function", sorted(ROLE_REACH))
+def test_each_role_names_only_what_its_function_touches(packaged: dict[str, Any], function: str) -> None:
+    resources = packaged["Resources"]
+    role = resources[role_of(functions_of(packaged)[function])]
+    names = referenced(list(statements(role)))
+
+    assert {name for name in names if name in resources} == ROLE_REACH[function]
+    actions = {action for s in statements(role) for action in as_list(s["Action"])}
+    assert {action.split(":")[0] for action in actions} == ROLE_SERVICES[function]
+    assert all(s["Effect"] == "Allow" for s in statements(role))
+    for statement in statements(role):
+        writes = TABLE_WRITES.intersection(as_list(statement["Action"]))
+        assert not writes or not referenced(statement["Resource"]) & READ_ONLY_TABLES[function], statement["Sid"]
+
+
+@pytest.mark.parametrize("function", sorted(ROLE_REACH))
+def test_each_function_logs_to_its_own_log_group_under_its_own_name(
+    packaged: dict[str, Any], function: str
+) -> None:
+    resources = packaged["Resources"]
+    properties = functions_of(packaged)[function]["Properties"]
+    role = resources[role_of(functions_of(packaged)[function])]
+    log_group = role["Metadata"][LAMBDA_FUNCTION_KEY]["LogGroup"]
+
+    assert resources[log_group]["Properties"]["LogGroupName"] == {
+        "Fn::Sub": "/aws/lambda/" + properties["FunctionName"]["Fn::Sub"]
+    }
+    assert resources[log_group]["Properties"]["RetentionInDays"] >= 180
+    [logs] = [s for s in statements(role) if any(a.startswith("logs:") for a in as_list(s["Action"]))]
+    assert logs["Resource"] == {"Fn::GetAtt": [log_group, "Arn"]}
+    assert "logs:CreateLogGroup" not in as_list(logs["Action"])
+
+
+def test_no_iam_policy_has_a_wildcard_that_is_not_on_the_allow_list(packaged: dict[str, Any]) -> None:
+    unlisted: list[str] = []
+    for role_id, role in packaged["Resources"].items():
+        if role["Type"] not in {"AWS::IAM::Role", "AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"}:
+            continue
+        documented = role.get("Metadata", {}).get(WILDCARDS_KEY, {})
+        policy_statements = (
+            list(statements(role))
+            if role["Type"] == "AWS::IAM::Role"
+            else role["Properties"]["PolicyDocument"]["Statement"]
+        )
+        for statement in policy_statements:
+            actions = as_list(statement.get("Action", []))
+            unlisted += [f"{role_id}: action {a}" for a in actions if "*" in a]
+            assert "NotAction" not in statement and "NotResource" not in statement, role_id
+            for resource in as_list(statement["Resource"]):
+                if resource == "*" or (isinstance(resource, str) and "*" in resource):
+                    listed = all((role_id, action) in WILDCARD_ALLOW_LIST for action in actions)
+                    if not listed or statement.get("Sid") not in documented:
+                        unlisted.append(f"{role_id}: {actions} on {resource!r}")
+                elif isinstance(resource, dict) and "*" in str(resource.get("Fn::Sub", "")):
+                    text = str(resource["Fn::Sub"])
+                    if not any(re.fullmatch(pattern, text) for pattern in ARN_SUFFIX_ALLOW_LIST):
+                        unlisted.append(f"{role_id}: {actions} on {text}")
+    assert unlisted == []

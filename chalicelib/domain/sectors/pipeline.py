@@ -4,6 +4,11 @@ Third-party activity near the line (石油天然气管道保护法 第30/35条: 
 flow against the registered normal operating values and MAOP, sudden pressure drops, confirmed leaks
 (negative-pressure wave or mass balance) and combustible gas in valve pits (GB/T 50493 setpoints, as in §2.2).
 Both pipeline sectors share this model; high-consequence-area class III (+1) is applied by the grading engine.
+
+"Intrusion plus pressure drop" (the red cell of §2.5's third-party row) counts every pressure drop that is itself
+alarming: a sudden drop (`sudden_drop_fraction` of normal within `sudden_drop_window_s`, orange by itself) or a
+reading below normal by `pressure_yellow_deviation` or more (yellow by itself; yellow is the policy's alarming
+level). A reading inside that band (e.g. 9 % below normal: blue) or above normal is no drop for this rule.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ TAG_LEAK = "leak"
 _PREVIOUS_PRESSURE = "pv"  # last pressure reading, MPa
 _PREVIOUS_PRESSURE_TS = "pt"  # its time, epoch s
 _DROP_TS = "pd"  # time of the last sudden pressure drop
+_LOW_TS = "pl"  # time of the latest reading, while it is below normal by the yellow deviation or more
 _INTRUSION_TS = "it"  # time of the last intrusion event
 _THIRD_PARTY_LEVEL = "tl"  # level held after the last third-party event
 _THIRD_PARTY_TS = "tt"  # time of the last third-party event that raised a level
@@ -101,7 +107,7 @@ class PipelineConfig(BaseModel):
     permit_clears_works_zone: bool = False  # True: permitted activity 5–50 m raises nothing
     unknown_distance_m: float = Field(default=50.0, ge=0)  # distance assumed when an event carries none
     intrusion_level: Level = Level.YELLOW  # an intrusion without a pressure drop
-    intrusion_drop_window_s: float = Field(default=600.0, gt=0)  # intrusion + pressure drop within this → red
+    intrusion_drop_window_s: float = Field(default=600.0, gt=0)  # intrusion + alarming pressure drop → red
     third_party_hold_s: float = Field(default=1800.0, ge=0)  # a third-party level is held this long
 
     @model_validator(mode="after")
@@ -131,11 +137,17 @@ class PipelineModel:
     """Pipeline model shared by `chem_pipeline` and `oil_gas_pipeline` (DOMAIN.md §2.5).
 
     Risk types: third_party, pressure, flow, pit_gas, leak. Memory in `scratch`: the previous pressure reading
-    (sudden drops), the last drop and intrusion times (intrusion plus pressure drop → red) and the third-party
-    level held for `third_party_hold_s` after the last event.
+    (sudden drops), the last sudden drop, the latest low reading (below normal by the yellow deviation or more)
+    and the last intrusion (intrusion plus an alarming pressure drop within `intrusion_drop_window_s` → red), and
+    the third-party level held for `third_party_hold_s` after the last event.
+
+    An alarming pressure drop is a sudden drop or a reading below the yellow deviation band; a pressure finding
+    that is one carries the tag `pressure_drop`, so the unit rule pairs it with an intrusion on another device.
     """
 
     stuck_metrics: tuple[str, ...] = ("pressure_mpa", "flow_m3h")
+    # written at once when they change; the previous pressure sample rides on the coalesced state writes
+    durable_memory: tuple[str, ...] = ("pd", "it", "tl", "tt")
 
     def __init__(self, sector: Sector, config: PipelineConfig | None = None) -> None:
         if sector not in (Sector.CHEM_PIPELINE, Sector.OIL_GAS_PIPELINE):
@@ -188,23 +200,28 @@ class PipelineModel:
         """Grade the readings and events of one message; see the class docstring for what `scratch` keeps."""
         metrics = msg.metrics
         findings: list[Finding] = []
-        dropped = False
+        dropped = below_band = False
         pressure = metrics.pressure_mpa
         if pressure is not None:
             normal_value, maop = _normal_and_maop(reg)
+            below_band = self._below_alarming_band(pressure, normal_value)
+            self._remember_low_pressure(below_band, scratch, now_s)
             dropped = self._sudden_drop(pressure, normal_value, scratch, now_s)
-            findings.append(self._grade_pressure(pressure, normal_value, maop, dropped, scratch, now_s))
+            findings.append(
+                self._grade_pressure(pressure, normal_value, maop, dropped, below_band, scratch, now_s)
+            )
         flow = metrics.flow_m3h
         if flow is not None:
             findings.append(self._grade_flow(reg, flow))
         gas = metrics.gas_lel_pct
         if gas is not None:
             findings.append(self._grade_pit_gas(reg, gas))
+        alarming_drop = dropped or below_band
         events = msg.events
         if events:
-            self._grade_events(events, scratch, now_s, dropped, findings)
-        elif dropped or _THIRD_PARTY_TS in scratch:
-            self._third_party_without_event(scratch, now_s, dropped, findings)
+            self._grade_events(events, scratch, now_s, alarming_drop, findings)
+        elif alarming_drop or _THIRD_PARTY_TS in scratch:
+            self._third_party_without_event(scratch, now_s, alarming_drop, findings)
         return findings
 
     # --- pressure and flow --------------------------------------------------------------------------------------
@@ -215,11 +232,13 @@ class PipelineModel:
         normal_value: float | None,
         maop: float | None,
         dropped: bool,
+        below_band: bool,
         scratch: dict[str, Any],
         now_s: float,
     ) -> Finding:
         """Deviation from normal (blue/yellow), above MAOP (orange), a sudden drop (orange, kept raw for
-        `sudden_drop_hold_s` so that the unit rule can pair it with an intrusion)."""
+        `sudden_drop_hold_s` so that the unit rule can pair it with an intrusion). A sudden drop, and a reading
+        below the yellow deviation band (`below_band`), are tagged `pressure_drop` for the unit rule."""
         cfg = self.config
         maop_hold = self._maop_hold_fraction
 
@@ -297,8 +316,30 @@ class PipelineModel:
             value=pressure,
             unit="MPa",
             family=PRESSURE,
+            tag=TAG_PRESSURE_DROP if below_band else "",
             params={"normal": normal_value},
         )
+
+    def _below_alarming_band(self, pressure: float, normal_value: float | None) -> bool:
+        """True when the reading is below the registered normal by `pressure_yellow_deviation` or more: a pressure
+        drop that is alarming by itself (yellow), so that with an intrusion it is red. No normal, no band."""
+        if normal_value is None:
+            return False
+        shortfall = (normal_value - pressure) / normal_value + _RATIO_TOLERANCE
+        return shortfall >= self.config.pressure_yellow_deviation
+
+    @staticmethod
+    def _remember_low_pressure(below_band: bool, scratch: dict[str, Any], now_s: float) -> None:
+        """Keep the time of the latest reading while it is below the band; forget it once a reading is not.
+
+        A message older than the latest pressure reading changes nothing (the newer reading stands)."""
+        latest_ts = scratch.get(_PREVIOUS_PRESSURE_TS)
+        if latest_ts is not None and now_s < latest_ts:
+            return
+        if below_band:
+            scratch[_LOW_TS] = now_s
+        else:
+            scratch.pop(_LOW_TS, None)
 
     def _sudden_drop(
         self, pressure: float, normal_value: float | None, scratch: dict[str, Any], now_s: float
@@ -386,9 +427,12 @@ class PipelineModel:
         events: Sequence[PipelineEvent],
         scratch: dict[str, Any],
         now_s: float,
-        dropped: bool,
+        alarming_drop: bool,
         findings: list[Finding],
     ) -> None:
+        """The worst third-party event of the message, red when it is an intrusion and an alarming pressure drop
+        is at hand (now, or within `intrusion_drop_window_s`), or there is an alarming drop now after a recent
+        intrusion; confirmed leaks."""
         third_party: tuple[int, str, str, PipelineEvent] | None = None
         intrusion = False
         leak_codes: list[str] = []
@@ -403,14 +447,14 @@ class PipelineModel:
         if leak_codes:
             findings.append(_leak_finding(leak_codes))
         if third_party is None:
-            if dropped or _THIRD_PARTY_TS in scratch:
-                self._third_party_without_event(scratch, now_s, dropped, findings)
+            if alarming_drop or _THIRD_PARTY_TS in scratch:
+                self._third_party_without_event(scratch, now_s, alarming_drop, findings)
             return
 
         level, reason, title, event = third_party
         if intrusion:
             scratch[_INTRUSION_TS] = now_s
-        if level < _RED and self._intrusion_meets_drop(scratch, now_s, intrusion, dropped):
+        if level < _RED and self._intrusion_meets_drop(scratch, now_s, intrusion, alarming_drop):
             level = _RED
             reason, title = _INTRUSION_WITH_DROP
         held = self._held_third_party_level(scratch, now_s)
@@ -463,13 +507,14 @@ class PipelineModel:
         return _NONE, "", ""
 
     def _third_party_without_event(
-        self, scratch: dict[str, Any], now_s: float, dropped: bool, findings: list[Finding]
+        self, scratch: dict[str, Any], now_s: float, alarming_drop: bool, findings: list[Finding]
     ) -> None:
-        """A message without a third-party event: a drop after a recent intrusion turns red; otherwise keep the
-        held level while its window lasts, then report normal once and forget it."""
+        """A message without a third-party event: an alarming pressure drop (sudden, or below the band) after a
+        recent intrusion turns red; otherwise keep the held level while its window lasts, then report normal once
+        and forget it."""
         cfg = self.config
         held = self._held_third_party_level(scratch, now_s)
-        if dropped and self._intrusion_meets_drop(scratch, now_s, False, dropped):
+        if alarming_drop and self._intrusion_meets_drop(scratch, now_s, False, alarming_drop):
             scratch[_THIRD_PARTY_LEVEL] = _RED
             scratch[_THIRD_PARTY_TS] = now_s
             reason, title = _INTRUSION_WITH_DROP
@@ -501,12 +546,14 @@ class PipelineModel:
     def _intrusion_meets_drop(
         self, scratch: dict[str, Any], now_s: float, intrusion_now: bool, dropped_now: bool
     ) -> bool:
-        """Same-device rule: an intrusion now and a drop within the window, or a drop now after an intrusion."""
+        """Same-device rule: an intrusion now and an alarming pressure drop within the window (a sudden drop, or
+        the latest reading below the band), or an alarming drop now (`dropped_now`) after an intrusion."""
         window = self.config.intrusion_drop_window_s
         if intrusion_now:
-            drop_ts = scratch.get(_DROP_TS)
-            if drop_ts is not None and abs(now_s - drop_ts) <= window:
-                return True
+            for drop_key in (_DROP_TS, _LOW_TS):
+                drop_ts = scratch.get(drop_key)
+                if drop_ts is not None and abs(now_s - drop_ts) <= window:
+                    return True
         if dropped_now:
             intrusion_ts = scratch.get(_INTRUSION_TS)
             if intrusion_ts is not None and abs(now_s - intrusion_ts) <= window:
@@ -528,7 +575,8 @@ class PipelineModel:
     # --- unit rules ---------------------------------------------------------------------------------------------
 
     def combine(self, finding: Finding, others: Sequence[UnitAlarm]) -> Combination | None:
-        """Unit rule of §2.5: an intrusion plus a pressure drop in the same unit (either order) → red."""
+        """Unit rule of §2.5: an intrusion plus an alarming pressure drop (a finding tagged `pressure_drop`: a
+        sudden drop, or a reading below the yellow deviation band) in the same unit, either order → red."""
         tag = finding.tag
         if finding.level >= _RED:
             return None

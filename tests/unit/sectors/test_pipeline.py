@@ -259,6 +259,106 @@ def test_works_event_after_an_intrusion_with_a_drop_now_is_red():
     assert findings["third_party"].level == RED
 
 
+# --- intrusion plus a pressure already below the alarming band (no sudden drop) ---------------------------------
+# DOMAIN.md §2.5: "intrusion plus pressure drop" is red. Any drop that is alarming by itself counts: a sudden drop
+# (above), or a reading below normal by the yellow deviation (10 %) or more. Normal pressure here is 8.0 MPa.
+
+
+@pytest.mark.parametrize(
+    ("pressure", "level", "reason"),
+    [
+        (7.04, RED, "intrusion_with_pressure_drop"),  # 12 % below: past the yellow band
+        (7.2, RED, "intrusion_with_pressure_drop"),  # exactly 10 % below: on the band counts
+        (0.5, RED, "intrusion_with_pressure_drop"),
+        (7.21, YELLOW, "third_party_intrusion"),  # 9.9 % below: blue by itself, no alarming drop
+        (7.28, YELLOW, "third_party_intrusion"),  # 9 % below
+        (8.0, YELLOW, "third_party_intrusion"),
+        (8.96, YELLOW, "third_party_intrusion"),  # 12 % above: past the band, but no drop
+        (9.7, YELLOW, "third_party_intrusion"),  # above MAOP is orange, but no drop
+    ],
+)
+def test_intrusion_with_the_pressure_below_the_alarming_band_in_one_message_is_red(pressure, level, reason):
+    findings = grade({"pressure_mpa": pressure}, [third_party("intrusion", 1.0)])
+    assert (findings["third_party"].level, findings["third_party"].reason) == (level, reason)
+    assert findings["pressure"].reason != "pressure_sudden_drop"  # no previous reading: this is no sudden drop
+
+
+@pytest.mark.parametrize(
+    ("pressure", "intrusion_after_s", "level"),
+    [
+        (7.04, 60, RED),  # 12 % below, then an intrusion
+        (7.04, 600, RED),  # the latest reading may be up to ten minutes old
+        (7.04, 601, YELLOW),
+        (7.28, 60, YELLOW),  # 9 % below
+        (8.96, 60, YELLOW),  # 12 % above
+    ],
+)
+def test_intrusion_after_a_reading_below_the_band_is_red(pressure, intrusion_after_s, level):
+    line = Line()
+    line.send(0, {"pressure_mpa": 7.6})
+    line.send(60, {"pressure_mpa": pressure})
+    finding = line.send(60 + intrusion_after_s, events=[third_party("intrusion", 1.0)])["third_party"]
+    assert finding.level == level
+
+
+@pytest.mark.parametrize(
+    ("pressure", "level"),
+    [(7.04, RED), (7.2, RED), (7.28, YELLOW), (8.0, YELLOW), (8.96, YELLOW)],
+)
+def test_a_reading_below_the_band_after_an_intrusion_turns_third_party_red(pressure, level):
+    line = Line()
+    line.send(0, {"pressure_mpa": 8.0}, [third_party("intrusion", 1.0)])
+    line.send(200, {"pressure_mpa": 7.6})  # the pressure sinks slowly: never a sudden drop
+    findings = line.send(400, {"pressure_mpa": pressure})
+    assert findings["pressure"].reason != "pressure_sudden_drop"
+    assert findings["third_party"].level == level
+    if level == RED:
+        assert (findings["third_party"].reason, findings["third_party"].immediate) == (
+            "intrusion_with_pressure_drop",
+            True,
+        )
+
+
+def test_a_reading_back_inside_the_band_ends_the_drop_for_a_later_intrusion():
+    line = Line()
+    line.send(0, {"pressure_mpa": 7.04})
+    line.send(60, {"pressure_mpa": 7.3})  # 8.75 % below: still a blue warning (hysteresis), but no alarming drop
+    assert line.send(120, events=[third_party("intrusion", 1.0)])["third_party"].level == YELLOW
+    assert "pl" not in line.scratch
+
+
+def test_a_late_low_reading_does_not_replace_the_newer_normal_one():
+    line = Line()
+    line.send(100, {"pressure_mpa": 8.0})
+    line.send(50, {"pressure_mpa": 7.04})  # measured earlier, arrives late
+    assert line.send(160, events=[third_party("intrusion", 1.0)])["third_party"].level == YELLOW
+
+
+def test_without_a_registered_normal_only_a_sudden_drop_meets_an_intrusion():
+    line = Line(setpoints={"pressure_mpa": Setpoint(maop=9.6)})
+    line.send(0, {"pressure_mpa": 4.0})
+    assert line.send(60, {"pressure_mpa": 3.8}, [third_party("intrusion", 1.0)])["third_party"].level == YELLOW
+
+
+@pytest.mark.parametrize(
+    ("pressure", "tag"),
+    [(7.04, "pressure_drop"), (7.2, "pressure_drop"), (7.28, ""), (7.6, ""), (8.96, "")],
+)
+def test_a_reading_below_the_band_is_tagged_as_a_pressure_drop_for_the_unit_rule(pressure, tag):
+    assert grade({"pressure_mpa": pressure})["pressure"].tag == tag
+
+
+@pytest.mark.parametrize(("pressure", "expected"), [(7.04, RED), (7.28, None), (8.96, None)])
+def test_intrusion_and_a_reading_below_the_band_on_another_device_of_the_unit_are_red(pressure, expected):
+    model = PipelineModel(Sector.CHEM_PIPELINE)
+    gauge = grade({"pressure_mpa": pressure})["pressure"]
+    others = [unit_alarm(gauge.tag, "pressure", "PT-2", gauge.level)]
+    combination = model.combine(intrusion_finding(), others)
+    assert (None if combination is None else combination.level) == expected
+    reverse = model.combine(gauge, [unit_alarm("intrusion", "third_party", "FO-1", YELLOW)])
+    assert (None if reverse is None else reverse.level) == expected
+
+
 # --- pressure and flow -----------------------------------------------------------------------------------------
 
 
