@@ -383,7 +383,27 @@ def finalize_package(packaged: Mapping[str, Any], stage: str, infra_dir: Path = 
     _inline_definitions(template)
     _wire_event_sources(template, template.parameter_values())
     _assign_execution_roles(template)
+    _add_gateway_responses(body)
     return body
+
+
+GATEWAY_RESPONSES_KEY = "dayingji:GatewayResponses"
+
+
+def _add_gateway_responses(body: dict[str, Any]) -> None:
+    """API Gateway's own answers (unknown route, too large, throttled, 5xx) in the API's JSON error shape, on the
+    REST API Chalice emits (`RestAPI`, which only exists once packaged)."""
+    metadata = body.get("Metadata", {})
+    spec = metadata.pop(GATEWAY_RESPONSES_KEY, None)
+    if not metadata:
+        body.pop("Metadata", None)
+    if spec is None or "RestAPI" not in body["Resources"]:
+        return  # an app without routes has no gateway to answer for
+    for logical_id, properties in spec["Responses"].items():
+        body["Resources"][logical_id] = {
+            "Type": "AWS::ApiGateway::GatewayResponse",
+            "Properties": {"RestApiId": {"Ref": "RestAPI"}, **properties},
+        }
 
 
 def _inline_definitions(template: Template) -> None:

@@ -332,6 +332,20 @@ CODES: dict[str, ErrorCode] = {
         "`already_escalated` if the first attempt went through (see those codes).",
         INTERNAL["message"],
     ),
+    "throttled": ErrorCode(
+        429,
+        "API Gateway's throttle refused the request (AWS only; `infra/resources.json` `ThrottledResponse`).",
+        "Retry after a second or two with backoff; the request was not carried out.",
+        "请求过于频繁，请稍后重试",
+        from_gateway=True,
+    ),
+    "unavailable": ErrorCode(
+        503,
+        "API Gateway could not reach the function (AWS only; `Unavailable5xxResponse`).",
+        "Retry later with backoff; an action may have gone through (read the warning again first).",
+        "服务暂时不可用，请稍后重试",
+        from_gateway=True,
+    ),
     "evidence_unavailable": ErrorCode(
         503, "This stage has no evidence bucket.", "Report to the operator.", "照片存储未配置"
     ),

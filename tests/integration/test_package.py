@@ -277,3 +277,20 @@ def test_no_iam_policy_has_a_wildcard_that_is_not_on_the_allow_list(packaged: di
                     if not any(re.fullmatch(pattern, text) for pattern in ARN_SUFFIX_ALLOW_LIST):
                         unlisted.append(f"{role_id}: {actions} on {text}")
     assert unlisted == []
+
+
+def test_api_gateway_answers_in_the_api_error_shape_with_the_catalogued_codes(packaged: dict[str, Any]) -> None:
+    from chalicelib.api.errors import CODES
+
+    responses = {
+        resource["Properties"]["ResponseType"]: resource["Properties"]
+        for resource in packaged["Resources"].values()
+        if resource["Type"] == "AWS::ApiGateway::GatewayResponse"
+    }
+    assert set(responses) == {"MISSING_AUTHENTICATION_TOKEN", "REQUEST_TOO_LARGE", "THROTTLED", "DEFAULT_5XX"}
+    for properties in responses.values():
+        assert properties["RestApiId"] == {"Ref": "RestAPI"}
+        body = json.loads(properties["ResponseTemplates"]["application/json"])
+        assert set(body) == {"code", "message"} and body["code"] in CODES
+        assert int(properties["StatusCode"]) == CODES[body["code"]].status
+    assert "Metadata" not in packaged  # the packaging step consumed its instructions
