@@ -151,9 +151,12 @@ class ApiResponse:
 
 
 class ApiClient:
-    """JSON over HTTP to the API as one seeded user (a real ID token of the local pool, refreshed by `bearer`)."""
+    """JSON over HTTP to the API as one seeded user (a real ID token of the local pool, refreshed by `bearer`).
 
-    def __init__(self, base_url: str, username: str, app: str, timeout_s: float = 15.0) -> None:
+    The timeout is generous: on a busy machine an answer is slow, and an action that timed out on the client may
+    still have been applied (the person would not know what they did)."""
+
+    def __init__(self, base_url: str, username: str, app: str, timeout_s: float = 60.0) -> None:
         self.base_url = base_url.rstrip("/")
         self.username = username
         self._app = app

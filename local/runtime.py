@@ -18,8 +18,17 @@ import boto3
 
 from local.aws import Provisioned, provision_with_identity, start_moto_server
 from local.bridge import BridgedRule, RuleBridge
+from local.cfn import Template
 from local.mqtt import Broker, Publisher, start_broker
-from local.poller import FailedDelivery, KinesisPoller, LambdaContext, SqsPoller
+from local.poller import (
+    FailedDelivery,
+    Handler,
+    KinesisPoller,
+    LambdaContext,
+    SqsFailureDestination,
+    SqsPoller,
+    StreamFailurePolicy,
+)
 from local.seed import SeedRegistry, load_seed
 
 STAGE = "local"
@@ -39,6 +48,11 @@ class LocalPlatform:
     workflow_poller: SqsPoller | None = None
     scheduler: Scheduler | None = None
     api_server: ApiServer | None = None
+
+    @property
+    def failed_records(self) -> int:
+        """Stream records the ingest poller gave up on (each entry of `failures` is one discarded batch)."""
+        return sum(len(failure.records) for failure in self.failures)
 
     @property
     def api_url(self) -> str:
@@ -133,14 +147,8 @@ def start(
     )
     bridge.start()
     failures: list[FailedDelivery] = []
-    poller = KinesisPoller(
-        boto3.client("kinesis", endpoint_url=endpoint_url),
-        infra.stream_name,
-        chalice_app.ingest,
-        batch_size=100,
-        region=infra.region,
-        poll_interval=poll_interval,
-        on_failure=on_failure or failures.append,
+    poller = ingest_poller(
+        infra, chalice_app.ingest, poll_interval=poll_interval, on_failure=on_failure or failures.append
     )
     poller.start()
     from local.sfn import quiet_moto_asl_logging
@@ -176,21 +184,66 @@ def start(
     )
 
 
+def ingest_poller(
+    infra: Provisioned,
+    handler: Handler,
+    *,
+    poll_interval: float = 0.05,
+    on_failure: Callable[[FailedDelivery], None] | None = None,
+    clock: Callable[[], float] = time.time,
+) -> KinesisPoller:
+    """The ingest handler's event source mapping, run locally: the device stream in batches of 100, with the
+    failure handling the template declares for it (`DeviceStream`'s `dayingji:EventSourceMapping`, the values the
+    packaged mapping gets) and its on-failure queue on moto; `on_failure` also hears of every discarded batch."""
+    (stream,) = [r.logical_id for r in infra.resources.values() if r.type == "AWS::Kinesis::Stream"]
+    mapping = Template.load().event_source_mapping(stream)
+    policy = (
+        StreamFailurePolicy()
+        if mapping is None
+        else StreamFailurePolicy.from_event_source_mapping(mapping.properties)
+    )
+    listeners: list[Callable[[FailedDelivery], None]] = []
+    if mapping is not None and mapping.on_failure_queue is not None:
+        sqs = boto3.client("sqs", endpoint_url=infra.endpoint_url, region_name=infra.region)
+        listeners.append(SqsFailureDestination(sqs, infra.queue_url(mapping.on_failure_queue), clock))
+    if on_failure is not None:
+        listeners.append(on_failure)
+
+    def tell_listeners(failure: FailedDelivery) -> None:
+        for listener in listeners:
+            listener(failure)
+
+    return KinesisPoller(
+        boto3.client("kinesis", endpoint_url=infra.endpoint_url, region_name=infra.region),
+        infra.stream_name,
+        handler,
+        batch_size=100,
+        region=infra.region,
+        account=infra.account_id,
+        failure_policy=policy,
+        on_failure=tell_listeners,
+        function_name="ingest",
+        poll_interval=poll_interval,
+        clock=clock,
+    )
+
+
 class ApiServer:
     """The Chalice app's routes on a local port (Chalice's own local server, real HTTP)."""
 
     def __init__(self, chalice_app: Any) -> None:
         from pathlib import Path
 
-        from chalice.local import LocalDevServer
         from chalice.test import Client
+
+        from local.api_gateway import local_server
 
         project_dir = str(Path(__file__).resolve().parent.parent)
         config = Client(chalice_app, stage_name="dev", project_dir=project_dir)._chalice_config
         from chalice.local import ChaliceRequestHandler
 
         ChaliceRequestHandler.log_message = lambda *_args: None  # no access log
-        self._server = LocalDevServer(chalice_app, config, "127.0.0.1", 0)
+        self._server = local_server(chalice_app, config)  # with the deployed stage's gateway responses
         self._thread = threading.Thread(target=self._server.server.serve_forever, name="api", daemon=True)
         self._thread.start()
         self.url = f"http://127.0.0.1:{self._server.server.server_address[1]}"

@@ -3,9 +3,12 @@ raise every level in every sector, quarantine every bad message with exactly its
 escalations of every tier, reminders, closures confirmed by the duty centre and warnings archived by the state
 machine, with the simulated people acting through the API. Its exit code says so.
 
-One run (`--fast`, deadlines about three times shorter; ~75 s with start-up and summary) is shared by the tests
-of this module; they read the feed and the summary the demo prints. A few tests at the end check the pieces the
-story rests on without a run (personas, the feed's escalation entries).
+One run (`--fast`, deadlines about three times shorter; ~75 s with start-up and summary on a quiet machine) is
+shared by the tests of this module; they read the feed and the summary the demo prints. On a busy machine the run
+takes longer (measured: 7–11 min with two CPU-bound processes on 2 cores) and passes the same checks: the fleet
+waits for the platform to catch up before each step, and the drain waits on conditions (every message accounted
+for, the closed loop's milestones, closed warnings archived), each bounded (`local/demo.py`). A few tests at the
+end check the pieces the story rests on without a run (personas, the feed's escalation entries).
 """
 
 from __future__ import annotations
@@ -93,9 +96,13 @@ def test_all_four_levels_are_raised_in_every_sector(short_run: DemoRun, sector: 
     assert all(count.isdigit() and int(count) > 0 for count in counts.values()), counts
 
 
+# `unstorable_value` is the store refusing what the domain let through: a safety net no input is known to reach
+SENT_BY_THE_FLEET = [reason for reason in RejectReason if reason is not RejectReason.UNSTORABLE_VALUE]
+
+
 @pytest.mark.parametrize(
     "reason",
-    list(RejectReason),
+    SENT_BY_THE_FLEET,
     ids=lambda reason: reason.value,
 )
 def test_every_bad_reason_is_quarantined_exactly_as_expected(short_run: DemoRun, reason: RejectReason) -> None:
@@ -232,3 +239,8 @@ def test_the_feed_shows_an_escalation_once_with_the_queues_and_the_sms_naming_it
     assert (entry.tier, entry.warning_id, entry.delivered_to) == (1, "WTEST0001", {"duty", "enterprise"})
     assert dict(entry.sms_sent) == {"duty": 1, "enterprise": 1}
     assert feed.stats().escalations_by_tier == {1: 1}
+
+
+def test_no_message_of_the_demo_is_refused_by_the_store(short_run: DemoRun) -> None:
+    *_, expected, got, mark = short_run.row(RejectReason.UNSTORABLE_VALUE.value)
+    assert (expected, got, mark) == ("0", "0", "✓")

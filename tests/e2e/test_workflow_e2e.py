@@ -1,12 +1,20 @@
 """The closed loop end to end (issue 5): devices publish over MQTT, the engine raises warnings, one Step Functions
 execution per warning runs the real ASL on moto in real time, and people act through the HTTP API.
 
-Deadlines are seconds-scale (red 3/6/9 s, orange 5/10/15 s, yellow 8/16/24 s with a reminder every 2 s, blue
-20/40/60 s; the machine polls every second). The scenarios run at the same time on different tower cranes, one
-thread each, started by one module fixture; each test then checks what its scenario saw. Times of escalations are
-the machine's own (`at` = `$$.State.EnteredTime`), not when a queue happened to be read. The machine's clock counts
-waited seconds (docs/disposal-workflow.md §4.2), so under load it runs behind real time: an escalation is never
-early, and its `elapsed_s` is exactly the deadline, but it may come a few seconds late by the wall clock.
+Deadlines are seconds-scale (red 3/6/9 s, orange 8/30/60 s, yellow 30/60/90 s with a reminder every 2 s, blue
+30/60/90 s; the machine polls every second). Red is short because its scenario waits for every tier; the others are
+as long as the scenario that must act within them needs on a busy machine (the test's own requests are slow there
+too), since an action that comes late is rightly escalated. The scenarios run at the same time on different tower
+cranes, one thread each, started by one module fixture; each test then checks what its scenario saw. Times of
+escalations are the machine's own (`at` = `$$.State.EnteredTime`), not when a queue happened to be read. The
+machine's clock counts waited seconds (docs/disposal-workflow.md §4.2), so under load it runs behind real time: an
+escalation is never early, and its `elapsed_s` is exactly the deadline, but it may come a few seconds late by the
+wall clock.
+
+A busy machine makes every step slower, so nothing here decides an outcome by the wall clock: the scenarios wait on
+conditions (bounded by `WAIT_S`, generous), hold a warning "for a while" until the machine itself has polled past
+the point the test is about (its own clock, from the execution history), and check what happened in order (the
+machine's history, the messages' state entry times), never within a tight window of the wall clock.
 """
 
 from __future__ import annotations
@@ -36,15 +44,16 @@ from local.fleet import Fleet, Incident, SimMessage
 from local.runtime import LocalPlatform, start
 from local.sfn import Step, execution_arn, execution_history, render_timeline, steps
 from local.users import DUTY_USER, bearer, enterprise_user
+from local.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 
 POLL_S = 1
 DEADLINES = {
     "red": {"acknowledge_s": 3, "verify_s": 6, "clear_s": 9, "reminder_s": 0},
-    "orange": {"acknowledge_s": 5, "verify_s": 10, "clear_s": 15, "reminder_s": 0},
-    "yellow": {"acknowledge_s": 8, "verify_s": 16, "clear_s": 24, "reminder_s": 2},
-    "blue": {"acknowledge_s": 20, "verify_s": 40, "clear_s": 60, "reminder_s": 0},
+    "orange": {"acknowledge_s": 8, "verify_s": 30, "clear_s": 60, "reminder_s": 0},
+    "yellow": {"acknowledge_s": 30, "verify_s": 60, "clear_s": 90, "reminder_s": 2},
+    "blue": {"acknowledge_s": 30, "verify_s": 60, "clear_s": 90, "reminder_s": 0},
 }
 SWEEP_GRACE_S = 2.0
 POLICY = {"deadlines": DEADLINES, "workflow": {"poll_s": POLL_S, "sweep_grace_s": SWEEP_GRACE_S}}
@@ -63,7 +72,8 @@ PRESSURE = {"yellow": 0.064, "red": 0.005}
 
 AUDIENCE_QUEUES = ("EnterpriseQueue", "DutyQueue", "RegulatorQueue", "AreaQueue", "EmergencyQueue")
 ESCALATIONS = ("escalation_tier1", "escalation_tier2", "escalation_tier3")
-WAIT_S = 25.0
+WAIT_S = 90.0  # the bound of every wait on a condition: generous, a busy machine is slow, not wrong
+SCENARIO_TIMEOUT_S = 900.0  # a whole scenario (its waits are bounded one by one)
 TIER_SMS = {1: "超时未签收", 2: "超时未核实反馈", 3: "超时未消警"}  # chalicelib/services/workflow.py texts
 
 T = TypeVar("T")
@@ -71,13 +81,7 @@ T = TypeVar("T")
 
 def eventually(probe: Callable[[], T | None], what: str, timeout: float = WAIT_S, interval: float = 0.1) -> T:
     """Poll until `probe` returns something truthy; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        found = probe()
-        if found:
-            return found
-        assert time.monotonic() < deadline, f"not within {timeout} s: {what}"
-        time.sleep(interval)
+    return wait_until(probe, timeout_s=timeout, what=what, interval_s=interval)
 
 
 # --- what people were told: the audience queues, drained in the background ---------------------------------------
@@ -151,18 +155,28 @@ class Outbox:
             entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)]
             self._sqs.delete_message_batch(QueueUrl=url, Entries=entries)
 
-    def of(self, warning_id: str, queue: str | None = None, change: str | None = None) -> list[Told]:
+    def of(
+        self, warning_id: str, queue: str | None = None, change: str | None = None, execution: str | None = None
+    ) -> list[Told]:
+        """What was told about the warning (in one queue, of one change, published by one execution)."""
         with self._lock:
             told = list(self._told)
         return [
             m
             for m in told
-            if m.warning_id == warning_id and queue in (None, m.queue) and change in (None, m.change)
+            if m.warning_id == warning_id
+            and queue in (None, m.queue)
+            and change in (None, m.change)
+            and execution in (None, m.body.get("execution"))
         ]
 
-    def wait_for(self, warning_id: str, queue: str, change: str, timeout: float = WAIT_S) -> Told:
+    def wait_for(
+        self, warning_id: str, queue: str, change: str, timeout: float = WAIT_S, execution: str | None = None
+    ) -> Told:
         found = eventually(
-            lambda: self.of(warning_id, queue, change), f"{change} for {warning_id} in {queue}", timeout
+            lambda: self.of(warning_id, queue, change, execution),
+            f"{change} for {warning_id} in {queue}" + (f" from {execution}" if execution else ""),
+            timeout,
         )
         return found[0]
 
@@ -255,7 +269,7 @@ class World:
         try:
             for message in messages:
                 publisher.publish(message.topic, message.payload)
-            assert publisher.wait_all_published(timeout=10)
+            assert publisher.wait_all_published(timeout=WAIT_S)
         finally:
             publisher.close()
         return before
@@ -291,7 +305,7 @@ class World:
         the program (the status already says RUNNING), so wait until it polls and stop until it is stopped."""
         self.wait_status(name, "RUNNING")
         eventually(lambda: any(s.name == "Wait" for s in self.machine_steps(name)), f"{name} polling")
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + WAIT_S
         while self.execution_status(name) == "RUNNING":
             assert time.monotonic() < deadline, f"{name} not stopped"
             arn = execution_arn(self.state_machine_arn, name)
@@ -357,12 +371,56 @@ class World:
         step = next(s for s in self.machine_steps(execution_name) if s.name == state)
         return int(step.input["run"]["waited_s"])
 
+    def machine_reads(self, execution_name: str) -> list[tuple[int, str]]:
+        """(the machine's clock, the status it read) of every poll of the warning so far, in order."""
+        return [
+            (int(step.input["run"]["waited_s"]), str(step.result["Item"]["status"]["S"]))
+            for step in self.machine_steps(execution_name)
+            if step.name == "ReadWarning" and step.result
+        ]
+
+    def statuses_read_before(self, execution_name: str, state: str) -> list[str]:
+        """For each entry into `state`, the status the machine had read at its latest poll before it."""
+        read = ""
+        before: list[str] = []
+        for step in self.machine_steps(execution_name):
+            if step.name == "ReadWarning" and step.result:
+                read = str(step.result["Item"]["status"]["S"])
+            elif step.name == state:
+                before.append(read)
+        return before
+
+    def hold(self, warning_id: str, status: str, *, reads: int, past_clock: int = 0) -> Held:
+        """Leave the warning alone while its machine polls: until the machine has read `status` `reads` times, the
+        last of them with its own clock at `past_clock` or later. Meanwhile, note the statuses the API and Step
+        Functions show. The machine's progress, not the wall clock, ends the hold: a slow machine holds longer."""
+        shown, executions = set(), set()
+
+        def machine_has_read_it() -> tuple[int] | None:
+            shown.add(self.api.warning(warning_id)["warning"]["status"])
+            executions.add(self.execution_status(warning_id))
+            clocks = [clock for clock, read in self.machine_reads(warning_id) if read == status]
+            return (clocks[-1],) if len(clocks) >= reads and clocks[-1] >= past_clock else None
+
+        (clock,) = eventually(machine_has_read_it, f"{warning_id} read {reads}x as {status}", interval=0.3)
+        return Held(shown, {s for s in executions if s}, clock)
+
     def machine_clock_when_read(self, execution_name: str, status: str) -> int:
         """The machine's clock at the first poll that read the warning with a status other than `status`."""
         for step in self.machine_steps(execution_name):
             if step.name == "ReadWarning" and step.result["Item"]["status"]["S"] != status:
                 return int(step.input["run"]["waited_s"])
         raise AssertionError(f"{execution_name} never read a status other than {status}")
+
+
+@dataclass(frozen=True)
+class Held:
+    """What a hold saw: the warning's statuses through the API, its execution's statuses, and the machine's clock
+    at the last poll of the hold."""
+
+    statuses: set[str]
+    execution_statuses: set[str]
+    until_clock: int
 
 
 def act_enterprise(world: World, record: WarningRecord, body: dict[str, Any]) -> dict[str, Any]:
@@ -399,7 +457,7 @@ class InTime:
     status_after_request: str
     held_statuses: set[str]
     held_execution_statuses: set[str]
-    held_until_s: float
+    held_until_clock: int  # the machine's clock at its last poll before the duty centre confirmed
     enterprise_confirm_status: int
     final: dict[str, Any]
     on_wall_before: bool
@@ -410,7 +468,7 @@ class InTime:
 
 def orange_acknowledged_in_time(world: World) -> InTime:
     fleet = world.fleet(ORANGE_IN_TIME, (0, 2, LOAD["orange"]))
-    raised = world.publish(ORANGE_IN_TIME, fleet, range(2))
+    world.publish(ORANGE_IN_TIME, fleet, range(2))
     record = world.warning_of(ORANGE_IN_TIME)
     act_enterprise(world, record, {"type": "acknowledge"})
     act_enterprise(world, record, {"type": "verify", "outcome": "real"})
@@ -426,22 +484,19 @@ def orange_acknowledged_in_time(world: World) -> InTime:
         f"/warnings/{record.warning_id}/actions",
         {"type": "confirm_closure"},
     )
-    # hold the clear request two polls, and past the acknowledge deadline: the duty centre has not confirmed yet
-    hold_until = max(raised + DEADLINES["orange"]["acknowledge_s"] + 2 * POLL_S, time.time() + 2.5 * POLL_S)
-    held, held_executions = set(), set()
-    while time.time() < hold_until:
-        held.add(world.api.warning(record.warning_id)["warning"]["status"])
-        held_executions.add(world.execution_status(record.warning_id))
-        time.sleep(0.3)
+    # the duty centre has not confirmed yet: hold the clear request for two polls of the machine, and until the
+    # machine's own clock is past the acknowledge deadline
+    past_deadline = DEADLINES["orange"]["acknowledge_s"] + 2 * POLL_S
+    held = world.hold(record.warning_id, "clear_requested", reads=2, past_clock=past_deadline)
     world.api.act(DUTY_USER, record.warning_id, {"type": "confirm_closure", "note": "视频核实已恢复"})
     final = archived(world, record)
     return InTime(
         record=record,
         acknowledged_at_clock=world.machine_clock_when_read(record.warning_id, "raised"),
         status_after_request=after_request["status"],
-        held_statuses=held,
-        held_execution_statuses={s for s in held_executions if s},
-        held_until_s=hold_until - raised,
+        held_statuses=held.statuses,
+        held_execution_statuses=held.execution_statuses,
+        held_until_clock=held.until_clock,
         enterprise_confirm_status=status,
         final=final,
         on_wall_before=on_wall_before,
@@ -453,11 +508,13 @@ def orange_acknowledged_in_time(world: World) -> InTime:
 
 @dataclass
 class OnRequest:
-    """Yellow: reminders until acknowledged, reading normal again, closed by the enterprise's own request."""
+    """Yellow: reminders until acknowledged, disposed, reading normal again, closed by the enterprise's own
+    request."""
 
     record: WarningRecord
+    acknowledged_at_clock: int
     reminders_before_ack: list[Told]
-    acknowledged_at: float
+    statuses_read_before_reminders: list[str]  # what the machine had read at its last poll before each reminder
     status_after_request: str
     final: dict[str, Any]
     on_wall_after: bool
@@ -469,25 +526,25 @@ def yellow_closes_on_request(world: World) -> OnRequest:
     fleet = world.fleet(YELLOW_ON_REQUEST, (0, 2, LOAD["yellow"]))
     world.publish(YELLOW_ON_REQUEST, fleet, range(2))
     record = world.warning_of(YELLOW_ON_REQUEST)
-    world.publish(YELLOW_ON_REQUEST, fleet, range(2, 4))  # normal again before anyone acts
-    eventually(lambda: reading_normal(world, record), "the yellow crane's reading normal again")
     eventually(
         lambda: len(world.outbox.of(record.warning_id, "EnterpriseQueue", "reminder")) >= 2,
         "two reminders to the enterprise",
     )
     before_ack = world.outbox.of(record.warning_id, "EnterpriseQueue", "reminder")
     act_enterprise(world, record, {"type": "acknowledge"})
-    acknowledged_at = time.time()
     act_enterprise(world, record, {"type": "verify", "outcome": "real"})
     act_enterprise(world, record, {"type": "start_disposal", "note": "大风停止作业"})
+    world.publish(YELLOW_ON_REQUEST, fleet, range(2, 4))  # normal again
+    eventually(lambda: reading_normal(world, record), "the yellow crane's reading normal again")
     after_request = act_enterprise(
         world, record, {"type": "request_clear", "reason": "disposed", "text": "风速已恢复正常,恢复作业"}
     )
     final = archived(world, record)
     return OnRequest(
         record=record,
+        acknowledged_at_clock=world.machine_clock_when_read(record.warning_id, "raised"),
         reminders_before_ack=before_ack,
-        acknowledged_at=acknowledged_at,
+        statuses_read_before_reminders=world.statuses_read_before(record.warning_id, "Remind"),
         status_after_request=after_request["status"],
         final=final,
         on_wall_after=world.api.on_wall(record.warning_id),
@@ -522,13 +579,15 @@ def red_never_acknowledged(world: World) -> NeverAcknowledged:
     raised = world.publish(RED_NEVER_ACKNOWLEDGED, fleet, range(2))
     record = world.warning_of(RED_NEVER_ACKNOWLEDGED)
     wid = record.warning_id
-    tiers: list[int] = []
-    deadline = time.monotonic() + WAIT_S
-    while (not tiers or tiers[-1] < 3) and time.monotonic() < deadline:
+    tiers: list[int] = []  # the tier recorded on the warning, each time it was seen to change
+
+    def tier_three_recorded() -> bool:
         tier = int(world.api.warning(wid)["warning"]["details"].get("escalation_tier", 0))
         if not tiers or tiers[-1] != tier:
             tiers.append(tier)
-        time.sleep(0.25)
+        return tier >= 3
+
+    eventually(tier_three_recorded, f"tier 3 recorded on {wid}", interval=0.25)
     messages = {
         "escalation_tier1": world.outbox.wait_for(wid, "DutyQueue", "escalation_tier1"),
         "escalation_tier2": world.outbox.wait_for(wid, "RegulatorQueue", "escalation_tier2"),
@@ -536,15 +595,14 @@ def red_never_acknowledged(world: World) -> NeverAcknowledged:
     }
     area = world.outbox.wait_for(wid, "AreaQueue", "escalation_tier2")
 
-    # a redelivered tier-3 hand-back (SQS delivers at least once): nobody is told twice
+    # a redelivered tier-3 hand-back (SQS delivers at least once): nobody is told twice. Tier 3 is recorded, so
+    # its hand-back was taken; once the queue is empty its handler has finished (SMS included)
     world.workflow_queue_drained()
-    time.sleep(0.5)
     sms_before = len(world.sms_about(wid, TIER_SMS[3]))
     body = world.machine_message(wid, "RecordTier3")
     world.send_workflow_message(body)
     world.send_workflow_message(body)
-    time.sleep(1.0)
-    world.workflow_queue_drained()
+    world.workflow_queue_drained()  # both duplicates taken and handled
     sms_after = len(world.sms_about(wid, TIER_SMS[3]))
     escalations = escalate_events(world.api.warning(wid))
 
@@ -553,11 +611,7 @@ def red_never_acknowledged(world: World) -> NeverAcknowledged:
     after_request = act_enterprise(
         world, record, {"type": "request_clear", "reason": "false_alarm", "text": "限位器误报,载荷正常"}
     )
-    held = set()
-    hold_until = time.time() + 2.5 * POLL_S
-    while time.time() < hold_until:
-        held.add(world.api.warning(wid)["warning"]["status"])
-        time.sleep(0.3)
+    held = world.hold(wid, "clear_requested", reads=2)  # two polls of the machine: it waits for the duty centre
     world.api.act(DUTY_USER, wid, {"type": "confirm_closure", "note": "电话核实为误报"})
     final = archived(world, record)
     return NeverAcknowledged(
@@ -570,7 +624,7 @@ def red_never_acknowledged(world: World) -> NeverAcknowledged:
         sms_after_duplicate=sms_after,
         escalations_after_duplicate=escalations,
         status_after_request=after_request["status"],
-        held_statuses=held,
+        held_statuses=held.statuses,
         final=final,
         on_wall_after=world.api.on_wall(wid),
         told=world.outbox.of(wid),
@@ -597,7 +651,10 @@ def blue_raised_to_red(world: World) -> RaisedMidway:
     raised = world.publish(BLUE_RAISED_TO_RED, fleet, range(2))
     record = world.warning_of(BLUE_RAISED_TO_RED)
     world.wait_status(record.warning_id, "RUNNING")
-    time.sleep(2 * POLL_S)  # the machine runs on blue's clock for a while
+    eventually(  # the machine runs on blue's clock for a while: two polls by its own clock
+        lambda: any(clock >= 2 * POLL_S for clock, _ in world.machine_reads(record.warning_id)),
+        f"{record.warning_id} polled on blue's clock",
+    )
     changed = world.publish(BLUE_RAISED_TO_RED, fleet, range(2, 3))
     level = eventually(
         lambda: world.api.warning(record.warning_id)["warning"]["level"] == "red" and "red", "the level raised"
@@ -629,15 +686,15 @@ def late_reading_after_an_action(world: World) -> LateReading:
     world.publish(LATE_READING, fleet, range(2))
     record = world.warning_of(LATE_READING)
     measured = time.time()
-    time.sleep(0.3)
+    time.sleep(0.3)  # not a wait for an outcome: the acknowledge comes strictly after the reading's timestamp
     act_enterprise(world, record, {"type": "acknowledge"})
     world.publish(LATE_READING, fleet, range(2, 3), measured=measured)
-    deadline = time.monotonic() + 4.0
-    level = world.api.warning(record.warning_id)["warning"]["level"]
-    while level != "red" and time.monotonic() < deadline:
-        time.sleep(0.2)
-        level = world.api.warning(record.warning_id)["warning"]["level"]
-    world.outbox.wait_for(record.warning_id, "DutyQueue", "level_up", timeout=5.0)
+
+    def level_now() -> str:
+        return str(world.api.warning(record.warning_id)["warning"]["level"])
+
+    level = eventually(lambda: level_now() == "red" and "red", "the late red reading applied", interval=0.2)
+    world.outbox.wait_for(record.warning_id, "DutyQueue", "level_up")
     told = world.outbox.of(record.warning_id, "DutyQueue")
     world.api.act(DUTY_USER, record.warning_id, {"type": "mark_false_alarm", "note": "测试数据,判定误报"})
     archived(world, record)
@@ -671,6 +728,7 @@ def faults_are_repaired(world: World, losing: LosingStarter) -> Faults:
     lost, aborted = world.warning_of(LOST_START), world.warning_of(ABORTED)
     world.abort(aborted.warning_id)
     before = {w.warning_id: [e["status"] for e in world.executions(w.warning_id)] for w in (lost, aborted)}
+    # not a wait for an outcome: the sweeper leaves warnings younger than its grace (by the wall clock) alone
     time.sleep(max(0.0, max(lost.raised_at, aborted.raised_at) + SWEEP_GRACE_S + 0.2 - time.time()))
 
     swept_at = time.time()
@@ -681,26 +739,33 @@ def faults_are_repaired(world: World, losing: LosingStarter) -> Faults:
         running = world.running(record.warning_id)
         if not running:
             untracked[record.warning_id] = [e["status"] for e in world.executions(record.warning_id)]
+    # the executions the sweep started (on a busy machine the aborted one may have escalated before its abort
+    # landed: what resumes is the new execution's own tier 1)
+    repairs = {w.warning_id: world.running(w.warning_id)[0] for w in (lost, aborted)}
     resumed = {
-        w.warning_id: world.outbox.wait_for(w.warning_id, "DutyQueue", "escalation_tier1") for w in (lost, aborted)
+        wid: world.outbox.wait_for(wid, "DutyQueue", "escalation_tier1", execution=name)
+        for wid, name in repairs.items()
     }
 
     # a duplicated tier-1 hand-back for the repaired warning: recorded once, nobody told twice
     wid = aborted.warning_id
     eventually(lambda: "1" in escalate_events(world.api.warning(wid)), "tier 1 recorded")
-    world.workflow_queue_drained()
-    time.sleep(0.5)
+    eventually(
+        lambda: any(step.name == "RecordTier1" and step.result for step in world.machine_steps(repairs[wid])),
+        "the repaired execution handed tier 1 back",
+    )
+    world.workflow_queue_drained()  # the hand-back has been handled (SMS included)
     sms_before = len(world.sms_about(wid, TIER_SMS[1]))
-    body = world.machine_message(world.running(wid)[0], "RecordTier1")
+    body = world.machine_message(repairs[wid], "RecordTier1")
     world.send_workflow_message(body)
     world.send_workflow_message(body)
-    time.sleep(1.0)
-    world.workflow_queue_drained()
+    world.workflow_queue_drained()  # both duplicates taken and handled
     sms_after = len(world.sms_about(wid, TIER_SMS[1]))
     escalations = escalate_events(world.api.warning(wid))
-    tells = len(world.outbox.of(wid, "DutyQueue", "escalation_tier1"))
+    tells = len(world.outbox.of(wid, "DutyQueue", "escalation_tier1", execution=repairs[wid]))
 
-    # a second sweep, a second later: every warning is tracked, so nothing to repair
+    # a second sweep, a second later (a repair started now would get another name, `-r<second>`, so a needless
+    # repair would show): every warning is tracked, so nothing to repair
     time.sleep(1.1)
     second = list(world.platform.scheduler.fire()["repaired"])
     running_after = {w.warning_id: world.running(w.warning_id) for w in (lost, aborted)}
@@ -735,7 +800,7 @@ class Run:
     futures: dict[str, Future[Any]]
 
     def result(self, name: str) -> Any:
-        return self.futures[name].result(timeout=90)
+        return self.futures[name].result(timeout=SCENARIO_TIMEOUT_S)
 
 
 @pytest.fixture(scope="module")
@@ -798,8 +863,8 @@ def changes(told: list[Told]) -> set[str]:
 def test_a_warning_acknowledged_in_time_is_never_escalated(run: Run) -> None:
     seen: InTime = run.result("in_time")
     assert seen.acknowledged_at_clock < DEADLINES["orange"]["acknowledge_s"]  # in time by the machine's clock
-    assert seen.held_until_s > DEADLINES["orange"]["acknowledge_s"] + POLL_S  # open past the deadline
-    assert not changes(seen.told) & set(ESCALATIONS), sorted(changes(seen.told))
+    assert seen.held_until_clock > DEADLINES["orange"]["acknowledge_s"] + POLL_S  # open past it, by the same clock
+    assert not changes(seen.told) & set(ESCALATIONS), (sorted(changes(seen.told)), seen.acknowledged_at_clock)
     assert "reminder" not in changes(seen.told)  # orange has no reminders in this policy
     assert "escalation_tier" not in seen.final["warning"]["details"]
     assert [e for e in seen.final["timeline"] if e["type"] == "escalate"] == []
@@ -810,7 +875,7 @@ def test_a_warning_acknowledged_in_time_is_never_escalated(run: Run) -> None:
 
 def test_a_missed_acknowledge_escalates_tier_one_then_two_and_for_red_three(run: Run) -> None:
     seen: NeverAcknowledged = run.result("never")
-    assert seen.tiers_seen == [0, 1, 2, 3]
+    assert seen.tiers_seen == sorted(seen.tiers_seen) and seen.tiers_seen[-1] == 3  # the tier only ever rose
     tier1, tier2, tier3 = (seen.tier_messages[change] for change in ESCALATIONS)
     assert tier1.at < tier2.at < tier3.at
     limits = DEADLINES["red"]
@@ -866,10 +931,11 @@ def test_orange_and_red_closures_wait_for_the_duty_centres_confirmation(run: Run
 
 def test_a_yellow_closes_on_the_enterprises_request_when_the_reading_is_normal(run: Run) -> None:
     seen: OnRequest = run.result("on_request")
+    assert seen.acknowledged_at_clock < DEADLINES["yellow"]["acknowledge_s"]  # in time by the machine's clock
     assert seen.status_after_request == "closed"
     closure = seen.final["warning"]["details"]["closure"]
     assert (closure["confirmed"], closure["role"], closure["reason"]) == (False, "enterprise", "disposed")
-    assert not changes(seen.told) & set(ESCALATIONS)
+    assert not changes(seen.told) & set(ESCALATIONS), (sorted(changes(seen.told)), seen.acknowledged_at_clock)
 
 
 def test_reminders_repeat_until_the_warning_is_acknowledged(run: Run) -> None:
@@ -879,7 +945,10 @@ def test_reminders_repeat_until_the_warning_is_acknowledged(run: Run) -> None:
     assert all(m.body["level"] == "yellow" and m.queue == "EnterpriseQueue" for m in reminders)
     gaps = [b.at - a.at for a, b in pairwise(reminders)]
     assert all(gap >= DEADLINES["yellow"]["reminder_s"] - 0.1 for gap in gaps), gaps
-    assert all(m.at < seen.acknowledged_at + POLL_S for m in reminders)  # none after the acknowledge
+    # none after the acknowledge: the machine reminded only when its latest poll had read it unacknowledged
+    assert seen.statuses_read_before_reminders, "the machine's history shows no reminder"
+    assert set(seen.statuses_read_before_reminders) == {"raised"}, seen.statuses_read_before_reminders
+    assert len(seen.statuses_read_before_reminders) == len(reminders)
 
 
 # --- 5. closed → archived, off the wall --------------------------------------------------------------------------
