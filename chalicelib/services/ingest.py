@@ -182,9 +182,11 @@ class IngestService:
         claimed = {item.message.device_id for item in items if item.message is not None}
         claimed |= {item.rejection.device_id for item in items if item.rejection and item.rejection.device_id}
         claimed |= {item.topic_device for item in items if item.presence is not None and item.topic_device}
+        snapshots: dict[str, tuple[str, int]] = {}
         try:
             registrations = self._registry.devices(claimed)
             states = self._load_states([device for device in claimed if device in registrations])
+            snapshots = {device: (state.dumps(), state.version) for device, state in states.items()}
             units = self._states.load_units({registrations[device].unit_id for device in states})
             loaded_alarms = {unit_id: dict(unit.alarms) for unit_id, unit in units.items()}
 
@@ -194,17 +196,21 @@ class IngestService:
             failed, poisoned = self._record_all(devices, report)
             self._quarantine_rejected(items, report)
             failed |= self._save_units(units, loaded_alarms, registrations, devices, report)
-            failed |= self._save_states(devices, states, failed | poisoned, now, report)
+            retry, stale = self._save_states(devices, states, failed | poisoned, now, report)
         except Exception as exc:
-            self._forget(claimed)  # the redelivered batch must start from what is stored
             if not (records and self._is_transient(exc)):
-                raise  # not the records' doing and not the infrastructure's: a bug (the event source bisects)
+                self._forget(claimed)  # a bug: the redelivered batch starts from what is stored
+                raise  # not the records' doing and not the infrastructure's (the event source bisects)
+            self._restore(snapshots)  # no device state was written: the retry regrades from the cache as it was
             logger.warning("transient fault: the whole batch goes back", extra={"error": type(exc).__name__})
             report.failed_record_ids = [records[0].record_id]
             self._count(report)
             return report
-        self._forget(failed | poisoned)
-        report.failed_record_ids = [devices[device].first.record_id for device in failed]
+        # the cache as it was before this batch holds what the store lacks (coalesced watermarks, rolling memory):
+        # a device to retry or whose records were quarantined regrades from it; a stale entry is dropped
+        self._restore({device: snapshots[device] for device in (failed | poisoned | retry) - stale})
+        self._forget(stale)
+        report.failed_record_ids = [devices[device].first.record_id for device in failed | retry | stale]
         self._count(report)
         return report
 
@@ -249,6 +255,10 @@ class IngestService:
             return False
         state.dirty = False
         return True
+
+    def _restore(self, snapshots: dict[str, tuple[str, int]]) -> None:
+        for device, (text, version) in snapshots.items():
+            self._cache[device] = DeviceState.loads(device, text, version)
 
     def _forget(self, devices: set[str] | dict[str, Any]) -> None:
         for device in devices:
@@ -544,9 +554,11 @@ class IngestService:
         failed: set[str],
         now: float,
         report: IngestReport,
-    ) -> set[str]:
-        """Write dirty states, and watermark-only ones once per flush interval; return devices that lost a race."""
-        lost: set[str] = set()
+    ) -> tuple[set[str], set[str]]:
+        """Write dirty states, and watermark-only ones once per flush interval. Returns the devices to retry
+        (an infrastructure fault) and those whose cached state is stale (another writer won the version check)."""
+        retry: set[str] = set()
+        stale: set[str] = set()
         for device in devices:
             if device in failed:
                 continue
@@ -554,12 +566,19 @@ class IngestService:
             due = now - self._persisted_at.get(device, 0.0) >= self._flush_s
             if not (state.dirty or due):
                 continue
-            if not self._write_state(state):
-                lost.add(device)
+            try:
+                written = self._write_state(state)
+            except Exception as exc:
+                if not self._is_transient(exc):
+                    raise
+                retry.add(device)
+                continue
+            if not written:
+                stale.add(device)
                 continue
             self._persisted_at[device] = now
             report.states_written += 1
-        return lost
+        return retry, stale
 
 
 def _sender(notifier: Notifier, phone: str, text: str, dedupe_key: str) -> Callable[[], None]:

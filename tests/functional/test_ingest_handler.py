@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import itertools
 import json
+import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
@@ -118,11 +119,13 @@ def rule_output(topic: str, payload: bytes) -> bytes:
 
 def kinesis_event(client: Client, bodies: Sequence[bytes]) -> dict[str, Any]:
     """Chalice's generated Kinesis event, with distinct sequence numbers as a real shard has (the generator gives
-    every record the same one, which would make batchItemFailures and quarantine keys ambiguous)."""
+    every record the same one, which would make batchItemFailures and quarantine keys ambiguous) and arrival times
+    of now (the generator's are fixed in 2018, and device clocks are judged against arrival)."""
     event: dict[str, Any] = client.events.generate_kinesis_event(list(bodies), stream_name="dayingji-test-devices")
     for record in event["Records"]:
         sequence = str(next(_sequence_numbers))
         record["kinesis"]["sequenceNumber"] = sequence
+        record["kinesis"]["approximateArrivalTimestamp"] = time.time()
         record["eventID"] = f"shardId-000000000000:{sequence}"
     return event
 
