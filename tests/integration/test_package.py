@@ -46,15 +46,23 @@ ROLE_REACH: dict[str, set[str]] = {
         "WarningEventTable",
         "RegistryTable",
         "DisposalStateMachine",
+        "EscalationTopic",
     },
     "Sweep": {"SweepLogGroup", "WarningTable", "DisposalStateMachine"},
-    "APIHandler": {"APIHandlerLogGroup", "WarningTable", "WarningEventTable", "RegistryTable", "EvidenceBucket"},
+    "APIHandler": {
+        "APIHandlerLogGroup",
+        "WarningTable",
+        "WarningEventTable",
+        "RegistryTable",
+        "EvidenceBucket",
+        "DisposalStateMachine",  # a person's action arms the warning's next timer
+    },
 }
 ROLE_SERVICES: dict[str, set[str]] = {
     "Ingest": {"logs", "kinesis", "sqs", "dynamodb", "s3", "sns", "states"},
     "WorkflowEvents": {"logs", "sqs", "dynamodb", "sns", "states"},
     "Sweep": {"logs", "dynamodb", "states"},
-    "APIHandler": {"logs", "dynamodb", "s3", "cognito-idp"},
+    "APIHandler": {"logs", "dynamodb", "s3", "cognito-idp", "states"},
 }
 READ_ONLY_TABLES: dict[str, set[str]] = {
     "Ingest": {"RegistryTable"},
