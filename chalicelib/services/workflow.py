@@ -16,6 +16,7 @@ import logging
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from chalicelib.domain import due
@@ -45,13 +46,16 @@ _REPAIR_SUFFIX = re.compile(r"_[er]\d+$")
 
 
 def timer_input(warning_id: str, times: DueTimes, now: float) -> dict[str, Any]:
-    """A timer's input: sleep `wait_s` (whole seconds, rounded up) until `due_at`, then report `due_version`."""
+    """A timer's input: sleep `wait_s` (whole seconds, rounded up) until `due_at`, then report `due_version`.
+    `due_kind` and `level` only tell a reader of the execution what it sleeps for."""
     assert times.next_due is not None
     return {
         "warning_id": warning_id,
         "due_version": times.version,
         "wait_s": due.wait_seconds(times.next_due, now),
         "due_at": times.next_due,
+        "due_kind": times.next_kind,
+        "level": times.level,
     }
 
 
@@ -322,6 +326,7 @@ class WorkflowService:
             "stage": item.stage.value,
             "stage_zh": item.stage.zh,
             "retell": item.kind is DueKind.RETELL,
+            "reason": f"{item.stage.value}_overdue",
         }
         self._send(record, enterprise, audiences, body, text, item, now, report)
 
@@ -331,7 +336,7 @@ class WorkflowService:
         enterprise = self._directory.enterprise(record.enterprise_id)
         name = enterprise.name if enterprise else record.enterprise_name
         text = reminder_sms(record.level, record.warning_id, name, times.acknowledge_by)
-        body = {"type": "reminder", "change": "reminder"}
+        body = {"type": "reminder", "change": "reminder", "reason": "not_acknowledged"}
         self._send(record, enterprise, (Audience.ENTERPRISE,), body, text, item, now, report)
 
     def _send(
@@ -357,8 +362,9 @@ class WorkflowService:
             "enterprise_id": record.enterprise_id,
             "area": area,
             "audience": [audience.value for audience in audiences],
+            "reason": body.get("reason", ""),
             "due_at": item.at,
-            "at": now,
+            "at": datetime.fromtimestamp(now, UTC).isoformat(),
             "text": text,
         }
         if self._publisher is not None:
