@@ -83,6 +83,8 @@ ARN_SUFFIX_ALLOW_LIST: dict[str, str] = {
     r"\$\{\w+Table\.Arn\}/index/\*": "the indexes of a table the role may use (its ARN does not cover them)",
     r"\$\{EvidenceBucket\.Arn\}/evidence/\*": "evidence photos: one object per upload, keys made per warning",
     r"\$\{EvidenceBucket\.Arn\}/quarantine/\*": "oversized quarantined payloads: one object per record",
+    r"arn:\$\{AWS::Partition\}:states:\$\{AWS::Region\}:\$\{AWS::AccountId\}:execution:"
+    r"\$\{DisposalStateMachine\.Name\}:\*": "the disposal timers (executions, one per due version) to stop",
 }
 
 
