@@ -200,7 +200,17 @@ def test_a_raise_arms_one_timer_named_after_the_due_version_sleeping_until_the_n
     world.timers.track("WAAAA")  # a redelivered raise
 
     assert world.executions.started == [
-        ("WAAAA-1", {"warning_id": "WAAAA", "due_version": 1, "wait_s": 120, "due_at": NOW + 120})
+        (
+            "WAAAA-1",
+            {
+                "warning_id": "WAAAA",
+                "due_version": 1,
+                "wait_s": 120,
+                "due_at": NOW + 120,
+                "due_kind": "remind",
+                "level": "red",
+            },
+        )
     ]
 
 
