@@ -105,7 +105,8 @@ DEADLINES_S: Mapping[str, tuple[int, int, int, int]] = {
 """Per level: acknowledge, verify + feed back, clear, reminder interval (seconds, counted from the raise).
 DOMAIN.md §4 in minutes and hours becomes seconds, keeping the order of the levels, so that within the default run
 a silent red (raised by ~75 s) reaches tier 3 (~125 s) and a silent orange its clear deadline (tier 2 again)."""
-POLL_S = 2
+CONFIRM_S: Mapping[str, int] = {"red": 40, "orange": 50}
+"""The duty centre's confirmation of an orange/red clear request (DOMAIN.md §4: 30 min, 1 h), in seconds."""
 SWEEP_GRACE_S = 20
 FAST_DEADLINES_S: Mapping[str, tuple[int, int, int, int]] = {
     "red": (5, 10, 18, 3),
@@ -113,19 +114,22 @@ FAST_DEADLINES_S: Mapping[str, tuple[int, int, int, int]] = {
     "yellow": (9, 18, 32, 5),
     "blue": (10, 20, 40, 6),
 }
-"""`--fast` (tests): the same story about three times faster. The workflow still polls every POLL_S: each poll of
-each open warning costs moto's interpreter ~25 ms of CPU, and the whole platform shares one interpreter."""
+FAST_CONFIRM_S: Mapping[str, int] = {"red": 12, "orange": 15}
+"""`--fast` (tests): the same story about three times faster (the timers sleep until each due time: no polling)."""
 FAST_ACTOR_PACE = 1 / 2
 
 
 def demo_policy(fast: bool) -> dict[str, Any]:
     """The policy overrides the platform runs with (DYJ_POLICY_JSON): deadlines and the workflow's clock."""
     table = FAST_DEADLINES_S if fast else DEADLINES_S
-    deadlines = {
+    confirm = FAST_CONFIRM_S if fast else CONFIRM_S
+    deadlines: dict[str, dict[str, int]] = {
         level: {"acknowledge_s": ack, "verify_s": verify, "clear_s": clear, "reminder_s": reminder}
         for level, (ack, verify, clear, reminder) in table.items()
     }
-    workflow = {"poll_s": POLL_S, "sweep_grace_s": SWEEP_GRACE_S}
+    for level, seconds in confirm.items():
+        deadlines[level]["confirm_s"] = seconds
+    workflow = {"sweep_grace_s": SWEEP_GRACE_S}
     return {"deadlines": deadlines, "workflow": workflow}
 
 
@@ -135,7 +139,9 @@ def deadlines_line(fast: bool) -> str:
         f"{level_zh(level)} {ack}/{verify}/{clear} s (提醒 {reminder} s)"
         for level, (ack, verify, clear, reminder) in table.items()
     )
-    return f"deadlines 签收/核实反馈/消警: {levels}; the workflow polls every {POLL_S} s"
+    confirm = FAST_CONFIRM_S if fast else CONFIRM_S
+    confirms = " · ".join(f"{level_zh(level)} {seconds} s" for level, seconds in confirm.items())
+    return f"deadlines 签收/核实反馈/消警: {levels}; 确认消警: {confirms}; timers sleep until each due time"
 
 
 # --------------------------------------------------------------------------------------------------- options
