@@ -545,7 +545,8 @@ def faults_are_repaired(world: World, losing: LosingStarter) -> Faults:
     repaired = list(world.platform.scheduler.fire()["repaired"])
     timers = {}
     for record in (lost, aborted):
-        name = eventually(lambda r=record: world.running(r.warning_id), f"{record.warning_id} re-armed")[0]
+        wid = record.warning_id
+        name = eventually(lambda: world.running(wid), f"{wid} re-armed")[0]  # noqa: B023 - called at once
         arn = execution_arn(world.state_machine_arn, name)
         timers[record.warning_id] = json.loads(world.sfn.describe_execution(executionArn=arn)["input"])
     tier1 = {

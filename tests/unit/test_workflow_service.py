@@ -147,8 +147,8 @@ class FakeTopic:
 
 
 class World:
-    def __init__(self, records: Sequence[WarningRecord] = (), now: float = NOW, **statuses: str) -> None:
-        self.now = now
+    def __init__(self, records: Sequence[WarningRecord] = (), statuses: dict[str, str] | None = None) -> None:
+        self.now = NOW
         self.executions = FakeExecutions(statuses)
         self.store = Store(records)
         self.sms = FakeSms()
@@ -359,7 +359,7 @@ def test_the_sweeper_re_arms_from_the_stored_due_times_and_not_again_while_the_r
     failed = without_reminders(record("WFAIL"))
     live = without_reminders(record("WLIVE"))
     young = record("WYOUNG", raised_at=NOW - 5)
-    world = World([lost, failed, live, young], **{"WFAIL-2": "FAILED", "WLIVE-2": "RUNNING"})
+    world = World([lost, failed, live, young], {"WFAIL-2": "FAILED", "WLIVE-2": "RUNNING"})
 
     assert sorted(world.service.sweep().repaired) == ["WFAIL", "WLOST"]
     assert world.service.sweep().repaired == []
