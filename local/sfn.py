@@ -214,9 +214,7 @@ def _describe(step: Step) -> tuple[str, str] | None:
         body = params.get("MessageBody")
         queue = str(params.get("QueueUrl", "")).rsplit("/", 1)[-1]
         if isinstance(body, Mapping):
-            what = str(body.get("change") or body.get("type"))
-            if body.get("type") == "handover":
-                what += f" → next execution {body.get('name')}"
+            what = f"{body.get('type')} version {body.get('due_version')}"
         else:
             what = str(body)
         return "hand to app", f"{what}  (queue {queue})"
