@@ -213,10 +213,8 @@ def _describe(step: Step) -> tuple[str, str] | None:
     if step.resource == "sqs:sendMessage":
         body = params.get("MessageBody")
         queue = str(params.get("QueueUrl", "")).rsplit("/", 1)[-1]
-        if isinstance(body, Mapping):
-            what = f"{body.get('type')} version {body.get('due_version')}"
-        else:
-            what = str(body)
+        due_version = body.get("due_version") if isinstance(body, Mapping) else None
+        what = f"due version {due_version}" if due_version is not None else str(body)
         return "hand to app", f"{what}  (queue {queue})"
     if step.resource == "dynamodb:updateItem":
         new = (step.result or {}).get("Attributes", {}) if isinstance(step.result, Mapping) else {}
