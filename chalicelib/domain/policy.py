@@ -77,7 +77,7 @@ class WorkflowPolicy(BaseModel):
 
     model_config = _POLICY
     archive_ttl_s: int = Field(default=180 * 86400, ge=60)  # how long an archived warning is kept
-    early_s: float = Field(default=1.0, ge=0)  # a timer waking this much before its due time acts (rounding)
+    early_s: float = Field(default=0.05, ge=0)  # clock skew tolerated; a timer earlier than this re-arms
     sweep_grace_s: float = Field(default=120.0, ge=0)  # an open warning younger than this is left to its start
 
 

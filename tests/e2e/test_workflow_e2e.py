@@ -63,7 +63,7 @@ ESCALATIONS = ("escalation_tier1", "escalation_tier2", "escalation_tier3")
 WAIT_S = 90.0  # the bound of every wait on a condition: generous, a busy machine is slow, not wrong
 SCENARIO_TIMEOUT_S = 900.0
 WORKFLOW_POLL_S = 0.2  # local/runtime.py: the workflow queue poller's tick
-EARLY_S = 1.0  # a whole-second timer may wake up to this much before its due time (and acts: policy early_s)
+EARLY_S = 0.05  # policy `workflow.early_s`: the clock skew tolerated; a timer never wakes earlier (it re-arms)
 LATE_S = 1.0 + WORKFLOW_POLL_S  # the bound: one second plus one scheduler tick
 STAGE_SMS = {"acknowledge": "超时未签收", "verify": "超时未核实反馈", "clear": "超时未消警", "confirm": "确认消警"}
 

@@ -325,9 +325,14 @@ def test_a_timer_waking_early_is_re_armed_for_the_remainder_under_a_fresh_name()
     assert name.startswith("WAAAA-2_e") and payload["wait_s"] == 5
 
 
-def test_a_timer_up_to_one_second_early_acts() -> None:
-    world = World([without_reminders(record(raised_at=NOW - 299.4))])
-    assert world.fire().escalations == 1
+def test_a_timer_up_to_one_second_early_re_arms_and_one_within_the_clock_tolerance_acts() -> None:
+    early = World([without_reminders(record(raised_at=NOW - 299.4))])
+    report = early.fire()
+    assert (report.rearmed, report.escalations) == (1, 0)
+    assert early.executions.started[-1][1]["wait_s"] == 1  # the remainder, rounded up: never early
+
+    skewed = World([without_reminders(record(raised_at=NOW - 299.97))])
+    assert skewed.fire().escalations == 1
 
 
 def test_malformed_messages_are_reported_as_failures_and_logged_and_the_rest_handled(
