@@ -381,15 +381,17 @@ def _since_raise(event: ActorEvent) -> str:
     return f"{max(0.0, event.at - raised_at):.0f} 秒"
 
 
+TIMER_DONE = frozenset({"SUCCEEDED", "ABORTED"})
+"""A disposal timer that reported its due time, or one stopped because a change superseded it: both normal."""
+
+
 def archive_lines(end: ExecutionEnd, console: Console, label: str) -> list[str]:
     stopped = local_time(end.stopped_at)
     if end.archived:
         text = f"{stopped}  {pad(level_zh(end.level), 4)} {pad('▣ 归档', 12)} {label} {end.warning_id}: "
-        return [console.paint(f"{text}状态机归档,移出值守大屏 ({end.transitions} 次状态转换)", "none")]
-    if end.status == "SUCCEEDED":
-        return [
-            console.paint(f"{stopped}  {'':4} 状态机执行 {end.name} 结束 ({end.transitions} 次状态转换)", "dim")
-        ]
+        return [console.paint(f"{text}时限计时器到期归档,移出值守大屏", "none")]
+    if end.status in TIMER_DONE:  # a timer that fell due (its due item shows as it happens), or one superseded
+        return []
     return [console.paint(f"{stopped}  ⚠ 状态机执行 {end.name} {end.status} {end.error}", "red")]
 
 
@@ -564,10 +566,10 @@ def loop_lines(loop: LoopSummary, console: Console) -> list[str]:
         f"{status.zh} {loop.still_open[status]}" for status in WarningStatus if loop.still_open[status]
     )
     lines.append(
-        f"  archived by the state machine {loop.archived} · still open {sum(loop.still_open.values())}"
+        f"  archived (by their archive timers) {loop.archived} · still open {sum(loop.still_open.values())}"
         + (f" ({still})" if still else "")
     )
-    lines.append(f"  state transitions per execution (…StateEntered in the history): {transitions_text(loop)}")
+    lines.append(f"  state transitions per warning (all its timers, …StateEntered): {transitions_text(loop)}")
     for name in loop.failed_executions:
         lines.append(f"    ✗ execution {name} did not succeed")
     return lines
@@ -583,7 +585,7 @@ def transitions_text(loop: LoopSummary) -> str:
         )
     if loop.oldest_running:
         name, transitions = loop.oldest_running
-        parts.append(f"the warning open longest ({name}) {transitions} so far")
+        parts.append(f"the oldest running timer ({name}) {transitions} so far")
     return " · ".join(parts) or "no executions"
 
 
@@ -1039,8 +1041,12 @@ class _Demo:
 
     def _summarise_executions(self, loop: LoopSummary) -> None:
         ended = {end.name: end for end in self.executions.ended()}
-        loop.transitions_archived = [end.transitions for end in ended.values() if end.archived]
-        loop.failed_executions = [end.name for end in ended.values() if end.status != "SUCCEEDED"]
+        per_warning: Counter[str] = Counter()
+        for end in ended.values():
+            per_warning[end.warning_id] += end.transitions
+        archived = {end.warning_id for end in ended.values() if end.archived}
+        loop.transitions_archived = [per_warning[warning_id] for warning_id in sorted(archived)]
+        loop.failed_executions = [end.name for end in ended.values() if end.status not in TIMER_DONE]
         running = [e for e in self.executions.executions() if e["status"] == "RUNNING"]
         if running:
             oldest = min(running, key=lambda execution: execution["startDate"])
