@@ -253,26 +253,30 @@ class WorkflowService:
                 self._timers.arm(record, suffix=f"_e{int(now * 1000)}")
                 report.rearmed += 1
             return
-        for item in items:
-            self._do(record, times, item, now, report)
+        done = [item for item in items if self._do(record, times, item, now, report)]
         fresh = self._warnings.get(message.warning_id)
         if fresh is not None:
-            self._timers.arm(fresh)
+            self._timers.arm(fresh)  # the clock first: a failure telling people below must not stop it
+        for item in done:
+            if item.kind is DueKind.REMIND:
+                self._tell_reminder(record, times, item, now, report)
+            elif item.kind is not DueKind.ARCHIVE:
+                self._tell_escalation(record, item, now, report)
 
     def _do(
         self, record: WarningRecord, times: DueTimes, item: DueItem, now: float, report: WorkflowReport
-    ) -> None:
+    ) -> bool:
+        """Record the due item through the audited action path; True when this call recorded it."""
         if item.kind is DueKind.ARCHIVE:
-            if self._act(record.warning_id, {"type": "archive"}, report):
-                report.archived += 1
-            return
+            archived = self._act(record.warning_id, {"type": "archive"}, report)
+            report.archived += int(archived)
+            return archived
         if item.kind is DueKind.REMIND:
             reminder_s = self._policy.deadlines.for_level(record.level).reminder_s
             slot = max(item.at, due.reminder_slot(times.armed_at, reminder_s, now))
-            if self._act(record.warning_id, {"type": "remind", "slot": slot}, report):
-                report.reminders += 1
-                self._tell_reminder(record, times, item, now, report)
-            return
+            reminded = self._act(record.warning_id, {"type": "remind", "slot": slot}, report)
+            report.reminders += int(reminded)
+            return reminded
         assert item.stage is not None
         payload = {
             "type": "escalate",
@@ -280,9 +284,9 @@ class WorkflowService:
             "stage": item.stage.value,
             "retell": item.kind is DueKind.RETELL,
         }
-        if self._act(record.warning_id, payload, report):
-            report.escalations += 1
-            self._tell_escalation(record, item, now, report)
+        escalated = self._act(record.warning_id, payload, report)
+        report.escalations += int(escalated)
+        return escalated
 
     def _act(self, warning_id: str, payload: dict[str, Any], report: WorkflowReport) -> bool:
         """The audited action; False when the warning moved on meanwhile (another writer did it, it was closed)."""
@@ -391,13 +395,14 @@ class WorkflowService:
 
     def sweep(self) -> WorkflowReport:
         """Open warnings whose timer is gone (a lost start, a failed or stopped execution) get one again, from the
-        stored due times: the clock carries on, it never restarts."""
+        stored due times: the clock carries on, it never restarts. A warning raised or changed within
+        `sweep_grace_s` is left to the writer that is arming its timer."""
         report = WorkflowReport()
         now = self._clock()
         running: set[str] | None = None
         for record in self._open.open_warnings():
-            if now - record.raised_at < self._policy.workflow.sweep_grace_s:
-                continue
+            if now - max(record.raised_at, record.updated_at) < self._policy.workflow.sweep_grace_s:
+                continue  # just raised or changed: its writer may still be arming the timer
             times = due.stored(record)
             if times is None or times.timer is None or times.next_due is None:
                 continue
@@ -405,6 +410,12 @@ class WorkflowService:
                 running = {_REPAIR_SUFFIX.sub("", name) for name in self._executions.running_names()}
             if times.timer in running:
                 continue
-            if self._timers.arm(record, suffix=f"_r{int(now)}"):
+            current = self._warnings.get(record.warning_id)  # the open index may lag: read the warning itself
+            times = due.stored(current) if current is not None and current.is_open else None
+            if current is None or times is None or times.timer is None or times.timer in running:
+                continue
+            if now - current.updated_at < self._policy.workflow.sweep_grace_s:
+                continue
+            if self._timers.arm(current, suffix=f"_r{int(now)}"):
                 report.repaired.append(record.warning_id)
         return report

@@ -384,3 +384,14 @@ def test_an_action_supersedes_the_previous_timer() -> None:
 
     assert [name for name, _ in world.executions.started] == ["WAAAA-2"]
     assert world.executions.stopped == ["WAAAA-1"]
+
+
+def test_the_sweeper_leaves_a_just_changed_warning_and_reads_past_a_lagging_index() -> None:
+    changed = replace(without_reminders(record("WCHANGED")), updated_at=NOW - 1)  # its writer may still be arming
+    current = without_reminders(record("WLAG"))  # version 2 in the table, its timer running
+    lagging = record("WLAG")  # version 1, as a lagging open index still shows it
+    world = World([changed, current], {"WLAG-2": "RUNNING"})
+    world.store.open_warnings = lambda: [changed, lagging]  # type: ignore[method-assign]
+
+    assert world.service.sweep().repaired == []
+    assert world.executions.started == []
