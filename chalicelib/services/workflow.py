@@ -395,14 +395,14 @@ class WorkflowService:
 
     def sweep(self) -> WorkflowReport:
         """Open warnings whose timer is gone (a lost start, a failed or stopped execution) get one again, from the
-        stored due times: the clock carries on, it never restarts. A warning raised or changed within
-        `sweep_grace_s` is left to the writer that is arming its timer."""
+        stored due times: the clock carries on, it never restarts. Left alone (`_recent`): a warning raised or
+        changed within `sweep_grace_s`, or whose next due time passed within it."""
         report = WorkflowReport()
         now = self._clock()
         running: set[str] | None = None
         for record in self._open.open_warnings():
-            if now - max(record.raised_at, record.updated_at) < self._policy.workflow.sweep_grace_s:
-                continue  # just raised or changed: its writer may still be arming the timer
+            if self._recent(record, now):
+                continue
             times = due.stored(record)
             if times is None or times.timer is None or times.next_due is None:
                 continue
@@ -414,8 +414,17 @@ class WorkflowService:
             times = due.stored(current) if current is not None and current.is_open else None
             if current is None or times is None or times.timer is None or times.timer in running:
                 continue
-            if now - current.updated_at < self._policy.workflow.sweep_grace_s:
+            if self._recent(current, now):
                 continue
             if self._timers.arm(current, suffix=f"_r{int(now)}"):
                 report.repaired.append(record.warning_id)
         return report
+
+    def _recent(self, record: WarningRecord, now: float) -> bool:
+        """Raised or changed within the grace (its timer may be being armed), or its next due time passed within
+        it (its timer has reported; the due message is on its way to the handler)."""
+        times = due.stored(record)
+        moments = [record.raised_at, record.updated_at]
+        if times is not None and times.next_due is not None and times.next_due <= now:
+            moments.append(times.next_due)
+        return now - max(moments) < self._policy.workflow.sweep_grace_s
