@@ -18,7 +18,6 @@ executions) × the transitions per timer measured on moto.
 from __future__ import annotations
 
 import json
-import math
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -443,6 +442,8 @@ def main() -> None:
             thread.join()
         bench.pump.stopping.set()
         bench.pump.join(timeout=5)
+        for name in bench.executions.running_names():  # timers would report to a server that is going away
+            bench.executions.stop(name)
     finally:
         server.stop()
 
@@ -480,9 +481,9 @@ def main() -> None:
         verdict = "" if target is None else ("PASS" if transitions <= target else "FAIL")
         print(f"{name:<72} {timers:>6} {transitions:>11} {'' if target is None else f'≤ {target}':>7}  {verdict}")
     print(
-        f"  * {tier3_timers} timers armed by the domain (chalicelib/domain/due.py through WorkflowService, simulated "
-        f"clock, production policy with red reminder_s = {red.reminder_s:.0f}) × {per_timer} transitions per timer "
-        "measured on moto"
+        f"  * {tier3_timers} timers armed by the domain (chalicelib/domain/due.py through WorkflowService, "
+        f"simulated clock, production policy, red reminder_s = {red.reminder_s:.0f}) × {per_timer} transitions "
+        "per timer measured on moto"
     )
     print(f"  repaired: {results['repaired'].note}; per-timer transitions there: {results['repaired'].per_timer}")
     print()
@@ -496,13 +497,16 @@ def main() -> None:
     }
     mean = sum(share * per_warning[name] for name, share in MIX)
     print(
-        f"Step Functions cost (Standard, ${PRICE_PER_1000_TRANSITIONS} per 1,000 transitions, us-east-1 list price; "
-        "AWS China prices not used, see docs/costs.md)"
+        f"Step Functions cost (Standard, ${PRICE_PER_1000_TRANSITIONS} per 1,000 transitions, "
+        "us-east-1 list price; AWS China prices not used, see docs/costs.md)"
     )
     print("  assumed mix: " + ", ".join(f"{name} {share:.0%} ({per_warning[name]})" for name, share in MIX))
     print(f"  mean transitions per warning: {mean:.1f}")
     for warnings in (10_000, 1_000_000):
-        print(f"  {warnings:>9,} warnings/month: {mean * warnings:>13,.0f} transitions  {usd(mean * warnings):>10}/month")
+        print(
+            f"  {warnings:>9,} warnings/month: {mean * warnings:>13,.0f} transitions"
+            f"  {usd(mean * warnings):>10}/month"
+        )
     day = 86_400.0
     acked = simulated_timers(Level.RED, day, acknowledge_after_s=60)
     never = simulated_timers(Level.RED, day)
@@ -513,7 +517,8 @@ def main() -> None:
     ):
         transitions = timers * per_timer * 10_000
         print(
-            f"    {label:<62} {timers:>4} timers/warning  {transitions:>12,.0f} transitions  {usd(transitions):>9}/day"
+            f"    {label:<62} {timers:>4} timers/warning  {transitions:>12,.0f} transitions"
+            f"  {usd(transitions):>9}/day"
             f"  {usd(transitions * 30):>10}/month"
         )
     print(f"\nbench wall time {time.perf_counter() - began:.0f} s")
