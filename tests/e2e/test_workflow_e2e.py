@@ -9,8 +9,8 @@ module fixture; each test then checks what its scenario saw.
 Timing is asserted against the **stored** due time: a due item is acted on never before it (a timer sleeps whole
 seconds rounded up; an early one re-arms), and no later than one second (that rounding) plus one tick of the
 local workflow queue poller plus the handling (`LATE_S`) after it — or after the timer was armed, when the change
-that armed it was itself processed after the due time. Everything else waits on conditions with generous bounds (`WAIT_S`): a busy
-machine is slow, not wrong.
+that armed it was itself processed after the due time. Everything else waits on conditions with generous bounds
+(`WAIT_S`): a busy machine is slow, not wrong.
 """
 
 from __future__ import annotations
