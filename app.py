@@ -70,6 +70,8 @@ def workflow_events(event: SQSEvent) -> dict[str, Any]:
     messages = [WorkflowMessage(record.to_dict()["messageId"], record.body) for record in event]
     report = workflow().handle(messages)
     metrics.add_metric("escalations", MetricUnit.Count, report.escalations)
+    metrics.add_metric("reminders", MetricUnit.Count, report.reminders)
+    metrics.add_metric("stale_due_messages", MetricUnit.Count, report.stale)
     metrics.flush_metrics()
     metrics.clear_metrics()
     return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in report.failed_message_ids]}
@@ -79,7 +81,7 @@ def workflow_events(event: SQSEvent) -> dict[str, Any]:
 def sweep(event: CloudWatchEvent) -> dict[str, Any]:
     report = workflow().sweep()
     if report.repaired:
-        logger.warning("open warnings without a live execution repaired", extra={"repaired": report.repaired})
+        logger.warning("open warnings without a live timer re-armed", extra={"repaired": report.repaired})
     return {"repaired": report.repaired}
 
 

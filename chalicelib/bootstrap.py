@@ -14,7 +14,7 @@ from chalicelib.domain.lifecycle import Actor
 from chalicelib.domain.policy import RoutingPolicy
 from chalicelib.domain.warnings import WarningRecord
 from chalicelib.services.ingest import IngestService
-from chalicelib.services.workflow import WorkflowService, WorkflowStarter
+from chalicelib.services.workflow import WorkflowService, WorkflowTimers
 from chalicelib.settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -48,13 +48,15 @@ def _s3(settings: Settings) -> Any:
     )
 
 
-def _starter(settings: Settings, policy: Policy) -> WorkflowStarter | None:
+def _timers(settings: Settings) -> WorkflowTimers | None:
+    """The disposal timers (None when this stage has no state machine: warnings are then not followed)."""
     if not settings.disposal_state_machine_arn:
         return None
+    from chalicelib.adapters.audit_store import AuditedWarningStore
     from chalicelib.adapters.workflow import StepFunctionsExecutions
 
     executions = StepFunctionsExecutions(_client("stepfunctions", settings), settings.disposal_state_machine_arn)
-    return WorkflowStarter(policy, executions, time.time)
+    return WorkflowTimers(executions, AuditedWarningStore(), time.time)
 
 
 @lru_cache(maxsize=1)
@@ -81,7 +83,7 @@ def container() -> Container:
         ),
         notifier=SnsNotifier(sns, settings.warning_topic_arn, settings.sms_enabled),
         deliveries=dynamo.DynamoDeliveryLedger(),
-        workflow=_starter(settings, policy),
+        workflow=_timers(settings),
         clock=time.time,
         is_transient=is_transient,
         state_flush_s=settings.state_flush_s,
@@ -138,6 +140,7 @@ def api() -> Api:
         policy=base.policy,
         clock=time.time,
         listings=DynamoWarningListings(),
+        timers=_timers(settings),
     )
     return Api(verifier=verifier, disposal=disposal, routing=base.policy.routing)
 
@@ -153,21 +156,25 @@ class _OpenWarnings:
 @lru_cache(maxsize=1)
 def workflow() -> WorkflowService:
     """What the disposal executions hand back, and the sweeper (built on first use by those handlers)."""
+    from chalicelib.adapters.audit_store import AuditedWarningStore
     from chalicelib.adapters.dynamo import DynamoRegistry
-    from chalicelib.adapters.workflow import SnsSms, StepFunctionsExecutions
+    from chalicelib.adapters.workflow import SnsSms, SnsTopic, StepFunctionsExecutions
 
     base = container()
     settings = base.settings
     disposal = api().disposal
+    executions = StepFunctionsExecutions(_client("stepfunctions", settings), settings.disposal_state_machine_arn)
+    warnings = AuditedWarningStore()
     return WorkflowService(
         policy=base.policy,
-        executions=StepFunctionsExecutions(
-            _client("stepfunctions", settings), settings.disposal_state_machine_arn
-        ),
+        timers=WorkflowTimers(executions, warnings, time.time),
+        executions=executions,
         escalator=disposal,
-        warnings=_OpenWarnings(),
+        warnings=warnings,
+        open_warnings=_OpenWarnings(),
         directory=DynamoRegistry(),
         sms=SnsSms(base.sns, settings.sms_enabled),
+        publisher=SnsTopic(base.sns, settings.escalation_topic_arn) if settings.escalation_topic_arn else None,
         clock=time.time,
     )
 

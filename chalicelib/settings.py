@@ -39,7 +39,7 @@ class Settings(BaseModel):
     evidence_bucket: str = ""  # photos attached to warnings (presigned uploads)
     quarantine_bucket: str = ""  # quarantined payloads too large for their row (prefix quarantine/)
     disposal_state_machine_arn: str = ""  # one execution per warning follows its deadlines (empty: not followed)
-    queue_workflow_events: str = ""  # what the executions hand back (escalations, hand-overs)
+    queue_workflow_events: str = ""  # the disposal timers report due versions here
     policy: dict[str, Any] = Field(default_factory=dict)  # overrides merged over chalicelib.domain.policy defaults
 
     @classmethod

@@ -105,7 +105,8 @@ DEADLINES_S: Mapping[str, tuple[int, int, int, int]] = {
 """Per level: acknowledge, verify + feed back, clear, reminder interval (seconds, counted from the raise).
 DOMAIN.md §4 in minutes and hours becomes seconds, keeping the order of the levels, so that within the default run
 a silent red (raised by ~75 s) reaches tier 3 (~125 s) and a silent orange its clear deadline (tier 2 again)."""
-POLL_S = 2
+CONFIRM_S: Mapping[str, int] = {"red": 40, "orange": 50}
+"""The duty centre's confirmation of an orange/red clear request (DOMAIN.md §4: 30 min, 1 h), in seconds."""
 SWEEP_GRACE_S = 20
 FAST_DEADLINES_S: Mapping[str, tuple[int, int, int, int]] = {
     "red": (5, 10, 18, 3),
@@ -113,19 +114,22 @@ FAST_DEADLINES_S: Mapping[str, tuple[int, int, int, int]] = {
     "yellow": (9, 18, 32, 5),
     "blue": (10, 20, 40, 6),
 }
-"""`--fast` (tests): the same story about three times faster. The workflow still polls every POLL_S: each poll of
-each open warning costs moto's interpreter ~25 ms of CPU, and the whole platform shares one interpreter."""
+FAST_CONFIRM_S: Mapping[str, int] = {"red": 12, "orange": 15}
+"""`--fast` (tests): the same story about three times faster (the timers sleep until each due time: no polling)."""
 FAST_ACTOR_PACE = 1 / 2
 
 
 def demo_policy(fast: bool) -> dict[str, Any]:
     """The policy overrides the platform runs with (DYJ_POLICY_JSON): deadlines and the workflow's clock."""
     table = FAST_DEADLINES_S if fast else DEADLINES_S
-    deadlines = {
+    confirm = FAST_CONFIRM_S if fast else CONFIRM_S
+    deadlines: dict[str, dict[str, int]] = {
         level: {"acknowledge_s": ack, "verify_s": verify, "clear_s": clear, "reminder_s": reminder}
         for level, (ack, verify, clear, reminder) in table.items()
     }
-    workflow = {"poll_s": POLL_S, "sweep_grace_s": SWEEP_GRACE_S}
+    for level, seconds in confirm.items():
+        deadlines[level]["confirm_s"] = seconds
+    workflow = {"sweep_grace_s": SWEEP_GRACE_S}
     return {"deadlines": deadlines, "workflow": workflow}
 
 
@@ -135,7 +139,9 @@ def deadlines_line(fast: bool) -> str:
         f"{level_zh(level)} {ack}/{verify}/{clear} s (提醒 {reminder} s)"
         for level, (ack, verify, clear, reminder) in table.items()
     )
-    return f"deadlines 签收/核实反馈/消警: {levels}; the workflow polls every {POLL_S} s"
+    confirm = FAST_CONFIRM_S if fast else CONFIRM_S
+    confirms = " · ".join(f"{level_zh(level)} {seconds} s" for level, seconds in confirm.items())
+    return f"deadlines 签收/核实反馈/消警: {levels}; 确认消警: {confirms}; timers sleep until each due time"
 
 
 # --------------------------------------------------------------------------------------------------- options
@@ -375,15 +381,17 @@ def _since_raise(event: ActorEvent) -> str:
     return f"{max(0.0, event.at - raised_at):.0f} 秒"
 
 
+TIMER_DONE = frozenset({"SUCCEEDED", "ABORTED"})
+"""A disposal timer that reported its due time, or one stopped because a change superseded it: both normal."""
+
+
 def archive_lines(end: ExecutionEnd, console: Console, label: str) -> list[str]:
     stopped = local_time(end.stopped_at)
     if end.archived:
         text = f"{stopped}  {pad(level_zh(end.level), 4)} {pad('▣ 归档', 12)} {label} {end.warning_id}: "
-        return [console.paint(f"{text}状态机归档,移出值守大屏 ({end.transitions} 次状态转换)", "none")]
-    if end.status == "SUCCEEDED":
-        return [
-            console.paint(f"{stopped}  {'':4} 状态机执行 {end.name} 结束 ({end.transitions} 次状态转换)", "dim")
-        ]
+        return [console.paint(f"{text}时限计时器到期归档,移出值守大屏", "none")]
+    if end.status in TIMER_DONE:  # a timer that fell due (its due item shows as it happens), or one superseded
+        return []
     return [console.paint(f"{stopped}  ⚠ 状态机执行 {end.name} {end.status} {end.error}", "red")]
 
 
@@ -558,10 +566,10 @@ def loop_lines(loop: LoopSummary, console: Console) -> list[str]:
         f"{status.zh} {loop.still_open[status]}" for status in WarningStatus if loop.still_open[status]
     )
     lines.append(
-        f"  archived by the state machine {loop.archived} · still open {sum(loop.still_open.values())}"
+        f"  archived (by their archive timers) {loop.archived} · still open {sum(loop.still_open.values())}"
         + (f" ({still})" if still else "")
     )
-    lines.append(f"  state transitions per execution (…StateEntered in the history): {transitions_text(loop)}")
+    lines.append(f"  state transitions per warning (all its timers, …StateEntered): {transitions_text(loop)}")
     for name in loop.failed_executions:
         lines.append(f"    ✗ execution {name} did not succeed")
     return lines
@@ -577,7 +585,7 @@ def transitions_text(loop: LoopSummary) -> str:
         )
     if loop.oldest_running:
         name, transitions = loop.oldest_running
-        parts.append(f"the warning open longest ({name}) {transitions} so far")
+        parts.append(f"the oldest running timer ({name}) {transitions} so far")
     return " · ".join(parts) or "no executions"
 
 
@@ -1033,8 +1041,12 @@ class _Demo:
 
     def _summarise_executions(self, loop: LoopSummary) -> None:
         ended = {end.name: end for end in self.executions.ended()}
-        loop.transitions_archived = [end.transitions for end in ended.values() if end.archived]
-        loop.failed_executions = [end.name for end in ended.values() if end.status != "SUCCEEDED"]
+        per_warning: Counter[str] = Counter()
+        for end in ended.values():
+            per_warning[end.warning_id] += end.transitions
+        archived = {end.warning_id for end in ended.values() if end.archived}
+        loop.transitions_archived = [per_warning[warning_id] for warning_id in sorted(archived)]
+        loop.failed_executions = [end.name for end in ended.values() if end.status not in TIMER_DONE]
         running = [e for e in self.executions.executions() if e["status"] == "RUNNING"]
         if running:
             oldest = min(running, key=lambda execution: execution["startDate"])

@@ -472,7 +472,7 @@ class ExecutionEnd:
     name: str
     warning_id: str
     status: str  # SUCCEEDED / FAILED / TIMED_OUT / ABORTED
-    archived: bool  # it ended by archiving its warning (not a hand-over, nor an already archived warning)
+    archived: bool  # the archive timer: it woke the app to archive its closed warning (`due_kind` "archive")
     stopped_at: float  # epoch seconds
     transitions: int  # history events whose type ends with "StateEntered"
     level: str
@@ -556,16 +556,14 @@ class ExecutionWatcher:
         description = self._sfn.describe_execution(executionArn=arn)
         state = _loads_object(description.get("output")) or _loads_object(description.get("input"))
         stopped = description.get("stopDate") or execution.get("stopDate")
-        clock = state.get("clock")
-        clock = clock if isinstance(clock, dict) else {}
         return ExecutionEnd(
             name=str(execution["name"]),
             warning_id=str(state.get("warning_id") or execution["name"]),
             status=str(description["status"]),
-            archived=description["status"] == "SUCCEEDED" and "archived" in state,
+            archived=description["status"] == "SUCCEEDED" and state.get("due_kind") == "archive",
             stopped_at=stopped.timestamp() if stopped is not None else time.time(),
             transitions=state_transitions(execution_history(self._sfn, arn)),
-            level=str(clock.get("level") or state.get("level") or ""),
+            level=str(state.get("level") or ""),
             error=str(description.get("error") or ""),
         )
 

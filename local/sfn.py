@@ -1,11 +1,8 @@
-"""Step Functions helpers for the local runtime and the tests: the disposal workflow's input, starting executions
-(also from a hand-over message), waiting for them, and reading an execution history as a timeline a person can
-follow.
+"""Step Functions helpers for the local runtime and the tests: a disposal timer's input, starting one, waiting
+for it, and reading an execution history as a timeline a person can follow.
 
-The disposal state machine (`infra/disposal.asl.json`, described in `docs/disposal-workflow.md`) polls its warning
-item every `poll_s` seconds. Its history is mostly the same four states over and over (Wait, Tick, ReadWarning,
-Decide), so `render_timeline` folds those into one "poll" line per run of polls that saw the same item, and shows
-every other step (clock restarts, escalations, events handed to the app, the archive) on its own line.
+A disposal timer (`infra/disposal.asl.json`, described in `docs/disposal-workflow.md`) sleeps until the warning's
+next due time and sends one `due` message to the workflow queue: three states (SleepUntilDue, ReportDue, Reported).
 
 Clients are plain boto3 clients (typed `Any`, as elsewhere in `local/`), pointed at moto or at AWS.
 """
@@ -14,35 +11,29 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Final, TypedDict
+from typing import Any, Final
 
 __all__ = [
-    "DISPOSAL_LEVELS",
-    "Deadlines",
+    "TIMER_STATES",
     "Step",
-    "disposal_input",
     "execution_arn",
     "execution_history",
     "quiet_moto_asl_logging",
     "render_timeline",
-    "start_disposal",
-    "start_handover",
+    "start_timer",
     "steps",
+    "timer_input",
     "wait_for_end",
 ]
 
-DISPOSAL_LEVELS: Final = ("red", "orange", "yellow", "blue")
-
-POLL_STATES: Final = frozenset({"Wait", "Tick", "ReadWarning", "Decide"})
-"""The disposal machine's polling loop; folded into one line per run of polls that read the same item."""
-
-QUIET_STATES: Final = frozenset({"Start", "InitRun", "RestartClock", "ScheduleReminder", "SelectDeadlines"})
-"""Bookkeeping states whose effect already shows on a neighbouring line."""
+TIMER_STATES: Final = ("SleepUntilDue", "ReportDue", "Reported")
+"""The disposal timer's three states (infra/disposal.asl.json)."""
 
 _END_EVENTS: Final = {
     "ExecutionSucceeded": "SUCCEEDED",
@@ -52,51 +43,18 @@ _END_EVENTS: Final = {
 }
 
 
-class Deadlines(TypedDict):
-    """One level's clock, in seconds from the (re)start of the warning's clock."""
-
-    acknowledge_s: int
-    verify_s: int
-    clear_s: int
-    reminder_s: int
-
-
-def disposal_input(
-    *,
-    warning_id: str,
-    level: str,
-    sector: str,
-    enterprise_id: str,
-    area: str,
-    deadlines: Mapping[str, Deadlines],
-    poll_s: int,
-    archive_ttl_s: int,
-    started_at_s: int | None = None,
-    max_polls: int = 2000,
+def timer_input(
+    warning_id: str, due_version: int, due_at: float, now: float | None = None, due_kind: str = "acknowledge"
 ) -> dict[str, Any]:
-    """The input the disposal state machine expects (see docs/disposal-workflow.md for each field).
-
-    `deadlines` must name all four levels: the machine switches to another level's deadlines when the engine
-    changes the warning's level. `started_at_s` (epoch seconds, default now) is the base of the archive TTL.
-    """
-    missing = [name for name in DISPOSAL_LEVELS if name not in deadlines]
-    if missing:
-        raise ValueError(f"deadlines lack the levels {missing}")
-    if level not in DISPOSAL_LEVELS:
-        raise ValueError(f"unknown level {level!r}")
-    if poll_s < 1 or max_polls < 1:
-        raise ValueError("poll_s and max_polls must be positive")
+    """A disposal timer's input (docs/disposal-workflow.md): sleep whole seconds (rounded up) until `due_at`."""
+    now = time.time() if now is None else now
     return {
         "warning_id": warning_id,
-        "level": level,
-        "sector": sector,
-        "enterprise_id": enterprise_id,
-        "area": area,
-        "deadlines": {name: dict(deadlines[name]) for name in DISPOSAL_LEVELS},
-        "poll_s": poll_s,
-        "archive_ttl_s": archive_ttl_s,
-        "started_at_s": int(time.time()) if started_at_s is None else started_at_s,
-        "max_polls": max_polls,
+        "due_version": due_version,
+        "wait_s": max(0, math.ceil(due_at - now)),
+        "due_at": due_at,
+        "due_kind": due_kind,
+        "level": "red",
     }
 
 
@@ -118,33 +76,10 @@ def execution_arn(state_machine_arn: str, name: str) -> str:
     return f"{prefix}:execution:{machine}:{name}"
 
 
-def start_disposal(sfn: Any, state_machine_arn: str, execution_input: Mapping[str, Any]) -> str:
-    """Start the warning's execution, named after the warning, and return its ARN.
-
-    Starting again with the same name and input returns the same execution (Step Functions is idempotent there),
-    so a retried ingest does not start a second one.
-    """
+def start_timer(sfn: Any, state_machine_arn: str, name: str, execution_input: Mapping[str, Any]) -> str:
+    """Start a disposal timer named `name` (`{warning_id}-{due_version}`) and return its ARN."""
     response = sfn.start_execution(
-        stateMachineArn=state_machine_arn,
-        name=str(execution_input["warning_id"]),
-        input=json.dumps(execution_input, ensure_ascii=False),
-    )
-    return str(response["executionArn"])
-
-
-def start_handover(sfn: Any, message_body: str | Mapping[str, Any]) -> str:
-    """Do what the app's WorkflowEventQueue consumer must do with a `handover` message: start the next execution.
-
-    The message names the state machine, the next execution (`<warning_id>-<generation>`) and its whole input
-    (counters and clock included), so the warning's deadlines carry on where the previous execution stopped.
-    """
-    body = json.loads(message_body) if isinstance(message_body, str) else message_body
-    if body.get("type") != "handover":
-        raise ValueError(f"not a handover message: {body.get('type')!r}")
-    response = sfn.start_execution(
-        stateMachineArn=body["state_machine_arn"],
-        name=body["name"],
-        input=json.dumps(body["input"], ensure_ascii=False),
+        stateMachineArn=state_machine_arn, name=name, input=json.dumps(execution_input, ensure_ascii=False)
     )
     return str(response["executionArn"])
 
@@ -259,21 +194,6 @@ def _attribute(message_attributes: Mapping[str, Any], name: str) -> str:
     return text
 
 
-def _item_snapshot(step: Step) -> str:
-    item = (step.result or {}).get("Item") if isinstance(step.result, Mapping) else None
-    if not item:
-        return "item missing"
-    status = item.get("status", {}).get("S", "?")
-    level = item.get("level", {}).get("S", "?")
-    seq = item.get("level_seq", {}).get("N", "?")
-    return f"status={status} level={level} level_seq={seq}"
-
-
-def _elapsed(step: Step) -> str:
-    run = step.output.get("run") if isinstance(step.output, Mapping) else None
-    return "" if not isinstance(run, Mapping) else f"clock {run.get('elapsed_s')} s"
-
-
 def _describe(step: Step) -> tuple[str, str] | None:
     """(label, text) for a step worth a line of its own, or None to leave it out."""
     params = step.parameters if isinstance(step.parameters, Mapping) else {}
@@ -293,12 +213,8 @@ def _describe(step: Step) -> tuple[str, str] | None:
     if step.resource == "sqs:sendMessage":
         body = params.get("MessageBody")
         queue = str(params.get("QueueUrl", "")).rsplit("/", 1)[-1]
-        if isinstance(body, Mapping):
-            what = str(body.get("change") or body.get("type"))
-            if body.get("type") == "handover":
-                what += f" → next execution {body.get('name')}"
-        else:
-            what = str(body)
+        due_version = body.get("due_version") if isinstance(body, Mapping) else None
+        what = f"due version {due_version}" if due_version is not None else str(body)
         return "hand to app", f"{what}  (queue {queue})"
     if step.resource == "dynamodb:updateItem":
         new = (step.result or {}).get("Attributes", {}) if isinstance(step.result, Mapping) else {}
@@ -309,27 +225,16 @@ def _describe(step: Step) -> tuple[str, str] | None:
         return "update item", (changed or expression) + (f"; removed {removed}" if removed else "")
     if step.resource is not None:
         return "task", f"{step.resource}"
-    if step.type == "Pass" and step.name.endswith("Deadlines") and isinstance(step.output, Mapping):
-        clock = step.output.get("clock", {})
-        limits = clock.get("limits", {})
+    if step.type == "Wait":
         return (
-            "clock",
-            f"(re)started for {clock.get('level')} (level_seq {clock.get('seq')}): "
-            f"acknowledge {limits.get('acknowledge_s')} s, verify {limits.get('verify_s')} s, "
-            f"clear {limits.get('clear_s')} s, "
-            + (f"reminder every {limits['reminder_s']} s" if limits.get("reminder_s") else "no reminders"),
+            "sleep",
+            f"{step.name} ({(step.input or {}).get('wait_s') if isinstance(step.input, Mapping) else '?'} s)",
         )
     if step.type in {"Succeed", "Fail"}:
         return "end", step.name
-    if step.type == "Choice" or step.name in QUIET_STATES:
+    if step.type == "Choice":
         return None
     return step.type.lower(), step.name
-
-
-def _poll_line(start: float, end: float, count: int, snapshot: str, elapsed: str) -> str:
-    polls = f"poll ×{count}"
-    span = f"{_offset(start)}" if count == 1 else f"{_offset(start)} … {_offset(end).lstrip('+').strip()}"
-    return f"{span:<24} {polls:<12} {snapshot}" + (f"  ({elapsed})" if elapsed else "")
 
 
 def _timeline_lines(events: Sequence[Mapping[str, Any]]) -> Iterator[str]:
@@ -343,45 +248,19 @@ def _timeline_lines(events: Sequence[Mapping[str, Any]]) -> Iterator[str]:
     started = events[0].get("executionStartedEventDetails")
     if started is not None:
         params = _loads(started.get("input")) or {}
-        carried = " (handed over, counters carried)" if "run" in params else ""
         yield (
-            f"{_offset(0.0):<24} {'start':<12} warning {params.get('warning_id')} {params.get('level')} "
-            f"{params.get('sector')} enterprise {params.get('enterprise_id')} area {params.get('area')}; "
-            f"poll every {params.get('poll_s')} s{carried}"
+            f"{_offset(0.0):<24} {'start':<12} timer for warning {params.get('warning_id')} due version "
+            f"{params.get('due_version')}: sleep {params.get('wait_s')} s until {params.get('due_at')}"
         )
 
-    fold: dict[str, Any] | None = None
     for step in steps(events):
-        if step.name in POLL_STATES:
-            if step.name != "ReadWarning":
-                continue
-            snapshot = _item_snapshot(step)
-            moment = at(step.entered)
-            if fold is not None and fold["snapshot"] == snapshot:
-                fold.update(end=moment, count=fold["count"] + 1, elapsed=_elapsed(step))
-            else:
-                if fold is not None:
-                    yield _poll_line(**fold)
-                fold = {
-                    "start": moment,
-                    "end": moment,
-                    "count": 1,
-                    "snapshot": snapshot,
-                    "elapsed": _elapsed(step),
-                }
-            continue
         line = _describe(step)
         if line is None:
             continue
-        if fold is not None:
-            yield _poll_line(**fold)
-            fold = None
         label, text = line
         yield f"{_offset(at(step.entered)):<24} {label:<12} {text}"
         for failure in step.failures:
             yield f"{'':<24} {'  failed':<12} {failure[:160]}"
-    if fold is not None:
-        yield _poll_line(**fold)
 
     last = events[-1]
     status = _END_EVENTS.get(str(last["type"]))
@@ -392,7 +271,7 @@ def _timeline_lines(events: Sequence[Mapping[str, Any]]) -> Iterator[str]:
 
 
 def render_timeline(sfn: Any, execution_arn: str) -> str:
-    """The execution as lines `+offset  what  detail`, polling runs folded (see the module docstring)."""
+    """The execution as lines `+offset  what  detail` (see the module docstring)."""
     description = sfn.describe_execution(executionArn=execution_arn)
     events = execution_history(sfn, execution_arn)
     machine = str(description["stateMachineArn"]).rsplit(":", 1)[-1]

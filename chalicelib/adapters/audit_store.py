@@ -45,12 +45,15 @@ from chalicelib.adapters.dynamo import (
     engine_event_seq,
 )
 from chalicelib.domain.audit import AuditEvent, ChainHead, next_event
+from chalicelib.domain.catalog import build_policy
 from chalicelib.domain.changes import ChangeKind, WarningChange
+from chalicelib.domain.due import restamp
 from chalicelib.domain.errors import InvalidTransition
 from chalicelib.domain.levels import Level, Sector
 from chalicelib.domain.lifecycle import ENGINE_ACTOR, Transition, apply_engine_change
+from chalicelib.domain.policy import DeadlinePolicy, WorkflowPolicy
 from chalicelib.domain.registry import DeviceRegistration, Enterprise
-from chalicelib.domain.warnings import WarningRecord
+from chalicelib.domain.warnings import WarningRecord, WarningStatus
 from chalicelib.services.disposal import SubjectLog
 from chalicelib.services.ports import ConcurrentUpdateError
 from chalicelib.settings import Settings
@@ -89,8 +92,14 @@ class AuditHeadItem(Model):
     version = VersionAttribute()
 
 
+_BOUND: dict[str, Any] = {"deadlines": DeadlinePolicy(), "workflow": WorkflowPolicy()}
+
+
 def bind(settings: Settings) -> None:
-    """Point this module's models at their tables (the shared ones are bound by `dynamo.bind`)."""
+    """Point this module's models at their tables (the shared ones are bound by `dynamo.bind`), and take the
+    stage's deadlines (due times are stamped on every write) and archive TTL."""
+    policy = build_policy(settings.policy)
+    _BOUND.update(deadlines=policy.deadlines, workflow=policy.workflow)
     for model, table in ((ChainEventItem, settings.table_warning_event), (AuditHeadItem, settings.table_registry)):
         meta: Any = model.Meta
         meta.table_name = table
@@ -205,9 +214,13 @@ Decide = Callable[[WarningRecord | None], Transition]
 class AuditedWarningStore:
     """The warning table with every change chained: the ingest's `WarningStore` and the disposal loop's store."""
 
-    def __init__(self, retries: int = 4) -> None:
+    def __init__(
+        self, retries: int = 4, deadlines: DeadlinePolicy | None = None, archive_ttl_s: int | None = None
+    ) -> None:
         self._retries = retries
         self._engine_log = DynamoWarningStore()
+        self._deadlines: DeadlinePolicy = deadlines or _BOUND["deadlines"]
+        self._archive_ttl_s = archive_ttl_s or int(_BOUND["workflow"].archive_ttl_s)
 
     # --- reads
 
@@ -249,6 +262,7 @@ class AuditedWarningStore:
     def create(self, record: WarningRecord) -> bool:
         """A new warning with its first event (`raise`); False when it exists already (a redelivered raise),
         after completing what its first writer may have left half done: the head's event in the log."""
+        record = restamp(record, self._deadlines)
         event = next_event(None, **raise_event_fields(record))
         item = WarningItem(record.warning_id, level_seq=0)
         _fill_item(item, _with_head(record, event, _raise_seq(record)))
@@ -310,12 +324,15 @@ class AuditedWarningStore:
     ) -> WarningRecord | None:
         current = _record_from_item(item)
         _restore((current.details.get(AUDIT_KEY) or {}).get("last"))
+        record = restamp(record, self._deadlines)  # due times follow every change (chalicelib/domain/due.py)
         event = next_event(chain_head(current), **fields, source_ip=source_ip, app=app)
         watermark = _engine_watermark(current) if engine_seq is None else engine_seq
         level_changed = Level(record.level).code != item.level
         _fill_item(item, _with_head(record, event, watermark))
         if level_changed:
             item.level_seq = int(item.level_seq or 0) + 1
+        if record.status is WarningStatus.ARCHIVED and getattr(item, "expires_at", None) is None:
+            item.expires_at = int(record.updated_at + self._archive_ttl_s)
         try:
             item.save()
         except PutError as exc:

@@ -1,9 +1,21 @@
-"""Step Functions: start and look up the disposal executions (one per warning, named after it)."""
+"""Step Functions: the disposal timers (one short execution per due version of a warning), and the SNS ports the
+workflow tells people through (the escalation topic, SMS)."""
 
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
+
+logger = logging.getLogger(__name__)
+
+
+def execution_arn(state_machine_arn: str, name: str) -> str:
+    """The ARN of the execution `name` of the state machine (Step Functions derives it the same way)."""
+    prefix, _, machine = state_machine_arn.rpartition(":stateMachine:")
+    if not prefix:
+        raise ValueError(f"not a state machine ARN: {state_machine_arn}")
+    return f"{prefix}:execution:{machine}:{name}"
 
 
 class StepFunctionsExecutions:
@@ -11,22 +23,37 @@ class StepFunctionsExecutions:
         self._sfn = sfn
         self._arn = state_machine_arn
 
-    def start(self, name: str, payload: dict[str, Any], state_machine_arn: str | None = None) -> bool:
+    def start(self, name: str, payload: dict[str, Any]) -> bool:
         try:
-            self._sfn.start_execution(
-                stateMachineArn=state_machine_arn or self._arn, name=name, input=json.dumps(payload)
-            )
+            self._sfn.start_execution(stateMachineArn=self._arn, name=name, input=json.dumps(payload))
         except self._sfn.exceptions.ExecutionAlreadyExists:
             return False
         return True
 
-    def running_warnings(self) -> set[str]:
-        """Execution names are the warning id, `<id>-<n>` after a hand-over, `<id>-r<time>` after a repair."""
+    def stop(self, name: str) -> None:
+        """Best effort: a timer that has ended or never started is fine (a stale one is ignored when it fires)."""
+        try:
+            self._sfn.stop_execution(executionArn=execution_arn(self._arn, name), cause="superseded")
+        except Exception as exc:
+            logger.info("timer not stopped", extra={"timer": name, "error": type(exc).__name__})
+
+    def running_names(self) -> set[str]:
         running: set[str] = set()
         paginator = self._sfn.get_paginator("list_executions")
         for page in paginator.paginate(stateMachineArn=self._arn, statusFilter="RUNNING"):
-            running.update(execution["name"].split("-", 1)[0] for execution in page["executions"])
+            running.update(str(execution["name"]) for execution in page["executions"])
         return running
+
+
+class SnsTopic:
+    def __init__(self, sns: Any, topic_arn: str) -> None:
+        self._sns = sns
+        self._topic_arn = topic_arn
+
+    def publish(self, body: dict[str, Any], attributes: dict[str, dict[str, str]]) -> None:
+        self._sns.publish(
+            TopicArn=self._topic_arn, Message=json.dumps(body, ensure_ascii=False), MessageAttributes=attributes
+        )
 
 
 class SnsSms:

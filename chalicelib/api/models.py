@@ -124,19 +124,28 @@ def decode_cursor(cursor: str | None, fields: tuple[str, ...]) -> dict[str, str]
 
 
 class Deadlines(BaseModel):
-    """Epoch seconds by which each step is due, at the warning's current level (DOMAIN.md §4)."""
+    """Epoch seconds by which each step is due, at the warning's current level, armed at the raise or the last
+    level change (DOMAIN.md §4; the due times stored on the warning, docs/disposal-workflow.md). `confirm_by`: the
+    duty centre's confirmation of an orange/red clear request (null when none is waiting); `next_due`: the earliest
+    thing still to happen (a deadline, a reminder; null when nothing is pending)."""
 
     model_config = _RESPONSE
     acknowledge_by: float
     verify_by: float
     clear_by: float
+    confirm_by: float | None = None
+    next_due: float | None = None
 
 
 class Overdue(BaseModel):
+    """A step past its stored due time and not done: acknowledge (签收), verify (核实反馈), clear (消警), confirm
+    (确认消警, the duty centre)."""
+
     model_config = _RESPONSE
     acknowledge: bool
     verify: bool
     clear: bool
+    confirm: bool = False
     any: bool
 
 

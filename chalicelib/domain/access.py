@@ -100,6 +100,7 @@ ACTION_ROLES: Mapping[ActionType, frozenset[Role]] = {
     ActionType.RECORD_INSPECTION: frozenset({Role.REGULATOR, Role.AREA}),
     ActionType.ISSUE_SUPERVISION: frozenset({Role.REGULATOR, Role.AREA}),
     ActionType.ARCHIVE: frozenset({Role.DUTY, Role.SYSTEM}),
+    ActionType.REMIND: frozenset({Role.SYSTEM}),
 }
 """Action → the roles that may take it (scope and level conditions come on top)."""
 

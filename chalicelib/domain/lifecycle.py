@@ -38,6 +38,7 @@ from pydantic import (
 )
 
 from chalicelib.domain.changes import ChangeKind, WarningChange
+from chalicelib.domain.due import ESCALATIONS_KEY, REMINDER_KEY, Stage, escalated, escalations, stored
 from chalicelib.domain.errors import InvalidTransition, ValidationFailed
 from chalicelib.domain.levels import Level, Sector
 from chalicelib.domain.warnings import WarningRecord, WarningStatus
@@ -112,6 +113,7 @@ class ActionType(StrEnum):
     RECORD_INSPECTION = "record_inspection"
     ISSUE_SUPERVISION = "issue_supervision"
     ARCHIVE = "archive"
+    REMIND = "remind"
 
     @property
     def zh(self) -> str:
@@ -132,6 +134,7 @@ ACTION_ZH = {
     ActionType.RECORD_INSPECTION: "记录现场核查",
     ActionType.ISSUE_SUPERVISION: "下达督办",
     ActionType.ARCHIVE: "归档",
+    ActionType.REMIND: "催办签收",
 }
 
 
@@ -266,10 +269,14 @@ class RecordContact(_Action):
 
 
 class Escalate(_Action):
-    """人工升级 (duty centre; emergency bureau on red; the workflow as `system`): to a higher tier only."""
+    """人工升级 (duty centre; emergency bureau on red): to a higher tier only. The workflow (`system`) escalates
+    a missed `stage` (签收/核实反馈/消警/确认消警) once per stage and level, whether or not the tier climbs;
+    `retell`: a level-up tells the new level's audience of a stage escalated at a lower level."""
 
     type: Literal["escalate"] = "escalate"
     tier: EscalationTier
+    stage: Stage | None = None
+    retell: bool = False
 
 
 class MarkFalseAlarm(_Action):
@@ -309,6 +316,14 @@ class Archive(_Action):
     type: Literal["archive"] = "archive"
 
 
+class Remind(_Action):
+    """催办签收 (the workflow as `system`): a reminder to the enterprise while nobody has acknowledged; `slot` is
+    the reminder's due time (the next one is due `reminder_s` after it)."""
+
+    type: Literal["remind"] = "remind"
+    slot: float = Field(allow_inf_nan=False)
+
+
 Action = Annotated[
     Acknowledge
     | Verify
@@ -322,7 +337,8 @@ Action = Annotated[
     | Reassign
     | RecordInspection
     | IssueSupervision
-    | Archive,
+    | Archive
+    | Remind,
     Field(discriminator="type"),
 ]
 ACTION_ADAPTER: TypeAdapter[Action] = TypeAdapter(Action)
@@ -411,6 +427,7 @@ ALLOWED_FROM: Mapping[ActionType, frozenset[WarningStatus]] = {
     ActionType.RECORD_INSPECTION: OPEN_STATUSES,
     ActionType.ISSUE_SUPERVISION: OPEN_STATUSES,
     ActionType.ARCHIVE: frozenset({WarningStatus.CLOSED}),
+    ActionType.REMIND: frozenset({WarningStatus.RAISED}),
 }
 """Statuses from which an action may be attempted; `request_clear` and `confirm_closure` check more (below)."""
 
@@ -533,6 +550,8 @@ def _record_contact(record: WarningRecord, action: RecordContact, actor: Actor, 
 
 def _escalate(record: WarningRecord, action: Escalate, actor: Actor, now: float) -> _Step:
     current = escalation_tier(record)
+    if action.stage is not None:
+        return _escalate_stage(record, action, actor, now)
     if action.tier <= current:
         raise InvalidTransition(
             "already_escalated",
@@ -541,6 +560,41 @@ def _escalate(record: WarningRecord, action: Escalate, actor: Actor, now: float)
         )
     escalation = {"tier": int(action.tier), "note": action.note, **_by(actor, now)}
     return _Step(record.status, {"escalation_tier": int(action.tier), "escalation": escalation}, str(action.tier))
+
+
+def _escalate_stage(record: WarningRecord, action: Escalate, actor: Actor, now: float) -> _Step:
+    """A missed stage, once per stage and level; the tier climbs when it is higher than the one reached."""
+    assert action.stage is not None
+    if escalated(record, action.stage, record.level):
+        raise InvalidTransition(
+            "already_escalated",
+            f"预警{action.stage.zh}超时已在{Level(record.level).zh}等级上报",
+            details={"tier": escalation_tier(record), "stage": action.stage.value},
+        )
+    tier = max(escalation_tier(record), int(action.tier))
+    entry = {
+        "stage": action.stage.value,
+        "tier": int(action.tier),
+        "level": Level(record.level).code,
+        "retell": action.retell,
+        "at": now,
+    }
+    escalation = {"tier": int(action.tier), "stage": action.stage.value, "note": action.note, **_by(actor, now)}
+    details = {
+        "escalation_tier": tier,
+        "escalation": escalation,
+        ESCALATIONS_KEY: [*escalations(record), entry],
+    }
+    return _Step(record.status, details, f"{action.tier}:{action.stage.value}")
+
+
+def _remind(record: WarningRecord, action: Remind, actor: Actor, now: float) -> _Step:
+    due = stored(record)
+    armed_at = due.armed_at if due is not None else record.raised_at
+    previous = record.details.get(REMINDER_KEY) or {}
+    count = int(previous.get("count", 0)) + 1
+    reminder = {"slot": action.slot, "armed_at": armed_at, "count": count, "at": now}
+    return _Step(record.status, {REMINDER_KEY: reminder}, str(count))
 
 
 def _mark_false_alarm(record: WarningRecord, action: MarkFalseAlarm, actor: Actor, now: float) -> _Step:
@@ -585,6 +639,7 @@ _HANDLERS: Mapping[ActionType, Callable[[WarningRecord, Any, Actor, float], _Ste
     ActionType.RECORD_INSPECTION: _record_inspection,
     ActionType.ISSUE_SUPERVISION: _issue_supervision,
     ActionType.ARCHIVE: _archive,
+    ActionType.REMIND: _remind,
 }
 
 

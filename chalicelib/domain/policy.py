@@ -49,14 +49,16 @@ class Deadline(BaseModel):
     verify_s: float = Field(gt=0)
     clear_s: float = Field(gt=0)
     reminder_s: float = Field(default=0, ge=0)  # repeat a reminder while not acknowledged (0: none)
+    confirm_s: float | None = Field(default=None, gt=0)  # duty confirms a clear request (None: no clock)
 
 
 class DeadlinePolicy(BaseModel):
-    """Per level: acknowledge (签收), verify on site and feed back (核实反馈), lower or clear (降级/消警)."""
+    """Per level: acknowledge (签收), verify on site and feed back (核实反馈), lower or clear (降级/消警), and
+    the duty centre's confirmation of an orange/red clear request (确认消警); yellow and blue close on request."""
 
     model_config = _POLICY
-    red: Deadline = Deadline(acknowledge_s=300, verify_s=900, clear_s=7200, reminder_s=120)
-    orange: Deadline = Deadline(acknowledge_s=600, verify_s=1800, clear_s=14400, reminder_s=300)
+    red: Deadline = Deadline(acknowledge_s=300, verify_s=900, clear_s=7200, reminder_s=120, confirm_s=1800)
+    orange: Deadline = Deadline(acknowledge_s=600, verify_s=1800, clear_s=14400, reminder_s=300, confirm_s=3600)
     yellow: Deadline = Deadline(acknowledge_s=1800, verify_s=7200, clear_s=86400, reminder_s=600)
     blue: Deadline = Deadline(acknowledge_s=7200, verify_s=86400, clear_s=259200, reminder_s=1800)
 
@@ -71,12 +73,11 @@ class DeadlinePolicy(BaseModel):
 
 
 class WorkflowPolicy(BaseModel):
-    """How the disposal state machine follows a warning (docs/disposal-workflow.md)."""
+    """How the disposal timers follow a warning (docs/disposal-workflow.md)."""
 
     model_config = _POLICY
-    poll_s: int = Field(default=60, ge=1)  # seconds between reads of the warning (4 transitions each)
     archive_ttl_s: int = Field(default=180 * 86400, ge=60)  # how long an archived warning is kept
-    max_polls: int = Field(default=2000, ge=10)  # polls per execution before it hands over to a new one
+    early_s: float = Field(default=0.05, ge=0)  # clock skew tolerated; a timer earlier than this re-arms
     sweep_grace_s: float = Field(default=120.0, ge=0)  # an open warning younger than this is left to its start
 
 

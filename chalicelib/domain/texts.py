@@ -159,3 +159,40 @@ def app_text(change: WarningChange, deadline: Deadline) -> str:
         )
     lines.append(f"编号:{change.warning_id}")
     return "\n".join(lines)
+
+
+_STAGE_ASK = {
+    ("acknowledge", False): "请值守中心电话/视频连线企业",
+    ("verify", False): "请行业主管部门和属地督促,可组织现场核查",
+    ("clear", False): "请行业主管部门和属地督促降级或消警",
+    ("clear", True): "请应急管理局领导督办",
+    ("confirm", True): "请应急管理局督促值守中心确认",
+}
+
+
+def escalation_sms(
+    level: int, warning_id: str, enterprise: str, stage: str, stage_zh: str, retold: bool = False
+) -> str:
+    """A missed stage (签收 / 核实反馈 / 消警 / 确认消警), naming it; `retold`: a level-up tells the new
+    level's wider audience of a stage missed before. One segment: the enterprise's name shrinks first."""
+    red_or_bureau = stage == "confirm" or (stage == "clear" and level >= Level.RED)
+    ask = _STAGE_ASK.get((stage, red_or_bureau), "请督促处置")
+    what = f"消警申请超时未{stage_zh}" if stage == "confirm" else f"超时未{stage_zh}"
+    head = (
+        f"{SMS_PREFIX}预警升为{LEVEL_ZH[Level(level)]}" if retold else f"{SMS_PREFIX}{LEVEL_ZH[Level(level)]}预警"
+    )
+    tail = f"{'此前' if retold else ''}{what},{ask}。编号{warning_id}"
+    name = short_enterprise(enterprise)
+    while len(head) + len(name) + 1 + len(tail) > SMS_MAX_CHARS and len(name) > 2:
+        name = name[:-1]
+    return f"{head} {name}{tail}"[:SMS_MAX_CHARS]
+
+
+def reminder_sms(level: int, warning_id: str, enterprise: str, acknowledge_by: float) -> str:
+    """A reminder to the enterprise while nobody has acknowledged (第十四条)."""
+    head = f"{SMS_PREFIX}{LEVEL_ZH[Level(level)]}预警尚未签收 "
+    tail = f",请于{local_clock(acknowledge_by)}前签收并核实。编号{warning_id}"
+    name = short_enterprise(enterprise)
+    while len(head) + len(name) + len(tail) > SMS_MAX_CHARS and len(name) > 2:
+        name = name[:-1]
+    return f"{head}{name}{tail}"[:SMS_MAX_CHARS]

@@ -12,6 +12,7 @@ ids, source IPs or app strings of staff, in the timeline and in the warning's de
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -44,6 +45,7 @@ from chalicelib.api.models import (
     decode_cursor,
     encode_cursor,
 )
+from chalicelib.domain import due
 from chalicelib.domain.access import Scope, ScopeKind, permitted_actions, require_read, scope_filter
 from chalicelib.domain.access import apply_authorized as authorized_transition
 from chalicelib.domain.audit import AuditEvent, ChainHead, ChainReport, verify_chain
@@ -74,6 +76,7 @@ from chalicelib.domain.registry import DeviceRegistration, Enterprise
 from chalicelib.domain.warnings import WarningRecord, WarningStatus
 
 Key = dict[str, str]
+logger = logging.getLogger(__name__)
 Listing = Iterator[tuple[WarningRecord, Key]]
 
 
@@ -198,6 +201,14 @@ class UserDirectory(Protocol):
         ...
 
 
+class Timers(Protocol):
+    """The disposal timers (chalicelib/services/workflow.py)."""
+
+    def superseding(self, record: WarningRecord, before_version: int) -> bool:
+        """Arm the timer of the record's new due times and stop the one of `before_version`."""
+        ...
+
+
 class EvidenceStore(Protocol):
     def upload_url(self, key: str, content_type: str, expires_in: int) -> str:
         """A presigned PUT for exactly this key and content type."""
@@ -244,7 +255,9 @@ class DisposalService:
         clock: Callable[[], float],
         *,
         listings: WarningListings,
+        timers: Timers | None = None,
     ) -> None:
+        self._timers = timers
         self._warnings = warnings
         self._listings = listings
         self._registry = registry
@@ -350,9 +363,12 @@ class DisposalService:
         union_tag = payload.get("type") if isinstance(payload, dict) else None
         action: Action = validated(ActionBody, payload, union_tag).root
         assignees: dict[str, UserAccount] = {}
+        versions: list[int] = []
 
         def decide(record: WarningRecord | None) -> Transition:
             now = self._clock()
+            stored = due.stored(record) if record is not None else None
+            versions.append(stored.version if stored is not None else 0)
             transition = authorized_transition(record, action, actor, now)  # 403, 404, 409 first
             if isinstance(action, Reassign):
                 named = self._known_assignee(action, transition.record.enterprise_id, assignees)
@@ -363,7 +379,20 @@ class DisposalService:
             return Transition(transition.record, named_event)
 
         record = self._warnings.update(warning_id, decide, source_ip=origin.source_ip, app=origin.app)
+        stored = due.stored(record)
+        if stored is not None and stored.version != versions[-1] and actor.role is not Role.SYSTEM:
+            self._arm(record, versions[-1])  # the workflow arms its own next timer once it has done what fell due
         return self.view(record, self._clock(), actor)
+
+    def _arm(self, record: WarningRecord, before_version: int) -> None:
+        """A new timer when the action changed the due times; a failure here leaves the action done and the timer
+        to the sweeper (which re-arms from the stored due times)."""
+        if self._timers is None:
+            return
+        try:
+            self._timers.superseding(record, before_version)
+        except Exception:
+            logger.exception("disposal timer not armed", extra={"warning_id": record.warning_id})
 
     def _known_assignee(self, action: Reassign, enterprise_id: str, cache: dict[str, UserAccount]) -> Reassign:
         """`reassign` names an enabled enterprise user of the warning's own enterprise (422 otherwise, whether the
@@ -403,20 +432,34 @@ class DisposalService:
     # --- views
 
     def deadlines(self, record: WarningRecord) -> Deadlines:
-        limits = self._policy.deadlines.for_level(record.level)
+        """The due times stored on the warning (computed by `domain/due.py` on every change)."""
+        times = due.of(record, self._policy.deadlines)
         return Deadlines(
-            acknowledge_by=record.raised_at + limits.acknowledge_s,
-            verify_by=record.raised_at + limits.verify_s,
-            clear_by=record.raised_at + limits.clear_s,
+            acknowledge_by=times.acknowledge_by,
+            verify_by=times.verify_by,
+            clear_by=times.clear_by,
+            confirm_by=times.confirm_by,
+            next_due=times.next_due if record.is_open else None,
         )
 
     def overdue(self, record: WarningRecord, now: float) -> Overdue:
-        """Past a step's deadline and the step not done (DOMAIN.md §4), at the current level, since raised."""
-        due = self.deadlines(record)
-        acknowledge = record.status is WarningStatus.RAISED and now > due.acknowledge_by
-        verify = record.status in (WarningStatus.RAISED, WarningStatus.ACKNOWLEDGED) and now > due.verify_by
-        clear = record.is_open and now > due.clear_by
-        return Overdue(acknowledge=acknowledge, verify=verify, clear=clear, any=acknowledge or verify or clear)
+        """Past a step's stored due time and the step not done (DOMAIN.md §4)."""
+        times = due.of(record, self._policy.deadlines)
+        acknowledge = record.status is WarningStatus.RAISED and now > times.acknowledge_by
+        verify = record.status in (WarningStatus.RAISED, WarningStatus.ACKNOWLEDGED) and now > times.verify_by
+        clear = record.is_open and now > times.clear_by
+        confirm = (
+            record.status is WarningStatus.CLEAR_REQUESTED
+            and times.confirm_by is not None
+            and now > times.confirm_by
+        )
+        return Overdue(
+            acknowledge=acknowledge,
+            verify=verify,
+            clear=clear,
+            confirm=confirm,
+            any=acknowledge or verify or clear or confirm,
+        )
 
     def view(self, record: WarningRecord, now: float, viewer: Actor | None = None) -> WarningView:
         details = record.details

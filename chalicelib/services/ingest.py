@@ -45,6 +45,7 @@ from chalicelib.services.ports import (
     Workflow,
 )
 
+_LEVEL_CHANGES = frozenset({ChangeKind.LEVEL_UP, ChangeKind.LEVEL_DOWN})
 logger = logging.getLogger(__name__)
 
 # IoT Core takes MQTT payloads up to 128 KiB; the rule document carries it in base64 with the topic fields.
@@ -465,9 +466,9 @@ class IngestService:
             record = WarningRecord.raised(change)
             self._warnings.create(record)  # completes a half-written raise (its audit event) when it exists
             if self._workflow is not None:
-                self._workflow.track(record)
-        else:
-            self._warnings.apply_change(change)
+                self._workflow.track(record.warning_id)
+        elif self._warnings.apply_change(change) and change.kind in _LEVEL_CHANGES and self._workflow is not None:
+            self._workflow.track(change.warning_id)  # the level's deadlines are re-armed from the change
         self._warnings.append_engine_event(change)
         enterprise = self._registry.enterprise(change.enterprise_id)
         notification = notification_for(self._policy, change, enterprise, people)

@@ -154,6 +154,6 @@ class DeliveryLedger(Protocol):
 
 
 class Workflow(Protocol):
-    def track(self, record: WarningRecord) -> None:
-        """Start (idempotently) the execution that follows this warning's deadlines."""
+    def track(self, warning_id: str) -> None:
+        """Arm (idempotently) the timer of the warning's stored due times and stop the one they supersede."""
         ...

@@ -1,75 +1,82 @@
-"""The closed loop's clock (DOMAIN.md §4, docs/disposal-workflow.md): one Step Functions execution per warning
-escalates tier by tier; this use case starts it, takes what it hands back (escalations to record and tell,
-hand-overs to continue) and sweeps for open warnings that lost their execution."""
+"""The closed loop's clock (DOMAIN.md §4, docs/disposal-workflow.md).
+
+A warning's due times are data on the warning (`domain/due.py`). A disposal *timer* (one Step Functions execution)
+sleeps until the warning's `next_due` and then sends one `due` message to the workflow queue; this use case takes
+that message, asks the domain what is due now (an escalation of a missed stage, a reminder, the re-telling of an
+escalation after a level-up, the archive), records it through the audited disposal path, tells people, and arms
+the next timer. Whoever changes the due times (the ingest on a raise or level change, a person's action) arms a new
+timer named `{warning_id}-{due_version}` and stops the previous one. The sweeper re-arms open warnings whose timer
+is gone, from the stored due times.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from chalicelib.domain import due
 from chalicelib.domain.catalog import Policy
-from chalicelib.domain.errors import DomainError
-from chalicelib.domain.levels import LEVEL_BY_CODE, Level
+from chalicelib.domain.due import DueItem, DueKind, DueTimes, Stage
+from chalicelib.domain.errors import InvalidTransition
+from chalicelib.domain.levels import Level
 from chalicelib.domain.lifecycle import Actor, Role
 from chalicelib.domain.policy import Audience, Route
 from chalicelib.domain.registry import Enterprise, Person
-from chalicelib.domain.texts import short_enterprise
-from chalicelib.domain.warnings import WarningRecord
+from chalicelib.domain.texts import escalation_sms, reminder_sms
+from chalicelib.domain.warnings import WarningRecord, WarningStatus
 from chalicelib.services.fanout import recipients
 from chalicelib.services.ports import Recipient
 
+logger = logging.getLogger(__name__)
+
 WORKFLOW_ACTOR = Actor(user_id="workflow", role=Role.SYSTEM, name="处置时限跟踪")
-LEVEL_NAMES = ("blue", "yellow", "orange", "red")
-# the tier is there already, or the warning was closed meanwhile: nothing left to do for this message
-_ALREADY_DONE = frozenset({"already_escalated", "warning_closed", "warning_archived"})
-_TIER_TEXT = {
-    1: "超时未签收,请值守中心电话/视频连线企业",
-    2: "超时未核实反馈,请主管部门和属地督促,可组织现场核查",
-    3: "红色预警超时未消警,请应急管理局领导督办",
+DUE_MESSAGE = "due"
+TIER_AUDIENCES: dict[int, tuple[Audience, ...]] = {
+    1: (Audience.DUTY, Audience.ENTERPRISE),
+    2: (Audience.REGULATOR, Audience.AREA, Audience.DUTY),
+    3: (Audience.EMERGENCY,),
 }
+CONFIRM_AUDIENCES = (Audience.EMERGENCY, Audience.DUTY)  # the bureau supervises the duty centre, which is told too
+_REPAIR_SUFFIX = re.compile(r"_[er]\d+$")
 
 
-def disposal_input(record: WarningRecord, policy: Policy, now: float) -> dict[str, Any]:
-    """The execution's input: the warning, all four levels' deadlines (it follows level changes), the clock."""
-    deadlines = {
-        name: {
-            "acknowledge_s": int(deadline.acknowledge_s),
-            "verify_s": int(deadline.verify_s),
-            "clear_s": int(deadline.clear_s),
-            "reminder_s": int(deadline.reminder_s),
-        }
-        for name, deadline in zip(
-            LEVEL_NAMES,
-            (policy.deadlines.blue, policy.deadlines.yellow, policy.deadlines.orange, policy.deadlines.red),
-            strict=True,
-        )
-    }
+def timer_input(warning_id: str, times: DueTimes, now: float) -> dict[str, Any]:
+    """A timer's input: sleep `wait_s` (whole seconds, rounded up) until `due_at`, then report `due_version`.
+    `due_kind` and `level` only tell a reader of the execution what it sleeps for."""
+    assert times.next_due is not None
     return {
-        "warning_id": record.warning_id,
-        "level": Level(record.level).code,
-        "sector": record.sector.value,
-        "enterprise_id": record.enterprise_id,
-        "area": record.area_codes[0] if record.area_codes else "NONE",
-        "deadlines": deadlines,
-        "poll_s": policy.workflow.poll_s,
-        "archive_ttl_s": policy.workflow.archive_ttl_s,
-        "started_at_s": int(now),
-        "max_polls": policy.workflow.max_polls,
+        "warning_id": warning_id,
+        "due_version": times.version,
+        "wait_s": due.wait_seconds(times.next_due, now),
+        "due_at": times.next_due,
+        "due_kind": times.next_kind,
+        "level": times.level,
     }
 
 
 class Executions(Protocol):
-    """Step Functions, as far as the workflow needs it."""
+    """Step Functions, as far as the timers need it."""
 
-    def start(self, name: str, payload: dict[str, Any], state_machine_arn: str | None = None) -> bool:
-        """Start an execution; False when one of that name exists already (a redelivery)."""
+    def start(self, name: str, payload: dict[str, Any]) -> bool:
+        """Start a timer; False when one of that name exists already (idempotent by name)."""
         ...
 
-    def running_warnings(self) -> set[str]:
-        """The warnings that have a RUNNING execution (whatever its name: first run, hand-over or repair)."""
+    def stop(self, name: str) -> None:
+        """Stop a timer if it still runs; errors (gone, finished) are ignored."""
         ...
+
+    def running_names(self) -> set[str]:
+        """The names of the RUNNING timers."""
+        ...
+
+
+class WarningReader(Protocol):
+    def get(self, warning_id: str) -> WarningRecord | None: ...
 
 
 class Escalator(Protocol):
@@ -90,13 +97,23 @@ class SmsSender(Protocol):
     def sms(self, phone: str, text: str) -> None: ...
 
 
+class Publisher(Protocol):
+    """The escalation topic: the consoles' queues subscribe by audience."""
+
+    def publish(self, body: dict[str, Any], attributes: dict[str, dict[str, str]]) -> None: ...
+
+
 @dataclass
 class WorkflowReport:
     escalations: int = 0
+    reminders: int = 0
     sms: int = 0
-    handovers: int = 0
     archived: int = 0
+    stale: int = 0  # a due message for a warning that moved on (old version, archived, gone)
+    moved_on: int = 0  # a due item that another writer handled first
+    rearmed: int = 0  # a timer that woke early, armed again for the remainder
     failed_message_ids: list[str] = field(default_factory=list)
+    malformed: list[str] = field(default_factory=list)
     repaired: list[str] = field(default_factory=list)
 
 
@@ -106,84 +123,270 @@ class WorkflowMessage:
     body: str
 
 
-class WorkflowStarter:
-    """The ingest's `Workflow` port: start following a new warning (idempotent by execution name)."""
+class MalformedMessageError(ValueError):
+    pass
 
-    def __init__(self, policy: Policy, executions: Executions, clock: Callable[[], float]) -> None:
-        self._policy = policy
+
+@dataclass(frozen=True)
+class DueMessage:
+    warning_id: str
+    due_version: int
+
+
+def parse_message(body: str) -> DueMessage:
+    try:
+        data = json.loads(body)
+    except ValueError as exc:
+        raise MalformedMessageError("not JSON") from exc
+    if not isinstance(data, dict) or data.get("type") != DUE_MESSAGE:
+        raise MalformedMessageError("not a due message")
+    warning_id, version = data.get("warning_id"), data.get("due_version")
+    if (
+        not isinstance(warning_id, str)
+        or not warning_id
+        or isinstance(version, bool)
+        or not isinstance(version, int)
+    ):
+        raise MalformedMessageError("warning_id or due_version missing or of the wrong type")
+    return DueMessage(warning_id, version)
+
+
+class WorkflowTimers:
+    """Arms a warning's timer from its stored due times: the ingest's `Workflow` port and the API's `Timers`."""
+
+    def __init__(self, executions: Executions, warnings: WarningReader, clock: Callable[[], float]) -> None:
         self._executions = executions
+        self._warnings = warnings
         self._clock = clock
 
-    def track(self, record: WarningRecord) -> None:
-        self._executions.start(record.warning_id, disposal_input(record, self._policy, self._clock()))
+    def arm(self, record: WarningRecord, stop: str | None = None, suffix: str = "") -> bool:
+        """Start the timer of the record's current due version (idempotent by name), then stop `stop` (the timer
+        it supersedes). False when nothing is due or that timer exists already."""
+        times = due.stored(record)
+        started = False
+        if times is not None and times.timer is not None and times.next_due is not None:
+            payload = timer_input(record.warning_id, times, self._clock())
+            started = self._executions.start(times.timer + suffix, payload)
+        if stop is not None and (times is None or stop != times.timer):
+            self._executions.stop(stop)
+        return started
+
+    def track(self, warning_id: str) -> None:
+        """After a raise or an engine level change: arm the new due version, stop the one before."""
+        record = self._warnings.get(warning_id)
+        if record is None:
+            return
+        times = due.stored(record)
+        previous = due.timer_name(warning_id, times.version - 1) if times and times.version > 1 else None
+        self.arm(record, stop=previous)
+
+    def superseding(self, record: WarningRecord, before_version: int) -> bool:
+        """After a person's action changed the due times: arm the new version, stop `before_version`'s timer."""
+        stop = due.timer_name(record.warning_id, before_version) if before_version > 0 else None
+        return self.arm(record, stop=stop)
 
 
 class WorkflowService:
     def __init__(
         self,
         policy: Policy,
+        timers: WorkflowTimers,
         executions: Executions,
         escalator: Escalator,
-        warnings: OpenWarnings,
+        warnings: WarningReader,
+        open_warnings: OpenWarnings,
         directory: Directory,
         sms: SmsSender,
+        publisher: Publisher | None,
         clock: Callable[[], float],
     ) -> None:
         self._policy = policy
+        self._timers = timers
         self._executions = executions
         self._escalator = escalator
         self._warnings = warnings
+        self._open = open_warnings
         self._directory = directory
         self._sms = sms
+        self._publisher = publisher
         self._clock = clock
 
-    # --- what the execution hands back ------------------------------------------------------------------------
+    # --- a timer fell due ---------------------------------------------------------------------------------------
 
     def handle(self, messages: Sequence[WorkflowMessage]) -> WorkflowReport:
         report = WorkflowReport()
         for message in messages:
             try:
-                self._handle_one(json.loads(message.body), report)
+                parsed = parse_message(message.body)
+            except MalformedMessageError as exc:
+                logger.error(
+                    "malformed workflow message (to the dead-letter queue after its retries)",
+                    extra={"message_id": message.message_id, "problem": str(exc), "body": message.body[:300]},
+                )
+                report.malformed.append(message.message_id)
+                report.failed_message_ids.append(message.message_id)
+                continue
+            try:
+                self._due(parsed, report)
             except Exception:  # reported per message: the queue redelivers, then dead-letters it
+                logger.exception("workflow message failed", extra={"message_id": message.message_id})
                 report.failed_message_ids.append(message.message_id)
         return report
 
-    def _handle_one(self, body: dict[str, Any], report: WorkflowReport) -> None:
-        kind = body.get("type")
-        if kind == "escalation":
-            self._escalate(body, report)
-        elif kind == "handover":
-            self._executions.start(str(body["name"]), dict(body["input"]), str(body["state_machine_arn"]))
-            report.handovers += 1
-        elif kind == "archived":
-            report.archived += 1
+    def _due(self, message: DueMessage, report: WorkflowReport) -> None:
+        record = self._warnings.get(message.warning_id)
+        times = due.stored(record) if record is not None else None
+        if record is None or times is None or record.status is WarningStatus.ARCHIVED:
+            report.stale += 1
+            return
+        if times.version != message.due_version:
+            report.stale += 1
+            logger.info(
+                "stale due message ignored",
+                extra={"warning_id": message.warning_id, "due_version": message.due_version, "now": times.version},
+            )
+            return
+        now = self._clock()
+        items = due.due_now(record, now, self._policy.workflow.early_s)
+        if not items:
+            if times.next_due is not None:  # woke early (rounding): sleep the remainder under a fresh name
+                self._timers.arm(record, suffix=f"_e{int(now * 1000)}")
+                report.rearmed += 1
+            return
+        done = [item for item in items if self._do(record, times, item, now, report)]
+        fresh = self._warnings.get(message.warning_id)
+        if fresh is not None:
+            self._timers.arm(fresh)  # the clock first: a failure telling people below must not stop it
+        for item in done:
+            if item.kind is DueKind.REMIND:
+                self._tell_reminder(record, times, item, now, report)
+            elif item.kind is not DueKind.ARCHIVE:
+                self._tell_escalation(record, item, now, report)
 
-    def _escalate(self, body: dict[str, Any], report: WorkflowReport) -> None:
-        """Record the tier on the warning; text its audiences only when the tier was reached just now, so a
-        redelivered message, a repeated clear-overdue notice or a tier a duty officer reached by hand first is
-        not texted twice (the escalation itself still reaches the consoles through the topic)."""
-        tier = int(body["tier"])
-        warning_id = str(body["warning_id"])
+    def _do(
+        self, record: WarningRecord, times: DueTimes, item: DueItem, now: float, report: WorkflowReport
+    ) -> bool:
+        """Record the due item through the audited action path; True when this call recorded it."""
+        if item.kind is DueKind.ARCHIVE:
+            archived = self._act(record.warning_id, {"type": "archive"}, report)
+            report.archived += int(archived)
+            return archived
+        if item.kind is DueKind.REMIND:
+            reminder_s = self._policy.deadlines.for_level(record.level).reminder_s
+            slot = max(item.at, due.reminder_slot(times.armed_at, reminder_s, now))
+            reminded = self._act(record.warning_id, {"type": "remind", "slot": slot}, report)
+            report.reminders += int(reminded)
+            return reminded
+        assert item.stage is not None
+        payload = {
+            "type": "escalate",
+            "tier": item.tier,
+            "stage": item.stage.value,
+            "retell": item.kind is DueKind.RETELL,
+        }
+        escalated = self._act(record.warning_id, payload, report)
+        report.escalations += int(escalated)
+        return escalated
+
+    def _act(self, warning_id: str, payload: dict[str, Any], report: WorkflowReport) -> bool:
+        """The audited action; False when the warning moved on meanwhile (another writer did it, it was closed)."""
         try:
-            self._escalator.act(WORKFLOW_ACTOR, warning_id, {"type": "escalate", "tier": tier})
-        except DomainError as exc:
-            if exc.code in _ALREADY_DONE:
-                return
-            raise
-        report.escalations += 1
-        self._tell(body, tier, report)
+            self._escalator.act(WORKFLOW_ACTOR, warning_id, payload)
+        except InvalidTransition as exc:
+            report.moved_on += 1
+            logger.info("due item moved on", extra={"warning_id": warning_id, "code": exc.code})
+            return False
+        return True
 
-    def _tell(self, body: dict[str, Any], tier: int, report: WorkflowReport) -> None:
-        audiences = tuple(Audience(a) for a in body.get("audience", ()) if a in Audience.__members__.values())
-        sector = body["sector"]
-        enterprise = self._directory.enterprise(str(body["enterprise_id"]))
-        regulators = self._policy.routing.regulators.get(sector, ())
-        areas = enterprise.area_codes if enterprise else ()
+    # --- telling people -------------------------------------------------------------------------------------
+
+    def _audiences(self, record: WarningRecord, item: DueItem) -> tuple[Audience, ...]:
+        assert item.stage is not None
+        if item.kind is DueKind.RETELL:
+            routing = self._policy.routing
+            new = routing.route(record.level, record.sector, record.area_codes).audiences
+            old = routing.route(item.from_level, record.sector, record.area_codes).audiences
+            return tuple(audience for audience in new if audience not in old)
+        if item.stage is Stage.CONFIRM:
+            return CONFIRM_AUDIENCES
+        return TIER_AUDIENCES[min(item.tier, 3)]
+
+    def _tell_escalation(self, record: WarningRecord, item: DueItem, now: float, report: WorkflowReport) -> None:
+        assert item.stage is not None
+        enterprise = self._directory.enterprise(record.enterprise_id)
+        text = escalation_sms(
+            record.level,
+            record.warning_id,
+            enterprise.name if enterprise else record.enterprise_name,
+            item.stage.value,
+            item.stage.zh,
+            retold=item.kind is DueKind.RETELL,
+        )
+        audiences = self._audiences(record, item)
+        body = {
+            "type": "escalation",
+            "change": f"escalation_tier{item.tier}",
+            "tier": item.tier,
+            "stage": item.stage.value,
+            "stage_zh": item.stage.zh,
+            "retell": item.kind is DueKind.RETELL,
+            "reason": f"{item.stage.value}_overdue",
+        }
+        self._send(record, enterprise, audiences, body, text, item, now, report)
+
+    def _tell_reminder(
+        self, record: WarningRecord, times: DueTimes, item: DueItem, now: float, report: WorkflowReport
+    ) -> None:
+        enterprise = self._directory.enterprise(record.enterprise_id)
+        name = enterprise.name if enterprise else record.enterprise_name
+        text = reminder_sms(record.level, record.warning_id, name, times.acknowledge_by)
+        body = {"type": "reminder", "change": "reminder", "reason": "not_acknowledged"}
+        self._send(record, enterprise, (Audience.ENTERPRISE,), body, text, item, now, report)
+
+    def _send(
+        self,
+        record: WarningRecord,
+        enterprise: Enterprise | None,
+        audiences: tuple[Audience, ...],
+        body: dict[str, Any],
+        text: str,
+        item: DueItem,
+        now: float,
+        report: WorkflowReport,
+    ) -> None:
+        if not audiences:
+            return
+        level = Level(record.level).code
+        area = record.area_codes[0] if record.area_codes else "NONE"
+        message = {
+            **body,
+            "warning_id": record.warning_id,
+            "level": level,
+            "sector": record.sector.value,
+            "enterprise_id": record.enterprise_id,
+            "area": area,
+            "audience": [audience.value for audience in audiences],
+            "reason": body.get("reason", ""),
+            "due_at": item.at,
+            "at": datetime.fromtimestamp(now, UTC).isoformat(),
+            "text": text,
+        }
+        if self._publisher is not None:
+            self._publisher.publish(
+                message,
+                {
+                    "level": {"DataType": "String", "StringValue": level},
+                    "sector": {"DataType": "String", "StringValue": record.sector.value},
+                    "enterprise_id": {"DataType": "String", "StringValue": record.enterprise_id},
+                    "area": {"DataType": "String", "StringValue": area},
+                    "audience": {"DataType": "String.Array", "StringValue": json.dumps(message["audience"])},
+                    "change": {"DataType": "String", "StringValue": str(body["change"])},
+                },
+            )
+        regulators = self._policy.routing.regulators.get(record.sector, ())
+        areas = enterprise.area_codes if enterprise else record.area_codes
         route = Route(audiences=audiences, regulators=regulators, areas=areas)
         people: tuple[Recipient, ...] = recipients(route, enterprise, self._directory.people())
-        name = short_enterprise(enterprise.name)[:10] if enterprise else str(body["enterprise_id"])
-        level = Level(LEVEL_BY_CODE.get(str(body.get("level")), Level.BLUE))
-        text = f"【滨海大应急】{level.zh}预警{body['warning_id']} {name}{_TIER_TEXT[min(tier, 3)]}。"[:70]
         for person in people:
             self._sms.sms(person.phone, text)
             report.sms += 1
@@ -191,21 +394,37 @@ class WorkflowService:
     # --- the sweeper ------------------------------------------------------------------------------------------
 
     def sweep(self) -> WorkflowReport:
-        """Open warnings without a live execution get a new one (a lost start, a failed or ended execution)."""
+        """Open warnings whose timer is gone (a lost start, a failed or stopped execution) get one again, from the
+        stored due times: the clock carries on, it never restarts. Left alone (`_recent`): a warning raised or
+        changed within `sweep_grace_s`, or whose next due time passed within it."""
         report = WorkflowReport()
         now = self._clock()
         running: set[str] | None = None
-        for record in self._warnings.open_warnings():
-            if now - record.raised_at < self._policy.workflow.sweep_grace_s:
+        for record in self._open.open_warnings():
+            if self._recent(record, now):
+                continue
+            times = due.stored(record)
+            if times is None or times.timer is None or times.next_due is None:
                 continue
             if running is None:
-                running = self._executions.running_warnings()
-            if record.warning_id in running:
+                running = {_REPAIR_SUFFIX.sub("", name) for name in self._executions.running_names()}
+            if times.timer in running:
                 continue
-            payload = disposal_input(record, self._policy, now)
-            started = self._executions.start(record.warning_id, payload) or self._executions.start(
-                f"{record.warning_id}-r{int(now)}", payload
-            )
-            if started:
+            current = self._warnings.get(record.warning_id)  # the open index may lag: read the warning itself
+            times = due.stored(current) if current is not None and current.is_open else None
+            if current is None or times is None or times.timer is None or times.timer in running:
+                continue
+            if self._recent(current, now):
+                continue
+            if self._timers.arm(current, suffix=f"_r{int(now)}"):
                 report.repaired.append(record.warning_id)
         return report
+
+    def _recent(self, record: WarningRecord, now: float) -> bool:
+        """Raised or changed within the grace (its timer may be being armed), or its next due time passed within
+        it (its timer has reported; the due message is on its way to the handler)."""
+        times = due.stored(record)
+        moments = [record.raised_at, record.updated_at]
+        if times is not None and times.next_due is not None and times.next_due <= now:
+            moments.append(times.next_due)
+        return now - max(moments) < self._policy.workflow.sweep_grace_s

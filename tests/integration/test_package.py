@@ -46,15 +46,23 @@ ROLE_REACH: dict[str, set[str]] = {
         "WarningEventTable",
         "RegistryTable",
         "DisposalStateMachine",
+        "EscalationTopic",
     },
     "Sweep": {"SweepLogGroup", "WarningTable", "DisposalStateMachine"},
-    "APIHandler": {"APIHandlerLogGroup", "WarningTable", "WarningEventTable", "RegistryTable", "EvidenceBucket"},
+    "APIHandler": {
+        "APIHandlerLogGroup",
+        "WarningTable",
+        "WarningEventTable",
+        "RegistryTable",
+        "EvidenceBucket",
+        "DisposalStateMachine",  # a person's action arms the warning's next timer
+    },
 }
 ROLE_SERVICES: dict[str, set[str]] = {
     "Ingest": {"logs", "kinesis", "sqs", "dynamodb", "s3", "sns", "states"},
     "WorkflowEvents": {"logs", "sqs", "dynamodb", "sns", "states"},
     "Sweep": {"logs", "dynamodb", "states"},
-    "APIHandler": {"logs", "dynamodb", "s3", "cognito-idp"},
+    "APIHandler": {"logs", "dynamodb", "s3", "cognito-idp", "states"},
 }
 READ_ONLY_TABLES: dict[str, set[str]] = {
     "Ingest": {"RegistryTable"},
@@ -75,6 +83,8 @@ ARN_SUFFIX_ALLOW_LIST: dict[str, str] = {
     r"\$\{\w+Table\.Arn\}/index/\*": "the indexes of a table the role may use (its ARN does not cover them)",
     r"\$\{EvidenceBucket\.Arn\}/evidence/\*": "evidence photos: one object per upload, keys made per warning",
     r"\$\{EvidenceBucket\.Arn\}/quarantine/\*": "oversized quarantined payloads: one object per record",
+    r"arn:\$\{AWS::Partition\}:states:\$\{AWS::Region\}:\$\{AWS::AccountId\}:execution:"
+    r"\$\{DisposalStateMachine\.Name\}:\*": "the disposal timers (executions, one per due version) to stop",
 }
 
 

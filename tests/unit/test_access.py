@@ -42,6 +42,7 @@ MAY_ACT: dict[ActionType, set[Role]] = {
     ActionType.RECORD_INSPECTION: {Role.REGULATOR, Role.AREA},
     ActionType.ISSUE_SUPERVISION: {Role.REGULATOR, Role.AREA},
     ActionType.ARCHIVE: {Role.DUTY, Role.SYSTEM},
+    ActionType.REMIND: {Role.SYSTEM},
 }
 SEES_EVERYTHING = {Role.DUTY, Role.EMERGENCY, Role.ADMIN, Role.SYSTEM}
 

@@ -31,6 +31,7 @@ from chalicelib.domain.lifecycle import (
     RecordContact,
     RecordInspection,
     RejectClear,
+    Remind,
     RequestClear,
     Role,
     StartDisposal,
@@ -85,6 +86,7 @@ SAMPLE_ACTIONS: dict[ActionType, Action] = {
     ActionType.RECORD_INSPECTION: RecordInspection(findings="现场已处置，液位正常"),
     ActionType.ISSUE_SUPERVISION: IssueSupervision(order="限期整改联锁", deadline=T0 + 86_400),
     ActionType.ARCHIVE: Archive(),
+    ActionType.REMIND: Remind(slot=T0 + 120),
 }
 ACTOR_FOR: dict[ActionType, Actor] = {
     ActionType.ACKNOWLEDGE: ENTERPRISE,
@@ -100,6 +102,7 @@ ACTOR_FOR: dict[ActionType, Actor] = {
     ActionType.RECORD_INSPECTION: REGULATOR,
     ActionType.ISSUE_SUPERVISION: AREA,
     ActionType.ARCHIVE: SYSTEM,
+    ActionType.REMIND: SYSTEM,
 }
 
 
@@ -213,6 +216,7 @@ TRANSITIONS: dict[ActionType, dict[WarningStatus, WarningStatus | str]] = {
     ActionType.RECORD_INSPECTION: dict.fromkeys(OPEN, _SAME),
     ActionType.ISSUE_SUPERVISION: dict.fromkeys(OPEN, _SAME),
     ActionType.ARCHIVE: {S.CLOSED: S.ARCHIVED, **dict.fromkeys(OPEN, "warning_open")},
+    ActionType.REMIND: {S.RAISED: _SAME},
 }
 
 

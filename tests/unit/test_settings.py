@@ -51,7 +51,11 @@ def test_the_policy_can_come_from_a_file(tmp_path: Path) -> None:
 def test_the_test_stage_runs_seconds_scale_deadlines_and_the_prod_stage_the_measures() -> None:
     test = build_policy(Settings.from_env(CONFIG["stages"]["test"]["environment_variables"]).policy)
     prod = build_policy(Settings.from_env(CONFIG["stages"]["prod"]["environment_variables"]).policy)
-    assert test.deadlines.red.acknowledge_s <= 60 and test.workflow.poll_s == 1
+    assert (
+        test.deadlines.red.acknowledge_s <= 60
+        and test.workflow.sweep_grace_s <= 10
+        and test.deadlines.red.confirm_s == 10
+    )
     assert (prod.deadlines.red.acknowledge_s, prod.deadlines.red.verify_s, prod.deadlines.red.clear_s) == (
         300,
         900,

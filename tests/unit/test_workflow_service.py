@@ -1,27 +1,24 @@
-"""The workflow use case with small fakes: what an execution hands back is recorded and told, and the sweeper
-gives every open warning a live execution."""
+"""The workflow use case with small fakes and the real domain (lifecycle + due times): a timer's due message is
+turned into what fell due (escalation of the missed stage, reminder, re-telling after a level-up, archive), told
+once, and the next timer armed; stale and malformed messages; the sweeper re-arms from the stored due times."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from typing import Any
 
+from chalicelib.domain import due
 from chalicelib.domain.catalog import build_policy
-from chalicelib.domain.errors import InvalidTransition
 from chalicelib.domain.levels import Level, Sector
-from chalicelib.domain.lifecycle import Actor, Role
+from chalicelib.domain.lifecycle import Actor, apply_action, parse_action
 from chalicelib.domain.registry import Contact, Enterprise, Person
 from chalicelib.domain.warnings import WarningRecord, WarningStatus
-from chalicelib.services.workflow import (
-    WorkflowMessage,
-    WorkflowService,
-    WorkflowStarter,
-    disposal_input,
-)
+from chalicelib.services.workflow import WorkflowMessage, WorkflowService, WorkflowTimers
 
 NOW = 1_800_000_000.0
-POLICY = build_policy({"workflow": {"poll_s": 1, "sweep_grace_s": 30}})
+POLICY = build_policy({"workflow": {"sweep_grace_s": 30}})
 ENTERPRISE = Enterprise(
     enterprise_id="E1",
     name="渤化化工有限公司",
@@ -54,6 +51,11 @@ PEOPLE = (
 
 
 def record(warning_id: str = "WAAAA", level: int = Level.RED, raised_at: float = NOW - 600) -> WarningRecord:
+    """A raised warning with its due times stamped, as the store writes it."""
+    return due.restamp(_plain(warning_id, level, raised_at), POLICY.deadlines)
+
+
+def _plain(warning_id: str, level: int, raised_at: float) -> WarningRecord:
     return WarningRecord(
         warning_id=warning_id,
         device_id="D",
@@ -81,37 +83,43 @@ def record(warning_id: str = "WAAAA", level: int = Level.RED, raised_at: float =
 class FakeExecutions:
     def __init__(self, statuses: dict[str, str] | None = None) -> None:
         self.statuses = dict(statuses or {})
-        self.started: list[tuple[str, dict[str, Any], str | None]] = []
+        self.started: list[tuple[str, dict[str, Any]]] = []
+        self.stopped: list[str] = []
 
-    def start(self, name: str, payload: dict[str, Any], state_machine_arn: str | None = None) -> bool:
+    def start(self, name: str, payload: dict[str, Any]) -> bool:
         if name in self.statuses:
             return False
         self.statuses[name] = "RUNNING"
-        self.started.append((name, payload, state_machine_arn))
+        self.started.append((name, payload))
         return True
 
-    def running_warnings(self) -> set[str]:
-        return {name.split("-", 1)[0] for name, status in self.statuses.items() if status == "RUNNING"}
+    def stop(self, name: str) -> None:
+        self.stopped.append(name)
+        if self.statuses.get(name) == "RUNNING":
+            self.statuses[name] = "ABORTED"
+
+    def running_names(self) -> set[str]:
+        return {name for name, status in self.statuses.items() if status == "RUNNING"}
 
 
-class FakeEscalator:
-    def __init__(self, refuse: bool = False) -> None:
-        self.calls: list[tuple[Actor, str, Any]] = []
-        self.refuse = refuse
+class Store:
+    """The warnings and the audited action path: the real lifecycle, due times restamped on every write."""
+
+    def __init__(self, records: Sequence[WarningRecord] = ()) -> None:
+        self.records = {r.warning_id: r for r in records}
+        self.actions: list[dict[str, Any]] = []
+
+    def get(self, warning_id: str) -> WarningRecord | None:
+        return self.records.get(warning_id)
 
     def act(self, actor: Actor, warning_id: str, payload: Any) -> Any:
-        self.calls.append((actor, warning_id, payload))
-        if self.refuse:
-            raise InvalidTransition("already_escalated", "已升级")
-        return object()
-
-
-class FakeWarnings:
-    def __init__(self, records: Sequence[WarningRecord]) -> None:
-        self.records = records
+        transition = apply_action(self.records[warning_id], parse_action(payload), actor, NOW)
+        self.records[warning_id] = due.restamp(transition.record, POLICY.deadlines)
+        self.actions.append(payload)
+        return transition
 
     def open_warnings(self) -> Iterable[WarningRecord]:
-        return self.records
+        return [r for r in self.records.values() if r.is_open]
 
 
 class FakeDirectory:
@@ -130,133 +138,260 @@ class FakeSms:
         self.sent.append((phone, text))
 
 
-def service(
-    executions: FakeExecutions | None = None,
-    escalator: FakeEscalator | None = None,
-    records: Sequence[WarningRecord] = (),
-) -> tuple[WorkflowService, FakeExecutions, FakeEscalator, FakeSms]:
-    executions = executions or FakeExecutions()
-    escalator = escalator or FakeEscalator()
-    sms = FakeSms()
-    return (
-        WorkflowService(
-            POLICY, executions, escalator, FakeWarnings(records), FakeDirectory(), sms, clock=lambda: NOW
-        ),
-        executions,
-        escalator,
-        sms,
-    )
+class FakeTopic:
+    def __init__(self) -> None:
+        self.published: list[tuple[dict[str, Any], dict[str, dict[str, str]]]] = []
+
+    def publish(self, body: dict[str, Any], attributes: dict[str, dict[str, str]]) -> None:
+        self.published.append((body, attributes))
 
 
-def escalation(tier: int, audience: list[str], reason: str = "acknowledge_overdue") -> WorkflowMessage:
-    body = {
-        "type": "escalation",
-        "warning_id": "WAAAA",
-        "tier": tier,
-        "reason": reason,
-        "level": "red",
-        "sector": "hazchem",
-        "enterprise_id": "E1",
-        "area": "DAGANG",
-        "audience": audience,
-        "change": f"escalation_tier{tier}",
-    }
-    return WorkflowMessage(f"m{tier}", json.dumps(body))
+class World:
+    def __init__(self, records: Sequence[WarningRecord] = (), statuses: dict[str, str] | None = None) -> None:
+        self.now = NOW
+        self.executions = FakeExecutions(statuses)
+        self.store = Store(records)
+        self.sms = FakeSms()
+        self.topic = FakeTopic()
+        self.timers = WorkflowTimers(self.executions, self.store, lambda: self.now)
+        self.service = WorkflowService(
+            POLICY,
+            self.timers,
+            self.executions,
+            self.store,
+            self.store,
+            self.store,
+            FakeDirectory(),
+            self.sms,
+            self.topic,
+            clock=lambda: self.now,
+        )
+
+    def fire(self, warning_id: str = "WAAAA", version: int | None = None) -> Any:
+        record = self.store.get(warning_id)
+        times = due.stored(record) if record else None
+        body = {"type": "due", "warning_id": warning_id, "due_version": version or (times.version if times else 1)}
+        return self.service.handle([WorkflowMessage("m", json.dumps(body))])
+
+    def phones(self) -> set[str]:
+        return {phone for phone, _ in self.sms.sent}
 
 
-def test_the_input_carries_every_levels_deadlines_and_the_policy_clock() -> None:
-    payload = disposal_input(record(), POLICY, NOW)
-    assert payload["level"] == "red" and payload["area"] == "DAGANG" and payload["poll_s"] == 1
-    assert set(payload["deadlines"]) == {"blue", "yellow", "orange", "red"}
-    assert payload["deadlines"]["red"] == {
-        "acknowledge_s": 300,
-        "verify_s": 900,
-        "clear_s": 7200,
-        "reminder_s": 120,
-    }
+DUTY, REGULATOR, AREA, BUREAU, ENTERPRISE_PHONE = (
+    "+8613900000002",
+    "+8613900000003",
+    "+8613900000005",
+    "+8613900000007",
+    "+8613900000001",
+)
 
 
-def test_a_new_warning_starts_one_execution_named_after_it() -> None:
-    executions = FakeExecutions()
-    starter = WorkflowStarter(POLICY, executions, clock=lambda: NOW)
-    starter.track(record())
-    starter.track(record())  # a redelivered raise
-    assert [name for name, _, _ in executions.started] == ["WAAAA"]
+def without_reminders(r: WarningRecord) -> WarningRecord:
+    """Reminders well in the future, so that a test sees only the stage it is about."""
+    times = due.stored(r)
+    assert times is not None
+    details = {**r.details, "reminder": {"slot": NOW + 10_000, "armed_at": times.armed_at, "count": 1}}
+    return due.restamp(replace(r, details=details), POLICY.deadlines)
 
 
-def test_tier_one_is_recorded_as_the_workflows_escalation_and_the_duty_centre_is_texted() -> None:
-    svc, _, escalator, sms = service()
-    report = svc.handle([escalation(1, ["duty", "enterprise"])])
-    assert report.failed_message_ids == []
-    actor, warning_id, payload = escalator.calls[0]
-    assert (actor.role, warning_id, payload) == (Role.SYSTEM, "WAAAA", {"type": "escalate", "tier": 1})
-    assert {phone for phone, _ in sms.sent} == {"+8613900000002", "+8613900000001"}
-    assert all(len(text) <= 70 and "电话/视频连线" in text for _, text in sms.sent)
+def test_a_raise_arms_one_timer_named_after_the_due_version_sleeping_until_the_next_due_time() -> None:
+    world = World([record(raised_at=NOW)])
+    world.timers.track("WAAAA")
+    world.timers.track("WAAAA")  # a redelivered raise
 
-
-def test_tier_two_reaches_the_sectors_regulators_and_the_enterprises_area_only() -> None:
-    svc, _, _, sms = service()
-    svc.handle([escalation(2, ["regulator", "area", "duty"], "verify_overdue")])
-    assert {phone for phone, _ in sms.sent} == {"+8613900000003", "+8613900000005", "+8613900000002"}
-
-
-def test_tier_three_reaches_the_emergency_bureau_leadership() -> None:
-    svc, _, _, sms = service()
-    svc.handle([escalation(3, ["emergency"], "clear_overdue")])
-    assert {phone for phone, _ in sms.sent} == {"+8613900000007"}
-
-
-def test_a_tier_already_reached_is_not_texted_again() -> None:
-    svc, _, _, sms = service(escalator=FakeEscalator(refuse=True))
-    report = svc.handle([escalation(1, ["duty", "enterprise"])])
-    assert report.failed_message_ids == [] and sms.sent == []
-
-
-def test_a_malformed_message_is_reported_failed_and_the_rest_handled() -> None:
-    svc, _, escalator, _ = service()
-    report = svc.handle([WorkflowMessage("bad", "{not json"), escalation(1, ["duty"])])
-    assert report.failed_message_ids == ["bad"] and len(escalator.calls) == 1
-
-
-def test_a_handover_continues_in_a_new_execution_once() -> None:
-    svc, executions, _, _ = service()
-    body = {"type": "handover", "name": "WAAAA-2", "input": {"warning_id": "WAAAA"}, "state_machine_arn": "arn:sm"}
-    message = WorkflowMessage("h", json.dumps(body))
-    svc.handle([message, message])
-    assert executions.started == [("WAAAA-2", {"warning_id": "WAAAA"}, "arn:sm")]
-
-
-def test_a_repeated_escalation_or_one_for_a_closed_warning_is_done_without_texting() -> None:
-    class Closed(FakeEscalator):
-        def act(self, actor: Actor, warning_id: str, payload: Any) -> Any:
-            raise InvalidTransition("warning_closed", "预警已关闭")
-
-    svc, _, _, sms = service(escalator=Closed())
-    report = svc.handle(
-        [escalation(3, ["emergency"], "clear_overdue"), escalation(2, ["regulator"], "clear_overdue")]
-    )
-    assert report.failed_message_ids == [] and sms.sent == []
-
-
-def test_a_repaired_warning_is_not_repaired_again_while_its_repair_runs() -> None:
-    executions = FakeExecutions({"WFAIL": "ABORTED"})
-    svc, _, _, _ = service(executions=executions, records=[record("WFAIL")])
-    assert svc.sweep().repaired == ["WFAIL"]
-    assert svc.sweep().repaired == []
-    assert sum(1 for status in executions.statuses.values() if status == "RUNNING") == 1
-
-
-def test_the_sweeper_restarts_open_warnings_whose_execution_is_gone_or_ended() -> None:
-    records = [
-        record("WLOST"),  # start was lost: no execution at all
-        record("WFAIL"),  # its execution failed
-        record("WLIVE"),  # still followed
-        record("WYOUNG", raised_at=NOW - 5),  # its start may still be on its way
+    assert world.executions.started == [
+        (
+            "WAAAA-1",
+            {
+                "warning_id": "WAAAA",
+                "due_version": 1,
+                "wait_s": 120,
+                "due_at": NOW + 120,
+                "due_kind": "remind",
+                "level": "red",
+            },
+        )
     ]
-    executions = FakeExecutions({"WFAIL": "FAILED", "WLIVE": "RUNNING"})
-    svc, _, _, _ = service(executions=executions, records=records)
-    report = svc.sweep()
-    assert sorted(report.repaired) == ["WFAIL", "WLOST"]
-    names = [name for name, _, _ in executions.started]
-    assert "WLOST" in names and any(name.startswith("WFAIL-r") for name in names)
-    assert len(names) == 2
+
+
+def test_a_missed_acknowledgement_reaches_tier_one_once_texted_to_duty_and_enterprise_naming_the_stage() -> None:
+    world = World([without_reminders(record())])  # raised 600 s ago: red acknowledge (300 s) missed
+    report = world.fire()
+
+    assert report.failed_message_ids == [] and report.escalations == 1
+    assert world.store.actions[0] == {"type": "escalate", "tier": 1, "stage": "acknowledge", "retell": False}
+    assert world.phones() == {DUTY, ENTERPRISE_PHONE}
+    assert all(len(text) <= 70 and "超时未签收" in text for _, text in world.sms.sent)
+    body, attributes = world.topic.published[0]
+    assert (
+        body["change"] == "escalation_tier1" and attributes["audience"]["StringValue"] == '["duty", "enterprise"]'
+    )
+
+
+def test_the_next_timer_is_armed_at_the_next_stage_and_a_duplicate_message_is_stale() -> None:
+    world = World([without_reminders(record())])
+    world.fire()
+    times = due.stored(world.store.records["WAAAA"])
+    assert times is not None and times.next_kind == "verify"
+    assert world.executions.started[-1][0] == times.timer
+    assert world.executions.started[-1][1]["wait_s"] == 300  # raised 600 s ago, verify at 900 s
+
+    report = world.fire(version=times.version - 1)  # the same message again
+    assert report.stale == 1 and report.escalations == 0 and len(world.sms.sent) == 2
+
+
+def test_red_never_acknowledged_reaches_tiers_one_two_three_once_each_in_order() -> None:
+    world = World([without_reminders(record(raised_at=NOW))])
+    tiers: list[tuple[int, str]] = []
+    for offset in (300, 900, 7200):
+        world.now = NOW + offset
+        world.fire()
+        world.fire()  # a duplicate: stale now
+        tiers += [(a["tier"], a["stage"]) for a in world.store.actions if a["type"] == "escalate"][len(tiers) :]
+
+    assert tiers == [(1, "acknowledge"), (2, "verify"), (3, "clear")]
+    assert "超时未消警" in world.sms.sent[-1][1] and world.sms.sent[-1][0] == BUREAU
+
+
+def test_orange_missed_clear_reaches_tier_two_again_naming_the_clear_not_the_verification() -> None:
+    verified = replace(record(level=Level.ORANGE, raised_at=NOW - 20_000), status=WarningStatus.DISPOSING)
+    world = World([due.restamp(verified, POLICY.deadlines)])
+    world.fire()
+
+    assert world.store.actions == [{"type": "escalate", "tier": 2, "stage": "clear", "retell": False}]
+    assert world.phones() == {REGULATOR, AREA, DUTY}
+    assert all("超时未消警" in text and "核实反馈" not in text for _, text in world.sms.sent)
+
+
+def test_a_clear_awaiting_confirmation_past_its_deadline_reaches_the_emergency_bureau() -> None:
+    request = {"reason": "disposed", "text": "已处置", "at": NOW - 2000}
+    waiting = replace(record(raised_at=NOW - 2100), status=WarningStatus.CLEAR_REQUESTED)
+    waiting = due.restamp(
+        replace(waiting, details={**waiting.details, "clear_request": request}), POLICY.deadlines
+    )
+    world = World([waiting])
+    world.fire()
+
+    assert world.store.actions == [{"type": "escalate", "tier": 3, "stage": "confirm", "retell": False}]
+    assert world.phones() == {BUREAU, DUTY}
+    assert all("确认消警" in text for _, text in world.sms.sent)
+
+
+def test_a_reminder_goes_to_the_enterprise_while_nobody_acknowledges() -> None:
+    world = World([record(raised_at=NOW - 121)])
+    report = world.fire()
+
+    assert report.reminders == 1 and world.phones() == {ENTERPRISE_PHONE}
+    assert "尚未签收" in world.sms.sent[0][1]
+    times = due.stored(world.store.records["WAAAA"])
+    assert times is not None and times.next_reminder == NOW - 121 + 240
+
+
+def test_a_level_up_tells_the_new_levels_wider_audience_of_a_tier_already_reached_once() -> None:
+    world = World([without_reminders(record(level=Level.ORANGE, raised_at=NOW - 700))])
+    world.fire()  # orange acknowledge (600 s) missed: tier 1
+    assert world.phones() == {DUTY, ENTERPRISE_PHONE}
+    raised = world.store.records["WAAAA"]
+    world.store.records["WAAAA"] = due.restamp(
+        replace(raised, level=Level.RED, peak_level=Level.RED, updated_at=NOW), POLICY.deadlines
+    )
+    world.sms.sent.clear()
+
+    world.fire()
+    world.fire()
+
+    assert world.store.actions[-1] == {"type": "escalate", "tier": 1, "stage": "acknowledge", "retell": True}
+    assert world.phones() == {BUREAU}  # red's audience beyond orange's: the emergency bureau
+    assert len(world.sms.sent) == 1 and "预警升为红色" in world.sms.sent[0][1]
+
+
+def test_a_closed_warning_is_archived_by_its_timer_in_the_audit_path() -> None:
+    closed = replace(record(), status=WarningStatus.CLOSED)
+    closed = due.restamp(replace(closed, details={**closed.details, "closure": {"at": NOW - 1}}), POLICY.deadlines)
+    world = World([closed])
+    report = world.fire()
+
+    assert report.archived == 1 and world.store.records["WAAAA"].status is WarningStatus.ARCHIVED
+    assert world.store.actions == [{"type": "archive"}]
+    assert world.fire(version=99).stale == 1
+
+
+def test_a_timer_waking_early_is_re_armed_for_the_remainder_under_a_fresh_name() -> None:
+    world = World([without_reminders(record(raised_at=NOW - 295))])  # acknowledge due in 5 s
+    report = world.fire()
+
+    assert report.rearmed == 1 and world.store.actions == []
+    name, payload = world.executions.started[-1]
+    assert name.startswith("WAAAA-2_e") and payload["wait_s"] == 5
+
+
+def test_a_timer_up_to_one_second_early_re_arms_and_one_within_the_clock_tolerance_acts() -> None:
+    early = World([without_reminders(record(raised_at=NOW - 299.4))])
+    report = early.fire()
+    assert (report.rearmed, report.escalations) == (1, 0)
+    assert early.executions.started[-1][1]["wait_s"] == 1  # the remainder, rounded up: never early
+
+    skewed = World([without_reminders(record(raised_at=NOW - 299.97))])
+    assert skewed.fire().escalations == 1
+
+
+def test_malformed_messages_are_reported_as_failures_and_logged_and_the_rest_handled(
+    caplog: Any,
+) -> None:
+    world = World([without_reminders(record())])
+    bad = [
+        WorkflowMessage("not-json", "{not json"),
+        WorkflowMessage("no-type", json.dumps({"warning_id": "WAAAA"})),
+        WorkflowMessage("bad-version", json.dumps({"type": "due", "warning_id": "WAAAA", "due_version": "x"})),
+    ]
+    good = WorkflowMessage("ok", json.dumps({"type": "due", "warning_id": "WAAAA", "due_version": 2}))
+    report = world.service.handle([*bad, good])
+
+    assert report.failed_message_ids == ["not-json", "no-type", "bad-version"] == report.malformed
+    assert report.escalations == 1
+    assert sum("malformed workflow message" in r.message for r in caplog.records) == 3
+
+
+def test_an_unknown_or_archived_warning_is_stale() -> None:
+    archived = replace(record(), status=WarningStatus.ARCHIVED)
+    world = World([archived])
+    assert world.fire("WNONE", 1).stale == 1
+    assert world.fire("WAAAA", 1).stale == 1 and world.store.actions == []
+
+
+def test_the_sweeper_re_arms_from_the_stored_due_times_and_not_again_while_the_repair_runs() -> None:
+    lost = without_reminders(record("WLOST"))  # its timer never started
+    failed = without_reminders(record("WFAIL"))
+    live = without_reminders(record("WLIVE"))
+    young = record("WYOUNG", raised_at=NOW - 5)
+    world = World([lost, failed, live, young], {"WFAIL-2": "FAILED", "WLIVE-2": "RUNNING"})
+
+    assert sorted(world.service.sweep().repaired) == ["WFAIL", "WLOST"]
+    assert world.service.sweep().repaired == []
+    started = dict(world.executions.started)
+    assert set(started) == {f"WLOST-2_r{int(NOW)}", f"WFAIL-2_r{int(NOW)}"}
+    assert started[f"WFAIL-2_r{int(NOW)}"]["due_at"] == NOW - 600 + 300  # the stored clock, not a restart
+    assert started[f"WFAIL-2_r{int(NOW)}"]["wait_s"] == 0
+
+
+def test_an_action_supersedes_the_previous_timer() -> None:
+    world = World([record(raised_at=NOW)])
+    before = due.stored(world.store.records["WAAAA"])
+    assert before is not None
+    world.store.act(Actor(user_id="u", role="enterprise", enterprise_id="E1"), "WAAAA", {"type": "acknowledge"})
+
+    world.timers.superseding(world.store.records["WAAAA"], before.version)
+
+    assert [name for name, _ in world.executions.started] == ["WAAAA-2"]
+    assert world.executions.stopped == ["WAAAA-1"]
+
+
+def test_the_sweeper_leaves_a_just_changed_warning_and_reads_past_a_lagging_index() -> None:
+    changed = replace(without_reminders(record("WCHANGED")), updated_at=NOW - 1)  # its writer may still be arming
+    current = without_reminders(record("WLAG"))  # version 2 in the table, its timer running
+    lagging = record("WLAG")  # version 1, as a lagging open index still shows it
+    world = World([changed, current], {"WLAG-2": "RUNNING"})
+    world.store.open_warnings = lambda: [changed, lagging]  # type: ignore[method-assign]
+
+    assert world.service.sweep().repaired == []
+    assert world.executions.started == []
