@@ -306,12 +306,6 @@ class AuditedWarningStore:
     def append_engine_event(self, change: WarningChange) -> bool:
         return self._engine_log.append_engine_event(change)
 
-    def was_notified(self, change: WarningChange) -> bool:
-        return self._engine_log.was_notified(change)
-
-    def mark_notified(self, change: WarningChange) -> None:
-        self._engine_log.mark_notified(change)
-
     def _commit(
         self,
         item: WarningItem,

@@ -228,7 +228,6 @@ class WarningEventItem(Model):
     at = NumberAttribute()
     data = JSONAttribute()
     expires_at = NumberAttribute(null=True)
-    notified = BooleanAttribute(null=True)  # engine events: the fan-out went out (at-least-once telling)
 
 
 class DeliveryItem(Model):
@@ -599,19 +598,6 @@ class DynamoWarningStore:
                 return False
             raise
         return True
-
-    def was_notified(self, change: WarningChange) -> bool:
-        try:
-            item = WarningEventItem.get(change.warning_id, engine_event_seq(change), consistent_read=True)
-        except DoesNotExist:
-            return False
-        return bool(item.notified)
-
-    def mark_notified(self, change: WarningChange) -> None:
-        WarningEventItem(change.warning_id, engine_event_seq(change)).update(
-            actions=[WarningEventItem.notified.set(True)],
-            condition=WarningEventItem.seq.exists(),
-        )
 
     @staticmethod
     def events(warning_id: str) -> list[dict[str, Any]]:

@@ -106,12 +106,6 @@ class Warnings:
         self.events.add(key)
         return fresh
 
-    def was_notified(self, change: WarningChange) -> bool:
-        return False
-
-    def mark_notified(self, change: WarningChange) -> None:
-        return None
-
     def get(self, warning_id: str) -> WarningRecord | None:
         return self.records.get(warning_id)
 
