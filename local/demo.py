@@ -322,9 +322,10 @@ def escalation_lines(entry: EscalationEntry, console: Console, enterprise: str) 
     tier = entry.tier
     tier_zh = ESCALATION_TIER_ZH[EscalationTier(tier)] if tier in (1, 2, 3) else f"tier {tier}"
     reason = REASON_ZH.get(entry.reason, entry.reason)
-    deadline = entry.body.get("deadline_s")
+    due_at = entry.body.get("due_at")
+    when = f"(时限 {local_time(float(due_at))})" if isinstance(due_at, (int, float)) else ""
     label = TIER_LABEL.get(tier, entry.change)
-    first = f"{head} {pad(label, 12)} {sector} {who}: {reason}(时限{deadline}秒) → {tier_zh}"
+    first = f"{head} {pad(label, 12)} {sector} {who}: {reason}{when} → {tier_zh}"
     consoles = "/".join(audience_zh(a) for a in AUDIENCE_QUEUES if a in entry.delivered_to) or "无"
     sent = sum(entry.sms_sent.values())
     by_audience = ", ".join(f"{audience_zh(a)} {n}" for a, n in _ordered(entry.sms_sent))
