@@ -288,5 +288,7 @@ def of(record: WarningRecord, deadlines: DeadlinePolicy) -> DueTimes:
 
 
 def wait_seconds(next_due: float, now: float) -> int:
-    """Whole seconds a timer sleeps until `next_due` (rounded up: it never wakes before; 0 when past)."""
-    return max(0, math.ceil(next_due - now))
+    """Whole seconds a timer sleeps until `next_due`, rounded down (0 when past): a Wait state counts whole
+    seconds, so the timer wakes up to a second early and the handler sleeps the fraction left
+    (`WorkflowPolicy.early_wake_s`) instead of waking up to a second late."""
+    return max(0, math.floor(next_due - now))
