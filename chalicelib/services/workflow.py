@@ -15,10 +15,10 @@ import json
 import logging
 import re
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from chalicelib.domain import due
 from chalicelib.domain.catalog import Policy
@@ -27,11 +27,20 @@ from chalicelib.domain.errors import InvalidTransition
 from chalicelib.domain.levels import Level
 from chalicelib.domain.lifecycle import Actor, Role
 from chalicelib.domain.policy import Audience, Route
-from chalicelib.domain.registry import Enterprise, Person
+from chalicelib.domain.registry import Enterprise
 from chalicelib.domain.texts import escalation_sms, reminder_sms
 from chalicelib.domain.warnings import WarningRecord, WarningStatus
 from chalicelib.services.fanout import recipients
-from chalicelib.services.ports import Recipient
+from chalicelib.services.ports import (
+    Directory,
+    Escalator,
+    Executions,
+    OpenWarnings,
+    Publisher,
+    Recipient,
+    SmsSender,
+    WarningReader,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -58,50 +67,6 @@ def timer_input(warning_id: str, times: DueTimes, now: float) -> dict[str, Any]:
         "due_kind": times.next_kind,
         "level": times.level,
     }
-
-
-class Executions(Protocol):
-    """Step Functions, as far as the timers need it."""
-
-    def start(self, name: str, payload: dict[str, Any]) -> bool:
-        """Start a timer; False when one of that name exists already (idempotent by name)."""
-        ...
-
-    def stop(self, name: str) -> None:
-        """Stop a timer if it still runs; errors (gone, finished) are ignored."""
-        ...
-
-    def running_names(self) -> set[str]:
-        """The names of the RUNNING timers."""
-        ...
-
-
-class WarningReader(Protocol):
-    def get(self, warning_id: str) -> WarningRecord | None: ...
-
-
-class Escalator(Protocol):
-    def act(self, actor: Actor, warning_id: str, payload: Any) -> Any: ...
-
-
-class OpenWarnings(Protocol):
-    def open_warnings(self) -> Iterable[WarningRecord]: ...
-
-
-class Directory(Protocol):
-    def enterprise(self, enterprise_id: str) -> Enterprise | None: ...
-
-    def people(self) -> Sequence[Person]: ...
-
-
-class SmsSender(Protocol):
-    def sms(self, phone: str, text: str) -> None: ...
-
-
-class Publisher(Protocol):
-    """The escalation topic: the consoles' queues subscribe by audience."""
-
-    def publish(self, body: dict[str, Any], attributes: dict[str, dict[str, str]]) -> None: ...
 
 
 @dataclass
