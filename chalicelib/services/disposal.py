@@ -12,11 +12,12 @@ ids, source IPs or app strings of staff, in the timeline and in the warning's de
 
 from __future__ import annotations
 
-import logging
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Protocol
+
+from aws_lambda_powertools import Logger
 
 from chalicelib.api.errors import validated
 from chalicelib.api.models import (
@@ -74,9 +75,10 @@ from chalicelib.domain.lifecycle import (
 from chalicelib.domain.policy import DEPARTMENT_ZH
 from chalicelib.domain.registry import DeviceRegistration, Enterprise
 from chalicelib.domain.warnings import WarningRecord, WarningStatus
+from chalicelib.observability import INHERIT, SERVICE, swallowed
 
 Key = dict[str, str]
-logger = logging.getLogger(__name__)
+logger = Logger(service=SERVICE, child=True, level=INHERIT)
 Listing = Iterator[tuple[WarningRecord, Key]]
 
 
@@ -392,7 +394,10 @@ class DisposalService:
         try:
             self._timers.superseding(record, before_version)
         except Exception:
-            logger.exception("disposal timer not armed", extra={"warning_id": record.warning_id})
+            logger.exception(
+                "disposal timer not armed (the sweeper re-arms it)", extra={"warning_id": record.warning_id}
+            )
+            swallowed("disposal.arm_timer")
 
     def _known_assignee(self, action: Reassign, enterprise_id: str, cache: dict[str, UserAccount]) -> Reassign:
         """`reassign` names an enabled enterprise user of the warning's own enterprise (422 otherwise, whether the
