@@ -140,6 +140,7 @@ def api_route(path: str, methods: tuple[str, ...] = ("GET",), status: int = 200)
                 for name, value in params.items():
                     if not _ID.fullmatch(value):
                         raise NotFound(*_NOT_FOUND[name])
+                logger.thread_safe_append_keys(**params)  # warning_id, enterprise_id or device_id of the path
                 return _json(status, view(actor, request, **params).model_dump(mode="json"))
             except Exception as exc:  # every error leaves through the one map
                 code, body = error_body(exc)
