@@ -9,8 +9,6 @@ from collections.abc import Callable
 from datetime import UTC
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.metrics import MetricUnit
 from chalice.app import Chalice, CloudWatchEvent, KinesisEvent, Rate, Request, Response, SQSEvent
 from pydantic import BaseModel
 
@@ -30,14 +28,14 @@ from chalicelib.api.models import (
 from chalicelib.bootstrap import api, container, workflow
 from chalicelib.domain.errors import NotFound
 from chalicelib.domain.lifecycle import Actor
+from chalicelib.observability import logger, observe
 from chalicelib.services.ingest import IngestRecord
 from chalicelib.services.ports import Origin
 from chalicelib.services.workflow import WorkflowMessage
 
 STAGE = os.environ.get("DYJ_STAGE", "dev")
-app = Chalice(app_name="dayingji")
-logger = Logger(service="dayingji-api")  # not "dayingji": Chalice's app.log owns that logger name
-metrics = Metrics(namespace="dayingji", service="ingest")
+app = Chalice(app_name="dayingji", configure_logs=False)  # app.log is the Powertools logger (same name): JSON
+app.register_middleware(observe, "all")  # Lambda context, correlation ids, metrics flushed, X-Ray segment
 
 
 @app.on_kinesis_record(stream=f"dayingji-{STAGE}-devices", batch_size=100, starting_position="TRIM_HORIZON")
@@ -51,14 +49,12 @@ def ingest(event: KinesisEvent) -> dict[str, Any]:
         )
         for record in event
     ]
+    logger.thread_safe_append_keys(
+        shard_id=records[0].shard_id if records else None,
+        first_sequence=records[0].record_id if records else None,
+        batch_size=len(records),
+    )
     report = container().ingest.handle(records)
-    metrics.add_metric("messages", MetricUnit.Count, report.received)
-    metrics.add_metric("graded", MetricUnit.Count, report.graded)
-    metrics.add_metric("quarantined", MetricUnit.Count, sum(report.quarantined.values()))
-    for change in report.changes:
-        metrics.add_metric(f"warning_{change.kind.value}", MetricUnit.Count, 1)
-    metrics.flush_metrics()
-    metrics.clear_metrics()  # flush does not clear when POWERTOOLS_METRICS_DISABLED (local runtime)
     if report.quarantined or report.failed_record_ids:
         logger.info(
             "batch with rejects",
@@ -70,12 +66,8 @@ def ingest(event: KinesisEvent) -> dict[str, Any]:
 @app.on_sqs_message(queue=f"dayingji-{STAGE}-workflow-events", batch_size=10)
 def workflow_events(event: SQSEvent) -> dict[str, Any]:
     messages = [WorkflowMessage(record.to_dict()["messageId"], record.body) for record in event]
+    logger.thread_safe_append_keys(batch_size=len(messages))
     report = workflow().handle(messages)
-    metrics.add_metric("escalations", MetricUnit.Count, report.escalations)
-    metrics.add_metric("reminders", MetricUnit.Count, report.reminders)
-    metrics.add_metric("stale_due_messages", MetricUnit.Count, report.stale)
-    metrics.flush_metrics()
-    metrics.clear_metrics()
     return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in report.failed_message_ids]}
 
 
@@ -83,7 +75,7 @@ def workflow_events(event: SQSEvent) -> dict[str, Any]:
 def sweep(event: CloudWatchEvent) -> dict[str, Any]:
     report = workflow().sweep()
     if report.repaired:
-        logger.warning("open warnings without a live timer re-armed", extra={"repaired": report.repaired})
+        logger.warning("sweep re-armed timers", extra={"repaired": report.repaired})
     return {"repaired": report.repaired}
 
 
@@ -146,9 +138,11 @@ def api_route(path: str, methods: tuple[str, ...] = ("GET",), status: int = 200)
                 assert request is not None
                 require_size(request.raw_body)
                 actor = api().authenticate(request.headers.get("authorization"))
+                logger.thread_safe_append_keys(actor_role=actor.role.value)
                 for name, value in params.items():
                     if not _ID.fullmatch(value):
                         raise NotFound(*_NOT_FOUND[name])
+                logger.thread_safe_append_keys(**params)  # warning_id, enterprise_id or device_id of the path
                 return _json(status, view(actor, request, **params).model_dump(mode="json"))
             except Exception as exc:  # every error leaves through the one map
                 code, body = error_body(exc)

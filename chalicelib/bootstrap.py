@@ -34,21 +34,15 @@ class Container:
 
 
 def _client(service: str, settings: Settings) -> Any:
-    import boto3  # heavy: only when a handler first needs AWS
+    from chalicelib.adapters import aws_clients  # boto3 only when a handler first needs AWS
 
-    return boto3.client(service, region_name=settings.region, endpoint_url=settings.aws_endpoint_url)
+    return aws_clients.client(service, settings)
 
 
 def _s3(settings: Settings) -> Any:
-    import boto3
-    from botocore.config import Config
+    from chalicelib.adapters import aws_clients
 
-    return boto3.client(
-        "s3",
-        region_name=settings.region,
-        endpoint_url=settings.aws_endpoint_url,
-        config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
-    )
+    return aws_clients.s3(settings)
 
 
 def _timers(settings: Settings) -> WorkflowTimers | None:

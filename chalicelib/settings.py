@@ -1,25 +1,67 @@
-"""One settings model, built from the environment once per container and validated (ARCHITECTURE.md)."""
+"""One settings model, built from the environment once per container and validated (ARCHITECTURE.md).
+
+Every field is read from `DYJ_<FIELD>` (pydantic-settings, case-insensitive), except:
+- `region`: `DYJ_REGION`, else Lambda's own `AWS_REGION`;
+- `aws_endpoint_url`: `DYJ_AWS_ENDPOINT_URL`, else `AWS_ENDPOINT_URL` (moto's server locally; unset on AWS);
+- `policy`: the JSON object in `DYJ_POLICY_JSON`, or in the file named by `DYJ_POLICY_FILE` (the file wins).
+A value that does not fit its field (an unknown stage, a negative timeout, a policy that is not a JSON object, a
+policy file that cannot be read) stops the container at start with an error naming the variable.
+"""
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+from pydantic_settings.sources.utils import parse_env_vars
 
 Stage = Literal["dev", "test", "prod", "local"]
+ENV_PREFIX = "DYJ_"
+
+_ENVIRON: ContextVar[Mapping[str, str] | None] = ContextVar("dyj_settings_environ", default=None)
 
 
-class Settings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class _Environment(EnvSettingsSource):
+    """The process environment, or the mapping `Settings.from_env` was given."""
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        environ = _ENVIRON.get()
+        if environ is None:
+            return super()._load_env_vars()
+        return parse_env_vars(environ, self.case_sensitive, self.env_ignore_empty, self.env_parse_none_str)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        extra="forbid",
+        frozen=True,
+        validate_by_name=True,
+        validate_default=True,
+    )
 
     stage: Stage = "dev"
-    region: str = "ap-northeast-1"
-    aws_endpoint_url: str | None = None  # moto's server locally; None on AWS
+    region: str = Field(
+        default="ap-northeast-1", min_length=1, validation_alias=AliasChoices("DYJ_REGION", "AWS_REGION", "region")
+    )
+    aws_endpoint_url: str | None = Field(  # moto's server locally; None on AWS
+        default=None,
+        validation_alias=AliasChoices("DYJ_AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL", "aws_endpoint_url"),
+    )
     table_device_state: str = "dayingji-dev-device-state"
     table_unit_state: str = "dayingji-dev-unit-state"
     table_registry: str = "dayingji-dev-registry"
@@ -40,27 +82,69 @@ class Settings(BaseModel):
     quarantine_bucket: str = ""  # quarantined payloads too large for their row (prefix quarantine/)
     disposal_state_machine_arn: str = ""  # one execution per warning follows its deadlines (empty: not followed)
     queue_workflow_events: str = ""  # the disposal timers report due versions here
-    policy: dict[str, Any] = Field(default_factory=dict)  # overrides merged over chalicelib.domain.policy defaults
+    # AWS clients (docs/operations.md "Retries and timeouts"): botocore standard retry mode for every boto3 client
+    aws_max_attempts: int = Field(default=3, ge=1, le=10)  # attempts in all, the first included
+    aws_connect_timeout_s: float = Field(default=2.0, gt=0, le=60)
+    aws_read_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    # PynamoDB (every table model): retries after the first attempt, and its own timeouts
+    dynamo_max_retry_attempts: int = Field(default=3, ge=0, le=10)
+    dynamo_connect_timeout_s: float = Field(default=2.0, gt=0, le=60)
+    dynamo_read_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    policy: Annotated[dict[str, Any], NoDecode] = Field(  # overrides merged over chalicelib.domain.policy defaults
+        default_factory=dict, validation_alias=AliasChoices("DYJ_POLICY_JSON", "policy")
+    )
+    policy_file: Path | None = None  # DYJ_POLICY_FILE: the policy document in a file (wins over DYJ_POLICY_JSON)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Arguments, then the environment; no dotenv file or secrets directory (a stage sets its variables in
+        .chalice/config.json and infra/)."""
+        return init_settings, _Environment(settings_cls)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _policy_file_wins(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("policy_file"):
+            path = Path(str(data["policy_file"]))
+            try:
+                document = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                raise ValueError(f"DYJ_POLICY_FILE {path}: {type(exc).__name__}: {exc}") from exc
+            data = {key: value for key, value in data.items() if key not in {"DYJ_POLICY_JSON", "policy"}}
+            data["policy"] = document
+        return data
+
+    @field_validator("policy", mode="before")
+    @classmethod
+    def _policy_json(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                return json.loads(value) if value.strip() else {}
+            except ValueError as exc:
+                raise ValueError(f"DYJ_POLICY_JSON is not JSON: {exc}") from exc
+        return value
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        env = os.environ if environ is None else environ
-        values: dict[str, Any] = {}
-        for name in cls.model_fields:
-            key = f"DYJ_{name.upper()}"
-            if key in env and name != "policy":
-                values[name] = env[key]
-        if "AWS_ENDPOINT_URL" in env and "aws_endpoint_url" not in values:
-            values["aws_endpoint_url"] = env["AWS_ENDPOINT_URL"]
-        if "AWS_REGION" in env and "region" not in values:
-            values["region"] = env["AWS_REGION"]
-        policy_text = env.get("DYJ_POLICY_JSON")
-        policy_file = env.get("DYJ_POLICY_FILE")
-        if policy_file:
-            policy_text = Path(policy_file).read_text(encoding="utf-8")
-        if policy_text:
-            values["policy"] = json.loads(policy_text)
-        return cls.model_validate(values)
+        """From `environ` (default: the process environment) alone."""
+        with _reading(os.environ if environ is None else environ):
+            return cls()
+
+
+@contextmanager
+def _reading(environ: Mapping[str, str]) -> Iterator[None]:
+    token = _ENVIRON.set(environ)
+    try:
+        yield
+    finally:
+        _ENVIRON.reset(token)
 
 
 @lru_cache(maxsize=1)

@@ -24,15 +24,16 @@ from __future__ import annotations
 
 import heapq
 import json
-import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, replace
 from typing import Any, TypeVar
 
+from aws_lambda_powertools import Logger
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, VersionAttribute
 from pynamodb.exceptions import DoesNotExist, PutError
 from pynamodb.models import Model
 
+from chalicelib.adapters import aws_clients
 from chalicelib.adapters.dynamo import (
     DynamoRegistry,
     DynamoWarningStore,
@@ -54,6 +55,7 @@ from chalicelib.domain.lifecycle import ENGINE_ACTOR, Transition, apply_engine_c
 from chalicelib.domain.policy import DeadlinePolicy, WorkflowPolicy
 from chalicelib.domain.registry import DeviceRegistration, Enterprise
 from chalicelib.domain.warnings import WarningRecord, WarningStatus
+from chalicelib.observability import INHERIT, SERVICE, swallowed
 from chalicelib.services.ports import (
     AuditStamp,
     ConcurrentUpdateError,
@@ -64,7 +66,7 @@ from chalicelib.services.ports import (
 )
 from chalicelib.settings import Settings
 
-logger = logging.getLogger(__name__)
+logger = Logger(service=SERVICE, child=True, level=INHERIT)
 
 AUDIT_KEY = "audit"  # the chain head inside a warning's `details`
 PARTITION_PREFIX = "AUDIT#"
@@ -109,8 +111,8 @@ def bind(settings: Settings) -> None:
     for model, table in ((ChainEventItem, settings.table_warning_event), (AuditHeadItem, settings.table_registry)):
         meta: Any = model.Meta
         meta.table_name = table
-        meta.region = settings.region
-        meta.host = settings.aws_endpoint_url
+        for name, value in aws_clients.dynamo_meta(settings).items():
+            setattr(meta, name, value)
         model._connection = None
 
 
@@ -126,7 +128,12 @@ def _event_from_item(item: ChainEventItem) -> AuditEvent:
             raise TypeError("not an object")
         body.update(subject_id=subject, seq=int(item.seq), type=item.type, at=float(item.at))
         return AuditEvent.from_dict(body)
-    except (ValueError, TypeError, KeyError):
+    except (ValueError, TypeError, KeyError) as exc:  # the chain check reports it; the operators hear of it here
+        logger.warning(
+            "damaged audit event read",
+            extra={"subject": subject, "seq": int(item.seq), "error": type(exc).__name__},
+        )
+        swallowed("audit.damaged_event")
         return AuditEvent(subject, int(item.seq), item.type, "", "", float(item.at), {}, {}, hash="damaged")
 
 
@@ -173,6 +180,8 @@ def read_engine_log(warning_id: str) -> list[dict[str, Any]]:
         try:
             data = json.loads(item.data)
         except ValueError:
+            logger.warning("damaged engine log entry read", extra={"warning_id": warning_id, "seq": int(item.seq)})
+            swallowed("audit.damaged_engine_entry")
             data = {}
         entries.append({"seq": int(item.seq), "type": item.type, "at": float(item.at), "data": data})
     return entries

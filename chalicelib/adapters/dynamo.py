@@ -24,6 +24,7 @@ from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
+from chalicelib.adapters import aws_clients
 from chalicelib.adapters.errors import lost_race
 from chalicelib.domain.changes import ChangeKind, WarningChange
 from chalicelib.domain.levels import LEVEL_BY_CODE, Level, Sector
@@ -272,8 +273,8 @@ def bind(settings: Settings) -> None:
     for model, field_name in _BINDINGS:
         meta: Any = model.Meta
         meta.table_name = getattr(settings, field_name)
-        meta.region = settings.region
-        meta.host = settings.aws_endpoint_url
+        for name, value in aws_clients.dynamo_meta(settings).items():
+            setattr(meta, name, value)
         model._connection = None  # re-read Meta on next use
 
 

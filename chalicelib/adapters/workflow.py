@@ -4,10 +4,13 @@ workflow tells people through (the escalation topic, SMS)."""
 from __future__ import annotations
 
 import json
-import logging
 from typing import Any
 
-logger = logging.getLogger(__name__)
+from aws_lambda_powertools import Logger
+
+from chalicelib.observability import INHERIT, SERVICE, swallowed
+
+logger = Logger(service=SERVICE, child=True, level=INHERIT)
 
 
 def execution_arn(state_machine_arn: str, name: str) -> str:
@@ -36,6 +39,7 @@ class StepFunctionsExecutions:
             self._sfn.stop_execution(executionArn=execution_arn(self._arn, name), cause="superseded")
         except Exception as exc:
             logger.info("timer not stopped", extra={"timer": name, "error": type(exc).__name__})
+            swallowed("sfn.stop_timer")
 
     def running_names(self) -> set[str]:
         running: set[str] = set()

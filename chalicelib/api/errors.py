@@ -15,17 +15,18 @@ that the catalogue lacks.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
+from aws_lambda_powertools import Logger
 from pydantic import BaseModel, ValidationError
 
 from chalicelib.domain.errors import DomainError, ValidationFailed
+from chalicelib.observability import INHERIT, SERVICE, swallowed
 from chalicelib.services.ports import ConcurrentUpdateError
 
-logger = logging.getLogger(__name__)
+logger = Logger(service=SERVICE, child=True, level=INHERIT)
 
 JSON_HEADERS = {"Content-Type": "application/json; charset=utf-8"}
 MAX_BODY_BYTES = 64 * 1024
@@ -100,6 +101,7 @@ def error_body(exc: BaseException) -> tuple[int, dict[str, Any]]:
     if isinstance(exc, ConcurrentUpdateError):
         return 409, dict(CONFLICT)
     logger.exception("unhandled error in an API call", exc_info=exc)
+    swallowed("api.unhandled")
     return 500, dict(INTERNAL)
 
 

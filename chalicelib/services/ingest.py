@@ -11,22 +11,24 @@ processing clock, and each delivery is claimed before it is sent (docs/decisions
 from __future__ import annotations
 
 import base64
-import logging
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from aws_lambda_powertools import Logger
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from chalicelib.domain.catalog import Policy
 from chalicelib.domain.changes import ChangeKind, WarningChange
 from chalicelib.domain.engine import RiskEngine
+from chalicelib.domain.levels import Level
 from chalicelib.domain.rejections import Rejection, RejectReason, safe_text
 from chalicelib.domain.state import DeviceState, UnitState
 from chalicelib.domain.telemetry import AnyMessage
 from chalicelib.domain.warnings import WarningRecord
+from chalicelib.observability import INHERIT, SERVICE, count, swallowed, traced
 from chalicelib.services.fanout import notification_for
 from chalicelib.services.ports import (
     ClaimOutcome,
@@ -46,7 +48,7 @@ from chalicelib.services.ports import (
 )
 
 _LEVEL_CHANGES = frozenset({ChangeKind.LEVEL_UP, ChangeKind.LEVEL_DOWN})
-logger = logging.getLogger(__name__)
+logger = Logger(service=SERVICE, child=True, level=INHERIT)
 
 # IoT Core takes MQTT payloads up to 128 KiB; the rule document carries it in base64 with the topic fields.
 MAX_PAYLOAD_BYTES = 128 * 1024
@@ -204,15 +206,22 @@ class IngestService:
                 raise  # not the records' doing and not the infrastructure's (the event source bisects)
             self._restore(snapshots)  # no device state was written: the retry regrades from the cache as it was
             logger.warning("transient fault: the whole batch goes back", extra={"error": type(exc).__name__})
+            swallowed("ingest.batch_transient")
             report.failed_record_ids = [records[0].record_id]
-            self._count(report)
+            self._count(report, settled=[])
             return report
         # the cache as it was before this batch holds what the store lacks (coalesced watermarks, rolling memory):
         # a device to retry or whose records were quarantined regrades from it; a stale entry is dropped
         self._restore({device: snapshots[device] for device in (failed | poisoned | retry) - stale})
         self._forget(stale)
         report.failed_record_ids = [devices[device].first.record_id for device in failed | retry | stale]
-        self._count(report)
+        if failed | retry | stale:
+            logger.info(
+                "devices handed back for a retry",
+                extra={"retry": sorted(failed | retry), "stale": sorted(stale), "poisoned": sorted(poisoned)},
+            )
+        unsettled = failed | retry | stale | poisoned
+        self._count(report, settled=[c for d, g in devices.items() if d not in unsettled for c in g.changes])
         return report
 
     def flush(self) -> int:
@@ -226,6 +235,7 @@ class IngestService:
 
     # --- the container's state cache -------------------------------------------------------------------------
 
+    @traced("ingest.load_states")
     def _load_states(self, device_ids: list[str]) -> dict[str, DeviceState]:
         """States this container holds are newer than the stored ones (watermark writes are coalesced): a shard
         is read by one invocation at a time and a device always maps to one shard; a stale entry is caught by
@@ -266,7 +276,21 @@ class IngestService:
             self._cache.pop(device, None)
             self._persisted_at.pop(device, None)
 
-    def _count(self, report: IngestReport) -> None:
+    def _count(self, report: IngestReport, settled: list[WarningChange]) -> None:
+        """Totals since the container started, and this batch's metrics: warnings only for the devices whose
+        records are done (a retried device is counted when its retry settles it)."""
+        count("MessagesReceived", report.received)
+        count("MessagesGraded", report.graded)
+        count("MessagesRedelivered", report.redelivered)
+        count("BatchItemFailures", len(report.failed_record_ids))
+        for reason, quarantined in report.quarantined.items():
+            count("MessagesQuarantined", quarantined, reason=reason)
+        for change in settled:
+            level, sector = Level(change.level).code, change.sector.value
+            if change.kind is ChangeKind.RAISE:
+                count("WarningsRaised", level=level, sector=sector)
+            else:
+                count("WarningsChanged", change=change.kind.value, level=level, sector=sector)
         totals = self.totals
         totals["received"] += report.received
         totals["graded"] += report.graded
@@ -397,6 +421,7 @@ class IngestService:
         if sequence is not None and sequence > state.last_record:
             state.last_record = sequence
 
+    @traced("ingest.quarantine")
     def _quarantine_rejected(self, items: list[_Item], report: IngestReport) -> None:
         rows = [self._quarantined(item) for item in items if item.rejection is not None]
         for row in rows:
@@ -421,6 +446,7 @@ class IngestService:
 
     # --- warnings and telling ----------------------------------------------------------------------------
 
+    @traced("ingest.record_warnings")
     def _record_all(self, devices: dict[str, _Device], report: IngestReport) -> tuple[set[str], set[str]]:
         """Record and tell each device's changes; returns the devices to retry, and the poisoned ones: a change
         that cannot be stored because of what it carries quarantines the device's records of this batch (its
@@ -440,10 +466,15 @@ class IngestService:
                 failed.add(device)
             except Exception as exc:
                 if self._is_transient(exc):
-                    logger.warning("transient fault recording warnings", extra={"device_id": device})
+                    logger.warning(
+                        "transient fault recording warnings",
+                        extra={"device_id": device, "error": type(exc).__name__},
+                    )
+                    swallowed("ingest.record_transient")
                     failed.add(device)
                     continue
                 logger.exception("a change could not be stored", extra={"device_id": device})
+                swallowed("ingest.record_unstorable")
                 self._poison(device, group, exc, report)
                 poisoned.add(device)
         return failed, poisoned
@@ -470,6 +501,19 @@ class IngestService:
         elif self._warnings.apply_change(change) and change.kind in _LEVEL_CHANGES and self._workflow is not None:
             self._workflow.track(change.warning_id)  # the level's deadlines are re-armed from the change
         self._warnings.append_engine_event(change)
+        logger.info(
+            "warning change recorded",
+            extra={
+                "warning_id": change.warning_id,
+                "device_id": change.device_id,
+                "change": change.kind.value,
+                "warning_level": Level(change.level).code,
+                "previous_level": Level(change.previous_level).code,
+                "sector": change.sector.value,
+                "risk_type": change.risk_type,
+                "event_seq": change.event_seq,
+            },
+        )
         enterprise = self._registry.enterprise(change.enterprise_id)
         notification = notification_for(self._policy, change, enterprise, people)
         self._tell(notification, report)
@@ -499,16 +543,22 @@ class IngestService:
             return
         if claim is ClaimOutcome.BUSY:
             raise _DeliveryBusyError(key.name)
+        where = {"warning_id": key.warning_id, "event_seq": key.event_seq, "channel": key.channel}  # no address
         try:
             send()
         except DeliveryNotSentError:
+            logger.warning("delivery not sent: the device's records go back for a retry", extra=where)
+            count("DeliveriesFailed", channel=key.channel, outcome="not_sent")
             ledger.settle(key, owner, DeliveryOutcome.FAILED, self._clock())
             raise
-        except Exception:
-            logger.error("delivery outcome unknown", extra={"delivery": key.name, "warning_id": key.warning_id})
+        except Exception as exc:
+            logger.error("delivery outcome unknown: not sent again", extra={**where, "error": type(exc).__name__})
+            count("DeliveriesFailed", channel=key.channel, outcome="unknown")
+            swallowed("ingest.delivery_unknown")
             ledger.settle(key, owner, DeliveryOutcome.UNKNOWN, self._clock())
             report.delivery_unknown += 1
             return
+        count("DeliveriesSent", channel=key.channel)
         self._sent_unsettled.add(key)
         ledger.settle(key, owner, DeliveryOutcome.SENT, self._clock())
         self._sent_unsettled.discard(key)
@@ -516,6 +566,7 @@ class IngestService:
 
     # --- persistence ---------------------------------------------------------------------------------------
 
+    @traced("ingest.save_units")
     def _save_units(
         self,
         units: dict[str, UnitState],
@@ -548,6 +599,7 @@ class IngestService:
                 failed |= {device for device in devices if registrations[device].unit_id == unit_id}
         return failed
 
+    @traced("ingest.save_states")
     def _save_states(
         self,
         devices: dict[str, _Device],
@@ -572,6 +624,11 @@ class IngestService:
             except Exception as exc:
                 if not self._is_transient(exc):
                     raise
+                logger.warning(
+                    "transient fault writing a device state",
+                    extra={"device_id": device, "error": type(exc).__name__},
+                )
+                swallowed("ingest.state_transient")
                 retry.add(device)
                 continue
             if not written:

@@ -11,11 +11,12 @@ content that need the record (422: evidence keys, the assignee).
 
 from __future__ import annotations
 
-import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
+
+from aws_lambda_powertools import Logger
 
 from chalicelib.domain import due
 from chalicelib.domain.access import (
@@ -33,6 +34,7 @@ from chalicelib.domain.errors import InvalidTransition, NotConfigured, NotFound,
 from chalicelib.domain.levels import Level, Sector
 from chalicelib.domain.lifecycle import Action, ActionType, Actor, Reassign, Role, Transition, parse_action
 from chalicelib.domain.warnings import WarningRecord, WarningStatus
+from chalicelib.observability import INHERIT, SERVICE, swallowed
 from chalicelib.services.cursors import decode_cursor, encode_cursor
 from chalicelib.services.ports import (
     NEWEST_KEY,
@@ -50,7 +52,7 @@ from chalicelib.services.ports import (
     WarningRepository,
 )
 
-logger = logging.getLogger(__name__)
+logger = Logger(service=SERVICE, child=True, level=INHERIT)
 
 WALL_ROLES = frozenset({Role.DUTY, Role.REGULATOR, Role.AREA, Role.EMERGENCY})
 EVIDENCE_ROLES = frozenset({Role.ENTERPRISE, Role.REGULATOR, Role.AREA})
@@ -257,7 +259,10 @@ class WarningActions:
         try:
             self._timers.superseding(record, before_version)
         except Exception:
-            logger.exception("disposal timer not armed", extra={"warning_id": record.warning_id})
+            logger.exception(
+                "disposal timer not armed (the sweeper re-arms it)", extra={"warning_id": record.warning_id}
+            )
+            swallowed("disposal.arm_timer")
 
     def _known_assignee(self, action: Reassign, enterprise_id: str, cache: dict[str, UserAccount]) -> Reassign:
         """`reassign` names an enabled enterprise user of the warning's own enterprise (422 otherwise, whether the

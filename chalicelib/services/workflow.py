@@ -12,13 +12,14 @@ is gone, from the stored due times.
 from __future__ import annotations
 
 import json
-import logging
 import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+from aws_lambda_powertools import Logger
 
 from chalicelib.domain import due
 from chalicelib.domain.catalog import Policy
@@ -30,6 +31,7 @@ from chalicelib.domain.policy import Audience, Route
 from chalicelib.domain.registry import Enterprise
 from chalicelib.domain.texts import escalation_sms, reminder_sms
 from chalicelib.domain.warnings import WarningRecord, WarningStatus
+from chalicelib.observability import INHERIT, SERVICE, correlated, count, swallowed, traced
 from chalicelib.services.fanout import recipients
 from chalicelib.services.ports import (
     Directory,
@@ -42,7 +44,7 @@ from chalicelib.services.ports import (
     WarningReader,
 )
 
-logger = logging.getLogger(__name__)
+logger = Logger(service=SERVICE, child=True, level=INHERIT)
 
 WORKFLOW_ACTOR = Actor(user_id="workflow", role=Role.SYSTEM, name="处置时限跟踪")
 DUE_MESSAGE = "due"
@@ -198,24 +200,38 @@ class WorkflowService:
                     "malformed workflow message (to the dead-letter queue after its retries)",
                     extra={"message_id": message.message_id, "problem": str(exc), "body": message.body[:300]},
                 )
+                count("WorkflowMalformed")
                 report.malformed.append(message.message_id)
                 report.failed_message_ids.append(message.message_id)
         for message, due_message in sorted(parsed, key=lambda pair: pair[1].due_at):
-            try:
-                self._due(due_message, report)
-            except Exception:  # reported per message: the queue redelivers, then dead-letters it
-                logger.exception("workflow message failed", extra={"message_id": message.message_id})
-                report.failed_message_ids.append(message.message_id)
+            timer = due.timer_name(due_message.warning_id, due_message.due_version)
+            with correlated(
+                message_id=message.message_id,
+                warning_id=due_message.warning_id,
+                due_version=due_message.due_version,
+                timer=timer,
+            ):
+                try:
+                    self._due(due_message, report)
+                except Exception as exc:  # reported per message: the queue redelivers, then dead-letters it
+                    logger.exception("workflow message failed", extra={"error": type(exc).__name__})
+                    count("WorkflowFailed")
+                    swallowed("workflow.message")
+                    report.failed_message_ids.append(message.message_id)
         return report
 
+    @traced("workflow.due")
     def _due(self, message: DueMessage, report: WorkflowReport, slept: bool = False) -> None:
         record = self._warnings.get(message.warning_id)
         times = due.stored(record) if record is not None else None
         if record is None or times is None or record.status is WarningStatus.ARCHIVED:
             report.stale += 1
+            count("WorkflowStale")
+            logger.info("due message for a warning archived or gone ignored")
             return
         if times.version != message.due_version:
             report.stale += 1
+            count("WorkflowStale")
             logger.info(
                 "stale due message ignored",
                 extra={"warning_id": message.warning_id, "due_version": message.due_version, "now": times.version},
@@ -233,6 +249,8 @@ class WorkflowService:
                 return
             self._timers.arm(record, suffix=f"_e{int(now * 1000)}")  # woke early: the remainder, a fresh name
             report.rearmed += 1
+            count("TimersRearmed")
+            logger.info("timer woke early: armed again for the remainder", extra={"next_due": times.next_due})
             return
         done = [item for item in items if self._do(record, times, item, now, report)]
         fresh = self._warnings.get(message.warning_id)
@@ -251,12 +269,16 @@ class WorkflowService:
         if item.kind is DueKind.ARCHIVE:
             archived = self._act(record.warning_id, {"type": "archive"}, report)
             report.archived += int(archived)
+            count("Archived", int(archived))
             return archived
         if item.kind is DueKind.REMIND:
             reminder_s = self._policy.deadlines.for_level(record.level).reminder_s
             slot = max(item.at, due.reminder_slot(times.armed_at, reminder_s, now))
             reminded = self._act(record.warning_id, {"type": "remind", "slot": slot}, report)
             report.reminders += int(reminded)
+            if reminded:
+                count("Reminders", level=Level(record.level).code)
+                logger.info("reminder recorded", extra={"slot": slot})
             return reminded
         assert item.stage is not None
         payload = {
@@ -267,6 +289,11 @@ class WorkflowService:
         }
         escalated = self._act(record.warning_id, payload, report)
         report.escalations += int(escalated)
+        if escalated:
+            count("Escalations", tier=str(item.tier), stage=item.stage.value)
+            logger.info(
+                "escalation recorded", extra={"tier": item.tier, "stage": item.stage.value, "kind": item.kind}
+            )
         return escalated
 
     def _act(self, warning_id: str, payload: dict[str, Any], report: WorkflowReport) -> bool:
@@ -275,6 +302,7 @@ class WorkflowService:
             self._escalator.act(WORKFLOW_ACTOR, warning_id, payload)
         except InvalidTransition as exc:
             report.moved_on += 1
+            count("WorkflowMovedOn")
             logger.info("due item moved on", extra={"warning_id": warning_id, "code": exc.code})
             return False
         return True
@@ -364,6 +392,7 @@ class WorkflowService:
                     "change": {"DataType": "String", "StringValue": str(body["change"])},
                 },
             )
+            count("DeliveriesSent", channel="escalation_topic")
         regulators = self._policy.routing.regulators.get(record.sector, ())
         areas = enterprise.area_codes if enterprise else record.area_codes
         route = Route(audiences=audiences, regulators=regulators, areas=areas)
@@ -371,9 +400,15 @@ class WorkflowService:
         for person in people:
             self._sms.sms(person.phone, text)
             report.sms += 1
+        if people:
+            count("DeliveriesSent", len(people), channel="sms")
+        logger.info(
+            "people told", extra={"change": body["change"], "audiences": message["audience"], "sms": len(people)}
+        )
 
     # --- the sweeper ------------------------------------------------------------------------------------------
 
+    @traced("workflow.sweep")
     def sweep(self) -> WorkflowReport:
         """Open warnings whose timer is gone (a lost start, a failed or stopped execution) get one again, from the
         stored due times: the clock carries on, it never restarts. Left alone (`_recent`): a warning raised or
@@ -399,6 +434,11 @@ class WorkflowService:
                 continue
             if self._timers.arm(current, suffix=f"_r{int(now)}"):
                 report.repaired.append(record.warning_id)
+                logger.warning(
+                    "open warning without a live timer re-armed",
+                    extra={"warning_id": record.warning_id, "due_version": times.version, "timer": times.timer},
+                )
+        count("TimersRepaired", len(report.repaired))
         return report
 
     def _recent(self, record: WarningRecord, now: float) -> bool:

@@ -22,6 +22,7 @@ import pytest
 from local.cfn import LAMBDA_FUNCTION_KEY, WILDCARDS_KEY, Template
 
 ROOT = Path(__file__).resolve().parents[2]
+PACKAGE_DIR: list[Path] = []  # where the module's package was built (the deployment zip is beside sam.json)
 
 # Function (Chalice's logical id) -> the template resources its role names, and the AWS services it may call.
 ROLE_REACH: dict[str, set[str]] = {
@@ -59,10 +60,10 @@ ROLE_REACH: dict[str, set[str]] = {
     },
 }
 ROLE_SERVICES: dict[str, set[str]] = {
-    "Ingest": {"logs", "kinesis", "sqs", "dynamodb", "s3", "sns", "states"},
-    "WorkflowEvents": {"logs", "sqs", "dynamodb", "sns", "states"},
-    "Sweep": {"logs", "dynamodb", "states"},
-    "APIHandler": {"logs", "dynamodb", "s3", "cognito-idp", "states"},
+    "Ingest": {"logs", "kinesis", "sqs", "dynamodb", "s3", "sns", "states", "xray"},
+    "WorkflowEvents": {"logs", "sqs", "dynamodb", "sns", "states", "xray"},
+    "Sweep": {"logs", "dynamodb", "states", "xray"},
+    "APIHandler": {"logs", "dynamodb", "s3", "cognito-idp", "states", "xray"},
 }
 READ_ONLY_TABLES: dict[str, set[str]] = {
     "Ingest": {"RegistryTable"},
@@ -74,9 +75,15 @@ TABLE_WRITES = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"
 
 # `Resource: "*"`, allowed only for these (role, action) pairs: the API has no resource to name.
 SMS_HAS_NO_RESOURCE = "SNS direct SMS (Publish with PhoneNumber) has no resource ARN"
+XRAY_HAS_NO_RESOURCE = "X-Ray has no resource-level permissions (active tracing writes the function's segments)"
 WILDCARD_ALLOW_LIST: dict[tuple[str, str], str] = {
     ("IngestRole", "sns:Publish"): SMS_HAS_NO_RESOURCE,
     ("WorkflowEventsRole", "sns:Publish"): SMS_HAS_NO_RESOURCE,
+    **{
+        (f"{function}Role", action): XRAY_HAS_NO_RESOURCE
+        for function in ROLE_REACH
+        for action in ("xray:PutTraceSegments", "xray:PutTelemetryRecords")
+    },
 }
 # A `*` inside an ARN, allowed only as these suffixes of a resource the role already names.
 ARN_SUFFIX_ALLOW_LIST: dict[str, str] = {
@@ -92,6 +99,7 @@ ARN_SUFFIX_ALLOW_LIST: dict[str, str] = {
 def packaged(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
     out = tmp_path_factory.mktemp("package")
+    PACKAGE_DIR[:] = [out]
     result = subprocess.run(
         ["bash", str(ROOT / "scripts" / "package.sh"), "test", str(out)],
         cwd=ROOT,
@@ -287,6 +295,26 @@ def test_no_iam_policy_has_a_wildcard_that_is_not_on_the_allow_list(packaged: di
                     if not any(re.fullmatch(pattern, text) for pattern in ARN_SUFFIX_ALLOW_LIST):
                         unlisted.append(f"{role_id}: {actions} on {text}")
     assert unlisted == []
+
+
+def test_every_function_is_traced_actively_and_may_write_nothing_else_to_xray(packaged: dict[str, Any]) -> None:
+    resources = packaged["Resources"]
+    for name, function in functions_of(packaged).items():
+        assert function["Properties"]["Tracing"] == "Active", name
+        role = resources[role_of(function)]
+        xray = [s for s in statements(role) if any(a.startswith("xray:") for a in as_list(s["Action"]))]
+        assert [(s["Sid"], sorted(as_list(s["Action"])), s["Resource"]) for s in xray] == [
+            ("WriteTraces", ["xray:PutTelemetryRecords", "xray:PutTraceSegments"], "*")
+        ]
+
+
+def test_the_deployment_package_carries_the_settings_and_tracing_libraries(packaged: dict[str, Any]) -> None:
+    import zipfile
+
+    [code_uri] = {function["Properties"]["CodeUri"] for function in functions_of(packaged).values()}
+    names = zipfile.ZipFile(PACKAGE_DIR[0] / code_uri).namelist()
+    for package in ("pydantic_settings/", "dotenv/", "aws_xray_sdk/", "wrapt/", "aws_lambda_powertools/"):
+        assert any(name.startswith(package) for name in names), package
 
 
 def test_api_gateway_answers_in_the_api_error_shape_with_the_catalogued_codes(packaged: dict[str, Any]) -> None:
