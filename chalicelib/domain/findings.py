@@ -14,20 +14,6 @@ from typing import Any, Protocol
 from chalicelib.domain.levels import Level, Sector
 from chalicelib.domain.registry import DeviceRegistration
 
-SHANGHAI_OFFSET_S = 8 * 3600  # Asia/Shanghai has been UTC+8 without DST since 1991
-
-
-def local_minute_of_day(epoch_s: float) -> int:
-    """Minute of the day (0..1439) in Asia/Shanghai local time."""
-    return int((epoch_s + SHANGHAI_OFFSET_S) // 60) % 1440
-
-
-def in_window(minute: int, start: int, end: int) -> bool:
-    """True when `minute` lies in [start, end), a window that may wrap past midnight."""
-    if start <= end:
-        return start <= minute < end
-    return minute >= start or minute < end
-
 
 @dataclass(slots=True, frozen=True)
 class Finding:

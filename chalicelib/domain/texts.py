@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 
 from chalicelib.domain.changes import DATA_QUALITY, ChangeKind, WarningChange
+from chalicelib.domain.clock import SHANGHAI
 from chalicelib.domain.levels import LEVEL_ZH, Level
 from chalicelib.domain.policy import Deadline
 
 SMS_PREFIX = "【滨海大应急】"
 SMS_MAX_CHARS = 70
-SHANGHAI = timezone(timedelta(hours=8), "Asia/Shanghai")
 FLAG_ZH = {
     "frequent": "频繁报警",
     "combined": "多参数组合",

@@ -26,7 +26,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from chalicelib.domain.findings import SHANGHAI_OFFSET_S, Combination, Finding, UnitAlarm, normal, rising
+from chalicelib.domain.clock import local_day_number
+from chalicelib.domain.findings import Combination, Finding, UnitAlarm, normal, rising
 from chalicelib.domain.levels import Level, Sector
 from chalicelib.domain.registry import DeviceRegistration
 from chalicelib.domain.telemetry import ConstructionEvent
@@ -50,7 +51,6 @@ _NORMAL_DANGER = normal(PIT_DANGER)
 _DANGER_KEY = "pd"  # scratch["pd"] = [ts, code] of the last §8.0.9 event, while it stands
 _RATE_STREAK_KEY = "rs"  # scratch["rs"] = [local day, consecutive days over control, ts of last exceedance]
 _THRESHOLD_CACHE_CAP = 512
-_DAY_S = 86400
 
 Tiers = tuple[float, float, float, float]
 
@@ -335,7 +335,7 @@ class ConstructionModel:
 
     def _track_rate_streak(self, scratch: dict[str, Any], exceeded: bool, now_s: float) -> int:
         """Update the consecutive-local-days count; return it when the streak floor stands, else 0."""
-        day = int((now_s + SHANGHAI_OFFSET_S) // _DAY_S)
+        day = local_day_number(now_s)
         streak: list[Any] | None = scratch.get(_RATE_STREAK_KEY)
         if exceeded:
             if streak is None or day - streak[0] > 1:

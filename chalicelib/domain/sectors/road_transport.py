@@ -29,15 +29,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from chalicelib.domain.findings import (
-    Combination,
-    Finding,
-    UnitAlarm,
-    in_window,
-    local_minute_of_day,
-    normal,
-    rising,
-)
+from chalicelib.domain.clock import in_window, local_minute_of_day
+from chalicelib.domain.findings import Combination, Finding, UnitAlarm, normal, rising
 from chalicelib.domain.levels import Level, Sector
 from chalicelib.domain.registry import PASSENGER_VEHICLES, DeviceRegistration, StaticFactors
 from chalicelib.domain.telemetry import DsmEvent, RoadClass, RoadTransportMessage, RoadTransportMetrics

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
+from chalicelib.domain.clock import SHANGHAI
 from chalicelib.domain.findings import Finding, UnitAlarm, normal
 from chalicelib.domain.levels import Level, Sector
 from chalicelib.domain.registry import DeviceRegistration
@@ -24,7 +25,6 @@ from chalicelib.domain.sectors.road_transport import (
 )
 from chalicelib.domain.telemetry import RoadTransportMessage
 
-SHANGHAI = timezone(timedelta(hours=8))
 NONE, BLUE, YELLOW, ORANGE, RED = Level.NONE, Level.BLUE, Level.YELLOW, Level.ORANGE, Level.RED
 METRES_PER_DEGREE_LAT = 6_371_000.0 * 3.141592653589793 / 180
 
