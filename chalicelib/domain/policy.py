@@ -6,11 +6,12 @@ over these defaults), so nothing below is out of an operator's reach.
 
 from __future__ import annotations
 
-from enum import StrEnum
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from chalicelib.domain.levels import Level, Sector
+from chalicelib.domain.roles import AUDIENCE_ROLES, Role
 
 _POLICY = ConfigDict(extra="forbid", frozen=True)
 
@@ -81,25 +82,17 @@ class WorkflowPolicy(BaseModel):
     sweep_grace_s: float = Field(default=120.0, ge=0)  # an open warning younger than this is left to its start
 
 
-class Audience(StrEnum):
-    ENTERPRISE = "enterprise"
-    DUTY = "duty"
-    REGULATOR = "regulator"
-    AREA = "area"
-    EMERGENCY = "emergency"
-
-    @property
-    def zh(self) -> str:
-        return AUDIENCE_ZH[self]
+Audience = Role
+"""Who is told of a warning: a receiving role (`roles.AUDIENCE_ROLES`); `RoutedAudience` validates it."""
 
 
-AUDIENCE_ZH = {
-    Audience.ENTERPRISE: "企业",
-    Audience.DUTY: "值守中心",
-    Audience.REGULATOR: "行业主管部门",
-    Audience.AREA: "属地",
-    Audience.EMERGENCY: "应急管理局",
-}
+def _receives_warnings(role: Role) -> Role:
+    if role not in AUDIENCE_ROLES:
+        raise ValueError(f"{role.value} is never told of warnings")
+    return role
+
+
+RoutedAudience = Annotated[Role, AfterValidator(_receives_warnings)]
 
 
 class RoutingRule(BaseModel):
@@ -109,13 +102,13 @@ class RoutingRule(BaseModel):
     level: int = Field(ge=Level.BLUE, le=Level.RED)
     sector: Sector | None = None
     area_code: str | None = None
-    add: tuple[Audience, ...] = ()
-    remove: tuple[Audience, ...] = ()
+    add: tuple[RoutedAudience, ...] = ()
+    remove: tuple[RoutedAudience, ...] = ()
 
 
 class Route(BaseModel):
     model_config = _POLICY
-    audiences: tuple[Audience, ...]
+    audiences: tuple[RoutedAudience, ...]
     regulators: tuple[str, ...]  # department codes
     areas: tuple[str, ...]
 
@@ -148,10 +141,10 @@ LOWERING_AUDIENCES = (Audience.ENTERPRISE, Audience.DUTY)
 
 class RoutingPolicy(BaseModel):
     model_config = _POLICY
-    by_level: dict[int, tuple[Audience, ...]] = Field(default_factory=lambda: dict(_LEVEL_AUDIENCES))
+    by_level: dict[int, tuple[RoutedAudience, ...]] = Field(default_factory=lambda: dict(_LEVEL_AUDIENCES))
     regulators: dict[Sector, tuple[str, ...]] = Field(default_factory=lambda: dict(_SECTOR_REGULATORS))
     rules: tuple[RoutingRule, ...] = ()
-    data_quality_audiences: tuple[Audience, ...] = (Audience.ENTERPRISE,)
+    data_quality_audiences: tuple[RoutedAudience, ...] = (Audience.ENTERPRISE,)
 
     def route(self, level: int, sector: Sector, area_codes: tuple[str, ...], lowering: bool = False) -> Route:
         """Who is told of a warning at `level`; a lowering or recovery tells the enterprise and duty only."""
