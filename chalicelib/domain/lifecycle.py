@@ -40,9 +40,10 @@ from pydantic import (
 from chalicelib.domain.changes import ChangeKind, WarningChange
 from chalicelib.domain.due import ESCALATIONS_KEY, REMINDER_KEY, Stage, escalated, escalations, stored
 from chalicelib.domain.errors import InvalidTransition, ValidationFailed
-from chalicelib.domain.levels import Level, Sector
+from chalicelib.domain.levels import Level
 from chalicelib.domain.roles import ROLE_ZH as ROLE_ZH  # noqa: PLC0414 - re-exported: Role lives in roles.py
 from chalicelib.domain.roles import Role as Role  # noqa: PLC0414 - re-exported: Role lives in roles.py
+from chalicelib.domain.sectors import Sector
 from chalicelib.domain.warnings import WarningRecord, WarningStatus
 
 # ---------------------------------------------------------------------------------------------------- actors

@@ -10,8 +10,9 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from chalicelib.domain.levels import Level, Sector
+from chalicelib.domain.levels import Level
 from chalicelib.domain.roles import AUDIENCE_ROLES, Role
+from chalicelib.domain.sectors import Sector
 
 _POLICY = ConfigDict(extra="forbid", frozen=True)
 
@@ -119,14 +120,6 @@ _LEVEL_AUDIENCES: dict[int, tuple[Audience, ...]] = {
     Level.YELLOW: (Audience.ENTERPRISE, Audience.DUTY),
     Level.BLUE: (Audience.ENTERPRISE,),
 }
-_SECTOR_REGULATORS: dict[Sector, tuple[str, ...]] = {
-    Sector.ROAD_TRANSPORT: ("transport_bureau", "traffic_police"),
-    Sector.HAZCHEM: ("emergency_bureau",),
-    Sector.FIRE: ("fire_rescue",),
-    Sector.CONSTRUCTION: ("housing_construction",),
-    Sector.CHEM_PIPELINE: ("emergency_bureau", "planning_resources"),
-    Sector.OIL_GAS_PIPELINE: ("development_reform", "planning_resources"),
-}
 DEPARTMENT_ZH = {
     "transport_bureau": "区交通运输局",
     "traffic_police": "区公安交管支队",
@@ -136,6 +129,20 @@ DEPARTMENT_ZH = {
     "development_reform": "区发展改革委",
     "planning_resources": "市规划资源局滨海新区分局",
 }
+
+
+def _sector_regulators() -> dict[Sector, tuple[str, ...]]:
+    """Each registered sector's regulators (from its SectorSpec); an unknown department fails the import."""
+    regulators = {sector: sector.spec.regulators for sector in Sector}
+    for sector, departments in regulators.items():
+        if unknown := sorted(set(departments) - set(DEPARTMENT_ZH)):
+            raise ValueError(
+                f"sector {sector}: unknown regulator departments {unknown} (add them to DEPARTMENT_ZH)"
+            )
+    return regulators
+
+
+_SECTOR_REGULATORS = _sector_regulators()
 LOWERING_AUDIENCES = (Audience.ENTERPRISE, Audience.DUTY)
 
 

@@ -12,7 +12,8 @@ from enum import StrEnum
 from typing import Any
 
 from chalicelib.domain.changes import ChangeKind, WarningChange
-from chalicelib.domain.levels import Level, Sector
+from chalicelib.domain.levels import Level
+from chalicelib.domain.sectors import Sector
 
 
 class WarningStatus(StrEnum):
