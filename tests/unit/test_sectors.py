@@ -66,9 +66,9 @@ def test_every_escalation_flag_has_a_chinese_name() -> None:
 # --- derived: the message union, the policy section, the engine's models, the regulators -------------------------
 
 
-def test_the_registry_holds_the_six_sectors_of_domain_md_in_order() -> None:
-    assert tuple(sector.value for sector in Sector) == SIX
-    assert [sector.name for sector in Sector] == [code.upper() for code in SIX]
+def test_the_registry_holds_the_six_sectors_of_domain_md_first_each_named_by_its_code() -> None:
+    assert tuple(sector.value for sector in Sector)[: len(SIX)] == SIX
+    assert [sector.name for sector in Sector] == [sector.value.upper() for sector in Sector]
     assert levels.Sector is Sector  # older imports keep working
 
 
@@ -90,7 +90,7 @@ def test_an_unregistered_sector_is_no_message() -> None:
 
 def test_the_policy_has_one_sector_section_per_registered_sector_with_its_config_defaults() -> None:
     policy = Policy()
-    assert tuple(type(policy.sectors).model_fields) == SIX
+    assert tuple(type(policy.sectors).model_fields) == tuple(sector.value for sector in Sector)
     for sector in Sector:
         assert policy.sectors.of(sector) == sector.spec.config()
     with pytest.raises(ValidationError, match="gas_station"):
