@@ -22,11 +22,14 @@ from local.seed import load_seed
 REGISTRY = load_seed()
 ENGINE = build_engine()
 # one device of every kind, several sharing units
-DEVICES = [
-    d
-    for d in REGISTRY.devices
-    if d.unit_id in {"U-RT04-V01", "U-HC01-T1", "U-FR01-B1", "U-CS01", "U-CP01-S1", "U-OG01-S1"}
-]
+UNITS = {"U-RT04-V01", "U-HC01-T1", "U-FR01-B1", "U-CS01", "U-CP01-S1", "U-OG01-S1"}
+# and for a sector registered later, the devices of its first unit in the seed
+UNITS |= {
+    next(d.unit_id for d in REGISTRY.devices if d.sector is sector)
+    for sector in set(Sector) - {d.sector for d in REGISTRY.devices if d.unit_id in UNITS}
+    if any(d.sector is sector for d in REGISTRY.devices)
+}
+DEVICES = [d for d in REGISTRY.devices if d.unit_id in UNITS]
 T0 = 1_764_370_800.0
 
 METRIC_FIELDS = {sector.value: list(sector.spec.metric_names) for sector in Sector}
@@ -72,7 +75,7 @@ def device_message(draw: st.DrawFn, t: float) -> bytes:
                 )
             ),
         }
-        for _ in range(draw(st.integers(0, 2)))
+        for _ in range(draw(st.integers(0, 2 if EVENT_CODES[sector] else 0)))
     ]
     body: dict[str, Any] = {
         "device_id": device.device_id,
