@@ -32,6 +32,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.engine
 	$(BIN)/python -m bench.ingest
 	$(BIN)/python -m bench.workflow
+	$(BIN)/python -m bench.timers
 
 clean:
 	rm -rf $(VENV) build .mypy_cache .ruff_cache .pytest_cache .hypothesis

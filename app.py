@@ -14,6 +14,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from chalice.app import Chalice, CloudWatchEvent, KinesisEvent, Rate, Request, Response, SQSEvent
 from pydantic import BaseModel
 
+from chalicelib.api import views
 from chalicelib.api.errors import JSON_HEADERS, chalice_error, error_body, validated
 from chalicelib.api.inputs import json_body, require_size, single_values
 from chalicelib.api.models import (
@@ -24,12 +25,13 @@ from chalicelib.api.models import (
     UserCreate,
     UserQuery,
     WarningQuery,
+    action_body,
 )
 from chalicelib.bootstrap import api, container, workflow
 from chalicelib.domain.errors import NotFound
 from chalicelib.domain.lifecycle import Actor
-from chalicelib.services.disposal import Origin
 from chalicelib.services.ingest import IngestRecord
+from chalicelib.services.ports import Origin
 from chalicelib.services.workflow import WorkflowMessage
 
 STAGE = os.environ.get("DYJ_STAGE", "dev")
@@ -90,7 +92,7 @@ def health() -> dict[str, str]:
     return {"status": "ok", "stage": STAGE}
 
 
-# --- the API (issue 4): every route authenticates and maps its errors through chalicelib/api/errors.py ---------
+# --- the API: every route authenticates and maps its errors through chalicelib/api/errors.py -------------------
 
 View = Callable[..., BaseModel]
 _ID = re.compile(ID_PATTERN)
@@ -162,76 +164,84 @@ def api_route(path: str, methods: tuple[str, ...] = ("GET",), status: int = 200)
 
 @api_route("/me")
 def me(actor: Actor, request: Request) -> BaseModel:
-    return api().disposal.me(actor)
+    return views.me_view(actor)
 
 
 @api_route("/warnings")
 def list_warnings(actor: Actor, request: Request) -> BaseModel:
-    return api().disposal.list_warnings(actor, _query(WarningQuery, request))
+    page = api().warnings.list_warnings(actor, _query(WarningQuery, request))
+    return views.warning_page(page, actor)
 
 
 @api_route("/wall")
 def wall(actor: Actor, request: Request) -> BaseModel:
-    return api().disposal.wall(actor, _query(WarningQuery, request))
+    return views.warning_page(api().warnings.wall(actor, _query(WarningQuery, request)), actor)
 
 
 @api_route("/warnings/{warning_id}")
 def get_warning(actor: Actor, request: Request, warning_id: str) -> BaseModel:
-    return api().disposal.detail(actor, warning_id)
+    return views.warning_detail(api().warnings.detail(actor, warning_id), actor)
 
 
 @api_route("/warnings/{warning_id}/actions", methods=("POST",))
 def act(actor: Actor, request: Request, warning_id: str) -> BaseModel:
-    return api().disposal.act(actor, warning_id, _body(request), _origin(request))
+    action = action_body(_body(request))
+    return views.warning_view(api().warnings.act(actor, warning_id, action, _origin(request)), actor)
 
 
 @api_route("/warnings/{warning_id}/evidence", methods=("POST",), status=201)
 def evidence_upload(actor: Actor, request: Request, warning_id: str) -> BaseModel:
-    return api().disposal.evidence_upload(actor, warning_id, validated(EvidenceRequest, _body(request)))
+    body = validated(EvidenceRequest, _body(request))
+    return views.evidence_ticket(api().warnings.evidence_upload(actor, warning_id, body.content_type))
 
 
 @api_route("/warnings/{warning_id}/audit")
 def verify_warning_chain(actor: Actor, request: Request, warning_id: str) -> BaseModel:
-    return api().disposal.verify(actor, warning_id)
+    return views.report_view(api().warnings.verify(actor, warning_id))
 
 
 @api_route("/admin/enterprises/{enterprise_id}")
 def get_enterprise(actor: Actor, request: Request, enterprise_id: str) -> BaseModel:
-    return api().disposal.enterprise(actor, enterprise_id)
+    return api().registry.enterprise(actor, enterprise_id)
 
 
 @api_route("/admin/enterprises/{enterprise_id}", methods=("PUT",))
 def put_enterprise(actor: Actor, request: Request, enterprise_id: str) -> BaseModel:
     body = validated(EnterpriseUpsert, _body(request))
-    return api().disposal.put_enterprise(actor, enterprise_id, body, _origin(request))
+    change = api().registry.put_enterprise(actor, body.enterprise(enterprise_id), body.reason, _origin(request))
+    return views.enterprise_change(change)
 
 
 @api_route("/admin/enterprises/{enterprise_id}/audit")
 def enterprise_audit(actor: Actor, request: Request, enterprise_id: str) -> BaseModel:
-    return api().disposal.subject_audit(actor, "enterprise", enterprise_id)
+    log = api().registry.subject_audit(actor, "enterprise", enterprise_id)
+    return views.subject_audit("enterprise", enterprise_id, log)
 
 
 @api_route("/admin/devices/{device_id}")
 def get_device(actor: Actor, request: Request, device_id: str) -> BaseModel:
-    return api().disposal.device(actor, device_id)
+    return api().registry.device(actor, device_id)
 
 
 @api_route("/admin/devices/{device_id}", methods=("PUT",))
 def put_device(actor: Actor, request: Request, device_id: str) -> BaseModel:
     body = validated(DeviceUpsert, _body(request))
-    return api().disposal.put_device(actor, device_id, body, _origin(request))
+    return views.device_change(api().registry.put_device(actor, device_id, body, _origin(request)))
 
 
 @api_route("/admin/devices/{device_id}/audit")
 def device_audit(actor: Actor, request: Request, device_id: str) -> BaseModel:
-    return api().disposal.subject_audit(actor, "device", device_id)
+    log = api().registry.subject_audit(actor, "device", device_id)
+    return views.subject_audit("device", device_id, log)
 
 
 @api_route("/admin/users", methods=("POST",), status=201)
 def create_user(actor: Actor, request: Request) -> BaseModel:
-    return api().disposal.create_user(actor, validated(UserCreate, _body(request)))
+    user = validated(UserCreate, _body(request)).new_user()
+    return views.user_view(api().people.create_user(actor, user))
 
 
 @api_route("/admin/users")
 def list_users(actor: Actor, request: Request) -> BaseModel:
-    return api().disposal.list_users(actor, _query(UserQuery, request))
+    query = _query(UserQuery, request)
+    return views.user_page(api().people.list_users(actor, query.role, query.limit, query.cursor))

@@ -19,7 +19,10 @@ from chalicelib.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from chalicelib.api.auth import TokenVerifier
-    from chalicelib.services.disposal import DisposalService
+    from chalicelib.services.people import People
+    from chalicelib.services.ports import EvidenceStore, Timers, UserDirectory
+    from chalicelib.services.registry_admin import RegistryAdmin
+    from chalicelib.services.warning_actions import WarningActions
 
 
 @dataclass(frozen=True)
@@ -59,16 +62,31 @@ def _timers(settings: Settings) -> WorkflowTimers | None:
     return WorkflowTimers(executions, AuditedWarningStore(), time.time)
 
 
+@dataclass(frozen=True)
+class Base:
+    settings: Settings
+    policy: Policy
+
+
+@lru_cache(maxsize=1)
+def base() -> Base:
+    """The settings, the policy and the tables bound: what every handler needs first."""
+    from chalicelib.adapters import audit_store, dynamo
+
+    settings = get_settings()
+    dynamo.bind(settings)
+    audit_store.bind(settings)
+    return Base(settings=settings, policy=build_policy(settings.policy))
+
+
 @lru_cache(maxsize=1)
 def container() -> Container:
+    """The ingest handler's wiring."""
     from chalicelib.adapters import audit_store, dynamo
     from chalicelib.adapters.errors import is_transient
     from chalicelib.adapters.notify import SnsNotifier
 
-    settings = get_settings()
-    policy = build_policy(settings.policy)
-    dynamo.bind(settings)
-    audit_store.bind(settings)
+    settings, policy = base().settings, base().policy
     sns = _client("sns", settings)
     ingest = IngestService(
         engine=build_engine(policy),
@@ -91,13 +109,36 @@ def container() -> Container:
     return Container(settings=settings, policy=policy, ingest=ingest, sns=sns)
 
 
+def _warning_actions(
+    policy: Policy,
+    users: UserDirectory | None = None,
+    evidence: EvidenceStore | None = None,
+    timers: Timers | None = None,
+) -> WarningActions:
+    from chalicelib.adapters.audit_store import AuditedWarningStore
+    from chalicelib.adapters.warning_index import DynamoWarningListings
+    from chalicelib.services.warning_actions import WarningActions
+
+    return WarningActions(
+        AuditedWarningStore(),
+        DynamoWarningListings(),
+        policy,
+        time.time,
+        users=users,
+        evidence=evidence,
+        timers=timers,
+    )
+
+
 @dataclass(frozen=True)
 class Api:
-    """What the API routes need: the token verifier (None when this stage has no identity provider) and the
-    disposal use cases. Built on the first API call, so the stream handlers never import jwt or Cognito."""
+    """What the API routes need: the token verifier (None when this stage has no identity provider) and the use
+    cases. Built on the first API call: the other handlers never import jwt or build a Cognito client."""
 
     verifier: TokenVerifier | None
-    disposal: DisposalService
+    warnings: WarningActions
+    registry: RegistryAdmin
+    people: People
     routing: RoutingPolicy
 
     def authenticate(self, authorization: str | None) -> Actor:
@@ -111,16 +152,14 @@ class Api:
 
 @lru_cache(maxsize=1)
 def api() -> Api:
-
-    from chalicelib.adapters.audit_store import AuditedRegistry, AuditedWarningStore
+    from chalicelib.adapters.audit_store import AuditedRegistry
     from chalicelib.adapters.evidence import S3Evidence
     from chalicelib.adapters.identity import CognitoDirectory
-    from chalicelib.adapters.warning_index import DynamoWarningListings
     from chalicelib.api.auth import TokenVerifier
-    from chalicelib.services.disposal import DisposalService
+    from chalicelib.services.people import People
+    from chalicelib.services.registry_admin import RegistryAdmin
 
-    base = container()
-    settings = base.settings
+    settings, policy = base().settings, base().policy
     verifier = None
     if settings.cognito_issuer and settings.cognito_client_id and settings.cognito_jwks_url:
         verifier = TokenVerifier(settings.cognito_issuer, settings.cognito_client_id, settings.cognito_jwks_url)
@@ -132,17 +171,14 @@ def api() -> Api:
     evidence = None
     if settings.evidence_bucket:
         evidence = S3Evidence(_s3(settings), settings.evidence_bucket)
-    disposal = DisposalService(
-        warnings=AuditedWarningStore(),
-        registry=AuditedRegistry(),
-        users=users,
-        evidence=evidence,
-        policy=base.policy,
-        clock=time.time,
-        listings=DynamoWarningListings(),
-        timers=_timers(settings),
+    registry = AuditedRegistry()
+    return Api(
+        verifier=verifier,
+        warnings=_warning_actions(policy, users, evidence, _timers(settings)),
+        registry=RegistryAdmin(registry, time.time),
+        people=People(users, registry),
+        routing=policy.routing,
     )
-    return Api(verifier=verifier, disposal=disposal, routing=base.policy.routing)
 
 
 class _OpenWarnings:
@@ -155,26 +191,27 @@ class _OpenWarnings:
 
 @lru_cache(maxsize=1)
 def workflow() -> WorkflowService:
-    """What the disposal executions hand back, and the sweeper (built on first use by those handlers)."""
+    """What the disposal timers hand back (the workflow queue), and the sweeper. What fell due is recorded through
+    the warning actions built here, without the API's verifier or user directory (no Cognito client)."""
     from chalicelib.adapters.audit_store import AuditedWarningStore
     from chalicelib.adapters.dynamo import DynamoRegistry
     from chalicelib.adapters.workflow import SnsSms, SnsTopic, StepFunctionsExecutions
+    from chalicelib.services.warning_actions import SystemActions
 
-    base = container()
-    settings = base.settings
-    disposal = api().disposal
+    settings, policy = base().settings, base().policy
+    sns = _client("sns", settings)
     executions = StepFunctionsExecutions(_client("stepfunctions", settings), settings.disposal_state_machine_arn)
     warnings = AuditedWarningStore()
     return WorkflowService(
-        policy=base.policy,
+        policy=policy,
         timers=WorkflowTimers(executions, warnings, time.time),
         executions=executions,
-        escalator=disposal,
+        escalator=SystemActions(_warning_actions(policy)),
         warnings=warnings,
         open_warnings=_OpenWarnings(),
         directory=DynamoRegistry(),
-        sms=SnsSms(base.sns, settings.sms_enabled),
-        publisher=SnsTopic(base.sns, settings.escalation_topic_arn) if settings.escalation_topic_arn else None,
+        sms=SnsSms(sns, settings.sms_enabled),
+        publisher=SnsTopic(sns, settings.escalation_topic_arn) if settings.escalation_topic_arn else None,
         clock=time.time,
     )
 
@@ -182,6 +219,7 @@ def workflow() -> WorkflowService:
 def reset() -> None:
     """Forget the wiring (tests and the local runtime change the environment between runs)."""
     get_settings.cache_clear()
+    base.cache_clear()
     container.cache_clear()
     api.cache_clear()
     workflow.cache_clear()

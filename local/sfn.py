@@ -46,12 +46,12 @@ _END_EVENTS: Final = {
 def timer_input(
     warning_id: str, due_version: int, due_at: float, now: float | None = None, due_kind: str = "acknowledge"
 ) -> dict[str, Any]:
-    """A disposal timer's input (docs/disposal-workflow.md): sleep whole seconds (rounded up) until `due_at`."""
+    """A disposal timer's input (docs/disposal-workflow.md): sleep whole seconds (rounded down) until `due_at`."""
     now = time.time() if now is None else now
     return {
         "warning_id": warning_id,
         "due_version": due_version,
-        "wait_s": max(0, math.ceil(due_at - now)),
+        "wait_s": max(0, math.floor(due_at - now)),
         "due_at": due_at,
         "due_kind": due_kind,
         "level": "red",

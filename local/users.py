@@ -22,7 +22,7 @@ from chalicelib.adapters.identity import CognitoDirectory
 from chalicelib.domain.errors import Conflict
 from chalicelib.domain.lifecycle import Role
 from chalicelib.domain.policy import DEPARTMENT_ZH
-from chalicelib.services.disposal import NewUser
+from chalicelib.services.ports import NewUser
 from local.seed import SeedRegistry
 
 DEMO_PASSWORD = "Dyj-Local-Demo-2025"  # local only: every demo user has it (docs/api.md)

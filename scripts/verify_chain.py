@@ -13,7 +13,8 @@ from collections.abc import Sequence
 
 from chalicelib.adapters import audit_store, dynamo
 from chalicelib.adapters.audit_store import AuditedRegistry, AuditedWarningStore
-from chalicelib.services.disposal import SubjectLog, report_view
+from chalicelib.api.views import report_view
+from chalicelib.services.ports import SubjectLog
 from chalicelib.settings import Settings
 
 

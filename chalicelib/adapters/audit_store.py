@@ -26,27 +26,27 @@ import heapq
 import json
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import replace
-from typing import Any
+from dataclasses import asdict, replace
+from typing import Any, TypeVar
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, VersionAttribute
 from pynamodb.exceptions import DoesNotExist, PutError
 from pynamodb.models import Model
 
 from chalicelib.adapters.dynamo import (
-    _KIND_ORDER,
+    DynamoRegistry,
     DynamoWarningStore,
     OpenBySectorIndex,
     RegistryItem,
     WarningItem,
-    _fill_item,
-    _lost_race,
-    _record_from_item,
     engine_event_seq,
+    fill_item,
+    record_from_item,
 )
+from chalicelib.adapters.errors import lost_race
 from chalicelib.domain.audit import AuditEvent, ChainHead, next_event
 from chalicelib.domain.catalog import build_policy
-from chalicelib.domain.changes import ChangeKind, WarningChange
+from chalicelib.domain.changes import KIND_ORDER, ChangeKind, WarningChange
 from chalicelib.domain.due import restamp
 from chalicelib.domain.errors import InvalidTransition
 from chalicelib.domain.levels import Level, Sector
@@ -54,15 +54,21 @@ from chalicelib.domain.lifecycle import ENGINE_ACTOR, Transition, apply_engine_c
 from chalicelib.domain.policy import DeadlinePolicy, WorkflowPolicy
 from chalicelib.domain.registry import DeviceRegistration, Enterprise
 from chalicelib.domain.warnings import WarningRecord, WarningStatus
-from chalicelib.services.disposal import SubjectLog
-from chalicelib.services.ports import ConcurrentUpdateError
+from chalicelib.services.ports import (
+    AuditStamp,
+    ConcurrentUpdateError,
+    Key,
+    RegistrySubject,
+    SubjectLog,
+    subject_of,
+)
 from chalicelib.settings import Settings
 
 logger = logging.getLogger(__name__)
 
 AUDIT_KEY = "audit"  # the chain head inside a warning's `details`
 PARTITION_PREFIX = "AUDIT#"
-Key = dict[str, str]  # the plain (string-valued) DynamoDB key of an item in the index a listing walks
+S = TypeVar("S", DeviceRegistration, Enterprise)
 
 
 class ChainEventItem(Model):
@@ -136,7 +142,7 @@ def put_event(event: AuditEvent) -> bool:
     try:
         item.save(condition=ChainEventItem.seq.does_not_exist())
     except PutError as exc:
-        if _lost_race(exc):
+        if lost_race(exc):
             return False
         raise
     return True
@@ -205,14 +211,15 @@ def raise_event_fields(record: WarningRecord) -> dict[str, Any]:
 
 
 def _raise_seq(record: WarningRecord) -> int:
-    return round(record.updated_at * 1000) * 10 + _KIND_ORDER[ChangeKind.RAISE]
+    return round(record.updated_at * 1000) * 10 + KIND_ORDER[ChangeKind.RAISE]
 
 
 Decide = Callable[[WarningRecord | None], Transition]
 
 
 class AuditedWarningStore:
-    """The warning table with every change chained: the ingest's `WarningStore` and the disposal loop's store."""
+    """The warning table with every change chained: the ingest's `WarningStore`, the warning actions'
+    `WarningRepository` and the workflow's `WarningReader`."""
 
     def __init__(
         self, retries: int = 4, deadlines: DeadlinePolicy | None = None, archive_ttl_s: int | None = None
@@ -227,14 +234,14 @@ class AuditedWarningStore:
     @staticmethod
     def get(warning_id: str) -> WarningRecord | None:
         try:
-            return _public(_record_from_item(WarningItem.get(warning_id, consistent_read=True)))
+            return public_record(record_from_item(WarningItem.get(warning_id, consistent_read=True)))
         except DoesNotExist:
             return None
 
     @staticmethod
     def log(warning_id: str) -> SubjectLog:
         try:
-            head = chain_head(_record_from_item(WarningItem.get(warning_id, consistent_read=True)))
+            head = chain_head(record_from_item(WarningItem.get(warning_id, consistent_read=True)))
         except DoesNotExist:
             head = ChainHead()
         return SubjectLog(events=read_chain(warning_id), head=head, engine_log=read_engine_log(warning_id))
@@ -251,7 +258,7 @@ class AuditedWarningStore:
                 item: WarningItem | None = WarningItem.get(warning_id, consistent_read=True)
             except DoesNotExist:
                 item = None
-            transition = decide(None if item is None else _public(_record_from_item(item)))
+            transition = decide(None if item is None else public_record(record_from_item(item)))
             assert item is not None  # `decide` refuses a missing warning
             fields = transition.event.audit_fields()
             saved = self._commit(item, transition.record, fields, source_ip=source_ip, app=app)
@@ -265,13 +272,13 @@ class AuditedWarningStore:
         record = restamp(record, self._deadlines)
         event = next_event(None, **raise_event_fields(record))
         item = WarningItem(record.warning_id, level_seq=0)
-        _fill_item(item, _with_head(record, event, _raise_seq(record)))
+        fill_item(item, _with_head(record, event, _raise_seq(record)))
         try:
             item.save()
         except PutError as exc:
-            if not _lost_race(exc):
+            if not lost_race(exc):
                 raise
-            stored = _record_from_item(WarningItem.get(record.warning_id, consistent_read=True))
+            stored = record_from_item(WarningItem.get(record.warning_id, consistent_read=True))
             _restore((stored.details.get(AUDIT_KEY) or {}).get("last"))
             return False
         put_event(event)
@@ -285,7 +292,7 @@ class AuditedWarningStore:
                 item = WarningItem.get(change.warning_id, consistent_read=True)
             except DoesNotExist:
                 return False
-            record = _record_from_item(item)
+            record = record_from_item(item)
             if chain_head(record).seq == 0 and float(item.updated_at) >= change.at:
                 return False  # an unchained (older) warning: the engine store's own rule
             if seq <= _engine_watermark(record):
@@ -316,13 +323,13 @@ class AuditedWarningStore:
         source_ip: str | None = None,
         app: str | None = None,
     ) -> WarningRecord | None:
-        current = _record_from_item(item)
+        current = record_from_item(item)
         _restore((current.details.get(AUDIT_KEY) or {}).get("last"))
         record = restamp(record, self._deadlines)  # due times follow every change (chalicelib/domain/due.py)
         event = next_event(chain_head(current), **fields, source_ip=source_ip, app=app)
         watermark = _engine_watermark(current) if engine_seq is None else engine_seq
         level_changed = Level(record.level).code != item.level
-        _fill_item(item, _with_head(record, event, watermark))
+        fill_item(item, _with_head(record, event, watermark))
         if level_changed:
             item.level_seq = int(item.level_seq or 0) + 1
         if record.status is WarningStatus.ARCHIVED and getattr(item, "expires_at", None) is None:
@@ -330,11 +337,11 @@ class AuditedWarningStore:
         try:
             item.save()
         except PutError as exc:
-            if _lost_race(exc):
+            if lost_race(exc):
                 return None
             raise
         put_event(event)
-        return _public(_record_from_item(item))
+        return public_record(record_from_item(item))
 
     # --- listings: (record, key) pairs in the index's order; the key resumes right after that record
 
@@ -352,7 +359,10 @@ class AuditedWarningStore:
             enterprise_id, scan_index_forward=False, last_evaluated_key=start, page_size=100
         )
         for item in query:
-            yield _public(_record_from_item(item)), {"warning_id": item.warning_id, "raised_at": item.raised_at}
+            yield (
+                public_record(record_from_item(item)),
+                {"warning_id": item.warning_id, "raised_at": item.raised_at},
+            )
 
     @staticmethod
     def open_in_sectors(
@@ -368,11 +378,11 @@ class AuditedWarningStore:
         """Every warning, in the table's order."""
         start = None if after is None else {"warning_id": {"S": after["warning_id"]}}
         for item in WarningItem.scan(last_evaluated_key=start, page_size=200):
-            yield _public(_record_from_item(item)), {"warning_id": item.warning_id}
+            yield public_record(record_from_item(item)), {"warning_id": item.warning_id}
 
 
-def _public(record: WarningRecord) -> WarningRecord:
-    """The record without the storage's chain head (which only this module reads and writes)."""
+def public_record(record: WarningRecord) -> WarningRecord:
+    """The record without the storage's chain head (which only this module writes): what every reader hands out."""
     if AUDIT_KEY not in record.details:
         return record
     return replace(record, details={k: v for k, v in record.details.items() if k != AUDIT_KEY})
@@ -394,19 +404,11 @@ def _open_in_sector(sector: Sector, after: Key | None) -> Iterator[tuple[Warning
         if run and run[0][1]["urgency"] != key["urgency"]:
             yield from sorted(run, key=lambda pair: pair[1]["warning_id"])
             run = []
-        run.append((_public(_record_from_item(item)), key))
+        run.append((public_record(record_from_item(item)), key))
     yield from sorted(run, key=lambda pair: pair[1]["warning_id"])
 
 
 # --- the registry ----------------------------------------------------------------------------------------------
-
-
-def device_subject(device_id: str) -> str:
-    return f"device:{device_id}"
-
-
-def enterprise_subject(enterprise_id: str) -> str:
-    return f"enterprise:{enterprise_id}"
 
 
 class AuditedRegistry:
@@ -447,41 +449,33 @@ class AuditedRegistry:
     def log(self, subject_id: str) -> SubjectLog:
         return SubjectLog(events=read_chain(subject_id), head=self.head(subject_id))
 
-    def put_device(self, registration: DeviceRegistration, audit: Mapping[str, Any]) -> AuditEvent | None:
-        """Register or change a device; None when nothing changed (no event, no write)."""
-        from chalicelib.adapters.dynamo import DynamoRegistry
-
+    def put(self, subject: RegistrySubject, stamp: AuditStamp) -> AuditEvent | None:
+        """Register or change a device or an enterprise; None when nothing changed (no event, no write)."""
+        if isinstance(subject, DeviceRegistration):
+            device = subject
+            return self._audited(
+                device, "device", lambda: self.device(device.device_id), DynamoRegistry.put_device, stamp
+            )
+        enterprise = subject
         return self._audited(
-            device_subject(registration.device_id),
-            lambda: self.device(registration.device_id),
-            registration,
-            lambda: DynamoRegistry.put_device(registration),
-            "device",
-            audit,
-        )
-
-    def put_enterprise(self, enterprise: Enterprise, audit: Mapping[str, Any]) -> AuditEvent | None:
-        from chalicelib.adapters.dynamo import DynamoRegistry
-
-        return self._audited(
-            enterprise_subject(enterprise.enterprise_id),
-            lambda: self.enterprise(enterprise.enterprise_id),
             enterprise,
-            lambda: DynamoRegistry.put_enterprise(enterprise),
             "enterprise",
-            audit,
+            lambda: self.enterprise(enterprise.enterprise_id),
+            DynamoRegistry.put_enterprise,
+            stamp,
         )
 
     def _audited(
         self,
-        subject_id: str,
-        load: Callable[[], DeviceRegistration | Enterprise | None],
-        new: DeviceRegistration | Enterprise,
-        write: Callable[[], None],
+        new: S,
         kind: str,
-        audit: Mapping[str, Any],
+        load: Callable[[], S | None],
+        write: Callable[[S], None],
+        stamp: AuditStamp,
     ) -> AuditEvent | None:
-        """`audit`: actor, role, at, reason, source_ip, app (the other fields come from the change itself)."""
+        """The change chained under the subject's head (conditional on that head), then written, then its event
+        put; the stamp gives the event's actor, role, time, reason and origin."""
+        subject_id = subject_of(new)
         after = new.model_dump(mode="json")
         for _ in range(self._retries):
             try:
@@ -500,7 +494,7 @@ class AuditedRegistry:
                 type=f"{kind}_{'updated' if current is not None else 'registered'}",
                 before=before,
                 after=after,
-                **audit,
+                **asdict(stamp),
             )
             head_item.seq = event.seq
             head_item.hash = event.hash
@@ -508,10 +502,10 @@ class AuditedRegistry:
             try:
                 head_item.save()
             except PutError as exc:
-                if _lost_race(exc):
+                if lost_race(exc):
                     continue
                 raise
-            write()
+            write(new)
             put_event(event)
             return event
         raise ConcurrentUpdateError(subject_id)

@@ -24,7 +24,8 @@ from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
-from chalicelib.domain.changes import KIND_ORDER, ChangeKind, WarningChange
+from chalicelib.adapters.errors import lost_race
+from chalicelib.domain.changes import ChangeKind, WarningChange
 from chalicelib.domain.clock import SHANGHAI
 from chalicelib.domain.levels import LEVEL_BY_CODE, Level, Sector
 from chalicelib.domain.registry import DeviceRegistration, Enterprise, Person
@@ -38,13 +39,6 @@ from chalicelib.services.ports import (
     QuarantinedMessage,
 )
 from chalicelib.settings import Settings
-
-_CONDITION_FAILED = "ConditionalCheckFailedException"
-
-
-def _lost_race(exc: Exception) -> bool:
-    cause = getattr(exc, "cause_response_code", None)
-    return cause == _CONDITION_FAILED
 
 
 def iso_utc(epoch_s: float) -> str:
@@ -319,7 +313,7 @@ class DynamoStateStore:
         try:
             item.save()
         except PutError as exc:
-            if _lost_race(exc):
+            if lost_race(exc):
                 raise ConcurrentUpdateError(state.device_id) from exc
             raise
         state.version = int(item.version or 0)
@@ -329,7 +323,7 @@ class DynamoStateStore:
         try:
             item.save()
         except PutError as exc:
-            if _lost_race(exc):
+            if lost_race(exc):
                 raise ConcurrentUpdateError(state.unit_id) from exc
             raise
         state.version = int(item.version or 0)
@@ -440,7 +434,8 @@ def urgency_key(level: int, raised_at: float) -> str:
     return f"{Level.RED - level}#{iso_utc(raised_at)}"
 
 
-def _record_from_item(item: WarningItem) -> WarningRecord:
+def record_from_item(item: WarningItem) -> WarningRecord:
+    """The warning as the domain knows it (the audited store and the listings read items through this too)."""
     return WarningRecord(
         warning_id=item.warning_id,
         device_id=item.device_id,
@@ -468,7 +463,8 @@ def _record_from_item(item: WarningItem) -> WarningRecord:
     )
 
 
-def _fill_item(item: WarningItem, record: WarningRecord) -> None:
+def fill_item(item: WarningItem, record: WarningRecord) -> None:
+    """Write the record into the item, with the index keys it belongs under (open, by area, by urgency)."""
     item.enterprise_id = record.enterprise_id
     item.raised_at = iso_utc(record.raised_at)
     item.raised_epoch = record.raised_at
@@ -516,9 +512,6 @@ def area_slots(area_codes: Iterable[str]) -> tuple[str | None, str | None]:
     return codes[0], codes[1] if len(codes) == 2 else MORE_AREAS
 
 
-_KIND_ORDER = KIND_ORDER
-
-
 def engine_event_seq(change: WarningChange) -> int:
     return change.event_seq
 
@@ -529,17 +522,17 @@ class DynamoWarningStore:
 
     def get(self, warning_id: str) -> WarningRecord | None:
         try:
-            return _record_from_item(WarningItem.get(warning_id, consistent_read=True))
+            return record_from_item(WarningItem.get(warning_id, consistent_read=True))
         except DoesNotExist:
             return None
 
     def create(self, record: WarningRecord) -> bool:
         item = WarningItem(record.warning_id, level_seq=0)
-        _fill_item(item, record)
+        fill_item(item, record)
         try:
             item.save()  # the version attribute makes this conditional on the item not existing
         except PutError as exc:
-            if _lost_race(exc):
+            if lost_race(exc):
                 return False
             raise
         return True
@@ -553,14 +546,14 @@ class DynamoWarningStore:
             item.expires_at = current.expires_at
         except DoesNotExist:
             item.level_seq = 0
-        _fill_item(item, record)
+        fill_item(item, record)
         try:
             item.save()
         except PutError as exc:
-            if _lost_race(exc):
+            if lost_race(exc):
                 raise ConcurrentUpdateError(record.warning_id) from exc
             raise
-        return _record_from_item(item)
+        return record_from_item(item)
 
     def apply_change(self, change: WarningChange) -> bool:
         for _ in range(self._retries):
@@ -570,16 +563,16 @@ class DynamoWarningStore:
                 return False
             if float(item.updated_at) >= change.at and change.kind is not ChangeKind.RAISE:
                 return False  # applied before
-            record = _record_from_item(item).apply_engine_change(change)
+            record = record_from_item(item).apply_engine_change(change)
             level_changed = Level(record.level).code != item.level
-            _fill_item(item, record)
+            fill_item(item, record)
             if level_changed:
                 item.level_seq = int(item.level_seq or 0) + 1
             try:
                 item.save()
                 return True
             except PutError as exc:
-                if not _lost_race(exc):
+                if not lost_race(exc):
                     raise
         raise ConcurrentUpdateError(change.warning_id)
 
@@ -594,7 +587,7 @@ class DynamoWarningStore:
         try:
             event.save(condition=WarningEventItem.seq.does_not_exist())
         except PutError as exc:
-            if _lost_race(exc):
+            if lost_race(exc):
                 return False
             raise
         return True
@@ -608,11 +601,11 @@ class DynamoWarningStore:
 
     @staticmethod
     def open_by_sector(sector: str, limit: int = 100) -> list[WarningRecord]:
-        return [_record_from_item(item) for item in WarningItem.open_by_sector.query(sector, limit=limit)]
+        return [record_from_item(item) for item in WarningItem.open_by_sector.query(sector, limit=limit)]
 
     @staticmethod
     def scan_all() -> list[WarningRecord]:
-        return [_record_from_item(item) for item in WarningItem.scan()]
+        return [record_from_item(item) for item in WarningItem.scan()]
 
 
 _CLAIMED, _SENT, _UNKNOWN = "claimed", DeliveryOutcome.SENT.value, DeliveryOutcome.UNKNOWN.value
@@ -636,7 +629,7 @@ class DynamoDeliveryLedger:
         try:
             item.save(condition=DeliveryItem.seq.does_not_exist() | (open_claim & takeable))
         except PutError as exc:
-            if not _lost_race(exc):
+            if not lost_race(exc):
                 raise
             current = DeliveryItem.get(partition, seq, consistent_read=True)
             return ClaimOutcome.DONE if current.status in (_SENT, _UNKNOWN) else ClaimOutcome.BUSY
@@ -650,7 +643,7 @@ class DynamoDeliveryLedger:
                 condition=DeliveryItem.owner == owner,
             )
         except UpdateError as exc:
-            if not _lost_race(exc):
+            if not lost_race(exc):
                 raise  # else another sender took the claim over: its outcome stands
 
     @staticmethod

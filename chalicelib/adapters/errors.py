@@ -1,4 +1,5 @@
-"""Which AWS errors are the infrastructure's (retry later) rather than the request's (retrying cannot help)."""
+"""Which AWS errors are the infrastructure's (retry later) rather than the request's (retrying cannot help), and
+which mean a conditional write lost its race."""
 
 from __future__ import annotations
 
@@ -54,3 +55,8 @@ def not_sent(exc: BaseException) -> bool:
     from botocore.exceptions import ConnectTimeoutError, EndpointConnectionError
 
     return isinstance(exc, (ClientError, EndpointConnectionError, ConnectTimeoutError))
+
+
+def lost_race(exc: Exception) -> bool:
+    """A conditional write (PynamoDB's PutError, UpdateError) failed on its condition: somebody wrote first."""
+    return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"

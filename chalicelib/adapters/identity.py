@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib.domain.errors import Conflict, NotFound, ValidationFailed
 from chalicelib.domain.lifecycle import Role
-from chalicelib.services.disposal import NewUser, UserAccount, UserPage
+from chalicelib.services.ports import NewUser, UserAccount, UserPage
 
 PERSON_ROLES: tuple[Role, ...] = tuple(role for role in Role if role is not Role.SYSTEM)
 SCOPE_ATTRIBUTES = ("custom:enterprise_id", "custom:department", "custom:area_codes")

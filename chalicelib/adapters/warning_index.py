@@ -25,24 +25,20 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Iterable, Iterator
-from dataclasses import replace
 from typing import Any
 
 from pynamodb.attributes import UnicodeAttribute
 from pynamodb.indexes import GlobalSecondaryIndex
 
-from chalicelib.adapters.audit_store import AUDIT_KEY
-from chalicelib.adapters.dynamo import MORE_AREAS, WarningItem, _record_from_item
+from chalicelib.adapters.audit_store import public_record
+from chalicelib.adapters.dynamo import MORE_AREAS, WarningItem, record_from_item
 from chalicelib.domain.access import Scope, ScopeKind
 from chalicelib.domain.levels import Sector
 from chalicelib.domain.warnings import WarningRecord
+from chalicelib.services.ports import Key
 
-Key = dict[str, str]
 Entry = tuple[tuple[str, str], WarningRecord]  # ((sort key, warning id), record)
 Partition = tuple[GlobalSecondaryIndex[WarningItem], str]
-
-NEWEST_KEY = ("raised_at", "warning_id")
-URGENT_KEY = ("urgency", "warning_id")
 
 
 class DynamoWarningListings:
@@ -131,7 +127,7 @@ def _partition(
         if run and run[0][0][0] != position[0]:
             yield from sorted(run, key=lambda entry: entry[0], reverse=descending)
             run = []
-        run.append((position, _public(_record_from_item(item))))
+        run.append((position, public_record(record_from_item(item))))
     yield from sorted(run, key=lambda entry: entry[0], reverse=descending)
 
 
@@ -167,10 +163,3 @@ def _items(
         if not start:
             return
         size = page_size
-
-
-def _public(record: WarningRecord) -> WarningRecord:
-    """The record without the storage's audit chain head."""
-    if AUDIT_KEY not in record.details:
-        return record
-    return replace(record, details={key: value for key, value in record.details.items() if key != AUDIT_KEY})

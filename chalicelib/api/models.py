@@ -11,20 +11,17 @@ Conventions (docs/api.md):
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, RootModel, model_validator
 
-from chalicelib.domain.errors import ValidationFailed
+from chalicelib.api.errors import validated
 from chalicelib.domain.levels import Sector
 from chalicelib.domain.lifecycle import Action, ActionType, Role
 from chalicelib.domain.registry import Contact, DeviceRegistration, Enterprise, Setpoint, StaticFactors
 from chalicelib.domain.warnings import WarningStatus
+from chalicelib.services.ports import NewUser
 
 _REQUEST = ConfigDict(extra="forbid", frozen=True)
 _RESPONSE = ConfigDict(frozen=True)
@@ -96,30 +93,6 @@ class Page(BaseModel, Generic[T]):
     next_cursor: str | None = None
 
 
-def encode_cursor(key: Mapping[str, str]) -> str:
-    raw = json.dumps(dict(key), separators=(",", ":"), sort_keys=True).encode("utf-8")
-    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
-
-
-def decode_cursor(cursor: str | None, fields: tuple[str, ...]) -> dict[str, str] | None:
-    """The key a cursor carries, with exactly `fields` as non-empty printable strings; else 422 `invalid_cursor`
-    (whatever the text: deep nesting and escapes of lone surrogates included)."""
-    if cursor is None:
-        return None
-    try:
-        body = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (ValueError, binascii.Error, RecursionError) as exc:
-        raise ValidationFailed("invalid_cursor", "分页游标无效") from exc
-    if (
-        not isinstance(body, dict)
-        or set(body) != set(fields)
-        or not all(isinstance(value, str) and 0 < len(value) <= 128 for value in body.values())
-        or not all(value.isprintable() and value.isascii() for value in body.values())
-    ):
-        raise ValidationFailed("invalid_cursor", "分页游标无效")
-    return {str(key): str(value) for key, value in body.items()}
-
-
 # --- warnings --------------------------------------------------------------------------------------------------
 
 
@@ -149,6 +122,9 @@ class Overdue(BaseModel):
     any: bool
 
 
+# The first fields are the warning's header (`domain.changes.WarningHeader`, filled from `header()`), listed again
+# because a pydantic model cannot inherit the slotted dataclass and the published field order has `sector_zh`
+# among them (a class docstring would change the OpenAPI document). A unit test keeps the two in step.
 class WarningView(BaseModel):
     model_config = _RESPONSE
     warning_id: str
@@ -219,6 +195,13 @@ class WarningDetail(BaseModel):
 
 class ActionBody(RootModel[Action]):
     """One lifecycle action, chosen by `type` (see docs/api.md for who may take which)."""
+
+
+def action_body(payload: Any) -> Action:
+    """The body of an action request as the `Action` it names, or 422 `invalid_request` (its details name the
+    action's `type` when the body has one)."""
+    union_tag = payload.get("type") if isinstance(payload, dict) else None
+    return validated(ActionBody, payload, union_tag).root
 
 
 class EvidenceRequest(BaseModel):
@@ -308,6 +291,17 @@ class UserCreate(BaseModel):
                 raise ValueError(f"{name} is required for role {role} and not allowed otherwise")
         return self
 
+    def new_user(self) -> NewUser:
+        return NewUser(
+            username=self.username,
+            role=Role(self.role),
+            name=self.name,
+            phone=self.phone,
+            enterprise_id=self.enterprise_id,
+            department=self.department,
+            area_codes=tuple(self.area_codes),
+        )
+
 
 class UserView(BaseModel):
     model_config = _RESPONSE
@@ -336,6 +330,15 @@ class EnterpriseUpsert(BaseModel):
     area_codes: list[AreaCode] = Field(default_factory=list, max_length=20)
     contacts: list[Contact] = Field(default_factory=list, max_length=20)
     reason: str = Field(default="", max_length=500)
+
+    def enterprise(self, enterprise_id: str) -> Enterprise:
+        return Enterprise(
+            enterprise_id=enterprise_id,
+            name=self.name,
+            sector=self.sector,
+            area_codes=tuple(self.area_codes),
+            contacts=tuple(self.contacts),
+        )
 
 
 class DeviceUpsert(BaseModel):

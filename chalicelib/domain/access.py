@@ -76,6 +76,12 @@ def sectors_for_department(department: str, routing: RoutingPolicy | None = None
     return tuple(sector for sector, departments in regulators.items() if department in departments)
 
 
+def require_role(actor: Actor, roles: frozenset[Role], what: str) -> None:
+    """403 unless the actor's role is one of `roles` (`what`: the use, in Chinese, for the message)."""
+    if actor.role not in roles:
+        raise Forbidden("role_not_permitted", f"{actor.role.zh}无权{what}")
+
+
 def can_read(actor: Actor, record: WarningRecord) -> bool:
     return scope_filter(actor).matches(record)
 

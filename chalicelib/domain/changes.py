@@ -6,7 +6,7 @@ import base64
 import hashlib
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from typing import Any
 
@@ -68,8 +68,10 @@ def storable_number(value: float) -> float | None:
 
 
 @dataclass(slots=True, frozen=True)
-class WarningChange:
-    kind: ChangeKind
+class WarningHeader:
+    """What names a warning and places it: the device, its enterprise, sector, unit and areas, and the risk. The
+    engine's change carries it and the warning record keeps it as raised."""
+
     warning_id: str
     device_id: str
     enterprise_id: str
@@ -80,6 +82,18 @@ class WarningChange:
     point_name: str
     area_codes: tuple[str, ...]
     risk_type: str
+
+    def header(self) -> dict[str, Any]:
+        """The header's fields by name (to carry them over to a record or a view)."""
+        return {name: getattr(self, name) for name in HEADER_FIELDS}
+
+
+HEADER_FIELDS: tuple[str, ...] = tuple(item.name for item in fields(WarningHeader))
+
+
+@dataclass(slots=True, frozen=True)
+class WarningChange(WarningHeader):
+    kind: ChangeKind
     level: int  # the level after this change (NONE for a recovery)
     previous_level: int
     base_level: int  # the raw level the reading deserved before unit/static/context/frequency rules

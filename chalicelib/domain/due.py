@@ -288,5 +288,36 @@ def of(record: WarningRecord, deadlines: DeadlinePolicy) -> DueTimes:
 
 
 def wait_seconds(next_due: float, now: float) -> int:
-    """Whole seconds a timer sleeps until `next_due` (rounded up: it never wakes before; 0 when past)."""
-    return max(0, math.ceil(next_due - now))
+    """Whole seconds a timer sleeps until `next_due`, rounded down (0 when past): a Wait state counts whole
+    seconds, so the timer wakes up to a second early and the handler sleeps the fraction left
+    (`WorkflowPolicy.early_wake_s`) instead of waking up to a second late."""
+    return max(0, math.floor(next_due - now))
+
+
+@dataclass(frozen=True, slots=True)
+class Overdue:
+    """The steps past their due time and not done (DOMAIN.md §4): acknowledge (签收), verify (核实反馈), clear
+    (消警), and the duty centre's confirmation of a clear request (确认消警)."""
+
+    acknowledge: bool
+    verify: bool
+    clear: bool
+    confirm: bool
+
+    @property
+    def any(self) -> bool:
+        return self.acknowledge or self.verify or self.clear or self.confirm
+
+
+def overdue(record: WarningRecord, times: DueTimes, now: float) -> Overdue:
+    """What of the record is overdue at `now`, by its due times."""
+    return Overdue(
+        acknowledge=record.status is WarningStatus.RAISED and now > times.acknowledge_by,
+        verify=record.status in (WarningStatus.RAISED, WarningStatus.ACKNOWLEDGED) and now > times.verify_by,
+        clear=record.is_open and now > times.clear_by,
+        confirm=(
+            record.status is WarningStatus.CLEAR_REQUESTED
+            and times.confirm_by is not None
+            and now > times.confirm_by
+        ),
+    )

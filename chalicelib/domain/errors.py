@@ -53,3 +53,9 @@ class Conflict(DomainError):  # noqa: N818 - names fixed by the API contract
     """A concurrent change won (version mismatch) or the resource already exists."""
 
     http_status: ClassVar[int] = 409
+
+
+class NotConfigured(DomainError):  # noqa: N818 - names fixed by the API contract
+    """A feature whose backing resource this stage does not have (no evidence bucket, no user directory)."""
+
+    http_status: ClassVar[int] = 503

@@ -79,7 +79,10 @@ class WorkflowPolicy(BaseModel):
 
     model_config = _POLICY
     archive_ttl_s: int = Field(default=180 * 86400, ge=60)  # how long an archived warning is kept
-    early_s: float = Field(default=0.05, ge=0)  # clock skew tolerated; a timer earlier than this re-arms
+    early_s: float = Field(default=0.05, ge=0)  # clock skew tolerated: due items this close count as due now
+    # a timer woken at most this much before its due time (whole-second waits round down) sleeps the rest in the
+    # handler; one woken earlier re-arms for the remainder
+    early_wake_s: float = Field(default=1.5, ge=0, le=5)
     sweep_grace_s: float = Field(default=120.0, ge=0)  # an open warning younger than this is left to its start
 
 

@@ -1,7 +1,7 @@
 """The warning as a record that people act on (DOMAIN.md §4): what the engine raised, where it stands now.
 
 The engine's changes (raise, level up/down, recover) update the record; people move its status through the
-disposal lifecycle (issue 4, `lifecycle.py`). A reading that recovers does not close a warning: it stays open,
+disposal lifecycle (`lifecycle.py`). A reading that recovers does not close a warning: it stays open,
 `reading_normal`, until the enterprise reports back (latched).
 """
 
@@ -11,9 +11,8 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
-from chalicelib.domain.changes import ChangeKind, WarningChange
+from chalicelib.domain.changes import ChangeKind, WarningChange, WarningHeader
 from chalicelib.domain.levels import Level
-from chalicelib.domain.sectors import Sector
 
 
 class WarningStatus(StrEnum):
@@ -46,17 +45,7 @@ STATUS_ZH = {
 
 
 @dataclass(frozen=True, slots=True)
-class WarningRecord:
-    warning_id: str
-    device_id: str
-    enterprise_id: str
-    enterprise_name: str
-    sector: Sector
-    unit_id: str
-    unit_name: str
-    point_name: str
-    area_codes: tuple[str, ...]
-    risk_type: str
+class WarningRecord(WarningHeader):
     level: int
     peak_level: int
     status: WarningStatus
@@ -78,16 +67,7 @@ class WarningRecord:
     @classmethod
     def raised(cls, change: WarningChange) -> WarningRecord:
         return cls(
-            warning_id=change.warning_id,
-            device_id=change.device_id,
-            enterprise_id=change.enterprise_id,
-            enterprise_name=change.enterprise_name,
-            sector=change.sector,
-            unit_id=change.unit_id,
-            unit_name=change.unit_name,
-            point_name=change.point_name,
-            area_codes=change.area_codes,
-            risk_type=change.risk_type,
+            **change.header(),
             level=change.level,
             peak_level=change.level,
             status=WarningStatus.RAISED,

@@ -1,13 +1,26 @@
-"""Ports: what the use cases need from the outside world. Adapters implement them; tests may fake them."""
+"""Ports: every interface the use cases need from the outside world, and the small values they exchange through
+them. Adapters (`chalicelib/adapters/`) implement them; tests fake them. Nothing here knows boto3 or PynamoDB.
+
+Who uses which:
+- ingest (`ingest.py`): Registry, StateStore, WarningStore, Quarantine, Notifier, DeliveryLedger, Workflow;
+- warning actions (`warning_actions.py`): WarningRepository, WarningListings, UserDirectory (the assignee of a
+  reassignment), EvidenceStore, Timers;
+- registry administration (`registry_admin.py`): RegistryRepository;
+- people (`people.py`): UserDirectory, RegistryRepository (the enterprise a user belongs to);
+- workflow (`workflow.py`): Executions, WarningReader, Escalator, OpenWarnings, Directory, SmsSender, Publisher.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
+from chalicelib.domain.access import Scope
+from chalicelib.domain.audit import AuditEvent, ChainHead
 from chalicelib.domain.changes import WarningChange
+from chalicelib.domain.lifecycle import Actor, Role, Transition
 from chalicelib.domain.policy import Route
 from chalicelib.domain.registry import DeviceRegistration, Enterprise, Person
 from chalicelib.domain.state import DeviceState, UnitState
@@ -21,6 +34,9 @@ class ConcurrentUpdateError(Exception):
 class DeliveryNotSentError(Exception):
     """The channel answered that it did not take the message (throttled, refused, unreachable before sending):
     sending again cannot double it. Any other exception from a send leaves the outcome unknown."""
+
+
+# --- the ingest ------------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +91,8 @@ class StateStore(Protocol):
 
 
 class WarningStore(Protocol):
+    """The warnings as the engine changes them: each change applied once, and logged, under redelivery."""
+
     def create(self, record: WarningRecord) -> bool:
         """Store a new warning; False when it already exists (a redelivered raise)."""
         ...
@@ -91,10 +109,15 @@ class WarningStore(Protocol):
 
 
 class Quarantine(Protocol):
+    """Where rejected messages are kept, with their reason and original bytes, keyed so a redelivery rewrites
+    its own row."""
+
     def put(self, items: Sequence[QuarantinedMessage]) -> None: ...
 
 
 class Notifier(Protocol):
+    """The warning topic and the SMS provider."""
+
     sms_enabled: bool
 
     def publish(self, notification: Notification) -> None:
@@ -148,6 +171,242 @@ class DeliveryLedger(Protocol):
 
 
 class Workflow(Protocol):
+    """The disposal timers, as the ingest needs them (`workflow.WorkflowTimers`)."""
+
     def track(self, warning_id: str) -> None:
         """Arm (idempotently) the timer of the warning's stored due times and stop the one they supersede."""
         ...
+
+
+# --- audit trails ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a call came from, for the audit trail."""
+
+    source_ip: str | None = None
+    app: str | None = None
+
+
+UNKNOWN_ORIGIN = Origin()
+
+
+@dataclass(frozen=True)
+class SubjectLog:
+    """A subject's audit trail as stored: to be verified (`domain.audit.verify_chain`) and shown."""
+
+    events: list[AuditEvent]  # the audit chain as stored, by seq
+    head: ChainHead  # the anchor kept with the subject
+    engine_log: list[dict[str, Any]] = field(default_factory=list)  # engine entries (warnings only)
+
+
+# --- warnings: listings and actions ----------------------------------------------------------------------------
+
+Key = dict[str, str]
+"""A listing's position: the index's sort key and the warning id of the entry to resume right after."""
+Listing = Iterator[tuple[WarningRecord, Key]]
+NEWEST_KEY = ("raised_at", "warning_id")  # the key fields of `WarningListings.newest_first`
+URGENT_KEY = ("urgency", "warning_id")  # ... and of `most_urgent_first`
+
+
+class WarningRepository(Protocol):
+    """Warnings with their audit chain. Records handed out carry no storage fields (no chain head)."""
+
+    def get(self, warning_id: str) -> WarningRecord | None: ...
+
+    def update(
+        self,
+        warning_id: str,
+        decide: Callable[[WarningRecord | None], Transition],
+        *,
+        source_ip: str | None = None,
+        app: str | None = None,
+    ) -> WarningRecord:
+        """Read, `decide` (may raise), save with the event chained, conditional on nobody having written in
+        between; on a lost race read and decide again; ConcurrentUpdateError when it never wins."""
+        ...
+
+    def log(self, warning_id: str) -> SubjectLog: ...
+
+
+class WarningListings(Protocol):
+    """Warnings in a scope from indexes, each with the key (the listing's sort key and the warning id) to resume
+    right after it. What a listing reads grows with what the caller takes from it, never with the table's
+    history: `page_size` is how many the caller expects to take (a hint for the reads)."""
+
+    def newest_first(self, scope: Scope, after: Key | None, page_size: int) -> Listing:
+        """Every warning of the scope, the most recently raised first; keys of `NEWEST_KEY`."""
+        ...
+
+    def most_urgent_first(self, scope: Scope, after: Key | None, page_size: int) -> Listing:
+        """The open warnings of the scope, red first and within a level the oldest first; keys of `URGENT_KEY`."""
+        ...
+
+
+class Timers(Protocol):
+    """The disposal timers, as a person's action needs them (`workflow.WorkflowTimers`)."""
+
+    def superseding(self, record: WarningRecord, before_version: int) -> bool:
+        """Arm the timer of the record's new due times and stop the one of `before_version`."""
+        ...
+
+
+class EvidenceStore(Protocol):
+    """Where the photos of a warning's evidence are uploaded to (straight from the app, never through us)."""
+
+    def upload_url(self, key: str, content_type: str, expires_in: int) -> str:
+        """A presigned PUT for exactly this key and content type."""
+        ...
+
+
+# --- users -----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UserAccount:
+    username: str
+    role: Role | None  # None: no role group, or several
+    name: str = ""
+    phone: str | None = None
+    enterprise_id: str | None = None
+    department: str | None = None
+    area_codes: tuple[str, ...] = ()
+    enabled: bool = True
+    status: str = ""
+
+
+@dataclass(frozen=True)
+class NewUser:
+    username: str
+    role: Role
+    name: str
+    phone: str | None = None
+    enterprise_id: str | None = None
+    department: str | None = None
+    area_codes: tuple[str, ...] = ()
+    temporary_password: str | None = None  # None: the user pool makes one and sends the invitation
+    suppress_invitation: bool = False  # seeding: no message to send
+
+
+@dataclass
+class UserPage:
+    users: list[UserAccount] = field(default_factory=list)
+    next_token: str | None = None
+
+
+class UserDirectory(Protocol):
+    """The user pool: accounts, their role group and scope attributes."""
+
+    def create_user(self, user: NewUser) -> UserAccount:
+        """Conflict when the username is taken."""
+        ...
+
+    def list_users(self, limit: int, token: str | None = None, roles: Sequence[Role] = ...) -> UserPage: ...
+
+    def user(self, username: str) -> UserAccount:
+        """NotFound when there is no such user."""
+        ...
+
+
+# --- the registry ----------------------------------------------------------------------------------------------
+
+RegistrySubject = DeviceRegistration | Enterprise
+
+
+def registry_subject(kind: str, key: str) -> str:
+    """The audit subject of a device (`device:{id}`) or an enterprise (`enterprise:{id}`)."""
+    return f"{kind}:{key}"
+
+
+def subject_of(subject: RegistrySubject) -> str:
+    if isinstance(subject, DeviceRegistration):
+        return registry_subject("device", subject.device_id)
+    return registry_subject("enterprise", subject.enterprise_id)
+
+
+@dataclass(frozen=True)
+class AuditStamp:
+    """Who changes a registry subject, when, why and from where: the audit event's fields beside the change."""
+
+    actor: str
+    role: str
+    at: float
+    reason: str = ""
+    source_ip: str | None = None
+    app: str | None = None
+
+
+class RegistryRepository(Protocol):
+    """Enterprises and devices; every write is chained in the subject's audit trail."""
+
+    def device(self, device_id: str) -> DeviceRegistration | None: ...
+
+    def enterprise(self, enterprise_id: str) -> Enterprise | None: ...
+
+    def devices_of(self, enterprise_id: str) -> list[DeviceRegistration]: ...
+
+    def put(self, subject: RegistrySubject, stamp: AuditStamp) -> AuditEvent | None:
+        """Register or change a device or an enterprise, with its audit event (`{kind}_registered` or
+        `{kind}_updated`) chained under `subject_of(subject)`; None when nothing changed (no event, no write)."""
+        ...
+
+    def log(self, subject_id: str) -> SubjectLog: ...
+
+
+# --- the workflow ----------------------------------------------------------------------------------------------
+
+
+class Executions(Protocol):
+    """Step Functions, as far as the timers need it."""
+
+    def start(self, name: str, payload: dict[str, Any]) -> bool:
+        """Start a timer; False when one of that name exists already (idempotent by name)."""
+        ...
+
+    def stop(self, name: str) -> None:
+        """Stop a timer if it still runs; errors (gone, finished) are ignored."""
+        ...
+
+    def running_names(self) -> set[str]:
+        """The names of the RUNNING timers."""
+        ...
+
+
+class WarningReader(Protocol):
+    """One warning as stored (with its due times)."""
+
+    def get(self, warning_id: str) -> WarningRecord | None: ...
+
+
+class Escalator(Protocol):
+    """The audited action path (`warning_actions.SystemActions`): what fell due is recorded like a person's
+    action, by the system actor; InvalidTransition when the warning moved on meanwhile."""
+
+    def act(self, actor: Actor, warning_id: str, payload: Mapping[str, Any]) -> object: ...
+
+
+class OpenWarnings(Protocol):
+    """Every open warning (the sweeper's round)."""
+
+    def open_warnings(self) -> Iterable[WarningRecord]: ...
+
+
+class Directory(Protocol):
+    """Enterprises and the people behind each audience, for telling them."""
+
+    def enterprise(self, enterprise_id: str) -> Enterprise | None: ...
+
+    def people(self) -> Sequence[Person]: ...
+
+
+class SmsSender(Protocol):
+    """Text one person."""
+
+    def sms(self, phone: str, text: str) -> None: ...
+
+
+class Publisher(Protocol):
+    """The escalation topic: the consoles' queues subscribe by audience."""
+
+    def publish(self, body: dict[str, Any], attributes: dict[str, dict[str, str]]) -> None: ...

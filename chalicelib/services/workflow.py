@@ -14,10 +14,11 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Callable, Iterable, Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from chalicelib.domain import due
 from chalicelib.domain.catalog import Policy
@@ -26,11 +27,20 @@ from chalicelib.domain.errors import InvalidTransition
 from chalicelib.domain.levels import Level
 from chalicelib.domain.lifecycle import Actor, Role
 from chalicelib.domain.policy import Audience, Route
-from chalicelib.domain.registry import Enterprise, Person
+from chalicelib.domain.registry import Enterprise
 from chalicelib.domain.texts import escalation_sms, reminder_sms
 from chalicelib.domain.warnings import WarningRecord, WarningStatus
 from chalicelib.services.fanout import recipients
-from chalicelib.services.ports import Recipient
+from chalicelib.services.ports import (
+    Directory,
+    Escalator,
+    Executions,
+    OpenWarnings,
+    Publisher,
+    Recipient,
+    SmsSender,
+    WarningReader,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +56,7 @@ _REPAIR_SUFFIX = re.compile(r"_[er]\d+$")
 
 
 def timer_input(warning_id: str, times: DueTimes, now: float) -> dict[str, Any]:
-    """A timer's input: sleep `wait_s` (whole seconds, rounded up) until `due_at`, then report `due_version`.
+    """A timer's input: sleep `wait_s` (whole seconds, rounded down) until `due_at`, then report `due_version`.
     `due_kind` and `level` only tell a reader of the execution what it sleeps for."""
     assert times.next_due is not None
     return {
@@ -57,50 +67,6 @@ def timer_input(warning_id: str, times: DueTimes, now: float) -> dict[str, Any]:
         "due_kind": times.next_kind,
         "level": times.level,
     }
-
-
-class Executions(Protocol):
-    """Step Functions, as far as the timers need it."""
-
-    def start(self, name: str, payload: dict[str, Any]) -> bool:
-        """Start a timer; False when one of that name exists already (idempotent by name)."""
-        ...
-
-    def stop(self, name: str) -> None:
-        """Stop a timer if it still runs; errors (gone, finished) are ignored."""
-        ...
-
-    def running_names(self) -> set[str]:
-        """The names of the RUNNING timers."""
-        ...
-
-
-class WarningReader(Protocol):
-    def get(self, warning_id: str) -> WarningRecord | None: ...
-
-
-class Escalator(Protocol):
-    def act(self, actor: Actor, warning_id: str, payload: Any) -> Any: ...
-
-
-class OpenWarnings(Protocol):
-    def open_warnings(self) -> Iterable[WarningRecord]: ...
-
-
-class Directory(Protocol):
-    def enterprise(self, enterprise_id: str) -> Enterprise | None: ...
-
-    def people(self) -> Sequence[Person]: ...
-
-
-class SmsSender(Protocol):
-    def sms(self, phone: str, text: str) -> None: ...
-
-
-class Publisher(Protocol):
-    """The escalation topic: the consoles' queues subscribe by audience."""
-
-    def publish(self, body: dict[str, Any], attributes: dict[str, dict[str, str]]) -> None: ...
 
 
 @dataclass
@@ -131,6 +97,7 @@ class MalformedMessageError(ValueError):
 class DueMessage:
     warning_id: str
     due_version: int
+    due_at: float = 0.0  # when the timer's stage falls due (orders a batch; 0 when the sender did not say)
 
 
 def parse_message(body: str) -> DueMessage:
@@ -148,7 +115,10 @@ def parse_message(body: str) -> DueMessage:
         or not isinstance(version, int)
     ):
         raise MalformedMessageError("warning_id or due_version missing or of the wrong type")
-    return DueMessage(warning_id, version)
+    due_at = data.get("due_at")
+    if isinstance(due_at, bool) or not isinstance(due_at, int | float):
+        due_at = 0.0
+    return DueMessage(warning_id, version, float(due_at))
 
 
 class WorkflowTimers:
@@ -199,6 +169,7 @@ class WorkflowService:
         sms: SmsSender,
         publisher: Publisher | None,
         clock: Callable[[], float],
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._policy = policy
         self._timers = timers
@@ -210,14 +181,18 @@ class WorkflowService:
         self._sms = sms
         self._publisher = publisher
         self._clock = clock
+        self._sleep = sleep
 
     # --- a timer fell due ---------------------------------------------------------------------------------------
 
     def handle(self, messages: Sequence[WorkflowMessage]) -> WorkflowReport:
+        """Handle a batch of due messages in order of due time, so that sleeping off one timer's early wake-up
+        (`early_wake_s`) never makes a later message in the batch late."""
         report = WorkflowReport()
+        parsed: list[tuple[WorkflowMessage, DueMessage]] = []
         for message in messages:
             try:
-                parsed = parse_message(message.body)
+                parsed.append((message, parse_message(message.body)))
             except MalformedMessageError as exc:
                 logger.error(
                     "malformed workflow message (to the dead-letter queue after its retries)",
@@ -225,15 +200,15 @@ class WorkflowService:
                 )
                 report.malformed.append(message.message_id)
                 report.failed_message_ids.append(message.message_id)
-                continue
+        for message, due_message in sorted(parsed, key=lambda pair: pair[1].due_at):
             try:
-                self._due(parsed, report)
+                self._due(due_message, report)
             except Exception:  # reported per message: the queue redelivers, then dead-letters it
                 logger.exception("workflow message failed", extra={"message_id": message.message_id})
                 report.failed_message_ids.append(message.message_id)
         return report
 
-    def _due(self, message: DueMessage, report: WorkflowReport) -> None:
+    def _due(self, message: DueMessage, report: WorkflowReport, slept: bool = False) -> None:
         record = self._warnings.get(message.warning_id)
         times = due.stored(record) if record is not None else None
         if record is None or times is None or record.status is WarningStatus.ARCHIVED:
@@ -249,9 +224,15 @@ class WorkflowService:
         now = self._clock()
         items = due.due_now(record, now, self._policy.workflow.early_s)
         if not items:
-            if times.next_due is not None:  # woke early (rounding): sleep the remainder under a fresh name
-                self._timers.arm(record, suffix=f"_e{int(now * 1000)}")
-                report.rearmed += 1
+            if times.next_due is None:
+                return
+            ahead = times.next_due - now
+            if not slept and ahead <= self._policy.workflow.early_wake_s:  # whole-second waits round down
+                self._sleep(max(0.0, ahead))
+                self._due(message, report, slept=True)  # read again: the warning may have moved on meanwhile
+                return
+            self._timers.arm(record, suffix=f"_e{int(now * 1000)}")  # woke early: the remainder, a fresh name
+            report.rearmed += 1
             return
         done = [item for item in items if self._do(record, times, item, now, report)]
         fresh = self._warnings.get(message.warning_id)

@@ -7,10 +7,10 @@ with a reminder every 2 s; blue 30/60/90 s). The scenarios run at the same time,
 module fixture; each test then checks what its scenario saw.
 
 Timing is asserted against the **stored** due time: a due item is acted on never before it (a timer sleeps whole
-seconds rounded up; an early one re-arms), and no later than one second (that rounding) plus one tick of the
-local workflow queue poller plus the handling (`LATE_S`) after it — or after the timer was armed, when the change
-that armed it was itself processed after the due time. Everything else waits on conditions with generous bounds
-(`WAIT_S`): a busy machine is slow, not wrong.
+seconds rounded down and the handler sleeps the fraction left), and no later than one second plus one tick of the
+local workflow queue poller plus the handling (`LATE_S`, generous for a busy machine) after it — or after the timer
+was armed, when the change that armed it was itself processed after the due time. Everything else waits on
+conditions with generous bounds (`WAIT_S`): a busy machine is slow, not wrong.
 """
 
 from __future__ import annotations
@@ -64,12 +64,13 @@ ESCALATIONS = ("escalation_tier1", "escalation_tier2", "escalation_tier3")
 WAIT_S = 90.0  # the bound of every wait on a condition: generous, a busy machine is slow, not wrong
 SCENARIO_TIMEOUT_S = 900.0
 WORKFLOW_POLL_S = 0.2  # local/runtime.py: the workflow queue poller's tick
-EARLY_S = 0.05  # policy `workflow.early_s`: the clock skew tolerated; a timer never wakes earlier (it re-arms)
-# moto starting the execution and sending the message, the handler's reads: not the clock's error. Generous, so
-# the suite holds when both cores are busy (a busy machine is slow, not wrong); the precision the issue asks for
-# (one second plus one tick) is not what this bound checks: see the closing note of issue 9.
+EARLY_S = 0.05  # policy `workflow.early_s`: the clock skew tolerated; nothing is done earlier
+# A timer wakes up to a second early (whole-second waits round down) and the handler sleeps the rest, so what is
+# left is moto sending the message, one tick of the queue poller and the handler's reads and writes: well under a
+# second on a quiet machine (`make bench` prints the measured lateness). The bound is generous because on a busy
+# machine every thread of this one process (moto, pollers, scenarios) waits for a core: slow, not wrong.
 HANDLING_S = 6.0
-LATE_S = 1.0 + WORKFLOW_POLL_S + HANDLING_S  # the whole-second rounding, one poller tick, the handling
+LATE_S = 1.0 + WORKFLOW_POLL_S + HANDLING_S
 STAGE_SMS = {"acknowledge": "超时未签收", "verify": "超时未核实反馈", "clear": "超时未消警", "confirm": "确认消警"}
 
 T = TypeVar("T")

@@ -16,13 +16,14 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from chalicelib.adapters.audit_store import AuditedWarningStore
+from chalicelib.api.models import action_body
 from chalicelib.bootstrap import api
 from chalicelib.domain.changes import ChangeKind
 from chalicelib.domain.errors import DomainError
 from chalicelib.domain.levels import Level
 from chalicelib.domain.lifecycle import Actor, Role, Transition
 from chalicelib.domain.warnings import WarningRecord
-from chalicelib.services.disposal import DisposalService
+from chalicelib.services.warning_actions import WarningActions
 from tests.functional.api_fixtures import (
     ApiEnv,
     Http,
@@ -230,13 +231,14 @@ class RacingStore(AuditedWarningStore):
 def race(record: WarningRecord, actor: Actor, payload: dict[str, Any]) -> list[str]:
     barrier = threading.Barrier(2)
     store = RacingStore(barrier)
-    base = api().disposal
-    service = DisposalService(store, base._registry, None, None, base._policy, time.time, listings=base._listings)
+    base = api().warnings
+    service = WarningActions(store, base._listings, base._policy, time.time)
+    action = action_body(payload)
     outcomes: list[str] = []
 
     def one() -> None:
         try:
-            service.act(actor, record.warning_id, payload)
+            service.act(actor, record.warning_id, action)
             outcomes.append("ok")
         except DomainError as exc:
             outcomes.append(f"{exc.http_status}:{exc.code}")

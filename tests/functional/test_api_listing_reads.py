@@ -19,11 +19,11 @@ from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.dynamodb.models import dynamodb_backends
 from pynamodb.connection.base import Connection
 
-from chalicelib.adapters.dynamo import WarningItem, _fill_item
+from chalicelib.adapters.dynamo import WarningItem, fill_item
 from chalicelib.domain.changes import ChangeKind
 from chalicelib.domain.levels import Level
 from chalicelib.domain.warnings import WarningRecord, WarningStatus
-from chalicelib.services.disposal import examined_per_page
+from chalicelib.services.warning_actions import examined_per_page
 from chalicelib.settings import Settings
 from tests.functional.api_fixtures import ApiEnv, Http, api_env, engine_change, http, raise_warning
 
@@ -80,7 +80,7 @@ def history(api_env: ApiEnv) -> dict[str, list[WarningRecord]]:
     """A few open warnings (raised a day ago), then 10,000 closed ones raised over the last hour on every device of
     the seed (so every enterprise, sector and area has a long closed history, newer than its open warnings).
 
-    The closed items are the ones the app writes (`_fill_item`), put straight into moto's store: its server runs in
+    The closed items are the ones the app writes (`fill_item`), put straight into moto's store: its server runs in
     this process, and 400 batch writes over HTTP take a minute on a busy machine. What is measured is reading."""
     day_ago = time.time() - 86_400
     opened = {
@@ -108,7 +108,7 @@ def history(api_env: ApiEnv) -> dict[str, list[WarningRecord]]:
         )
         record = replace(WarningRecord.raised(change), status=WarningStatus.CLOSED, updated_at=at + 60)
         item = WarningItem(record.warning_id, level_seq=0, version=3)
-        _fill_item(item, record)
+        fill_item(item, record)
         store.put_item(settings.table_warning, item.serialize())
     return opened
 

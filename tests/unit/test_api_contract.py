@@ -32,14 +32,15 @@ from chalicelib.api.models import (
     Department,
     EnterpriseUpsert,
     WarningQuery,
-    decode_cursor,
-    encode_cursor,
+    WarningView,
 )
+from chalicelib.domain.changes import HEADER_FIELDS
 from chalicelib.domain.errors import DomainError, Forbidden, InvalidTransition
 from chalicelib.domain.levels import Sector
 from chalicelib.domain.lifecycle import Role
 from chalicelib.domain.policy import DEPARTMENT_ZH
 from chalicelib.domain.warnings import WarningStatus
+from chalicelib.services.cursors import decode_cursor, encode_cursor
 from chalicelib.services.ports import ConcurrentUpdateError
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
@@ -117,6 +118,14 @@ def test_a_cursor_round_trips_and_a_foreign_or_damaged_one_is_refused() -> None:
         with pytest.raises(DomainError) as raised:
             decode_cursor(cursor, ("urgency", "warning_id"))
         assert (raised.value.http_status, raised.value.code) == (422, "invalid_cursor")
+
+
+def test_a_warning_view_begins_with_the_warning_header_and_its_sector_in_chinese() -> None:
+    """The view lists the header's fields again (a pydantic model cannot inherit the slotted dataclass): they must
+    stay the header's, in its order, with `sector_zh` the only field among them."""
+    leading = list(WarningView.model_fields)[: len(HEADER_FIELDS) + 1]
+    assert [name for name in leading if name != "sector_zh"] == list(HEADER_FIELDS)
+    assert leading[leading.index("sector") + 1] == "sector_zh"
 
 
 def test_the_department_literal_lists_exactly_the_policy_departments() -> None:

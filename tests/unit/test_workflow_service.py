@@ -9,6 +9,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 
+import pytest
+
 from chalicelib.domain import due
 from chalicelib.domain.catalog import build_policy
 from chalicelib.domain.levels import Level, Sector
@@ -154,6 +156,7 @@ class World:
         self.sms = FakeSms()
         self.topic = FakeTopic()
         self.timers = WorkflowTimers(self.executions, self.store, lambda: self.now)
+        self.slept: list[float] = []
         self.service = WorkflowService(
             POLICY,
             self.timers,
@@ -165,7 +168,12 @@ class World:
             self.sms,
             self.topic,
             clock=lambda: self.now,
+            sleep=self.sleep,
         )
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
 
     def fire(self, warning_id: str = "WAAAA", version: int | None = None) -> Any:
         record = self.store.get(warning_id)
@@ -325,14 +333,41 @@ def test_a_timer_waking_early_is_re_armed_for_the_remainder_under_a_fresh_name()
     assert name.startswith("WAAAA-2_e") and payload["wait_s"] == 5
 
 
-def test_a_timer_up_to_one_second_early_re_arms_and_one_within_the_clock_tolerance_acts() -> None:
-    early = World([without_reminders(record(raised_at=NOW - 299.4))])
-    report = early.fire()
-    assert (report.rearmed, report.escalations) == (1, 0)
-    assert early.executions.started[-1][1]["wait_s"] == 1  # the remainder, rounded up: never early
+def test_a_timer_woken_within_the_whole_second_rounding_sleeps_the_rest_and_acts_on_time() -> None:
+    world = World([without_reminders(record(raised_at=NOW - 299.4))])  # acknowledge due in 0.6 s
+    report = world.fire()
+
+    assert (report.rearmed, report.escalations) == (0, 1)
+    assert world.slept == [pytest.approx(0.6)] and world.now == pytest.approx(NOW + 0.6)
 
     skewed = World([without_reminders(record(raised_at=NOW - 299.97))])
-    assert skewed.fire().escalations == 1
+    assert skewed.fire().escalations == 1 and skewed.slept == []  # within the clock tolerance: due now
+
+
+def test_a_timer_woken_earlier_than_the_rounding_re_arms_without_sleeping() -> None:
+    world = World([without_reminders(record(raised_at=NOW - 298))])  # due in 2 s: not the rounding, a wrong clock
+    report = world.fire()
+
+    assert (report.rearmed, report.escalations, world.slept) == (1, 0, [])
+    assert world.executions.started[-1][1]["wait_s"] == 2
+
+
+def test_a_batch_is_handled_in_order_of_due_time_so_a_sleep_makes_no_later_message_late() -> None:
+    later = without_reminders(record(warning_id="WLATE", raised_at=NOW - 299.2))  # due in 0.8 s
+    sooner = without_reminders(record(warning_id="WSOON", raised_at=NOW - 299.5))  # due in 0.5 s
+    world = World([later, sooner])
+    messages = [
+        WorkflowMessage(r.warning_id, json.dumps({"type": "due", "warning_id": r.warning_id, "due_version": 2}))
+        for r in (later, sooner)
+    ]
+    messages = [
+        WorkflowMessage(m.message_id, json.dumps({**json.loads(m.body), "due_at": r.raised_at + 300}))
+        for m, r in zip(messages, (later, sooner), strict=True)
+    ]
+    report = world.service.handle(messages)
+
+    assert report.escalations == 2
+    assert world.slept == [pytest.approx(0.5), pytest.approx(0.3)]  # never past a due time, never back
 
 
 def test_malformed_messages_are_reported_as_failures_and_logged_and_the_rest_handled(
