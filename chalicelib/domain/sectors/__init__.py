@@ -1,13 +1,14 @@
 """The sector registry: every sector the platform grades, registered by one line each in `Sector` below.
 
 A sector is one module of this package that ends with a `SectorSpec` (findings.py): its message class, model
-config, risk model and Chinese names. Its line here, `NAME = module.SPEC` with NAME its code in capitals, is the
-only other place that names it; everything per sector is derived from this enum:
+config, risk model and Chinese names. Its line here, `NAME = module.SPEC` with NAME its code in capitals (and the
+module in the import), is the only other place that names it; everything per sector is derived from this enum:
 
 - the device message union: `DeviceMessage`, `MESSAGE_ADAPTER` (and docs/device-message.schema.json);
 - the policy's `sectors.<code>` section and the engine's models (catalog.SectorConfigs, catalog.sector_models);
 - the Chinese names: `Sector.zh` and texts.risk_name;
-- the default regulators per sector (policy.RoutingPolicy.regulators);
+- the default regulators per sector (policy.RoutingPolicy.regulators), hence what a department's regulators may
+  read and act on (access.sectors_for_department);
 - every API model, table key and policy rule that takes a `Sector`.
 
 How to add one: docs/adding-a-sector.md.
