@@ -48,6 +48,7 @@ from chalicelib.adapters.errors import is_transient
 from chalicelib.adapters.notify import SnsNotifier
 from chalicelib.bootstrap import Container, reset
 from chalicelib.domain.catalog import Policy, build_engine, build_policy
+from chalicelib.domain.clock import SHANGHAI
 from chalicelib.domain.registry import DeviceRegistration, Enterprise, Person
 from chalicelib.services.ingest import IngestService
 from chalicelib.settings import Settings, get_settings
@@ -603,7 +604,7 @@ def run(
             QueueUrl=env.infra.queue_url(logical_id), AttributeNames=["ApproximateNumberOfMessages"]
         )["Attributes"]
         figures.deliveries[logical_id] = int(attributes["ApproximateNumberOfMessages"])
-    days = {datetime.fromtimestamp(m.at, dynamo.CST).strftime("%Y-%m-%d") for m in messages}
+    days = {datetime.fromtimestamp(m.at, SHANGHAI).strftime("%Y-%m-%d") for m in messages}
     for day in sorted(days):
         figures.quarantined_reasons.update(row["reason"] for row in dynamo.DynamoQuarantine.by_day(day))
     figures.warnings_raised = len(dynamo.DynamoWarningStore.scan_all())

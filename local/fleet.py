@@ -12,15 +12,15 @@ import math
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 from typing import Any
 
+from chalicelib.domain.clock import SHANGHAI, local_minute_of_day
 from chalicelib.domain.levels import Sector
 from chalicelib.domain.registry import DeviceRegistration
 from chalicelib.domain.rejections import RejectReason
 from local.seed import SeedRegistry
 
-CST = timezone(timedelta(hours=8))
 REPLAY_AFTER_S = 6.0
 """The bad-message replay is resent this long after its original."""
 
@@ -30,7 +30,7 @@ def topic_for(sector: str, enterprise_id: str, device_id: str) -> str:
 
 
 def iso(epoch_s: float) -> str:
-    return datetime.fromtimestamp(epoch_s, UTC).astimezone(CST).isoformat(timespec="milliseconds")
+    return datetime.fromtimestamp(epoch_s, UTC).astimezone(SHANGHAI).isoformat(timespec="milliseconds")
 
 
 @dataclass(frozen=True)
@@ -147,7 +147,8 @@ class Fleet:
         if kind == "gnss_terminal":
             limit = min(reg.static.max_speed_kmh or 100.0, 80.0 if reg.static.vehicle_class == "hazmat" else 999.0)
             cycle_min = ((at / 60.0) + phase * 105) % 105  # 80 min driving, 25 min rest
-            night = ((at + 8 * 3600) % 86400) / 3600 >= 22 or ((at + 8 * 3600) % 86400) / 3600 < 6
+            hour = local_minute_of_day(at) / 60
+            night = hour >= 22 or hour < 6
             ceiling = min(limit - 8, 0.8 * limit - 6 if night else limit - 8)
             speed = 0.0 if cycle_min >= 80 else max(0.0, min(ceiling, rng.gauss(ceiling - 12, 5)))
             lat, lon = self._position[reg.device_id]

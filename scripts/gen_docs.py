@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode
 
-from chalicelib.domain.telemetry import MESSAGE_ADAPTER
+from chalicelib.domain.sectors import MESSAGE_ADAPTER
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 

@@ -10,7 +10,7 @@ import base64
 import hashlib
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from pynamodb.attributes import (
@@ -27,6 +27,7 @@ from pynamodb.models import Model
 from chalicelib.adapters import aws_clients
 from chalicelib.adapters.errors import lost_race
 from chalicelib.domain.changes import ChangeKind, WarningChange
+from chalicelib.domain.clock import SHANGHAI
 from chalicelib.domain.levels import LEVEL_BY_CODE, Level, Sector
 from chalicelib.domain.registry import DeviceRegistration, Enterprise, Person
 from chalicelib.domain.state import DeviceState, UnitState
@@ -39,8 +40,6 @@ from chalicelib.services.ports import (
     QuarantinedMessage,
 )
 from chalicelib.settings import Settings
-
-CST = timezone(timedelta(hours=8))
 
 
 def iso_utc(epoch_s: float) -> str:
@@ -673,7 +672,7 @@ class DynamoQuarantine:
                 batch.save(row)
 
     def _row(self, message: QuarantinedMessage) -> QuarantineItem:
-        local = datetime.fromtimestamp(message.received_at, CST)
+        local = datetime.fromtimestamp(message.received_at, SHANGHAI)
         day = local.strftime("%Y-%m-%d")
         row = QuarantineItem(
             day,

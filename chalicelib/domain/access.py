@@ -17,7 +17,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict
 
 from chalicelib.domain.errors import Forbidden, NotFound
-from chalicelib.domain.levels import Level, Sector
+from chalicelib.domain.levels import Level
 from chalicelib.domain.lifecycle import (
     Action,
     ActionType,
@@ -28,6 +28,7 @@ from chalicelib.domain.lifecycle import (
     status_allows,
 )
 from chalicelib.domain.policy import RoutingPolicy
+from chalicelib.domain.sectors import Sector
 from chalicelib.domain.warnings import WarningRecord
 
 _ALL_SEEING = frozenset({Role.DUTY, Role.EMERGENCY, Role.ADMIN, Role.SYSTEM})

@@ -7,29 +7,35 @@ any part with a JSON document (settings.policy) merged over the defaults, key by
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, create_model
 
 from chalicelib.domain.engine import RiskEngine
 from chalicelib.domain.findings import SectorModel
-from chalicelib.domain.levels import Sector
 from chalicelib.domain.policy import DeadlinePolicy, GradingPolicy, RoutingPolicy, WorkflowPolicy
-from chalicelib.domain.sectors.construction import ConstructionConfig, ConstructionModel
-from chalicelib.domain.sectors.fire import FireConfig, FireModel
-from chalicelib.domain.sectors.hazchem import HazchemConfig, HazchemModel
-from chalicelib.domain.sectors.pipeline import PipelineConfig, PipelineModel
-from chalicelib.domain.sectors.road_transport import RoadTransportConfig, RoadTransportModel
+from chalicelib.domain.sectors import Sector
 
 
-class SectorConfigs(BaseModel):
+class SectorConfigsBase(BaseModel):
+    """Every sector model's configuration, one field per registered sector (`sectors.<code>` in a policy file)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
-    road_transport: RoadTransportConfig = RoadTransportConfig()
-    hazchem: HazchemConfig = HazchemConfig()
-    fire: FireConfig = FireConfig()
-    construction: ConstructionConfig = ConstructionConfig()
-    chem_pipeline: PipelineConfig = PipelineConfig()
-    oil_gas_pipeline: PipelineConfig = PipelineConfig()
+
+    def of(self, sector: Sector) -> BaseModel:
+        config: BaseModel = getattr(self, sector.value)
+        return config
+
+
+def _sector_configs() -> type[SectorConfigsBase]:
+    fields: dict[str, Any] = {sector.value: (sector.spec.config, sector.spec.config()) for sector in Sector}
+    return create_model("SectorConfigs", __base__=SectorConfigsBase, **fields)
+
+
+if TYPE_CHECKING:
+    SectorConfigs = SectorConfigsBase
+else:
+    SectorConfigs = _sector_configs()  # its fields come from the registry, so it is built at import
 
 
 class Policy(BaseModel):
@@ -59,15 +65,7 @@ def build_policy(overrides: Mapping[str, Any] | None = None) -> Policy:
 
 
 def sector_models(policy: Policy) -> dict[Sector, SectorModel]:
-    configs = policy.sectors
-    return {
-        Sector.ROAD_TRANSPORT: RoadTransportModel(configs.road_transport),
-        Sector.HAZCHEM: HazchemModel(configs.hazchem),
-        Sector.FIRE: FireModel(configs.fire),
-        Sector.CONSTRUCTION: ConstructionModel(configs.construction),
-        Sector.CHEM_PIPELINE: PipelineModel(Sector.CHEM_PIPELINE, configs.chem_pipeline),
-        Sector.OIL_GAS_PIPELINE: PipelineModel(Sector.OIL_GAS_PIPELINE, configs.oil_gas_pipeline),
-    }
+    return {sector: sector.spec.build(policy.sectors.of(sector)) for sector in Sector}
 
 
 def build_engine(policy: Policy | None = None) -> RiskEngine:

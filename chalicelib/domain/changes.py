@@ -10,7 +10,8 @@ from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from typing import Any
 
-from chalicelib.domain.levels import Level, Sector
+from chalicelib.domain.levels import Level
+from chalicelib.domain.sectors import Sector
 
 
 class ChangeKind(StrEnum):

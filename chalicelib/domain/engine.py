@@ -15,10 +15,11 @@ from pydantic import ValidationError
 
 from chalicelib.domain.changes import DATA_QUALITY, ChangeKind, WarningChange, warning_id_for
 from chalicelib.domain.findings import Finding, SectorModel, UnitAlarm
-from chalicelib.domain.levels import Level, Sector
+from chalicelib.domain.levels import Level
 from chalicelib.domain.policy import GradingPolicy
 from chalicelib.domain.registry import DeviceRegistration
 from chalicelib.domain.rejections import Rejection, RejectReason, rejection_from_validation
+from chalicelib.domain.sectors import MESSAGE_ADAPTER, Sector
 from chalicelib.domain.state import (
     FLAG_COMBINED,
     FLAG_CONTEXT,
@@ -29,7 +30,7 @@ from chalicelib.domain.state import (
     UnitState,
     flag_names,
 )
-from chalicelib.domain.telemetry import MESSAGE_ADAPTER, AnyMessage
+from chalicelib.domain.telemetry import AnyMessage
 
 NO_CHANGES: tuple[WarningChange, ...] = ()
 GradeResult = Sequence[WarningChange] | Rejection

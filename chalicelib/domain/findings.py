@@ -1,32 +1,27 @@
-"""What a sector risk model returns, and the contract every sector model follows.
+"""What a sector risk model returns, the contract every sector model follows, and what a sector module declares.
 
 A sector model looks at one validated message (plus the device's registration and its own scratch state) and
 returns one `Finding` per risk type it assessed: the raw level the reading deserves, with no dedup, duration,
 combination or static rules applied (the grading engine does those, the same way for every sector).
+
+A sector module ends with a `SectorSpec` (its message, config, model and Chinese names); registering that spec in
+`chalicelib.domain.sectors.Sector` is all the platform needs to know of the sector (docs/adding-a-sector.md).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar, get_args, get_origin
 
-from chalicelib.domain.levels import Level, Sector
-from chalicelib.domain.registry import DeviceRegistration
+from pydantic import BaseModel
 
-SHANGHAI_OFFSET_S = 8 * 3600  # Asia/Shanghai has been UTC+8 without DST since 1991
+from chalicelib.domain.levels import Level
+from chalicelib.domain.telemetry import Envelope
 
-
-def local_minute_of_day(epoch_s: float) -> int:
-    """Minute of the day (0..1439) in Asia/Shanghai local time."""
-    return int((epoch_s + SHANGHAI_OFFSET_S) // 60) % 1440
-
-
-def in_window(minute: int, start: int, end: int) -> bool:
-    """True when `minute` lies in [start, end), a window that may wrap past midnight."""
-    if start <= end:
-        return start <= minute < end
-    return minute >= start or minute < end
+if TYPE_CHECKING:
+    from chalicelib.domain.registry import DeviceRegistration
 
 
 @dataclass(slots=True, frozen=True)
@@ -124,7 +119,6 @@ class Combination:
 class SectorModel(Protocol):
     """A risk model for one sector (DOMAIN.md §2.x). Pure: no I/O, never raises on a validated message."""
 
-    sector: Sector
     stuck_metrics: tuple[str, ...]  # analog metrics whose exact repetition means a stuck sensor
     # `scratch` keys a container restart must not lose: a change to any marks the state dirty (written with the
     # batch); the other keys are rolling sums the model recomputes, written with the coalesced watermark
@@ -141,3 +135,77 @@ class SectorModel(Protocol):
     def combine(self, finding: Finding, others: Sequence[UnitAlarm]) -> Combination | None:
         """Sector-specific unit rule (e.g. two gas detectors at level 2 -> red); None to leave it to the engine."""
         ...
+
+
+ConfigT = TypeVar("ConfigT", bound=BaseModel)
+_CODE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+_CHINESE = re.compile(r"[\u4e00-\u9fff]")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SectorSpec(Generic[ConfigT]):
+    """Everything the platform derives a sector from, declared once at the foot of the sector's module.
+
+    message: the sector's message class (an `Envelope` with `sector: Literal["<code>"]`); its literal is the
+             sector's code: the wire name, the topic segment, the policy key `sectors.<code>` and the enum value.
+    config: every tunable number of the model, defaults as in DOMAIN.md; `config()` is the policy's default.
+    model: builds the risk model from the (possibly overridden) config; a model class taking the config will do.
+    zh: the sector's Chinese name; risk_types: every risk type the model emits -> its Chinese name (SMS, app,
+        reports). A missing or non-Chinese name is an error when the module is imported, never a fallback.
+    regulators: the departments (policy.DEPARTMENT_ZH codes) told of the sector's orange and red warnings.
+    """
+
+    zh: str
+    message: type[Envelope]
+    config: type[ConfigT]
+    model: Callable[[ConfigT], SectorModel]
+    risk_types: Mapping[str, str]
+    regulators: tuple[str, ...]
+    code: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "code", _sector_literal(self.message))
+        _require_chinese(f"sector {self.code}", self.zh)
+        if not self.risk_types:
+            raise ValueError(f"sector {self.code}: declare the risk types its model emits")
+        for risk_type, name in self.risk_types.items():
+            if not _CODE.match(risk_type):
+                raise ValueError(f"sector {self.code}: risk type {risk_type!r} must be a lower_snake_case code")
+            _require_chinese(f"sector {self.code}, risk type {risk_type}", name)
+        if not (isinstance(self.config, type) and issubclass(self.config, BaseModel)):
+            raise TypeError(f"sector {self.code}: config must be a pydantic model class")
+        self.config()  # the defaults must validate: they are the policy's defaults
+
+    def build(self, config: ConfigT | None = None) -> SectorModel:
+        """The sector's risk model with `config` (the defaults when None)."""
+        return self.model(config if config is not None else self.config())
+
+    @property
+    def metric_names(self) -> tuple[str, ...]:
+        """The names `metrics` may carry (for simulators and property tests)."""
+        metrics = self.message.model_fields["metrics"].annotation
+        return tuple(metrics.model_fields) if isinstance(metrics, type) and issubclass(metrics, BaseModel) else ()
+
+    @property
+    def event_codes(self) -> tuple[str, ...]:
+        """The `code`s an event may have (none when the sector's messages carry no events)."""
+        event_types = get_args(self.message.model_fields["events"].annotation)  # tuple[Event, ...] -> (Event, ...)
+        event = event_types[0] if event_types else None
+        if not (isinstance(event, type) and issubclass(event, BaseModel)) or "code" not in event.model_fields:
+            return ()
+        return tuple(str(code) for code in get_args(event.model_fields["code"].annotation))
+
+
+def _sector_literal(message: type[Envelope]) -> str:
+    if not (isinstance(message, type) and issubclass(message, Envelope)):
+        raise TypeError(f"{message!r}: a sector's message class subclasses telemetry.Envelope")
+    annotation = message.model_fields["sector"].annotation
+    codes = get_args(annotation) if get_origin(annotation) is Literal else ()
+    if len(codes) != 1 or not isinstance(codes[0], str) or not _CODE.match(codes[0]):
+        raise TypeError(f"{message.__name__}.sector must be Literal['<code>'], one lower_snake_case code")
+    return codes[0]
+
+
+def _require_chinese(what: str, name: str) -> None:
+    if not _CHINESE.search(name or ""):
+        raise ValueError(f"{what}: a Chinese name is required, got {name!r}")

@@ -1,8 +1,12 @@
-"""Warning levels and sector codes (DOMAIN.md §1, §2)."""
+"""Warning levels (DOMAIN.md §1). Sector codes are the sector registry's: `chalicelib.domain.sectors.Sector`."""
 
 from __future__ import annotations
 
-from enum import IntEnum, StrEnum
+from enum import IntEnum
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from chalicelib.domain.sectors import Sector as Sector  # noqa: PLC0414 - re-exported, see __getattr__
 
 
 class Level(IntEnum):
@@ -40,24 +44,11 @@ LEVEL_CODES = {
 LEVEL_BY_CODE = {code: level for level, code in LEVEL_CODES.items()}
 
 
-class Sector(StrEnum):
-    ROAD_TRANSPORT = "road_transport"
-    HAZCHEM = "hazchem"
-    FIRE = "fire"
-    CONSTRUCTION = "construction"
-    CHEM_PIPELINE = "chem_pipeline"
-    OIL_GAS_PIPELINE = "oil_gas_pipeline"
+def __getattr__(name: str) -> Any:
+    """`levels.Sector` for older importers: the enum is the sector registry now (chalicelib.domain.sectors),
+    which imports this module, so it is looked up on first use instead of imported here."""
+    if name == "Sector":
+        from chalicelib.domain.sectors import Sector
 
-    @property
-    def zh(self) -> str:
-        return SECTOR_ZH[self]
-
-
-SECTOR_ZH = {
-    Sector.ROAD_TRANSPORT: "道路运输",
-    Sector.HAZCHEM: "危险化学品",
-    Sector.FIRE: "消防",
-    Sector.CONSTRUCTION: "建筑工地",
-    Sector.CHEM_PIPELINE: "危化品管道",
-    Sector.OIL_GAS_PIPELINE: "油气管道",
-}
+        return Sector
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

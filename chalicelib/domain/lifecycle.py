@@ -40,35 +40,13 @@ from pydantic import (
 from chalicelib.domain.changes import ChangeKind, WarningChange
 from chalicelib.domain.due import ESCALATIONS_KEY, REMINDER_KEY, Stage, escalated, escalations, stored
 from chalicelib.domain.errors import InvalidTransition, ValidationFailed
-from chalicelib.domain.levels import Level, Sector
+from chalicelib.domain.levels import Level
+from chalicelib.domain.roles import ROLE_ZH as ROLE_ZH  # noqa: PLC0414 - re-exported: Role lives in roles.py
+from chalicelib.domain.roles import Role as Role  # noqa: PLC0414 - re-exported: Role lives in roles.py
+from chalicelib.domain.sectors import Sector
 from chalicelib.domain.warnings import WarningRecord, WarningStatus
 
 # ---------------------------------------------------------------------------------------------------- actors
-
-
-class Role(StrEnum):
-    ENTERPRISE = "enterprise"  # 企业主体单位: its own enterprise
-    DUTY = "duty"  # 监控值守机构 (7x24): everything
-    REGULATOR = "regulator"  # 行业主管部门: its sector(s)
-    AREA = "area"  # 属地 (开发区、街镇): its area codes
-    EMERGENCY = "emergency"  # 应急管理局: reads everything, acts on red
-    ADMIN = "admin"  # 区政府 administration: users, roles, registry; reads warnings, never acts on them
-    SYSTEM = "system"  # the platform itself (engine, workflow, schedules); never issued to a person
-
-    @property
-    def zh(self) -> str:
-        return ROLE_ZH[self]
-
-
-ROLE_ZH = {
-    Role.ENTERPRISE: "企业",
-    Role.DUTY: "值守中心",
-    Role.REGULATOR: "行业主管部门",
-    Role.AREA: "属地",
-    Role.EMERGENCY: "应急管理局",
-    Role.ADMIN: "系统管理员",
-    Role.SYSTEM: "平台",
-}
 
 
 class Actor(BaseModel):

@@ -6,11 +6,13 @@ over these defaults), so nothing below is out of an operator's reach.
 
 from __future__ import annotations
 
-from enum import StrEnum
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from chalicelib.domain.levels import Level, Sector
+from chalicelib.domain.levels import Level
+from chalicelib.domain.roles import AUDIENCE_ROLES, Role
+from chalicelib.domain.sectors import Sector
 
 _POLICY = ConfigDict(extra="forbid", frozen=True)
 
@@ -84,25 +86,17 @@ class WorkflowPolicy(BaseModel):
     sweep_grace_s: float = Field(default=120.0, ge=0)  # an open warning younger than this is left to its start
 
 
-class Audience(StrEnum):
-    ENTERPRISE = "enterprise"
-    DUTY = "duty"
-    REGULATOR = "regulator"
-    AREA = "area"
-    EMERGENCY = "emergency"
-
-    @property
-    def zh(self) -> str:
-        return AUDIENCE_ZH[self]
+Audience = Role
+"""Who is told of a warning: a receiving role (`roles.AUDIENCE_ROLES`); `RoutedAudience` validates it."""
 
 
-AUDIENCE_ZH = {
-    Audience.ENTERPRISE: "企业",
-    Audience.DUTY: "值守中心",
-    Audience.REGULATOR: "行业主管部门",
-    Audience.AREA: "属地",
-    Audience.EMERGENCY: "应急管理局",
-}
+def _receives_warnings(role: Role) -> Role:
+    if role not in AUDIENCE_ROLES:
+        raise ValueError(f"{role.value} is never told of warnings")
+    return role
+
+
+RoutedAudience = Annotated[Role, AfterValidator(_receives_warnings)]
 
 
 class RoutingRule(BaseModel):
@@ -112,13 +106,13 @@ class RoutingRule(BaseModel):
     level: int = Field(ge=Level.BLUE, le=Level.RED)
     sector: Sector | None = None
     area_code: str | None = None
-    add: tuple[Audience, ...] = ()
-    remove: tuple[Audience, ...] = ()
+    add: tuple[RoutedAudience, ...] = ()
+    remove: tuple[RoutedAudience, ...] = ()
 
 
 class Route(BaseModel):
     model_config = _POLICY
-    audiences: tuple[Audience, ...]
+    audiences: tuple[RoutedAudience, ...]
     regulators: tuple[str, ...]  # department codes
     areas: tuple[str, ...]
 
@@ -129,14 +123,6 @@ _LEVEL_AUDIENCES: dict[int, tuple[Audience, ...]] = {
     Level.YELLOW: (Audience.ENTERPRISE, Audience.DUTY),
     Level.BLUE: (Audience.ENTERPRISE,),
 }
-_SECTOR_REGULATORS: dict[Sector, tuple[str, ...]] = {
-    Sector.ROAD_TRANSPORT: ("transport_bureau", "traffic_police"),
-    Sector.HAZCHEM: ("emergency_bureau",),
-    Sector.FIRE: ("fire_rescue",),
-    Sector.CONSTRUCTION: ("housing_construction",),
-    Sector.CHEM_PIPELINE: ("emergency_bureau", "planning_resources"),
-    Sector.OIL_GAS_PIPELINE: ("development_reform", "planning_resources"),
-}
 DEPARTMENT_ZH = {
     "transport_bureau": "区交通运输局",
     "traffic_police": "区公安交管支队",
@@ -146,15 +132,29 @@ DEPARTMENT_ZH = {
     "development_reform": "区发展改革委",
     "planning_resources": "市规划资源局滨海新区分局",
 }
+
+
+def _sector_regulators() -> dict[Sector, tuple[str, ...]]:
+    """Each registered sector's regulators (from its SectorSpec); an unknown department fails the import."""
+    regulators = {sector: sector.spec.regulators for sector in Sector}
+    for sector, departments in regulators.items():
+        if unknown := sorted(set(departments) - set(DEPARTMENT_ZH)):
+            raise ValueError(
+                f"sector {sector}: unknown regulator departments {unknown} (add them to DEPARTMENT_ZH)"
+            )
+    return regulators
+
+
+_SECTOR_REGULATORS = _sector_regulators()
 LOWERING_AUDIENCES = (Audience.ENTERPRISE, Audience.DUTY)
 
 
 class RoutingPolicy(BaseModel):
     model_config = _POLICY
-    by_level: dict[int, tuple[Audience, ...]] = Field(default_factory=lambda: dict(_LEVEL_AUDIENCES))
+    by_level: dict[int, tuple[RoutedAudience, ...]] = Field(default_factory=lambda: dict(_LEVEL_AUDIENCES))
     regulators: dict[Sector, tuple[str, ...]] = Field(default_factory=lambda: dict(_SECTOR_REGULATORS))
     rules: tuple[RoutingRule, ...] = ()
-    data_quality_audiences: tuple[Audience, ...] = (Audience.ENTERPRISE,)
+    data_quality_audiences: tuple[RoutedAudience, ...] = (Audience.ENTERPRISE,)
 
     def route(self, level: int, sector: Sector, area_codes: tuple[str, ...], lowering: bool = False) -> Route:
         """Who is told of a warning at `level`; a lowering or recovery tells the enterprise and duty only."""

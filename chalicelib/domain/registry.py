@@ -6,23 +6,12 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from chalicelib.domain.levels import Sector
+from chalicelib.domain.sectors import Sector
+from chalicelib.domain.sectors.fire import BuildingClass
+from chalicelib.domain.sectors.road_transport import VehicleClass
 from chalicelib.domain.telemetry import DeviceId, EnterpriseId
 
 _MODEL = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-VehicleClass = Literal["coach_long_distance", "coach_tour", "bus_intercity", "hazmat", "heavy_freight"]
-PASSENGER_VEHICLES = frozenset({"coach_long_distance", "coach_tour", "bus_intercity"})
-
-BuildingClass = Literal[
-    "class1_highrise_public",  # 一类高层公共建筑 ≥ 0.10 MPa (≥ 0.15 above 100 m)
-    "highrise_residential",  # 高层住宅 ≥ 0.07
-    "class2_highrise_public",  # 二类高层公共建筑 ≥ 0.07
-    "multistorey_public",  # 多层公共建筑 ≥ 0.07
-    "industrial",  # 工业建筑 ≥ 0.10 (≥ 0.07 under 20,000 m³)
-    "sprinkler",  # 自动喷水灭火系统 ≥ 0.10
-    "municipal_hydrant",  # 市政消火栓 ≥ 0.14
-]
 
 
 class Setpoint(BaseModel):

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 
 from chalicelib.domain.changes import DATA_QUALITY, ChangeKind, WarningChange
+from chalicelib.domain.clock import SHANGHAI
 from chalicelib.domain.levels import LEVEL_ZH, Level
 from chalicelib.domain.policy import Deadline
+from chalicelib.domain.sectors import Sector
 
 SMS_PREFIX = "【滨海大应急】"
 SMS_MAX_CHARS = 70
-SHANGHAI = timezone(timedelta(hours=8), "Asia/Shanghai")
 FLAG_ZH = {
     "frequent": "频繁报警",
     "combined": "多参数组合",
@@ -19,41 +20,34 @@ FLAG_ZH = {
 }
 
 
-RISK_TYPE_ZH = {
-    "overspeed": "超速",
-    "night_speed": "夜间超速",
-    "continuous_driving": "连续驾驶超时",
-    "daily_driving": "日累计驾驶超时",
-    "driver_state": "驾驶员状态异常",
-    "offline_moving": "危货车辆行驶中离线",
-    "combustible_gas": "可燃气体浓度",
-    "gas_detector_fault": "气体探测器故障",
-    "toxic_gas": "有毒气体浓度",
-    "oxygen": "氧含量",
-    "tank_level": "储罐液位",
-    "tank_temperature": "储罐温度",
-    "tank_pressure": "储罐压力",
-    "fire_alarm_system": "火灾报警系统",
-    "static_pressure": "消防给水静压",
-    "crane_load": "塔吊载荷",
-    "wind": "塔吊风速",
-    "pit_cumulative": "基坑累计变形",
-    "pit_rate": "基坑变形速率",
-    "formwork_axial": "高支模立杆轴力",
-    "tilt": "倾斜",
-    "pit_danger": "基坑危险工况",
-    "third_party": "第三方施工",
-    "pressure": "管道压力",
-    "flow": "管道流量",
-    "pit_gas": "阀井可燃气体",
-    "leak": "管道泄漏",
-    DATA_QUALITY: "数据质量",
-}
+class MissingChineseNameError(LookupError):
+    """A code with no Chinese name (a risk type its sector's SectorSpec does not declare): raised, never shown to
+    users as the English code."""
+
+
+def _risk_type_names() -> dict[str, str]:
+    names = {DATA_QUALITY: "数据质量"}
+    for sector in Sector:
+        if DATA_QUALITY in sector.spec.risk_types:
+            raise ValueError(f"sector {sector}: {DATA_QUALITY} is the engine's risk type, not a sector's")
+        names |= sector.spec.risk_types
+    return names
+
+
+RISK_TYPE_ZH = _risk_type_names()
+"""Every risk type a warning can have, in Chinese: the engine's data-quality findings and each registered sector's
+risk types (declared in its SectorSpec)."""
 _COMPANY_SUFFIXES = ("股份有限公司", "有限责任公司", "有限公司", "项目部")
 
 
 def risk_name(risk_type: str) -> str:
-    return RISK_TYPE_ZH.get(risk_type, risk_type)
+    """The Chinese name of a risk type; raises instead of showing users an English code."""
+    try:
+        return RISK_TYPE_ZH[risk_type]
+    except KeyError:
+        raise MissingChineseNameError(
+            f"risk type {risk_type!r} has no Chinese name: declare it in its SectorSpec"
+        ) from None
 
 
 def short_enterprise(name: str) -> str:
@@ -144,7 +138,7 @@ def app_text(change: WarningChange, deadline: Deadline) -> str:
         if shown:
             lines.append(f"关键参数:{shown}")
     if change.flags:
-        lines.append("升级原因:" + "、".join(FLAG_ZH.get(flag, flag) for flag in change.flags))
+        lines.append("升级原因:" + "、".join(FLAG_ZH[flag] for flag in change.flags))
     if change.risk_type == DATA_QUALITY:
         lines.append("说明:设备数据异常(数据质量问题),请检查设备,不作为安全报警。")
     if change.kind.lowers:

@@ -15,8 +15,9 @@ from typing import Any, TypeVar
 
 import pytest
 
-from chalicelib.adapters.dynamo import CST, DynamoQuarantine, DynamoWarningStore
+from chalicelib.adapters.dynamo import DynamoQuarantine, DynamoWarningStore
 from chalicelib.bootstrap import reset
+from chalicelib.domain.clock import SHANGHAI
 from chalicelib.domain.warnings import WarningRecord
 from local.aws import reset_moto
 from local.fleet import Fleet, Incident, SimMessage
@@ -176,12 +177,12 @@ def test_bad_messages_published_over_mqtt_end_in_the_quarantine(platform: LocalP
     bad = Fleet(platform.registry).bad_messages(at)
     expected = Counter((m.expected_reject, m.payload) for m in bad if m.expected_reject)
     sent = {m.payload for m in bad}
-    days = {datetime.fromtimestamp(at, CST).strftime("%Y-%m-%d")}
+    days = {datetime.fromtimestamp(at, SHANGHAI).strftime("%Y-%m-%d")}
 
     publish(platform, bad)
 
     def quarantined() -> Counter[tuple[str, bytes]] | None:
-        days.add(datetime.now(CST).strftime("%Y-%m-%d"))
+        days.add(datetime.now(SHANGHAI).strftime("%Y-%m-%d"))
         s3, bucket = platform.client("s3"), platform.infra.env()["DYJ_QUARANTINE_BUCKET"]
         rows = [row for day in days for row in DynamoQuarantine.by_day(day, s3, bucket) if row["payload"] in sent]
         found = Counter((row["reason"], row["payload"]) for row in rows)

@@ -14,7 +14,6 @@ import pytest
 
 from chalicelib.adapters import dynamo
 from chalicelib.adapters.dynamo import (
-    CST,
     DynamoQuarantine,
     DynamoRegistry,
     DynamoStateStore,
@@ -22,6 +21,7 @@ from chalicelib.adapters.dynamo import (
     WarningItem,
 )
 from chalicelib.domain.changes import ChangeKind, WarningChange
+from chalicelib.domain.clock import SHANGHAI
 from chalicelib.domain.levels import Level, Sector
 from chalicelib.domain.registry import Contact, DeviceRegistration, Enterprise, Person, Setpoint
 from chalicelib.domain.state import DeviceState, RiskState, UnitState
@@ -408,7 +408,7 @@ def test_quarantine_keeps_the_original_bytes_by_local_day(infra: Provisioned) ->
         ]
     )
 
-    assert datetime.fromtimestamp(at, CST).strftime("%Y-%m-%d") == "2025-11-27"
+    assert datetime.fromtimestamp(at, SHANGHAI).strftime("%Y-%m-%d") == "2025-11-27"
     rows = DynamoQuarantine.by_day("2025-11-27")
     assert [(row["reason"], row["payload"]) for row in rows] == [
         ("out_of_range", b'{"gas_lel_pct": 250}'),

@@ -23,7 +23,6 @@ from moto.sns.models import sns_backends
 
 from chalicelib.adapters import dynamo
 from chalicelib.adapters.dynamo import (
-    CST,
     DynamoDeliveryLedger,
     DynamoQuarantine,
     DynamoRegistry,
@@ -34,6 +33,7 @@ from chalicelib.adapters.errors import is_transient
 from chalicelib.adapters.notify import SnsNotifier
 from chalicelib.domain.catalog import build_engine, build_policy
 from chalicelib.domain.changes import DATA_QUALITY, ChangeKind
+from chalicelib.domain.clock import SHANGHAI
 from chalicelib.domain.levels import Level
 from chalicelib.domain.rejections import RejectReason
 from chalicelib.domain.state import UnitState
@@ -117,7 +117,7 @@ class Rig:
 
     def quarantined(self, records: Sequence[IngestRecord]) -> dict[str, dict[str, Any]]:
         """Quarantine rows of today (local date) for these records, by record id."""
-        day = datetime.fromtimestamp(self.clock.now, CST).strftime("%Y-%m-%d")
+        day = datetime.fromtimestamp(self.clock.now, SHANGHAI).strftime("%Y-%m-%d")
         wanted = {record.record_id for record in records}
         s3 = boto3.client("s3", endpoint_url=self.infra.endpoint_url, region_name=self.infra.region)
         rows = {

@@ -1,4 +1,4 @@
-"""Properties of the whole engine (all six sector models): it never raises, levels stay in range, and every
+"""Properties of the whole engine (every registered sector model): it never raises, levels stay in range, and every
 warning's history is consistent with its events."""
 
 from __future__ import annotations
@@ -14,46 +14,26 @@ from chalicelib.domain.catalog import build_engine
 from chalicelib.domain.changes import ChangeKind, WarningChange
 from chalicelib.domain.levels import Level
 from chalicelib.domain.rejections import Rejection
+from chalicelib.domain.sectors import Sector
 from chalicelib.domain.state import DeviceState, UnitState
-from chalicelib.domain.telemetry import (
-    ConstructionEvent,
-    ConstructionMetrics,
-    DsmEvent,
-    FireEvent,
-    FireMetrics,
-    HazchemMetrics,
-    PipelineEvent,
-    PipelineMetrics,
-    RoadTransportMetrics,
-)
+from chalicelib.domain.texts import risk_name
 from local.seed import load_seed
 
 REGISTRY = load_seed()
 ENGINE = build_engine()
 # one device of every kind, several sharing units
-DEVICES = [
-    d
-    for d in REGISTRY.devices
-    if d.unit_id in {"U-RT04-V01", "U-HC01-T1", "U-FR01-B1", "U-CS01", "U-CP01-S1", "U-OG01-S1"}
-]
+UNITS = {"U-RT04-V01", "U-HC01-T1", "U-FR01-B1", "U-CS01", "U-CP01-S1", "U-OG01-S1"}
+# and for a sector registered later, the devices of its first unit in the seed
+UNITS |= {
+    next(d.unit_id for d in REGISTRY.devices if d.sector is sector)
+    for sector in set(Sector) - {d.sector for d in REGISTRY.devices if d.unit_id in UNITS}
+    if any(d.sector is sector for d in REGISTRY.devices)
+}
+DEVICES = [d for d in REGISTRY.devices if d.unit_id in UNITS]
 T0 = 1_764_370_800.0
 
-METRIC_FIELDS = {
-    "road_transport": list(RoadTransportMetrics.model_fields),
-    "hazchem": list(HazchemMetrics.model_fields),
-    "fire": list(FireMetrics.model_fields),
-    "construction": list(ConstructionMetrics.model_fields),
-    "chem_pipeline": list(PipelineMetrics.model_fields),
-    "oil_gas_pipeline": list(PipelineMetrics.model_fields),
-}
-EVENT_CODES = {
-    "road_transport": list(DsmEvent.model_fields["code"].annotation.__args__),  # type: ignore[union-attr]
-    "hazchem": ["detector_fault"],
-    "fire": list(FireEvent.model_fields["code"].annotation.__args__),  # type: ignore[union-attr]
-    "construction": list(ConstructionEvent.model_fields["code"].annotation.__args__),  # type: ignore[union-attr]
-    "chem_pipeline": list(PipelineEvent.model_fields["code"].annotation.__args__),  # type: ignore[union-attr]
-    "oil_gas_pipeline": list(PipelineEvent.model_fields["code"].annotation.__args__),  # type: ignore[union-attr]
-}
+METRIC_FIELDS = {sector.value: list(sector.spec.metric_names) for sector in Sector}
+EVENT_CODES = {sector.value: list(sector.spec.event_codes) for sector in Sector}
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=8),
@@ -95,7 +75,7 @@ def device_message(draw: st.DrawFn, t: float) -> bytes:
                 )
             ),
         }
-        for _ in range(draw(st.integers(0, 2)))
+        for _ in range(draw(st.integers(0, 2 if EVENT_CODES[sector] else 0)))
     ]
     body: dict[str, Any] = {
         "device_id": device.device_id,
@@ -171,6 +151,7 @@ def test_levels_stay_within_blue_to_red_and_every_history_is_consistent(stream: 
     for change in changes:
         assert Level.NONE <= change.level <= Level.RED
         assert Level.NONE <= change.previous_level <= Level.RED
+        assert risk_name(change.risk_type) != change.risk_type  # a declared risk type, with its Chinese name
         history.setdefault(change.warning_id, []).append(change)
     for warning_id, events in history.items():
         first, *rest = events

@@ -6,12 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from chalicelib.domain.catalog import Policy, build_policy
 from chalicelib.domain.changes import DATA_QUALITY, ChangeKind, WarningChange
 from chalicelib.domain.levels import Level, Sector
 from chalicelib.domain.policy import Audience, RoutingRule
 from chalicelib.domain.registry import Contact, Enterprise, Person
+from chalicelib.domain.roles import AUDIENCE_ROLES, Role
 from chalicelib.services.fanout import notification_for, recipients, route_for
 
 ALL = ("enterprise", "duty", "regulator", "area", "emergency")
@@ -242,3 +244,17 @@ def test_the_notification_carries_the_chinese_sms_with_the_levels_deadlines() ->
     assert notification.sms.startswith("【滨海大应急】红色预警")
     assert "5分钟内签收" in notification.sms
     assert "WTEST0001" in notification.sms
+
+
+def test_an_audience_is_a_receiving_role_with_the_role_name() -> None:
+    assert Audience is Role
+    assert tuple(role.value for role in sorted(AUDIENCE_ROLES)) == tuple(sorted(ALL))
+    assert [Audience(name).zh for name in ALL] == ["企业", "值守中心", "行业主管部门", "属地", "应急管理局"]
+
+
+@pytest.mark.parametrize("never_told", ["admin", "system"])
+def test_routing_refuses_a_role_that_is_never_told_of_warnings(never_told: str) -> None:
+    with pytest.raises(ValidationError, match="never told of warnings"):
+        build_policy({"routing": {"rules": [{"level": Level.RED, "add": [never_told]}]}})
+    with pytest.raises(ValidationError, match="never told of warnings"):
+        build_policy({"routing": {"by_level": {Level.RED: ["enterprise", never_told]}}})

@@ -22,14 +22,45 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import pairwise
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from chalicelib.domain.findings import SHANGHAI_OFFSET_S, Combination, Finding, UnitAlarm, normal, rising
-from chalicelib.domain.levels import Level, Sector
-from chalicelib.domain.registry import DeviceRegistration
-from chalicelib.domain.telemetry import ConstructionEvent
+from chalicelib.domain.clock import local_day_number
+from chalicelib.domain.findings import Combination, Finding, SectorSpec, UnitAlarm, normal, rising
+from chalicelib.domain.levels import Level
+from chalicelib.domain.telemetry import STRICT, Envelope
+
+if TYPE_CHECKING:
+    from chalicelib.domain.registry import DeviceRegistration
+
+# --- telemetry: tower cranes, pits, high formwork ---------------------------------------------------------
+
+
+class ConstructionMetrics(BaseModel):
+    model_config = STRICT
+    load_pct: Annotated[float, Field(ge=0, le=300)] | None = None
+    moment_pct: Annotated[float, Field(ge=0, le=300)] | None = None
+    wind_ms: Annotated[float, Field(ge=0, le=80)] | None = None
+    limiter_bypassed: bool | None = None
+    cumulative_mm: Annotated[float, Field(ge=-2000, le=2000)] | None = None
+    rate_mm_d: Annotated[float, Field(ge=-500, le=500)] | None = None
+    axial_force_kn: Annotated[float, Field(ge=-5000, le=5000)] | None = None
+    tilt_permille: Annotated[float, Field(ge=-100, le=100)] | None = None
+
+
+class ConstructionEvent(BaseModel):
+    """GB 50497-2019 §8.0.9 immediate-danger conditions, reported by the monitoring contractor."""
+
+    model_config = STRICT
+    code: Literal["piping", "heave", "collapse", "strut_break", "neighbour_crack"]
+
+
+class ConstructionMessage(Envelope):
+    sector: Literal["construction"]
+    metrics: ConstructionMetrics = ConstructionMetrics()
+    events: tuple[ConstructionEvent, ...] = ()
+
 
 CRANE_LOAD = "crane_load"
 WIND = "wind"
@@ -50,7 +81,6 @@ _NORMAL_DANGER = normal(PIT_DANGER)
 _DANGER_KEY = "pd"  # scratch["pd"] = [ts, code] of the last §8.0.9 event, while it stands
 _RATE_STREAK_KEY = "rs"  # scratch["rs"] = [local day, consecutive days over control, ts of last exceedance]
 _THRESHOLD_CACHE_CAP = 512
-_DAY_S = 86400
 
 Tiers = tuple[float, float, float, float]
 
@@ -130,7 +160,6 @@ class ConstructionModel:
     consecutive local days the rate reached its control, ts of the last such reading].
     """
 
-    sector: Sector = Sector.CONSTRUCTION
     # An anemometer frozen on one value hides a gale; crane load, deformation and tilt legitimately repeat.
     stuck_metrics: tuple[str, ...] = ("wind_ms",)
     durable_memory: tuple[str, ...] = ("pd", "rs")
@@ -335,7 +364,7 @@ class ConstructionModel:
 
     def _track_rate_streak(self, scratch: dict[str, Any], exceeded: bool, now_s: float) -> int:
         """Update the consecutive-local-days count; return it when the streak floor stands, else 0."""
-        day = int((now_s + SHANGHAI_OFFSET_S) // _DAY_S)
+        day = local_day_number(now_s)
         streak: list[Any] | None = scratch.get(_RATE_STREAK_KEY)
         if exceeded:
             if streak is None or day - streak[0] > 1:
@@ -408,3 +437,21 @@ _DANGER_TEXT: dict[str, tuple[str, str]] = {
     "strut_break": ("pit_strut_break", "基坑支撑断裂"),
     "neighbour_crack": ("pit_neighbour_crack", "周边建筑新增裂缝"),
 }
+
+
+SECTOR = SectorSpec(
+    zh="建筑工地",
+    message=ConstructionMessage,
+    config=ConstructionConfig,
+    model=ConstructionModel,
+    risk_types={
+        CRANE_LOAD: "塔吊载荷",
+        WIND: "塔吊风速",
+        PIT_CUMULATIVE: "基坑累计变形",
+        PIT_RATE: "基坑变形速率",
+        FORMWORK_AXIAL: "高支模立杆轴力",
+        TILT: "倾斜",
+        PIT_DANGER: "基坑危险工况",
+    },
+    regulators=("housing_construction",),
+)

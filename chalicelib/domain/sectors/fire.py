@@ -12,14 +12,58 @@ Risk types:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from chalicelib.domain.findings import Combination, Finding, UnitAlarm, falling, normal
-from chalicelib.domain.levels import Level, Sector
-from chalicelib.domain.registry import BuildingClass, DeviceRegistration
-from chalicelib.domain.telemetry import FireEvent
+from chalicelib.domain.findings import Combination, Finding, SectorSpec, UnitAlarm, falling, normal
+from chalicelib.domain.levels import Level
+from chalicelib.domain.telemetry import STRICT, Envelope
+
+if TYPE_CHECKING:
+    from chalicelib.domain.registry import DeviceRegistration
+
+# --- registration vocabulary and telemetry (fire alarm controller, water pressure) ----------------------------
+
+BuildingClass = Literal[
+    "class1_highrise_public",  # 一类高层公共建筑 ≥ 0.10 MPa (≥ 0.15 above 100 m)
+    "highrise_residential",  # 高层住宅 ≥ 0.07
+    "class2_highrise_public",  # 二类高层公共建筑 ≥ 0.07
+    "multistorey_public",  # 多层公共建筑 ≥ 0.07
+    "industrial",  # 工业建筑 ≥ 0.10 (≥ 0.07 under 20,000 m³)
+    "sprinkler",  # 自动喷水灭火系统 ≥ 0.10
+    "municipal_hydrant",  # 市政消火栓 ≥ 0.14
+]
+
+
+class FireMetrics(BaseModel):
+    model_config = STRICT
+    static_pressure_mpa: Annotated[float, Field(ge=0, le=3)] | None = None
+
+
+class FireEvent(BaseModel):
+    """Fire alarm controller event (GB 26875 transmission)."""
+
+    model_config = STRICT
+    code: Literal[
+        "fault",
+        "isolated",
+        "supervisory",
+        "fire_alarm",
+        "fire_confirmed",
+        "reset",
+        "sprinkler_flow",
+        "pressure_switch",
+    ]
+    zone: Annotated[str, Field(max_length=32)] | None = None
+    point: Annotated[str, Field(max_length=32)] | None = None
+
+
+class FireMessage(Envelope):
+    sector: Literal["fire"]
+    metrics: FireMetrics = FireMetrics()
+    events: tuple[FireEvent, ...] = ()
+
 
 ALARM_SYSTEM = "fire_alarm_system"
 STATIC_PRESSURE = "static_pressure"
@@ -82,7 +126,6 @@ class FireModel:
     A ``reset`` event forgets all of it.
     """
 
-    sector: Sector = Sector.FIRE
     stuck_metrics: tuple[str, ...] = ("static_pressure_mpa",)
     durable_memory: tuple[str, ...] = ("a",)
 
@@ -322,3 +365,13 @@ _SUPERVISORY_TEXT: dict[str, tuple[str, str]] = {
     "isolated": ("controller_isolated", "火灾报警点位屏蔽"),
     "supervisory": ("controller_supervisory", "消防监管报警"),
 }
+
+
+SECTOR = SectorSpec(
+    zh="消防",
+    message=FireMessage,
+    config=FireConfig,
+    model=FireModel,
+    risk_types={ALARM_SYSTEM: "火灾报警系统", STATIC_PRESSURE: "消防给水静压"},
+    regulators=("fire_rescue",),
+)

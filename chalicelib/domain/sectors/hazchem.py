@@ -10,14 +10,41 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from chalicelib.domain.findings import Combination, Finding, UnitAlarm, normal, rising
-from chalicelib.domain.levels import Level, Sector
-from chalicelib.domain.registry import DeviceRegistration, Setpoint
-from chalicelib.domain.telemetry import HazchemMessage, HazchemMetrics
+from chalicelib.domain.findings import Combination, Finding, SectorSpec, UnitAlarm, normal, rising
+from chalicelib.domain.levels import Level
+from chalicelib.domain.telemetry import STRICT, Envelope
+
+if TYPE_CHECKING:
+    from chalicelib.domain.registry import DeviceRegistration, Setpoint
+
+# --- telemetry: gas detectors, tank gauges -----------------------------------------------------------------------
+
+
+class HazchemMetrics(BaseModel):
+    model_config = STRICT
+    gas_lel_pct: Annotated[float, Field(ge=0, le=100)] | None = None
+    toxic_ppm: Annotated[float, Field(ge=0, le=10000)] | None = None
+    o2_pct_vol: Annotated[float, Field(ge=0, le=30)] | None = None
+    level_pct: Annotated[float, Field(ge=-5, le=110)] | None = None
+    temperature_c: Annotated[float, Field(ge=-200, le=1200)] | None = None
+    pressure_kpa: Annotated[float, Field(ge=-101.3, le=50000)] | None = None
+    interlock_ok: bool | None = None  # False: the SIS interlock did not act (or is bypassed)
+
+
+class HazchemEvent(BaseModel):
+    model_config = STRICT
+    code: Literal["detector_fault"]
+
+
+class HazchemMessage(Envelope):
+    sector: Literal["hazchem"]
+    metrics: HazchemMetrics = HazchemMetrics()
+    events: tuple[HazchemEvent, ...] = ()
+
 
 _NONE = int(Level.NONE)
 _BLUE = int(Level.BLUE)
@@ -203,7 +230,6 @@ class HazchemModel:
     registered setpoints are not graded (the DCS tag list is the only source of those values).
     """
 
-    sector: Sector = Sector.HAZCHEM
     stuck_metrics: tuple[str, ...] = ("level_pct", "temperature_c", "pressure_kpa")
     durable_memory: tuple[str, ...] = ()  # no memory
 
@@ -526,3 +552,21 @@ def _tank_finding(grade: _TankGrade, interlock_failed: bool, at_hh: int, held_hh
         tag=TAG_HH if grade.at_hh else "",
         params=params,
     )
+
+
+SECTOR = SectorSpec(
+    zh="危险化学品",
+    message=HazchemMessage,
+    config=HazchemConfig,
+    model=HazchemModel,
+    risk_types={
+        COMBUSTIBLE_GAS: "可燃气体浓度",
+        GAS_DETECTOR_FAULT: "气体探测器故障",
+        TOXIC_GAS: "有毒气体浓度",
+        OXYGEN: "氧含量",
+        TANK_LEVEL: "储罐液位",
+        TANK_TEMPERATURE: "储罐温度",
+        TANK_PRESSURE: "储罐压力",
+    },
+    regulators=("emergency_bureau",),
+)

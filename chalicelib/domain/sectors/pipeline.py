@@ -14,19 +14,54 @@ level). A reading inside that band (e.g. 9 % below normal: blue) or above normal
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from functools import partial
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from chalicelib.domain.findings import Combination, Finding, UnitAlarm, normal, rising
-from chalicelib.domain.levels import Level, Sector
-from chalicelib.domain.registry import DeviceRegistration
-from chalicelib.domain.telemetry import (
-    ChemPipelineMessage,
-    OilGasPipelineMessage,
-    PipelineEvent,
-    ThirdPartyKind,
-)
+from chalicelib.domain.findings import Combination, Finding, SectorSpec, UnitAlarm, normal, rising
+from chalicelib.domain.levels import Level
+from chalicelib.domain.telemetry import STRICT, Envelope
+
+if TYPE_CHECKING:
+    from chalicelib.domain.registry import DeviceRegistration
+
+# --- telemetry: both pipeline sectors, one payload --------------------------------------------------------
+
+
+class PipelineMetrics(BaseModel):
+    model_config = STRICT
+    pressure_mpa: Annotated[float, Field(ge=0, le=40)] | None = None
+    flow_m3h: Annotated[float, Field(ge=0, le=100000)] | None = None
+    gas_lel_pct: Annotated[float, Field(ge=0, le=100)] | None = None
+
+
+ThirdPartyKind = Literal[
+    "blasting", "excavation", "works", "machinery", "digging", "drilling", "intrusion", "damage"
+]
+
+
+class PipelineEvent(BaseModel):
+    """Third-party activity (fibre-optic vibration, video, patrol) or leak detection."""
+
+    model_config = STRICT
+    code: Literal["third_party", "npw_leak", "mass_balance_leak"]
+    kind: ThirdPartyKind | None = None
+    distance_m: Annotated[float, Field(ge=0, le=5000)] | None = None
+    permit: bool = False
+
+
+class ChemPipelineMessage(Envelope):
+    sector: Literal["chem_pipeline"]
+    metrics: PipelineMetrics = PipelineMetrics()
+    events: tuple[PipelineEvent, ...] = ()
+
+
+class OilGasPipelineMessage(Envelope):
+    sector: Literal["oil_gas_pipeline"]
+    metrics: PipelineMetrics = PipelineMetrics()
+    events: tuple[PipelineEvent, ...] = ()
+
 
 _NONE = int(Level.NONE)
 _BLUE = int(Level.BLUE)
@@ -149,10 +184,10 @@ class PipelineModel:
     # written at once when they change; the previous pressure sample rides on the coalesced state writes
     durable_memory: tuple[str, ...] = ("pd", "it", "tl", "tt")
 
-    def __init__(self, sector: Sector, config: PipelineConfig | None = None) -> None:
-        if sector not in (Sector.CHEM_PIPELINE, Sector.OIL_GAS_PIPELINE):
+    def __init__(self, sector: str, config: PipelineConfig | None = None) -> None:
+        if sector not in (CHEM_PIPELINE.code, OIL_GAS_PIPELINE.code):
             raise ValueError(f"PipelineModel grades pipeline sectors only, not {sector}")
-        self.sector: Sector = sector
+        self.sector = sector
         self.config = cfg = config or PipelineConfig()
         self._normal_third_party = normal(THIRD_PARTY)
         self._normal_pressure = normal(PRESSURE)
@@ -618,3 +653,29 @@ def _leak_finding(codes: Sequence[str]) -> Finding:
         immediate=True,
         params={"methods": ",".join(sorted(set(codes)))},
     )
+
+
+_RISK_TYPES = {
+    THIRD_PARTY: "第三方施工",
+    PRESSURE: "管道压力",
+    FLOW: "管道流量",
+    PIT_GAS: "阀井可燃气体",
+    LEAK: "管道泄漏",
+}
+# Two sectors, one model: each has its own message literal, policy section (`sectors.<code>`) and regulators.
+CHEM_PIPELINE = SectorSpec(
+    zh="危化品管道",
+    message=ChemPipelineMessage,
+    config=PipelineConfig,
+    model=partial(PipelineModel, "chem_pipeline"),
+    risk_types=_RISK_TYPES,
+    regulators=("emergency_bureau", "planning_resources"),
+)
+OIL_GAS_PIPELINE = SectorSpec(
+    zh="油气管道",
+    message=OilGasPipelineMessage,
+    config=PipelineConfig,
+    model=partial(PipelineModel, "oil_gas_pipeline"),
+    risk_types=_RISK_TYPES,
+    regulators=("development_reform", "planning_resources"),
+)

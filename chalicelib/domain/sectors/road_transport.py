@@ -25,22 +25,48 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from chalicelib.domain.findings import (
-    Combination,
-    Finding,
-    UnitAlarm,
-    in_window,
-    local_minute_of_day,
-    normal,
-    rising,
-)
-from chalicelib.domain.levels import Level, Sector
-from chalicelib.domain.registry import PASSENGER_VEHICLES, DeviceRegistration, StaticFactors
-from chalicelib.domain.telemetry import DsmEvent, RoadClass, RoadTransportMessage, RoadTransportMetrics
+from chalicelib.domain.clock import in_window, local_minute_of_day
+from chalicelib.domain.findings import Combination, Finding, SectorSpec, UnitAlarm, normal, rising
+from chalicelib.domain.levels import Level
+from chalicelib.domain.telemetry import STRICT, Envelope
+
+if TYPE_CHECKING:
+    from chalicelib.domain.registry import DeviceRegistration, StaticFactors
+
+# --- registration vocabulary and telemetry (JT/T 808 position report + DSM alarms) ----------------------------
+
+VehicleClass = Literal["coach_long_distance", "coach_tour", "bus_intercity", "hazmat", "heavy_freight"]
+PASSENGER_VEHICLES = frozenset({"coach_long_distance", "coach_tour", "bus_intercity"})
+RoadClass = Literal["expressway", "urban_expressway", "other"]
+
+
+class RoadTransportMetrics(BaseModel):
+    model_config = STRICT
+    speed_kmh: Annotated[float, Field(ge=0, le=220)] | None = None
+    lat: Annotated[float, Field(ge=-90, le=90)] | None = None
+    lon: Annotated[float, Field(ge=-180, le=180)] | None = None
+    road_limit_kmh: Annotated[float, Field(gt=0, le=150)] | None = None
+    road_class: RoadClass | None = None
+    in_restricted_zone: bool | None = None  # geofence or restricted-time flag from the platform's map match
+
+
+class DsmEvent(BaseModel):
+    """Driver-state monitoring alarm (JT/T 1078 / Su-standard ADAS-DSM)."""
+
+    model_config = STRICT
+    code: Literal["fatigue", "phone", "smoking", "distraction", "abnormal_driver"]
+    level: Literal[1, 2] = 1
+
+
+class RoadTransportMessage(Envelope):
+    sector: Literal["road_transport"]
+    metrics: RoadTransportMetrics = RoadTransportMetrics()
+    events: tuple[DsmEvent, ...] = ()
+
 
 OVERSPEED = "overspeed"
 NIGHT_SPEED = "night_speed"
@@ -193,7 +219,6 @@ class RoadTransportModel:
     the minimum rest.
     """
 
-    sector: Sector = Sector.ROAD_TRANSPORT
     stuck_metrics: tuple[str, ...] = ()  # speed 0 while parked is legitimate
     # Written at once when they change: moving/stopped, stop start, rest, breaches, DSM and zone memory. The
     # running sums (last report, stretch, daily ring) ride on the coalesced state writes: after a restart the
@@ -784,3 +809,20 @@ class RoadTransportModel:
             immediate=True,
             params=params,
         )
+
+
+SECTOR = SectorSpec(
+    zh="道路运输",
+    message=RoadTransportMessage,
+    config=RoadTransportConfig,
+    model=RoadTransportModel,
+    risk_types={
+        OVERSPEED: "超速",
+        NIGHT_SPEED: "夜间超速",
+        CONTINUOUS_DRIVING: "连续驾驶超时",
+        DAILY_DRIVING: "日累计驾驶超时",
+        DRIVER_STATE: "驾驶员状态异常",
+        OFFLINE_MOVING: "危货车辆行驶中离线",
+    },
+    regulators=("transport_bureau", "traffic_police"),
+)

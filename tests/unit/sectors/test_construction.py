@@ -23,9 +23,9 @@ from chalicelib.domain.sectors.construction import (
     TILT,
     WIND,
     ConstructionConfig,
+    ConstructionMessage,
     ConstructionModel,
 )
-from chalicelib.domain.telemetry import ConstructionMessage
 
 T0 = datetime(2024, 6, 3, 2, 0, tzinfo=UTC).timestamp()  # 10:00 Asia/Shanghai
 HOUR = 3600.0

@@ -12,8 +12,7 @@ from pydantic import ValidationError
 from chalicelib.domain.findings import Finding, normal
 from chalicelib.domain.levels import Level
 from chalicelib.domain.registry import DeviceRegistration, Setpoint, StaticFactors
-from chalicelib.domain.sectors.fire import ALARM_SYSTEM, STATIC_PRESSURE, FireConfig, FireModel
-from chalicelib.domain.telemetry import FireMessage
+from chalicelib.domain.sectors.fire import ALARM_SYSTEM, STATIC_PRESSURE, FireConfig, FireMessage, FireModel
 
 T0 = datetime(2024, 6, 3, 10, 0, tzinfo=UTC).timestamp()
 MIN = 60.0

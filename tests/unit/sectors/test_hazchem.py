@@ -10,8 +10,7 @@ from pydantic import ValidationError
 from chalicelib.domain.findings import Finding, UnitAlarm, normal
 from chalicelib.domain.levels import Level, Sector
 from chalicelib.domain.registry import DeviceRegistration, Setpoint, StaticFactors
-from chalicelib.domain.sectors.hazchem import HazchemConfig, HazchemModel
-from chalicelib.domain.telemetry import HazchemMessage
+from chalicelib.domain.sectors.hazchem import HazchemConfig, HazchemMessage, HazchemModel
 
 NOW = 1_717_207_200.0  # 2024-06-01 10:00 Asia/Shanghai
 NONE, BLUE, YELLOW, ORANGE, RED = Level.NONE, Level.BLUE, Level.YELLOW, Level.ORANGE, Level.RED
@@ -497,9 +496,10 @@ def test_combine_never_touches_a_finding_that_is_already_red():
 # --- contract --------------------------------------------------------------------------------------------------
 
 
-def test_model_declares_its_sector_and_stuck_metrics():
-    model = HazchemModel()
-    assert model.sector == Sector.HAZCHEM
+def test_model_is_registered_for_its_sector_and_declares_its_stuck_metrics():
+    model = Sector.HAZCHEM.spec.build()
+    assert type(model) is HazchemModel
+    assert Sector.HAZCHEM.spec.message is HazchemMessage
     assert model.stuck_metrics == ("level_pct", "temperature_c", "pressure_kpa")
 
 

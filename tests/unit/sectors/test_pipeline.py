@@ -12,8 +12,12 @@ from pydantic import ValidationError
 from chalicelib.domain.findings import Finding, UnitAlarm, normal
 from chalicelib.domain.levels import Level, Sector
 from chalicelib.domain.registry import DeviceRegistration, Setpoint
-from chalicelib.domain.sectors.pipeline import PipelineConfig, PipelineModel
-from chalicelib.domain.telemetry import ChemPipelineMessage, OilGasPipelineMessage
+from chalicelib.domain.sectors.pipeline import (
+    ChemPipelineMessage,
+    OilGasPipelineMessage,
+    PipelineConfig,
+    PipelineModel,
+)
 
 NOW = 1_717_207_200.0  # 2024-06-01 10:00 Asia/Shanghai
 NONE, BLUE, YELLOW, ORANGE, RED = Level.NONE, Level.BLUE, Level.YELLOW, Level.ORANGE, Level.RED

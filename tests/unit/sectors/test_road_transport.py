@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
+from chalicelib.domain.clock import SHANGHAI
 from chalicelib.domain.findings import Finding, UnitAlarm, normal
 from chalicelib.domain.levels import Level, Sector
 from chalicelib.domain.registry import DeviceRegistration
@@ -20,11 +21,10 @@ from chalicelib.domain.sectors.road_transport import (
     OFFLINE_MOVING,
     OVERSPEED,
     RoadTransportConfig,
+    RoadTransportMessage,
     RoadTransportModel,
 )
-from chalicelib.domain.telemetry import RoadTransportMessage
 
-SHANGHAI = timezone(timedelta(hours=8))
 NONE, BLUE, YELLOW, ORANGE, RED = Level.NONE, Level.BLUE, Level.YELLOW, Level.ORANGE, Level.RED
 METRES_PER_DEGREE_LAT = 6_371_000.0 * 3.141592653589793 / 180
 
@@ -118,9 +118,10 @@ NOON = local("12:00")
 # --- contract -----------------------------------------------------------------------------------------------
 
 
-def test_model_declares_sector_no_stuck_metrics_and_no_unit_rule() -> None:
-    model = RoadTransportModel()
-    assert model.sector == Sector.ROAD_TRANSPORT
+def test_model_is_registered_for_its_sector_with_no_stuck_metrics_and_no_unit_rule() -> None:
+    model = Sector.ROAD_TRANSPORT.spec.build()
+    assert type(model) is RoadTransportModel
+    assert Sector.ROAD_TRANSPORT.spec.message is RoadTransportMessage
     assert model.stuck_metrics == ()
     finding = Finding(OVERSPEED, RED, reason="overspeed_serious")
     other = UnitAlarm("gnss-1", CONTINUOUS_DRIVING, "driving_time", "continuous", YELLOW, NOON)
