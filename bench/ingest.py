@@ -7,9 +7,10 @@ Two runs over the same fleet and the same simulated time (reports every 10 s): "
 "incidents" (the scripted incidents of local/fleet.py plus one of every bad message). Each run starts from an empty
 moto server provisioned from infra/resources.json and the seeded registry. Kinesis-shaped events of `--batch-size`
 records (the topic rule's output documents) go straight to the deployed handler, `app.ingest(event, context)`,
-which runs an `IngestService` wired like chalicelib/bootstrap.py except for two things: its clock follows the
-simulated time, and the registry's 60 s cache expires on that clock too (otherwise a compressed run would read the
-registry less often than a real container does).
+which runs the `IngestService` that `chalicelib.bootstrap.ingest_service` builds for the deployed handler (the
+audit-chained warning store, the delivery ledger, the disposal timers on moto's Step Functions) with two clocks
+swapped for the simulated one: the service's, and the registry cache's 60 s expiry (otherwise a compressed run
+would read the registry less often than a real container does).
 
 Counting: botocore event hooks on the clients the service actually uses (each PynamoDB model's client and the
 notifier's SNS client). Capacity rules used (DynamoDB developer guide, "read and write operations", and "global
@@ -35,7 +36,7 @@ import os
 import statistics
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -43,15 +44,12 @@ from unittest import mock
 
 import boto3
 
-from chalicelib.adapters import dynamo
-from chalicelib.adapters.errors import is_transient
-from chalicelib.adapters.notify import SnsNotifier
-from chalicelib.bootstrap import Container, reset
-from chalicelib.domain.catalog import Policy, build_engine, build_policy
+from chalicelib.adapters import audit_store, dynamo
+from chalicelib.bootstrap import Container, base, ingest_service, reset
+from chalicelib.domain.catalog import Policy, build_policy
 from chalicelib.domain.clock import SHANGHAI
-from chalicelib.domain.registry import DeviceRegistration, Enterprise, Person
 from chalicelib.services.ingest import IngestService
-from chalicelib.settings import Settings, get_settings
+from chalicelib.settings import Settings
 from local.aws import Provisioned, provision, reset_moto, start_moto_server
 from local.fleet import INCIDENTS, Fleet, Incident, SimMessage
 from local.poller import LambdaContext
@@ -66,6 +64,8 @@ REGISTRY_TTL_S = 60.0  # DynamoRegistry's default
 BAD_MESSAGES_STEP = 30
 AUDIENCE_QUEUES = ("EnterpriseQueue", "DutyQueue", "RegulatorQueue", "AreaQueue", "EmergencyQueue")
 ITEM_MODELS: tuple[type[Any], ...] = (
+    audit_store.ChainEventItem,
+    audit_store.AuditHeadItem,
     dynamo.DeviceStateItem,
     dynamo.UnitStateItem,
     dynamo.RegistryItem,
@@ -109,31 +109,6 @@ class SimClock:
 
     def __call__(self) -> float:
         return self.now
-
-
-class SimulatedTtlRegistry:
-    """The product's DynamoRegistry, its cache expiring on the simulated clock instead of the wall clock."""
-
-    def __init__(self, clock: SimClock, ttl_s: float = REGISTRY_TTL_S) -> None:
-        self._clock = clock
-        self._ttl_s = ttl_s
-        self._inner = dynamo.DynamoRegistry(ttl_s=1e12)
-        self._born = clock()
-
-    def _current(self) -> dynamo.DynamoRegistry:
-        if self._clock() - self._born >= self._ttl_s:
-            self._inner = dynamo.DynamoRegistry(ttl_s=1e12)
-            self._born = self._clock()
-        return self._inner
-
-    def devices(self, device_ids: Iterable[str]) -> Mapping[str, DeviceRegistration]:
-        return self._current().devices(device_ids)
-
-    def enterprise(self, enterprise_id: str) -> Enterprise | None:
-        return self._current().enterprise(enterprise_id)
-
-    def people(self) -> Sequence[Person]:
-        return self._current().people()
 
 
 # --- counting capacity on the clients the service uses --------------------------------------------------------
@@ -415,13 +390,13 @@ def table_schemas(infra: Provisioned, settings: Settings) -> dict[str, TableSche
 
 
 def prepare(endpoint_url: str, registry: SeedRegistry) -> Environment:
-    """A fresh, provisioned, seeded server and an IngestService wired like bootstrap.py, with meters attached."""
+    """A fresh, provisioned, seeded server and the IngestService `bootstrap.ingest_service` builds for the deployed
+    handler (on the simulated clock), with meters on the clients it uses."""
     reset_moto(endpoint_url)
     infra = provision(endpoint_url)
     os.environ.update(app_environment(infra, {"POWERTOOLS_METRICS_DISABLED": "false"}))
     reset()
-    settings = get_settings()
-    dynamo.bind(settings)
+    settings = base().settings  # binds the tables, as every handler's wiring does first
     dynamo.DynamoRegistry.put_many(registry.devices, registry.enterprises, registry.people)
 
     dynamo_meter = DynamoMeter(table_schemas(infra, settings))
@@ -433,20 +408,7 @@ def prepare(endpoint_url: str, registry: SeedRegistry) -> Environment:
 
     policy = build_policy(settings.policy)
     clock = SimClock(START)
-    service = IngestService(
-        engine=build_engine(policy),
-        policy=policy,
-        registry=SimulatedTtlRegistry(clock),
-        states=dynamo.DynamoStateStore(),
-        warnings=dynamo.DynamoWarningStore(),
-        quarantine=dynamo.DynamoQuarantine(settings.quarantine_ttl_days),
-        notifier=SnsNotifier(sns, settings.warning_topic_arn, settings.sms_enabled),
-        deliveries=dynamo.DynamoDeliveryLedger(),
-        workflow=None,
-        clock=clock,
-        is_transient=is_transient,
-        state_flush_s=settings.state_flush_s,
-    )
+    service = ingest_service(settings, policy, sns, clock=clock, registry_clock=clock)
     sqs = boto3.client("sqs", endpoint_url=endpoint_url, region_name=infra.region)
     return Environment(infra, settings, policy, service, clock, dynamo_meter, sns_meter, sns, sqs)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -45,7 +45,7 @@ def _s3(settings: Settings) -> Any:
     return aws_clients.s3(settings)
 
 
-def _timers(settings: Settings) -> WorkflowTimers | None:
+def _timers(settings: Settings, clock: Callable[[], float] = time.time) -> WorkflowTimers | None:
     """The disposal timers (None when this stage has no state machine: warnings are then not followed)."""
     if not settings.disposal_state_machine_arn:
         return None
@@ -53,7 +53,7 @@ def _timers(settings: Settings) -> WorkflowTimers | None:
     from chalicelib.adapters.workflow import StepFunctionsExecutions
 
     executions = StepFunctionsExecutions(_client("stepfunctions", settings), settings.disposal_state_machine_arn)
-    return WorkflowTimers(executions, AuditedWarningStore(), time.time)
+    return WorkflowTimers(executions, AuditedWarningStore(), clock)
 
 
 @dataclass(frozen=True)
@@ -73,19 +73,23 @@ def base() -> Base:
     return Base(settings=settings, policy=build_policy(settings.policy))
 
 
-@lru_cache(maxsize=1)
-def container() -> Container:
-    """The ingest handler's wiring."""
+def ingest_service(
+    settings: Settings,
+    policy: Policy,
+    sns: Any,
+    clock: Callable[[], float] = time.time,
+    registry_clock: Callable[[], float] = time.monotonic,
+) -> IngestService:
+    """The ingest use case over its adapters, as the deployed handler runs it. The clocks are parameters so that a
+    bench can run it on simulated time; everything else is what ships."""
     from chalicelib.adapters import audit_store, dynamo
     from chalicelib.adapters.errors import is_transient
     from chalicelib.adapters.notify import SnsNotifier
 
-    settings, policy = base().settings, base().policy
-    sns = _client("sns", settings)
-    ingest = IngestService(
+    return IngestService(
         engine=build_engine(policy),
         policy=policy,
-        registry=dynamo.DynamoRegistry(),
+        registry=dynamo.DynamoRegistry(clock=registry_clock),
         states=dynamo.DynamoStateStore(),
         warnings=audit_store.AuditedWarningStore(),  # every engine change chained in the audit trail
         quarantine=dynamo.DynamoQuarantine(
@@ -95,12 +99,19 @@ def container() -> Container:
         ),
         notifier=SnsNotifier(sns, settings.warning_topic_arn, settings.sms_enabled),
         deliveries=dynamo.DynamoDeliveryLedger(),
-        workflow=_timers(settings),
-        clock=time.time,
+        workflow=_timers(settings, clock),
+        clock=clock,
         is_transient=is_transient,
         state_flush_s=settings.state_flush_s,
     )
-    return Container(settings=settings, policy=policy, ingest=ingest, sns=sns)
+
+
+@lru_cache(maxsize=1)
+def container() -> Container:
+    """The ingest handler's wiring."""
+    settings, policy = base().settings, base().policy
+    sns = _client("sns", settings)
+    return Container(settings=settings, policy=policy, ingest=ingest_service(settings, policy, sns), sns=sns)
 
 
 def _warning_actions(

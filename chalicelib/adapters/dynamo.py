@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -333,14 +333,15 @@ class DynamoStateStore:
 class DynamoRegistry:
     """Registrations, enterprises and people, cached per container for `ttl_s` (the registry changes rarely)."""
 
-    def __init__(self, ttl_s: float = 60.0) -> None:
+    def __init__(self, ttl_s: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
         self._ttl_s = ttl_s
+        self._clock = clock  # a bench's simulated clock expires the cache as a real container's would
         self._devices: dict[str, tuple[float, DeviceRegistration | None]] = {}
         self._enterprises: dict[str, tuple[float, Enterprise | None]] = {}
         self._people: tuple[float, tuple[Person, ...]] | None = None
 
     def devices(self, device_ids: Iterable[str]) -> Mapping[str, DeviceRegistration]:
-        now = time.monotonic()
+        now = self._clock()
         ids = list(dict.fromkeys(device_ids))
         wanted = [d for d in ids if now - self._devices.get(d, (-1e18, None))[0] > self._ttl_s]
         if wanted:
@@ -353,7 +354,7 @@ class DynamoRegistry:
         return {device: reg for device in ids if (reg := self._devices.get(device, (0.0, None))[1]) is not None}
 
     def enterprise(self, enterprise_id: str) -> Enterprise | None:
-        now = time.monotonic()
+        now = self._clock()
         cached = self._enterprises.get(enterprise_id)
         if cached is None or now - cached[0] > self._ttl_s:
             try:
@@ -365,7 +366,7 @@ class DynamoRegistry:
         return cached[1]
 
     def people(self) -> Sequence[Person]:
-        now = time.monotonic()
+        now = self._clock()
         if self._people is None or now - self._people[0] > self._ttl_s:
             found = tuple(Person.model_validate(item.data) for item in RegistryItem.by_gsi1.query("PEOPLE"))
             self._people = (now, found)
