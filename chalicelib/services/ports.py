@@ -410,3 +410,151 @@ class Publisher(Protocol):
     """The escalation topic: the consoles' queues subscribe by audience."""
 
     def publish(self, body: dict[str, Any], attributes: dict[str, dict[str, str]]) -> None: ...
+
+
+# --- channels: SMS ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SmsMessage:
+    """One text to one person, in both shapes a provider may need: a template with parameters (mainland China
+    providers send only pre-approved templates under a registered signature) and the rendered text (free-text
+    providers, e.g. SNS)."""
+
+    phone: str  # E.164, e.g. "+8613800138000"
+    template_id: str  # our logical template, e.g. "warning_raised"; each provider maps it to its own code
+    params: Mapping[str, str]  # the template's parameters by name
+    text: str  # the rendered Chinese text (≤ 70 characters, signature included), for free-text channels
+    dedupe_key: str  # one telling (a warning change to this person): the provider's out id, for tracing
+
+
+@dataclass(frozen=True, slots=True)
+class SmsReceipt:
+    """The provider took the message."""
+
+    provider: str  # "aliyun", "sns"
+    message_id: str  # the provider's id of the message (Aliyun BizId, SNS MessageId)
+    request_id: str | None = None  # the provider's id of the call, for its support desk
+
+
+class SmsRejectReason(StrEnum):
+    """Why a message can never go out as it is: sending it again cannot help."""
+
+    INVALID_PHONE = "invalid_phone"  # not E.164, or not a number this provider serves
+    UNKNOWN_TEMPLATE = "unknown_template"  # no provider template is configured for the logical template
+    MISSING_PARAM = "missing_param"  # a parameter the template needs is absent or empty
+    PARAM_TOO_LONG = "param_too_long"  # a parameter is longer than the provider allows
+    TEXT_TOO_LONG = "text_too_long"  # the free text is longer than one message
+    TEMPLATE_INVALID = "template_invalid"  # the provider knows no approved template of that code, or its params
+    SIGNATURE_INVALID = "signature_invalid"  # the signature (签名) is not approved or does not fit the template
+    CONTENT_REJECTED = "content_rejected"  # the content trips the provider's filters (keywords, links)
+    INVALID_REQUEST = "invalid_request"  # the provider refused the request's shape
+    PROVIDER_REFUSED = "provider_refused"  # any other refusal the provider calls the caller's fault
+
+
+class SmsUnavailableReason(StrEnum):
+    """Why a message did not go out now although it may later: send it again after a delay."""
+
+    THROTTLED = "throttled"  # the provider's rate or frequency limits
+    PROVIDER_ERROR = "provider_error"  # the provider failed (5xx, its system error, an unreadable answer)
+    TIMEOUT = "timeout"  # no answer in time: the message may have gone out
+    CONNECTION = "connection"  # no connection was made
+    CREDENTIALS = "credentials"  # the access key could not be read, or the provider refused it (rotated?)
+    ACCOUNT = "account"  # the provider account cannot send now (balance, daily or monthly quota)
+
+
+class SmsSendError(Exception):
+    """A send that did not produce a receipt. `reason` is ours; `provider_code` / `provider_message` are the
+    provider's words, for the logs and the operators (never branch on the message)."""
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        provider: str = "",
+        provider_code: str | None = None,
+        provider_message: str | None = None,
+        request_id: str | None = None,
+        detail: str = "",
+    ) -> None:
+        self.reason = reason
+        self.provider = provider
+        self.provider_code = provider_code
+        self.provider_message = provider_message
+        self.request_id = request_id
+        self.detail = detail
+        words = ", ".join(
+            part
+            for part in (
+                provider,
+                f"code={provider_code}" if provider_code else "",
+                f"request={request_id}" if request_id else "",
+                detail,
+                provider_message or "",
+            )
+            if part
+        )
+        super().__init__(f"{reason} ({words})" if words else str(reason))
+
+
+class SmsRejected(SmsSendError):  # noqa: N818 - the name the delivery handler is written against
+    """Permanent: the message was not sent and never will be as it is (do not retry; record it, alert)."""
+
+    reason: SmsRejectReason
+
+    def __init__(
+        self,
+        reason: SmsRejectReason | str,
+        *,
+        provider: str = "",
+        provider_code: str | None = None,
+        provider_message: str | None = None,
+        request_id: str | None = None,
+        detail: str = "",
+    ) -> None:
+        super().__init__(
+            SmsRejectReason(reason),
+            provider=provider,
+            provider_code=provider_code,
+            provider_message=provider_message,
+            request_id=request_id,
+            detail=detail,
+        )
+
+
+class SmsUnavailable(SmsSendError):  # noqa: N818 - likewise
+    """Transient: retry later. `maybe_sent` is True when the provider may have taken the message although no
+    receipt came back (a timeout, an unreadable answer): a retry may then text the person twice."""
+
+    reason: SmsUnavailableReason
+
+    def __init__(
+        self,
+        reason: SmsUnavailableReason | str,
+        *,
+        provider: str = "",
+        provider_code: str | None = None,
+        provider_message: str | None = None,
+        request_id: str | None = None,
+        detail: str = "",
+        maybe_sent: bool = False,
+    ) -> None:
+        super().__init__(
+            SmsUnavailableReason(reason),
+            provider=provider,
+            provider_code=provider_code,
+            provider_message=provider_message,
+            request_id=request_id,
+            detail=detail,
+        )
+        self.maybe_sent = maybe_sent
+
+
+class SmsChannel(Protocol):
+    """An SMS provider (`chalicelib/adapters/channels/`): one message, one call, no retries of its own (the
+    delivery queue retries). Checks what it can before calling the provider, so a bad message costs no call."""
+
+    def send(self, message: SmsMessage) -> SmsReceipt:
+        """The provider's receipt; SmsRejected when the message can never go out as it is; SmsUnavailable when
+        it may go out later."""
+        ...
