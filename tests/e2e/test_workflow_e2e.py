@@ -1,4 +1,4 @@
-"""The closed loop end to end (issues 5, 9): devices publish over MQTT, the engine raises warnings, the warning
+"""The closed loop end to end: devices publish over MQTT, the engine raises warnings, the warning
 store stamps absolute due times on every change, one disposal timer per due version (the real ASL on moto) sleeps
 until the next due time and wakes the app, and people act through the HTTP API.
 

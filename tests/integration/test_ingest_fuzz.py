@@ -1,4 +1,4 @@
-"""A generated corpus through the `ingest` handler (issue 8: items 1 and 8): no record can make it raise, and every
+"""A generated corpus through the `ingest` handler: no record can make it raise, and every
 record ends graded or quarantined with a reason, its original bytes kept.
 
 The corpus (seeded, so every run is the same) starts from the fleet simulator's realistic reports of all 248

@@ -1,4 +1,4 @@
-"""The warning disposal lifecycle (issue 4): every status × every action, the closing rules per level, latched
+"""The warning disposal lifecycle: every status × every action, the closing rules per level, latched
 warnings, engine level changes in every open state, and a property over arbitrary sequences of actions."""
 
 from __future__ import annotations
