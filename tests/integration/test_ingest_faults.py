@@ -572,7 +572,7 @@ def test_a_restart_after_every_other_batch_records_and_tells_what_a_clean_run_do
     memory; the only rows allowed to be missing are `replayed` rows of device replays whose original was inside
     the coalescing window (such a replay is regraded from the older state to the same effect, which the stores
     absorb). Recovering the rest exactly on a cold start needs replaying the shard from the state's
-    stream sequence: not done yet, docs/decisions.md)."""
+    stream sequence (not done yet: docs/decisions.md)."""
     batches_count = len(rig.stream.batches)
     run = play(Plan(restart_after=frozenset(range(0, batches_count, 2))))(rig.platform, rig.stream, None)
     clean = rig.clean.final
