@@ -1,7 +1,7 @@
 """The command line: `python -m local.demo [--duration S] [--step S] [--fast] [--no-colour] [--summary PATH]`.
 
-The exit code is the verdict: 0 when every check passed, 1 when one failed, 130 when interrupted (the platform is
-stopped in every case)."""
+The exit code is the verdict: 0 when every check passed, 1 when one failed; 2 for a bad command line (or a summary
+path that cannot be written), 130 when interrupted. The platform is stopped in every case."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from typing import TextIO
 from local.demo.options import DEFAULT_DURATION_S, DEFAULT_STEP_S, DEFAULT_SUMMARY_PATH, DRAIN_S, Options
 from local.demo.terminal import shown_path
 
+EXIT_USAGE = 2  # as argparse exits on a bad command line
 EXIT_INTERRUPTED = 130
 
 
@@ -67,8 +68,14 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     from local.demo.orchestration import run  # the platform's imports are heavy: not for --help
 
     stream = out or sys.stdout
-    # A summary left by an earlier run must not pass for this one's if this one stops before writing its own.
-    options.summary_path.unlink(missing_ok=True)
+    # A summary left by an earlier run must not pass for this one's if this one stops before writing its own; and a
+    # path that cannot be written should fail now, not after minutes of running.
+    try:
+        options.summary_path.parent.mkdir(parents=True, exist_ok=True)
+        options.summary_path.unlink(missing_ok=True)
+    except OSError as exc:
+        sys.stderr.write(f"python -m local.demo: cannot write the summary to {exc.filename}: {exc.strerror}\n")
+        return EXIT_USAGE
     try:
         return run(options, stream).exit_code
     except KeyboardInterrupt:
