@@ -376,6 +376,14 @@ def scenario_warning(record: WarningRecord, reached: set[Level]) -> ScenarioWarn
         levels_reached=[level.code for level in sorted(reached)],
         status=status.value,
         escalation_tier=_tier(record),
-        acknowledged=bool(details.get("acknowledged")),
+        acknowledged_after_s=_after_raise(record, details.get("acknowledged")),
+        closed_after_s=_after_raise(record, details.get("closure")),
         closed_how=None if status.is_open else closure_how(details.get("closure") or {}, details),
     )
+
+
+def _after_raise(record: WarningRecord, step: Mapping[str, Any] | None) -> float | None:
+    """Seconds from the raise to a lifecycle step recorded in the warning's details (`{"at": epoch seconds}`)."""
+    if not step or step.get("at") is None:
+        return None
+    return round(float(step["at"]) - record.raised_at, 3)

@@ -150,7 +150,8 @@ class ScenarioWarning(_Model):
     levels_reached: list[str]
     status: str
     escalation_tier: int  # the highest recorded on it; 0 when none
-    acknowledged: bool
+    acknowledged_after_s: float | None  # seconds from the raise; None when nobody acknowledged it
+    closed_after_s: float | None  # seconds from the raise; None while open
     closed_how: str | None  # enterprise, duty_confirmed, duty_false_alarm; None while open
 
 
