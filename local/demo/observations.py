@@ -115,7 +115,6 @@ def summarise(facts: RunFacts, platform: LocalPlatform, tables: PlatformTables) 
     """The summary without its verdict (`local.demo.checks.with_verdict` adds it)."""
     records = tables.warnings()
     reached = {record.warning_id: levels_reached(tables.events(record.warning_id)) for record in records}
-    escalations = [entry for entry in facts.feed.escalations if not entry.is_reminder]
     return DemoSummary(
         options=facts.options,
         timings=facts.timings,
@@ -123,30 +122,7 @@ def summarise(facts: RunFacts, platform: LocalPlatform, tables: PlatformTables) 
         quarantine=quarantine_summary(facts.bad, tables.quarantine_rows()),
         warnings=warning_summary(records, reached, facts.feed),
         sms=sms_summary(facts.feed),
-        escalations=EscalationSummary(
-            by_tier={tier: sum(1 for e in escalations if e.tier == tier) for tier in TIERS},
-            clear_overdue_tier2=sum(1 for e in escalations if e.tier == 2 and e.reason == "clear_overdue"),
-            reminders=facts.feed.reminders,
-            most_reminders_for_one_warning=max(
-                (entry.ordinal for entry in facts.feed.escalations if entry.is_reminder), default=0
-            ),
-            sms=sum(sum(e.sms_sent.values()) for e in escalations),
-            recorded_tiers=recorded_tiers(records),
-            published=[
-                EscalationItem(
-                    warning_id=e.warning_id,
-                    enterprise_id=e.enterprise_id,
-                    sector=str(e.body.get("sector", "")),
-                    level=e.level,
-                    tier=e.tier,
-                    reason=e.reason,
-                    at=e.at,
-                    delivered_to=[a for a in AUDIENCE_QUEUES if a in e.delivered_to],
-                    sms_by_audience=dict(e.sms_sent),
-                )
-                for e in escalations
-            ],
-        ),
+        escalations=escalation_summary(facts.feed, records),
         people=people_summary(facts.personas, facts.actor_events),
         loop=loop_summary(records, facts.ended, facts.oldest_running),
         scenarios=scenario_outcomes(records, reached, platform.registry, facts),
@@ -258,6 +234,34 @@ def sms_summary(feed: FeedStats) -> SmsSummary:
         for_raises_by_level={level: dict(counts) for level, counts in by_level.items()},
         planned_for_changes=sum(sum(entry.planned_sms.values()) for entry in feed.entries),
         for_escalations=sum(sum(entry.sms_sent.values()) for entry in escalations),
+    )
+
+
+def escalation_summary(feed: FeedStats, records: Sequence[WarningRecord]) -> EscalationSummary:
+    escalations = [entry for entry in feed.escalations if not entry.is_reminder]
+    return EscalationSummary(
+        by_tier={tier: sum(1 for e in escalations if e.tier == tier) for tier in TIERS},
+        clear_overdue_tier2=sum(1 for e in escalations if e.tier == 2 and e.reason == "clear_overdue"),
+        reminders=feed.reminders,
+        most_reminders_for_one_warning=max(
+            (entry.ordinal for entry in feed.escalations if entry.is_reminder), default=0
+        ),
+        sms=sum(sum(e.sms_sent.values()) for e in escalations),
+        recorded_tiers=recorded_tiers(records),
+        published=[
+            EscalationItem(
+                warning_id=e.warning_id,
+                enterprise_id=e.enterprise_id,
+                sector=str(e.body.get("sector", "")),
+                level=e.level,
+                tier=e.tier,
+                reason=e.reason,
+                at=e.at,
+                delivered_to=[a for a in AUDIENCE_QUEUES if a in e.delivered_to],
+                sms_by_audience=dict(e.sms_sent),
+            )
+            for e in escalations
+        ],
     )
 
 
