@@ -1,0 +1,5 @@
+import sys
+
+from local.demo.cli import main
+
+sys.exit(main())

@@ -1,0 +1,161 @@
+"""The demo's pass/fail checks, as data: each a name, what it checks, and how to read expected and observed values
+from the summary. They read nothing but the summary, so the JSON file explains every verdict.
+
+The checks decide the exit code of `make demo`: a broken platform must fail it, not print a happy story. What the
+run merely shows (timings, how long the fleet waited) is not checked: a busy machine makes a run longer, not wrong.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import JsonValue
+
+from chalicelib.domain.levels import Level
+from local.demo.summary import Check, DemoSummary
+
+Comparison = Literal["equals", "at_least"]
+HAZARD_LEVELS = tuple(level.code for level in Level if level is not Level.NONE)
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    description: str
+    comparison: Comparison
+    expected: Callable[[DemoSummary], JsonValue]
+    observed: Callable[[DemoSummary], JsonValue]
+    problem: Callable[[DemoSummary, JsonValue], str]  # the sentence for a failure, from the observed value
+
+    def evaluate(self, summary: DemoSummary) -> Check:
+        expected, observed = self.expected(summary), self.observed(summary)
+        passed = _holds(self.comparison, expected, observed)
+        return Check(
+            name=self.name,
+            description=self.description,
+            comparison=self.comparison,
+            expected=expected,
+            observed=observed,
+            passed=passed,
+            problem=None if passed else self.problem(summary, observed),
+        )
+
+
+def _holds(comparison: Comparison, expected: JsonValue, observed: JsonValue) -> bool:
+    if comparison == "equals":
+        return observed == expected
+    return isinstance(observed, int) and isinstance(expected, int) and observed >= expected
+
+
+def empty_cells(summary: DemoSummary) -> list[str]:
+    """`sector/level` of every hazard level no warning of the run reached in that sector."""
+    return [
+        f"{sector}/{level}"
+        for sector, levels in summary.warnings.raised.items()
+        for level in HAZARD_LEVELS
+        if not levels.get(level)
+    ]
+
+
+def _bad_messages_with_their_reason(summary: DemoSummary) -> int:
+    return sum(1 for outcome in summary.quarantine.bad_messages if outcome.passed)
+
+
+RULES: tuple[Rule, ...] = (
+    Rule(
+        "every_message_accounted_for",
+        "every published message was graded, quarantined or refused by the topic rule (none still in flight)",
+        "equals",
+        lambda s: 0,
+        lambda s: s.messages.in_flight,
+        lambda s, observed: f"{observed} message(s) unaccounted for",
+    ),
+    Rule(
+        "every_level_in_every_sector",
+        "a warning reached blue, yellow, orange and red in every sector (data-quality findings apart)",
+        "equals",
+        lambda s: [],
+        lambda s: list(empty_cells(s)),  # a list of JSON values, not of str (invariance)
+        lambda s, observed: f"no warning raised for {', '.join(empty_cells(s))}",
+    ),
+    Rule(
+        "bad_messages_get_their_reason",
+        "every bad message the fleet sent is in the Quarantine table with exactly its expected reason",
+        "equals",
+        lambda s: len(s.quarantine.bad_messages),
+        _bad_messages_with_their_reason,
+        lambda s, observed: (
+            f"{len(s.quarantine.bad_messages) - int(str(observed))} bad message(s) without exactly their expected "
+            "reason"
+        ),
+    ),
+    Rule(
+        "no_good_message_quarantined",
+        "no Quarantine row that no bad message explains",
+        "equals",
+        lambda s: 0,
+        lambda s: len(s.quarantine.unexpected),
+        lambda s, observed: f"{observed} message(s) quarantined unexpectedly",
+    ),
+    Rule(
+        "quarantine_table_matches_handler",
+        "the Quarantine table holds as many rows as the ingest handler quarantined",
+        "equals",
+        lambda s: s.messages.quarantined,
+        lambda s: s.quarantine.table_rows,
+        lambda s, observed: f"handler quarantined {s.messages.quarantined}, Quarantine table holds {observed}",
+    ),
+    Rule(
+        "tier3_escalation_published",
+        "the disposal workflow escalated a red warning past its clear deadline to tier 3",
+        "at_least",
+        lambda s: 1,
+        lambda s: s.escalations.by_tier.get(3, 0),
+        lambda s, observed: "no tier-3 escalation (a red warning past its clear deadline)",
+    ),
+    Rule(
+        "warning_closed",
+        "people closed at least one warning through the API",
+        "at_least",
+        lambda s: 1,
+        lambda s: s.loop.closed,
+        lambda s, observed: "no warning was closed",
+    ),
+    Rule(
+        "closed_warning_archived",
+        "the state machine archived at least one closed warning",
+        "at_least",
+        lambda s: 1,
+        lambda s: s.loop.archived,
+        lambda s, observed: "no closed warning was archived by the state machine",
+    ),
+    Rule(
+        "actions_answered_2xx_or_409",
+        "every action through the API was accepted (2xx) or refused by the lifecycle (409)",
+        "equals",
+        lambda s: 0,
+        lambda s: len(s.people.unexpected_answers),
+        lambda s, observed: f"{observed} action(s) answered neither 2xx nor 409",
+    ),
+    Rule(
+        "disposal_executions_succeeded",
+        "no disposal execution (Step Functions) failed",
+        "equals",
+        lambda s: 0,
+        lambda s: len(s.loop.failed_executions),
+        lambda s, observed: f"{observed} disposal execution(s) failed",
+    ),
+)
+
+
+def evaluate(summary: DemoSummary) -> list[Check]:
+    return [rule.evaluate(summary) for rule in RULES]
+
+
+def with_verdict(summary: DemoSummary) -> DemoSummary:
+    """The summary with its checks evaluated, its verdict and the exit code that follows from it."""
+    checks = evaluate(summary)
+    passed = all(check.passed for check in checks)
+    return summary.model_copy(update={"checks": checks, "passed": passed, "exit_code": 0 if passed else 1})

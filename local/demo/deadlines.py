@@ -1,0 +1,56 @@
+"""The seconds-scale clock the platform runs with during the demo (DYJ_POLICY_JSON).
+
+DOMAIN.md §4 counts deadlines in minutes and hours; a demo of a few minutes needs seconds. The order between the
+levels is kept, so the story is the same, only faster.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+DEADLINES_S: Mapping[str, tuple[int, int, int, int]] = {
+    "red": (15, 30, 50, 8),
+    "orange": (20, 40, 70, 10),
+    "yellow": (25, 50, 90, 12),
+    "blue": (30, 60, 120, 15),
+}
+"""Per level: acknowledge, verify + feed back, clear, reminder interval (seconds, counted from the raise).
+Within the default run a silent red (raised by ~75 s) reaches tier 3 (~125 s) and a silent orange its clear
+deadline (tier 2 again)."""
+
+CONFIRM_S: Mapping[str, int] = {"red": 40, "orange": 50}
+"""The duty centre's confirmation of an orange/red clear request (DOMAIN.md §4: 30 min, 1 h), in seconds."""
+
+SWEEP_GRACE_S = 20
+
+FAST_DEADLINES_S: Mapping[str, tuple[int, int, int, int]] = {
+    "red": (5, 10, 18, 3),
+    "orange": (7, 14, 25, 4),
+    "yellow": (9, 18, 32, 5),
+    "blue": (10, 20, 40, 6),
+}
+FAST_CONFIRM_S: Mapping[str, int] = {"red": 12, "orange": 15}
+"""`--fast` (tests): the same story about three times faster (the timers sleep until each due time: no polling)."""
+
+FAST_ACTOR_PACE = 1 / 2
+"""`--fast`: people act twice as quickly."""
+
+
+def deadline_table(fast: bool) -> Mapping[str, tuple[int, int, int, int]]:
+    return FAST_DEADLINES_S if fast else DEADLINES_S
+
+
+def confirm_table(fast: bool) -> Mapping[str, int]:
+    return FAST_CONFIRM_S if fast else CONFIRM_S
+
+
+def demo_policy(fast: bool) -> dict[str, Any]:
+    """The policy overrides the platform runs with (DYJ_POLICY_JSON): deadlines and the workflow's clock."""
+    deadlines: dict[str, dict[str, int]] = {
+        level: {"acknowledge_s": ack, "verify_s": verify, "clear_s": clear, "reminder_s": reminder}
+        for level, (ack, verify, clear, reminder) in deadline_table(fast).items()
+    }
+    for level, seconds in confirm_table(fast).items():
+        deadlines[level]["confirm_s"] = seconds
+    return {"deadlines": deadlines, "workflow": {"sweep_grace_s": SWEEP_GRACE_S}}

@@ -1,0 +1,214 @@
+"""The machine-readable summary of a demo run (`--summary PATH`, JSON; fields documented in docs/demo.md).
+
+It holds everything the checks look at: the checks read nothing but this model (`local.demo.checks`), so a failing
+check can always be explained from the file. The terminal summary is rendered from it too. Keys are the codes the
+API uses (sector `hazchem`, level `red`, audience `emergency`, status `closed`), never the Chinese labels.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+
+SCHEMA_VERSION = 1
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RunOptions(_Model):
+    duration_s: float
+    step_s: float
+    fast: bool
+    publishing_steps: int
+
+
+class Timings(_Model):
+    """Wall-clock seconds. A busy machine shows here (the fleet waiting, a long drain), never in the checks."""
+
+    started_at: datetime  # UTC, when the platform began to start
+    startup_s: float  # moto, broker, bridge, pollers, API and the seeded registry
+    publishing_s: float  # the fleet's steps, the waits for the platform included
+    fleet_waited_s: float  # of which: the fleet waiting for the platform to catch up
+    drain_s: float  # from the end of publishing until everything settled (or a bounded wait gave up)
+    run_s: float  # from the fleet's first step to the summary read from the tables
+    total_s: float  # start-up to the summary written
+
+
+class MessageCounts(_Model):
+    published: int
+    published_good: int
+    published_bad: int
+    graded: int  # by the ingest handler
+    quarantined: int  # by the ingest handler
+    rule_errors: int  # refused by the topic rule (its error action)
+    presence: int  # lifecycle messages (connected/disconnected), neither graded nor quarantined
+    in_flight: int  # published - graded - quarantined - rule errors; 0 when every message is accounted for
+    in_flight_detail: dict[str, int]  # where the ones in flight are: not yet at the bridge, on the stream, ...
+
+
+class BadMessageOutcome(_Model):
+    device_id: str
+    topic: str
+    expected_reason: str
+    got_reason: str | None  # the reason of the Quarantine row matched by topic and bytes; None: not quarantined
+    passed: bool
+
+
+class UnexpectedQuarantine(_Model):
+    device_id: str
+    reason: str
+    detail: str
+
+
+class QuarantineSummary(_Model):
+    by_reason: dict[str, int]  # rows of the run in the Quarantine table, every reason listed (0 included)
+    expected_by_reason: dict[str, int]  # from the bad messages the fleet sent, every reason listed
+    table_rows: int
+    bad_messages: list[BadMessageOutcome]
+    unexpected: list[UnexpectedQuarantine]  # rows no bad message explains: a good message quarantined
+
+
+class WarningSummary(_Model):
+    raised: dict[str, dict[str, int]]  # sector -> level -> warnings raised at or raised to it (every cell listed)
+    by_peak_level: dict[str, int]  # warnings of the run by the highest level they reached (data quality apart)
+    data_quality: int  # data-quality findings (a sensor fault), counted apart from the hazard levels
+    changes_by_kind: dict[str, int]  # warning changes seen on the audience consoles: raise, level_up, ...
+    routing_mismatches: int  # changes that reached other queues than the audiences they were routed to
+
+
+class SmsSummary(_Model):
+    total: int
+    by_audience: dict[str, int]
+    for_raises_by_level: dict[str, dict[str, int]]  # raise and level_up changes: level -> audience -> SMS sent
+    planned_for_changes: int  # recipients the platform addressed in its warning-change messages
+    for_escalations: int  # SMS matched to escalations
+
+
+class EscalationItem(_Model):
+    warning_id: str
+    enterprise_id: str
+    sector: str
+    level: str
+    tier: int
+    reason: str  # acknowledge_overdue, verify_overdue, clear_overdue
+    at: float  # epoch seconds: when the workflow's state was entered
+    delivered_to: list[str]  # the audience queues that received it
+    sms_by_audience: dict[str, int]
+
+
+class EscalationSummary(_Model):
+    by_tier: dict[int, int]  # escalations published by tier (1, 2, 3 always listed)
+    clear_overdue_tier2: int  # of the tier 2s: a non-red warning past its clear deadline
+    reminders: int
+    most_reminders_for_one_warning: int  # reminders repeat while nobody acknowledges
+    sms: int
+    recorded_tiers: dict[int, int]  # warnings by the highest tier recorded on them (details.escalation_tier)
+    published: list[EscalationItem]
+
+
+class PeopleSummary(_Model):
+    personas: dict[str, int]  # enterprise apps by persona: prompt, false_alarm, late, silent
+    accepted: dict[str, dict[str, int]]  # role -> action type -> actions the API accepted (2xx)
+    answers: dict[int, int]  # HTTP status -> actions
+    unexpected_answers: list[str]  # actions answered neither 2xx nor 409 (409: the lifecycle refusing)
+
+
+class TimeStats(_Model):
+    n: int
+    median_s: float | None
+    max_s: float | None
+
+
+class OldestRunning(_Model):
+    execution: str
+    transitions: int
+
+
+class LoopSummary(_Model):
+    """The closed loop: what the disposal workflow and people did (the Warning table, the executions)."""
+
+    acknowledge_s: dict[str, TimeStats]  # peak level -> seconds from the raise to the acknowledgement
+    clear_s: dict[str, TimeStats]  # peak level -> seconds from the raise to the closure
+    closures_by_how: dict[str, int]  # enterprise, duty_confirmed, duty_false_alarm
+    closed: int  # closed during the run (archived ones included)
+    archived: int
+    still_open: dict[str, int]  # status -> warnings still open at the end
+    transitions_archived: list[int]  # state transitions of each closed and archived warning, all its timers
+    oldest_running: OldestRunning | None
+    failed_executions: list[str]
+
+
+class ScenarioWarning(_Model):
+    warning_id: str
+    data_quality: bool
+    peak_level: str
+    levels_reached: list[str]
+    status: str
+    escalation_tier: int  # the highest recorded on it; 0 when none
+    acknowledged_after_s: float | None  # seconds from the raise; None when nobody acknowledged it
+    closed_after_s: float | None  # seconds from the raise; None while open
+    closed_how: str | None  # enterprise, duty_confirmed, duty_false_alarm; None while open
+
+
+class ScenarioOutcome(_Model):
+    """One scripted incident (`local.fleet.INCIDENTS`) and what became of it."""
+
+    device_id: str
+    label: str
+    start_step: int
+    played: bool  # the run had enough steps for it to start
+    sector: str
+    enterprise_id: str
+    persona: str
+    warnings: list[ScenarioWarning]
+
+
+class Check(_Model):
+    """One pass/fail check of the run: `passed` is `observed == expected` or `observed >= expected`."""
+
+    name: str
+    description: str
+    comparison: Literal["equals", "at_least"]
+    expected: JsonValue
+    observed: JsonValue
+    passed: bool
+    problem: str | None  # what went wrong, in a sentence; None when passed
+
+
+class DemoSummary(_Model):
+    schema_version: int = SCHEMA_VERSION
+    options: RunOptions
+    timings: Timings
+    messages: MessageCounts
+    quarantine: QuarantineSummary
+    warnings: WarningSummary
+    sms: SmsSummary
+    escalations: EscalationSummary
+    people: PeopleSummary
+    loop: LoopSummary
+    scenarios: list[ScenarioOutcome]
+    checks: list[Check] = Field(default_factory=list)
+    passed: bool = False  # every check passed
+    exit_code: int = 1
+
+    def check(self, name: str) -> Check:
+        return next(check for check in self.checks if check.name == name)
+
+    @property
+    def problems(self) -> list[str]:
+        return [check.problem for check in self.checks if check.problem]
+
+    def write(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(path.name + ".tmp")
+        temporary.write_text(self.model_dump_json(indent=2) + "\n", encoding="utf-8")
+        temporary.replace(path)  # a reader never sees half a file
+
+    @classmethod
+    def read(cls, path: Path) -> DemoSummary:
+        return cls.model_validate_json(path.read_text(encoding="utf-8"))
