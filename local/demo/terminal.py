@@ -7,15 +7,16 @@ import threading
 import unicodedata
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
+from chalicelib.domain.clock import SHANGHAI
 from chalicelib.domain.levels import LEVEL_BY_CODE, Level, Sector
 from chalicelib.domain.policy import Audience
 from local.feed import AUDIENCE_QUEUES
 
-CST = timezone(timedelta(hours=8))
+CST = SHANGHAI  # the duty centre reads UTC+8
 
 _COLOURS = {
     "blue": "\033[34m",

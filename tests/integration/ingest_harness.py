@@ -26,7 +26,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -48,6 +48,7 @@ from moto.stepfunctions.models import stepfunctions_backends
 from chalicelib import bootstrap
 from chalicelib.adapters import dynamo
 from chalicelib.adapters.dynamo import DynamoRegistry
+from chalicelib.domain.clock import SHANGHAI
 from chalicelib.settings import Settings
 from local.aws import DEFAULT_REGION, Provisioned, fake_aws_environ, provision
 from local.seed import SeedRegistry, load_seed
@@ -69,7 +70,7 @@ class PlatformClock:
         self.now = at
 
 
-A_MONDAY_MORNING = datetime(2026, 6, 1, 10, 0, tzinfo=timezone(timedelta(hours=8))).timestamp()
+A_MONDAY_MORNING = datetime(2026, 6, 1, 10, 0, tzinfo=SHANGHAI).timestamp()
 """Where the platform clock starts: a fixed instant, so the simulated fleet (whose vehicles drive and rest on the
 clock) sends the same bytes on every run, whatever the day."""
 

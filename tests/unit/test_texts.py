@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 
 import pytest
 
 from chalicelib.domain.changes import ChangeKind, WarningChange
+from chalicelib.domain.clock import SHANGHAI
 from chalicelib.domain.levels import Level, Sector
 from chalicelib.domain.policy import DeadlinePolicy
 from chalicelib.domain.texts import SMS_MAX_CHARS, app_text, short_enterprise, sms_text, span_zh
 
 DEADLINES = DeadlinePolicy()
-AT = datetime(2025, 11, 29, 10, 12, tzinfo=timezone(timedelta(hours=8))).timestamp()
+AT = datetime(2025, 11, 29, 10, 12, tzinfo=SHANGHAI).timestamp()
 
 
 def change(kind: ChangeKind = ChangeKind.RAISE, level: int = Level.RED, **overrides: object) -> WarningChange:
