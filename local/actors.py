@@ -1,12 +1,14 @@
 """Simulated people of the closed loop (issues 4 and 5): the enterprises' mobile apps and the duty console.
 
-They act only through the API, over HTTP, with real ID tokens of the local user pool (`local.users.bearer`), like
-the apps would: an enterprise watches its open warnings and the duty centre `GET /wall`, and both act with
-`POST /warnings/{id}/actions` (bodies per docs/api.md and `chalicelib/domain/lifecycle.py`). The enterprise app
-asks for its open warnings as `GET /warnings?status=<every open status>` rather than `?open=true`: the same
-warnings, from one query of the `by_enterprise` index instead of one query per sector of `open_by_sector` (six),
-which matters when 32 apps refresh every few seconds on one machine. A push notification (`nudge`, from the demo's
-feed of the enterprise queue) makes an app refresh at once.
+They act only through the API, over HTTP, with real ID tokens of the local user pool, signed in the way
+docs/mobile-app.md tells an app to (`local.users.session_for`: USER_PASSWORD_AUTH, refreshed before expiry, and
+once more on a 401 `token_expired`), like the apps would: an enterprise watches its open warnings and the duty
+centre `GET /wall`, and both act with `POST /warnings/{id}/actions` (bodies per docs/api.md and
+`chalicelib/domain/lifecycle.py`). The enterprise app asks for its open warnings as
+`GET /warnings?status=<every open status>` rather than `?open=true`: the same warnings, from one query of the
+`by_enterprise` index instead of one query per sector of `open_by_sector` (six), which matters when 32 apps refresh
+every few seconds on one machine. A push notification (`nudge`, from the demo's feed of the enterprise queue) makes
+an app refresh at once.
 
 Who does what is decided by the enterprise's number (the digits at the end of its id, `persona_for`), so every run
 plays the same:
@@ -48,7 +50,7 @@ from chalicelib.domain.levels import Sector
 from chalicelib.domain.lifecycle import ActionType, ClearReason, Role, VerificationOutcome
 from chalicelib.domain.warnings import WarningStatus
 from local.seed import SeedRegistry
-from local.users import DUTY_USER, bearer, enterprise_user
+from local.users import DUTY_USER, enterprise_user, session_for
 
 __all__ = [
     "ActorCrew",
@@ -150,8 +152,13 @@ class ApiResponse:
         return str(self.body.get("code", "")) if isinstance(self.body, dict) else ""
 
 
+RENEW_ON = frozenset({"token_expired", "invalid_token"})  # 401 codes after which a new token may help, once
+
+
 class ApiClient:
-    """JSON over HTTP to the API as one seeded user (a real ID token of the local pool, refreshed by `bearer`).
+    """JSON over HTTP to the API as one seeded user, with the ID token of its signed-in session (mobile-app.md):
+    refreshed before it expires; on a 401 `token_expired` refreshed and the request repeated once, on
+    `invalid_token` signed in again and repeated once.
 
     The timeout is generous: on a busy machine an answer is slow, and an action that timed out on the client may
     still have been applied (the person would not know what they did)."""
@@ -170,7 +177,15 @@ class ApiClient:
         return self._call("POST", path, json.dumps(body, ensure_ascii=False).encode("utf-8"))
 
     def _call(self, method: str, path: str, data: bytes | None) -> ApiResponse:
-        headers = {**bearer(self.username), "Accept": "application/json", "x-dyj-app": self._app}
+        session = session_for(self.username)
+        response = self._send(method, path, data, session.id_token())
+        if response.status == 401 and response.error_code in RENEW_ON:
+            token = session.renew(sign_in_again=response.error_code == "invalid_token")
+            response = self._send(method, path, data, token)
+        return response
+
+    def _send(self, method: str, path: str, data: bytes | None, id_token: str) -> ApiResponse:
+        headers = {"Authorization": f"Bearer {id_token}", "Accept": "application/json", "x-dyj-app": self._app}
         if data is not None:
             headers["Content-Type"] = "application/json"
         request = urllib.request.Request(f"{self.base_url}{path}", data=data, headers=headers, method=method)

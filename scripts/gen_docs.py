@@ -1,5 +1,6 @@
-"""Regenerate the documents derived from code: the device message JSON Schema, the OpenAPI document and the error
-code table of docs/api.md (between its `ERROR_TABLE_START` and `ERROR_TABLE_END` markers).
+"""Regenerate the documents derived from code: the device message JSON Schema, the OpenAPI document, the error
+code table of docs/api.md (between its `ERROR_TABLE_START` and `ERROR_TABLE_END` markers) and, in
+docs/mobile-app.md, the table of the app's routes and of the error codes they answer (`MOBILE_OPERATIONS`).
 
 Run: .venv/bin/python -m scripts.gen_docs   (a test fails when a committed document is stale)
 """
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -159,15 +161,18 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
-def error_table() -> str:
-    """The catalogue as a Markdown table, by status."""
+def error_table(codes: Iterable[str] | None = None) -> str:
+    """The catalogue (or the `codes` of it) as a Markdown table, by status."""
     from chalicelib.api.errors import CODES
 
+    wanted = set(CODES if codes is None else codes)
     rows = [
         "| status | `code` | meaning | what the app should do | `message` |",
         "|---|---|---|---|---|",
     ]
     for code, entry in sorted(CODES.items(), key=lambda pair: pair[1].status):
+        if code not in wanted:
+            continue
         where = " *(gateway)*" if entry.from_gateway else ""
         message = entry.message or "varies (names the action)"
         cells = [str(entry.status), f"`{code}`{where}", _cell(entry.meaning), _cell(entry.app_should), message]
@@ -175,20 +180,163 @@ def error_table() -> str:
     return "\n".join(rows)
 
 
+def _regenerated(name: str, sections: dict[tuple[str, str], str]) -> str:
+    """docs/`name` with the text between each pair of markers replaced (the rest is written by hand)."""
+    text = (DOCS / name).read_text(encoding="utf-8")
+    for (start, end), body in sections.items():
+        head, found, rest = text.partition(start)
+        _old, ended, tail = rest.partition(end)
+        if not found or not ended:
+            raise SystemExit(f"docs/{name} lacks the markers {start!r} ... {end!r}")
+        text = f"{head}{start}\n{body}\n{end}{tail}"
+    return text
+
+
+TOKEN_CONTRACT_START = (
+    "<!-- token contract: generated from chalicelib/api/auth.py, identity.py by `python -m scripts.gen_docs` -->"
+)
+TOKEN_CONTRACT_END = "<!-- end of token contract -->"
+
+_REQUIRED_CLAIM_RULES = {
+    "iss": "equals `DYJ_COGNITO_ISSUER` exactly (the same string, trailing slash and all)",
+    "aud": "equals `DYJ_COGNITO_CLIENT_ID`, or is a list that contains it",
+    "exp": "not past ({leeway} leeway); past it, a token that passes every other check answers `token_expired`",
+    "iat": "not in the future ({leeway} leeway)",
+    "sub": "present; the user id when the token has no `{username}`",
+}
+
+
+def token_contract_table() -> str:
+    """What the verifier accepts and how the claims become the caller (role, scope), from the constants the code
+    uses (`chalicelib/api/auth.py`, `chalicelib/api/identity.py`)."""
+    from chalicelib.api import auth, identity
+    from chalicelib.domain.lifecycle import Role
+    from chalicelib.domain.policy import DEPARTMENT_ZH
+
+    leeway = f"{auth.LEEWAY_S:g} s"
+    unknown = set(auth.REQUIRED_CLAIMS) - set(_REQUIRED_CLAIM_RULES)
+    if unknown:
+        raise SystemExit(f"the verifier requires claims the token contract does not describe: {sorted(unknown)}")
+    roles = ", ".join(f"`{role.value}`" for role in Role if role.value in identity.PERSON_ROLES)
+    departments = ", ".join(f"`{code}`" for code in DEPARTMENT_ZH)
+    username, *fallbacks = identity.USER_ID_CLAIMS
+    rows = [
+        ("header", "`alg`", "yes", "one of " + ", ".join(f"`{alg}`" for alg in auth.ALGORITHMS)),
+        (
+            "header",
+            "`kid`",
+            "yes",
+            "names an RSA key of the JWKS at `DYJ_COGNITO_JWKS_URL` (its `use` is `sig` or absent)",
+        ),
+    ]
+    rows += [
+        ("payload", f"`{name}`", "yes", _REQUIRED_CLAIM_RULES[name].format(leeway=leeway, username=username))
+        for name in auth.REQUIRED_CLAIMS
+    ]
+    rows += [
+        ("payload", "`nbf`", "no", f"if present, not in the future ({leeway} leeway)"),
+        (
+            "payload",
+            f"`{auth.TOKEN_USE_CLAIM}`",
+            "yes",
+            f"`{auth.TOKEN_USE}` (an ID token); anything else is `invalid_token`",
+        ),
+        (
+            "payload",
+            f"`{identity.ROLES_CLAIM}`",
+            "yes",
+            f"a list of group names (or one string) with exactly one of {roles}; none or several: 403 `no_role`",
+        ),
+        (
+            "payload",
+            f"`{username}`",
+            "no",
+            "the user id (at most 128 characters; recorded in the audit trail); if absent, "
+            + " or ".join(f"`{name}`" for name in fallbacks),
+        ),
+        ("payload", f"`{identity.NAME_CLAIM}`", "no", "the name shown in timelines (the user id if absent)"),
+    ]
+    scope_rules = {
+        Role.ENTERPRISE: "the enterprise id of the registry (`E-HC-01`)",
+        Role.REGULATOR: f"a department code: {departments}; its sectors come from the routing policy (a code "
+        "that supervises no sector counts as missing)",
+        Role.AREA: "area codes of the registry, comma-separated (`TJFTZ,XINHE`)",
+    }
+    for role, claim in identity.SCOPE_CLAIMS.items():
+        rule = scope_rules[role] + "; missing or empty: 403 `scope_missing`"
+        rows.append(("payload", f"`{claim}`", f"role `{role.value}`", rule))
+    lines = ["| part | claim | required | what the API checks or takes from it |", "|---|---|---|---|"]
+    lines += ["| " + " | ".join(_cell(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
 def api_markdown() -> str:
-    """docs/api.md with its error code table regenerated (the rest is written by hand)."""
-    text = (DOCS / "api.md").read_text(encoding="utf-8")
-    head, found, rest = text.partition(ERROR_TABLE_START)
-    _old, end, tail = rest.partition(ERROR_TABLE_END)
-    if not found or not end:
-        raise SystemExit("docs/api.md lacks the error code table markers")
-    return f"{head}{ERROR_TABLE_START}\n{error_table()}\n{ERROR_TABLE_END}{tail}"
+    """docs/api.md with its error code table and token contract regenerated."""
+    return _regenerated(
+        "api.md",
+        {
+            (TOKEN_CONTRACT_START, TOKEN_CONTRACT_END): token_contract_table(),
+            (ERROR_TABLE_START, ERROR_TABLE_END): error_table(),
+        },
+    )
+
+
+MOBILE_OPERATIONS = ("me", "listWarnings", "getWarning", "act", "evidenceUpload")
+"""The routes of `ROUTES` (operation ids) the mobile app uses, as docs/mobile-app.md describes them."""
+MOBILE_ROUTES_START = (
+    "<!-- app routes: generated from chalicelib/api/models.py by `python -m scripts.gen_docs` -->"
+)
+MOBILE_ROUTES_END = "<!-- end of app routes -->"
+MOBILE_CODES_START = (
+    "<!-- app error codes: generated from chalicelib/api/errors.py by `python -m scripts.gen_docs` -->"
+)
+MOBILE_CODES_END = "<!-- end of app error codes -->"
+
+
+def mobile_routes() -> list[Any]:
+    from chalicelib.api.models import ROUTES
+
+    by_id = {route.operation_id: route for route in ROUTES}
+    missing = [operation for operation in MOBILE_OPERATIONS if operation not in by_id]
+    if missing:
+        raise SystemExit(f"MOBILE_OPERATIONS names routes ROUTES lacks: {missing}")
+    return [by_id[operation] for operation in MOBILE_OPERATIONS]
+
+
+def mobile_codes() -> list[str]:
+    """Every code the app's routes may answer, and what the gateway answers in front of them."""
+    from chalicelib.api.errors import CODES
+
+    codes = [code for route in mobile_routes() for code in route.error_codes]
+    codes += [code for code, entry in CODES.items() if entry.from_gateway]
+    return list(dict.fromkeys(codes))
+
+
+def mobile_route_table() -> str:
+    rows = ["| method and path | roles | what | success |", "|---|---|---|---|"]
+    for route in mobile_routes():
+        roles = ", ".join(route.roles) or "all"
+        rows.append(f"| `{route.method} {route.path}` | {roles} | {_cell(route.summary)} | {route.status} |")
+    return "\n".join(rows)
+
+
+def mobile_markdown() -> str:
+    """docs/mobile-app.md with the app's routes, their error codes and the token contract regenerated."""
+    return _regenerated(
+        "mobile-app.md",
+        {
+            (MOBILE_ROUTES_START, MOBILE_ROUTES_END): mobile_route_table(),
+            (MOBILE_CODES_START, MOBILE_CODES_END): error_table(mobile_codes()),
+            (TOKEN_CONTRACT_START, TOKEN_CONTRACT_END): token_contract_table(),
+        },
+    )
 
 
 DOCUMENTS = {
     "device-message.schema.json": device_message_schema,
     "openapi.json": openapi_document,
     "api.md": api_markdown,
+    "mobile-app.md": mobile_markdown,
 }
 
 

@@ -182,17 +182,6 @@ class CognitoDirectory:
                 return page
         return page
 
-    def login(self, username: str, password: str) -> str:
-        """ADMIN_USER_PASSWORD_AUTH → the ID token. For the local runtime and tests only (the deployed API has
-        no permission for it)."""
-        answer = self._cognito.admin_initiate_auth(
-            UserPoolId=self._pool,
-            ClientId=self._client_id,
-            AuthFlow="ADMIN_USER_PASSWORD_AUTH",
-            AuthParameters={"USERNAME": username, "PASSWORD": password},
-        )
-        return str(answer["AuthenticationResult"]["IdToken"])
-
     def _groups_of(self, username: str) -> set[str]:
         return {group["GroupName"] for group in self._paged_groups(username)}
 

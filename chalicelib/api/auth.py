@@ -1,8 +1,10 @@
-"""Token verification: Cognito user-pool ID tokens (RS256 JWT), checked against the pool's JWKS.
+"""Token verification: ID tokens (RS256 JWT) of a Cognito user pool or of any OIDC provider that issues the same
+claims, checked against the provider's JWKS.
 
 One path on AWS and locally: on AWS the JWKS is the pool's `/.well-known/jwks.json`; locally the pool lives in
-moto's server, which signs real tokens and serves its JWKS the same way. Role and scope come from the token's
-groups and custom attributes, never from the request.
+moto's server, which signs real tokens and serves its JWKS the same way; in the China regions, where Cognito user
+pools are not offered, the deployer's OIDC provider (docs/api.md "The token contract"). Role and scope come from
+the token's groups and custom attributes, never from the request.
 """
 
 from __future__ import annotations
@@ -15,6 +17,15 @@ from jwt import PyJWKClient
 
 from chalicelib.domain.errors import DomainError
 
+ALGORITHMS = ("RS256",)
+"""The only signature algorithm accepted; the key is the JWKS key named by the token header's `kid`."""
+REQUIRED_CLAIMS = ("exp", "iat", "iss", "aud", "sub")
+TOKEN_USE_CLAIM = "token_use"
+TOKEN_USE = "id"
+"""`token_use` must say `id`: an access token (Cognito's say `access`) is refused."""
+LEEWAY_S = 30.0
+"""Clock skew allowed on `exp`, `iat` and `nbf`."""
+
 
 class Unauthorized(DomainError):  # noqa: N818 - named after the HTTP status, like its siblings
     http_status = 401
@@ -25,7 +36,7 @@ class TokenVerifier:
     issuer: str
     audience: str
     jwks_url: str
-    leeway_s: float = 30.0
+    leeway_s: float = LEEWAY_S
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_jwks", PyJWKClient(self.jwks_url, cache_keys=True, lifespan=3600))
@@ -42,7 +53,7 @@ class TokenVerifier:
             raise Unauthorized("token_expired", "登录已过期，请重新登录") from exc
         except jwt.PyJWTError as exc:
             raise Unauthorized("invalid_token", "身份令牌无效") from exc
-        if claims.get("token_use") != "id":
+        if claims.get(TOKEN_USE_CLAIM) != TOKEN_USE:
             raise Unauthorized("invalid_token", "身份令牌无效")
         return claims
 
@@ -50,11 +61,11 @@ class TokenVerifier:
         claims: dict[str, Any] = jwt.decode(
             token,
             key,
-            algorithms=["RS256"],
+            algorithms=list(ALGORITHMS),
             audience=self.audience,
             issuer=self.issuer,
             leeway=self.leeway_s,
-            options={"require": ["exp", "iat", "iss", "aud", "sub"], "verify_exp": verify_exp},
+            options={"require": list(REQUIRED_CLAIMS), "verify_exp": verify_exp},
         )
         return claims
 
@@ -64,5 +75,5 @@ class TokenVerifier:
             claims = self._decode(token, key, verify_exp=False)
         except jwt.PyJWTError as exc:
             raise Unauthorized("invalid_token", "身份令牌无效") from exc
-        if claims.get("token_use") != "id":
+        if claims.get(TOKEN_USE_CLAIM) != TOKEN_USE:
             raise Unauthorized("invalid_token", "身份令牌无效")

@@ -20,10 +20,21 @@ from chalicelib.domain.lifecycle import Actor, Role
 from chalicelib.domain.policy import RoutingPolicy
 
 PERSON_ROLES = frozenset(role.value for role in Role if role is not Role.SYSTEM)
+ROLES_CLAIM = "cognito:groups"
+"""A list of group names (or one name); exactly one of them must be a role."""
+USER_ID_CLAIMS = ("cognito:username", "sub")
+"""The user id is the first of these the token has."""
+NAME_CLAIM = "name"
+SCOPE_CLAIMS: Mapping[Role, str] = {
+    Role.ENTERPRISE: "custom:enterprise_id",
+    Role.REGULATOR: "custom:department",
+    Role.AREA: "custom:area_codes",
+}
+"""The claim that holds each scoped role's scope (area codes: comma-separated); other roles see everything."""
 
 
 def _groups(claims: Mapping[str, Any]) -> list[str]:
-    groups = claims.get("cognito:groups") or []
+    groups = claims.get(ROLES_CLAIM) or []
     if isinstance(groups, str):
         groups = [groups]
     return [str(group) for group in groups]
@@ -41,16 +52,16 @@ def actor_from_claims(claims: Mapping[str, Any], routing: RoutingPolicy | None =
     if len(roles) != 1:
         raise Forbidden("no_role", "账号未分配角色或角色不唯一，请联系系统管理员")
     role = Role(roles[0])
-    user_id = _text(claims, "cognito:username") or _text(claims, "sub") or ""
-    fields: dict[str, Any] = {"user_id": user_id, "role": role, "name": _text(claims, "name") or user_id}
+    user_id = next(filter(None, (_text(claims, name) for name in USER_ID_CLAIMS)), "")
+    fields: dict[str, Any] = {"user_id": user_id, "role": role, "name": _text(claims, NAME_CLAIM) or user_id}
+    scope = _text(claims, SCOPE_CLAIMS[role]) if role in SCOPE_CLAIMS else None
     if role is Role.ENTERPRISE:
-        fields["enterprise_id"] = _text(claims, "custom:enterprise_id")
+        fields["enterprise_id"] = scope
     elif role is Role.REGULATOR:
-        department = _text(claims, "custom:department")
-        fields["department"] = department
-        fields["sectors"] = sectors_for_department(department, routing) if department else ()
+        fields["department"] = scope
+        fields["sectors"] = sectors_for_department(scope, routing) if scope else ()
     elif role is Role.AREA:
-        areas = _text(claims, "custom:area_codes") or ""
+        areas = scope or ""
         fields["area_codes"] = tuple(dict.fromkeys(code.strip() for code in areas.split(",") if code.strip()))
     try:
         return Actor(**fields)
