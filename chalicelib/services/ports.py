@@ -558,3 +558,14 @@ class SmsChannel(Protocol):
         """The provider's receipt; SmsRejected when the message can never go out as it is; SmsUnavailable when
         it may go out later."""
         ...
+
+
+class Rosters(Protocol):
+    """Who is on duty (第十四条 专人; the duty centre's 7x24 shifts): the people a message for a role reaches now."""
+
+    def on_duty(self, role: Role, at: float, enterprise_id: str | None = None) -> Sequence[Person]:
+        """The people of `role` on duty at `at` (epoch seconds). For `duty`: whoever's shift covers `at`, every
+        duty officer when no shift covers it (too many told beats nobody told). For `enterprise` (with
+        `enterprise_id`): that enterprise's on-duty person(s); empty when none is named (the caller falls back to
+        the enterprise's contacts). Other roles have no shifts: every person of the role."""
+        ...
