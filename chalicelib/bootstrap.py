@@ -45,7 +45,7 @@ def _s3(settings: Settings) -> Any:
     return aws_clients.s3(settings)
 
 
-def _timers(settings: Settings, clock: Callable[[], float] = time.time) -> WorkflowTimers | None:
+def _timers(settings: Settings, clock: Callable[[], float] | None = None) -> WorkflowTimers | None:
     """The disposal timers (None when this stage has no state machine: warnings are then not followed)."""
     if not settings.disposal_state_machine_arn:
         return None
@@ -53,7 +53,7 @@ def _timers(settings: Settings, clock: Callable[[], float] = time.time) -> Workf
     from chalicelib.adapters.workflow import StepFunctionsExecutions
 
     executions = StepFunctionsExecutions(_client("stepfunctions", settings), settings.disposal_state_machine_arn)
-    return WorkflowTimers(executions, AuditedWarningStore(), clock)
+    return WorkflowTimers(executions, AuditedWarningStore(), clock or time.time)
 
 
 @dataclass(frozen=True)
@@ -77,11 +77,14 @@ def ingest_service(
     settings: Settings,
     policy: Policy,
     sns: Any,
-    clock: Callable[[], float] = time.time,
-    registry_clock: Callable[[], float] = time.monotonic,
+    clock: Callable[[], float] | None = None,
+    registry_clock: Callable[[], float] | None = None,
 ) -> IngestService:
     """The ingest use case over its adapters, as the deployed handler runs it. The clocks are parameters so that a
-    bench can run it on simulated time; everything else is what ships."""
+    bench can run it on simulated time; everything else is what ships. The defaults are looked up at call time
+    (`time.time` as the process sees it then: tests freeze it)."""
+    clock = clock or time.time
+    registry_clock = registry_clock or time.monotonic
     from chalicelib.adapters import audit_store, dynamo
     from chalicelib.adapters.errors import is_transient
     from chalicelib.adapters.notify import SnsNotifier

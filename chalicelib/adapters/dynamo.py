@@ -333,9 +333,9 @@ class DynamoStateStore:
 class DynamoRegistry:
     """Registrations, enterprises and people, cached per container for `ttl_s` (the registry changes rarely)."""
 
-    def __init__(self, ttl_s: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, ttl_s: float = 60.0, clock: Callable[[], float] | None = None) -> None:
         self._ttl_s = ttl_s
-        self._clock = clock  # a bench's simulated clock expires the cache as a real container's would
+        self._clock = clock or time.monotonic  # a bench's simulated clock expires the cache as a real container's would
         self._devices: dict[str, tuple[float, DeviceRegistration | None]] = {}
         self._enterprises: dict[str, tuple[float, Enterprise | None]] = {}
         self._people: tuple[float, tuple[Person, ...]] | None = None
