@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from enum import StrEnum
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from chalicelib.domain.access import Scope, apply_authorized
 from chalicelib.domain.audit import AuditEvent, ChainHead, next_event
@@ -58,6 +58,30 @@ from chalicelib.services.ports import (
     UserPage,
     subject_of,
 )
+
+if TYPE_CHECKING:
+    from chalicelib.services.ports import (
+        DeliveryLedger,
+        Directory,
+        Escalator,
+        EvidenceStore,
+        Executions,
+        Notifier,
+        OpenWarnings,
+        Publisher,
+        Quarantine,
+        Registry,
+        RegistryRepository,
+        SmsSender,
+        StateStore,
+        Timers,
+        UserDirectory,
+        WarningListings,
+        WarningReader,
+        WarningRepository,
+        WarningStore,
+        Workflow,
+    )
 
 # --- faults ----------------------------------------------------------------------------------------------------
 
@@ -364,6 +388,8 @@ class FakeWarnings(Fake):
                 current = self.records.get(change.warning_id)
                 if current is None or seq <= self.engine_seqs.get(change.warning_id, 0):
                     return False
+                if change.warning_id not in self.heads and current.updated_at >= change.at:
+                    return False  # a warning seeded without a chain: the older store's rule (applied before)
                 try:
                     transition = apply_engine_change(current, change)
                 except InvalidTransition:
@@ -749,3 +775,26 @@ class FakeTopic(Fake):
     def publish(self, body: dict[str, Any], attributes: dict[str, dict[str, str]]) -> None:
         with self._call("publish"):
             self.published.append((body, attributes))
+
+
+if TYPE_CHECKING:  # each fake is the ports it stands for (mypy checks it; nothing runs)
+    _registry: Registry = FakeRegistry()
+    _directory: Directory = FakeRegistry()
+    _registry_repository: RegistryRepository = FakeRegistry()
+    _states: StateStore = FakeStates()
+    _warning_store: WarningStore = FakeWarnings()
+    _warning_repository: WarningRepository = FakeWarnings()
+    _warning_reader: WarningReader = FakeWarnings()
+    _open_warnings: OpenWarnings = FakeWarnings()
+    _escalator: Escalator = FakeWarnings()
+    _listings: WarningListings = FakeWarningListings(FakeWarnings())
+    _quarantine: Quarantine = FakeQuarantine()
+    _notifier: Notifier = FakeNotifier()
+    _ledger: DeliveryLedger = FakeDeliveryLedger()
+    _workflow: Workflow = FakeWorkflow()
+    _timers: Timers = FakeTimers()
+    _evidence: EvidenceStore = FakeEvidence()
+    _users: UserDirectory = FakeUsers()
+    _executions: Executions = FakeExecutions()
+    _sms: SmsSender = FakeSms()
+    _publisher: Publisher = FakeTopic()
