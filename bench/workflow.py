@@ -4,9 +4,10 @@ per scenario, and what Step Functions would cost at list price.
     .venv/bin/python -m bench.workflow        # about a minute
 
 Each scenario is one warning driven through the real app side (`WorkflowService`, `WorkflowTimers`, the
-`StepFunctionsExecutions` adapter) and the real domain (lifecycle + `chalicelib/domain/due.py`), on an in-memory
-warning store, with seconds-scale deadlines; timers are real executions on moto (`execute_state_machine` on) and
-their due messages are read from the provisioned `WorkflowEventQueue` and handed to `WorkflowService.handle`.
+`StepFunctionsExecutions` adapter) and the real domain (lifecycle + `chalicelib/domain/due.py`), on the in-memory
+warning store of `chalicelib/services/fakes.py`, with seconds-scale deadlines; timers are real executions on moto
+(`execute_state_machine` on) and their due messages are read from the provisioned `WorkflowEventQueue` and handed
+to `WorkflowService.handle`.
 Transitions are counted as Step Functions bills them: one per state entered (`…StateEntered` history events),
 summed over every execution (timer) of the warning, as the demo does.
 
@@ -20,7 +21,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -30,9 +31,10 @@ from chalicelib.adapters.workflow import StepFunctionsExecutions
 from chalicelib.domain import due
 from chalicelib.domain.catalog import Policy, build_policy
 from chalicelib.domain.levels import Level, Sector
-from chalicelib.domain.lifecycle import Actor, Role, apply_action, parse_action
+from chalicelib.domain.lifecycle import Actor, Role
 from chalicelib.domain.registry import Contact, Enterprise, Person
 from chalicelib.domain.warnings import WarningRecord, WarningStatus
+from chalicelib.services.fakes import FakeExecutions, FakeRegistry, FakeSms, FakeWarnings
 from chalicelib.services.workflow import WorkflowMessage, WorkflowService, WorkflowTimers
 from local.aws import DEFAULT_REGION, Provisioned, provision, start_moto_server
 from local.sfn import execution_history, quiet_moto_asl_logging
@@ -97,76 +99,19 @@ def plain_record(warning_id: str, level: int, raised_at: float, policy: Policy) 
     return due.restamp(record, policy.deadlines)
 
 
-class Store:
-    """The warnings and the audited action path: the real lifecycle, due times restamped on every write."""
-
-    def __init__(self, policy: Policy, clock: Callable[[], float]) -> None:
-        self.policy = policy
-        self.clock = clock
-        self.records: dict[str, WarningRecord] = {}
-        self.lock = threading.RLock()
-
-    def get(self, warning_id: str) -> WarningRecord | None:
-        with self.lock:
-            return self.records.get(warning_id)
-
-    def put(self, record: WarningRecord) -> None:
-        with self.lock:
-            self.records[record.warning_id] = due.restamp(record, self.policy.deadlines)
-
-    def act(self, actor: Actor, warning_id: str, payload: Any) -> Any:
-        with self.lock:
-            transition = apply_action(self.records[warning_id], parse_action(payload), actor, self.clock())
-            self.records[warning_id] = due.restamp(transition.record, self.policy.deadlines)
-            return transition
-
-    def open_warnings(self) -> Iterable[WarningRecord]:
-        with self.lock:
-            return [r for r in self.records.values() if r.is_open]
-
-
-class Directory:
-    def enterprise(self, enterprise_id: str) -> Enterprise | None:
-        return ENTERPRISE
-
-    def people(self) -> Sequence[Person]:
-        return PEOPLE
-
-
-class NoSms:
-    def sms(self, phone: str, text: str) -> None:
-        pass
-
-
-class FakeExecutions:
-    def __init__(self) -> None:
-        self.started: list[str] = []
-
-    def start(self, name: str, payload: dict[str, Any]) -> bool:
-        if name in self.started:
-            return False
-        self.started.append(name)
-        return True
-
-    def stop(self, name: str) -> None:
-        pass
-
-    def running_names(self) -> set[str]:
-        return set()
-
-
 @dataclass
 class App:
-    store: Store
+    store: FakeWarnings
     timers: WorkflowTimers
     service: WorkflowService
 
 
 def build_app(policy: Policy, executions: Any, clock: Callable[[], float]) -> App:
-    store = Store(policy, clock)
+    store = FakeWarnings(deadlines=policy.deadlines, clock=clock)  # the warnings and the escalator, in memory
+    directory = FakeRegistry(enterprises=[ENTERPRISE], people=PEOPLE)
     timers = WorkflowTimers(executions, store, clock)
     service = WorkflowService(
-        policy, timers, executions, store, store, store, Directory(), NoSms(), None, clock=clock
+        policy, timers, executions, store, store, store, directory, FakeSms(), None, clock=clock
     )
     return App(store, timers, service)
 
@@ -230,7 +175,7 @@ class Bench:
         if payload["type"] == "request_clear" and before is not None and not before.reading_normal:
             self.app.store.put(replace(before, reading_normal=True))  # the reading recovered (the engine's part)
         times = due.stored(before) if before else None
-        record = self.app.store.act(actor, warning_id, payload).record
+        record = self.app.store.act(actor, warning_id, payload)
         self.app.timers.superseding(self.app.store.get(warning_id) or record, times.version if times else 0)
 
     def level_up(self, warning_id: str, level: int) -> None:
