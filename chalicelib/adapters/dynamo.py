@@ -335,7 +335,7 @@ class DynamoRegistry:
 
     def __init__(self, ttl_s: float = 60.0, clock: Callable[[], float] | None = None) -> None:
         self._ttl_s = ttl_s
-        self._clock = clock or time.monotonic  # a bench's simulated clock expires the cache as a real container's would
+        self._clock = clock or time.monotonic  # a bench's simulated clock expires it as a container's would
         self._devices: dict[str, tuple[float, DeviceRegistration | None]] = {}
         self._enterprises: dict[str, tuple[float, Enterprise | None]] = {}
         self._people: tuple[float, tuple[Person, ...]] | None = None

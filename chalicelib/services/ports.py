@@ -561,7 +561,7 @@ class SmsChannel(Protocol):
 
 
 class Rosters(Protocol):
-    """Who is on duty (第十四条 专人; the duty centre's 7x24 shifts): the people a message for a role reaches now."""
+    """Who is on duty (第十四条 专人; the duty centre's 7x24 shifts): whom a message for a role reaches now."""
 
     def on_duty(self, role: Role, at: float, enterprise_id: str | None = None) -> Sequence[Person]:
         """The people of `role` on duty at `at` (epoch seconds). For `duty`: whoever's shift covers `at`, every

@@ -16,7 +16,7 @@ from chalicelib import observability
 from chalicelib.domain import due
 from chalicelib.observability import NAMESPACE, SERVICE, count, flush_dimensioned, logger, observe, swallowed
 from chalicelib.services.workflow import WorkflowMessage
-from tests.unit.test_ingest_delivery import RAISING_BATCH, World, deliver_until_done
+from tests.unit.test_ingest_service import RAISING, World, redeliver_until_done
 from tests.unit.test_workflow_service import World as WorkflowWorld
 from tests.unit.test_workflow_service import record, without_reminders
 
@@ -149,7 +149,7 @@ def test_a_raise_is_counted_by_level_and_sector_and_each_delivery_by_channel(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     world = World()
-    deliver_until_done(world.container(), list(RAISING_BATCH))
+    redeliver_until_done(world.container(), RAISING)
     flush_dimensioned()
     observability.metrics.flush_metrics()
 
@@ -169,8 +169,8 @@ def test_a_retried_device_counts_its_warning_once_when_the_retry_settles_it(
     from chalicelib.services.ports import DeliveryNotSentError
 
     world = World()
-    world.notifier.faults = [None, DeliveryNotSentError("throttled")]
-    assert deliver_until_done(world.container(), list(RAISING_BATCH)) == 2
+    world.notifier.fail("send_sms", 1, DeliveryNotSentError("throttled"))
+    assert redeliver_until_done(world.container(), RAISING) == 2
     flush_dimensioned()
 
     points = metric_points(emf_documents(capsys.readouterr().out))
@@ -255,9 +255,8 @@ def test_a_warning_change_line_names_the_warning_and_the_device_and_no_line_name
     log_lines: io.StringIO,
 ) -> None:
     world = World()
-    world.notifier.faults = [None, TimeoutError("read timeout on +8613900000001")]
-    world.notifier.sent_before_fault = True
-    deliver_until_done(world.container(), list(RAISING_BATCH))
+    world.notifier.lose_response("send_sms", 1, TimeoutError("read timeout on +8613900000001"))
+    redeliver_until_done(world.container(), RAISING)
 
     lines = lines_of(log_lines)
     [change] = [line for line in lines if line["message"] == "warning change recorded"]
