@@ -1,4 +1,4 @@
-"""Disposal workflow bench (issue 9 item 7): state transitions of the real ASL (`infra/disposal.asl.json`) on moto,
+"""Disposal workflow bench: state transitions of the real ASL (`infra/disposal.asl.json`) on moto,
 per scenario, and what Step Functions would cost at list price.
 
     .venv/bin/python -m bench.workflow        # about a minute

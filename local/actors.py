@@ -1,4 +1,4 @@
-"""Simulated people of the closed loop (issues 4 and 5): the enterprises' mobile apps and the duty console.
+"""Simulated people of the closed loop: the enterprises' mobile apps and the duty console.
 
 They act only through the API, over HTTP, with real ID tokens of the local user pool, signed in the way
 docs/mobile-app.md tells an app to (`local.users.session_for`: USER_PASSWORD_AUTH, refreshed before expiry, and
