@@ -114,7 +114,7 @@ class RiskEngine:
             findings = model.evaluate(reg, msg, state.scratch, ts)
         except Exception as exc:  # a model bug must not crash a batch
             detail = f"model error: {type(exc).__name__}: {exc}"[:300]
-            return Rejection(RejectReason.SCHEMA, detail, raw, msg.device_id)
+            return Rejection(RejectReason.MODEL_ERROR, detail, raw, msg.device_id)
         if before is not None and before != _memory(state.scratch, durable):
             state.dirty = True  # memory a restart must not lose (an alarm standing, an event's time)
 

@@ -29,6 +29,7 @@ class RejectReason(StrEnum):
     UNSTORABLE_VALUE = (
         "unstorable_value"  # valid JSON whose content the store cannot hold (caught at the boundary)
     )
+    MODEL_ERROR = "model_error"  # a sector model raised on a valid message: a platform bug, kept to replay
 
     @property
     def zh(self) -> str:
@@ -55,6 +56,7 @@ REJECT_REASON_ZH = {
     RejectReason.SPOOFED: "身份冒用(主题与设备不符)",
     RejectReason.OVERSIZED: "报文过大",
     RejectReason.UNSTORABLE_VALUE: "内容无法存储",
+    RejectReason.MODEL_ERROR: "平台评估模型异常",
 }
 SENSOR_FAULTS = frozenset(
     {

@@ -407,6 +407,9 @@ class IngestService:
             return
         result = self._engine.grade(reg, current, units.get(reg.unit_id), message, item.raw)
         if isinstance(result, Rejection):
+            if result.reason is RejectReason.MODEL_ERROR:  # our bug, not the device's: someone must look
+                logger.error("a sector model failed on a message", extra={"device_id": message.device_id})
+                swallowed("ingest.sector_model")
             item.rejection = result
             return
         self._applied(current, sequence)

@@ -14,6 +14,7 @@ import pytest
 
 from chalicelib import observability
 from chalicelib.domain import due
+from chalicelib.domain.sectors import Sector
 from chalicelib.observability import NAMESPACE, SERVICE, count, flush_dimensioned, logger, observe, swallowed
 from chalicelib.services.workflow import WorkflowMessage
 from tests.unit.test_ingest_service import RAISING, World, redeliver_until_done
@@ -351,3 +352,26 @@ def test_the_xray_sdk_is_installed_for_the_tracer_it_patches() -> None:
     assert tracer.disabled
     with tracer.provider.in_subsegment(name="## nothing"):  # the SDK's recorder, switched off
         pass
+
+
+def test_a_sector_model_failing_on_a_message_is_quarantined_as_a_model_error_logged_and_counted(
+    capsys: pytest.CaptureFixture[str], log_lines: io.StringIO, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world = World()
+    service = world.container()
+
+    def broken(*_: object) -> object:
+        raise ZeroDivisionError("a bug in the model")
+
+    monkeypatch.setattr(service._engine.model(Sector.HAZCHEM), "evaluate", broken)
+    report = service.handle(RAISING[:1])
+    flush_dimensioned()
+
+    assert report.quarantined == {"model_error": 1} and report.graded == 0
+    [row] = world.quarantine.rows.values()
+    assert "ZeroDivisionError" in row.detail
+    points = metric_points(emf_documents(capsys.readouterr().out))
+    assert points[("MessagesQuarantined", (("reason", "model_error"), ("service", SERVICE)))] == 1
+    assert points[("SwallowedErrors", (("service", SERVICE), ("site", "ingest.sector_model")))] == 1
+    [line] = [line for line in lines_of(log_lines) if line["message"] == "a sector model failed on a message"]
+    assert line["device_id"] == "HC-T-GT1"
