@@ -22,7 +22,8 @@ from chalicelib.domain.registry import Person
 from chalicelib.domain.rosters import MAX_SHIFT_S, RosterRole, Shift, on_duty, starts_window
 
 PREFETCH_S = 3600
-"""A cached roster query reaches this far past the moment asked for, so later calls within the cache's life hit."""
+"""A cached roster query reaches this far either side of the moment asked for, so that the calls of the cache's
+life (a batch of deliveries, retries) hit it."""
 
 
 def roster_key(role: str) -> str:
@@ -103,7 +104,7 @@ class DynamoRosters:
         cached = self._shifts.get(role)
         if cached is not None and now - cached[0] <= self._ttl_s and cached[1] <= start and end <= cached[2]:
             return cached[3]
-        end += PREFETCH_S
+        start, end = start - PREFETCH_S, end + PREFETCH_S
         found = tuple(query_shifts(role, start, end))
         self._shifts[role] = (now, start, end, found)
         return found
