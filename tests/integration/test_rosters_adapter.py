@@ -3,6 +3,7 @@ the roster administration, read back by one bounded Query per roster (never a Sc
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -84,8 +85,11 @@ def calls() -> Iterator[list[str]]:
 
     def record(model: Any, params: dict[str, Any], **_: Any) -> None:
         seen.append(model.name)
-        if model.name == "Query" and "IndexName" not in params:  # the roster partition: a sort key range
-            assert "BETWEEN" in params["KeyConditionExpression"]
+        body = params.get("body") or {}
+        if isinstance(body, bytes | str):
+            body = json.loads(body)
+        if model.name == "Query" and "IndexName" not in body:  # the roster partition: a sort key range
+            assert "BETWEEN" in body["KeyConditionExpression"]
             seen.append("bounded")
 
     client = RegistryItem._get_connection().connection.client
