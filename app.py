@@ -20,6 +20,12 @@ from chalicelib.api.models import (
     DeviceUpsert,
     EnterpriseUpsert,
     EvidenceRequest,
+    OnDutyUpsert,
+    PeopleQuery,
+    PersonUpsert,
+    ReasonBody,
+    ShiftQuery,
+    ShiftUpsert,
     UserCreate,
     UserQuery,
     WarningQuery,
@@ -28,6 +34,7 @@ from chalicelib.api.models import (
 from chalicelib.bootstrap import api, container, workflow
 from chalicelib.domain.errors import NotFound
 from chalicelib.domain.lifecycle import Actor
+from chalicelib.domain.rosters import RosterRole
 from chalicelib.observability import logger, observe
 from chalicelib.services.ingest import IngestRecord
 from chalicelib.services.ports import Origin
@@ -92,6 +99,8 @@ _NOT_FOUND = {  # a malformed path id is the same 404 as a missing record, witho
     "warning_id": ("warning_not_found", "预警不存在或无权查看"),
     "enterprise_id": ("enterprise_not_found", "企业不存在"),
     "device_id": ("device_not_found", "设备不存在"),
+    "person_id": ("person_not_found", "人员不存在"),
+    "shift_id": ("shift_not_found", "班次不存在"),
 }
 
 
@@ -239,3 +248,68 @@ def create_user(actor: Actor, request: Request) -> BaseModel:
 def list_users(actor: Actor, request: Request) -> BaseModel:
     query = _query(UserQuery, request)
     return views.user_page(api().people.list_users(actor, query.role, query.limit, query.cursor))
+
+
+# --- people and rosters (docs/rosters.md) ----------------------------------------------------------------------
+
+
+@api_route("/admin/people")
+def list_people(actor: Actor, request: Request) -> BaseModel:
+    query = _query(PeopleQuery, request)
+    return views.people_page(api().rosters.people(actor, query.role, query.limit, query.cursor))
+
+
+@api_route("/admin/people/{person_id}")
+def get_person(actor: Actor, request: Request, person_id: str) -> BaseModel:
+    return api().rosters.person(actor, person_id)
+
+
+@api_route("/admin/people/{person_id}", methods=("PUT",))
+def put_person(actor: Actor, request: Request, person_id: str) -> BaseModel:
+    body = validated(PersonUpsert, _body(request))
+    change = api().rosters.put_person(actor, body.fields(person_id), body.reason, _origin(request))
+    return views.person_change(change)
+
+
+@api_route("/admin/people/{person_id}/audit")
+def person_audit(actor: Actor, request: Request, person_id: str) -> BaseModel:
+    return views.subject_audit("person", person_id, api().rosters.subject_audit(actor, "person", person_id))
+
+
+@api_route("/admin/rosters/duty/shifts")
+def list_duty_shifts(actor: Actor, request: Request) -> BaseModel:
+    query = _query(ShiftQuery, request)
+    return views.shift_page(api().rosters.shifts(actor, RosterRole.DUTY, query.start, query.to))
+
+
+@api_route("/admin/rosters/duty/shifts/{shift_id}", methods=("PUT",))
+def put_duty_shift(actor: Actor, request: Request, shift_id: str) -> BaseModel:
+    body = validated(ShiftUpsert, _body(request))
+    change = api().rosters.put_shift(actor, body.shift(shift_id), body.reason, _origin(request))
+    return views.shift_change(change)
+
+
+@api_route("/admin/rosters/duty/shifts/{shift_id}", methods=("DELETE",))
+def delete_duty_shift(actor: Actor, request: Request, shift_id: str) -> BaseModel:
+    body = validated(ReasonBody, _body(request) or {})
+    change = api().rosters.delete_shift(actor, RosterRole.DUTY, shift_id, body.reason, _origin(request))
+    return views.shift_change(change, deleted=True)
+
+
+@api_route("/admin/rosters/duty/shifts/{shift_id}/audit")
+def duty_shift_audit(actor: Actor, request: Request, shift_id: str) -> BaseModel:
+    return views.subject_audit("shift", shift_id, api().rosters.subject_audit(actor, "shift", shift_id))
+
+
+@api_route("/admin/enterprises/{enterprise_id}/on-duty")
+def get_on_duty(actor: Actor, request: Request, enterprise_id: str) -> BaseModel:
+    return views.on_duty_view(api().rosters.on_duty(actor, enterprise_id))
+
+
+@api_route("/admin/enterprises/{enterprise_id}/on-duty", methods=("PUT",))
+def put_on_duty(actor: Actor, request: Request, enterprise_id: str) -> BaseModel:
+    body = validated(OnDutyUpsert, _body(request))
+    on_duty, change = api().rosters.name_on_duty(
+        actor, enterprise_id, body.person_ids, body.reason, _origin(request)
+    )
+    return views.on_duty_view(on_duty, change)

@@ -20,8 +20,9 @@ from chalicelib.settings import Settings, get_settings
 if TYPE_CHECKING:
     from chalicelib.api.auth import TokenVerifier
     from chalicelib.services.people import People
-    from chalicelib.services.ports import EvidenceStore, Timers, UserDirectory
+    from chalicelib.services.ports import EvidenceStore, Rosters, Timers, UserDirectory
     from chalicelib.services.registry_admin import RegistryAdmin
+    from chalicelib.services.rosters import RosterAdmin
     from chalicelib.services.warning_actions import WarningActions
 
 
@@ -147,6 +148,7 @@ class Api:
     warnings: WarningActions
     registry: RegistryAdmin
     people: People
+    rosters: RosterAdmin
     routing: RoutingPolicy
 
     def authenticate(self, authorization: str | None) -> Actor:
@@ -166,6 +168,7 @@ def api() -> Api:
     from chalicelib.api.auth import TokenVerifier
     from chalicelib.services.people import People
     from chalicelib.services.registry_admin import RegistryAdmin
+    from chalicelib.services.rosters import RosterAdmin
 
     settings, policy = base().settings, base().policy
     verifier = None
@@ -185,8 +188,19 @@ def api() -> Api:
         warnings=_warning_actions(policy, users, evidence, _timers(settings)),
         registry=RegistryAdmin(registry, time.time),
         people=People(users, registry),
+        rosters=RosterAdmin(registry, time.time),
         routing=policy.routing,
     )
+
+
+@lru_cache(maxsize=1)
+def rosters() -> Rosters:
+    """Who a message for a role reaches now (the delivery path's `Rosters`): people, shifts and enterprises'
+    on-duty persons from the registry table, cached per container for 60 s (a change shows within that)."""
+    from chalicelib.adapters.rosters import DynamoRosters
+
+    base()
+    return DynamoRosters()
 
 
 class _OpenWarnings:
@@ -230,4 +244,5 @@ def reset() -> None:
     base.cache_clear()
     container.cache_clear()
     api.cache_clear()
+    rosters.cache_clear()
     workflow.cache_clear()

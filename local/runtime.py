@@ -116,18 +116,19 @@ def start(
         overrides["DYJ_POLICY_JSON"] = policy_json
     os.environ.update(app_environment(infra, overrides))
 
-    from chalicelib.adapters.dynamo import DynamoRegistry
     from chalicelib.bootstrap import reset
 
     reset()
     import app as chalice_app  # the deployed entrypoints, unchanged
 
     registry = registry or load_seed()
-    from chalicelib.adapters import dynamo
+    from chalicelib.adapters import audit_store, dynamo
     from chalicelib.settings import get_settings
+    from local.seed import install
 
     dynamo.bind(get_settings())
-    DynamoRegistry.put_many(registry.devices, registry.enterprises, registry.people)
+    audit_store.bind(get_settings())
+    install(registry)  # people, the duty roster and on-duty persons through the audited roster administration
     from local.users import demo_users, seed_users
 
     seed_users(demo_users(registry))  # one user per role and scope; `local.users.token_for(username)`

@@ -45,6 +45,7 @@ from chalicelib.adapters.dynamo import (
     record_from_item,
 )
 from chalicelib.adapters.errors import lost_race
+from chalicelib.adapters.rosters import query_shifts, read_shift, remove_shift, write_shift
 from chalicelib.domain.audit import AuditEvent, ChainHead, next_event
 from chalicelib.domain.catalog import build_policy
 from chalicelib.domain.changes import KIND_ORDER, ChangeKind, WarningChange
@@ -53,7 +54,8 @@ from chalicelib.domain.errors import InvalidTransition
 from chalicelib.domain.levels import Level, Sector
 from chalicelib.domain.lifecycle import ENGINE_ACTOR, Transition, apply_engine_change
 from chalicelib.domain.policy import DeadlinePolicy, WorkflowPolicy
-from chalicelib.domain.registry import DeviceRegistration, Enterprise
+from chalicelib.domain.registry import DeviceRegistration, Enterprise, Person
+from chalicelib.domain.rosters import Shift
 from chalicelib.domain.warnings import WarningRecord, WarningStatus
 from chalicelib.observability import INHERIT, SERVICE, swallowed
 from chalicelib.services.ports import (
@@ -62,6 +64,7 @@ from chalicelib.services.ports import (
     Key,
     RegistrySubject,
     SubjectLog,
+    registry_subject,
     subject_of,
 )
 from chalicelib.settings import Settings
@@ -70,7 +73,7 @@ logger = Logger(service=SERVICE, child=True, level=INHERIT)
 
 AUDIT_KEY = "audit"  # the chain head inside a warning's `details`
 PARTITION_PREFIX = "AUDIT#"
-S = TypeVar("S", DeviceRegistration, Enterprise)
+S = TypeVar("S", DeviceRegistration, Enterprise, Person)
 
 
 class ChainEventItem(Model):
@@ -421,7 +424,8 @@ def _open_in_sector(sector: Sector, after: Key | None) -> Iterator[tuple[Warning
 
 
 class AuditedRegistry:
-    """Enterprise profiles and device registrations (with setpoints), every change chained per subject."""
+    """Enterprise profiles, device registrations (with setpoints), people and duty shifts, every change chained per
+    subject (the `RegistryRepository` and the `RosterRepository`)."""
 
     def __init__(self, retries: int = 4) -> None:
         self._retries = retries
@@ -448,6 +452,56 @@ class AuditedRegistry:
         ]
 
     @staticmethod
+    def person(person_id: str) -> Person | None:
+        try:
+            return Person.model_validate(RegistryItem.get(f"PERSON#{person_id}", "PROFILE").data)
+        except DoesNotExist:
+            return None
+
+    @staticmethod
+    def people() -> list[Person]:
+        return [Person.model_validate(item.data) for item in RegistryItem.by_gsi1.query("PEOPLE")]
+
+    @staticmethod
+    def shift(shift_id: str) -> Shift | None:
+        return read_shift(shift_id)
+
+    @staticmethod
+    def shifts_starting(role: str, start: int, end: int) -> list[Shift]:
+        return query_shifts(role, start, end)
+
+    def put_shift(self, shift: Shift, stamp: AuditStamp) -> AuditEvent | None:
+        """Write a shift (moving its roster copy when its start moved); None when nothing changed."""
+        before: list[Shift | None] = [None]
+
+        def load() -> dict[str, Any] | None:
+            before[0] = read_shift(shift.shift_id)
+            return None if before[0] is None else before[0].model_dump(mode="json")
+
+        return self._chain(
+            registry_subject("shift", shift.shift_id),
+            "shift",
+            load,
+            shift.model_dump(mode="json"),
+            lambda: write_shift(shift, before[0]),
+            stamp,
+        )
+
+    def delete_shift(self, shift_id: str, stamp: AuditStamp) -> AuditEvent | None:
+        """Remove a shift (`shift_deleted`); None when there is none."""
+        before: list[Shift | None] = [None]
+
+        def load() -> dict[str, Any] | None:
+            before[0] = read_shift(shift_id)
+            return None if before[0] is None else before[0].model_dump(mode="json")
+
+        def remove() -> None:
+            if before[0] is not None:
+                remove_shift(before[0])
+
+        return self._chain(registry_subject("shift", shift_id), "shift", load, {}, remove, stamp)
+
+    @staticmethod
     def head(subject_id: str) -> ChainHead:
         try:
             item = AuditHeadItem.get(f"AUDIT#{subject_id}", "HEAD", consistent_read=True)
@@ -459,7 +513,13 @@ class AuditedRegistry:
         return SubjectLog(events=read_chain(subject_id), head=self.head(subject_id))
 
     def put(self, subject: RegistrySubject, stamp: AuditStamp) -> AuditEvent | None:
-        """Register or change a device or an enterprise; None when nothing changed (no event, no write)."""
+        """Register or change a device, an enterprise or a person; None when nothing changed (no event, no
+        write)."""
+        if isinstance(subject, Person):
+            person = subject
+            return self._audited(
+                person, "person", lambda: self.person(person.person_id), DynamoRegistry.put_person, stamp
+            )
         if isinstance(subject, DeviceRegistration):
             device = subject
             return self._audited(
@@ -484,8 +544,24 @@ class AuditedRegistry:
     ) -> AuditEvent | None:
         """The change chained under the subject's head (conditional on that head), then written, then its event
         put; the stamp gives the event's actor, role, time, reason and origin."""
-        subject_id = subject_of(new)
-        after = new.model_dump(mode="json")
+
+        def before() -> dict[str, Any] | None:
+            current = load()
+            return None if current is None else current.model_dump(mode="json")
+
+        return self._chain(subject_of(new), kind, before, new.model_dump(mode="json"), lambda: write(new), stamp)
+
+    def _chain(
+        self,
+        subject_id: str,
+        kind: str,
+        load: Callable[[], dict[str, Any] | None],
+        after: dict[str, Any],
+        write: Callable[[], None],
+        stamp: AuditStamp,
+    ) -> AuditEvent | None:
+        """One change of a subject: `{kind}_registered`, `_updated`, or `_deleted` (`after` empty); None when
+        `after` is what is stored (nothing to delete: nothing stored)."""
         for _ in range(self._retries):
             try:
                 head_item = AuditHeadItem.get(f"AUDIT#{subject_id}", "HEAD", consistent_read=True)
@@ -493,14 +569,15 @@ class AuditedRegistry:
                 head_item = AuditHeadItem(f"AUDIT#{subject_id}", "HEAD", seq=0)
             _restore(json.loads(head_item.last) if head_item.last else None)
             current = load()
-            before = current.model_dump(mode="json") if current is not None else {}
+            before = current if current is not None else {}
             if before == after:
                 return None
+            verb = "deleted" if not after else ("updated" if current is not None else "registered")
             head = ChainHead(int(head_item.seq or 0), head_item.hash or ChainHead().hash)
             event = next_event(
                 head,
                 subject_id=subject_id,
-                type=f"{kind}_{'updated' if current is not None else 'registered'}",
+                type=f"{kind}_{verb}",
                 before=before,
                 after=after,
                 **asdict(stamp),
@@ -514,7 +591,7 @@ class AuditedRegistry:
                 if lost_race(exc):
                     continue
                 raise
-            write(new)
+            write()
             put_event(event)
             return event
         raise ConcurrentUpdateError(subject_id)

@@ -247,6 +247,8 @@ CODES: dict[str, ErrorCode] = {
     ),
     "enterprise_not_found": ErrorCode(404, "No such enterprise (administrator routes).", _FIX, "企业不存在"),
     "device_not_found": ErrorCode(404, "No such device (administrator routes).", _FIX, "设备不存在"),
+    "person_not_found": ErrorCode(404, "No such person (people routes).", _FIX, "人员不存在"),
+    "shift_not_found": ErrorCode(404, "No such shift on this roster.", "Refresh the roster.", "班次不存在"),
     # --- the lifecycle (409): the warning is not where the action needs it
     "wrong_status": ErrorCode(
         409,
@@ -326,6 +328,48 @@ CODES: dict[str, ErrorCode] = {
         422, "The enterprise named in the body is not registered.", "Register it first.", "所属企业未登记"
     ),
     "invalid_user": ErrorCode(422, "The user pool refused the user's attributes.", _FIX, "用户信息不符合要求"),
+    "invalid_phone": ErrorCode(
+        422,
+        "`phone` is not an E.164 number (`+` country code and number, 7 to 15 digits).",
+        "Ask for the number with its country code, e.g. `+8613800138000`.",
+        "手机号码格式不正确，须为国际格式（如 +8613800138000）",
+    ),
+    "shift_not_after_start": ErrorCode(
+        422, "A shift's `ends_at` is not after its `starts_at`.", _FIX, "班次结束时间须晚于开始时间"
+    ),
+    "shift_too_long": ErrorCode(
+        422,
+        "A shift is longer than 24 hours.",
+        "Split it into shifts of at most 24 hours.",
+        "班次时长不得超过 24 小时",
+    ),
+    "shift_in_past": ErrorCode(
+        422,
+        "The shift ended more than 7 days ago: the roster is not for rewriting history.",
+        "Leave past shifts as they are.",
+        "不能登记或修改 7 天以前已结束的班次",
+    ),
+    "invalid_range": ErrorCode(
+        422,
+        "A listing window whose `to` is not after `from`, or longer than 31 days.",
+        _FIX,
+        "查询时段须为开始早于结束、且不超过 31 天",
+    ),
+    "unknown_person": ErrorCode(
+        422, "The shift's `person_id` is not a registered person.", "Register the person first.", "人员未登记"
+    ),
+    "person_not_on_roster": ErrorCode(
+        422,
+        "The shift's person is not of the roster's role (the duty roster takes duty officers only).",
+        "Choose a person of the roster's role.",
+        "该人员不是值守人员，不能排班",
+    ),
+    "on_duty_not_in_enterprise": ErrorCode(
+        422,
+        "An on-duty person is not a registered person of role `enterprise` of this enterprise "
+        "(`details.person_id` names it), or more than 5 are named.",
+        "Register the person with this `enterprise_id` first; name at most 5.",
+    ),
     # --- the platform
     "internal": ErrorCode(
         500,

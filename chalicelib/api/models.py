@@ -19,7 +19,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, RootModel, m
 from chalicelib.api.errors import validated
 from chalicelib.domain.levels import Sector
 from chalicelib.domain.lifecycle import Action, ActionType, Role
-from chalicelib.domain.registry import Contact, DeviceRegistration, Enterprise, Setpoint, StaticFactors
+from chalicelib.domain.registry import Contact, DeviceRegistration, Enterprise, Person, Setpoint, StaticFactors
+from chalicelib.domain.rosters import Shift
 from chalicelib.domain.warnings import WarningStatus
 from chalicelib.services.ports import NewUser
 
@@ -372,6 +373,112 @@ class DeviceChange(BaseModel):
     audit_seq: int
 
 
+# --- people and rosters ----------------------------------------------------------------------------------------
+
+
+class PeopleQuery(PageQuery):
+    """GET /admin/people: by (role, person id)."""
+
+    role: Roles | None = None
+
+
+class PersonUpsert(BaseModel):
+    """PUT /admin/people/{person_id}: a person behind an audience (staff: `person_id` is their API user id). The
+    scope fields its role needs, and no others: `enterprise_id` (enterprise), `department` (regulator),
+    `area_codes` (area). `phone` in E.164 (`+8613800138000`), else 422 `invalid_phone`."""
+
+    model_config = _REQUEST
+    name: str = Field(min_length=1, max_length=32)
+    role: PersonRole
+    phone: str = Field(min_length=1, max_length=32)
+    department: Department | None = None
+    sectors: list[Sector] = Field(default_factory=list, max_length=10)
+    area_codes: list[AreaCode] = Field(default_factory=list, max_length=20)
+    enterprise_id: Code | None = None
+    reason: str = Field(default="", max_length=500)
+
+    @model_validator(mode="after")
+    def _scope_fits_the_role(self) -> PersonUpsert:
+        needs = {"enterprise": "enterprise_id", "regulator": "department", "area": "area_codes"}
+        for role, name in needs.items():
+            if bool(getattr(self, name)) != (self.role == role):
+                raise ValueError(f"{name} is required for role {role} and not allowed otherwise")
+        return self
+
+    def fields(self, person_id: str) -> dict[str, Any]:
+        return {"person_id": person_id, **self.model_dump(exclude={"reason"})}
+
+
+class PersonChange(BaseModel):
+    model_config = _RESPONSE
+    person: Person
+    changed: bool
+    audit_seq: int
+
+
+class ShiftQuery(BaseModel):
+    """GET /admin/rosters/duty/shifts: the shifts sharing an instant with `[from, to)` (epoch seconds; default
+    now and 24 hours later; at most 31 days)."""
+
+    model_config = _REQUEST
+    start: int | None = Field(default=None, alias="from", ge=0, description="epoch seconds; default: now")
+    to: int | None = Field(default=None, ge=0, description="epoch seconds; default: from + 24 h")
+
+
+class ShiftUpsert(BaseModel):
+    """PUT /admin/rosters/duty/shifts/{shift_id}: a duty officer's shift `[starts_at, ends_at)` (epoch seconds,
+    at most 24 h; at the handover instant the incoming officer is on duty)."""
+
+    model_config = _REQUEST
+    person_id: Code
+    starts_at: int = Field(ge=0)
+    ends_at: int = Field(ge=0)
+    note: str = Field(default="", max_length=200)
+    reason: str = Field(default="", max_length=500)
+
+    def shift(self, shift_id: str) -> Shift:
+        return Shift(
+            shift_id=shift_id,
+            person_id=self.person_id,
+            starts_at=self.starts_at,
+            ends_at=self.ends_at,
+            note=self.note,
+        )
+
+
+class ReasonBody(BaseModel):
+    """An optional body for a deletion: why (the audit trail's `reason`)."""
+
+    model_config = _REQUEST
+    reason: str = Field(default="", max_length=500)
+
+
+class ShiftChange(BaseModel):
+    model_config = _RESPONSE
+    shift: Shift
+    changed: bool
+    deleted: bool = False
+    audit_seq: int
+
+
+class OnDutyUpsert(BaseModel):
+    """PUT /admin/enterprises/{enterprise_id}/on-duty: the enterprise's on-duty person(s) (专人, 第十四条):
+    registered people of role `enterprise` of this enterprise; an empty list names nobody."""
+
+    model_config = _REQUEST
+    person_ids: list[Code] = Field(max_length=5)
+    reason: str = Field(default="", max_length=500)
+
+
+class OnDutyView(BaseModel):
+    model_config = _RESPONSE
+    enterprise_id: str
+    person_ids: list[str]
+    people: list[Person]
+    changed: bool | None = Field(default=None, description="PUT only: this call changed the enterprise")
+    audit_seq: int | None = Field(default=None, description="PUT only: the enterprise's audit chain head")
+
+
 class ErrorBody(BaseModel):
     """Every error: `code` for programs (docs/api.md "Error codes"), `message` in Chinese for people, `details`
     for some codes (`invalid_request`: `{"errors": [{"field", "code"}], "total"}`; `wrong_status`: `status`,
@@ -584,5 +691,120 @@ ROUTES: tuple[RouteDoc, ...] = (
         query=UserQuery,
         codes=(*_ROLE, "users_unavailable"),
         tag="admin",
+    ),
+    RouteDoc(
+        "GET",
+        "/admin/people",
+        "listPeople",
+        "人员列表（接收预警的人员及其手机号，按角色）",
+        ("admin", "duty"),
+        Page[Person],
+        query=PeopleQuery,
+        codes=_ROLE,
+        tag="rosters",
+    ),
+    RouteDoc(
+        "GET",
+        "/admin/people/{person_id}",
+        "getPerson",
+        "人员信息",
+        ("admin", "duty"),
+        Person,
+        codes=(*_ROLE, "person_not_found"),
+        tag="rosters",
+    ),
+    RouteDoc(
+        "PUT",
+        "/admin/people/{person_id}",
+        "putPerson",
+        "登记或修改人员（手机号、部门、行业、属地、企业；留痕）",
+        ("admin",),
+        PersonChange,
+        body=PersonUpsert,
+        codes=(*_ROLE, "person_not_found", "invalid_phone", "unknown_enterprise", "conflict"),
+        tag="rosters",
+    ),
+    RouteDoc(
+        "GET",
+        "/admin/people/{person_id}/audit",
+        "personAudit",
+        "人员信息变更记录及审计链校验",
+        ("admin", "duty"),
+        SubjectAudit,
+        codes=(*_ROLE, "person_not_found"),
+        tag="rosters",
+    ),
+    RouteDoc(
+        "GET",
+        "/admin/rosters/duty/shifts",
+        "listDutyShifts",
+        "值守中心值班表（与查询时段有交集的班次）",
+        ("admin", "duty"),
+        Page[Shift],
+        query=ShiftQuery,
+        codes=(*_ROLE, "invalid_range"),
+        tag="rosters",
+    ),
+    RouteDoc(
+        "PUT",
+        "/admin/rosters/duty/shifts/{shift_id}",
+        "putDutyShift",
+        "登记或修改值班班次（留痕）",
+        ("admin", "duty"),
+        ShiftChange,
+        body=ShiftUpsert,
+        codes=(
+            *_ROLE,
+            "shift_not_found",
+            "shift_not_after_start",
+            "shift_too_long",
+            "shift_in_past",
+            "unknown_person",
+            "person_not_on_roster",
+            "conflict",
+        ),
+        tag="rosters",
+    ),
+    RouteDoc(
+        "DELETE",
+        "/admin/rosters/duty/shifts/{shift_id}",
+        "deleteDutyShift",
+        "删除值班班次（留痕）",
+        ("admin", "duty"),
+        ShiftChange,
+        body=ReasonBody,
+        codes=(*_ROLE, "shift_not_found", "conflict"),
+        tag="rosters",
+    ),
+    RouteDoc(
+        "GET",
+        "/admin/rosters/duty/shifts/{shift_id}/audit",
+        "dutyShiftAudit",
+        "班次变更记录及审计链校验",
+        ("admin", "duty"),
+        SubjectAudit,
+        codes=(*_ROLE, "shift_not_found"),
+        tag="rosters",
+    ),
+    RouteDoc(
+        "GET",
+        "/admin/enterprises/{enterprise_id}/on-duty",
+        "getOnDuty",
+        "企业值班专人（第十四条）",
+        ("admin", "duty"),
+        OnDutyView,
+        codes=(*_ROLE, "enterprise_not_found"),
+        tag="rosters",
+    ),
+    RouteDoc(
+        "PUT",
+        "/admin/enterprises/{enterprise_id}/on-duty",
+        "putOnDuty",
+        "指定企业值班专人（留痕）",
+        ("admin", "duty"),
+        OnDutyView,
+        body=OnDutyUpsert,
+        codes=(*_ROLE, "enterprise_not_found", "on_duty_not_in_enterprise", "conflict"),
+        tag="rosters",
     ),
 )

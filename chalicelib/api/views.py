@@ -18,9 +18,12 @@ from chalicelib.api.models import (
     EnterpriseChange,
     EvidenceTicket,
     MeView,
+    OnDutyView,
     Overdue,
     Page,
     PermittedAction,
+    PersonChange,
+    ShiftChange,
     SubjectAudit,
     TimelineEntry,
     UserView,
@@ -33,9 +36,11 @@ from chalicelib.domain.due import Overdue as OverdueSteps
 from chalicelib.domain.levels import Level
 from chalicelib.domain.lifecycle import ACTION_ZH, ENGINE_ACTOR, ROLE_ZH, ActionType, Actor, Role
 from chalicelib.domain.policy import DEPARTMENT_ZH
-from chalicelib.domain.registry import DeviceRegistration, Enterprise
+from chalicelib.domain.registry import DeviceRegistration, Enterprise, Person
+from chalicelib.domain.rosters import Shift
 from chalicelib.services.ports import SubjectLog, UserAccount, UserPage, registry_subject
 from chalicelib.services.registry_admin import RegistryChange
+from chalicelib.services.rosters import Change, OnDuty, PeoplePage
 from chalicelib.services.warning_actions import UploadTicket, WarningHistory, WarningPage, WarningStanding
 
 STAFF_ROLES = frozenset(role.value for role in Role if role not in (Role.ENTERPRISE, Role.SYSTEM))
@@ -301,3 +306,32 @@ def user_view(account: UserAccount) -> UserView:
 
 def user_page(page: UserPage) -> Page[UserView]:
     return Page[UserView](items=[user_view(user) for user in page.users], next_cursor=page.next_token)
+
+
+# --- people and rosters ----------------------------------------------------------------------------------------
+
+
+def person_change(change: Change[Person]) -> PersonChange:
+    return PersonChange(person=change.subject, changed=change.changed, audit_seq=change.audit_seq)
+
+
+def people_page(page: PeoplePage) -> Page[Person]:
+    return Page[Person](items=page.people, next_cursor=page.next_cursor)
+
+
+def shift_page(shifts: list[Shift]) -> Page[Shift]:
+    return Page[Shift](items=shifts)
+
+
+def shift_change(change: Change[Shift], deleted: bool = False) -> ShiftChange:
+    return ShiftChange(shift=change.subject, changed=change.changed, deleted=deleted, audit_seq=change.audit_seq)
+
+
+def on_duty_view(on_duty: OnDuty, change: Change[Enterprise] | None = None) -> OnDutyView:
+    return OnDutyView(
+        enterprise_id=on_duty.enterprise_id,
+        person_ids=list(on_duty.person_ids),
+        people=list(on_duty.people),
+        changed=change.changed if change else None,
+        audit_seq=change.audit_seq if change else None,
+    )

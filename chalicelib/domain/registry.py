@@ -104,10 +104,15 @@ class Enterprise(BaseModel):
     sector: Sector
     area_codes: tuple[str, ...] = ()
     contacts: tuple[Contact, ...] = ()
+    on_duty: tuple[str, ...] = ()
+    """The person ids (role `enterprise`, this enterprise) of its on-duty person(s) (专人, 第十四条), who
+    handle its warnings around the clock; empty: none named (its contacts are told)."""
 
 
 class Person(BaseModel):
-    """Someone behind an audience: duty officer, regulator (by department and sectors), area official, bureau."""
+    """Someone behind an audience: duty officer, regulator (by department and sectors), area official, bureau, an
+    enterprise's on-duty person. For staff, `person_id` is their API user id (the Cognito username), so what the
+    delivery path writes for a person (inbox, receipts) is found under the id the API authenticates."""
 
     model_config = _MODEL
     person_id: str = Field(min_length=1, max_length=64)

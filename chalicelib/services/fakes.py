@@ -198,12 +198,14 @@ class FakeRegistry(Fake):
     def put(self, subject: RegistrySubject, stamp: AuditStamp) -> AuditEvent | None:
         with self._call("put"):
             subject_id = subject_of(subject)
-            kind = "device" if isinstance(subject, DeviceRegistration) else "enterprise"
-            current: RegistrySubject | None = (
-                self.registrations.get(subject.device_id)
-                if isinstance(subject, DeviceRegistration)
-                else self.profiles.get(subject.enterprise_id)
-            )
+            kind, _, _ = subject_id.partition(":")
+            current: RegistrySubject | None
+            if isinstance(subject, DeviceRegistration):
+                current = self.registrations.get(subject.device_id)
+            elif isinstance(subject, Person):
+                current = next((p for p in self.persons if p.person_id == subject.person_id), None)
+            else:
+                current = self.profiles.get(subject.enterprise_id)
             before = current.model_dump(mode="json") if current is not None else {}
             after = subject.model_dump(mode="json")
             if before == after:
@@ -218,6 +220,8 @@ class FakeRegistry(Fake):
             )
             if isinstance(subject, DeviceRegistration):
                 self.registrations[subject.device_id] = subject
+            elif isinstance(subject, Person):
+                self.persons = [p for p in self.persons if p.person_id != subject.person_id] + [subject]
             else:
                 self.profiles[subject.enterprise_id] = subject
             self.heads[subject_id] = ChainHead.of(event)

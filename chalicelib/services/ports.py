@@ -23,6 +23,7 @@ from chalicelib.domain.changes import WarningChange
 from chalicelib.domain.lifecycle import Actor, Role, Transition
 from chalicelib.domain.policy import Route
 from chalicelib.domain.registry import DeviceRegistration, Enterprise, Person
+from chalicelib.domain.rosters import Shift
 from chalicelib.domain.state import DeviceState, UnitState
 from chalicelib.domain.warnings import WarningRecord
 
@@ -311,17 +312,20 @@ class UserDirectory(Protocol):
 
 # --- the registry ----------------------------------------------------------------------------------------------
 
-RegistrySubject = DeviceRegistration | Enterprise
+RegistrySubject = DeviceRegistration | Enterprise | Person
 
 
 def registry_subject(kind: str, key: str) -> str:
-    """The audit subject of a device (`device:{id}`) or an enterprise (`enterprise:{id}`)."""
+    """The audit subject of a device (`device:{id}`), an enterprise (`enterprise:{id}`), a person (`person:{id}`)
+    or a shift (`shift:{id}`)."""
     return f"{kind}:{key}"
 
 
 def subject_of(subject: RegistrySubject) -> str:
     if isinstance(subject, DeviceRegistration):
         return registry_subject("device", subject.device_id)
+    if isinstance(subject, Person):
+        return registry_subject("person", subject.person_id)
     return registry_subject("enterprise", subject.enterprise_id)
 
 
@@ -349,6 +353,39 @@ class RegistryRepository(Protocol):
     def put(self, subject: RegistrySubject, stamp: AuditStamp) -> AuditEvent | None:
         """Register or change a device or an enterprise, with its audit event (`{kind}_registered` or
         `{kind}_updated`) chained under `subject_of(subject)`; None when nothing changed (no event, no write)."""
+        ...
+
+    def log(self, subject_id: str) -> SubjectLog: ...
+
+
+class RosterRepository(Protocol):
+    """People and duty shifts (and the enterprises whose on-duty persons they are); every write is chained in the
+    subject's audit trail (`person:{id}`, `shift:{id}`, `enterprise:{id}`)."""
+
+    def person(self, person_id: str) -> Person | None: ...
+
+    def people(self) -> list[Person]:
+        """Every registered person, by (role, person id)."""
+        ...
+
+    def enterprise(self, enterprise_id: str) -> Enterprise | None: ...
+
+    def put(self, subject: RegistrySubject, stamp: AuditStamp) -> AuditEvent | None:
+        """As `RegistryRepository.put` (people: `person_registered` / `person_updated`)."""
+        ...
+
+    def shift(self, shift_id: str) -> Shift | None: ...
+
+    def shifts_starting(self, role: str, start: int, end: int) -> list[Shift]:
+        """The role's shifts starting in `[start, end]` (one bounded query), by start."""
+        ...
+
+    def put_shift(self, shift: Shift, stamp: AuditStamp) -> AuditEvent | None:
+        """Write a shift (`shift_registered` / `shift_updated` under `shift:{id}`); None when nothing changed."""
+        ...
+
+    def delete_shift(self, shift_id: str, stamp: AuditStamp) -> AuditEvent | None:
+        """Remove a shift (`shift_deleted`); None when there was none."""
         ...
 
     def log(self, subject_id: str) -> SubjectLog: ...

@@ -83,6 +83,8 @@ class RegistryAdmin:
         """Register or change an enterprise; its devices' copies of its name and areas follow (each audited)."""
         require_role(actor, ADMIN, "管理企业登记")
         current = self._registry.enterprise(enterprise.enterprise_id)
+        if current is not None:  # its on-duty persons are named through the roster admin, not the profile
+            enterprise = enterprise.model_copy(update={"on_duty": current.on_duty})
         devices = self._registry.devices_of(enterprise.enterprise_id) if current is not None else []
         if current is not None and current.sector != enterprise.sector and devices:
             raise Conflict("sector_locked", "企业已登记设备，不能变更所属行业")

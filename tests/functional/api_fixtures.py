@@ -20,7 +20,6 @@ from chalice.test import Client
 
 from chalicelib.adapters import audit_store, dynamo
 from chalicelib.adapters.audit_store import AuditedWarningStore
-from chalicelib.adapters.dynamo import DynamoRegistry
 from chalicelib.bootstrap import reset
 from chalicelib.domain.changes import ChangeKind, WarningChange, warning_id_for
 from chalicelib.domain.levels import Level
@@ -28,7 +27,7 @@ from chalicelib.domain.warnings import WarningRecord
 from chalicelib.settings import Settings
 from local.api_gateway import emulate_gateway
 from local.aws import Provisioned, provision_with_identity, reset_moto, start_moto_server
-from local.seed import SeedRegistry, load_seed
+from local.seed import SeedRegistry, install, load_seed
 from local.users import bearer, demo_users, seed_users
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
@@ -58,7 +57,7 @@ def api_env() -> Iterator[ApiEnv]:
             settings = Settings.from_env()
             dynamo.bind(settings)
             audit_store.bind(settings)
-            DynamoRegistry.put_many(registry.devices, registry.enterprises, registry.people)
+            install(registry)
             seed_users(demo_users(registry))
             yield ApiEnv(infra, registry, env)
         reset()

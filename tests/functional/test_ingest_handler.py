@@ -152,7 +152,7 @@ def phones(seed: SeedRegistry, device_id: str, audiences: set[str]) -> set[str]:
     if "enterprise" in audiences:
         found |= {contact.phone for contact in seed.enterprise(reg.enterprise_id).contacts}
     for person in seed.people:
-        if person.role not in audiences:
+        if person.role not in audiences or person.role == "enterprise":  # enterprises are told via their contacts
             continue
         if person.role == "regulator" and person.department not in REGULATORS[reg.sector.value]:
             continue
