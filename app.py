@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 from collections.abc import Callable
 from datetime import UTC
 from typing import Any
@@ -17,6 +18,10 @@ from chalicelib.api.errors import JSON_HEADERS, chalice_error, error_body, valid
 from chalicelib.api.inputs import json_body, require_size, single_values
 from chalicelib.api.models import (
     ID_PATTERN,
+    DeclarationCreate,
+    DeclarationDecision,
+    DeclarationQuery,
+    DeclarationRejection,
     DeviceUpsert,
     EnterpriseUpsert,
     EvidenceRequest,
@@ -31,7 +36,7 @@ from chalicelib.api.models import (
     WarningQuery,
     action_body,
 )
-from chalicelib.bootstrap import api, container, workflow
+from chalicelib.bootstrap import api, container, declarations, workflow
 from chalicelib.domain.errors import NotFound
 from chalicelib.domain.lifecycle import Actor
 from chalicelib.domain.rosters import RosterRole
@@ -86,6 +91,14 @@ def sweep(event: CloudWatchEvent) -> dict[str, Any]:
     return {"repaired": report.repaired}
 
 
+@app.schedule(Rate(5, unit=Rate.MINUTES))
+def declaration_sweep(event: CloudWatchEvent) -> dict[str, Any]:
+    report = declarations().sweep()
+    if report.failed:
+        logger.warning("declaration sweep left some for the next round", extra={"failed": report.failed})
+    return {"expired": len(report.expired), "reminded": len(report.reminded), "failed": len(report.failed)}
+
+
 @app.route("/health")
 def health() -> dict[str, str]:
     return {"status": "ok", "stage": STAGE}
@@ -101,6 +114,7 @@ _NOT_FOUND = {  # a malformed path id is the same 404 as a missing record, witho
     "device_id": ("device_not_found", "设备不存在"),
     "person_id": ("person_not_found", "人员不存在"),
     "shift_id": ("shift_not_found", "班次不存在"),
+    "declaration_id": ("declaration_not_found", "申报不存在或无权查看"),
 }
 
 
@@ -313,3 +327,50 @@ def put_on_duty(actor: Actor, request: Request, enterprise_id: str) -> BaseModel
         actor, enterprise_id, body.person_ids, body.reason, _origin(request)
     )
     return views.on_duty_view(on_duty, change)
+
+
+# --- outage declarations (申报): docs/declarations.md
+
+
+@api_route("/declarations", methods=("POST",), status=201)
+def declare(actor: Actor, request: Request) -> BaseModel:
+    body = validated(DeclarationCreate, _body(request))
+    return views.declaration_view(declarations().declare(actor, body, _origin(request)), time.time())
+
+
+@api_route("/declarations")
+def list_declarations(actor: Actor, request: Request) -> BaseModel:
+    query = _query(DeclarationQuery, request)
+    found = declarations().list(actor, query.status, query.enterprise_id)
+    return views.declaration_list(found, time.time())
+
+
+@api_route("/declarations/{declaration_id}")
+def get_declaration(actor: Actor, request: Request, declaration_id: str) -> BaseModel:
+    return views.declaration_view(declarations().get(actor, declaration_id), time.time())
+
+
+@api_route("/declarations/{declaration_id}/approve", methods=("POST",))
+def approve_declaration(actor: Actor, request: Request, declaration_id: str) -> BaseModel:
+    body = validated(DeclarationDecision, _body(request) if request.raw_body else {})
+    found = declarations().approve(actor, declaration_id, body.note, _origin(request))
+    return views.declaration_view(found, time.time())
+
+
+@api_route("/declarations/{declaration_id}/reject", methods=("POST",))
+def reject_declaration(actor: Actor, request: Request, declaration_id: str) -> BaseModel:
+    body = validated(DeclarationRejection, _body(request))
+    found = declarations().reject(actor, declaration_id, body.reason, _origin(request))
+    return views.declaration_view(found, time.time())
+
+
+@api_route("/declarations/{declaration_id}/withdraw", methods=("POST",))
+def withdraw_declaration(actor: Actor, request: Request, declaration_id: str) -> BaseModel:
+    body = validated(DeclarationDecision, _body(request) if request.raw_body else {})
+    found = declarations().withdraw(actor, declaration_id, body.note, _origin(request))
+    return views.declaration_view(found, time.time())
+
+
+@api_route("/declarations/{declaration_id}/audit")
+def declaration_audit(actor: Actor, request: Request, declaration_id: str) -> BaseModel:
+    return views.declaration_audit(declaration_id, declarations().audit(actor, declaration_id))

@@ -19,6 +19,7 @@ from chalicelib.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from chalicelib.api.auth import TokenVerifier
+    from chalicelib.services.declarations import Declarations
     from chalicelib.services.people import People
     from chalicelib.services.ports import EvidenceStore, Rosters, Timers, UserDirectory
     from chalicelib.services.registry_admin import RegistryAdmin
@@ -238,6 +239,26 @@ def workflow() -> WorkflowService:
     )
 
 
+@lru_cache(maxsize=1)
+def declarations() -> Declarations:
+    """Outage declarations: the API's routes and the `declaration_sweep` schedule. The registry table (the
+    declarations, their devices) and the audit log only; the reminder is logged until the delivery path tells
+    the declarer (`LoggedDeclarationNotices`)."""
+    from chalicelib.adapters import declarations as declaration_store
+    from chalicelib.adapters.audit_store import AuditedRegistry
+    from chalicelib.services.declarations import Declarations
+
+    settings, policy = base().settings, base().policy
+    declaration_store.bind(settings)
+    return Declarations(
+        declaration_store.DynamoDeclarationStore(),
+        AuditedRegistry(),
+        declaration_store.LoggedDeclarationNotices(),
+        policy.declarations,
+        time.time,
+    )
+
+
 def reset() -> None:
     """Forget the wiring (tests and the local runtime change the environment between runs)."""
     get_settings.cache_clear()
@@ -246,3 +267,4 @@ def reset() -> None:
     api.cache_clear()
     rosters.cache_clear()
     workflow.cache_clear()
+    declarations.cache_clear()

@@ -401,6 +401,69 @@ CODES: dict[str, ErrorCode] = {
 }
 """Every code the API answers with. `message` is set where a code always carries the same Chinese message."""
 
+CODES.update(
+    {
+        # --- outage declarations (docs/declarations.md)
+        "declaration_not_found": ErrorCode(
+            404,
+            "No such declaration, or not in the caller's scope (the same answer for both).",
+            "Drop it from the local list and refresh the listing.",
+            "申报不存在或无权查看",
+        ),
+        "other_enterprise": ErrorCode(
+            403,
+            "An enterprise user named another enterprise in a declaration.",
+            "Leave `enterprise_id` out (an enterprise user declares for its own).",
+            "只能为本企业申报",
+        ),
+        "device_not_in_enterprise": ErrorCode(
+            422,
+            "A declared device (or unit) is not a registered device of the enterprise; `details` names them. "
+            "Unknown devices answer the same.",
+            "Choose among the enterprise's devices.",
+            "设备或单元不属于本企业",
+        ),
+        "too_many_devices": ErrorCode(
+            422, "More devices than one declaration may hold (policy).", "Split the declaration.", ""
+        ),
+        "invalid_window": ErrorCode(422, "`ends_at` is not after `starts_at`.", _FIX, "结束时间须晚于开始时间"),
+        "window_too_long": ErrorCode(
+            422,
+            "The window is longer than the policy allows (default 7 days); `details.max_window_s`.",
+            "Declare up to the limit; an extension is a new declaration, verified again.",
+        ),
+        "retroactive_window": ErrorCode(
+            422,
+            "The window has ended, a planned stop starts in the past, or an unplanned outage started longer ago "
+            "than the policy allows to declare it late (default 2 h).",
+            "Correct the window; an outage not declared in time stays on the record as undeclared.",
+        ),
+        "declaration_overlaps": ErrorCode(
+            409,
+            "A pending or approved declaration covers one of the devices in an overlapping window; "
+            "`details.declaration_id` names it, `details.device_ids` the shared devices. A retried declaration "
+            "whose first attempt went through answers this, naming the first.",
+            "Show the other declaration; withdraw it first, or declare the window after it.",
+            "所选设备在该时段已有申报",
+        ),
+        "declaration_not_pending": ErrorCode(
+            409,
+            "The declaration is no longer pending (approved, rejected, withdrawn or its window has ended); "
+            "`details.status`. A retried decision that went through answers this.",
+            "GET the declaration and show its status.",
+        ),
+        "rejection_reason_required": ErrorCode(
+            422, "A rejection without a reason.", "Ask the regulator for the reason.", "驳回须说明理由"
+        ),
+        "declaration_started": ErrorCode(
+            409,
+            "A declaration whose window has started cannot be withdrawn.",
+            "Let it run to its end.",
+            "申报时段已开始，不能撤回",
+        ),
+    }
+)
+
 
 def catalogued_body(code: str) -> dict[str, Any]:
     """The body of a code whose message never varies."""

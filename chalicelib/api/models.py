@@ -17,6 +17,7 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, RootModel, model_validator
 
 from chalicelib.api.errors import validated
+from chalicelib.domain.declarations import DeclarationReason, DeclarationStatus
 from chalicelib.domain.levels import Sector
 from chalicelib.domain.lifecycle import Action, ActionType, Role
 from chalicelib.domain.registry import Contact, DeviceRegistration, Enterprise, Person, Setpoint, StaticFactors
@@ -808,3 +809,177 @@ ROUTES: tuple[RouteDoc, ...] = (
         tag="rosters",
     ),
 )
+
+
+# --- outage declarations (申报) --------------------------------------------------------------------------------
+
+DeclarationStatuses = Annotated[list[DeclarationStatus], *_AnyOf]
+
+
+class DeclarationCreate(BaseModel):
+    """POST /declarations: the devices (or a whole unit: its devices now), the reason and the half-open window
+    [starts_at, ends_at) in epoch seconds. An enterprise user declares for its own enterprise (`enterprise_id`
+    may be left out); the administrator names it."""
+
+    model_config = _REQUEST
+    enterprise_id: Code | None = None
+    device_ids: list[Code] | None = Field(default=None, min_length=1, max_length=200)
+    unit_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    reason: DeclarationReason
+    starts_at: float = Field(gt=0, allow_inf_nan=False)
+    ends_at: float = Field(gt=0, allow_inf_nan=False)
+    note: str = Field(default="", max_length=500)
+
+    @model_validator(mode="after")
+    def _devices_or_a_unit(self) -> DeclarationCreate:
+        if (self.device_ids is None) == (self.unit_id is None):
+            raise ValueError("give device_ids or unit_id, not both")
+        return self
+
+
+class DeclarationDecision(BaseModel):
+    """POST /declarations/{id}/approve and /withdraw: an optional note for the audit trail."""
+
+    model_config = _REQUEST
+    note: str = Field(default="", max_length=500)
+
+
+class DeclarationRejection(BaseModel):
+    """POST /declarations/{id}/reject: the reason is required (it goes to the declarer and the audit trail)."""
+
+    model_config = _REQUEST
+    reason: str = Field(min_length=1, max_length=500, pattern=r"\S")
+
+
+class DeclarationQuery(BaseModel):
+    """GET /declarations: without `enterprise_id`, the open declarations (pending, approved) in scope; with it,
+    that enterprise's history (an enterprise user always gets its own)."""
+
+    model_config = _REQUEST
+    status: DeclarationStatuses | None = None
+    enterprise_id: Code | None = None
+
+
+class DeclarationView(BaseModel):
+    model_config = _RESPONSE
+    declaration_id: str
+    enterprise_id: str
+    enterprise_name: str
+    sector: Sector
+    area_codes: list[str]
+    device_ids: list[str]
+    unit_id: str | None
+    reason: DeclarationReason
+    reason_zh: str
+    starts_at: float
+    ends_at: float
+    note: str
+    status: DeclarationStatus = Field(description="as it stands now: an ended window is expired")
+    status_zh: str
+    in_effect: bool = Field(description="suppressing its devices' offline and data-quality warnings now")
+    declared_by: str
+    verified_by: str | None
+    verified_at: float | None
+    rejection_reason: str | None
+    withdrawn_by: str | None
+    reminded_at: float | None
+    created_at: float
+    updated_at: float
+    version: int
+
+
+class DeclarationList(BaseModel):
+    model_config = _RESPONSE
+    items: list[DeclarationView]
+
+
+_DECLARATION_LIFECYCLE = ("declaration_not_found", "declaration_not_pending", "conflict")
+DECLARATION_ROUTES: tuple[RouteDoc, ...] = (
+    RouteDoc(
+        "POST",
+        "/declarations",
+        "declare",
+        "申报停传或数据失真（停产检修须事先核准；设备损坏、数据失真可在开始后补报）",
+        ("enterprise", "admin"),
+        DeclarationView,
+        status=201,
+        body=DeclarationCreate,
+        codes=(
+            *_ROLE,
+            "other_enterprise",
+            "unknown_enterprise",
+            "device_not_in_enterprise",
+            "too_many_devices",
+            "invalid_window",
+            "window_too_long",
+            "retroactive_window",
+            "declaration_overlaps",
+            "conflict",
+        ),
+        tag="declarations",
+    ),
+    RouteDoc(
+        "GET",
+        "/declarations",
+        "listDeclarations",
+        "申报列表（按角色范围；默认为待核实与已核准的申报）",
+        ALL_ROLES,
+        DeclarationList,
+        query=DeclarationQuery,
+        tag="declarations",
+    ),
+    RouteDoc(
+        "GET",
+        "/declarations/{declaration_id}",
+        "getDeclaration",
+        "申报详情",
+        ALL_ROLES,
+        DeclarationView,
+        codes=("declaration_not_found",),
+        tag="declarations",
+    ),
+    RouteDoc(
+        "POST",
+        "/declarations/{declaration_id}/approve",
+        "approveDeclaration",
+        "核准申报（行业主管部门）",
+        ("regulator", "admin"),
+        DeclarationView,
+        body=DeclarationDecision,
+        codes=(*_ROLE, *_DECLARATION_LIFECYCLE),
+        tag="declarations",
+    ),
+    RouteDoc(
+        "POST",
+        "/declarations/{declaration_id}/reject",
+        "rejectDeclaration",
+        "驳回申报（行业主管部门，须说明理由）",
+        ("regulator", "admin"),
+        DeclarationView,
+        body=DeclarationRejection,
+        codes=(*_ROLE, *_DECLARATION_LIFECYCLE, "rejection_reason_required"),
+        tag="declarations",
+    ),
+    RouteDoc(
+        "POST",
+        "/declarations/{declaration_id}/withdraw",
+        "withdrawDeclaration",
+        "撤回申报（开始前）",
+        ("enterprise", "admin"),
+        DeclarationView,
+        body=DeclarationDecision,
+        codes=(*_ROLE, *_DECLARATION_LIFECYCLE, "declaration_started"),
+        tag="declarations",
+    ),
+    RouteDoc(
+        "GET",
+        "/declarations/{declaration_id}/audit",
+        "declarationAudit",
+        "申报审计记录及审计链校验",
+        ("duty", "regulator", "emergency", "admin"),
+        SubjectAudit,
+        codes=(*_ROLE, "declaration_not_found"),
+        tag="audit",
+    ),
+)
+ROUTES = (*ROUTES, *DECLARATION_ROUTES)

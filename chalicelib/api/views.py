@@ -14,6 +14,8 @@ from chalicelib.api.models import (
     AuditEventView,
     ChainReportView,
     Deadlines,
+    DeclarationList,
+    DeclarationView,
     DeviceChange,
     EnterpriseChange,
     EvidenceTicket,
@@ -32,13 +34,14 @@ from chalicelib.api.models import (
 )
 from chalicelib.domain.audit import AuditEvent, verify_chain
 from chalicelib.domain.changes import CHANGE_KIND_ZH, ChangeKind
+from chalicelib.domain.declarations import Declaration, effective_window
 from chalicelib.domain.due import Overdue as OverdueSteps
 from chalicelib.domain.levels import Level
 from chalicelib.domain.lifecycle import ACTION_ZH, ENGINE_ACTOR, ROLE_ZH, ActionType, Actor, Role
 from chalicelib.domain.policy import DEPARTMENT_ZH
 from chalicelib.domain.registry import DeviceRegistration, Enterprise, Person
 from chalicelib.domain.rosters import Shift
-from chalicelib.services.ports import SubjectLog, UserAccount, UserPage, registry_subject
+from chalicelib.services.ports import SubjectLog, UserAccount, UserPage, declaration_subject, registry_subject
 from chalicelib.services.registry_admin import RegistryChange
 from chalicelib.services.rosters import Change, OnDuty, PeoplePage
 from chalicelib.services.warning_actions import UploadTicket, WarningHistory, WarningPage, WarningStanding
@@ -334,4 +337,32 @@ def on_duty_view(on_duty: OnDuty, change: Change[Enterprise] | None = None) -> O
         people=list(on_duty.people),
         changed=change.changed if change else None,
         audit_seq=change.audit_seq if change else None,
+    )
+
+
+# --- outage declarations ---------------------------------------------------------------------------------------
+
+
+def declaration_view(declaration: Declaration, now: float) -> DeclarationView:
+    """The declaration as it stands at `now` (an ended window shows as expired before the sweep writes it)."""
+    status = declaration.status_at(now)
+    return DeclarationView(
+        **declaration.model_dump(exclude={"status"}),
+        reason_zh=declaration.reason.zh,
+        status=status,
+        status_zh=status.zh,
+        in_effect=(window := effective_window(declaration)) is not None and window[0] <= now < window[1],
+    )
+
+
+def declaration_list(declarations: list[Declaration], now: float) -> DeclarationList:
+    return DeclarationList(items=[declaration_view(d, now) for d in declarations])
+
+
+def declaration_audit(declaration_id: str, log: SubjectLog) -> SubjectAudit:
+    """A declaration's trail, verified, with every event."""
+    return SubjectAudit(
+        subject_id=declaration_subject(declaration_id),
+        report=report_view(log),
+        events=[event_view(event) for event in log.events],
     )

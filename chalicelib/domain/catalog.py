@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, create_model
 
+from chalicelib.domain.declarations import DeclarationPolicy
 from chalicelib.domain.engine import RiskEngine
 from chalicelib.domain.findings import SectorModel
 from chalicelib.domain.policy import DeadlinePolicy, GradingPolicy, RoutingPolicy, WorkflowPolicy
@@ -45,6 +46,7 @@ class Policy(BaseModel):
     routing: RoutingPolicy = RoutingPolicy()
     workflow: WorkflowPolicy = WorkflowPolicy()
     sectors: SectorConfigs = SectorConfigs()
+    declarations: DeclarationPolicy = DeclarationPolicy()
 
 
 def _merge(base: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:

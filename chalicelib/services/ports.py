@@ -7,7 +7,8 @@ Who uses which:
   reassignment), EvidenceStore, Timers;
 - registry administration (`registry_admin.py`): RegistryRepository;
 - people (`people.py`): UserDirectory, RegistryRepository (the enterprise a user belongs to);
-- workflow (`workflow.py`): Executions, WarningReader, Escalator, OpenWarnings, Directory, SmsSender, Publisher.
+- workflow (`workflow.py`): Executions, WarningReader, Escalator, OpenWarnings, Directory, SmsSender, Publisher;
+- declarations (`declarations.py`): DeclarationStore, RegistryRepository (reads), DeclarationNotices.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any, Protocol
 from chalicelib.domain.access import Scope
 from chalicelib.domain.audit import AuditEvent, ChainHead
 from chalicelib.domain.changes import WarningChange
+from chalicelib.domain.declarations import Declaration
 from chalicelib.domain.lifecycle import Actor, Role, Transition
 from chalicelib.domain.policy import Route
 from chalicelib.domain.registry import DeviceRegistration, Enterprise, Person
@@ -605,4 +607,44 @@ class Rosters(Protocol):
         duty officer when no shift covers it (too many told beats nobody told). For `enterprise` (with
         `enterprise_id`): that enterprise's on-duty person(s); empty when none is named (the caller falls back to
         the enterprise's contacts). Other roles have no shifts: every person of the role."""
+        ...
+
+
+# --- outage declarations (申报) ----------------------------------------------------------------------------------
+
+
+def declaration_subject(declaration_id: str) -> str:
+    """The audit subject of a declaration (`declaration:{id}`)."""
+    return f"declaration:{declaration_id}"
+
+
+class DeclarationStore(Protocol):
+    """Declarations with optimistic versioning; every change chained in the audit trail of
+    `declaration_subject(id)`. Listings read indexes, never the whole table."""
+
+    def get(self, declaration_id: str) -> Declaration | None: ...
+
+    def of_enterprise(self, enterprise_id: str) -> list[Declaration]:
+        """Every declaration of the enterprise, the newest first."""
+        ...
+
+    def open(self) -> list[Declaration]:
+        """The pending and approved declarations (as stored: some may have ended and await the sweep), by end."""
+        ...
+
+    def save(self, declaration: Declaration, event_type: str, stamp: AuditStamp) -> AuditEvent:
+        """Store `declaration`, whose `version` is the stored one (0: new), as version + 1, with its audit event
+        (`event_type`, before and after); ConcurrentUpdateError when somebody else wrote it since it was read (or
+        it exists already, for a new one). Answers the event chained."""
+        ...
+
+    def log(self, declaration_id: str) -> SubjectLog: ...
+
+
+class DeclarationNotices(Protocol):
+    """Telling the declarer (the delivery path implements it; until then a logging no-op)."""
+
+    def remind(self, declaration: Declaration) -> None:
+        """The declaration's window ends soon: declare again if the outage goes on. Called at least once per
+        declaration (dedupe on `declaration_subject(id)`)."""
         ...

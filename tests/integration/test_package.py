@@ -50,6 +50,7 @@ ROLE_REACH: dict[str, set[str]] = {
         "EscalationTopic",
     },
     "Sweep": {"SweepLogGroup", "WarningTable", "DisposalStateMachine"},
+    "DeclarationSweep": {"DeclarationSweepLogGroup", "RegistryTable", "WarningEventTable"},
     "APIHandler": {
         "APIHandlerLogGroup",
         "WarningTable",
@@ -63,12 +64,14 @@ ROLE_SERVICES: dict[str, set[str]] = {
     "Ingest": {"logs", "kinesis", "sqs", "dynamodb", "s3", "sns", "states", "xray"},
     "WorkflowEvents": {"logs", "sqs", "dynamodb", "sns", "states", "xray"},
     "Sweep": {"logs", "dynamodb", "states", "xray"},
+    "DeclarationSweep": {"logs", "dynamodb", "xray"},
     "APIHandler": {"logs", "dynamodb", "s3", "cognito-idp", "states", "xray"},
 }
 READ_ONLY_TABLES: dict[str, set[str]] = {
     "Ingest": {"RegistryTable"},
     "WorkflowEvents": {"RegistryTable"},
     "Sweep": {"WarningTable"},
+    "DeclarationSweep": set(),
     "APIHandler": set(),
 }
 TABLE_WRITES = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"}

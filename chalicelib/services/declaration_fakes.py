@@ -1,0 +1,68 @@
+"""In-memory fakes of the declaration ports, with the adapters' contracts: version-checked saves (a stale or
+repeated save is ConcurrentUpdateError), every change chained under `declaration:{id}`, the head kept apart."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from chalicelib.domain.audit import AuditEvent, ChainHead, next_event
+from chalicelib.domain.declarations import OPEN_STATUSES, Declaration
+from chalicelib.services.fakes import Fake
+from chalicelib.services.ports import AuditStamp, ConcurrentUpdateError, SubjectLog, declaration_subject
+
+
+class FakeDeclarationStore(Fake):
+    def __init__(self) -> None:
+        super().__init__()
+        self.stored: dict[str, Declaration] = {}
+        self.events: dict[str, list[AuditEvent]] = {}
+        self.heads: dict[str, ChainHead] = {}
+
+    def get(self, declaration_id: str) -> Declaration | None:
+        with self._call("get"):
+            return self.stored.get(declaration_id)
+
+    def of_enterprise(self, enterprise_id: str) -> list[Declaration]:
+        with self._call("of_enterprise"):
+            found = [d for d in self.stored.values() if d.enterprise_id == enterprise_id]
+            return sorted(found, key=lambda d: (d.created_at, d.declaration_id), reverse=True)
+
+    def open(self) -> list[Declaration]:
+        with self._call("open"):
+            found = [d for d in self.stored.values() if d.status in OPEN_STATUSES]
+            return sorted(found, key=lambda d: (d.ends_at, d.declaration_id))
+
+    def save(self, declaration: Declaration, event_type: str, stamp: AuditStamp) -> AuditEvent:
+        with self._call("save"):
+            current = self.stored.get(declaration.declaration_id)
+            if (current.version if current is not None else 0) != declaration.version:
+                raise ConcurrentUpdateError(declaration.declaration_id)
+            saved = declaration.model_copy(update={"version": declaration.version + 1})
+            subject = declaration_subject(declaration.declaration_id)
+            event = next_event(
+                self.heads.get(subject, ChainHead()),
+                subject_id=subject,
+                type=event_type,
+                before=current.model_dump(mode="json", exclude={"version"}) if current is not None else {},
+                after=saved.model_dump(mode="json", exclude={"version"}),
+                **asdict(stamp),
+            )
+            self.stored[declaration.declaration_id] = saved
+            self.heads[subject] = ChainHead.of(event)
+            self.events.setdefault(subject, []).append(event)
+            return event
+
+    def log(self, declaration_id: str) -> SubjectLog:
+        with self._call("log"):
+            subject = declaration_subject(declaration_id)
+            return SubjectLog(events=list(self.events.get(subject, ())), head=self.heads.get(subject, ChainHead()))
+
+
+class FakeDeclarationNotices(Fake):
+    def __init__(self) -> None:
+        super().__init__()
+        self.reminded: list[str] = []
+
+    def remind(self, declaration: Declaration) -> None:
+        with self._call("remind"):
+            self.reminded.append(declaration.declaration_id)

@@ -1,0 +1,226 @@
+"""Outage declarations (申报): an enterprise declares, the sector's regulator verifies, the schedule expires and
+reminds. Every step is audited under `declaration:{id}` (docs/declarations.md).
+
+Who (role 403 → scope 404 → status 409, as for warnings):
+- declare: an enterprise user for its own enterprise; the administrator for any;
+- approve / reject: the regulators of the declaration's sector, and the administrator. The duty centre receives
+  the declarations (it sees them all) but does not verify them: 第十六条 gives that to the sector departments;
+- withdraw: the declaring enterprise (any of its users) or the administrator, before the window starts;
+- read and list: within the scope of `domain.declarations.can_see`; the audit trail: duty, regulators in scope,
+  the bureau and the administrator.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from chalicelib.domain import declarations as rules
+from chalicelib.domain.access import require_role
+from chalicelib.domain.declarations import Declaration, DeclarationPolicy, DeclarationReason, DeclarationStatus
+from chalicelib.domain.errors import NotFound, ValidationFailed
+from chalicelib.domain.lifecycle import Actor, Role
+from chalicelib.services.ports import (
+    UNKNOWN_ORIGIN,
+    AuditStamp,
+    DeclarationNotices,
+    DeclarationStore,
+    Origin,
+    RegistryRepository,
+    SubjectLog,
+)
+
+SWEEP_ACTOR = Actor(user_id="declaration-sweep", role=Role.SYSTEM, name="申报到期巡检")
+NOT_FOUND = ("declaration_not_found", "申报不存在或无权查看")
+
+
+class DeclarationForm(Protocol):
+    """What the declarer sends (the API's `DeclarationCreate`): devices or a whole unit, reason, window, note."""
+
+    @property
+    def enterprise_id(self) -> str | None: ...
+
+    @property
+    def device_ids(self) -> Collection[str] | None: ...
+
+    @property
+    def unit_id(self) -> str | None: ...
+
+    @property
+    def reason(self) -> DeclarationReason: ...
+
+    @property
+    def starts_at(self) -> float: ...
+
+    @property
+    def ends_at(self) -> float: ...
+
+    @property
+    def note(self) -> str: ...
+
+
+@dataclass
+class SweepReport:
+    expired: list[str] = field(default_factory=list)
+    reminded: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)  # left for the next round (logged by the caller)
+
+
+def new_declaration_id() -> str:
+    return f"DCL-{uuid.uuid4().hex[:16]}"
+
+
+class Declarations:
+    def __init__(
+        self,
+        store: DeclarationStore,
+        registry: RegistryRepository,
+        notices: DeclarationNotices,
+        policy: DeclarationPolicy,
+        clock: Callable[[], float],
+        new_id: Callable[[], str] = new_declaration_id,
+    ) -> None:
+        self._store = store
+        self._registry = registry
+        self._notices = notices
+        self._policy = policy
+        self._clock = clock
+        self._new_id = new_id
+
+    # --- the enterprise
+
+    def declare(self, actor: Actor, form: DeclarationForm, origin: Origin = UNKNOWN_ORIGIN) -> Declaration:
+        enterprise_id = rules.require_declaring_for(actor, form.enterprise_id)
+        enterprise = self._registry.enterprise(enterprise_id)
+        if enterprise is None:
+            raise ValidationFailed("unknown_enterprise", "所属企业未登记")
+        now = self._clock()
+        rules.check_window(form.reason, form.starts_at, form.ends_at, now, self._policy)  # before any device read
+        devices = rules.resolve_devices(
+            enterprise,
+            self._registry.devices_of(enterprise_id),
+            tuple(form.device_ids or ()),
+            form.unit_id,
+        )
+        existing = [d for d in self._store.open() if d.enterprise_id == enterprise_id]
+        declaration = rules.declare(
+            declaration_id=self._new_id(),
+            enterprise=enterprise,
+            device_ids=devices,
+            unit_id=form.unit_id,
+            reason=form.reason,
+            starts_at=form.starts_at,
+            ends_at=form.ends_at,
+            note=form.note,
+            actor=actor,
+            now=now,
+            existing=existing,
+            policy=self._policy,
+        )
+        return self._save(declaration, "declaration_declared", actor, now, form.note, origin)
+
+    def withdraw(
+        self, actor: Actor, declaration_id: str, reason: str = "", origin: Origin = UNKNOWN_ORIGIN
+    ) -> Declaration:
+        require_role(actor, rules.WITHDRAWING_ROLES, "撤回申报")
+        current = self._visible(actor, declaration_id)
+        now = self._clock()
+        return self._save(rules.withdraw(current, actor, now), "declaration_withdrawn", actor, now, reason, origin)
+
+    # --- the regulator
+
+    def approve(
+        self, actor: Actor, declaration_id: str, note: str = "", origin: Origin = UNKNOWN_ORIGIN
+    ) -> Declaration:
+        require_role(actor, rules.VERIFYING_ROLES, "核实申报")
+        current = self._visible(actor, declaration_id)
+        now = self._clock()
+        return self._save(rules.approve(current, actor, now), "declaration_approved", actor, now, note, origin)
+
+    def reject(
+        self, actor: Actor, declaration_id: str, reason: str, origin: Origin = UNKNOWN_ORIGIN
+    ) -> Declaration:
+        require_role(actor, rules.VERIFYING_ROLES, "核实申报")
+        current = self._visible(actor, declaration_id)
+        now = self._clock()
+        changed = rules.reject(current, actor, now, reason)
+        return self._save(changed, "declaration_rejected", actor, now, reason, origin)
+
+    # --- reads
+
+    def get(self, actor: Actor, declaration_id: str) -> Declaration:
+        return self._visible(actor, declaration_id)
+
+    def list(
+        self,
+        actor: Actor,
+        statuses: Collection[DeclarationStatus] | None = None,
+        enterprise_id: str | None = None,
+    ) -> list[Declaration]:
+        """An enterprise's history (an enterprise user: its own; others: any enterprise in their scope, with
+        `enterprise_id`), or without `enterprise_id` the open declarations (pending, approved) in the actor's
+        scope. `statuses` filters on the status as it stands now (an ended window is expired)."""
+        if actor.role is Role.ENTERPRISE:
+            enterprise_id = actor.enterprise_id
+        found = self._store.of_enterprise(enterprise_id) if enterprise_id else self._store.open()
+        now = self._clock()
+        wanted = set(statuses) if statuses else None
+        return [d for d in found if rules.can_see(actor, d) and (wanted is None or d.status_at(now) in wanted)]
+
+    def audit(self, actor: Actor, declaration_id: str) -> SubjectLog:
+        require_role(actor, rules.AUDIT_ROLES, "查看申报记录")
+        self._visible(actor, declaration_id)
+        return self._store.log(declaration_id)
+
+    # --- the schedule
+
+    def sweep(self) -> SweepReport:
+        """Mark ended windows expired and remind the declarers of windows about to end (each once: the reminder
+        is recorded after it is handed over, so a failure in between reminds again next round)."""
+        report = SweepReport()
+        now = self._clock()
+        open_now = self._store.open()
+        for declaration in rules.expired(open_now, now):
+            try:
+                self._save(rules.expire(declaration, now), "declaration_expired", SWEEP_ACTOR, now)
+                report.expired.append(declaration.declaration_id)
+            except Exception:  # changed meanwhile or a fault: looked at again next round
+                report.failed.append(declaration.declaration_id)
+        for declaration in rules.due_reminders(open_now, now, self._policy):
+            try:
+                self._notices.remind(declaration)
+                self._save(rules.reminded(declaration, now), "declaration_reminded", SWEEP_ACTOR, now)
+                report.reminded.append(declaration.declaration_id)
+            except Exception:  # reminded again next round (at least once)
+                report.failed.append(declaration.declaration_id)
+        return report
+
+    # --- helpers
+
+    def _visible(self, actor: Actor, declaration_id: str) -> Declaration:
+        found = self._store.get(declaration_id)
+        if found is None or not rules.can_see(actor, found):
+            raise NotFound(*NOT_FOUND)
+        return found
+
+    def _save(
+        self,
+        declaration: Declaration,
+        event_type: str,
+        actor: Actor,
+        now: float,
+        reason: str = "",
+        origin: Origin = UNKNOWN_ORIGIN,
+    ) -> Declaration:
+        stamp = AuditStamp(
+            actor=actor.user_id,
+            role=actor.role.value,
+            at=now,
+            reason=reason,
+            source_ip=origin.source_ip,
+            app=origin.app,
+        )
+        self._store.save(declaration, event_type, stamp)
+        return declaration.model_copy(update={"version": declaration.version + 1})
