@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, create_model
 
 from chalicelib.domain.declarations import DeclarationPolicy
 from chalicelib.domain.engine import RiskEngine
+from chalicelib.domain.evaluation.policy import EvaluationPolicy
 from chalicelib.domain.findings import SectorModel
 from chalicelib.domain.policy import DeadlinePolicy, GradingPolicy, RoutingPolicy, WorkflowPolicy
 from chalicelib.domain.sectors import Sector
@@ -47,6 +48,7 @@ class Policy(BaseModel):
     workflow: WorkflowPolicy = WorkflowPolicy()
     sectors: SectorConfigs = SectorConfigs()
     declarations: DeclarationPolicy = DeclarationPolicy()
+    evaluation: EvaluationPolicy = EvaluationPolicy()
 
 
 def _merge(base: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:

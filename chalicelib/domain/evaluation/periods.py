@@ -1,0 +1,80 @@
+"""Evaluation periods (DOMAIN.md §6): local calendar months, quarters and years in UTC+8 (clock.SHANGHAI), as
+half-open epoch spans [start, end). A report for a period is final once the period has ended: every indicator
+counts only what happened (or fell due) before `end`, so running it again later gives the same figures."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, model_validator
+
+from chalicelib.domain.clock import SHANGHAI
+
+
+class PeriodKind(StrEnum):
+    MONTH = "month"
+    QUARTER = "quarter"
+    YEAR = "year"
+
+
+class Period(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    kind: PeriodKind
+    label: str  # "2025-03", "2025-Q1", "2025"
+    start: float  # epoch seconds, local midnight of the first day
+    end: float  # epoch seconds, local midnight after the last day (exclusive)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Period:
+        if self.end <= self.start:
+            raise ValueError("a period ends after it starts")
+        return self
+
+    def contains(self, at: float | None) -> bool:
+        return at is not None and self.start <= at < self.end
+
+    def contains_day(self, day: date) -> bool:
+        return self.contains(local_midnight(day))
+
+
+def local_midnight(day: date) -> float:
+    return datetime(day.year, day.month, day.day, tzinfo=SHANGHAI).timestamp()
+
+
+def _months(year: int, month: int, count: int) -> tuple[float, float]:
+    index = year * 12 + month - 1 + count
+    return local_midnight(date(year, month, 1)), local_midnight(date(index // 12, index % 12 + 1, 1))
+
+
+def month(year: int, month_number: int) -> Period:
+    start, end = _months(year, month_number, 1)
+    return Period(kind=PeriodKind.MONTH, label=f"{year:04d}-{month_number:02d}", start=start, end=end)
+
+
+def quarter(year: int, number: int) -> Period:
+    if not 1 <= number <= 4:
+        raise ValueError("a quarter is 1..4")
+    start, end = _months(year, 3 * number - 2, 3)
+    return Period(kind=PeriodKind.QUARTER, label=f"{year:04d}-Q{number}", start=start, end=end)
+
+
+def year(number: int) -> Period:
+    start, end = _months(number, 1, 12)
+    return Period(kind=PeriodKind.YEAR, label=f"{number:04d}", start=start, end=end)
+
+
+def containing(kind: PeriodKind, at: float) -> Period:
+    """The period of `kind` that contains the instant `at` (local calendar)."""
+    local = datetime.fromtimestamp(at, SHANGHAI)
+    if kind is PeriodKind.MONTH:
+        return month(local.year, local.month)
+    if kind is PeriodKind.QUARTER:
+        return quarter(local.year, (local.month - 1) // 3 + 1)
+    return year(local.year)
+
+
+def last_complete(kind: PeriodKind, now: float) -> Period:
+    """The latest period of `kind` that has ended by `now` (what a scheduled report run evaluates)."""
+    current = containing(kind, now)
+    return containing(kind, current.start - 1)
