@@ -136,7 +136,7 @@ def offline_level(
     if reg.sector.value == "road_transport" and road is not None:
         finding = road.silence_level(reg, dict(scratch), now)
         if finding.level > Level.NONE:
-            return finding.level
+            return Level(finding.level)
     return Level.BLUE
 
 
@@ -185,8 +185,8 @@ def outages(
     """The offline periods within [start, end) from the presence at `start` and the transitions after it."""
     periods: list[Window] = []
     state, since = initial, start
-    for at, presence in sorted(transitions):
-        at = min(max(at, start), end)
+    for when, presence in sorted(transitions):
+        at = min(max(when, start), end)
         if presence is state:
             continue
         if state is Presence.OFFLINE:

@@ -1,4 +1,4 @@
-"""Device presence (docs/offline-watch.md): thresholds, deadlines, transitions, the offline level, the day ledger."""
+"""Device presence (docs/offline-watch.md): thresholds, deadlines, transitions, offline level, the day ledger."""
 
 from __future__ import annotations
 
