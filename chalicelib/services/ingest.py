@@ -24,6 +24,7 @@ from chalicelib.domain.catalog import Policy
 from chalicelib.domain.changes import ChangeKind, WarningChange
 from chalicelib.domain.engine import RiskEngine
 from chalicelib.domain.levels import Level
+from chalicelib.domain.presence import Signal
 from chalicelib.domain.rejections import Rejection, RejectReason, safe_text
 from chalicelib.domain.state import DeviceState, UnitState
 from chalicelib.domain.telemetry import AnyMessage
@@ -46,6 +47,7 @@ from chalicelib.services.ports import (
     WarningStore,
     Workflow,
 )
+from chalicelib.services.presence import PresenceTracker, Sighting
 
 _LEVEL_CHANGES = frozenset({ChangeKind.LEVEL_UP, ChangeKind.LEVEL_DOWN})
 logger = Logger(service=SERVICE, child=True, level=INHERIT)
@@ -153,7 +155,9 @@ class IngestService:
         state_flush_s: float = 300.0,
         cache_size: int = 50_000,
         claim_lease_s: float = 120.0,
+        presence: PresenceTracker | None = None,
     ) -> None:
+        self.presence = presence  # last sign of life per device, summarised per shard and minute
         self._engine = engine
         self._policy = policy
         self._registry = registry
@@ -200,6 +204,7 @@ class IngestService:
             self._quarantine_rejected(items, report)
             failed |= self._save_units(units, loaded_alarms, registrations, devices, report)
             retry, stale = self._save_states(devices, states, failed | poisoned, now, report)
+            sightings = self._sightings(items, registrations) if self.presence is not None else []
         except Exception as exc:
             if not (records and self._is_transient(exc)):
                 self._forget(claimed)  # a bug: the redelivered batch starts from what is stored
@@ -210,6 +215,7 @@ class IngestService:
             report.failed_record_ids = [records[0].record_id]
             self._count(report, settled=[])
             return report
+        self._observe_presence(sightings)
         # the cache as it was before this batch holds what the store lacks (coalesced watermarks, rolling memory):
         # a device to retry or whose records were quarantined regrades from it; a stale entry is dropped
         self._restore({device: snapshots[device] for device in (failed | poisoned | retry) - stale})
@@ -232,6 +238,35 @@ class IngestService:
                 self._persisted_at[device] = self._clock()
                 written += 1
         return written
+
+    # --- presence (docs/offline-watch.md) ---------------------------------------------------------------------
+
+    def _sightings(self, items: list[_Item], registrations: Any) -> list[Sighting]:
+        """Every registered device that spoke in the batch (a graded record, any rejection it is named in, a
+        lifecycle event): its record's arrival and its offline threshold."""
+        assert self.presence is not None
+        policy = self.presence.policy
+        sightings = []
+        for item in items:
+            device = item.message.device_id if item.message is not None else item.topic_device
+            reg = registrations.get(device) if device else None
+            if reg is None:
+                continue
+            signal = Signal.DATA
+            if item.presence is not None:
+                signal = Signal.DISCONNECT if item.presence.eventType == "disconnected" else Signal.CONNECT
+            threshold = policy.threshold_of(reg)
+            sightings.append(Sighting(item.record.shard_id, reg.device_id, item.arrival, threshold, signal))
+        return sightings
+
+    def _observe_presence(self, sightings: list[Sighting]) -> None:
+        if self.presence is None:
+            return
+        try:
+            self.presence.observe(sightings)
+        except Exception:
+            logger.exception("presence tracking failed: the batch stands")
+            swallowed("ingest.presence")
 
     # --- the container's state cache -------------------------------------------------------------------------
 

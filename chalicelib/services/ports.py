@@ -648,3 +648,100 @@ class DeclarationNotices(Protocol):
         """The declaration's window ends soon: declare again if the outage goes on. Called at least once per
         declaration (dedupe on `declaration_subject(id)`)."""
         ...
+
+
+# --- presence and the offline watch (docs/offline-watch.md) ----------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ShardSummary:
+    """What one ingest container learned of one shard in one minute: only the changes. `silent`: devices whose
+    deadline passed with no sign of life (device, last sign of life); `back`: devices that spoke again after the
+    container called them silent, or that it did not know (a fresh container, a new device)."""
+
+    shard: str
+    minute: int  # epoch minute (epoch seconds // 60)
+    owner: str  # the container
+    fresh: bool = False  # the container's first summary of this shard
+    back: tuple[tuple[str, float], ...] = ()  # (device, when it spoke)
+    silent: tuple[tuple[str, float], ...] = ()  # (device, last sign of life)
+    messages: int = 0
+    tracked: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ShardRoster:
+    """Every device a container watches on a shard, with its last sign of life and threshold: how a new
+    container takes a shard over, and how the detector finds the devices of a shard that fell silent."""
+
+    shard: str
+    minute: int
+    devices: Mapping[str, tuple[float, float]]  # device -> (last sign of life, threshold s)
+
+
+class PresenceLedger(Protocol):
+    """Shard-minute summaries and shard rosters (written by the ingest, read by the offline watch)."""
+
+    def put_summary(self, summary: ShardSummary) -> None: ...
+
+    def summaries(self, minute: int) -> list[ShardSummary]:
+        """Every shard's summary of `minute` (one query)."""
+        ...
+
+    def put_roster(self, roster: ShardRoster) -> None: ...
+
+    def latest_roster(self, shard: str) -> ShardRoster | None:
+        """The shard's newest roster (one query, newest first, one item)."""
+        ...
+
+
+@dataclass
+class WatchState:
+    """The offline watch's own state: the last minute read, each shard's last minute with a summary, and for each
+    silent shard when its roster is due to be read again (the next deadline of a device on it; inf: all handled).
+    """
+
+    cursor: int
+    shards: dict[str, int] = field(default_factory=dict)
+    silent_shards: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class OfflineRecord:
+    """A device currently offline: since its last sign of life; `suppressed` by a declaration (no warning)."""
+
+    device_id: str
+    since: float
+    suppressed_by: str | None = None
+
+
+class OfflineState(Protocol):
+    """The watch state and the devices currently offline (one item each: reads only for the devices named)."""
+
+    def load(self) -> WatchState | None: ...
+
+    def save(self, state: WatchState) -> None: ...
+
+    def offline(self, device_ids: Iterable[str]) -> dict[str, OfflineRecord]:
+        """The named devices that are offline (one batch read)."""
+        ...
+
+    def mark_offline(self, record: OfflineRecord) -> None: ...
+
+    def mark_online(self, device_id: str) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class OfflineTransition:
+    device_id: str
+    at: float  # when the watch decided
+    since: float  # the last sign of life (offline) / when data came back (online)
+
+
+class OfflineSink(Protocol):
+    """Where offline warnings go: raise and recover an `offline` warning (the warning store and the delivery
+    path, later; for now a logging adapter). Called once per transition (the caller dedupes)."""
+
+    def offline(self, transition: OfflineTransition) -> None: ...
+
+    def online(self, transition: OfflineTransition) -> None: ...

@@ -1,0 +1,219 @@
+"""Device presence (DOMAIN.md §5, §6; docs/offline-watch.md): the expected report interval per kind, when a silent
+device becomes `offline`, how data and IoT Core lifecycle events move it, and the per-day online ledger (在线率).
+
+Pure: times are epoch seconds; nothing here reads a clock or a store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from chalicelib.domain.levels import Level
+from chalicelib.domain.registry import DeviceRegistration
+from chalicelib.domain.sectors.road_transport import RoadTransportModel
+
+DEFAULT_INTERVALS_S: Mapping[str, float] = {
+    "road_transport": 30.0,  # JT/T 808 terminals report every 30 s while moving
+    "hazchem": 60.0,
+    "fire": 300.0,  # alarm controllers send a heartbeat every few minutes
+    "construction": 60.0,
+    "chem_pipeline": 60.0,
+    "oil_gas_pipeline": 60.0,
+}
+
+
+class Presence(StrEnum):
+    ONLINE = "online"
+    OFFLINE = "offline"
+
+
+class Signal(StrEnum):
+    """What the detector learns about a device."""
+
+    DATA = "data"  # a record arrived (the device spoke)
+    CONNECT = "connect"  # IoT Core lifecycle: connected
+    DISCONNECT = "disconnect"  # IoT Core lifecycle: disconnected
+    SILENCE = "silence"  # its deadline passed with no sign of life
+
+
+@dataclass(frozen=True)
+class PresencePolicy:
+    """[policy] defaults, per stage: threshold = interval × missed_reports + grace_s."""
+
+    intervals_s: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_INTERVALS_S))
+    kind_intervals_s: Mapping[tuple[str, str], float] = field(default_factory=dict)  # (sector, kind) -> s
+    default_interval_s: float = 60.0
+    missed_reports: int = 3
+    grace_s: float = 120.0
+    disconnect_grace_s: float = 60.0  # a reconnect within this is a blip, not an outage
+
+    def interval_s(self, sector: str, kind: str, registered_s: float | None = None) -> float:
+        """The registration's own interval wins, then the kind's, then the sector's, then the default."""
+        if registered_s is not None and registered_s > 0:
+            return registered_s
+        by_kind = self.kind_intervals_s.get((sector, kind))
+        if by_kind is not None:
+            return by_kind
+        return self.intervals_s.get(sector, self.default_interval_s)
+
+    def threshold_s(self, sector: str, kind: str, registered_s: float | None = None) -> float:
+        """Silent longer than this: offline."""
+        return self.interval_s(sector, kind, registered_s) * self.missed_reports + self.grace_s
+
+    def threshold_of(self, reg: DeviceRegistration) -> float:
+        return self.threshold_s(reg.sector.value, reg.kind, registered_interval_s(reg))
+
+
+def registered_interval_s(reg: DeviceRegistration) -> float | None:
+    """A registration's own report interval (a setpoint named `report_interval_s`, its
+    `normal` value: the interval it reports at in normal operation), if any."""
+    setpoint = reg.setpoints.get("report_interval_s")
+    return None if setpoint is None else setpoint.normal
+
+
+@dataclass(frozen=True, slots=True)
+class Watch:
+    """What decides a device's deadline: its last sign of life, its threshold, a disconnect not followed by one."""
+
+    last_seen: float
+    threshold_s: float
+    disconnected_at: float | None = None
+
+
+def deadline(watch: Watch, disconnect_grace_s: float) -> float:
+    """When the device becomes offline if nothing more arrives: silence past its threshold, or sooner after a
+    disconnect (the disconnect's grace)."""
+    silent = watch.last_seen + watch.threshold_s
+    if watch.disconnected_at is None or watch.disconnected_at < watch.last_seen:
+        return silent
+    return min(silent, watch.disconnected_at + disconnect_grace_s)
+
+
+def is_silent(watch: Watch, now: float, disconnect_grace_s: float) -> bool:
+    """Strictly past the deadline: exactly at it is not yet silent."""
+    return now > deadline(watch, disconnect_grace_s)
+
+
+def silent_since(watch: Watch) -> float:
+    """The offline time counts from the last sign of life."""
+    return watch.last_seen
+
+
+def observe(watch: Watch | None, signal: Signal, at: float, threshold_s: float) -> Watch:
+    """The watch after a signal: data and connect are signs of life (connect clears a pending disconnect); a
+    disconnect marks the device for the shorter grace."""
+    if signal is Signal.DISCONNECT:
+        last = watch.last_seen if watch is not None else at
+        return Watch(last, threshold_s, at)
+    if signal in (Signal.DATA, Signal.CONNECT):
+        last = at if watch is None else max(watch.last_seen, at)
+        return Watch(last, threshold_s, None)
+    return watch if watch is not None else Watch(at, threshold_s)
+
+
+def transition(current: Presence, signal: Signal) -> Presence | None:
+    """The new presence, or None when nothing changes. Only data brings an offline device back: a connect alone
+    is not data (a terminal that connects and sends nothing is still silent)."""
+    if current is Presence.ONLINE and signal in (Signal.SILENCE, Signal.DISCONNECT):
+        return Presence.OFFLINE
+    if current is Presence.OFFLINE and signal is Signal.DATA:
+        return Presence.ONLINE
+    return None
+
+
+# --- the warning's level ---------------------------------------------------------------------------------------
+
+
+def offline_level(
+    reg: DeviceRegistration, scratch: Mapping[str, Any], now: float, road: RoadTransportModel | None = None
+) -> Level:
+    """The offline warning's level: a hazardous-goods vehicle by the road-transport silence rule (DOMAIN.md §2.1,
+    `silence_level`: moving when it fell silent -> blue, long -> yellow, restricted zone -> red; NONE when the
+    rule does not apply); every other device blue (an undeclared outage, §5)."""
+    if reg.sector.value == "road_transport" and road is not None:
+        finding = road.silence_level(reg, dict(scratch), now)
+        if finding.level > Level.NONE:
+            return Level(finding.level)
+    return Level.BLUE
+
+
+# --- the per-day online ledger (在线率) --------------------------------------------------------------------------
+
+Window = tuple[float, float]
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceDay:
+    """One device's local day (DOMAIN.md §6): approved windows are excluded from the expected time."""
+
+    expected_s: float
+    online_s: float
+    declared_outage_s: float
+    undeclared_outage_s: float
+
+    @property
+    def online_rate(self) -> float | None:
+        return None if self.expected_s <= 0 else self.online_s / self.expected_s
+
+
+def _clip(windows: Iterable[Window], start: float, end: float) -> list[Window]:
+    """Windows inside [start, end), merged and sorted."""
+    clipped = sorted((max(a, start), min(b, end)) for a, b in windows if min(b, end) > max(a, start))
+    merged: list[Window] = []
+    for a, b in clipped:
+        if merged and a <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], b))
+        else:
+            merged.append((a, b))
+    return merged
+
+
+def _overlap(first: Sequence[Window], second: Sequence[Window]) -> float:
+    total = 0.0
+    for a, b in first:
+        for c, d in second:
+            total += max(0.0, min(b, d) - max(a, c))
+    return total
+
+
+def outages(
+    start: float, end: float, initial: Presence, transitions: Iterable[tuple[float, Presence]]
+) -> list[Window]:
+    """The offline periods within [start, end) from the presence at `start` and the transitions after it."""
+    periods: list[Window] = []
+    state, since = initial, start
+    for when, presence in sorted(transitions):
+        at = min(max(when, start), end)
+        if presence is state:
+            continue
+        if state is Presence.OFFLINE:
+            periods.append((since, at))
+        state, since = presence, at
+    if state is Presence.OFFLINE:
+        periods.append((since, end))
+    return _clip(periods, start, end)
+
+
+def device_day(
+    start: float,
+    end: float,
+    initial: Presence,
+    transitions: Iterable[tuple[float, Presence]],
+    declared: Iterable[Window] = (),
+) -> DeviceDay:
+    """The day's ledger from state transitions (never from messages) and the approved windows."""
+    offline = outages(start, end, initial, transitions)
+    excused = _clip(declared, start, end)
+    offline_s = sum(b - a for a, b in offline)
+    declared_outage = _overlap(offline, excused)
+    expected = (end - start) - sum(b - a for a, b in excused)
+    undeclared = offline_s - declared_outage
+    return DeviceDay(
+        expected_s=expected,
+        online_s=expected - undeclared,
+        declared_outage_s=declared_outage,
+        undeclared_outage_s=undeclared,
+    )

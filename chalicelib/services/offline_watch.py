@@ -1,0 +1,149 @@
+"""The offline watch (docs/offline-watch.md), every minute: read the shard-minute summaries since the last run,
+notice silent shards, decide offline/online transitions by the domain, emit each once. Reads are in proportion to
+the summaries and to the devices named in them, never to the fleet.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from aws_lambda_powertools import Logger
+
+from chalicelib.domain.declarations import Declaration, suppressing
+from chalicelib.domain.presence import Presence, Signal, Watch, deadline, transition
+from chalicelib.observability import INHERIT, SERVICE
+from chalicelib.services.ports import (
+    OfflineRecord,
+    OfflineSink,
+    OfflineState,
+    OfflineTransition,
+    PresenceLedger,
+    WatchState,
+)
+
+logger = Logger(service=SERVICE, child=True, level=INHERIT)
+
+
+@dataclass
+class WatchReport:
+    minutes: list[int] = field(default_factory=list)
+    summaries: int = 0
+    candidates: int = 0  # devices named (silent or back) after netting per device
+    raised: list[str] = field(default_factory=list)
+    recovered: list[str] = field(default_factory=list)
+    suppressed: list[str] = field(default_factory=list)
+    silent_shards: list[str] = field(default_factory=list)
+
+
+class OfflineWatch:
+    def __init__(
+        self,
+        ledger: PresenceLedger,
+        state: OfflineState,
+        sink: OfflineSink,
+        declarations: Callable[[], Sequence[Declaration]],
+        clock: Callable[[], float],
+        shard_silence_s: float = 180.0,
+        lag_min: int = 2,
+        max_minutes: int = 60,
+        disconnect_grace_s: float = 60.0,
+    ) -> None:
+        self._ledger = ledger
+        self._state = state
+        self._sink = sink
+        self._declarations = declarations
+        self._clock = clock
+        self._shard_silence_s = shard_silence_s
+        self._lag = lag_min
+        self._max_minutes = max_minutes
+        self._grace = disconnect_grace_s
+
+    def run(self) -> WatchReport:
+        now = self._clock()
+        last = int(now // 60) - self._lag  # a minute is written by the first batch of a later one
+        state = self._state.load() or WatchState(cursor=last - 1)
+        report = WatchReport(minutes=list(range(max(state.cursor + 1, last - self._max_minutes + 1), last + 1)))
+        latest: dict[str, tuple[Signal, float]] = {}  # device -> its last word in these minutes
+        for minute in report.minutes:
+            for summary in self._ledger.summaries(minute):
+                report.summaries += 1
+                state.shards[summary.shard] = max(minute, state.shards.get(summary.shard, minute))
+                state.silent_shards.pop(summary.shard, None)
+                for device, since in summary.silent:
+                    latest[device] = (Signal.SILENCE, since)
+                for device, at in summary.back:
+                    latest[device] = (Signal.DATA, at)
+        self._silent_shards(state, last, now, latest, report)
+        report.candidates = len(latest)
+        self._apply(latest, now, report)
+        state.cursor = max(state.cursor, last)
+        self._state.save(state)  # last: a crashed run reads the same minutes again (transitions are idempotent)
+        return report
+
+    def _silent_shards(
+        self,
+        state: WatchState,
+        last: int,
+        now: float,
+        latest: dict[str, tuple[Signal, float]],
+        report: WatchReport,
+    ) -> None:
+        """A shard without a summary for `shard_silence_s`: its roster's devices past their threshold become
+        offline candidates; the roster is read again at the next deadline of a device on it (until none is left).
+        """
+        for shard, seen in state.shards.items():
+            due = state.silent_shards.get(shard)
+            if due is None:
+                if (last - seen) * 60 < self._shard_silence_s:
+                    continue
+                report.silent_shards.append(shard)
+                logger.error("a stream shard sent no summary", extra={"shard": shard, "last_minute": seen})
+            elif now <= due:
+                continue
+            roster = self._ledger.latest_roster(shard)
+            upcoming = math.inf
+            for device, (last_seen, threshold) in (roster.devices if roster else {}).items():
+                at = deadline(Watch(last_seen, threshold), self._grace)
+                if now > at:
+                    if device not in latest and (due is None or at >= due):
+                        latest[device] = (Signal.SILENCE, last_seen)
+                else:
+                    upcoming = min(upcoming, at)
+            state.silent_shards[shard] = upcoming
+
+    def _apply(self, latest: dict[str, tuple[Signal, float]], now: float, report: WatchReport) -> None:
+        if not latest:
+            return
+        offline = self._state.offline(latest)
+        declarations: Sequence[Declaration] | None = None
+        for device, (signal, at) in sorted(latest.items()):
+            record = offline.get(device)
+            current = Presence.OFFLINE if record is not None else Presence.ONLINE
+            after = transition(current, signal)
+            if after is Presence.OFFLINE:
+                if declarations is None:
+                    declarations = self._declarations()
+                excuse = suppressing(declarations, device, now)
+                self._state.mark_offline(OfflineRecord(device, at, excuse.declaration_id if excuse else None))
+                if excuse is None:
+                    self._sink.offline(OfflineTransition(device, now, at))
+                    report.raised.append(device)
+                else:
+                    report.suppressed.append(device)
+            elif after is Presence.ONLINE and record is not None:
+                self._state.mark_online(device)
+                if record.suppressed_by is None:
+                    self._sink.online(OfflineTransition(device, now, at))
+                report.recovered.append(device)
+
+
+class LoggingOfflineSink:
+    """Until the warning store and the delivery path take offline warnings: a log line per transition."""
+
+    def offline(self, transition: OfflineTransition) -> None:
+        logger.warning("device offline", extra={"device_id": transition.device_id, "since": transition.since})
+
+    def online(self, transition: OfflineTransition) -> None:
+        logger.info("device back online", extra={"device_id": transition.device_id, "at": transition.since})

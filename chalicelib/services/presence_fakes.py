@@ -1,0 +1,93 @@
+"""In-memory fakes of the presence ports (docs/offline-watch.md), counting what a store would read."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import replace
+
+from chalicelib.services.ports import (
+    OfflineRecord,
+    OfflineTransition,
+    ShardRoster,
+    ShardSummary,
+    WatchState,
+)
+
+
+class FakePresenceLedger:
+    def __init__(self) -> None:
+        self.summaries_by_minute: dict[int, dict[str, ShardSummary]] = {}
+        self.rosters: dict[str, dict[int, ShardRoster]] = {}
+        self.reads: Counter[str] = Counter()  # items read, by kind
+        self.writes: Counter[str] = Counter()
+        self.fail_writes = False
+
+    def put_summary(self, summary: ShardSummary) -> None:
+        if self.fail_writes:
+            raise ConnectionError("throttled")
+        self.summaries_by_minute.setdefault(summary.minute, {})[summary.shard] = summary
+        self.writes["summary"] += 1
+
+    def summaries(self, minute: int) -> list[ShardSummary]:
+        found = list(self.summaries_by_minute.get(minute, {}).values())
+        self.reads["summary_queries"] += 1
+        self.reads["summaries"] += len(found)
+        return found
+
+    def put_roster(self, roster: ShardRoster) -> None:
+        if self.fail_writes:
+            raise ConnectionError("throttled")
+        self.rosters.setdefault(roster.shard, {})[roster.minute] = roster
+        self.writes["roster"] += 1
+
+    def latest_roster(self, shard: str) -> ShardRoster | None:
+        self.reads["roster_queries"] += 1
+        rosters = self.rosters.get(shard)
+        if not rosters:
+            return None
+        self.reads["rosters"] += 1
+        return rosters[max(rosters)]
+
+
+class FakeOfflineState:
+    def __init__(self) -> None:
+        self.state: WatchState | None = None
+        self.records: dict[str, OfflineRecord] = {}
+        self.reads: Counter[str] = Counter()
+        self.writes: Counter[str] = Counter()
+
+    def load(self) -> WatchState | None:
+        self.reads["state"] += 1
+        if self.state is None:
+            return None
+        return replace(self.state, shards=dict(self.state.shards), silent_shards=dict(self.state.silent_shards))
+
+    def save(self, state: WatchState) -> None:
+        self.writes["state"] += 1
+        self.state = replace(state, shards=dict(state.shards), silent_shards=dict(state.silent_shards))
+
+    def offline(self, device_ids: Iterable[str]) -> dict[str, OfflineRecord]:
+        ids = list(dict.fromkeys(device_ids))
+        self.reads["offline_keys"] += len(ids)
+        return {d: self.records[d] for d in ids if d in self.records}
+
+    def mark_offline(self, record: OfflineRecord) -> None:
+        self.writes["offline"] += 1
+        self.records[record.device_id] = record
+
+    def mark_online(self, device_id: str) -> None:
+        self.writes["online"] += 1
+        self.records.pop(device_id, None)
+
+
+class FakeOfflineSink:
+    def __init__(self) -> None:
+        self.raised: list[OfflineTransition] = []
+        self.recovered: list[OfflineTransition] = []
+
+    def offline(self, transition: OfflineTransition) -> None:
+        self.raised.append(transition)
+
+    def online(self, transition: OfflineTransition) -> None:
+        self.recovered.append(transition)
