@@ -33,6 +33,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.ingest
 	$(BIN)/python -m bench.workflow
 	$(BIN)/python -m bench.timers
+	$(BIN)/python -m bench.offline
 
 clean:
 	rm -rf $(VENV) build .mypy_cache .ruff_cache .pytest_cache .hypothesis
