@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from chalicelib.domain.access import Scope
 from chalicelib.domain.audit import AuditEvent, ChainHead
 from chalicelib.domain.changes import WarningChange
+from chalicelib.domain.delivery import DeliveryJob
 from chalicelib.domain.lifecycle import Actor, Role, Transition
 from chalicelib.domain.policy import Route
 from chalicelib.domain.registry import DeviceRegistration, Enterprise, Person
@@ -140,6 +141,7 @@ class DeliveryOutcome(StrEnum):
     SENT = "sent"
     FAILED = "failed"  # the channel refused it: a later attempt sends again
     UNKNOWN = "unknown"  # the send raised without telling whether it went out: not repeated, counted and logged
+    REJECTED = "rejected"  # the channel refused it for good (a bad number, a bad template): never again
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +156,11 @@ class DeliveryKey:
     @property
     def name(self) -> str:
         return f"{self.channel}:{self.address}"
+
+    @classmethod
+    def of_job(cls, job_id: str, channel: str, recipient: str) -> DeliveryKey:
+        """One delivery of a delivery job: (job, recipient, channel); the job id stands in the warning's place."""
+        return cls(job_id, 0, channel, recipient)
 
 
 class DeliveryLedger(Protocol):
@@ -561,7 +568,7 @@ class SmsChannel(Protocol):
 
 
 class Rosters(Protocol):
-    """Who is on duty (第十四条 专人; the duty centre's 7x24 shifts): the people a message for a role reaches now."""
+    """Who is on duty (第十四条 专人; the duty centre's 7x24 shifts): whom a message for a role reaches now."""
 
     def on_duty(self, role: Role, at: float, enterprise_id: str | None = None) -> Sequence[Person]:
         """The people of `role` on duty at `at` (epoch seconds). For `duty`: whoever's shift covers `at`, every
@@ -569,3 +576,81 @@ class Rosters(Protocol):
         `enterprise_id`): that enterprise's on-duty person(s); empty when none is named (the caller falls back to
         the enterprise's contacts). Other roles have no shifts: every person of the role."""
         ...
+
+
+# --- delivery: jobs, inboxes, receipts ---------------------------------------------------------------------------
+
+
+class DeliveryJobs(Protocol):
+    """The delivery queue: one message per job (`domain.delivery.DeliveryJob`)."""
+
+    def enqueue(self, jobs: Sequence[DeliveryJob]) -> None:
+        """Put every job on the queue, or raise (nothing is half-known: a retry enqueues them again, and the
+        delivery ledger sends each job's deliveries once)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class InboxItem:
+    """One entry of an inbox (`domain.delivery.inbox_key`), newest first by `at`."""
+
+    inbox: str
+    item_id: str  # unique in the inbox, stable for a (job, inbox): what `mark_read` takes
+    job_id: str
+    kind: str
+    warning_id: str
+    level: int
+    text: str
+    detail: str
+    at: float
+    read_at: float | None = None
+
+
+@dataclass
+class InboxPage:
+    items: list[InboxItem] = field(default_factory=list)
+    next_key: str | None = None  # the item id to resume after
+
+
+class Inbox(Protocol):
+    """The in-app inbox channel."""
+
+    def put(self, item: InboxItem) -> None:
+        """Write the entry; writing it again (a retried job) changes nothing, its read mark included."""
+        ...
+
+    def page(self, inboxes: Sequence[str], after: str | None, limit: int, unread: bool) -> InboxPage:
+        """Entries of the inboxes, newest first, resuming after `after` (an item id)."""
+        ...
+
+    def mark_read(self, inboxes: Sequence[str], item_id: str, at: float) -> InboxItem | None:
+        """Mark an entry of one of these inboxes read (once: a second call keeps the first time); None when none
+        of them has it."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryReceipt:
+    """What happened to one delivery (job, recipient, channel), for the warning's timeline."""
+
+    job_id: str
+    kind: str
+    channel: str
+    audience: str
+    recipient: str  # a person id, a contact key or an inbox key; never the phone
+    name: str
+    outcome: str  # sent, failed, unknown, retrying
+    at: float
+    provider: str = ""
+    message_id: str = ""
+    reason: str = ""
+
+
+class Receipts(Protocol):
+    """The deliveries' outcomes, on the warning's event partition."""
+
+    def record(self, warning_id: str, receipt: DeliveryReceipt) -> None:
+        """Write (or overwrite) the receipt of this delivery, counting the attempts."""
+        ...
+
+    def of_warning(self, warning_id: str) -> list[dict[str, Any]]: ...
