@@ -7,7 +7,7 @@ import os
 import re
 from collections.abc import Callable
 from datetime import UTC
-from typing import Any
+from typing import Any, cast
 
 from chalice.app import Chalice, CloudWatchEvent, KinesisEvent, Rate, Request, Response, SQSEvent
 from pydantic import BaseModel
@@ -25,7 +25,7 @@ from chalicelib.api.models import (
     WarningQuery,
     action_body,
 )
-from chalicelib.bootstrap import api, container, workflow
+from chalicelib.bootstrap import api, container, delivery, workflow
 from chalicelib.domain.errors import NotFound
 from chalicelib.domain.lifecycle import Actor
 from chalicelib.observability import logger, observe
@@ -69,6 +69,28 @@ def workflow_events(event: SQSEvent) -> dict[str, Any]:
     logger.thread_safe_append_keys(batch_size=len(messages))
     report = workflow().handle(messages)
     return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in report.failed_message_ids]}
+
+
+@app.on_sqs_message(queue=f"dayingji-{STAGE}-delivery", batch_size=10)
+def deliver(event: SQSEvent) -> dict[str, Any]:
+    """One delivery job per message (docs/delivery.md); a job to retry fails its message alone."""
+    from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+    service = delivery()
+
+    def job(record: SQSRecord) -> None:
+        service.handle_body(record.body)
+
+    raw = event.to_dict()
+    logger.thread_safe_append_keys(batch_size=len(raw.get("Records", [])))
+    response = process_partial_response(
+        event=raw,
+        record_handler=job,
+        processor=BatchProcessor(EventType.SQS, raise_on_entire_batch_failure=False),
+        context=cast(Any, app.lambda_context),
+    )
+    return dict(response)
 
 
 @app.schedule(Rate(5, unit=Rate.MINUTES))

@@ -133,11 +133,6 @@ class Directory:
         return PEOPLE
 
 
-class NoSms:
-    def sms(self, phone: str, text: str) -> None:
-        pass
-
-
 class FakeExecutions:
     def __init__(self) -> None:
         self.started: list[str] = []
@@ -166,7 +161,7 @@ def build_app(policy: Policy, executions: Any, clock: Callable[[], float]) -> Ap
     store = Store(policy, clock)
     timers = WorkflowTimers(executions, store, clock)
     service = WorkflowService(
-        policy, timers, executions, store, store, store, Directory(), NoSms(), None, clock=clock
+        policy, timers, executions, store, store, store, Directory(), None, None, clock=clock
     )
     return App(store, timers, service)
 

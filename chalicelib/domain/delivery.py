@@ -8,6 +8,7 @@ the people from who is on duty at the job's moment. Pure: the caller passes who 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -147,7 +148,7 @@ def _texted(audience: Audience, job: DeliveryJob, on_duty: OnDuty, enterprise: E
                 Target(
                     Channel.SMS,
                     audience,
-                    f"contact:{job.enterprise_id}:{contact.phone}",
+                    contact_key(job.enterprise_id, contact.phone),
                     contact.name,
                     contact.phone or None,
                 )
@@ -162,8 +163,22 @@ def _texted(audience: Audience, job: DeliveryJob, on_duty: OnDuty, enterprise: E
     return [_person(audience, person) for person in people if person.role == audience.value]
 
 
+def contact_key(enterprise_id: str, phone: str) -> str:
+    """An enterprise contact as a recipient: stable per phone, without the phone (logs and receipts name no
+    number)."""
+    digest = hashlib.blake2b(phone.encode("utf-8", "backslashreplace"), digest_size=4).hexdigest()
+    return f"contact:{enterprise_id}:{digest}"
+
+
 def _person(audience: Audience, person: Person) -> Target:
     return Target(Channel.SMS, audience, person.person_id, person.name, person.phone or None)
+
+
+def inbox_entry_id(job_id: str, at: float) -> int:
+    """An inbox entry's id: its time in milliseconds, then 40 bits of a hash of its job (newest first, and one
+    entry per job in an inbox however often it is written)."""
+    digest = hashlib.blake2b(job_id.encode("utf-8", "backslashreplace"), digest_size=5).digest()
+    return int(at * 1000) * 10**13 + int.from_bytes(digest, "big")
 
 
 def job_id(kind: JobKind, warning_id: str, *parts: object) -> str:

@@ -160,7 +160,10 @@ class DeliveryService:
                 self._sent_unsettled.add(key)
             self._ledger.settle(key, self._owner, outcome, self._clock())
             self._sent_unsettled.discard(key)
-        count("Deliveries", channel=target.channel.value, outcome=receipt.outcome)
+        if receipt.outcome == "sent":
+            count("DeliveriesSent", channel=target.channel.value)
+        else:
+            count("DeliveriesFailed", channel=target.channel.value, outcome=receipt.outcome)
         try:
             self._receipts.record(job.warning_id, receipt)
         except Exception as exc:  # the ledger holds the truth; the timeline misses one line

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from chalicelib.domain.delivery import DeliveryJob
+from chalicelib.domain.delivery import DeliveryJob, inbox_entry_id
 from chalicelib.domain.registry import Enterprise, Person
 from chalicelib.domain.roles import Role
 from chalicelib.services.ports import (
@@ -82,9 +81,7 @@ def receipt_dict(receipt: DeliveryReceipt) -> dict[str, Any]:
 
 
 def inbox_item_id(item: InboxItem) -> str:
-    """Newest first by time, then stable per job: `{at in ms, 13 digits}{hash of the job}`."""
-    digest = hashlib.blake2b(item.job_id.encode("utf-8"), digest_size=5).hexdigest()
-    return f"{int(item.at * 1000):013d}{digest}"
+    return str(inbox_entry_id(item.job_id, item.at))
 
 
 @dataclass
@@ -102,11 +99,11 @@ class MemoryInbox:
     def page(self, inboxes: Sequence[str], after: str | None, limit: int, unread: bool) -> InboxPage:
         found = sorted(
             (i for (inbox, _), i in self.items.items() if inbox in inboxes and (not unread or i.read_at is None)),
-            key=lambda i: i.item_id,
+            key=lambda i: int(i.item_id),
             reverse=True,
         )
         if after is not None:
-            found = [i for i in found if i.item_id < after]
+            found = [i for i in found if int(i.item_id) < int(after)]
         page = found[:limit]
         return InboxPage(page, page[-1].item_id if len(found) > limit else None)
 
@@ -177,3 +174,59 @@ class StaticDirectory:
 
     def people(self) -> Sequence[Person]:
         return self.people_list
+
+
+@dataclass
+class RecordingSms:
+    """An SMS channel that records (phone, text); `faults` are raised by the next sends, in order (None: send)."""
+
+    sent: list[tuple[str, str]] = field(default_factory=list)
+    faults: list[Exception | None] = field(default_factory=list)
+
+    def send(self, message: SmsMessage) -> SmsReceipt:
+        fault = self.faults.pop(0) if self.faults else None
+        if fault is not None:
+            raise fault
+        self.sent.append((message.phone, message.text))
+        return SmsReceipt(provider="fake", message_id=f"M{len(self.sent)}")
+
+
+class DeliverAtOnce:
+    """`DeliveryJobs` that hands each job straight to a `DeliveryService` over in-memory fakes (the queue and the
+    handler in one step); a job to retry stays in `pending` until `redeliver()` (the queue's retry)."""
+
+    def __init__(self, directory: Any, people: Sequence[Person] | None = None, sms: Any = None) -> None:
+        from chalicelib.services.delivery import DeliveryService
+
+        self.sms = sms if sms is not None else RecordingSms()
+        self.inbox = MemoryInbox()
+        self.ledger = MemoryLedger()
+        self.receipts = MemoryReceipts()
+        self.jobs: list[DeliveryJob] = []
+        self.pending: list[DeliveryJob] = []
+        rosters = StaticRosters(list(directory.people()) if people is None else people)
+        self.service = DeliveryService(
+            self.ledger, self.receipts, rosters, directory, self.sms, self.inbox, clock=lambda: 0.0
+        )
+
+    def enqueue(self, jobs: Sequence[DeliveryJob]) -> None:
+        for job in jobs:
+            self.jobs.append(job)
+            self._deliver(job)
+
+    def redeliver(self) -> None:
+        pending, self.pending = self.pending, []
+        for job in pending:
+            self._deliver(job)
+
+    def _deliver(self, job: DeliveryJob) -> None:
+        from chalicelib.services.delivery import DeliveryRetryError
+
+        try:
+            self.service.deliver(job)
+        except DeliveryRetryError:
+            self.pending.append(job)
+
+    @property
+    def sent(self) -> list[tuple[str, str]]:
+        return list(self.sms.sent)

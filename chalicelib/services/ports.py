@@ -2,12 +2,15 @@
 them. Adapters (`chalicelib/adapters/`) implement them; tests fake them. Nothing here knows boto3 or PynamoDB.
 
 Who uses which:
-- ingest (`ingest.py`): Registry, StateStore, WarningStore, Quarantine, Notifier, DeliveryLedger, Workflow;
+- ingest (`ingest.py`): Registry, StateStore, WarningStore, Quarantine, Notifier, DeliveryLedger, Workflow,
+  DeliveryJobs;
 - warning actions (`warning_actions.py`): WarningRepository, WarningListings, UserDirectory (the assignee of a
   reassignment), EvidenceStore, Timers;
 - registry administration (`registry_admin.py`): RegistryRepository;
 - people (`people.py`): UserDirectory, RegistryRepository (the enterprise a user belongs to);
-- workflow (`workflow.py`): Executions, WarningReader, Escalator, OpenWarnings, Directory, SmsSender, Publisher.
+- workflow (`workflow.py`): Executions, WarningReader, Escalator, OpenWarnings, Directory, Publisher,
+  DeliveryJobs;
+- delivery (`delivery.py`): DeliveryLedger, Receipts, Rosters, Directory, SmsChannel, Inbox.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from chalicelib.domain.lifecycle import Actor, Role, Transition
 from chalicelib.domain.policy import Route
 from chalicelib.domain.registry import DeviceRegistration, Enterprise, Person
 from chalicelib.domain.state import DeviceState, UnitState
+from chalicelib.domain.texts import SmsText
 from chalicelib.domain.warnings import WarningRecord
 
 
@@ -65,6 +69,7 @@ class Notification:
     sms: str
     app: str
     recipients: tuple[Recipient, ...]
+    text: SmsText | None = None  # the SMS as its template and parameters (`sms` is it rendered)
 
 
 class Registry(Protocol):
@@ -117,17 +122,11 @@ class Quarantine(Protocol):
 
 
 class Notifier(Protocol):
-    """The warning topic and the SMS provider."""
-
-    sms_enabled: bool
+    """The warning topic (system fan-out to the consoles' audience queues; people are told by delivery jobs)."""
 
     def publish(self, notification: Notification) -> None:
         """Publish one warning change to the warning topic, with the attributes the audience subscriptions filter
         on and the change's dedupe key (subscribers drop a second copy)."""
-        ...
-
-    def send_sms(self, phone: str, text: str, dedupe_key: str) -> None:
-        """Text one recipient; DeliveryNotSentError when the provider refused it."""
         ...
 
 
@@ -405,12 +404,6 @@ class Directory(Protocol):
     def enterprise(self, enterprise_id: str) -> Enterprise | None: ...
 
     def people(self) -> Sequence[Person]: ...
-
-
-class SmsSender(Protocol):
-    """Text one person."""
-
-    def sms(self, phone: str, text: str) -> None: ...
 
 
 class Publisher(Protocol):

@@ -11,6 +11,7 @@ from chalicelib.domain.delivery import (
     DeliveryJob,
     JobKind,
     Target,
+    contact_key,
     inbox_audiences,
     inbox_keys_of,
     targets,
@@ -32,6 +33,7 @@ EMG = Person(person_id="P-E1", name="应急", role=Role.EMERGENCY, phone="+86138
 ENT_ON_DUTY = Person(
     person_id="P-X1", name="企业值班", role=Role.ENTERPRISE, phone="+8613800000008", enterprise_id="E1"
 )
+CONTACT = contact_key("E1", "+8613800000009")
 EVERYONE = (DUTY_A, DUTY_B, REG_FIRE, REG_ROAD, AREA_1, AREA_2, EMG)
 ENTERPRISE = Enterprise(
     enterprise_id="E1",
@@ -93,16 +95,16 @@ BLUE = (Audience.ENTERPRISE,)
     [
         (
             RED,
-            ["contact:E1:+8613800000009", "P-D1", "P-D2", "P-R1", "P-A1", "P-E1"],
+            [CONTACT, "P-D1", "P-D2", "P-R1", "P-A1", "P-E1"],
             ["enterprise:E1", "duty", "emergency", "regulator:fire", "area:A1"],
         ),
         (
             ORANGE,
-            ["contact:E1:+8613800000009", "P-D1", "P-D2", "P-R1", "P-A1"],
+            [CONTACT, "P-D1", "P-D2", "P-R1", "P-A1"],
             ["enterprise:E1", "duty", "emergency", "regulator:fire", "area:A1"],
         ),
-        (YELLOW, ["contact:E1:+8613800000009", "P-D1", "P-D2"], ["enterprise:E1", "duty", "emergency"]),
-        (BLUE, ["contact:E1:+8613800000009"], ["enterprise:E1", "duty", "emergency"]),
+        (YELLOW, [CONTACT, "P-D1", "P-D2"], ["enterprise:E1", "duty", "emergency"]),
+        (BLUE, [CONTACT], ["enterprise:E1", "duty", "emergency"]),
     ],
     ids=["red", "orange", "yellow", "blue"],
 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.domain.delivery import DeliveryJob, JobKind
+from chalicelib.domain.delivery import DeliveryJob, JobKind, contact_key
 from chalicelib.domain.policy import Audience
 from chalicelib.domain.registry import Contact, Enterprise, Person
 from chalicelib.domain.roles import Role
@@ -161,7 +161,7 @@ def test_a_person_without_a_phone_is_a_recorded_failure_not_a_crash() -> None:
     )
     report = world.service().deliver(JOB)
     assert report.failed == 1
-    assert world.outcomes()[("sms", "contact:E1:")] == ("failed", "no_phone", 1)
+    assert world.outcomes()[("sms", contact_key("E1", ""))] == ("failed", "no_phone", 1)
 
 
 def test_an_inbox_write_that_failed_is_retried_and_written_once() -> None:

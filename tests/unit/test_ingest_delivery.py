@@ -18,6 +18,7 @@ from chalicelib.domain.levels import Sector
 from chalicelib.domain.registry import Contact, DeviceRegistration, Enterprise, Person
 from chalicelib.domain.state import DeviceState, UnitState
 from chalicelib.domain.warnings import WarningRecord
+from chalicelib.services.delivery_fakes import DeliverAtOnce
 from chalicelib.services.ingest import IngestRecord, IngestService
 from chalicelib.services.ports import (
     ClaimOutcome,
@@ -27,6 +28,8 @@ from chalicelib.services.ports import (
     DeliveryOutcome,
     Notification,
     QuarantinedMessage,
+    SmsUnavailable,
+    SmsUnavailableReason,
 )
 
 T0 = 1_795_000_000.0
@@ -122,9 +125,7 @@ class Quarantine:
 class Notifier:
     """Records what went out; `faults` are raised by the next sends, in order (None: send normally)."""
 
-    sms_enabled: bool = True
     topic: list[str] = field(default_factory=list)
-    sms: list[tuple[str, str]] = field(default_factory=list)
     faults: list[Exception | None] = field(default_factory=list)
     sent_before_fault: bool = False  # the fault comes after the message went out (a lost response)
 
@@ -137,9 +138,6 @@ class Notifier:
 
     def publish(self, notification: Notification) -> None:
         self._send(self.topic, notification.change.dedupe_key)
-
-    def send_sms(self, phone: str, text: str, dedupe_key: str) -> None:
-        self._send(self.sms, (phone, dedupe_key))
 
 
 @dataclass
@@ -181,6 +179,7 @@ class World:
     notifier: Notifier = field(default_factory=Notifier)
     ledger: Ledger = field(default_factory=Ledger)
     now: float = T0 + 5
+    delivery: DeliverAtOnce = field(default_factory=lambda: DeliverAtOnce(Registry()))
 
     def container(self) -> IngestService:
         policy = build_policy({})
@@ -196,6 +195,7 @@ class World:
             workflow=None,
             clock=lambda: self.now,
             is_transient=lambda exc: isinstance(exc, TimeoutError),
+            jobs=self.delivery,
         )
 
 
@@ -235,7 +235,7 @@ def deliver_until_done(service: IngestService, batch: list[IngestRecord], attemp
 
 
 def told(world: World) -> Counter[object]:
-    return Counter([*world.notifier.topic, *world.notifier.sms])
+    return Counter([*world.notifier.topic, *world.delivery.sent])
 
 
 @pytest.fixture
@@ -247,7 +247,8 @@ def clean() -> World:
 
 def test_a_raise_is_told_once_on_the_topic_and_once_to_each_recipient(clean: World) -> None:
     assert len(clean.notifier.topic) == 1
-    assert sorted(phone for phone, _ in clean.notifier.sms) == [
+    assert len({job.job_id for job in clean.delivery.jobs}) == 1  # one job for people per change
+    assert sorted(phone for phone, _ in clean.delivery.sent) == [
         "+8613900000001",
         "+8613900000002",
         "+8613900000010",
@@ -269,22 +270,31 @@ def test_a_lost_ledger_response_neither_doubles_nor_drops_a_message(clean: World
     assert told(world) == told(clean)
 
 
-def test_a_refused_send_is_retried_until_it_goes_out(clean: World) -> None:
+def test_a_refused_topic_publish_is_retried_until_it_goes_out(clean: World) -> None:
     world = World()
-    world.notifier.faults = [None, DeliveryNotSentError("throttled"), DeliveryNotSentError("throttled")]
+    world.notifier.faults = [DeliveryNotSentError("throttled"), DeliveryNotSentError("throttled")]
     attempts = deliver_until_done(world.container(), list(RAISING_BATCH))
     assert attempts == 3 and told(world) == told(clean)
 
 
-def test_a_send_with_an_unknown_outcome_is_not_repeated(clean: World) -> None:
+def test_an_unavailable_sms_provider_is_retried_by_the_delivery_queue_not_by_the_stream(clean: World) -> None:
     world = World()
-    world.notifier.faults = [None, TimeoutError("read timeout")]
+    world.delivery.sms.faults = [SmsUnavailable(SmsUnavailableReason.THROTTLED)]
+    attempts = deliver_until_done(world.container(), list(RAISING_BATCH))
+    assert attempts == 1 and world.delivery.pending
+    world.delivery.redeliver()
+    assert told(world) == told(clean)
+
+
+def test_a_topic_publish_with_an_unknown_outcome_is_not_repeated(clean: World) -> None:
+    world = World()
+    world.notifier.faults = [TimeoutError("read timeout")]
     world.notifier.sent_before_fault = True  # it did go out
     service = world.container()
     deliver_until_done(service, list(RAISING_BATCH))
     assert told(world) == told(clean)
     assert service.totals["delivery_unknown"] == 1
-    assert sorted(status for status, _, _ in world.ledger.items.values()) == ["sent"] * 3 + ["unknown"]
+    assert sorted(status for status, _, _ in world.ledger.items.values()) == ["unknown"]
 
 
 def test_a_second_container_on_the_same_records_waits_for_the_first_then_tells_nobody_again(clean: World) -> None:
@@ -303,9 +313,8 @@ def test_a_second_container_on_the_same_records_waits_for_the_first_then_tells_n
 def test_a_claim_of_a_sender_that_died_is_taken_over_after_the_lease(clean: World) -> None:
     world = World()
     dead = world.container()
-    world.notifier.faults = [None, DeliveryNotSentError("x")]
-    world.ledger.lose = []
-    dead.handle(list(RAISING_BATCH))  # topic sent, first SMS refused and settled failed, the rest untouched
+    world.notifier.faults = [DeliveryNotSentError("x")]
+    dead.handle(list(RAISING_BATCH))  # topic refused and settled failed
     key = next(k for k, (status, _, _) in world.ledger.items.items() if status == "failed")
     world.ledger.items[key] = ("claimed", "a-container-that-died", world.now)  # as if it crashed mid-send
     successor = world.container()

@@ -169,14 +169,14 @@ def test_a_retried_device_counts_its_warning_once_when_the_retry_settles_it(
     from chalicelib.services.ports import DeliveryNotSentError
 
     world = World()
-    world.notifier.faults = [None, DeliveryNotSentError("throttled")]
+    world.notifier.faults = [DeliveryNotSentError("throttled")]
     assert deliver_until_done(world.container(), list(RAISING_BATCH)) == 2
     flush_dimensioned()
 
     points = metric_points(emf_documents(capsys.readouterr().out))
     raised = {dims: value for (name, dims), value in points.items() if name == "WarningsRaised"}
     assert list(raised.values()) == [1]
-    assert points[("DeliveriesFailed", (("channel", "sms"), ("outcome", "not_sent"), ("service", SERVICE)))] == 1
+    assert points[("DeliveriesFailed", (("channel", "topic"), ("outcome", "not_sent"), ("service", SERVICE)))] == 1
 
 
 def test_quarantined_messages_are_counted_by_reason(capsys: pytest.CaptureFixture[str]) -> None:
@@ -254,16 +254,19 @@ def test_every_line_of_an_invocation_carries_the_lambda_context_and_no_line_afte
 def test_a_warning_change_line_names_the_warning_and_the_device_and_no_line_names_a_phone(
     log_lines: io.StringIO,
 ) -> None:
+    from chalicelib.services.ports import SmsUnavailable, SmsUnavailableReason
+
     world = World()
-    world.notifier.faults = [None, TimeoutError("read timeout on +8613900000001")]
-    world.notifier.sent_before_fault = True
+    world.delivery.sms.faults = [
+        SmsUnavailable(SmsUnavailableReason.TIMEOUT, detail="read timeout on +8613900000001", maybe_sent=True)
+    ]
     deliver_until_done(world.container(), list(RAISING_BATCH))
 
     lines = lines_of(log_lines)
     [change] = [line for line in lines if line["message"] == "warning change recorded"]
     assert change["device_id"] == "HC-T-GT1" and change["warning_id"].startswith("W")
     assert (change["change"], change["warning_level"], change["sector"]) == ("raise", "orange", "hazchem")
-    assert any(line["message"].startswith("delivery outcome unknown") for line in lines)
+    assert any(line["message"].startswith("sms outcome unknown") for line in lines)
     assert "+86139" not in log_lines.getvalue()
 
 

@@ -17,6 +17,7 @@ from chalicelib.domain.levels import Level, Sector
 from chalicelib.domain.lifecycle import Actor, apply_action, parse_action
 from chalicelib.domain.registry import Contact, Enterprise, Person
 from chalicelib.domain.warnings import WarningRecord, WarningStatus
+from chalicelib.services.delivery_fakes import DeliverAtOnce
 from chalicelib.services.workflow import WorkflowMessage, WorkflowService, WorkflowTimers
 
 NOW = 1_800_000_000.0
@@ -132,14 +133,6 @@ class FakeDirectory:
         return PEOPLE
 
 
-class FakeSms:
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, str]] = []
-
-    def sms(self, phone: str, text: str) -> None:
-        self.sent.append((phone, text))
-
-
 class FakeTopic:
     def __init__(self) -> None:
         self.published: list[tuple[dict[str, Any], dict[str, dict[str, str]]]] = []
@@ -153,7 +146,8 @@ class World:
         self.now = NOW
         self.executions = FakeExecutions(statuses)
         self.store = Store(records)
-        self.sms = FakeSms()
+        self.delivery = DeliverAtOnce(FakeDirectory())  # the delivery queue and handler, in one step
+        self.sms = self.delivery.sms
         self.topic = FakeTopic()
         self.timers = WorkflowTimers(self.executions, self.store, lambda: self.now)
         self.slept: list[float] = []
@@ -165,7 +159,7 @@ class World:
             self.store,
             self.store,
             FakeDirectory(),
-            self.sms,
+            self.delivery,
             self.topic,
             clock=lambda: self.now,
             sleep=self.sleep,
