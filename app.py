@@ -7,7 +7,7 @@ import os
 import re
 from collections.abc import Callable
 from datetime import UTC
-from typing import Any, cast
+from typing import Any
 
 from chalice.app import Chalice, CloudWatchEvent, KinesisEvent, Rate, Request, Response, SQSEvent
 from pydantic import BaseModel
@@ -88,7 +88,6 @@ def deliver(event: SQSEvent) -> dict[str, Any]:
         event=raw,
         record_handler=job,
         processor=BatchProcessor(EventType.SQS, raise_on_entire_batch_failure=False),
-        context=cast(Any, app.lambda_context),
     )
     return dict(response)
 
