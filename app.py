@@ -20,6 +20,7 @@ from chalicelib.api.models import (
     DeviceUpsert,
     EnterpriseUpsert,
     EvidenceRequest,
+    NotificationQuery,
     UserCreate,
     UserQuery,
     WarningQuery,
@@ -113,6 +114,7 @@ _NOT_FOUND = {  # a malformed path id is the same 404 as a missing record, witho
     "warning_id": ("warning_not_found", "预警不存在或无权查看"),
     "enterprise_id": ("enterprise_not_found", "企业不存在"),
     "device_id": ("device_not_found", "设备不存在"),
+    "notification_id": ("notification_not_found", "通知不存在"),
 }
 
 
@@ -180,6 +182,18 @@ def api_route(path: str, methods: tuple[str, ...] = ("GET",), status: int = 200)
 @api_route("/me")
 def me(actor: Actor, request: Request) -> BaseModel:
     return views.me_view(actor)
+
+
+@api_route("/me/notifications")
+def list_notifications(actor: Actor, request: Request) -> BaseModel:
+    query = _query(NotificationQuery, request)
+    page = api().notifications.page(actor, query.limit, query.cursor, bool(query.unread))
+    return views.notification_page(page)
+
+
+@api_route("/me/notifications/{notification_id}/read", methods=("POST",))
+def read_notification(actor: Actor, request: Request, notification_id: str) -> BaseModel:
+    return views.notification_view(api().notifications.mark_read(actor, notification_id))
 
 
 @api_route("/warnings")

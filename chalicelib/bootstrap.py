@@ -20,6 +20,7 @@ from chalicelib.settings import Settings, get_settings
 if TYPE_CHECKING:
     from chalicelib.api.auth import TokenVerifier
     from chalicelib.services.delivery import DeliveryService
+    from chalicelib.services.notifications import Notifications
     from chalicelib.services.people import People
     from chalicelib.services.ports import DeliveryJobs, EvidenceStore, SmsChannel, Timers, UserDirectory
     from chalicelib.services.registry_admin import RegistryAdmin
@@ -157,6 +158,7 @@ class Api:
     registry: RegistryAdmin
     people: People
     routing: RoutingPolicy
+    notifications: Notifications
 
     def authenticate(self, authorization: str | None) -> Actor:
         from chalicelib.api.auth import Unauthorized
@@ -170,9 +172,11 @@ class Api:
 @lru_cache(maxsize=1)
 def api() -> Api:
     from chalicelib.adapters.audit_store import AuditedRegistry
+    from chalicelib.adapters.delivery_store import DynamoInbox
     from chalicelib.adapters.evidence import S3Evidence
     from chalicelib.adapters.identity import CognitoDirectory
     from chalicelib.api.auth import TokenVerifier
+    from chalicelib.services.notifications import Notifications
     from chalicelib.services.people import People
     from chalicelib.services.registry_admin import RegistryAdmin
 
@@ -195,6 +199,7 @@ def api() -> Api:
         registry=RegistryAdmin(registry, time.time),
         people=People(users, registry),
         routing=policy.routing,
+        notifications=Notifications(DynamoInbox(), time.time),
     )
 
 

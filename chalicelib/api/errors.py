@@ -245,6 +245,12 @@ CODES: dict[str, ErrorCode] = {
         "Drop the warning from the local list and refresh the listing.",
         "预警不存在或无权查看",
     ),
+    "notification_not_found": ErrorCode(
+        404,
+        "No such notification in the caller's inbox (another inbox's notification is the same answer).",
+        "Drop it from the local list and refresh the notifications.",
+        "通知不存在",
+    ),
     "enterprise_not_found": ErrorCode(404, "No such enterprise (administrator routes).", _FIX, "企业不存在"),
     "device_not_found": ErrorCode(404, "No such device (administrator routes).", _FIX, "设备不存在"),
     # --- the lifecycle (409): the warning is not where the action needs it

@@ -205,6 +205,7 @@ class SubjectLog:
     events: list[AuditEvent]  # the audit chain as stored, by seq
     head: ChainHead  # the anchor kept with the subject
     engine_log: list[dict[str, Any]] = field(default_factory=list)  # engine entries (warnings only)
+    receipts: list[dict[str, Any]] = field(default_factory=list)  # deliveries to people (warnings only)
 
 
 # --- warnings: listings and actions ----------------------------------------------------------------------------
