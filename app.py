@@ -25,6 +25,7 @@ from chalicelib.api.models import (
     DeviceUpsert,
     EnterpriseUpsert,
     EvidenceRequest,
+    NotificationQuery,
     OnDutyUpsert,
     PeopleQuery,
     PersonUpsert,
@@ -36,7 +37,7 @@ from chalicelib.api.models import (
     WarningQuery,
     action_body,
 )
-from chalicelib.bootstrap import api, container, declarations, workflow
+from chalicelib.bootstrap import api, container, declarations, delivery, workflow
 from chalicelib.domain.errors import NotFound
 from chalicelib.domain.lifecycle import Actor
 from chalicelib.domain.rosters import RosterRole
@@ -83,6 +84,27 @@ def workflow_events(event: SQSEvent) -> dict[str, Any]:
     return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in report.failed_message_ids]}
 
 
+@app.on_sqs_message(queue=f"dayingji-{STAGE}-delivery", batch_size=10)
+def deliver(event: SQSEvent) -> dict[str, Any]:
+    """One delivery job per message (docs/delivery.md); a job to retry fails its message alone."""
+    from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+    service = delivery()
+
+    def job(record: SQSRecord) -> None:
+        service.handle_body(record.body)
+
+    raw = event.to_dict()
+    logger.thread_safe_append_keys(batch_size=len(raw.get("Records", [])))
+    response = process_partial_response(
+        event=raw,
+        record_handler=job,
+        processor=BatchProcessor(EventType.SQS, raise_on_entire_batch_failure=False),
+    )
+    return dict(response)
+
+
 @app.schedule(Rate(5, unit=Rate.MINUTES))
 def sweep(event: CloudWatchEvent) -> dict[str, Any]:
     report = workflow().sweep()
@@ -115,6 +137,7 @@ _NOT_FOUND = {  # a malformed path id is the same 404 as a missing record, witho
     "person_id": ("person_not_found", "人员不存在"),
     "shift_id": ("shift_not_found", "班次不存在"),
     "declaration_id": ("declaration_not_found", "申报不存在或无权查看"),
+    "notification_id": ("notification_not_found", "通知不存在"),
 }
 
 
@@ -182,6 +205,18 @@ def api_route(path: str, methods: tuple[str, ...] = ("GET",), status: int = 200)
 @api_route("/me")
 def me(actor: Actor, request: Request) -> BaseModel:
     return views.me_view(actor)
+
+
+@api_route("/me/notifications")
+def list_notifications(actor: Actor, request: Request) -> BaseModel:
+    query = _query(NotificationQuery, request)
+    page = api().notifications.page(actor, query.limit, query.cursor, bool(query.unread))
+    return views.notification_page(page)
+
+
+@api_route("/me/notifications/{notification_id}/read", methods=("POST",))
+def read_notification(actor: Actor, request: Request, notification_id: str) -> BaseModel:
+    return views.notification_view(api().notifications.mark_read(actor, notification_id))
 
 
 @api_route("/warnings")

@@ -34,7 +34,7 @@ from chalicelib.domain.levels import Level, Sector
 from chalicelib.domain.lifecycle import Actor, Role
 from chalicelib.domain.registry import Contact, Enterprise, Person
 from chalicelib.domain.warnings import WarningRecord, WarningStatus
-from chalicelib.services.fakes import FakeExecutions, FakeRegistry, FakeSms, FakeWarnings
+from chalicelib.services.fakes import FakeExecutions, FakeRegistry, FakeWarnings
 from chalicelib.services.workflow import WorkflowMessage, WorkflowService, WorkflowTimers
 from local.aws import DEFAULT_REGION, Provisioned, provision, start_moto_server
 from local.sfn import execution_history, quiet_moto_asl_logging
@@ -110,9 +110,7 @@ def build_app(policy: Policy, executions: Any, clock: Callable[[], float]) -> Ap
     store = FakeWarnings(deadlines=policy.deadlines, clock=clock)  # the warnings and the escalator, in memory
     directory = FakeRegistry(enterprises=[ENTERPRISE], people=PEOPLE)
     timers = WorkflowTimers(executions, store, clock)
-    service = WorkflowService(
-        policy, timers, executions, store, store, store, directory, FakeSms(), None, clock=clock
-    )
+    service = WorkflowService(policy, timers, executions, store, store, store, directory, None, None, clock=clock)
     return App(store, timers, service)
 
 

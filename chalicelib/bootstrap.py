@@ -20,8 +20,10 @@ from chalicelib.settings import Settings, get_settings
 if TYPE_CHECKING:
     from chalicelib.api.auth import TokenVerifier
     from chalicelib.services.declarations import Declarations
+    from chalicelib.services.delivery import DeliveryService
+    from chalicelib.services.notifications import Notifications
     from chalicelib.services.people import People
-    from chalicelib.services.ports import EvidenceStore, Rosters, Timers, UserDirectory
+    from chalicelib.services.ports import DeliveryJobs, EvidenceStore, Rosters, SmsChannel, Timers, UserDirectory
     from chalicelib.services.registry_admin import RegistryAdmin
     from chalicelib.services.rosters import RosterAdmin
     from chalicelib.services.warning_actions import WarningActions
@@ -58,6 +60,15 @@ def _timers(settings: Settings, clock: Callable[[], float] | None = None) -> Wor
     return WorkflowTimers(executions, AuditedWarningStore(), clock or time.time)
 
 
+def _jobs(settings: Settings) -> DeliveryJobs | None:
+    """The delivery queue (None when this stage has none: nobody is told)."""
+    if not settings.queue_delivery:
+        return None
+    from chalicelib.adapters.delivery_store import SqsDeliveryJobs
+
+    return SqsDeliveryJobs(_client("sqs", settings), settings.queue_delivery)
+
+
 @dataclass(frozen=True)
 class Base:
     settings: Settings
@@ -67,11 +78,12 @@ class Base:
 @lru_cache(maxsize=1)
 def base() -> Base:
     """The settings, the policy and the tables bound: what every handler needs first."""
-    from chalicelib.adapters import audit_store, dynamo
+    from chalicelib.adapters import audit_store, delivery_store, dynamo
 
     settings = get_settings()
     dynamo.bind(settings)
     audit_store.bind(settings)
+    delivery_store.bind(settings)
     return Base(settings=settings, policy=build_policy(settings.policy))
 
 
@@ -102,12 +114,13 @@ def ingest_service(
             _s3(settings) if settings.quarantine_bucket else None,
             settings.quarantine_bucket,
         ),
-        notifier=SnsNotifier(sns, settings.warning_topic_arn, settings.sms_enabled),
+        notifier=SnsNotifier(sns, settings.warning_topic_arn),
         deliveries=dynamo.DynamoDeliveryLedger(),
         workflow=_timers(settings, clock),
         clock=clock,
         is_transient=is_transient,
         state_flush_s=settings.state_flush_s,
+        jobs=_jobs(settings),
     )
 
 
@@ -151,6 +164,7 @@ class Api:
     people: People
     rosters: RosterAdmin
     routing: RoutingPolicy
+    notifications: Notifications
 
     def authenticate(self, authorization: str | None) -> Actor:
         from chalicelib.api.auth import Unauthorized
@@ -164,9 +178,11 @@ class Api:
 @lru_cache(maxsize=1)
 def api() -> Api:
     from chalicelib.adapters.audit_store import AuditedRegistry
+    from chalicelib.adapters.delivery_store import DynamoInbox
     from chalicelib.adapters.evidence import S3Evidence
     from chalicelib.adapters.identity import CognitoDirectory
     from chalicelib.api.auth import TokenVerifier
+    from chalicelib.services.notifications import Notifications
     from chalicelib.services.people import People
     from chalicelib.services.registry_admin import RegistryAdmin
     from chalicelib.services.rosters import RosterAdmin
@@ -191,6 +207,7 @@ def api() -> Api:
         people=People(users, registry),
         rosters=RosterAdmin(registry, time.time),
         routing=policy.routing,
+        notifications=Notifications(DynamoInbox(), time.time),
     )
 
 
@@ -218,7 +235,7 @@ def workflow() -> WorkflowService:
     the warning actions built here, without the API's verifier or user directory (no Cognito client)."""
     from chalicelib.adapters.audit_store import AuditedWarningStore
     from chalicelib.adapters.dynamo import DynamoRegistry
-    from chalicelib.adapters.workflow import SnsSms, SnsTopic, StepFunctionsExecutions
+    from chalicelib.adapters.workflow import SnsTopic, StepFunctionsExecutions
     from chalicelib.services.warning_actions import SystemActions
 
     settings, policy = base().settings, base().policy
@@ -233,7 +250,7 @@ def workflow() -> WorkflowService:
         warnings=warnings,
         open_warnings=_OpenWarnings(),
         directory=DynamoRegistry(),
-        sms=SnsSms(sns, settings.sms_enabled),
+        jobs=_jobs(settings),
         publisher=SnsTopic(sns, settings.escalation_topic_arn) if settings.escalation_topic_arn else None,
         clock=time.time,
     )
@@ -259,6 +276,50 @@ def declarations() -> Declarations:
     )
 
 
+def sms_channel(settings: Settings) -> SmsChannel | None:
+    """The SMS provider of this stage (docs/sms-channels.md); None when SMS are switched off."""
+    if not settings.sms_enabled:
+        return None
+    if settings.sms_provider == "aliyun":
+        from chalicelib.adapters.channels.aliyun_sms import AliyunSmsChannel, AliyunSmsConfig
+
+        config = AliyunSmsConfig(
+            sign_name=settings.aliyun_sms_sign_name,
+            templates=settings.aliyun_sms_templates,
+            endpoint=settings.aliyun_sms_endpoint,
+            region_id=settings.aliyun_sms_region_id,
+            connect_timeout_ms=settings.aliyun_sms_connect_timeout_ms,
+            read_timeout_ms=settings.aliyun_sms_read_timeout_ms,
+            access_key_secret_id=settings.aliyun_sms_access_key_secret_id,
+            access_key_parameter=settings.aliyun_sms_access_key_parameter,
+        )
+        return AliyunSmsChannel.from_config(config, lambda service: _client(service, settings))
+    from chalicelib.adapters.channels.sns_sms import SnsSmsChannel
+
+    return SnsSmsChannel(_client("sns", settings))
+
+
+@lru_cache(maxsize=1)
+def delivery() -> DeliveryService:
+    """The delivery handler's wiring: the ledger, receipts and inboxes (DynamoDB), who is on duty (the rosters),
+    the SMS provider of the stage. No Step Functions, no topics."""
+    from chalicelib.adapters.delivery_store import DynamoInbox, DynamoReceipts
+    from chalicelib.adapters.dynamo import DynamoDeliveryLedger, DynamoRegistry
+    from chalicelib.services.delivery import DeliveryService
+
+    settings = base().settings
+    return DeliveryService(
+        ledger=DynamoDeliveryLedger(),
+        receipts=DynamoReceipts(),
+        rosters=rosters(),
+        directory=DynamoRegistry(),
+        sms=sms_channel(settings),
+        inbox=DynamoInbox(),
+        clock=time.time,
+        lease_s=settings.delivery_lease_s,
+    )
+
+
 def reset() -> None:
     """Forget the wiring (tests and the local runtime change the environment between runs)."""
     get_settings.cache_clear()
@@ -268,3 +329,4 @@ def reset() -> None:
     rosters.cache_clear()
     workflow.cache_clear()
     declarations.cache_clear()
+    delivery.cache_clear()

@@ -82,6 +82,18 @@ class Settings(BaseSettings):
     quarantine_bucket: str = ""  # quarantined payloads too large for their row (prefix quarantine/)
     disposal_state_machine_arn: str = ""  # one execution per warning follows its deadlines (empty: not followed)
     queue_workflow_events: str = ""  # the disposal timers report due versions here
+    queue_delivery: str = ""  # delivery jobs (messages for people): the ingest and the workflow enqueue here
+    delivery_lease_s: float = Field(default=120.0, gt=0)  # a delivery claim older than this is taken over
+    # SMS (docs/sms-channels.md): SNS direct publish (regions with SNS SMS, moto locally) or Alibaba Cloud (China)
+    sms_provider: Literal["sns", "aliyun"] = "sns"
+    aliyun_sms_sign_name: str = ""  # the approved signature, without 【】
+    aliyun_sms_templates: Annotated[dict[str, Any], NoDecode] = Field(default_factory=dict)  # JSON: id -> template
+    aliyun_sms_endpoint: str = "dysmsapi.aliyuncs.com"
+    aliyun_sms_region_id: str = "cn-hangzhou"
+    aliyun_sms_connect_timeout_ms: int = Field(default=2000, ge=1)
+    aliyun_sms_read_timeout_ms: int = Field(default=5000, ge=1)
+    aliyun_sms_access_key_secret_id: str | None = None  # Secrets Manager secret holding the access key JSON
+    aliyun_sms_access_key_parameter: str | None = None  # or an SSM SecureString parameter (exactly one of the two)
     # AWS clients (docs/operations.md "Retries and timeouts"): botocore standard retry mode for every boto3 client
     aws_max_attempts: int = Field(default=3, ge=1, le=10)  # attempts in all, the first included
     aws_connect_timeout_s: float = Field(default=2.0, gt=0, le=60)
@@ -120,6 +132,28 @@ class Settings(BaseSettings):
             data = {key: value for key, value in data.items() if key not in {"DYJ_POLICY_JSON", "policy"}}
             data["policy"] = document
         return data
+
+    @field_validator("aliyun_sms_templates", mode="before")
+    @classmethod
+    def _templates_json(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                return json.loads(value) if value.strip() else {}
+            except ValueError as exc:
+                raise ValueError(f"DYJ_ALIYUN_SMS_TEMPLATES is not JSON: {exc}") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _aliyun_configured(self) -> Settings:
+        if self.sms_provider == "aliyun":
+            if not self.aliyun_sms_sign_name or not self.aliyun_sms_templates:
+                raise ValueError("sms_provider aliyun needs DYJ_ALIYUN_SMS_SIGN_NAME and DYJ_ALIYUN_SMS_TEMPLATES")
+            if (self.aliyun_sms_access_key_secret_id is None) == (self.aliyun_sms_access_key_parameter is None):
+                raise ValueError(
+                    "sms_provider aliyun needs exactly one of DYJ_ALIYUN_SMS_ACCESS_KEY_SECRET_ID and "
+                    "DYJ_ALIYUN_SMS_ACCESS_KEY_PARAMETER"
+                )
+        return self
 
     @field_validator("policy", mode="before")
     @classmethod

@@ -46,6 +46,7 @@ class LocalPlatform:
     _server: Any
     failures: list[FailedDelivery] = field(default_factory=list)
     workflow_poller: SqsPoller | None = None
+    delivery_poller: SqsPoller | None = None
     scheduler: Scheduler | None = None
     api_server: ApiServer | None = None
 
@@ -87,7 +88,9 @@ class LocalPlatform:
             self.stop_executions()
         parts = [self.poller.stop, self.bridge.stop, self.broker.stop]
         parts += [
-            part.stop for part in (self.api_server, self.scheduler, self.workflow_poller) if part is not None
+            part.stop
+            for part in (self.api_server, self.scheduler, self.workflow_poller, self.delivery_poller)
+            if part is not None
         ]
         for stop in [*parts, self._server.stop]:
             with contextlib.suppress(Exception):  # shut down everything even if one part fails
@@ -166,6 +169,17 @@ def start(
         retry_visibility_timeout=1,
     )
     workflow_poller.start()
+    delivery_poller = SqsPoller(  # the deliver function's event source: SMS through SNS on moto, inboxes
+        boto3.client("sqs", endpoint_url=endpoint_url),
+        infra.queue_url("DeliveryQueue"),
+        chalice_app.deliver,
+        batch_size=10,
+        region=infra.region,
+        function_name="deliver",
+        poll_interval=0.1,
+        retry_visibility_timeout=1,
+    )
+    delivery_poller.start()
     scheduler = Scheduler(chalice_app.sweep, sweep_interval_s, region=infra.region)
     scheduler.start()
     api_server = ApiServer(chalice_app.app)
@@ -180,6 +194,7 @@ def start(
         server,
         failures,
         workflow_poller=workflow_poller,
+        delivery_poller=delivery_poller,
         scheduler=scheduler,
         api_server=api_server,
     )

@@ -281,7 +281,15 @@ def api_markdown() -> str:
     )
 
 
-MOBILE_OPERATIONS = ("me", "listWarnings", "getWarning", "act", "evidenceUpload")
+MOBILE_OPERATIONS = (
+    "me",
+    "listNotifications",
+    "readNotification",
+    "listWarnings",
+    "getWarning",
+    "act",
+    "evidenceUpload",
+)
 """The routes of `ROUTES` (operation ids) the mobile app uses, as docs/mobile-app.md describes them."""
 MOBILE_ROUTES_START = (
     "<!-- app routes: generated from chalicelib/api/models.py by `python -m scripts.gen_docs` -->"

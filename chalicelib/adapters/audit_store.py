@@ -256,7 +256,14 @@ class AuditedWarningStore:
             head = chain_head(record_from_item(WarningItem.get(warning_id, consistent_read=True)))
         except DoesNotExist:
             head = ChainHead()
-        return SubjectLog(events=read_chain(warning_id), head=head, engine_log=read_engine_log(warning_id))
+        from chalicelib.adapters.delivery_store import read_receipts
+
+        return SubjectLog(
+            events=read_chain(warning_id),
+            head=head,
+            engine_log=read_engine_log(warning_id),
+            receipts=read_receipts(warning_id),
+        )
 
     # --- writes
 

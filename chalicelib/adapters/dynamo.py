@@ -611,6 +611,7 @@ class DynamoWarningStore:
 
 
 _CLAIMED, _SENT, _UNKNOWN = "claimed", DeliveryOutcome.SENT.value, DeliveryOutcome.UNKNOWN.value
+_REJECTED = DeliveryOutcome.REJECTED.value
 
 
 def _delivery_key(key: DeliveryKey) -> tuple[str, int]:
@@ -624,7 +625,9 @@ class DynamoDeliveryLedger:
     def claim(self, key: DeliveryKey, owner: str, now: float, lease_s: float) -> ClaimOutcome:
         partition, seq = _delivery_key(key)
         item = DeliveryItem(partition, seq, name=key.name, status=_CLAIMED, owner=owner, at=now)
-        open_claim = (DeliveryItem.status != _SENT) & (DeliveryItem.status != _UNKNOWN)
+        open_claim = (
+            (DeliveryItem.status != _SENT) & (DeliveryItem.status != _UNKNOWN) & (DeliveryItem.status != _REJECTED)
+        )
         takeable = (
             (DeliveryItem.owner == owner) | (DeliveryItem.status != _CLAIMED) | (DeliveryItem.at < now - lease_s)
         )
@@ -634,7 +637,7 @@ class DynamoDeliveryLedger:
             if not lost_race(exc):
                 raise
             current = DeliveryItem.get(partition, seq, consistent_read=True)
-            return ClaimOutcome.DONE if current.status in (_SENT, _UNKNOWN) else ClaimOutcome.BUSY
+            return ClaimOutcome.DONE if current.status in (_SENT, _UNKNOWN, _REJECTED) else ClaimOutcome.BUSY
         return ClaimOutcome.MINE
 
     def settle(self, key: DeliveryKey, owner: str, outcome: DeliveryOutcome, now: float) -> None:

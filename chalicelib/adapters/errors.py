@@ -10,6 +10,8 @@ _TRANSIENT_CODES = frozenset(
     {
         "ProvisionedThroughputExceededException",
         "RequestLimitExceeded",
+        "RequestThrottled",  # SQS
+        "KmsThrottled",  # SQS with SSE-KMS
         "ThrottlingException",
         "Throttling",
         "ThrottledException",

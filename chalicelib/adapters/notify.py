@@ -1,5 +1,6 @@
 """SNS fan-out: one message per warning change with attributes the audience subscriptions filter on (and a dedupe
-key), and one Chinese SMS per recipient (SNS direct SMS publish). The ingest claims each before calling here."""
+key), for the consoles' audience queues. The ingest claims each before calling here; people are told by delivery
+jobs (docs/delivery.md)."""
 
 from __future__ import annotations
 
@@ -12,10 +13,9 @@ from chalicelib.services.ports import DeliveryNotSentError, Notification
 
 
 class SnsNotifier:
-    def __init__(self, sns: Any, topic_arn: str, sms_enabled: bool = True) -> None:
+    def __init__(self, sns: Any, topic_arn: str) -> None:
         self._sns = sns
         self._topic_arn = topic_arn
-        self.sms_enabled = sms_enabled
 
     @staticmethod
     def attributes(notification: Notification) -> dict[str, dict[str, str]]:
@@ -54,19 +54,4 @@ class SnsNotifier:
         except Exception as exc:
             if not_sent(exc):
                 raise DeliveryNotSentError("warning topic") from exc
-            raise
-
-    def send_sms(self, phone: str, text: str, dedupe_key: str) -> None:
-        try:
-            self._sns.publish(
-                PhoneNumber=phone,
-                Message=text,
-                MessageAttributes={
-                    "AWS.SNS.SMS.SMSType": {"DataType": "String", "StringValue": "Transactional"},
-                    "AWS.SNS.SMS.SenderID": {"DataType": "String", "StringValue": "BHYJ"},
-                },
-            )
-        except Exception as exc:
-            if not_sent(exc):
-                raise DeliveryNotSentError("sms") from exc
             raise

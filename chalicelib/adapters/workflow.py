@@ -1,5 +1,5 @@
-"""Step Functions: the disposal timers (one short execution per due version of a warning), and the SNS ports the
-workflow tells people through (the escalation topic, SMS)."""
+"""Step Functions: the disposal timers (one short execution per due version of a warning), and the escalation topic
+(the consoles' queues; people are told by delivery jobs)."""
 
 from __future__ import annotations
 
@@ -58,17 +58,3 @@ class SnsTopic:
         self._sns.publish(
             TopicArn=self._topic_arn, Message=json.dumps(body, ensure_ascii=False), MessageAttributes=attributes
         )
-
-
-class SnsSms:
-    def __init__(self, sns: Any, enabled: bool = True) -> None:
-        self._sns = sns
-        self._enabled = enabled
-
-    def sms(self, phone: str, text: str) -> None:
-        if self._enabled:
-            self._sns.publish(
-                PhoneNumber=phone,
-                Message=text,
-                MessageAttributes={"AWS.SNS.SMS.SMSType": {"DataType": "String", "StringValue": "Transactional"}},
-            )

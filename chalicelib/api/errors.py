@@ -245,6 +245,12 @@ CODES: dict[str, ErrorCode] = {
         "Drop the warning from the local list and refresh the listing.",
         "预警不存在或无权查看",
     ),
+    "notification_not_found": ErrorCode(
+        404,
+        "No such notification in the caller's inbox (another inbox's notification is the same answer).",
+        "Drop it from the local list and refresh the notifications.",
+        "通知不存在",
+    ),
     "enterprise_not_found": ErrorCode(404, "No such enterprise (administrator routes).", _FIX, "企业不存在"),
     "device_not_found": ErrorCode(404, "No such device (administrator routes).", _FIX, "设备不存在"),
     "person_not_found": ErrorCode(404, "No such person (people routes).", _FIX, "人员不存在"),

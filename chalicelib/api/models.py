@@ -85,6 +85,26 @@ class WarningQuery(PageQuery):
     open: bool | None = Field(default=None, description="true: open warnings only, sorted by urgency")
 
 
+class NotificationQuery(PageQuery):
+    """GET /me/notifications."""
+
+    unread: bool | None = Field(default=None, description="true: only the notifications not read yet")
+
+
+class NotificationView(BaseModel):
+    """One notification of the caller's inbox (a warning change, a reminder, an escalation)."""
+
+    model_config = _RESPONSE
+    id: str = Field(description="the notification's id, for POST /me/notifications/{notification_id}/read")
+    kind: str = Field(description="warning_change | reminder | escalation")
+    warning_id: str
+    level: str = Field(description="blue | yellow | orange | red")
+    text: str = Field(description="the short text (the SMS form, ≤ 70 characters)")
+    detail: str = Field(description="the long form (a warning change's details), or empty")
+    at: float = Field(description="when it happened (epoch seconds)")
+    read_at: float | None = Field(description="when the caller's inbox marked it read; null: unread")
+
+
 class UserQuery(PageQuery):
     role: Roles | None = None
 
@@ -165,7 +185,10 @@ class TimelineEntry(BaseModel):
 
     model_config = _RESPONSE
     seq: int | None = Field(description="position in the audit chain; null for an engine log entry not chained")
-    source: Literal["audit", "engine_log"]
+    source: Literal["audit", "engine_log", "delivery"] = Field(
+        description="audit: the chain; engine_log: an engine entry not chained; delivery: a message to a person "
+        "(SMS or inbox) and its outcome, shown to staff only"
+    )
     type: str
     type_zh: str
     actor: str | None = Field(description="user id; null where the caller may not see it")
@@ -549,6 +572,26 @@ _LIFECYCLE = (
 ROUTES: tuple[RouteDoc, ...] = (
     RouteDoc("GET", "/health", "health", "存活检查", (), Health, tag="system", public=True),
     RouteDoc("GET", "/me", "me", "当前用户（身份与数据范围来自令牌）", ALL_ROLES, MeView, tag="identity"),
+    RouteDoc(
+        "GET",
+        "/me/notifications",
+        "listNotifications",
+        "我的通知（站内信：本企业/本部门/本属地/值守中心/应急管理局的收件箱；最新在前；可只看未读）",
+        ALL_ROLES,
+        Page[NotificationView],
+        query=NotificationQuery,
+        tag="identity",
+    ),
+    RouteDoc(
+        "POST",
+        "/me/notifications/{notification_id}/read",
+        "readNotification",
+        "标记一条通知为已读（只能标记自己收件箱里的通知）",
+        ALL_ROLES,
+        NotificationView,
+        codes=("notification_not_found",),
+        tag="identity",
+    ),
     RouteDoc(
         "GET",
         "/warnings",

@@ -20,6 +20,7 @@ from chalicelib.api.models import (
     EnterpriseChange,
     EvidenceTicket,
     MeView,
+    NotificationView,
     OnDutyView,
     Overdue,
     Page,
@@ -41,7 +42,15 @@ from chalicelib.domain.lifecycle import ACTION_ZH, ENGINE_ACTOR, ROLE_ZH, Action
 from chalicelib.domain.policy import DEPARTMENT_ZH
 from chalicelib.domain.registry import DeviceRegistration, Enterprise, Person
 from chalicelib.domain.rosters import Shift
-from chalicelib.services.ports import SubjectLog, UserAccount, UserPage, declaration_subject, registry_subject
+from chalicelib.services.notifications import NotificationPage
+from chalicelib.services.ports import (
+    InboxItem,
+    SubjectLog,
+    UserAccount,
+    UserPage,
+    declaration_subject,
+    registry_subject,
+)
 from chalicelib.services.registry_admin import RegistryChange
 from chalicelib.services.rosters import Change, OnDuty, PeoplePage
 from chalicelib.services.warning_actions import UploadTicket, WarningHistory, WarningPage, WarningStanding
@@ -101,7 +110,11 @@ def warning_detail(history: WarningHistory, viewer: Actor) -> WarningDetail:
     entries = timeline(history.log)
     return WarningDetail(
         warning=warning_view(history.standing, viewer),
-        timeline=[for_enterprise(entry) for entry in entries] if viewer.role is Role.ENTERPRISE else entries,
+        timeline=(
+            [for_enterprise(entry) for entry in entries if entry.source != "delivery"]
+            if viewer.role is Role.ENTERPRISE
+            else entries
+        ),
         permitted_actions=[PermittedAction(type=action, zh=action.zh) for action in history.permitted],
         audit_seq=history.log.head.seq,
     )
@@ -190,7 +203,36 @@ def timeline(log: SubjectLog) -> list[TimelineEntry]:
                 data={key: data.get(key) for key in ("value", "unit", "flags", "title")},
             )
         )
+    entries.extend(receipt_entry(receipt) for receipt in log.receipts)
     return sorted(entries, key=lambda entry: (entry.at, entry.seq or 0))
+
+
+DELIVERY_OUTCOME_ZH = {"sent": "已发送", "failed": "发送失败", "unknown": "结果未知", "retrying": "待重试"}
+CHANNEL_ZH = {"sms": "短信", "inbox": "站内信"}
+
+
+def receipt_entry(receipt: Mapping[str, Any]) -> TimelineEntry:
+    """A delivery's receipt on the duty centre's timeline: who (by name, never the phone), which channel, the
+    outcome, the provider's message id or the reason, and the attempts."""
+    channel, outcome = str(receipt.get("channel", "")), str(receipt.get("outcome", ""))
+    return TimelineEntry(
+        seq=None,
+        source="delivery",
+        type=f"delivery_{channel}",
+        type_zh=f"{CHANNEL_ZH.get(channel, channel)}{DELIVERY_OUTCOME_ZH.get(outcome, outcome)}",
+        actor="delivery",
+        actor_name=str(receipt.get("name") or receipt.get("recipient") or ""),
+        role=Role.SYSTEM.value,
+        role_zh=Role.SYSTEM.zh,
+        at=float(receipt.get("at", 0.0)),
+        before={},
+        after={"outcome": outcome},
+        reason=str(receipt.get("reason") or ""),
+        data={
+            key: receipt.get(key)
+            for key in ("job_id", "kind", "channel", "audience", "recipient", "provider", "message_id", "attempts")
+        },
+    )
 
 
 def report_view(log: SubjectLog) -> ChainReportView:
@@ -365,4 +407,26 @@ def declaration_audit(declaration_id: str, log: SubjectLog) -> SubjectAudit:
         subject_id=declaration_subject(declaration_id),
         report=report_view(log),
         events=[event_view(event) for event in log.events],
+    )
+
+
+# --- notifications ---------------------------------------------------------------------------------------------
+
+
+def notification_view(item: InboxItem) -> NotificationView:
+    return NotificationView(
+        id=item.item_id,
+        kind=item.kind,
+        warning_id=item.warning_id,
+        level=Level(item.level).code,
+        text=item.text,
+        detail=item.detail,
+        at=item.at,
+        read_at=item.read_at,
+    )
+
+
+def notification_page(page: NotificationPage) -> Page[NotificationView]:
+    return Page[NotificationView](
+        items=[notification_view(item) for item in page.items], next_cursor=page.next_cursor
     )

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from string import Formatter
 
 from chalicelib.domain.changes import DATA_QUALITY, ChangeKind, WarningChange
 from chalicelib.domain.clock import SHANGHAI
@@ -102,25 +105,27 @@ def _action(change: WarningChange, deadline: Deadline) -> str:
 
 
 def sms_text(change: WarningChange, deadline: Deadline) -> str:
-    """One SMS segment (≤ 70 characters): names shrink first, then the title; never the level, reading or id."""
+    """One SMS segment (≤ 70 characters): names shrink first, then the title; never the level or id."""
+    return change_text(change, deadline).render()
+
+
+def change_text(change: WarningChange, deadline: Deadline) -> SmsText:
+    """A warning change as a template and its parameters (`WARNING_CHANGE`, or `WARNING_CHANGE_BRIEF` without a
+    reading), fitted to one segment."""
     recovering = change.kind is ChangeKind.RECOVER
-    head = f"{SMS_PREFIX}{_level_phrase(change)} "
-    tail = f"{local_clock(change.at)}。{_action(change, deadline)}编号{change.warning_id}"
     title = risk_name(change.risk_type) if recovering or not change.title else change.title
     reading = "" if recovering else _reading(change)
-    enterprise, point = short_enterprise(change.enterprise_name), change.point_name
-    room = SMS_MAX_CHARS - len(head) - len(tail)
-
-    def body() -> str:
-        return " ".join(part for part in (enterprise, point + title, reading) if part) + " "
-
-    while len(body()) > room and len(enterprise) > 4:
-        enterprise = enterprise[:-1]
-    while len(body()) > room and len(point) > 0:
-        point = point[:-1]
-    while len(body()) > room and len(title) > 2:
-        title = title[:-1]
-    return f"{head}{body()}{tail}"
+    params = {
+        "phrase": _level_phrase(change),
+        "enterprise": short_enterprise(change.enterprise_name),
+        "what": change.point_name + title,
+        "clock": local_clock(change.at),
+        "ask": _action(change, deadline),
+        "warning_id": change.warning_id,
+    }
+    if reading:
+        return fit(WARNING_CHANGE, {**params, "reading": reading})
+    return fit(WARNING_CHANGE_BRIEF, params)
 
 
 def app_text(change: WarningChange, deadline: Deadline) -> str:
@@ -164,29 +169,158 @@ _STAGE_ASK = {
 }
 
 
-def escalation_sms(
+def escalation_text(
     level: int, warning_id: str, enterprise: str, stage: str, stage_zh: str, retold: bool = False
-) -> str:
+) -> SmsText:
     """A missed stage (签收 / 核实反馈 / 消警 / 确认消警), naming it; `retold`: a level-up tells the new
     level's wider audience of a stage missed before. One segment: the enterprise's name shrinks first."""
     red_or_bureau = stage == "confirm" or (stage == "clear" and level >= Level.RED)
-    ask = _STAGE_ASK.get((stage, red_or_bureau), "请督促处置")
-    what = f"消警申请超时未{stage_zh}" if stage == "confirm" else f"超时未{stage_zh}"
-    head = (
-        f"{SMS_PREFIX}预警升为{LEVEL_ZH[Level(level)]}" if retold else f"{SMS_PREFIX}{LEVEL_ZH[Level(level)]}预警"
-    )
-    tail = f"{'此前' if retold else ''}{what},{ask}。编号{warning_id}"
-    name = short_enterprise(enterprise)
-    while len(head) + len(name) + 1 + len(tail) > SMS_MAX_CHARS and len(name) > 2:
-        name = name[:-1]
-    return f"{head} {name}{tail}"[:SMS_MAX_CHARS]
+    params = {
+        "level": LEVEL_ZH[Level(level)],
+        "enterprise": short_enterprise(enterprise),
+        "overdue": f"消警申请超时未{stage_zh}" if stage == "confirm" else f"超时未{stage_zh}",
+        "ask": _STAGE_ASK.get((stage, red_or_bureau), "请督促处置"),
+        "warning_id": warning_id,
+    }
+    return fit(WARNING_ESCALATED_RETOLD if retold else WARNING_ESCALATED, params)
+
+
+def escalation_sms(
+    level: int, warning_id: str, enterprise: str, stage: str, stage_zh: str, retold: bool = False
+) -> str:
+    return escalation_text(level, warning_id, enterprise, stage, stage_zh, retold).render()
+
+
+def reminder_text(level: int, warning_id: str, enterprise: str, acknowledge_by: float) -> SmsText:
+    """A reminder to the enterprise while nobody has acknowledged (第十四条)."""
+    params = {
+        "level": LEVEL_ZH[Level(level)],
+        "enterprise": short_enterprise(enterprise),
+        "deadline": local_clock(acknowledge_by),
+        "warning_id": warning_id,
+    }
+    return fit(WARNING_REMINDER, params)
 
 
 def reminder_sms(level: int, warning_id: str, enterprise: str, acknowledge_by: float) -> str:
-    """A reminder to the enterprise while nobody has acknowledged (第十四条)."""
-    head = f"{SMS_PREFIX}{LEVEL_ZH[Level(level)]}预警尚未签收 "
-    tail = f",请于{local_clock(acknowledge_by)}前签收并核实。编号{warning_id}"
-    name = short_enterprise(enterprise)
-    while len(head) + len(name) + len(tail) > SMS_MAX_CHARS and len(name) > 2:
-        name = name[:-1]
-    return f"{head}{name}{tail}"[:SMS_MAX_CHARS]
+    return reminder_text(level, warning_id, enterprise, acknowledge_by).render()
+
+
+# --- templates: what every SMS and inbox line is made of ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Template:
+    """One SMS template: `pattern` (str.format fields, without the signature), the longest value each `fixed`
+    parameter may have, and the `elastic` parameters in the order they shrink, each with the least it keeps in
+    the first round and the side it keeps (`"head"`: cut the end; `"tail"`: cut the start)."""
+
+    template_id: str
+    pattern: str
+    fixed: Mapping[str, int]
+    elastic: tuple[tuple[str, int, str], ...]
+
+    @property
+    def fields(self) -> frozenset[str]:
+        return frozenset(name for _, name, _, _ in Formatter().parse(self.pattern) if name)
+
+    @property
+    def literal_chars(self) -> int:
+        return len(SMS_PREFIX) + sum(len(text) for text, _, _, _ in Formatter().parse(self.pattern))
+
+
+@dataclass(frozen=True)
+class SmsText:
+    """A text as a template id and its (fitted) parameters: what a template provider sends; `render()` is what a
+    free-text provider sends and what the inbox shows."""
+
+    template_id: str
+    params: Mapping[str, str]
+
+    def render(self) -> str:
+        return SMS_PREFIX + TEMPLATES[self.template_id].pattern.format(**self.params)
+
+
+PARAM_MAX_CHARS = 35  # a template variable's limit at the provider (docs/sms-channels.md)
+WARNING_CHANGE = Template(
+    "warning_change",
+    "{phrase} {enterprise} {what} {reading} {clock}。{ask}编号{warning_id}",
+    {"phrase": 6, "clock": 5, "ask": 24, "warning_id": 12},
+    (("enterprise", 4, "head"), ("what", 2, "tail"), ("reading", 1, "head")),
+)
+WARNING_CHANGE_BRIEF = Template(
+    "warning_change_brief",
+    "{phrase} {enterprise} {what} {clock}。{ask}编号{warning_id}",
+    {"phrase": 7, "clock": 5, "ask": 24, "warning_id": 12},
+    (("enterprise", 4, "head"), ("what", 2, "tail")),
+)
+WARNING_REMINDER = Template(
+    "warning_reminder",
+    "{level}预警尚未签收 {enterprise},请于{deadline}前签收并核实。编号{warning_id}",
+    {"level": 2, "deadline": 5, "warning_id": 12},
+    (("enterprise", 2, "head"),),
+)
+WARNING_ESCALATED = Template(
+    "warning_escalated",
+    "{level}预警 {enterprise}{overdue},{ask}。编号{warning_id}",
+    {"level": 2, "overdue": 12, "ask": 24, "warning_id": 12},
+    (("enterprise", 2, "head"),),
+)
+WARNING_ESCALATED_RETOLD = Template(
+    "warning_escalated_retold",
+    "预警升为{level} {enterprise}此前{overdue},{ask}。编号{warning_id}",
+    {"level": 2, "overdue": 12, "ask": 24, "warning_id": 12},
+    (("enterprise", 2, "head"),),
+)
+TEMPLATES: Mapping[str, Template] = {
+    template.template_id: template
+    for template in (
+        WARNING_CHANGE,
+        WARNING_CHANGE_BRIEF,
+        WARNING_REMINDER,
+        WARNING_ESCALATED,
+        WARNING_ESCALATED_RETOLD,
+    )
+}
+
+
+def _check(template: Template) -> Template:
+    """Every template fits one segment when each fixed parameter is at its longest and each elastic one is
+    down to one character."""
+    if template.fields != set(template.fixed) | {name for name, _, _ in template.elastic}:
+        raise ValueError(f"template {template.template_id}: fields and parameters differ")
+    worst = template.literal_chars + sum(template.fixed.values()) + len(template.elastic)
+    if worst > SMS_MAX_CHARS:
+        raise ValueError(f"template {template.template_id}: {worst} characters at worst")
+    return template
+
+
+for _template in TEMPLATES.values():
+    _check(_template)
+
+
+def _cut(value: str, keep: int, side: str) -> str:
+    return value[len(value) - keep :] if side == "tail" else value[:keep]
+
+
+def fit(template: Template, params: Mapping[str, str]) -> SmsText:
+    """The rule that makes every text one segment (the channel never cuts): each value loses control characters
+    and is capped at `PARAM_MAX_CHARS`, a fixed one at its declared longest; then the elastic ones shrink in
+    their order, first down to their minimum, then (a last resort) down to one character. Never empty: template
+    providers refuse an empty variable."""
+    values: dict[str, str] = {}
+    for name in template.fields:
+        text = " ".join(str(params.get(name) or "").split()) or "-"
+        values[name] = text[: min(PARAM_MAX_CHARS, template.fixed.get(name, PARAM_MAX_CHARS))]
+
+    def over() -> int:
+        return len(SmsText(template.template_id, values).render()) - SMS_MAX_CHARS
+
+    for floor in (None, 1):
+        for name, least, side in template.elastic:
+            excess = over()
+            if excess <= 0:
+                break
+            keep = max(floor or least, len(values[name]) - excess)
+            values[name] = _cut(values[name], min(keep, len(values[name])), side)
+    return SmsText(template.template_id, values)

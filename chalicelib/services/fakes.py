@@ -72,7 +72,6 @@ if TYPE_CHECKING:
         Quarantine,
         Registry,
         RegistryRepository,
-        SmsSender,
         StateStore,
         Timers,
         UserDirectory,
@@ -564,30 +563,24 @@ class FakeQuarantine(Fake):
 
 
 class FakeNotifier(Fake):
-    """The warning topic and the SMS provider (`Notifier`): what went out, in order. A refused call raises
-    `DeliveryNotSentError` (nothing went out); a lost response is a send whose outcome is unknown (it went out)."""
+    """The warning topic (`Notifier`): what was published, in order. A refused call raises `DeliveryNotSentError`
+    (nothing went out); a lost response is a publication whose outcome is unknown (it went out). People are told
+    through delivery jobs (`delivery_fakes.DeliverAtOnce`)."""
 
-    def __init__(self, sms_enabled: bool = True) -> None:
+    def __init__(self) -> None:
         super().__init__()
-        self.sms_enabled = sms_enabled
         self.published: list[Notification] = []
-        self.texts: list[tuple[str, str, str]] = []  # (phone, text, dedupe key)
 
     def publish(self, notification: Notification) -> None:
         with self._call("publish"):
             self.published.append(notification)
 
-    def send_sms(self, phone: str, text: str, dedupe_key: str) -> None:
-        with self._call("send_sms"):
-            self.texts.append((phone, text, dedupe_key))
-
     def refusal(self, operation: str) -> BaseException:
         return DeliveryNotSentError(f"{operation}: refused")
 
     def told(self) -> Counter[str]:
-        """Each telling as `topic:{dedupe key}` or `sms:{phone}:{dedupe key}`, counted (1 each: told once)."""
-        topic = (f"topic:{n.change.dedupe_key}" for n in self.published)
-        return Counter([*topic, *(f"sms:{phone}:{key}" for phone, _, key in self.texts)])
+        """Each publication as `topic:{dedupe key}`, counted (1 each: published once)."""
+        return Counter(f"topic:{n.change.dedupe_key}" for n in self.published)
 
 
 class Claim(NamedTuple):
@@ -757,18 +750,6 @@ class FakeExecutions(Fake):
             return {name for name, status in self.statuses.items() if status == "RUNNING"}
 
 
-class FakeSms(Fake):
-    """The workflow's `SmsSender`: every (phone, text) sent."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.sent: list[tuple[str, str]] = []
-
-    def sms(self, phone: str, text: str) -> None:
-        with self._call("sms"):
-            self.sent.append((phone, text))
-
-
 class FakeTopic(Fake):
     """The escalation topic (`Publisher`): every (body, attributes) published."""
 
@@ -800,5 +781,4 @@ if TYPE_CHECKING:  # each fake is the ports it stands for (mypy checks it; nothi
     _evidence: EvidenceStore = FakeEvidence()
     _users: UserDirectory = FakeUsers()
     _executions: Executions = FakeExecutions()
-    _sms: SmsSender = FakeSms()
     _publisher: Publisher = FakeTopic()

@@ -8,7 +8,7 @@ from chalicelib.domain.catalog import Policy
 from chalicelib.domain.changes import DATA_QUALITY, ChangeKind, WarningChange
 from chalicelib.domain.policy import Audience, Route
 from chalicelib.domain.registry import Enterprise, Person
-from chalicelib.domain.texts import app_text, sms_text
+from chalicelib.domain.texts import app_text, change_text
 from chalicelib.services.ports import Notification, Recipient
 
 
@@ -51,10 +51,12 @@ def notification_for(
 ) -> Notification:
     route = route_for(policy, change)
     deadline = policy.deadlines.for_level(change.level or change.previous_level)
+    text = change_text(change, deadline)
     return Notification(
         change=change,
         route=route,
-        sms=sms_text(change, deadline),
+        sms=text.render(),
+        text=text,
         app=app_text(change, deadline),
         recipients=recipients(route, enterprise, people),
     )

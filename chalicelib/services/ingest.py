@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from chalicelib.domain.catalog import Policy
 from chalicelib.domain.changes import ChangeKind, WarningChange
+from chalicelib.domain.delivery import change_job
 from chalicelib.domain.engine import RiskEngine
 from chalicelib.domain.levels import Level
 from chalicelib.domain.presence import Signal
@@ -34,6 +35,7 @@ from chalicelib.services.fanout import notification_for
 from chalicelib.services.ports import (
     ClaimOutcome,
     ConcurrentUpdateError,
+    DeliveryJobs,
     DeliveryKey,
     DeliveryLedger,
     DeliveryNotSentError,
@@ -84,7 +86,8 @@ class IngestReport:
     redelivered: int = 0  # records applied by an earlier delivery of the same batch (skipped, not quarantined)
     quarantined: Counter[str] = field(default_factory=Counter)
     changes: list[WarningChange] = field(default_factory=list)
-    notified: int = 0  # deliveries sent by this call (topic publications and SMS)
+    notified: int = 0  # topic publications by this call
+    jobs: int = 0  # delivery jobs enqueued (messages for people)
     delivery_unknown: int = 0  # sends that raised without saying whether they went out
     failed_record_ids: list[str] = field(default_factory=list)
     states_written: int = 0
@@ -155,6 +158,7 @@ class IngestService:
         state_flush_s: float = 300.0,
         cache_size: int = 50_000,
         claim_lease_s: float = 120.0,
+        jobs: DeliveryJobs | None = None,
         presence: PresenceTracker | None = None,
     ) -> None:
         self.presence = presence  # last sign of life per device, summarised per shard and minute
@@ -167,6 +171,7 @@ class IngestService:
         self._notifier = notifier
         self._deliveries = deliveries
         self._workflow = workflow
+        self._jobs = jobs
         self._clock = clock
         self._is_transient = is_transient
         self._flush_s = state_flush_s
@@ -557,17 +562,15 @@ class IngestService:
         self._tell(notification, report)
 
     def _tell(self, notification: Notification, report: IngestReport) -> None:
+        """The change to the warning topic (the consoles' audience queues), claimed once; then one delivery job
+        for people (docs/delivery.md), enqueued again on a retry: the delivery ledger sends its deliveries once."""
         change = notification.change
-        keys: list[tuple[DeliveryKey, Callable[[], None]]] = []
         if notification.route.audiences:
             topic = DeliveryKey(change.warning_id, change.event_seq, "topic", "-")
-            keys.append((topic, lambda: self._notifier.publish(notification)))
-        if self._notifier.sms_enabled:
-            for recipient in notification.recipients:
-                sms = DeliveryKey(change.warning_id, change.event_seq, "sms", recipient.phone)
-                keys.append((sms, _sender(self._notifier, recipient.phone, notification.sms, change.dedupe_key)))
-        for key, send in keys:
-            self._deliver(key, send, report)
+            self._deliver(topic, lambda: self._notifier.publish(notification), report)
+        if self._jobs is not None and notification.text is not None:
+            self._jobs.enqueue([change_job(change, notification.route, notification.text, notification.app)])
+            report.jobs += 1
 
     def _deliver(self, key: DeliveryKey, send: Callable[[], None], report: IngestReport) -> None:
         """Claim, send, settle. A send that raised without saying whether it went out is not repeated."""
@@ -675,10 +678,6 @@ class IngestService:
             self._persisted_at[device] = now
             report.states_written += 1
         return retry, stale
-
-
-def _sender(notifier: Notifier, phone: str, text: str, dedupe_key: str) -> Callable[[], None]:
-    return lambda: notifier.send_sms(phone, text, dedupe_key)
 
 
 def _merged(stored: UnitState, loaded: dict[str, list[Any]], mine: UnitState) -> UnitState:

@@ -2,13 +2,17 @@
 them. Adapters (`chalicelib/adapters/`) implement them; tests fake them. Nothing here knows boto3 or PynamoDB.
 
 Who uses which:
-- ingest (`ingest.py`): Registry, StateStore, WarningStore, Quarantine, Notifier, DeliveryLedger, Workflow;
+- ingest (`ingest.py`): Registry, StateStore, WarningStore, Quarantine, Notifier, DeliveryLedger, Workflow,
+  DeliveryJobs;
 - warning actions (`warning_actions.py`): WarningRepository, WarningListings, UserDirectory (the assignee of a
   reassignment), EvidenceStore, Timers;
 - registry administration (`registry_admin.py`): RegistryRepository;
 - people (`people.py`): UserDirectory, RegistryRepository (the enterprise a user belongs to);
-- workflow (`workflow.py`): Executions, WarningReader, Escalator, OpenWarnings, Directory, SmsSender, Publisher;
-- declarations (`declarations.py`): DeclarationStore, RegistryRepository (reads), DeclarationNotices.
+- workflow (`workflow.py`): Executions, WarningReader, Escalator, OpenWarnings, Directory, Publisher,
+  DeliveryJobs;
+- delivery (`delivery.py`): DeliveryLedger, Receipts, Rosters, Directory, SmsChannel, Inbox;
+- declarations (`declarations.py`): DeclarationStore, RegistryRepository (reads), DeclarationNotices;
+- the offline watch (`presence.py`, `offline_watch.py`): PresenceLedger, OfflineState, OfflineSink.
 """
 
 from __future__ import annotations
@@ -22,11 +26,13 @@ from chalicelib.domain.access import Scope
 from chalicelib.domain.audit import AuditEvent, ChainHead
 from chalicelib.domain.changes import WarningChange
 from chalicelib.domain.declarations import Declaration
+from chalicelib.domain.delivery import DeliveryJob
 from chalicelib.domain.lifecycle import Actor, Role, Transition
 from chalicelib.domain.policy import Route
 from chalicelib.domain.registry import DeviceRegistration, Enterprise, Person
 from chalicelib.domain.rosters import Shift
 from chalicelib.domain.state import DeviceState, UnitState
+from chalicelib.domain.texts import SmsText
 from chalicelib.domain.warnings import WarningRecord
 
 
@@ -67,6 +73,7 @@ class Notification:
     sms: str
     app: str
     recipients: tuple[Recipient, ...]
+    text: SmsText | None = None  # the SMS as its template and parameters (`sms` is it rendered)
 
 
 class Registry(Protocol):
@@ -119,17 +126,11 @@ class Quarantine(Protocol):
 
 
 class Notifier(Protocol):
-    """The warning topic and the SMS provider."""
-
-    sms_enabled: bool
+    """The warning topic (system fan-out to the consoles' audience queues; people are told by delivery jobs)."""
 
     def publish(self, notification: Notification) -> None:
         """Publish one warning change to the warning topic, with the attributes the audience subscriptions filter
         on and the change's dedupe key (subscribers drop a second copy)."""
-        ...
-
-    def send_sms(self, phone: str, text: str, dedupe_key: str) -> None:
-        """Text one recipient; DeliveryNotSentError when the provider refused it."""
         ...
 
 
@@ -143,6 +144,7 @@ class DeliveryOutcome(StrEnum):
     SENT = "sent"
     FAILED = "failed"  # the channel refused it: a later attempt sends again
     UNKNOWN = "unknown"  # the send raised without telling whether it went out: not repeated, counted and logged
+    REJECTED = "rejected"  # the channel refused it for good (a bad number, a bad template): never again
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +159,11 @@ class DeliveryKey:
     @property
     def name(self) -> str:
         return f"{self.channel}:{self.address}"
+
+    @classmethod
+    def of_job(cls, job_id: str, channel: str, recipient: str) -> DeliveryKey:
+        """One delivery of a delivery job: (job, recipient, channel); the job id stands in the warning's place."""
+        return cls(job_id, 0, channel, recipient)
 
 
 class DeliveryLedger(Protocol):
@@ -202,6 +209,7 @@ class SubjectLog:
     events: list[AuditEvent]  # the audit chain as stored, by seq
     head: ChainHead  # the anchor kept with the subject
     engine_log: list[dict[str, Any]] = field(default_factory=list)  # engine entries (warnings only)
+    receipts: list[dict[str, Any]] = field(default_factory=list)  # deliveries to people (warnings only)
 
 
 # --- warnings: listings and actions ----------------------------------------------------------------------------
@@ -437,12 +445,6 @@ class Directory(Protocol):
     def enterprise(self, enterprise_id: str) -> Enterprise | None: ...
 
     def people(self) -> Sequence[Person]: ...
-
-
-class SmsSender(Protocol):
-    """Text one person."""
-
-    def sms(self, phone: str, text: str) -> None: ...
 
 
 class Publisher(Protocol):
@@ -745,3 +747,81 @@ class OfflineSink(Protocol):
     def offline(self, transition: OfflineTransition) -> None: ...
 
     def online(self, transition: OfflineTransition) -> None: ...
+
+
+# --- delivery: jobs, inboxes, receipts ---------------------------------------------------------------------------
+
+
+class DeliveryJobs(Protocol):
+    """The delivery queue: one message per job (`domain.delivery.DeliveryJob`)."""
+
+    def enqueue(self, jobs: Sequence[DeliveryJob]) -> None:
+        """Put every job on the queue, or raise (nothing is half-known: a retry enqueues them again, and the
+        delivery ledger sends each job's deliveries once)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class InboxItem:
+    """One entry of an inbox (`domain.delivery.inbox_key`), newest first by `at`."""
+
+    inbox: str
+    item_id: str  # unique in the inbox, stable for a (job, inbox): what `mark_read` takes
+    job_id: str
+    kind: str
+    warning_id: str
+    level: int
+    text: str
+    detail: str
+    at: float
+    read_at: float | None = None
+
+
+@dataclass
+class InboxPage:
+    items: list[InboxItem] = field(default_factory=list)
+    next_key: str | None = None  # the item id to resume after
+
+
+class Inbox(Protocol):
+    """The in-app inbox channel."""
+
+    def put(self, item: InboxItem) -> None:
+        """Write the entry; writing it again (a retried job) changes nothing, its read mark included."""
+        ...
+
+    def page(self, inboxes: Sequence[str], after: str | None, limit: int, unread: bool) -> InboxPage:
+        """Entries of the inboxes, newest first, resuming after `after` (an item id)."""
+        ...
+
+    def mark_read(self, inboxes: Sequence[str], item_id: str, at: float) -> InboxItem | None:
+        """Mark an entry of one of these inboxes read (once: a second call keeps the first time); None when none
+        of them has it."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryReceipt:
+    """What happened to one delivery (job, recipient, channel), for the warning's timeline."""
+
+    job_id: str
+    kind: str
+    channel: str
+    audience: str
+    recipient: str  # a person id, a contact key or an inbox key; never the phone
+    name: str
+    outcome: str  # sent, failed, unknown, retrying
+    at: float
+    provider: str = ""
+    message_id: str = ""
+    reason: str = ""
+
+
+class Receipts(Protocol):
+    """The deliveries' outcomes, on the warning's event partition."""
+
+    def record(self, warning_id: str, receipt: DeliveryReceipt) -> None:
+        """Write (or overwrite) the receipt of this delivery, counting the attempts."""
+        ...
+
+    def of_warning(self, warning_id: str) -> list[dict[str, Any]]: ...

@@ -23,24 +23,23 @@ from aws_lambda_powertools import Logger
 
 from chalicelib.domain import due
 from chalicelib.domain.catalog import Policy
+from chalicelib.domain.delivery import escalation_job, reminder_job
 from chalicelib.domain.due import DueItem, DueKind, DueTimes, Stage
 from chalicelib.domain.errors import InvalidTransition
 from chalicelib.domain.levels import Level
 from chalicelib.domain.lifecycle import Actor, Role
-from chalicelib.domain.policy import Audience, Route
+from chalicelib.domain.policy import Audience
 from chalicelib.domain.registry import Enterprise
-from chalicelib.domain.texts import escalation_sms, reminder_sms
+from chalicelib.domain.texts import SmsText, escalation_text, reminder_text
 from chalicelib.domain.warnings import WarningRecord, WarningStatus
 from chalicelib.observability import INHERIT, SERVICE, correlated, count, swallowed, traced
-from chalicelib.services.fanout import recipients
 from chalicelib.services.ports import (
+    DeliveryJobs,
     Directory,
     Escalator,
     Executions,
     OpenWarnings,
     Publisher,
-    Recipient,
-    SmsSender,
     WarningReader,
 )
 
@@ -75,7 +74,7 @@ def timer_input(warning_id: str, times: DueTimes, now: float) -> dict[str, Any]:
 class WorkflowReport:
     escalations: int = 0
     reminders: int = 0
-    sms: int = 0
+    jobs: int = 0  # delivery jobs enqueued (reminders, escalations)
     archived: int = 0
     stale: int = 0  # a due message for a warning that moved on (old version, archived, gone)
     moved_on: int = 0  # a due item that another writer handled first
@@ -168,7 +167,7 @@ class WorkflowService:
         warnings: WarningReader,
         open_warnings: OpenWarnings,
         directory: Directory,
-        sms: SmsSender,
+        jobs: DeliveryJobs | None,
         publisher: Publisher | None,
         clock: Callable[[], float],
         sleep: Callable[[float], None] = time.sleep,
@@ -180,7 +179,7 @@ class WorkflowService:
         self._warnings = warnings
         self._open = open_warnings
         self._directory = directory
-        self._sms = sms
+        self._jobs = jobs
         self._publisher = publisher
         self._clock = clock
         self._sleep = sleep
@@ -260,7 +259,7 @@ class WorkflowService:
             if item.kind is DueKind.REMIND:
                 self._tell_reminder(record, times, item, now, report)
             elif item.kind is not DueKind.ARCHIVE:
-                self._tell_escalation(record, item, now, report)
+                self._tell_escalation(record, times, item, now, report)
 
     def _do(
         self, record: WarningRecord, times: DueTimes, item: DueItem, now: float, report: WorkflowReport
@@ -272,8 +271,7 @@ class WorkflowService:
             count("Archived", int(archived))
             return archived
         if item.kind is DueKind.REMIND:
-            reminder_s = self._policy.deadlines.for_level(record.level).reminder_s
-            slot = max(item.at, due.reminder_slot(times.armed_at, reminder_s, now))
+            slot = self._slot(record, times, item, now)
             reminded = self._act(record.warning_id, {"type": "remind", "slot": slot}, report)
             report.reminders += int(reminded)
             if reminded:
@@ -295,6 +293,10 @@ class WorkflowService:
                 "escalation recorded", extra={"tier": item.tier, "stage": item.stage.value, "kind": item.kind}
             )
         return escalated
+
+    def _slot(self, record: WarningRecord, times: DueTimes, item: DueItem, now: float) -> float:
+        reminder_s = self._policy.deadlines.for_level(record.level).reminder_s
+        return max(item.at, due.reminder_slot(times.armed_at, reminder_s, now))
 
     def _act(self, warning_id: str, payload: dict[str, Any], report: WorkflowReport) -> bool:
         """The audited action; False when the warning moved on meanwhile (another writer did it, it was closed)."""
@@ -320,10 +322,12 @@ class WorkflowService:
             return CONFIRM_AUDIENCES
         return TIER_AUDIENCES[min(item.tier, 3)]
 
-    def _tell_escalation(self, record: WarningRecord, item: DueItem, now: float, report: WorkflowReport) -> None:
+    def _tell_escalation(
+        self, record: WarningRecord, times: DueTimes, item: DueItem, now: float, report: WorkflowReport
+    ) -> None:
         assert item.stage is not None
         enterprise = self._directory.enterprise(record.enterprise_id)
-        text = escalation_sms(
+        text = escalation_text(
             record.level,
             record.warning_id,
             enterprise.name if enterprise else record.enterprise_name,
@@ -341,16 +345,18 @@ class WorkflowService:
             "retell": item.kind is DueKind.RETELL,
             "reason": f"{item.stage.value}_overdue",
         }
-        self._send(record, enterprise, audiences, body, text, item, now, report)
+        discriminator = f"v{times.version}:{item.kind.value}:{item.stage.value}:t{item.tier}"
+        self._send(record, enterprise, audiences, body, text, item, now, report, discriminator)
 
     def _tell_reminder(
         self, record: WarningRecord, times: DueTimes, item: DueItem, now: float, report: WorkflowReport
     ) -> None:
         enterprise = self._directory.enterprise(record.enterprise_id)
         name = enterprise.name if enterprise else record.enterprise_name
-        text = reminder_sms(record.level, record.warning_id, name, times.acknowledge_by)
+        text = reminder_text(record.level, record.warning_id, name, times.acknowledge_by)
         body = {"type": "reminder", "change": "reminder", "reason": "not_acknowledged"}
-        self._send(record, enterprise, (Audience.ENTERPRISE,), body, text, item, now, report)
+        slot = self._slot(record, times, item, now)
+        self._send(record, enterprise, (Audience.ENTERPRISE,), body, text, item, now, report, slot=slot)
 
     def _send(
         self,
@@ -358,13 +364,16 @@ class WorkflowService:
         enterprise: Enterprise | None,
         audiences: tuple[Audience, ...],
         body: dict[str, Any],
-        text: str,
+        sms: SmsText,
         item: DueItem,
         now: float,
         report: WorkflowReport,
+        discriminator: str = "",
+        slot: float | None = None,
     ) -> None:
         if not audiences:
             return
+        text = sms.render()
         level = Level(record.level).code
         area = record.area_codes[0] if record.area_codes else "NONE"
         message = {
@@ -395,15 +404,16 @@ class WorkflowService:
             count("DeliveriesSent", channel="escalation_topic")
         regulators = self._policy.routing.regulators.get(record.sector, ())
         areas = enterprise.area_codes if enterprise else record.area_codes
-        route = Route(audiences=audiences, regulators=regulators, areas=areas)
-        people: tuple[Recipient, ...] = recipients(route, enterprise, self._directory.people())
-        for person in people:
-            self._sms.sms(person.phone, text)
-            report.sms += 1
-        if people:
-            count("DeliveriesSent", len(people), channel="sms")
+        if slot is not None:
+            job = reminder_job(record, slot, sms)
+        else:
+            job = escalation_job(record, audiences, discriminator, item.at, sms, regulators, areas)
+        if self._jobs is not None:
+            self._jobs.enqueue([job])
+            report.jobs += 1
+            count("DeliveryJobsEnqueued", kind=job.kind.value)
         logger.info(
-            "people told", extra={"change": body["change"], "audiences": message["audience"], "sms": len(people)}
+            "people told", extra={"change": body["change"], "audiences": message["audience"], "job_id": job.job_id}
         )
 
     # --- the sweeper ------------------------------------------------------------------------------------------

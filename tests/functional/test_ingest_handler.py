@@ -59,13 +59,30 @@ def sqs(infra: Provisioned) -> Any:
 class Outbox:
     """What people were told since the last look: audience queue messages and SMS."""
 
-    def __init__(self, infra: Provisioned, sqs: Any) -> None:
+    def __init__(self, infra: Provisioned, sqs: Any, client: Client | None = None) -> None:
         self._infra = infra
         self._sqs = sqs
+        self._client = client
         self._seen_sms: set[str] = set()
         self.look()
 
+    def deliver(self) -> int:
+        """Run the delivery handler on the delivery queue, as its event source mapping would."""
+        url = self._infra.queue_url("DeliveryQueue")
+        handled = 0
+        while batch := self._sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+            if self._client is not None:
+                event = self._client.events.generate_sqs_event(
+                    message_bodies=[message["Body"] for message in batch], queue_name="delivery"
+                )
+                self._client.lambda_.invoke("deliver", event)
+            for message in batch:
+                self._sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+            handled += len(batch)
+        return handled
+
     def look(self) -> tuple[dict[str, list[dict[str, Any]]], list[tuple[str, str]]]:
+        self.deliver()
         told: dict[str, list[dict[str, Any]]] = {}
         for audience, logical_id in AUDIENCE_QUEUES.items():
             url = self._infra.queue_url(logical_id)
@@ -81,8 +98,8 @@ class Outbox:
 
 
 @pytest.fixture
-def outbox(infra: Provisioned, sqs: Any) -> Outbox:
-    return Outbox(infra, sqs)
+def outbox(infra: Provisioned, sqs: Any, client: Client) -> Outbox:
+    return Outbox(infra, sqs, client)
 
 
 # --- building events ---------------------------------------------------------------------------------------------

@@ -21,7 +21,8 @@ import pytest
 from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.sns.models import sns_backends
 
-from chalicelib.adapters import dynamo
+from chalicelib.adapters import delivery_store, dynamo
+from chalicelib.adapters.channels.sns_sms import SnsSmsChannel
 from chalicelib.adapters.dynamo import (
     DynamoDeliveryLedger,
     DynamoQuarantine,
@@ -31,6 +32,7 @@ from chalicelib.adapters.dynamo import (
 )
 from chalicelib.adapters.errors import is_transient
 from chalicelib.adapters.notify import SnsNotifier
+from chalicelib.adapters.registry_rosters import RegistryRosters
 from chalicelib.domain.catalog import build_engine, build_policy
 from chalicelib.domain.changes import DATA_QUALITY, ChangeKind
 from chalicelib.domain.clock import SHANGHAI
@@ -38,8 +40,9 @@ from chalicelib.domain.levels import Level
 from chalicelib.domain.rejections import RejectReason
 from chalicelib.domain.state import UnitState
 from chalicelib.domain.warnings import WarningRecord
+from chalicelib.services.delivery import DeliveryService
 from chalicelib.services.ingest import IngestRecord, IngestReport, IngestService
-from chalicelib.services.ports import DeliveryNotSentError, Notification, Notifier
+from chalicelib.services.ports import DeliveryJobs, DeliveryNotSentError, Notification, Notifier
 from chalicelib.settings import Settings
 from local.aws import Provisioned, provision
 from local.fleet import Fleet
@@ -74,6 +77,7 @@ class Rig:
     notifier: Notifier
     clock: Clock
     sqs: Any
+    delivery: DeliveryService
     seen_sms: set[str] = field(default_factory=set)
 
     # --- input --------------------------------------------------------------------------------------------
@@ -139,8 +143,20 @@ class Rig:
             found[audience] = bodies
         return found
 
+    def deliver_jobs(self) -> int:
+        """The deliver handler's work on the queued jobs (the SMS go out through SNS on moto)."""
+        url = self.infra.queue_url("DeliveryQueue")
+        handled = 0
+        while batch := self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+            for message in batch:
+                self.delivery.handle_body(message["Body"])
+                self.sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+                handled += 1
+        return handled
+
     def new_sms(self) -> list[tuple[str, str]]:
         """(phone, text) of the SMS sent since the last call."""
+        self.deliver_jobs()
         backend = sns_backends[DEFAULT_ACCOUNT_ID][self.infra.region]
         fresh = [(key, value) for key, value in backend.sms_messages.items() if key not in self.seen_sms]
         self.seen_sms.update(key for key, _ in fresh)
@@ -164,7 +180,6 @@ class FlakyNotifier:
     def __init__(self, inner: Notifier, failures: int) -> None:
         self._inner = inner
         self.failures = failures
-        self.sms_enabled = inner.sms_enabled
 
     def publish(self, notification: Notification) -> None:
         if self.failures > 0:
@@ -172,11 +187,8 @@ class FlakyNotifier:
             raise DeliveryNotSentError("SNS unreachable")
         self._inner.publish(notification)
 
-    def send_sms(self, phone: str, text: str, dedupe_key: str) -> None:
-        self._inner.send_sms(phone, text, dedupe_key)
 
-
-def ingest_service(settings: Settings, notifier: Notifier, clock: Clock) -> IngestService:
+def ingest_service(settings: Settings, notifier: Notifier, clock: Clock, jobs: DeliveryJobs) -> IngestService:
     """Wired as chalicelib.bootstrap wires it, with the clock and the notifier in the test's hands."""
     policy = build_policy(settings.policy)
     return IngestService(
@@ -196,6 +208,7 @@ def ingest_service(settings: Settings, notifier: Notifier, clock: Clock) -> Inge
         clock=clock,
         is_transient=is_transient,
         state_flush_s=settings.state_flush_s,
+        jobs=jobs,
     )
 
 
@@ -204,13 +217,26 @@ def rig(moto_server: str) -> Rig:
     infra = provision(moto_server, stage="test")
     settings = Settings.from_env({**infra.aws_env(), **infra.env()})
     dynamo.bind(settings)
+    delivery_store.bind(settings)
     seed = load_seed()
     DynamoRegistry.put_many(seed.devices, seed.enterprises, seed.people)
     sns = boto3.client("sns", endpoint_url=moto_server, region_name=infra.region)
-    notifier = SnsNotifier(sns, settings.warning_topic_arn, settings.sms_enabled)
+    notifier = SnsNotifier(sns, settings.warning_topic_arn)
     clock = Clock(float(int(datetime.now(UTC).timestamp())))
     sqs = boto3.client("sqs", endpoint_url=moto_server, region_name=infra.region)
-    return Rig(infra, settings, seed, ingest_service(settings, notifier, clock), notifier, clock, sqs)
+    jobs = delivery_store.SqsDeliveryJobs(sqs, infra.queue_url("DeliveryQueue"))
+    registry = DynamoRegistry()
+    delivery = DeliveryService(
+        DynamoDeliveryLedger(),
+        delivery_store.DynamoReceipts(),
+        RegistryRosters(registry),
+        registry,
+        SnsSmsChannel(sns),
+        delivery_store.DynamoInbox(),
+        clock=clock,
+    )
+    service = ingest_service(settings, notifier, clock, jobs)
+    return Rig(infra, settings, seed, service, notifier, clock, sqs, delivery)
 
 
 @pytest.fixture(autouse=True)
@@ -303,7 +329,7 @@ def test_a_redelivered_batch_has_no_second_effect(rig: Rig) -> None:
     second = rig.handle(batch)
 
     assert [(c.kind, c.level) for c in first.changes] == [(ChangeKind.RAISE, Level.RED)]
-    assert first.notified == 1 + len(sms_first)  # one topic publication and one SMS per recipient
+    assert (first.notified, first.jobs) == (1, 1)  # one topic publication, one delivery job (an SMS each)
     assert [len(sns_first[audience]) for audience in AUDIENCE_QUEUES] == [1, 1, 1, 1, 1]
     assert len(sms_first) >= 5
     assert (second.changes, second.notified, second.graded) == ([], 0, 0)
@@ -376,7 +402,12 @@ def test_a_batch_retried_after_a_fan_out_failure_still_tells_people(rig: Rig) ->
             rig.reading(device, rig.clock.now - 14, seq=2, speed_kmh=127.0, road_class="expressway"),
         ],
     )
-    service = ingest_service(rig.settings, FlakyNotifier(rig.notifier, failures=1), rig.clock)
+    service = ingest_service(
+        rig.settings,
+        FlakyNotifier(rig.notifier, failures=1),
+        rig.clock,
+        delivery_store.SqsDeliveryJobs(rig.sqs, rig.infra.queue_url("DeliveryQueue")),
+    )
 
     first = service.handle(batch)
     assert first.failed_record_ids == [batch[0].record_id]  # the device's records go back, nothing is lost

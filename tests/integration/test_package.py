@@ -39,6 +39,7 @@ ROLE_REACH: dict[str, set[str]] = {
         "EvidenceBucket",  # quarantine/* only: payloads too large for their quarantine row
         "WarningTopic",
         "DisposalStateMachine",
+        "DeliveryQueue",  # delivery jobs for people (sqs:SendMessage)
     },
     "WorkflowEvents": {
         "WorkflowEventsLogGroup",
@@ -48,7 +49,9 @@ ROLE_REACH: dict[str, set[str]] = {
         "RegistryTable",
         "DisposalStateMachine",
         "EscalationTopic",
+        "DeliveryQueue",
     },
+    "Deliver": {"DeliverLogGroup", "DeliveryQueue", "WarningEventTable", "RegistryTable"},
     "Sweep": {"SweepLogGroup", "WarningTable", "DisposalStateMachine"},
     "DeclarationSweep": {"DeclarationSweepLogGroup", "RegistryTable", "WarningEventTable"},
     "APIHandler": {
@@ -63,6 +66,7 @@ ROLE_REACH: dict[str, set[str]] = {
 ROLE_SERVICES: dict[str, set[str]] = {
     "Ingest": {"logs", "kinesis", "sqs", "dynamodb", "s3", "sns", "states", "xray"},
     "WorkflowEvents": {"logs", "sqs", "dynamodb", "sns", "states", "xray"},
+    "Deliver": {"logs", "sqs", "dynamodb", "sns", "xray"},
     "Sweep": {"logs", "dynamodb", "states", "xray"},
     "DeclarationSweep": {"logs", "dynamodb", "xray"},
     "APIHandler": {"logs", "dynamodb", "s3", "cognito-idp", "states", "xray"},
@@ -70,6 +74,7 @@ ROLE_SERVICES: dict[str, set[str]] = {
 READ_ONLY_TABLES: dict[str, set[str]] = {
     "Ingest": {"RegistryTable"},
     "WorkflowEvents": {"RegistryTable"},
+    "Deliver": {"RegistryTable"},
     "Sweep": {"WarningTable"},
     "DeclarationSweep": set(),
     "APIHandler": set(),
@@ -80,8 +85,7 @@ TABLE_WRITES = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"
 SMS_HAS_NO_RESOURCE = "SNS direct SMS (Publish with PhoneNumber) has no resource ARN"
 XRAY_HAS_NO_RESOURCE = "X-Ray has no resource-level permissions (active tracing writes the function's segments)"
 WILDCARD_ALLOW_LIST: dict[tuple[str, str], str] = {
-    ("IngestRole", "sns:Publish"): SMS_HAS_NO_RESOURCE,
-    ("WorkflowEventsRole", "sns:Publish"): SMS_HAS_NO_RESOURCE,
+    ("DeliverRole", "sns:Publish"): SMS_HAS_NO_RESOURCE,  # the one function that texts people
     **{
         (f"{function}Role", action): XRAY_HAS_NO_RESOURCE
         for function in ROLE_REACH
@@ -172,8 +176,11 @@ def test_the_packaged_template_lints_clean_and_wires_every_event_source(packaged
     kinesis = [e for e in events.values() if e["Type"] == "Kinesis"]
     sqs = [e for e in events.values() if e["Type"] == "SQS"]
     assert kinesis and kinesis[0]["Properties"]["Stream"] == {"Fn::GetAtt": ["DeviceStream", "Arn"]}
-    assert sqs and sqs[0]["Properties"]["Queue"] == {"Fn::GetAtt": ["WorkflowEventQueue", "Arn"]}
-    assert sqs[0]["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert sorted(e["Properties"]["Queue"]["Fn::GetAtt"][0] for e in sqs) == [
+        "DeliveryQueue",
+        "WorkflowEventQueue",
+    ]
+    assert all(e["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"] for e in sqs)
     assert any(e["Type"] == "Schedule" for e in events.values())
     assert isinstance(packaged["Resources"]["DisposalStateMachine"]["Properties"]["Definition"], dict)
     assert packaged["Parameters"]["Stage"]["Default"] == "test"

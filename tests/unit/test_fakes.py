@@ -3,6 +3,8 @@ in order and counted; and the contract points the use-case tests lean on."""
 
 from __future__ import annotations
 
+from typing import cast
+
 import pytest
 
 from chalicelib.domain.state import DeviceState
@@ -20,6 +22,7 @@ from chalicelib.services.ports import (
     DeliveryKey,
     DeliveryNotSentError,
     DeliveryOutcome,
+    Notification,
 )
 
 KEY = DeliveryKey("W1", 10, "sms", "+8613900000001")
@@ -53,14 +56,14 @@ def test_a_lost_response_leaves_the_states_own_version_behind_so_its_next_save_l
         states.save_device(state, last_seen=2.0)
 
 
-def test_a_notifiers_refusal_is_not_sent_and_says_so() -> None:
+def test_a_notifiers_refusal_is_not_published_and_says_so() -> None:
     notifier = FakeNotifier()
-    notifier.fail("send_sms")
+    notifier.fail("publish")
 
     with pytest.raises(DeliveryNotSentError):
-        notifier.send_sms("+8613900000001", "text", "W1:10")
+        notifier.publish(cast(Notification, object()))
 
-    assert notifier.texts == []
+    assert notifier.published == []
 
 
 def test_a_fault_for_an_operation_the_fake_does_not_have_is_a_mistake() -> None:

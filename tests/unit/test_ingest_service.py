@@ -27,6 +27,7 @@ from chalicelib.domain.changes import ChangeKind
 from chalicelib.domain.levels import Level, Sector
 from chalicelib.domain.registry import Contact, DeviceRegistration, Enterprise, Person
 from chalicelib.domain.warnings import WarningRecord, WarningStatus
+from chalicelib.services.delivery_fakes import DeliverAtOnce
 from chalicelib.services.fakes import (
     FakeDeliveryLedger,
     FakeExecutions,
@@ -39,7 +40,7 @@ from chalicelib.services.fakes import (
     is_transient,
 )
 from chalicelib.services.ingest import IngestRecord, IngestReport, IngestService
-from chalicelib.services.ports import ConcurrentUpdateError
+from chalicelib.services.ports import ConcurrentUpdateError, SmsUnavailable, SmsUnavailableReason
 from chalicelib.services.workflow import WorkflowTimers
 
 T0 = 1_795_000_000.0
@@ -87,6 +88,10 @@ class World:
     ledger: FakeDeliveryLedger = field(default_factory=FakeDeliveryLedger)
     workflow: FakeWorkflow = field(default_factory=FakeWorkflow)
     now: float = T0 + 60
+    delivery: DeliverAtOnce = field(init=False)  # the delivery queue and handler in one step, over fakes
+
+    def __post_init__(self) -> None:
+        self.delivery = DeliverAtOnce(self.registry)
 
     def container(self, workflow: Any = None) -> IngestService:
         """A cold container: nothing in memory but what the ports hold."""
@@ -102,6 +107,7 @@ class World:
             workflow=workflow or self.workflow,
             clock=lambda: self.now,
             is_transient=is_transient,
+            jobs=self.delivery,
         )
 
     def only_warning(self) -> WarningRecord:
@@ -164,9 +170,19 @@ def redeliver_until_done(service: IngestService, batch: Sequence[IngestRecord], 
 
 
 def told_once(world: World, changes: int = 1) -> bool:
-    """Every change told exactly once on the topic and once to each of its recipients."""
-    told = world.notifier.told()
-    return set(told.values()) == {1} and len(told) == changes * (1 + len(PHONES))
+    """Every change published once on the topic, and texted once to each of its recipients (one delivery job per
+    change)."""
+    topic = world.notifier.told()
+    texted = Counter(world.delivery.sent)
+    jobs = Counter(job.job_id for job in world.delivery.jobs)
+    return (
+        set(topic.values()) == {1}
+        and len(topic) == changes
+        and len(jobs) == changes
+        and {phone for phone, _ in texted} == PHONES
+        and len(texted) == changes * len(PHONES)
+        and set(texted.values()) == {1}
+    )
 
 
 # --- normal flow -------------------------------------------------------------------------------------------------
@@ -218,9 +234,9 @@ def test_an_alarm_raises_a_warning_stores_it_chained_tells_everyone_once_and_tra
     assert [event.type for event in log.events] == ["raise"] and verify_chain(log.events, log.head).ok
     assert [entry["type"] for entry in log.engine_log] == ["engine.raise"]
     assert [n.change.warning_id for n in world.notifier.published] == [record.warning_id]
-    assert {phone for phone, _, _ in world.notifier.texts} == PHONES
-    assert told_once(world) and report.notified == 4
-    assert world.ledger.statuses() == Counter({"sent": 4})
+    assert {phone for phone, _ in world.delivery.sent} == PHONES
+    assert told_once(world) and (report.notified, report.jobs) == (1, 1)  # the topic; one job for people
+    assert world.ledger.statuses() == Counter({"sent": 1})  # the topic publication; the SMS in the delivery ledger
     assert world.workflow.tracked == [record.warning_id]
     assert report.failed_record_ids == [] and world.states.device(GT1) is not None
 
@@ -324,7 +340,7 @@ def test_a_clock_out_of_bounds_against_the_arrival_is_quarantined_and_a_data_qua
     assert (change.risk_type, change.level, change.at) == ("data_quality", Level.BLUE, arrival)
     record = world.only_warning()
     assert record.risk_type == "data_quality" and record.reason == reason
-    assert {phone for phone, _, _ in world.notifier.texts} == {c.phone for c in ENTERPRISE.contacts}
+    assert {phone for phone, _ in world.delivery.sent} == {c.phone for c in ENTERPRISE.contacts}
 
 
 def test_clocks_are_judged_against_the_arrival_not_the_processing_time() -> None:
@@ -521,17 +537,17 @@ def test_a_unit_state_race_is_merged_without_failing_the_batch() -> None:
 # --- telling: once-only through the ledger -----------------------------------------------------------------------
 
 
-def test_a_refused_sms_does_not_lose_the_warning_and_the_retry_sends_only_what_was_not_sent() -> None:
+def test_an_sms_the_provider_cannot_take_now_leaves_the_batch_done_and_the_job_to_the_queues_retry() -> None:
     world = World()
-    world.notifier.fail("send_sms")  # the provider refuses (DeliveryNotSentError)
+    world.delivery.sms.faults = [SmsUnavailable(SmsUnavailableReason.THROTTLED)]  # the provider throttles once
     service = world.container()
 
     first = service.handle(RAISING)
 
-    assert first.failed_record_ids == ["1"] and len(world.warnings.records) == 1
-    assert world.ledger.statuses() == Counter({"sent": 1, "failed": 1})  # the topic went out, the first SMS not
-    assert redeliver_until_done(service, RAISING) == 1
-    assert told_once(world) and world.ledger.statuses() == Counter({"sent": 4})
+    assert first.failed_record_ids == [] and len(world.warnings.records) == 1  # the ingest's part is done
+    assert len(world.delivery.pending) == 1 and len(world.delivery.sent) == len(PHONES) - 1
+    world.delivery.redeliver()  # the delivery queue's retry
+    assert told_once(world) and world.delivery.pending == []
 
 
 def test_a_refused_topic_publication_is_retried_until_it_goes_out_once() -> None:
@@ -545,16 +561,17 @@ def test_a_refused_topic_publication_is_retried_until_it_goes_out_once() -> None
 
 def test_an_sms_whose_outcome_is_unknown_is_not_sent_again() -> None:
     world = World()
-    world.notifier.lose_response("send_sms", error=TimeoutError("read timeout"))  # it did go out
+    timeout = SmsUnavailable(SmsUnavailableReason.TIMEOUT, maybe_sent=True)  # it may have gone out
+    world.delivery.sms.faults = [timeout]
     service = world.container()
 
     report = service.handle(RAISING)
-
-    assert report.failed_record_ids == [] and report.delivery_unknown == 1
-    assert world.ledger.statuses() == Counter({"sent": 3, "unknown": 1})
     service.handle(RAISING)
     world.container().handle(RAISING)
-    assert told_once(world)
+    world.delivery.redeliver()
+
+    assert report.failed_record_ids == [] and world.delivery.pending == []
+    assert len(world.delivery.sent) == len(PHONES) - 1  # never sent again: the outcome is unknown, not failed
 
 
 @pytest.mark.parametrize(
@@ -587,9 +604,9 @@ class ContainerKilled(BaseException):
     """The container stops mid-invocation: no `except Exception` runs."""
 
 
-def test_the_claim_of_a_sender_that_died_is_taken_over_after_its_lease() -> None:
+def test_the_topic_claim_of_a_container_that_died_is_taken_over_after_its_lease() -> None:
     world = World()
-    world.notifier.lose_response("send_sms", error=ContainerKilled())  # dies between the send and its settle
+    world.notifier.lose_response("publish", error=ContainerKilled())  # dies between the publish and its settle
     with pytest.raises(ContainerKilled):
         world.container().handle(RAISING)
     successor = world.container()
@@ -599,15 +616,8 @@ def test_the_claim_of_a_sender_that_died_is_taken_over_after_its_lease() -> None
     redeliver_until_done(successor, RAISING)
 
     told = world.notifier.told()
-    assert len(told) == 1 + len(PHONES) and sorted(told.values()) == [1, 1, 1, 2]  # the one lost send, resent
-
-
-def test_with_sms_switched_off_only_the_topic_is_told() -> None:
-    world = World(notifier=FakeNotifier(sms_enabled=False))
-
-    world.container().handle(RAISING)
-
-    assert len(world.notifier.published) == 1 and world.notifier.texts == []
+    assert len(told) == 1 and sorted(told.values()) == [2]  # the one lost publication, published again
+    assert {phone for phone, _ in world.delivery.sent} == PHONES
 
 
 def test_each_record_is_accounted_for() -> None:

@@ -14,10 +14,9 @@ import pytest
 
 from chalicelib import observability
 from chalicelib.domain import due
-from chalicelib.domain.sectors import Sector
 from chalicelib.observability import NAMESPACE, SERVICE, count, flush_dimensioned, logger, observe, swallowed
 from chalicelib.services.workflow import WorkflowMessage
-from tests.unit.test_ingest_service import RAISING, World, redeliver_until_done
+from tests.unit.test_ingest_delivery import RAISING_BATCH, World, deliver_until_done
 from tests.unit.test_workflow_service import World as WorkflowWorld
 from tests.unit.test_workflow_service import record, without_reminders
 
@@ -150,7 +149,7 @@ def test_a_raise_is_counted_by_level_and_sector_and_each_delivery_by_channel(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     world = World()
-    redeliver_until_done(world.container(), RAISING)
+    deliver_until_done(world.container(), list(RAISING_BATCH))
     flush_dimensioned()
     observability.metrics.flush_metrics()
 
@@ -170,14 +169,14 @@ def test_a_retried_device_counts_its_warning_once_when_the_retry_settles_it(
     from chalicelib.services.ports import DeliveryNotSentError
 
     world = World()
-    world.notifier.fail("send_sms", 1, DeliveryNotSentError("throttled"))
-    assert redeliver_until_done(world.container(), RAISING) == 2
+    world.notifier.faults = [DeliveryNotSentError("throttled")]
+    assert deliver_until_done(world.container(), list(RAISING_BATCH)) == 2
     flush_dimensioned()
 
     points = metric_points(emf_documents(capsys.readouterr().out))
     raised = {dims: value for (name, dims), value in points.items() if name == "WarningsRaised"}
     assert list(raised.values()) == [1]
-    assert points[("DeliveriesFailed", (("channel", "sms"), ("outcome", "not_sent"), ("service", SERVICE)))] == 1
+    assert points[("DeliveriesFailed", (("channel", "topic"), ("outcome", "not_sent"), ("service", SERVICE)))] == 1
 
 
 def test_quarantined_messages_are_counted_by_reason(capsys: pytest.CaptureFixture[str]) -> None:
@@ -255,15 +254,19 @@ def test_every_line_of_an_invocation_carries_the_lambda_context_and_no_line_afte
 def test_a_warning_change_line_names_the_warning_and_the_device_and_no_line_names_a_phone(
     log_lines: io.StringIO,
 ) -> None:
+    from chalicelib.services.ports import SmsUnavailable, SmsUnavailableReason
+
     world = World()
-    world.notifier.lose_response("send_sms", 1, TimeoutError("read timeout on +8613900000001"))
-    redeliver_until_done(world.container(), RAISING)
+    world.delivery.sms.faults = [
+        SmsUnavailable(SmsUnavailableReason.TIMEOUT, detail="read timeout on +8613900000001", maybe_sent=True)
+    ]
+    deliver_until_done(world.container(), list(RAISING_BATCH))
 
     lines = lines_of(log_lines)
     [change] = [line for line in lines if line["message"] == "warning change recorded"]
     assert change["device_id"] == "HC-T-GT1" and change["warning_id"].startswith("W")
     assert (change["change"], change["warning_level"], change["sector"]) == ("raise", "orange", "hazchem")
-    assert any(line["message"].startswith("delivery outcome unknown") for line in lines)
+    assert any(line["message"].startswith("sms outcome unknown") for line in lines)
     assert "+86139" not in log_lines.getvalue()
 
 
@@ -357,7 +360,11 @@ def test_the_xray_sdk_is_installed_for_the_tracer_it_patches() -> None:
 def test_a_sector_model_failing_on_a_message_is_quarantined_as_a_model_error_logged_and_counted(
     capsys: pytest.CaptureFixture[str], log_lines: io.StringIO, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    world = World()
+    from chalicelib.domain.sectors import Sector
+    from tests.unit.test_ingest_service import RAISING
+    from tests.unit.test_ingest_service import World as IngestWorld
+
+    world = IngestWorld()
     service = world.container()
 
     def broken(*_: object) -> object:

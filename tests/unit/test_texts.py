@@ -10,7 +10,17 @@ from chalicelib.domain.changes import ChangeKind, WarningChange
 from chalicelib.domain.clock import SHANGHAI
 from chalicelib.domain.levels import Level, Sector
 from chalicelib.domain.policy import DeadlinePolicy
-from chalicelib.domain.texts import SMS_MAX_CHARS, app_text, short_enterprise, sms_text, span_zh
+from chalicelib.domain.texts import (
+    PARAM_MAX_CHARS,
+    SMS_MAX_CHARS,
+    TEMPLATES,
+    Template,
+    app_text,
+    fit,
+    short_enterprise,
+    sms_text,
+    span_zh,
+)
 
 DEADLINES = DeadlinePolicy()
 AT = datetime(2025, 11, 29, 10, 12, tzinfo=SHANGHAI).timestamp()
@@ -90,3 +100,18 @@ def test_deadlines_read_in_chinese(seconds: float, text: str) -> None:
 def test_company_suffixes_are_dropped_for_the_sms() -> None:
     assert short_enterprise("滨海捷运长途客运有限公司") == "滨海捷运长途客运"
     assert short_enterprise("泰达时代广场") == "泰达时代广场"
+
+
+@pytest.mark.parametrize("template", list(TEMPLATES.values()), ids=lambda t: t.template_id)
+def test_every_template_renders_one_segment_with_worst_case_parameters(template: Template) -> None:
+    worst = dict.fromkeys(template.fields, "滨" * 80)
+    text = fit(template, worst)
+    assert len(text.render()) <= SMS_MAX_CHARS
+    assert all(0 < len(value) <= PARAM_MAX_CHARS for value in text.params.values())
+    assert all(len(text.params[name]) <= longest for name, longest in template.fixed.items())
+
+
+@pytest.mark.parametrize("template", list(TEMPLATES.values()), ids=lambda t: t.template_id)
+def test_an_empty_parameter_is_never_sent_to_a_template_provider(template: Template) -> None:
+    text = fit(template, {})
+    assert all(text.params[name] for name in template.fields)

@@ -1,12 +1,11 @@
-"""The workflow use case with the shared fakes (`services/fakes.py`) and the real domain (lifecycle + due times): a
-timer's due message is turned into what fell due (escalation of the missed stage, reminder, re-telling after a
-level-up, archive), told once, and the next timer armed; stale and malformed messages; the sweeper re-arms from the
-stored due times."""
+"""The workflow use case with small fakes and the real domain (lifecycle + due times): a timer's due message is
+turned into what fell due (escalation of the missed stage, reminder, re-telling after a level-up, archive), told
+once, and the next timer armed; stale and malformed messages; the sweeper re-arms from the stored due times."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -15,10 +14,10 @@ import pytest
 from chalicelib.domain import due
 from chalicelib.domain.catalog import build_policy
 from chalicelib.domain.levels import Level, Sector
-from chalicelib.domain.lifecycle import Actor
+from chalicelib.domain.lifecycle import Actor, apply_action, parse_action
 from chalicelib.domain.registry import Contact, Enterprise, Person
 from chalicelib.domain.warnings import WarningRecord, WarningStatus
-from chalicelib.services.fakes import FakeExecutions, FakeRegistry, FakeSms, FakeTopic, FakeWarnings
+from chalicelib.services.delivery_fakes import DeliverAtOnce
 from chalicelib.services.workflow import WorkflowMessage, WorkflowService, WorkflowTimers
 
 NOW = 1_800_000_000.0
@@ -84,12 +83,71 @@ def _plain(warning_id: str, level: int, raised_at: float) -> WarningRecord:
     )
 
 
+class FakeExecutions:
+    def __init__(self, statuses: dict[str, str] | None = None) -> None:
+        self.statuses = dict(statuses or {})
+        self.started: list[tuple[str, dict[str, Any]]] = []
+        self.stopped: list[str] = []
+
+    def start(self, name: str, payload: dict[str, Any]) -> bool:
+        if name in self.statuses:
+            return False
+        self.statuses[name] = "RUNNING"
+        self.started.append((name, payload))
+        return True
+
+    def stop(self, name: str) -> None:
+        self.stopped.append(name)
+        if self.statuses.get(name) == "RUNNING":
+            self.statuses[name] = "ABORTED"
+
+    def running_names(self) -> set[str]:
+        return {name for name, status in self.statuses.items() if status == "RUNNING"}
+
+
+class Store:
+    """The warnings and the audited action path: the real lifecycle, due times restamped on every write."""
+
+    def __init__(self, records: Sequence[WarningRecord] = ()) -> None:
+        self.records = {r.warning_id: r for r in records}
+        self.actions: list[dict[str, Any]] = []
+
+    def get(self, warning_id: str) -> WarningRecord | None:
+        return self.records.get(warning_id)
+
+    def act(self, actor: Actor, warning_id: str, payload: Any) -> Any:
+        transition = apply_action(self.records[warning_id], parse_action(payload), actor, NOW)
+        self.records[warning_id] = due.restamp(transition.record, POLICY.deadlines)
+        self.actions.append(payload)
+        return transition
+
+    def open_warnings(self) -> Iterable[WarningRecord]:
+        return [r for r in self.records.values() if r.is_open]
+
+
+class FakeDirectory:
+    def enterprise(self, enterprise_id: str) -> Enterprise | None:
+        return ENTERPRISE if enterprise_id == "E1" else None
+
+    def people(self) -> Sequence[Person]:
+        return PEOPLE
+
+
+class FakeTopic:
+    def __init__(self) -> None:
+        self.published: list[tuple[dict[str, Any], dict[str, dict[str, str]]]] = []
+
+    def publish(self, body: dict[str, Any], attributes: dict[str, dict[str, str]]) -> None:
+        self.published.append((body, attributes))
+
+
 class World:
     def __init__(self, records: Sequence[WarningRecord] = (), statuses: dict[str, str] | None = None) -> None:
         self.now = NOW
         self.executions = FakeExecutions(statuses)
-        self.store = FakeWarnings(records, deadlines=POLICY.deadlines, clock=lambda: self.now)
-        self.sms = FakeSms()
+        self.store = Store(records)
+        self.delivery = DeliverAtOnce(FakeDirectory())  # the delivery queue and handler, in one step
+        self.sms = self.delivery.sms
         self.topic = FakeTopic()
         self.timers = WorkflowTimers(self.executions, self.store, lambda: self.now)
         self.slept: list[float] = []
@@ -100,8 +158,8 @@ class World:
             self.store,
             self.store,
             self.store,
-            FakeRegistry(enterprises=[ENTERPRISE], people=PEOPLE),
-            self.sms,
+            FakeDirectory(),
+            self.delivery,
             self.topic,
             clock=lambda: self.now,
             sleep=self.sleep,
