@@ -32,7 +32,7 @@ from chalicelib.adapters.dynamo import (
 )
 from chalicelib.adapters.errors import is_transient
 from chalicelib.adapters.notify import SnsNotifier
-from chalicelib.adapters.registry_rosters import RegistryRosters
+from chalicelib.adapters.rosters import DynamoRosters
 from chalicelib.domain.catalog import build_engine, build_policy
 from chalicelib.domain.changes import DATA_QUALITY, ChangeKind
 from chalicelib.domain.clock import SHANGHAI
@@ -229,7 +229,7 @@ def rig(moto_server: str) -> Rig:
     delivery = DeliveryService(
         DynamoDeliveryLedger(),
         delivery_store.DynamoReceipts(),
-        RegistryRosters(registry),
+        DynamoRosters(registry),
         registry,
         SnsSmsChannel(sns),
         delivery_store.DynamoInbox(),
