@@ -105,19 +105,30 @@ def publish(platform: LocalPlatform, messages: Sequence[SimMessage]) -> None:
 
 
 def phones(platform: LocalPlatform, device_id: str, audiences: set[str], departments: set[str]) -> list[str]:
-    """Who DOMAIN.md §4 says is told, read from the seeded directory."""
+    """Who DOMAIN.md §4 and docs/delivery.md say is texted, read from the seeded directory: the enterprise's
+    on-duty person (its contacts when none is named), the duty officer on shift now, the regulators of the
+    departments, the officials of the device's areas, the bureau."""
     seed = platform.registry
     reg = seed.by_device[device_id]
-    found = [c.phone for c in seed.enterprise(reg.enterprise_id).contacts] if "enterprise" in audiences else []
+    people = {person.person_id: person for person in seed.people}
+    found: list[str] = []
+    if "enterprise" in audiences:
+        named = seed.on_duty.get(reg.enterprise_id, ())
+        found += [people[p].phone for p in named] or [c.phone for c in seed.enterprise(reg.enterprise_id).contacts]
+    if "duty" in audiences:
+        now = time.time()
+        shifts = seed.duty_rota.shifts_for(now) if seed.duty_rota else ()
+        on_shift = {s.person_id for s in shifts if s.starts_at <= now < s.ends_at}
+        found += [p.phone for p in seed.people if p.role == "duty" and (not on_shift or p.person_id in on_shift)]
     for person in seed.people:
-        if person.role not in audiences:
+        if person.role not in audiences or person.role in ("enterprise", "duty"):
             continue
         if person.role == "regulator" and person.department not in departments:
             continue
         if person.role == "area" and not set(person.area_codes) & set(reg.area_codes):
             continue
         found.append(person.phone)
-    return sorted(found)
+    return sorted(set(found))
 
 
 def open_warning(device_id: str) -> Callable[[], WarningRecord | None]:
