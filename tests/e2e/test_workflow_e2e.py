@@ -226,6 +226,11 @@ def escalations_of(detail: Mapping[str, Any]) -> list[tuple[str, int, str, bool]
     ]
 
 
+def escalation_sms(world: World, warning_id: str) -> list[tuple[str, str]]:
+    """The SMS about the warning but its reminders (those go on, every few seconds, until someone acknowledges)."""
+    return [(phone, text) for phone, text in world.sms_about(warning_id) if "尚未签收" not in text]
+
+
 def escalate_events(detail: Mapping[str, Any]) -> list[str]:
     """The reasons of the `escalate` entries of a warning's timeline (`<tier>:<stage>`), in order."""
     return [entry["reason"] for entry in detail["timeline"] if entry["type"] == "escalate"]
@@ -259,6 +264,7 @@ class World:
     sqs: Any
     state_machine_arn: str
     workflow_queue_url: str
+    delivery_queue_url: str
 
     def fleet(self, device_id: str, *loads: tuple[int, int, float]) -> Fleet:
         """The crane reports load `pct` for `count` steps from `start` (start, count, pct); normal otherwise."""
@@ -345,14 +351,18 @@ class World:
         self.sqs.send_message(QueueUrl=self.workflow_queue_url, MessageBody=text)
 
     def workflow_queue_drained(self) -> None:
-        """Wait until the app has consumed WorkflowEventQueue (nothing visible nor in flight, twice in a row)."""
+        """Wait until the app has consumed WorkflowEventQueue and the DeliveryQueue behind it (nothing visible nor
+        in flight in either, twice in a row)."""
 
         def empty() -> bool:
-            attributes = self.sqs.get_queue_attributes(
-                QueueUrl=self.workflow_queue_url,
-                AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-            )["Attributes"]
-            return all(value == "0" for value in attributes.values())
+            for url in (self.workflow_queue_url, self.delivery_queue_url):
+                attributes = self.sqs.get_queue_attributes(
+                    QueueUrl=url,
+                    AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+                )["Attributes"]
+                if any(value != "0" for value in attributes.values()):
+                    return False
+            return True
 
         def stays_empty() -> bool:
             if not empty():
@@ -360,7 +370,7 @@ class World:
             time.sleep(0.3)
             return empty()
 
-        eventually(stays_empty, "WorkflowEventQueue drained")
+        eventually(stays_empty, "WorkflowEventQueue and DeliveryQueue drained")
 
 
 def act_enterprise(world: World, record: WarningRecord, body: dict[str, Any]) -> dict[str, Any]:
@@ -458,12 +468,12 @@ def red_never_acknowledged(world: World) -> NeverAcknowledged:
 
     # duplicates: the current version's message again, and older versions' messages (superseded timers)
     world.workflow_queue_drained()
-    sms_before = len(world.sms_about(wid))
+    sms_before = len(escalation_sms(world, wid))
     current = int(world.due(wid)["version"])
     for version in (current, current - 1, 1, 1):
         world.send_workflow_message({"type": "due", "warning_id": wid, "due_version": version})
     world.workflow_queue_drained()
-    sms_after = len(world.sms_about(wid))
+    sms_after = len(escalation_sms(world, wid))
     escalations = escalations_of(world.api.warning(wid))
 
     dispose(world, record, outcome="false_alarm")
@@ -644,6 +654,7 @@ def run() -> Iterator[Run]:
             sqs=platform.client("sqs"),
             state_machine_arn=state_machine_arn,
             workflow_queue_url=platform.infra.queue_url("WorkflowEventQueue"),
+            delivery_queue_url=platform.infra.queue_url("DeliveryQueue"),
         )
         outbox.start()
         futures: dict[str, Future[Any]] = {
