@@ -30,11 +30,11 @@ import boto3
 from chalicelib.adapters.workflow import StepFunctionsExecutions
 from chalicelib.domain import due
 from chalicelib.domain.catalog import Policy, build_policy
-from chalicelib.domain.levels import Level, Sector
+from chalicelib.domain.levels import Level
 from chalicelib.domain.lifecycle import Actor, Role
-from chalicelib.domain.registry import Contact, Enterprise, Person
-from chalicelib.domain.warnings import WarningRecord, WarningStatus
-from chalicelib.services.fakes import FakeExecutions, FakeRegistry, FakeWarnings
+from chalicelib.domain.registry import Person
+from chalicelib.domain.warnings import WarningRecord
+from chalicelib.services.fakes import SAMPLE_ENTERPRISE, FakeExecutions, FakeRegistry, FakeWarnings, sample_warning
 from chalicelib.services.workflow import WorkflowMessage, WorkflowService, WorkflowTimers
 from local.aws import DEFAULT_REGION, Provisioned, provision, start_moto_server
 from local.sfn import execution_history, quiet_moto_asl_logging
@@ -60,13 +60,7 @@ PRODUCTION_POLICY = build_policy({"deadlines": {"red": {"reminder_s": 300}}})
 
 ENTERPRISE_ACTOR = Actor(user_id="bench-enterprise", role=Role.ENTERPRISE, enterprise_id="E1")
 DUTY_ACTOR = Actor(user_id="bench-duty", role=Role.DUTY)
-ENTERPRISE = Enterprise(
-    enterprise_id="E1",
-    name="渤化化工有限公司",
-    sector=Sector.HAZCHEM,
-    area_codes=("DAGANG",),
-    contacts=(Contact(name="安全员", phone="+8613900000001"),),
-)
+ENTERPRISE = SAMPLE_ENTERPRISE
 PEOPLE = (
     Person(person_id="D1", name="值守", role="duty", phone="+8613900000002"),
     Person(person_id="M1", name="应急局", role="emergency", phone="+8613900000007"),
@@ -74,29 +68,7 @@ PEOPLE = (
 
 
 def plain_record(warning_id: str, level: int, raised_at: float, policy: Policy) -> WarningRecord:
-    record = WarningRecord(
-        warning_id=warning_id,
-        device_id="D",
-        enterprise_id="E1",
-        enterprise_name=ENTERPRISE.name,
-        sector=Sector.HAZCHEM,
-        unit_id="U",
-        unit_name="罐区",
-        point_name="V-101",
-        area_codes=("DAGANG",),
-        risk_type="tank_level",
-        level=level,
-        peak_level=level,
-        status=WarningStatus.RAISED,
-        reading_normal=False,
-        raised_at=raised_at,
-        updated_at=raised_at,
-        title="液位高高报",
-        reason="tank_level_hh",
-        value=92.0,
-        unit="%",
-    )
-    return due.restamp(record, policy.deadlines)
+    return sample_warning(warning_id, level, raised_at, policy.deadlines)
 
 
 @dataclass

@@ -37,9 +37,10 @@ from chalicelib.domain.errors import Conflict, InvalidTransition, NotFound, Vali
 from chalicelib.domain.levels import Level
 from chalicelib.domain.lifecycle import ENGINE_ACTOR, Actor, Role, Transition, apply_engine_change, parse_action
 from chalicelib.domain.policy import DeadlinePolicy
-from chalicelib.domain.registry import DeviceRegistration, Enterprise, Person
+from chalicelib.domain.registry import Contact, DeviceRegistration, Enterprise, Person
+from chalicelib.domain.sectors import Sector
 from chalicelib.domain.state import DeviceState, UnitState
-from chalicelib.domain.warnings import WarningRecord
+from chalicelib.domain.warnings import WarningRecord, WarningStatus
 from chalicelib.services.ports import (
     AuditStamp,
     ClaimOutcome,
@@ -782,3 +783,41 @@ if TYPE_CHECKING:  # each fake is the ports it stands for (mypy checks it; nothi
     _users: UserDirectory = FakeUsers()
     _executions: Executions = FakeExecutions()
     _publisher: Publisher = FakeTopic()
+
+
+# --- sample data shared by the workflow's tests and bench --------------------------------------------------------
+
+SAMPLE_ENTERPRISE = Enterprise(
+    enterprise_id="E1",
+    name="渤化化工有限公司",
+    sector=Sector.HAZCHEM,
+    area_codes=("DAGANG",),
+    contacts=(Contact(name="安全员", phone="+8613900000001"),),
+)
+
+
+def sample_warning(warning_id: str, level: int, raised_at: float, deadlines: DeadlinePolicy) -> WarningRecord:
+    """A raised tank-level warning of `SAMPLE_ENTERPRISE`, its due times stamped as the store writes them."""
+    record = WarningRecord(
+        warning_id=warning_id,
+        device_id="D",
+        enterprise_id=SAMPLE_ENTERPRISE.enterprise_id,
+        enterprise_name=SAMPLE_ENTERPRISE.name,
+        sector=Sector.HAZCHEM,
+        unit_id="U",
+        unit_name="罐区",
+        point_name="V-101",
+        area_codes=SAMPLE_ENTERPRISE.area_codes,
+        risk_type="tank_level",
+        level=level,
+        peak_level=level,
+        status=WarningStatus.RAISED,
+        reading_normal=False,
+        raised_at=raised_at,
+        updated_at=raised_at,
+        title="液位高高报",
+        reason="tank_level_hh",
+        value=92.0,
+        unit="%",
+    )
+    return restamp(record, deadlines)

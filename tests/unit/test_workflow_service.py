@@ -15,20 +15,15 @@ from chalicelib.domain import due
 from chalicelib.domain.catalog import build_policy
 from chalicelib.domain.levels import Level, Sector
 from chalicelib.domain.lifecycle import Actor, apply_action, parse_action
-from chalicelib.domain.registry import Contact, Enterprise, Person
+from chalicelib.domain.registry import Enterprise, Person
 from chalicelib.domain.warnings import WarningRecord, WarningStatus
 from chalicelib.services.delivery_fakes import DeliverAtOnce
+from chalicelib.services.fakes import SAMPLE_ENTERPRISE, sample_warning
 from chalicelib.services.workflow import WorkflowMessage, WorkflowService, WorkflowTimers
 
 NOW = 1_800_000_000.0
 POLICY = build_policy({"workflow": {"sweep_grace_s": 30}})
-ENTERPRISE = Enterprise(
-    enterprise_id="E1",
-    name="渤化化工有限公司",
-    sector=Sector.HAZCHEM,
-    area_codes=("DAGANG",),
-    contacts=(Contact(name="安全员", phone="+8613900000001"),),
-)
+ENTERPRISE = SAMPLE_ENTERPRISE
 PEOPLE = (
     Person(person_id="D1", name="值守", role="duty", phone="+8613900000002"),
     Person(
@@ -55,32 +50,7 @@ PEOPLE = (
 
 def record(warning_id: str = "WAAAA", level: int = Level.RED, raised_at: float = NOW - 600) -> WarningRecord:
     """A raised warning with its due times stamped, as the store writes it."""
-    return due.restamp(_plain(warning_id, level, raised_at), POLICY.deadlines)
-
-
-def _plain(warning_id: str, level: int, raised_at: float) -> WarningRecord:
-    return WarningRecord(
-        warning_id=warning_id,
-        device_id="D",
-        enterprise_id="E1",
-        enterprise_name=ENTERPRISE.name,
-        sector=Sector.HAZCHEM,
-        unit_id="U",
-        unit_name="罐区",
-        point_name="V-101",
-        area_codes=("DAGANG",),
-        risk_type="tank_level",
-        level=level,
-        peak_level=level,
-        status=WarningStatus.RAISED,
-        reading_normal=False,
-        raised_at=raised_at,
-        updated_at=raised_at,
-        title="液位高高报",
-        reason="tank_level_hh",
-        value=92.0,
-        unit="%",
-    )
+    return sample_warning(warning_id, level, raised_at, POLICY.deadlines)
 
 
 class FakeExecutions:
