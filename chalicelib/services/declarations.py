@@ -214,13 +214,6 @@ class Declarations:
         reason: str = "",
         origin: Origin = UNKNOWN_ORIGIN,
     ) -> Declaration:
-        stamp = AuditStamp(
-            actor=actor.user_id,
-            role=actor.role.value,
-            at=now,
-            reason=reason,
-            source_ip=origin.source_ip,
-            app=origin.app,
-        )
+        stamp = AuditStamp.of(actor, now, reason, origin)
         self._store.save(declaration, event_type, stamp)
         return declaration.model_copy(update={"version": declaration.version + 1})

@@ -350,6 +350,10 @@ class AuditStamp:
     source_ip: str | None = None
     app: str | None = None
 
+    @classmethod
+    def of(cls, actor: Actor, at: float, reason: str, origin: Origin) -> AuditStamp:
+        return cls(actor.user_id, actor.role.value, at, reason, origin.source_ip, origin.app)
+
 
 class RegistryRepository(Protocol):
     """Enterprises and devices; every write is chained in the subject's audit trail."""

@@ -150,11 +150,4 @@ class RegistryAdmin:
         return RegistryChange(subject=subject, changed=event is not None, audit_seq=seq)
 
     def _stamp(self, actor: Actor, reason: str, origin: Origin) -> AuditStamp:
-        return AuditStamp(
-            actor=actor.user_id,
-            role=actor.role.value,
-            at=self._clock(),
-            reason=reason,
-            source_ip=origin.source_ip,
-            app=origin.app,
-        )
+        return AuditStamp.of(actor, self._clock(), reason, origin)

@@ -201,11 +201,4 @@ class RosterAdmin:
         return event.seq if event is not None else self._store.log(subject_id).head.seq
 
     def _stamp(self, actor: Actor, reason: str, origin: Origin) -> AuditStamp:
-        return AuditStamp(
-            actor=actor.user_id,
-            role=actor.role.value,
-            at=self._clock(),
-            reason=reason,
-            source_ip=origin.source_ip,
-            app=origin.app,
-        )
+        return AuditStamp.of(actor, self._clock(), reason, origin)
