@@ -12,7 +12,8 @@ Who uses which:
   DeliveryJobs;
 - delivery (`delivery.py`): DeliveryLedger, Receipts, Rosters, Directory, SmsChannel, Inbox;
 - declarations (`declarations.py`): DeclarationStore, RegistryRepository (reads), DeclarationNotices;
-- the offline watch (`presence.py`, `offline_watch.py`): PresenceLedger, OfflineState, OfflineSink.
+- the offline watch (`presence.py`, `offline_watch.py`): PresenceLedger, OfflineState, OfflineSink;
+- evaluation reports (`evaluation.py`): EvaluationFacts, DeviceDayLedger, ReportRenderer, ReportArchive.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ from chalicelib.domain.audit import AuditEvent, ChainHead
 from chalicelib.domain.changes import WarningChange
 from chalicelib.domain.declarations import Declaration
 from chalicelib.domain.delivery import DeliveryJob
+from chalicelib.domain.evaluation.facts import DeviceDay, FleetFacts, WarningFacts
+from chalicelib.domain.evaluation.indicators import EnterpriseProfile
+from chalicelib.domain.evaluation.periods import Period
 from chalicelib.domain.lifecycle import Actor, Role, Transition
 from chalicelib.domain.policy import Route
 from chalicelib.domain.registry import DeviceRegistration, Enterprise, Person
@@ -829,3 +833,90 @@ class Receipts(Protocol):
         ...
 
     def of_warning(self, warning_id: str) -> list[dict[str, Any]]: ...
+
+
+# --- evaluation reports (评估报告): docs/evaluation.md "Runs, storage and reads" ------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Fleet:
+    """The evaluated enterprises and what the device-day ledger needs of their devices."""
+
+    profiles: Sequence[EnterpriseProfile]
+    devices: Mapping[str, Sequence[DeviceRegistration]]  # enterprise id -> its registered devices
+    fleets: Sequence[FleetFacts] = ()  # road transport: registered vehicles
+
+
+class EvaluationFacts(Protocol):
+    """What a run reads, in proportion to the period's warnings and to the fleet, never the table's history."""
+
+    def fleet(self) -> Fleet: ...
+
+    def warnings(self, period: Period, as_of: float, since: float) -> Iterator[WarningFacts]:
+        """Every warning raised before `period.end` that was raised at or after `since` (the period's start less
+        the repeat window), or was open at `since` (still open, or closed at or after it), as read at `as_of`."""
+        ...
+
+
+class DeviceDayLedger(Protocol):
+    """The online-time ledger of the period's device-days (issue 12); derived from presence until it exists."""
+
+    def device_days(self, period: Period, fleet: Fleet, as_of: float) -> Iterator[DeviceDay]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedReport:
+    """One run's report: the JSON document, its artifacts by format (`xlsx`, `html`), counts for the index."""
+
+    document: bytes
+    artifacts: Mapping[str, bytes]
+    counts: Mapping[str, int]
+
+
+class ReportRenderer(Protocol):
+    """Builds the report of a period from its facts and renders its artifacts (domain/evaluation/report.py and
+    chalicelib/reports/); `scoped` cuts a stored document down to what one scope may read."""
+
+    def render(
+        self,
+        period: Period,
+        fleet: Fleet,
+        warnings: Sequence[WarningFacts],
+        device_days: Sequence[DeviceDay],
+        generated_at: float,
+    ) -> RenderedReport: ...
+
+    def scoped(self, document: bytes, scope: Scope) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ReportEntry:
+    """The report index: one entry per (kind, period), replaced by a re-run."""
+
+    report_id: str  # "{kind}-{label}", e.g. "month-2025-03"
+    kind: str
+    label: str
+    start: float
+    end: float
+    generated_at: float
+    requested_by: str
+    keys: Mapping[str, str]  # "json", "xlsx", "html" -> S3 key
+    versions: Mapping[str, str]  # the same -> S3 version id of this run ("" where the bucket keeps none)
+    counts: Mapping[str, int]
+
+
+class ReportArchive(Protocol):
+    """Reports in a versioned bucket and their index (newest first)."""
+
+    def store(self, entry: ReportEntry, report: RenderedReport) -> ReportEntry:
+        """Write the document and artifacts (a new version of each key), then the index entry with the keys and
+        versions written; returns the entry as stored."""
+        ...
+
+    def entries(self, limit: int) -> list[ReportEntry]: ...
+
+    def entry(self, report_id: str) -> ReportEntry | None: ...
+
+    def document(self, entry: ReportEntry) -> bytes: ...
+
+    def download_url(self, entry: ReportEntry, artifact: str, expires_s: int) -> str: ...

@@ -85,7 +85,11 @@ class DeviceDay(BaseModel):
     fill it from presence data). Seconds are within the day's expected time: `online_s` counts only time outside
     declared windows, so online + declared + undeclared outage ≤ expected.
 
-    The road-transport fields are None where the data does not exist yet (docs/evaluation.md)."""
+    The road-transport fields are None where the data does not exist yet (docs/evaluation.md).
+
+    `days` > 1: a run of that many consecutive local days from `day` with the same device, summed (a ledger
+    derived from presence writes a device's unremarkable days as one row: 250,000 devices × 31 days would be
+    7.75 M rows); every seconds field is then within `days` × 86400. A run never crosses a period's end."""
 
     model_config = _FACTS
     device_id: str
@@ -93,7 +97,8 @@ class DeviceDay(BaseModel):
     sector: Sector
     area_codes: tuple[str, ...] = ()
     day: date
-    expected_s: float = Field(ge=0, le=86400)
+    days: int = Field(default=1, ge=1, le=366)
+    expected_s: float = Field(ge=0)
     online_s: float = Field(ge=0)
     declared_outage_s: float = Field(default=0.0, ge=0)
     undeclared_outage_s: float = Field(default=0.0, ge=0)
@@ -105,6 +110,8 @@ class DeviceDay(BaseModel):
 
     @model_validator(mode="after")
     def _within_expected(self) -> DeviceDay:
+        if self.expected_s > 86400 * self.days:
+            raise ValueError("more expected time than the days hold")
         if self.online_s + self.declared_outage_s + self.undeclared_outage_s > self.expected_s + 1e-6:
             raise ValueError("online + declared + undeclared outage exceed the expected time")
         if (self.records_qualified or 0) > (self.records_total or 0) and self.records_qualified is not None:

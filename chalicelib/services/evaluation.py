@@ -1,0 +1,174 @@
+"""Evaluation runs (评估报告, issue 13, docs/evaluation.md "Runs, storage and reads"): read a period's facts,
+build and render the report, store it (a new S3 version of each key) and its index entry.
+
+A run is idempotent per (kind, period): the report id is `{kind}-{label}`, so a re-run writes the same keys (a new
+version of each) and replaces the index entry. The scheduled runs evaluate `periods.last_complete(kind, now)`; the
+duty centre and administrators may run any ended period on demand.
+
+Who reads what (the API): every role reads the index; `GET /evaluations/{id}` answers the report cut to the
+caller's scope (`ReportRenderer.scoped`); the artifacts (the whole workbook, the whole HTML) are downloaded by the
+all-seeing roles only — a scoped caller gets 403 `report_download_scoped` and reads its part as JSON.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from chalicelib.domain.access import require_role, scope_filter
+from chalicelib.domain.errors import Forbidden, NotFound, ValidationFailed
+from chalicelib.domain.evaluation import periods
+from chalicelib.domain.evaluation.periods import Period, PeriodKind
+from chalicelib.domain.evaluation.policy import EvaluationPolicy
+from chalicelib.domain.lifecycle import Actor, Role
+from chalicelib.services.ports import (
+    DeviceDayLedger,
+    EvaluationFacts,
+    ReportArchive,
+    ReportEntry,
+    ReportRenderer,
+)
+
+ARTIFACTS = ("xlsx", "html")
+RUN_ROLES = frozenset({Role.DUTY, Role.ADMIN})
+DOWNLOAD_ROLES = frozenset({Role.DUTY, Role.EMERGENCY, Role.ADMIN})
+SCHEDULE_ACTOR = "system:schedule"
+NOT_FOUND = ("evaluation_not_found", "评估报告不存在")
+_REPORT_ID = re.compile(r"^(month|quarter|year)-(\d{4})(?:-(Q)?(\d{1,2}))?$")
+
+
+def report_id(period: Period) -> str:
+    return f"{period.kind.value}-{period.label}"
+
+
+def period_of(kind: PeriodKind, year: int, number: int | None = None) -> Period:
+    """The period named by the API's `{kind, year, number}` (number: the month 1..12 or quarter 1..4)."""
+    try:
+        if kind is PeriodKind.YEAR:
+            return periods.year(year)
+        if number is None:
+            raise ValueError("a month or quarter needs its number")
+        if kind is PeriodKind.QUARTER:
+            return periods.quarter(year, number)
+        return periods.month(year, number)
+    except ValueError as exc:
+        raise ValidationFailed("invalid_period", "评估期无效") from exc
+
+
+def period_of_id(value: str) -> Period | None:
+    match = _REPORT_ID.fullmatch(value)
+    if match is None:
+        return None
+    kind, year, quarter_mark, number = match.groups()
+    try:
+        if kind == "year" and number is None:
+            return periods.year(int(year))
+        if kind == "quarter" and quarter_mark and number:
+            return periods.quarter(int(year), int(number))
+        if kind == "month" and not quarter_mark and number and len(number) == 2:
+            return periods.month(int(year), int(number))
+    except ValueError:
+        return None
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class RunFigures:
+    """What one run read and wrote (logged; the bench prints it)."""
+
+    enterprises: int
+    devices: int
+    warnings: int
+    device_days: int
+
+
+class EvaluationService:
+    def __init__(
+        self,
+        facts: EvaluationFacts,
+        ledger: DeviceDayLedger,
+        renderer: ReportRenderer,
+        archive: ReportArchive,
+        policy: EvaluationPolicy,
+        clock: Callable[[], float],
+        download_expires_s: int = 300,
+    ) -> None:
+        self._facts = facts
+        self._ledger = ledger
+        self._renderer = renderer
+        self._archive = archive
+        self._policy = policy
+        self._clock = clock
+        self._download_expires_s = download_expires_s
+        self.last_run: RunFigures | None = None
+
+    # --- runs --------------------------------------------------------------------------------------------------
+
+    def run(self, kind: PeriodKind, period: Period, requested_by: str) -> ReportEntry:
+        """Evaluate an ended period and store its report (replacing an earlier run's: a new version of each key)."""
+        if period.kind is not kind:
+            raise ValidationFailed("invalid_period", "评估期无效")
+        now = self._clock()
+        if period.end > now:
+            raise ValidationFailed("period_not_ended", "评估期尚未结束")
+        fleet = self._facts.fleet()
+        warnings = list(self._facts.warnings(period, now, period.start - self._policy.repeat_window_s))
+        days = list(self._ledger.device_days(period, fleet, now))
+        rendered = self._renderer.render(period, fleet, warnings, days, now)
+        self.last_run = RunFigures(
+            enterprises=len(fleet.profiles),
+            devices=sum(len(devices) for devices in fleet.devices.values()),
+            warnings=len(warnings),
+            device_days=len(days),
+        )
+        entry = ReportEntry(
+            report_id=report_id(period),
+            kind=kind.value,
+            label=period.label,
+            start=period.start,
+            end=period.end,
+            generated_at=now,
+            requested_by=requested_by,
+            keys={},
+            versions={},
+            counts=dict(rendered.counts),
+        )
+        return self._archive.store(entry, rendered)
+
+    def run_scheduled(self, kind: PeriodKind) -> ReportEntry:
+        """The schedule's run: the latest period of `kind` that has ended."""
+        return self.run(kind, periods.last_complete(kind, self._clock()), SCHEDULE_ACTOR)
+
+    def request(self, actor: Actor, kind: PeriodKind, year: int, number: int | None) -> ReportEntry:
+        """An on-demand run (the duty centre, administrators)."""
+        require_role(actor, RUN_ROLES, "发起评估")
+        return self.run(kind, period_of(kind, year, number), actor.user_id)
+
+    # --- reads -------------------------------------------------------------------------------------------------
+
+    def entries(self, actor: Actor, limit: int = 50) -> list[ReportEntry]:
+        """The report index, newest period first (every role: what was evaluated is no secret)."""
+        del actor
+        return self._archive.entries(limit)
+
+    def _entry(self, value: str) -> ReportEntry:
+        entry = self._archive.entry(value) if period_of_id(value) is not None else None
+        if entry is None:
+            raise NotFound(*NOT_FOUND)
+        return entry
+
+    def read(self, actor: Actor, value: str) -> tuple[ReportEntry, dict[str, object]]:
+        """The report as JSON, cut to the caller's scope (an enterprise: its own row and the overall figures)."""
+        entry = self._entry(value)
+        return entry, self._renderer.scoped(self._archive.document(entry), scope_filter(actor))
+
+    def download(self, actor: Actor, value: str, artifact: str) -> tuple[ReportEntry, str, int]:
+        """A presigned URL of the whole artifact (the all-seeing roles), valid for `download_expires_s`."""
+        if actor.role not in DOWNLOAD_ROLES:
+            raise Forbidden("report_download_scoped", "评估报告全文仅限值守中心、应急管理局和管理员下载，请在线查看本单位范围的评估结果")
+        entry = self._entry(value)
+        if artifact not in entry.keys:
+            raise NotFound(*NOT_FOUND)
+        url = self._archive.download_url(entry, artifact, self._download_expires_s)
+        return entry, url, self._download_expires_s

@@ -1,0 +1,153 @@
+"""In-memory fakes of the evaluation ports (`EvaluationFacts`, `DeviceDayLedger`, `ReportArchive`) and
+`SummaryRenderer`, a `ReportRenderer` over the real domain (indicators, scores, rankings) whose artifacts are
+placeholders: the unit tests, the API tests and the bench use it until the report module (domain/evaluation/report.py,
+chalicelib/reports/) is wired in its place."""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
+from typing import Any
+
+from chalicelib.domain.access import Scope, ScopeKind
+from chalicelib.domain.evaluation.facts import DeviceDay, WarningFacts
+from chalicelib.domain.evaluation.indicators import by_sector, evaluate, overall
+from chalicelib.domain.evaluation.periods import Period
+from chalicelib.domain.evaluation.policy import EvaluationPolicy
+from chalicelib.domain.evaluation.score import score_all
+from chalicelib.services.fakes import Fake
+from chalicelib.services.ports import Fleet, RenderedReport, ReportEntry
+
+
+class FakeEvaluationFacts(Fake):
+    """The fleet and every warning's facts; `warnings` keeps the adapter's contract (raised before the end, and
+    raised since `since` or open at it)."""
+
+    def __init__(self, fleet: Fleet, warnings: Sequence[WarningFacts] = ()) -> None:
+        super().__init__()
+        self.stored_fleet = fleet
+        self.stored: list[WarningFacts] = list(warnings)
+
+    def fleet(self) -> Fleet:
+        with self._call("fleet"):
+            return self.stored_fleet
+
+    def warnings(self, period: Period, as_of: float, since: float) -> Iterator[WarningFacts]:
+        with self._call("warnings"):
+            found = [
+                w
+                for w in self.stored
+                if w.raised_at < period.end and (w.raised_at >= since or w.closed_at is None or w.closed_at >= since)
+            ]
+        yield from found
+
+
+class FakeDeviceDayLedger(Fake):
+    def __init__(self, days: Sequence[DeviceDay] = ()) -> None:
+        super().__init__()
+        self.stored: list[DeviceDay] = list(days)
+
+    def device_days(self, period: Period, fleet: Fleet, as_of: float) -> Iterator[DeviceDay]:
+        with self._call("device_days"):
+            found = [day for day in self.stored if period.contains_day(day.day)]
+        yield from found
+
+
+class SummaryRenderer:
+    """Scores and sector rollups as the JSON document; a one-table HTML page; the 'workbook' is the CSV of the
+    scores (a placeholder for the XLSX)."""
+
+    def __init__(self, policy: EvaluationPolicy | None = None) -> None:
+        self._policy = policy or EvaluationPolicy()
+
+    def render(
+        self,
+        period: Period,
+        fleet: Fleet,
+        warnings: Sequence[WarningFacts],
+        device_days: Sequence[DeviceDay],
+        generated_at: float,
+    ) -> RenderedReport:
+        results = evaluate(period, fleet.profiles, warnings, device_days, fleet.fleets, self._policy)
+        cards = score_all(fleet.profiles, results, self._policy)
+        rows = [card.model_dump(mode="json") for card in cards]
+        total = overall(results)
+        document = {
+            "period": period.model_dump(mode="json"),
+            "generated_at": generated_at,
+            "enterprises": rows,
+            "sectors": {sector: tally.model_dump(mode="json") for sector, tally in by_sector(results).items()},
+            "overall": total.model_dump(mode="json"),
+        }
+        cells = "".join(
+            f"<tr><td>{html.escape(row['name'] or row['enterprise_id'])}</td><td>{row['score']}</td></tr>"
+            for row in rows
+        )
+        page = f"<html><body><h1>评估报告 {period.label}</h1><table>{cells}</table></body></html>"
+        sheet = "\n".join(f"{row['enterprise_id']},{row['score']},{row['band']}" for row in rows)
+        return RenderedReport(
+            document=json.dumps(document, ensure_ascii=False).encode(),
+            artifacts={"xlsx": sheet.encode(), "html": page.encode()},
+            counts={"enterprises": len(rows), "warnings": sum(total.raised.values()), "device_days": len(device_days)},
+        )
+
+    def scoped(self, document: bytes, scope: Scope) -> dict[str, Any]:
+        report: dict[str, Any] = json.loads(document)
+        rows: list[dict[str, Any]] = report["enterprises"]
+        if scope.kind is ScopeKind.ALL:
+            return report
+        if scope.kind is ScopeKind.ENTERPRISE:
+            keep = [row for row in rows if row["enterprise_id"] == scope.enterprise_id]
+            return {**report, "enterprises": keep, "sectors": {}}
+        if scope.kind is ScopeKind.SECTORS:
+            sectors = {sector.value for sector in scope.sectors}
+            keep = [row for row in rows if row["sector"] in sectors]
+            return {
+                **report,
+                "enterprises": keep,
+                "sectors": {k: v for k, v in report["sectors"].items() if k in sectors},
+            }
+        areas = set(scope.area_codes)
+        keep = [row for row in rows if areas.intersection(row["area_codes"])]
+        return {**report, "enterprises": keep, "sectors": {}}
+
+
+class FakeReportArchive(Fake):
+    """Keys as the S3 archive writes them, a version counter per key, the index by report id."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.objects: dict[str, list[bytes]] = {}  # key -> every version, oldest first
+        self.index: dict[str, ReportEntry] = {}
+
+    def store(self, entry: ReportEntry, report: RenderedReport) -> ReportEntry:
+        with self._call("store"):
+            prefix = f"evaluations/{entry.kind}/{entry.label}/report"
+            keys = {"json": f"{prefix}.json", **{fmt: f"{prefix}.{fmt}" for fmt in report.artifacts}}
+            bodies = {"json": report.document, **report.artifacts}
+            versions = {}
+            for name, key in keys.items():
+                self.objects.setdefault(key, []).append(bodies[name])
+                versions[name] = str(len(self.objects[key]))
+            stored = replace(entry, keys=keys, versions=versions)
+            self.index[entry.report_id] = stored
+            return stored
+
+    def entries(self, limit: int) -> list[ReportEntry]:
+        with self._call("entries"):
+            ordered = sorted(self.index.values(), key=lambda e: (e.end, e.start, e.report_id), reverse=True)
+            return ordered[:limit]
+
+    def entry(self, report_id: str) -> ReportEntry | None:
+        with self._call("entry"):
+            return self.index.get(report_id)
+
+    def document(self, entry: ReportEntry) -> bytes:
+        with self._call("document"):
+            return self.objects[entry.keys["json"]][-1]
+
+    def download_url(self, entry: ReportEntry, artifact: str, expires_s: int) -> str:
+        with self._call("download_url"):
+            return f"https://reports.example/{entry.keys[artifact]}?version={entry.versions[artifact]}&ttl={expires_s}"
