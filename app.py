@@ -10,7 +10,7 @@ from collections.abc import Callable
 from datetime import UTC
 from typing import Any
 
-from chalice.app import Chalice, CloudWatchEvent, KinesisEvent, Rate, Request, Response, SQSEvent
+from chalice.app import Chalice, CloudWatchEvent, Cron, KinesisEvent, Rate, Request, Response, SQSEvent
 from pydantic import BaseModel
 
 from chalicelib.api import views
@@ -24,6 +24,9 @@ from chalicelib.api.models import (
     DeclarationRejection,
     DeviceUpsert,
     EnterpriseUpsert,
+    EvaluationCreate,
+    EvaluationDownloadQuery,
+    EvaluationQuery,
     EvidenceRequest,
     NotificationQuery,
     OnDutyUpsert,
@@ -37,8 +40,9 @@ from chalicelib.api.models import (
     WarningQuery,
     action_body,
 )
-from chalicelib.bootstrap import api, container, declarations, delivery, workflow
+from chalicelib.bootstrap import api, container, declarations, delivery, evaluation, workflow
 from chalicelib.domain.errors import NotFound
+from chalicelib.domain.evaluation.periods import PeriodKind
 from chalicelib.domain.lifecycle import Actor
 from chalicelib.domain.rosters import RosterRole
 from chalicelib.observability import logger, observe
@@ -121,6 +125,32 @@ def declaration_sweep(event: CloudWatchEvent) -> dict[str, Any]:
     return {"expired": len(report.expired), "reminded": len(report.reminded), "failed": len(report.failed)}
 
 
+# Evaluation runs (docs/evaluation.md "Schedules"). EventBridge cron is UTC; a period ends at local (UTC+8)
+# midnight. Each runs at about 01:00 local on the day after its period: 17:00 UTC on the period's last day.
+
+
+def _evaluate(kind: PeriodKind) -> dict[str, Any]:
+    service = evaluation()
+    entry = service.run_scheduled(kind)
+    logger.info("evaluation stored", extra={"report_id": entry.report_id, "counts": dict(entry.counts)})
+    return {"report_id": entry.report_id, "keys": dict(entry.keys)}
+
+
+@app.schedule(Cron(0, 17, "L", "*", "?", "*"))  # 01:00 +08:00 on the 1st of every month
+def evaluate_month(event: CloudWatchEvent) -> dict[str, Any]:
+    return _evaluate(PeriodKind.MONTH)
+
+
+@app.schedule(Cron(15, 17, "L", "3,6,9,12", "?", "*"))  # 01:15 +08:00 on 1 Jan, Apr, Jul, Oct
+def evaluate_quarter(event: CloudWatchEvent) -> dict[str, Any]:
+    return _evaluate(PeriodKind.QUARTER)
+
+
+@app.schedule(Cron(30, 17, "31", "12", "?", "*"))  # 01:30 +08:00 on 1 January
+def evaluate_year(event: CloudWatchEvent) -> dict[str, Any]:
+    return _evaluate(PeriodKind.YEAR)
+
+
 @app.route("/health")
 def health() -> dict[str, str]:
     return {"status": "ok", "stage": STAGE}
@@ -138,6 +168,7 @@ _NOT_FOUND = {  # a malformed path id is the same 404 as a missing record, witho
     "shift_id": ("shift_not_found", "班次不存在"),
     "declaration_id": ("declaration_not_found", "申报不存在或无权查看"),
     "notification_id": ("notification_not_found", "通知不存在"),
+    "report_id": ("evaluation_not_found", "评估报告不存在"),
 }
 
 
@@ -409,3 +440,32 @@ def withdraw_declaration(actor: Actor, request: Request, declaration_id: str) ->
 @api_route("/declarations/{declaration_id}/audit")
 def declaration_audit(actor: Actor, request: Request, declaration_id: str) -> BaseModel:
     return views.declaration_audit(declaration_id, declarations().audit(actor, declaration_id))
+
+
+# --- evaluation reports (评估报告): docs/evaluation.md
+
+
+@api_route("/evaluations", methods=("POST",), status=201)
+def run_evaluation(actor: Actor, request: Request) -> BaseModel:
+    body = validated(EvaluationCreate, _body(request))
+    entry = evaluation().request(actor, PeriodKind(body.kind), body.year, body.number)
+    return views.evaluation_entry_view(entry)
+
+
+@api_route("/evaluations")
+def list_evaluations(actor: Actor, request: Request) -> BaseModel:
+    query = _query(EvaluationQuery, request)
+    return views.evaluation_list(evaluation().entries(actor, query.limit))
+
+
+@api_route("/evaluations/{report_id}")
+def get_evaluation(actor: Actor, request: Request, report_id: str) -> BaseModel:
+    entry, report = evaluation().read(actor, report_id)
+    return views.evaluation_report_view(entry, report)
+
+
+@api_route("/evaluations/{report_id}/download")
+def download_evaluation(actor: Actor, request: Request, report_id: str) -> BaseModel:
+    query = _query(EvaluationDownloadQuery, request)
+    entry, url, expires_in = evaluation().download(actor, report_id, query.format)
+    return views.evaluation_download(entry, query.format, url, expires_in)

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from chalicelib.api.auth import TokenVerifier
     from chalicelib.services.declarations import Declarations
     from chalicelib.services.delivery import DeliveryService
+    from chalicelib.services.evaluation import EvaluationService
     from chalicelib.services.notifications import Notifications
     from chalicelib.services.people import People
     from chalicelib.services.ports import DeliveryJobs, EvidenceStore, Rosters, SmsChannel, Timers, UserDirectory
@@ -320,6 +321,32 @@ def delivery() -> DeliveryService:
     )
 
 
+@lru_cache(maxsize=1)
+def evaluation() -> EvaluationService:
+    """Evaluation runs (the monthly, quarterly and annual schedules; the API's on-demand runs and report reads):
+    the warning table's indexes, the registry, the offline watch's state, the evaluation bucket. The report is
+    rendered by `SummaryRenderer` until the report module (domain/evaluation/report.py, chalicelib/reports/) is
+    merged."""
+    from chalicelib.adapters import presence
+    from chalicelib.adapters.evaluation_store import DerivedDeviceDays, DynamoEvaluationFacts, S3ReportArchive
+    from chalicelib.domain.errors import NotConfigured
+    from chalicelib.services.evaluation import EvaluationService
+    from chalicelib.services.evaluation_fakes import SummaryRenderer
+
+    settings, policy = base().settings, base().policy
+    if not settings.evaluation_bucket:
+        raise NotConfigured("evaluation_unavailable", "评估报告存储未配置")
+    presence.bind(settings)
+    return EvaluationService(
+        facts=DynamoEvaluationFacts(policy.deadlines),
+        ledger=DerivedDeviceDays(presence.DynamoOfflineState()),
+        renderer=SummaryRenderer(policy.evaluation),
+        archive=S3ReportArchive(_s3(settings), settings.evaluation_bucket),
+        policy=policy.evaluation,
+        clock=time.time,
+    )
+
+
 def reset() -> None:
     """Forget the wiring (tests and the local runtime change the environment between runs)."""
     get_settings.cache_clear()
@@ -330,3 +357,4 @@ def reset() -> None:
     workflow.cache_clear()
     declarations.cache_clear()
     delivery.cache_clear()
+    evaluation.cache_clear()

@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     cognito_issuer: str = ""  # https://cognito-idp.{region}.amazonaws.com/{pool id}
     cognito_jwks_url: str = ""  # {issuer}/.well-known/jwks.json on AWS; moto's server serves it locally
     evidence_bucket: str = ""  # photos attached to warnings (presigned uploads)
+    evaluation_bucket: str = (
+        ""  # evaluation reports (evaluations/{kind}/{label}/report.{json,xlsx,html}), versioned
+    )
     quarantine_bucket: str = ""  # quarantined payloads too large for their row (prefix quarantine/)
     disposal_state_machine_arn: str = ""  # one execution per warning follows its deadlines (empty: not followed)
     queue_workflow_events: str = ""  # the disposal timers report due versions here

@@ -615,7 +615,8 @@ def _cognito_user_pool_group(context: _Context, resource: Resource, props: dict[
 
 
 def _s3_bucket(context: _Context, resource: Resource, props: dict[str, Any]) -> ResourceState:
-    """The bucket with public access blocked (encryption, versioning and lifecycle are not applied locally)."""
+    """The bucket with public access blocked and its versioning (encryption and lifecycle are not applied
+    locally)."""
     s3 = context.clients("s3")
     name = props.get("BucketName") or context.default_name(resource.logical_id).lower()
     try:
@@ -630,6 +631,8 @@ def _s3_bucket(context: _Context, resource: Resource, props: dict[str, Any]) -> 
         s3.put_public_access_block(
             Bucket=name, PublicAccessBlockConfiguration=props["PublicAccessBlockConfiguration"]
         )
+    if "VersioningConfiguration" in props:
+        s3.put_bucket_versioning(Bucket=name, VersioningConfiguration=props["VersioningConfiguration"])
     suffix = context.pseudo.url_suffix
     return ResourceState(
         ref=name,

@@ -21,7 +21,7 @@ from pynamodb.attributes import (
     VersionAttribute,
 )
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection
 from pynamodb.models import Model
 
 from chalicelib.adapters import aws_clients
@@ -166,6 +166,18 @@ class OpenByOtherAreaIndex(GlobalSecondaryIndex["WarningItem"]):
     urgency = UnicodeAttribute(range_key=True)
 
 
+class ClosedBySectorIndex(GlobalSecondaryIndex["WarningItem"]):
+    """Sparse: the closed warnings by closure time, keys and `raised_epoch` only (the evaluation finds the
+    warnings raised before its period and closed in or after it here, then reads those items whole)."""
+
+    class Meta:
+        index_name = "closed_by_sector"
+        projection = IncludeProjection(["raised_epoch"])
+
+    sector = UnicodeAttribute(hash_key=True)
+    closed_at = UnicodeAttribute(range_key=True)
+
+
 class WarningItem(Model):
     class Meta:
         table_name = "unbound"
@@ -188,6 +200,7 @@ class WarningItem(Model):
     urgency = UnicodeAttribute(null=True)
     first_area = UnicodeAttribute(null=True)  # area slots (`area_slots`): absent without areas
     other_area = UnicodeAttribute(null=True)
+    closed_at = UnicodeAttribute(null=True)  # ISO-8601 UTC of the closure (`details.closure.at`), once closed
     device_id = UnicodeAttribute()
     enterprise_name = UnicodeAttribute()
     unit_id = UnicodeAttribute()
@@ -211,6 +224,7 @@ class WarningItem(Model):
     by_area = ByAreaIndex()
     by_other_area = ByOtherAreaIndex()
     open_by_other_area = OpenByOtherAreaIndex()
+    closed_by_sector = ClosedBySectorIndex()
 
 
 class WarningEventItem(Model):
@@ -490,6 +504,9 @@ def fill_item(item: WarningItem, record: WarningRecord) -> None:
     item.flags = list(record.flags)
     item.details = record.details
     item.first_area, item.other_area = area_slots(record.area_codes)
+    closure = record.details.get("closure")
+    closed_at = closure.get("at") if isinstance(closure, Mapping) else None
+    item.closed_at = iso_utc(float(closed_at)) if closed_at is not None else None
     if record.is_open:
         item.open_sector = record.sector.value
         item.open_enterprise = record.enterprise_id

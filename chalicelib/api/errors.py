@@ -467,6 +467,35 @@ CODES.update(
             "Let it run to its end.",
             "申报时段已开始，不能撤回",
         ),
+        # --- evaluation reports (docs/evaluation.md)
+        "evaluation_not_found": ErrorCode(
+            404,
+            "No report for this period (never run), or a malformed report id.",
+            "Pick one from the index.",
+            "评估报告不存在",
+        ),
+        "invalid_period": ErrorCode(
+            422,
+            "The period does not exist (a month outside 1..12, a quarter outside 1..4, no number).",
+            _FIX,
+            "评估期无效",
+        ),
+        "period_not_ended": ErrorCode(
+            422,
+            "The period has not ended: a report evaluates ended periods only.",
+            "Wait for the period to end.",
+            "评估期尚未结束",
+        ),
+        "report_download_scoped": ErrorCode(
+            403,
+            "The whole workbook and HTML are for the duty centre, the bureau and administrators; other roles read "
+            "their part of the report as JSON (`GET /evaluations/{report_id}`).",
+            "Read the scoped report instead.",
+            "评估报告全文仅限值守中心、应急管理局和管理员下载，请在线查看本单位范围的评估结果",
+        ),
+        "evaluation_unavailable": ErrorCode(
+            503, "This stage has no evaluation bucket.", "Report to the operator.", "评估报告存储未配置"
+        ),
     }
 )
 

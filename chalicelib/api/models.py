@@ -1026,3 +1026,107 @@ DECLARATION_ROUTES: tuple[RouteDoc, ...] = (
     ),
 )
 ROUTES = (*ROUTES, *DECLARATION_ROUTES)
+
+
+# --- evaluation reports (评估报告): docs/evaluation.md "Runs, storage and reads"
+
+
+class EvaluationCreate(BaseModel):
+    """POST /evaluations: the period to evaluate — a month (`number` 1..12), a quarter (1..4) or a year."""
+
+    model_config = _REQUEST
+    kind: Literal["month", "quarter", "year"]
+    year: int = Field(ge=2000, le=2100)
+    number: int | None = Field(default=None, ge=1, le=12)
+
+
+class EvaluationQuery(BaseModel):
+    model_config = _REQUEST
+    limit: int = Field(default=50, ge=1, le=200)
+
+
+class EvaluationDownloadQuery(BaseModel):
+    model_config = _REQUEST
+    format: Literal["xlsx", "html"] = "xlsx"
+
+
+class EvaluationEntryView(BaseModel):
+    model_config = _RESPONSE
+    report_id: str = Field(description="`{kind}-{label}`: one report per period, replaced by a re-run")
+    kind: str
+    label: str = Field(description="2025-03, 2025-Q1, 2025")
+    start: float
+    end: float
+    generated_at: float
+    requested_by: str
+    formats: list[str] = Field(description="the downloadable artifacts")
+    counts: dict[str, int]
+
+
+class EvaluationList(BaseModel):
+    model_config = _RESPONSE
+    items: list[EvaluationEntryView]
+
+
+class EvaluationReportView(BaseModel):
+    model_config = _RESPONSE
+    entry: EvaluationEntryView
+    report: dict[str, Any] = Field(description="the report cut to the caller's scope")
+
+
+class EvaluationDownload(BaseModel):
+    model_config = _RESPONSE
+    report_id: str
+    format: str
+    url: str = Field(description="presigned GET of this run's version of the artifact")
+    expires_in: int
+
+
+_EVALUATION_RUN = ("invalid_period", "period_not_ended", "evaluation_unavailable", "conflict")
+EVALUATION_ROUTES: tuple[RouteDoc, ...] = (
+    RouteDoc(
+        "POST",
+        "/evaluations",
+        "runEvaluation",
+        "按需评估一个已结束的评估期（值守中心、管理员；同一评估期重复评估则替换报告）",
+        ("duty", "admin"),
+        EvaluationEntryView,
+        status=201,
+        body=EvaluationCreate,
+        codes=(*_ROLE, *_EVALUATION_RUN),
+        tag="evaluations",
+    ),
+    RouteDoc(
+        "GET",
+        "/evaluations",
+        "listEvaluations",
+        "评估报告目录（最新评估期在前）",
+        ALL_ROLES,
+        EvaluationList,
+        query=EvaluationQuery,
+        codes=("evaluation_unavailable",),
+        tag="evaluations",
+    ),
+    RouteDoc(
+        "GET",
+        "/evaluations/{report_id}",
+        "getEvaluation",
+        "评估报告（按角色范围：企业为本企业及总体，行业部门为本行业，属地为本辖区）",
+        ALL_ROLES,
+        EvaluationReportView,
+        codes=("evaluation_not_found", "evaluation_unavailable"),
+        tag="evaluations",
+    ),
+    RouteDoc(
+        "GET",
+        "/evaluations/{report_id}/download",
+        "downloadEvaluation",
+        "下载评估报告全文（XLSX 或 HTML，预签名链接；值守中心、应急管理局、管理员）",
+        ("duty", "emergency", "admin"),
+        EvaluationDownload,
+        query=EvaluationDownloadQuery,
+        codes=("report_download_scoped", "evaluation_not_found", "evaluation_unavailable"),
+        tag="evaluations",
+    ),
+)
+ROUTES = (*ROUTES, *EVALUATION_ROUTES)

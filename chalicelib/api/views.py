@@ -18,6 +18,10 @@ from chalicelib.api.models import (
     DeclarationView,
     DeviceChange,
     EnterpriseChange,
+    EvaluationDownload,
+    EvaluationEntryView,
+    EvaluationList,
+    EvaluationReportView,
     EvidenceTicket,
     MeView,
     NotificationView,
@@ -45,6 +49,7 @@ from chalicelib.domain.rosters import Shift
 from chalicelib.services.notifications import NotificationPage
 from chalicelib.services.ports import (
     InboxItem,
+    ReportEntry,
     SubjectLog,
     UserAccount,
     UserPage,
@@ -430,3 +435,32 @@ def notification_page(page: NotificationPage) -> Page[NotificationView]:
     return Page[NotificationView](
         items=[notification_view(item) for item in page.items], next_cursor=page.next_cursor
     )
+
+
+# --- evaluation reports
+
+
+def evaluation_entry_view(entry: ReportEntry) -> EvaluationEntryView:
+    return EvaluationEntryView(
+        report_id=entry.report_id,
+        kind=entry.kind,
+        label=entry.label,
+        start=entry.start,
+        end=entry.end,
+        generated_at=entry.generated_at,
+        requested_by=entry.requested_by,
+        formats=[name for name in entry.keys if name != "json"],
+        counts=dict(entry.counts),
+    )
+
+
+def evaluation_list(entries: list[ReportEntry]) -> EvaluationList:
+    return EvaluationList(items=[evaluation_entry_view(entry) for entry in entries])
+
+
+def evaluation_report_view(entry: ReportEntry, report: dict[str, Any]) -> EvaluationReportView:
+    return EvaluationReportView(entry=evaluation_entry_view(entry), report=report)
+
+
+def evaluation_download(entry: ReportEntry, artifact: str, url: str, expires_in: int) -> EvaluationDownload:
+    return EvaluationDownload(report_id=entry.report_id, format=artifact, url=url, expires_in=expires_in)

@@ -106,7 +106,7 @@ class EvaluationService:
     # --- runs --------------------------------------------------------------------------------------------------
 
     def run(self, kind: PeriodKind, period: Period, requested_by: str) -> ReportEntry:
-        """Evaluate an ended period and store its report (replacing an earlier run's: a new version of each key)."""
+        """Evaluate an ended period and store its report (replacing an earlier run's: new versions of its keys)."""
         if period.kind is not kind:
             raise ValidationFailed("invalid_period", "评估期无效")
         now = self._clock()
@@ -166,7 +166,10 @@ class EvaluationService:
     def download(self, actor: Actor, value: str, artifact: str) -> tuple[ReportEntry, str, int]:
         """A presigned URL of the whole artifact (the all-seeing roles), valid for `download_expires_s`."""
         if actor.role not in DOWNLOAD_ROLES:
-            raise Forbidden("report_download_scoped", "评估报告全文仅限值守中心、应急管理局和管理员下载，请在线查看本单位范围的评估结果")
+            raise Forbidden(
+                "report_download_scoped",
+                "评估报告全文仅限值守中心、应急管理局和管理员下载，请在线查看本单位范围的评估结果",
+            )
         entry = self._entry(value)
         if artifact not in entry.keys:
             raise NotFound(*NOT_FOUND)

@@ -1,7 +1,7 @@
 """In-memory fakes of the evaluation ports (`EvaluationFacts`, `DeviceDayLedger`, `ReportArchive`) and
 `SummaryRenderer`, a `ReportRenderer` over the real domain (indicators, scores, rankings) whose artifacts are
-placeholders: the unit tests, the API tests and the bench use it until the report module (domain/evaluation/report.py,
-chalicelib/reports/) is wired in its place."""
+placeholders: the unit tests, the API tests and the bench use it until the report module
+(domain/evaluation/report.py, chalicelib/reports/) is wired in its place."""
 
 from __future__ import annotations
 
@@ -39,7 +39,8 @@ class FakeEvaluationFacts(Fake):
             found = [
                 w
                 for w in self.stored
-                if w.raised_at < period.end and (w.raised_at >= since or w.closed_at is None or w.closed_at >= since)
+                if w.raised_at < period.end
+                and (w.raised_at >= since or w.closed_at is None or w.closed_at >= since)
             ]
         yield from found
 
@@ -90,7 +91,11 @@ class SummaryRenderer:
         return RenderedReport(
             document=json.dumps(document, ensure_ascii=False).encode(),
             artifacts={"xlsx": sheet.encode(), "html": page.encode()},
-            counts={"enterprises": len(rows), "warnings": sum(total.raised.values()), "device_days": len(device_days)},
+            counts={
+                "enterprises": len(rows),
+                "warnings": sum(total.raised.values()),
+                "device_days": len(device_days),
+            },
         )
 
     def scoped(self, document: bytes, scope: Scope) -> dict[str, Any]:

@@ -835,7 +835,7 @@ class Receipts(Protocol):
     def of_warning(self, warning_id: str) -> list[dict[str, Any]]: ...
 
 
-# --- evaluation reports (评估报告): docs/evaluation.md "Runs, storage and reads" ------------------------------------
+# --- evaluation reports (评估报告): docs/evaluation.md "Runs, storage and reads" -------------------------------
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,5 +1,5 @@
-"""EvaluationService over fakes: which facts a run reads, idempotent runs per (kind, period), the schedule's period,
-who may run, read and download."""
+"""EvaluationService over fakes: which facts a run reads, idempotent runs per (kind, period), the schedule's
+period, who may run, read and download."""
 
 from __future__ import annotations
 
@@ -157,7 +157,9 @@ def test_invalid_periods(kind: PeriodKind, number: int | None) -> None:
         period_of(kind, 2025, number)
 
 
-@pytest.mark.parametrize("value", ["month-2025-3", "month-2025-Q1", "quarter-2025-03", "week-2025-01", "year-2025-1"])
+@pytest.mark.parametrize(
+    "value", ["month-2025-3", "month-2025-Q1", "quarter-2025-03", "week-2025-01", "year-2025-1"]
+)
 def test_malformed_report_ids_name_no_period(value: str) -> None:
     assert period_of_id(value) is None
 
