@@ -54,12 +54,23 @@ ROLE_REACH: dict[str, set[str]] = {
     "Deliver": {"DeliverLogGroup", "DeliveryQueue", "WarningEventTable", "RegistryTable"},
     "Sweep": {"SweepLogGroup", "WarningTable", "DisposalStateMachine"},
     "DeclarationSweep": {"DeclarationSweepLogGroup", "RegistryTable", "WarningEventTable"},
+    **{
+        f"Evaluate{kind}": {
+            f"Evaluate{kind}LogGroup",
+            "WarningTable",
+            "WarningEventTable",
+            "RegistryTable",
+            "EvaluationBucket",
+        }
+        for kind in ("Month", "Quarter", "Year")
+    },
     "APIHandler": {
         "APIHandlerLogGroup",
         "WarningTable",
         "WarningEventTable",
         "RegistryTable",
         "EvidenceBucket",
+        "EvaluationBucket",  # on-demand evaluation runs, report reads and presigned downloads
         "DisposalStateMachine",  # a person's action arms the warning's next timer
     },
 }
@@ -70,6 +81,7 @@ ROLE_SERVICES: dict[str, set[str]] = {
     "Sweep": {"logs", "dynamodb", "states", "xray"},
     "DeclarationSweep": {"logs", "dynamodb", "xray"},
     "APIHandler": {"logs", "dynamodb", "s3", "cognito-idp", "states", "xray"},
+    **{f"Evaluate{kind}": {"logs", "dynamodb", "s3", "xray"} for kind in ("Month", "Quarter", "Year")},
 }
 READ_ONLY_TABLES: dict[str, set[str]] = {
     "Ingest": {"RegistryTable"},
@@ -78,6 +90,7 @@ READ_ONLY_TABLES: dict[str, set[str]] = {
     "Sweep": {"WarningTable"},
     "DeclarationSweep": set(),
     "APIHandler": set(),
+    **{f"Evaluate{kind}": {"WarningTable", "WarningEventTable"} for kind in ("Month", "Quarter", "Year")},
 }
 TABLE_WRITES = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"}
 
@@ -97,6 +110,7 @@ ARN_SUFFIX_ALLOW_LIST: dict[str, str] = {
     r"\$\{\w+Table\.Arn\}/index/\*": "the indexes of a table the role may use (its ARN does not cover them)",
     r"\$\{EvidenceBucket\.Arn\}/evidence/\*": "evidence photos: one object per upload, keys made per warning",
     r"\$\{EvidenceBucket\.Arn\}/quarantine/\*": "oversized quarantined payloads: one object per record",
+    r"\$\{EvaluationBucket\.Arn\}/evaluations/\*": "evaluation reports: three objects per period evaluated",
     r"arn:\$\{AWS::Partition\}:states:\$\{AWS::Region\}:\$\{AWS::AccountId\}:execution:"
     r"\$\{DisposalStateMachine\.Name\}:\*": "the disposal timers (executions, one per due version) to stop",
 }
@@ -342,3 +356,20 @@ def test_api_gateway_answers_in_the_api_error_shape_with_the_catalogued_codes(pa
         assert set(body) == {"code", "message"} and body["code"] in CODES
         assert int(properties["StatusCode"]) == CODES[body["code"]].status
     assert "Metadata" not in packaged  # the packaging step consumed its instructions
+
+
+def test_the_evaluation_schedules_run_after_each_local_period_ends(packaged: dict[str, Any]) -> None:
+    """EventBridge cron is UTC: 17:00 UTC on a period's last day is 01:00 +08:00 on the day after it."""
+    functions = functions_of(packaged)
+    schedules = {
+        name: [event["Properties"]["Schedule"] for event in fn["Properties"].get("Events", {}).values()]
+        for name, fn in functions.items()
+        if name.startswith("Evaluate")
+    }
+    assert schedules == {
+        "EvaluateMonth": ["cron(0 17 L * ? *)"],
+        "EvaluateQuarter": ["cron(15 17 L 3,6,9,12 ? *)"],
+        "EvaluateYear": ["cron(30 17 31 12 ? *)"],
+    }
+    versioning = packaged["Resources"]["EvaluationBucket"]["Properties"]["VersioningConfiguration"]
+    assert versioning == {"Status": "Enabled"}
