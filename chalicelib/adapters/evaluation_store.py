@@ -49,7 +49,7 @@ from chalicelib.domain.evaluation.periods import Period, local_midnight
 from chalicelib.domain.levels import LEVEL_BY_CODE, Sector
 from chalicelib.domain.policy import DeadlinePolicy
 from chalicelib.domain.registry import DeviceRegistration, Enterprise
-from chalicelib.services.ports import Fleet, OfflineState, RenderedReport, ReportEntry
+from chalicelib.services.ports import Fleet, OfflineRecord, OfflineState, RenderedReport, ReportEntry
 
 INDEX_PARTITION = "EVALUATIONS"
 SCAN_SEGMENTS = 4
@@ -159,25 +159,30 @@ def _local_day(at: float) -> date:
 class DerivedDeviceDays:
     """The device-day ledger derived from the offline watch's current state (module docstring)."""
 
-    def __init__(self, offline: OfflineState) -> None:
+    def __init__(self, offline: OfflineState, readers: int = 8) -> None:
         self._offline = offline
+        self._readers = readers
 
     def device_days(self, period: Period, fleet: Fleet, as_of: float) -> Iterator[DeviceDay]:
         end = min(period.end, as_of)
         if end <= period.start:
             return
         devices = [device for group in fleet.devices.values() for device in group]
-        offline = {}
-        for start in range(0, len(devices), _BATCH):
-            offline.update(self._offline.offline(d.device_id for d in devices[start : start + _BATCH]))
+        batches = [[d.device_id for d in devices[at : at + _BATCH]] for at in range(0, len(devices), _BATCH)]
+        offline: dict[str, OfflineRecord] = {}
+        with ThreadPoolExecutor(self._readers) as pool:  # one BatchGetItem per 100 devices, mostly not found
+            for found in pool.map(self._offline.offline, batches):
+                offline.update(found)
         for device in devices:
             yield from _days(device, period.start, end, offline.get(device.device_id))
 
 
-def _days(device: DeviceRegistration, start: float, end: float, outage: Any) -> Iterable[DeviceDay]:
+def _days(
+    device: DeviceRegistration, start: float, end: float, outage: OfflineRecord | None
+) -> Iterable[DeviceDay]:
     """One run of whole days online, then, from the outage's first day, one row per day."""
     first, last = _local_day(start), _local_day(end - 0.001)
-    since = max(start, float(outage.since)) if outage is not None and outage.since < end else None
+    since = max(start, outage.since) if outage is not None and outage.since < end else None
     split = _local_day(since) if since is not None else last + timedelta(days=1)
     common: dict[str, Any] = {
         "device_id": device.device_id,
@@ -193,7 +198,7 @@ def _days(device: DeviceRegistration, start: float, end: float, outage: Any) -> 
     while since is not None and day <= last:
         day_start, day_end = max(start, local_midnight(day)), min(end, local_midnight(day + timedelta(days=1)))
         down = max(0.0, day_end - max(day_start, since))
-        declared = down if outage.suppressed_by else 0.0
+        declared = down if outage is not None and outage.suppressed_by else 0.0
         expected = day_end - day_start
         yield DeviceDay(
             **common,

@@ -50,6 +50,7 @@ TABLES: dict[str, dict[str, Any]] = {
             "by_other_area": [("other_area", S), ("raised_at", S)],
             "open_by_area": [("open_area", S), ("urgency", S)],
             "open_by_other_area": [("open_other_area", S), ("urgency", S)],
+            "closed_by_sector": [("sector", S), ("closed_at", S)],  # the evaluation's closed warnings
         },
         "ttl": "expires_at",
     },
