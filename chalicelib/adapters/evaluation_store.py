@@ -48,8 +48,8 @@ from chalicelib.domain.evaluation.indicators import EnterpriseProfile
 from chalicelib.domain.evaluation.periods import Period, local_midnight
 from chalicelib.domain.levels import LEVEL_BY_CODE, Sector
 from chalicelib.domain.policy import DeadlinePolicy
-from chalicelib.domain.registry import DeviceRegistration, Enterprise
-from chalicelib.services.ports import Fleet, OfflineRecord, OfflineState, RenderedReport, ReportEntry
+from chalicelib.domain.registry import Enterprise
+from chalicelib.services.ports import Fleet, FleetDevice, OfflineRecord, OfflineState, RenderedReport, ReportEntry
 
 INDEX_PARTITION = "EVALUATIONS"
 SCAN_SEGMENTS = 4
@@ -62,6 +62,47 @@ _CONTENT_TYPES = {
 }
 
 
+def _registry_segment(segment: tuple[int, int]) -> tuple[list[Enterprise], list[FleetDevice]]:
+    """One segment of the registry's parallel Scan: enterprises' profiles and devices' registrations, read with the
+    model's client but parsed here (only what the evaluation needs of a device: 250,000 full registrations through
+    PynamoDB and pydantic would cost more CPU than the rest of the run)."""
+    client = RegistryItem._get_connection().connection.client
+    request: dict[str, Any] = {
+        "TableName": RegistryItem.Meta.table_name,
+        "Segment": segment[0],
+        "TotalSegments": segment[1],
+        "ProjectionExpression": "pk, sk, #data",
+        "FilterExpression": "sk = :reg OR (sk = :profile AND begins_with(pk, :enterprise))",
+        "ExpressionAttributeNames": {"#data": "data"},
+        "ExpressionAttributeValues": {
+            ":reg": {"S": "REG"},
+            ":profile": {"S": "PROFILE"},
+            ":enterprise": {"S": "ENT#"},
+        },
+    }
+    enterprises: list[Enterprise] = []
+    devices: list[FleetDevice] = []
+    while True:
+        page = client.scan(**request)
+        for item in page.get("Items", []):
+            data = json.loads(item["data"]["S"])
+            if item["sk"]["S"] != "REG":
+                enterprises.append(Enterprise.model_validate(data))
+                continue
+            devices.append(
+                FleetDevice(
+                    device_id=data["device_id"],
+                    enterprise_id=data["enterprise_id"],
+                    sector=Sector(data["sector"]),
+                    area_codes=tuple(data.get("area_codes") or ()),
+                    major_hazard_grade=(data.get("static") or {}).get("major_hazard_grade"),
+                )
+            )
+        if not page.get("LastEvaluatedKey"):
+            return enterprises, devices
+        request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
 class DynamoEvaluationFacts:
     def __init__(self, deadlines: DeadlinePolicy, segments: int = SCAN_SEGMENTS) -> None:
         self._deadlines = deadlines
@@ -71,9 +112,9 @@ class DynamoEvaluationFacts:
 
     def fleet(self) -> Fleet:
         with ThreadPoolExecutor(self._segments) as pool:
-            parts = list(pool.map(self._segment, range(self._segments)))
+            parts = list(pool.map(_registry_segment, [(n, self._segments) for n in range(self._segments)]))
         enterprises = [enterprise for part in parts for enterprise in part[0]]
-        devices: dict[str, list[DeviceRegistration]] = defaultdict(list)
+        devices: dict[str, list[FleetDevice]] = defaultdict(list)
         for part in parts:
             for device in part[1]:
                 devices[device.enterprise_id].append(device)
@@ -84,7 +125,7 @@ class DynamoEvaluationFacts:
                 sector=e.sector,
                 area_codes=e.area_codes,
                 major_hazard_grades=tuple(
-                    sorted({g for d in devices.get(e.enterprise_id, ()) if (g := d.static.major_hazard_grade)})
+                    sorted({g for d in devices.get(e.enterprise_id, ()) if (g := d.major_hazard_grade)})
                 ),
             )
             for e in sorted(enterprises, key=lambda e: e.enterprise_id)
@@ -95,17 +136,6 @@ class DynamoEvaluationFacts:
             if e.sector is Sector.ROAD_TRANSPORT
         ]
         return Fleet(profiles=profiles, devices=dict(devices), fleets=fleets)
-
-    def _segment(self, segment: int) -> tuple[list[Enterprise], list[DeviceRegistration]]:
-        enterprises: list[Enterprise] = []
-        devices: list[DeviceRegistration] = []
-        wanted = (RegistryItem.sk == "REG") | ((RegistryItem.sk == "PROFILE") & RegistryItem.pk.startswith("ENT#"))
-        for item in RegistryItem.scan(wanted, segment=segment, total_segments=self._segments):
-            if item.sk == "REG":
-                devices.append(DeviceRegistration.model_validate(item.data))
-            else:
-                enterprises.append(Enterprise.model_validate(item.data))
-        return enterprises, devices
 
     # --- warnings ----------------------------------------------------------------------------------------------
 
@@ -177,9 +207,7 @@ class DerivedDeviceDays:
             yield from _days(device, period.start, end, offline.get(device.device_id))
 
 
-def _days(
-    device: DeviceRegistration, start: float, end: float, outage: OfflineRecord | None
-) -> Iterable[DeviceDay]:
+def _days(device: FleetDevice, start: float, end: float, outage: OfflineRecord | None) -> Iterable[DeviceDay]:
     """One run of whole days online, then, from the outage's first day, one row per day."""
     first, last = _local_day(start), _local_day(end - 0.001)
     since = max(start, outage.since) if outage is not None and outage.since < end else None

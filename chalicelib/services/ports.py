@@ -35,6 +35,7 @@ from chalicelib.domain.lifecycle import Actor, Role, Transition
 from chalicelib.domain.policy import Route
 from chalicelib.domain.registry import DeviceRegistration, Enterprise, Person
 from chalicelib.domain.rosters import Shift
+from chalicelib.domain.sectors import Sector
 from chalicelib.domain.state import DeviceState, UnitState
 from chalicelib.domain.texts import SmsText
 from chalicelib.domain.warnings import WarningRecord
@@ -839,11 +840,22 @@ class Receipts(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class FleetDevice:
+    """What the evaluation needs of a registered device (a `DeviceRegistration` without setpoints and kind)."""
+
+    device_id: str
+    enterprise_id: str
+    sector: Sector
+    area_codes: tuple[str, ...] = ()
+    major_hazard_grade: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Fleet:
     """The evaluated enterprises and what the device-day ledger needs of their devices."""
 
     profiles: Sequence[EnterpriseProfile]
-    devices: Mapping[str, Sequence[DeviceRegistration]]  # enterprise id -> its registered devices
+    devices: Mapping[str, Sequence[FleetDevice]]  # enterprise id -> its registered devices
     fleets: Sequence[FleetFacts] = ()  # road transport: registered vehicles
 
 
