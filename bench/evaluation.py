@@ -275,7 +275,7 @@ def main() -> None:
             meter.attach(model._get_connection().connection.client)
         policy = build_policy({})
         facts = DynamoEvaluationFacts(policy.deadlines)
-        ledger = DerivedDeviceDays(presence.DynamoOfflineState())
+        ledger = DerivedDeviceDays()
         archive = S3ReportArchive(aws_clients.s3(settings), settings.evaluation_bucket)
         service = EvaluationService(
             facts, ledger, SummaryRenderer(policy.evaluation), archive, policy.evaluation, lambda: NOW

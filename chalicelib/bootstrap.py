@@ -339,7 +339,7 @@ def evaluation() -> EvaluationService:
     presence.bind(settings)
     return EvaluationService(
         facts=DynamoEvaluationFacts(policy.deadlines),
-        ledger=DerivedDeviceDays(presence.DynamoOfflineState()),
+        ledger=DerivedDeviceDays(),
         renderer=SummaryRenderer(policy.evaluation),
         archive=S3ReportArchive(_s3(settings), settings.evaluation_bucket),
         policy=policy.evaluation,

@@ -14,7 +14,7 @@
 
 `DerivedDeviceDays` — the device-day ledger until the offline watch writes one (issue 12): every registered device
 is expected online all of every day of the period up to the read time; its outage is what the offline watch knows
-now (`OfflineState`, `OFFLINE#{device}`: offline since, and whether a declaration suppresses it), clipped to the
+now (`OFFLINE#{device}`: offline since, and whether a declaration suppresses it), clipped to the
 period. Outages that ended before the read time are not known to it (the presence summaries expire after three
 days), so until the ledger exists 在线率 is an upper bound. A device's unremarkable days are one `DeviceDay` run.
 
@@ -27,19 +27,19 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from pynamodb.exceptions import DoesNotExist
 
+from chalicelib.adapters import presence
 from chalicelib.adapters.dynamo import (
     RegistryItem,
     WarningEventItem,
     WarningItem,
     iso_utc,
-    record_from_item,
 )
 from chalicelib.domain.changes import ChangeKind
 from chalicelib.domain.clock import SHANGHAI
@@ -49,7 +49,8 @@ from chalicelib.domain.evaluation.periods import Period, local_midnight
 from chalicelib.domain.levels import LEVEL_BY_CODE, Sector
 from chalicelib.domain.policy import DeadlinePolicy
 from chalicelib.domain.registry import Enterprise
-from chalicelib.services.ports import Fleet, FleetDevice, OfflineRecord, OfflineState, RenderedReport, ReportEntry
+from chalicelib.domain.warnings import WarningRecord, WarningStatus
+from chalicelib.services.ports import Fleet, FleetDevice, OfflineRecord, RenderedReport, ReportEntry
 
 INDEX_PARTITION = "EVALUATIONS"
 SCAN_SEGMENTS = 4
@@ -141,55 +142,188 @@ class DynamoEvaluationFacts:
 
     def warnings(self, period: Period, as_of: float, since: float) -> Iterator[WarningFacts]:
         with ThreadPoolExecutor(len(Sector)) as pool:
-            for items in pool.map(lambda sector: self._sector(sector, period, since), list(Sector)):
-                for item in items:
-                    yield facts_of(record_from_item(item), self._deadlines, as_of, self._changes(item))
+            for found in pool.map(lambda sector: _sector(sector, period, since), list(Sector)):
+                for record, level_seq in found:
+                    changes = _changes(record.warning_id) if level_seq else ()
+                    yield facts_of(record, self._deadlines, as_of, changes)
 
-    def _sector(self, sector: Sector, period: Period, since: float) -> list[WarningItem]:
-        raised = iso_utc(since), iso_utc(period.end - 0.001)
-        found = {
-            item.warning_id: item
-            for item in WarningItem.by_sector.query(sector.value, WarningItem.raised_at.between(*raised))
+
+# The attributes a warning's facts need (the item's texts and index keys are not read: less to parse).
+_FACT_ATTRIBUTES = (
+    "warning_id",
+    "device_id",
+    "enterprise_id",
+    "sector",
+    "area_codes",
+    "risk_type",
+    "level",
+    "peak_level",
+    "status",
+    "raised_epoch",
+    "updated_at",
+    "flags",
+    "details",
+    "level_seq",
+)
+_NAMES = {f"#a{n}": name for n, name in enumerate(_FACT_ATTRIBUTES)}
+_PROJECTION = ", ".join(_NAMES)
+
+
+def _query(request: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    client = WarningItem._get_connection().connection.client
+    request = {"TableName": WarningItem.Meta.table_name, **request}
+    while True:
+        page = client.query(**request)
+        yield from page.get("Items", [])
+        if not page.get("LastEvaluatedKey"):
+            return
+        request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def _sector(sector: Sector, period: Period, since: float) -> list[tuple[WarningRecord, int]]:
+    """One sector's warnings of the period: raised in [since, end), or raised before and open at `since`."""
+    key = {":sector": {"S": sector.value}}
+    earlier = {":since": {"N": repr(since)}}
+    projected = {"ProjectionExpression": _PROJECTION, "ExpressionAttributeNames": {**_NAMES, "#sector": "sector"}}
+    raised = _query(
+        {
+            "IndexName": "by_sector",
+            "KeyConditionExpression": "#sector = :sector AND raised_at BETWEEN :from AND :to",
+            "ExpressionAttributeValues": {
+                **key,
+                ":from": {"S": iso_utc(since)},
+                ":to": {"S": iso_utc(period.end - 0.001)},
+            },
+            **projected,
         }
-        earlier = WarningItem.raised_epoch < since
-        for item in WarningItem.open_by_sector.query(sector.value, filter_condition=earlier):
-            found[item.warning_id] = item
-        closed = [
-            entry.warning_id
-            for entry in WarningItem.closed_by_sector.query(
-                sector.value, WarningItem.closed_at >= iso_utc(since), filter_condition=earlier
-            )
-            if entry.warning_id not in found
-        ]
-        for start in range(0, len(closed), _BATCH):
-            for item in WarningItem.batch_get(closed[start : start + _BATCH]):
-                found[item.warning_id] = item
-        return list(found.values())
+    )
+    still_open = _query(
+        {
+            "IndexName": "open_by_sector",
+            "KeyConditionExpression": "open_sector = :sector",
+            "FilterExpression": "raised_epoch < :since",
+            "ExpressionAttributeValues": {**key, **earlier},
+            "ProjectionExpression": _PROJECTION,
+            "ExpressionAttributeNames": _NAMES,
+        }
+    )
+    found = {item["warning_id"]["S"]: item for item in (*raised, *still_open)}
+    closed_since = [
+        entry["warning_id"]["S"]
+        for entry in _query(
+            {
+                "IndexName": "closed_by_sector",
+                "KeyConditionExpression": "#sector = :sector AND closed_at >= :closed",
+                "FilterExpression": "raised_epoch < :since",
+                "ExpressionAttributeNames": {"#sector": "sector"},
+                "ExpressionAttributeValues": {**key, **earlier, ":closed": {"S": iso_utc(since)}},
+            }
+        )
+    ]
+    missing = [warning_id for warning_id in closed_since if warning_id not in found]
+    for start in range(0, len(missing), _BATCH):
+        found.update((item["warning_id"]["S"], item) for item in _batch_get(missing[start : start + _BATCH]))
+    return [_record(item) for item in found.values()]
 
-    @staticmethod
-    def _changes(item: WarningItem) -> tuple[LevelChange, ...] | None:
-        if not int(item.level_seq or 0):
-            return ()  # the level never changed: the arming at the raise is the only one
-        changes = [
-            LevelChange(
-                at=float(event.at),
-                from_level=LEVEL_BY_CODE[event.data["previous_level"]],
-                to_level=LEVEL_BY_CODE[event.data["level"]],
-            )
-            for event in WarningEventItem.query(item.warning_id)
-            if event.type in _LEVEL_EVENTS and event.data.get("previous_level") != event.data.get("level")
-        ]
-        return tuple(sorted(changes, key=lambda change: change.at))
+
+def _batch_get(warning_ids: list[str]) -> Iterator[dict[str, Any]]:
+    client = WarningItem._get_connection().connection.client
+    table = WarningItem.Meta.table_name
+    wanted: dict[str, Any] = {
+        table: {
+            "Keys": [{"warning_id": {"S": warning_id}} for warning_id in warning_ids],
+            "ProjectionExpression": _PROJECTION,
+            "ExpressionAttributeNames": _NAMES,
+        }
+    }
+    while wanted:
+        answer = client.batch_get_item(RequestItems=wanted)
+        yield from answer.get("Responses", {}).get(table, [])
+        wanted = answer.get("UnprocessedKeys") or {}
+
+
+def _json(item: dict[str, Any], name: str, default: Any) -> Any:
+    value = item.get(name)
+    return json.loads(value["S"]) if value is not None and "S" in value else default
+
+
+def _record(item: dict[str, Any]) -> tuple[WarningRecord, int]:
+    """The evaluation's view of a stored warning (as `dynamo.record_from_item`, its names and texts left empty:
+    nothing the facts read), and its `level_seq` (> 0: the level changed since the raise)."""
+    record = WarningRecord(
+        warning_id=item["warning_id"]["S"],
+        device_id=item["device_id"]["S"],
+        enterprise_id=item["enterprise_id"]["S"],
+        enterprise_name="",
+        sector=Sector(item["sector"]["S"]),
+        unit_id="",
+        unit_name="",
+        point_name="",
+        area_codes=tuple(_json(item, "area_codes", ())),
+        risk_type=item["risk_type"]["S"],
+        level=LEVEL_BY_CODE[item["level"]["S"]],
+        peak_level=LEVEL_BY_CODE[item["peak_level"]["S"]],
+        status=WarningStatus(item["status"]["S"]),
+        reading_normal=False,
+        raised_at=float(item["raised_epoch"]["N"]),
+        updated_at=float(item["updated_at"]["N"]),
+        title="",
+        reason="",
+        value=None,
+        unit="",
+        flags=tuple(_json(item, "flags", ())),
+        details=_json(item, "details", {}),
+    )
+    return record, int(item.get("level_seq", {}).get("N", "0"))
+
+
+def _changes(warning_id: str) -> tuple[LevelChange, ...]:
+    """The warning's level changes from its engine events (`engine.level_up` / `engine.level_down`)."""
+    changes = [
+        LevelChange(
+            at=float(event.at),
+            from_level=LEVEL_BY_CODE[event.data["previous_level"]],
+            to_level=LEVEL_BY_CODE[event.data["level"]],
+        )
+        for event in WarningEventItem.query(warning_id)
+        if event.type in _LEVEL_EVENTS and event.data.get("previous_level") != event.data.get("level")
+    ]
+    return tuple(sorted(changes, key=lambda change: change.at))
 
 
 def _local_day(at: float) -> date:
     return datetime.fromtimestamp(at, SHANGHAI).date()
 
 
+def offline_now(device_ids: Sequence[str]) -> dict[str, OfflineRecord]:
+    """The named devices the offline watch holds offline now (`OFFLINE#{device}` / 0 in the warning-event table,
+    adapters/presence.py): as `DynamoOfflineState.offline`, but eventually consistent (half the read units: a
+    report may lag the watch by a second) and parsed without the model (a run asks for every device)."""
+    client = presence.OfflineItem._get_connection().connection.client
+    table = presence.OfflineItem.Meta.table_name
+    wanted: dict[str, Any] = {
+        table: {
+            "Keys": [{"warning_id": {"S": f"OFFLINE#{d}"}, "seq": {"N": "0"}} for d in device_ids],
+            "ProjectionExpression": "warning_id, since, suppressed_by",
+        }
+    }
+    found: dict[str, OfflineRecord] = {}
+    while wanted:
+        answer = client.batch_get_item(RequestItems=wanted)
+        for item in answer.get("Responses", {}).get(table, []):
+            device = item["warning_id"]["S"].removeprefix("OFFLINE#")
+            suppressed = item.get("suppressed_by", {}).get("S")
+            found[device] = OfflineRecord(device, float(item["since"]["N"]), suppressed)
+        wanted = answer.get("UnprocessedKeys") or {}
+    return found
+
+
 class DerivedDeviceDays:
     """The device-day ledger derived from the offline watch's current state (module docstring)."""
 
-    def __init__(self, offline: OfflineState, readers: int = 8) -> None:
+    def __init__(
+        self, offline: Callable[[Sequence[str]], Mapping[str, OfflineRecord]] = offline_now, readers: int = 8
+    ) -> None:
         self._offline = offline
         self._readers = readers
 
@@ -201,7 +335,7 @@ class DerivedDeviceDays:
         batches = [[d.device_id for d in devices[at : at + _BATCH]] for at in range(0, len(devices), _BATCH)]
         offline: dict[str, OfflineRecord] = {}
         with ThreadPoolExecutor(self._readers) as pool:  # one BatchGetItem per 100 devices, mostly not found
-            for found in pool.map(self._offline.offline, batches):
+            for found in pool.map(self._offline, batches):
                 offline.update(found)
         for device in devices:
             yield from _days(device, period.start, end, offline.get(device.device_id))

@@ -144,7 +144,7 @@ def test_the_fleet_has_every_enterprise_its_devices_and_their_worst_grades(setti
     offline = presence.DynamoOfflineState()
     offline.mark_offline(OfflineRecord("D-0", E - 1.5 * DAY))  # since 30 March 12:00 local, undeclared
     offline.mark_offline(OfflineRecord("D-1", S - DAY, suppressed_by="DCL-1"))  # the whole month, declared
-    days = list(DerivedDeviceDays(offline).device_days(MARCH, fleet, AS_OF))
+    days = list(DerivedDeviceDays().device_days(MARCH, fleet, AS_OF))
     by_device: dict[str, list[Any]] = {}
     for day in days:
         by_device.setdefault(day.device_id, []).append(day)
