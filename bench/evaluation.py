@@ -24,6 +24,7 @@ the DynamoDB pages (estimated at `--page-ms` each, the sector queries and scan s
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import random
@@ -62,47 +63,65 @@ LEVEL_WEIGHTS = (40, 35, 18, 7)
 
 @dataclass
 class Meter:
+    """Per (operation, table): calls, items returned, items evaluated, read units (in half units, as integers)."""
+
     calls: Counter[str] = field(default_factory=Counter)
     items: Counter[str] = field(default_factory=Counter)
     scanned: Counter[str] = field(default_factory=Counter)
-    rcu: Counter[str] = field(default_factory=Counter)  # half units (eventually consistent reads), as integers
+    rcu: Counter[str] = field(default_factory=Counter)
 
     def attach(self, client: Any) -> None:
+        client.meta.events.register("before-call.dynamodb", self._before)
         client.meta.events.register("after-call.dynamodb", self._after)
 
     def reset(self) -> None:
         for counter in (self.calls, self.items, self.scanned, self.rcu):
             counter.clear()
 
-    def _after(self, parsed: dict[str, Any], model: Any, **_: Any) -> None:
+    @staticmethod
+    def _before(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        context["bench_request"] = json.loads(params.get("body") or b"{}")
+
+    def _after(self, parsed: dict[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:
         operation = str(model.name)
         if operation not in {"Query", "Scan", "BatchGetItem", "GetItem"}:
             return
-        self.calls[operation] += 1
+        request = context.get("bench_request", {})
+        consistent = bool(request.get("ConsistentRead"))
         if operation == "BatchGetItem":
-            found = [item for items in parsed.get("Responses", {}).values() for item in items]
-            self.items[operation] += len(found)
-            self.scanned[operation] += len(found)
-            asked = 100  # the adapters ask for up to 100 keys a call; the keys not found cost the minimum
-            missing = max(0, asked - len(found))
-            self.rcu[operation] += sum(round(2 * read_units(item_size(i), True)) for i in found) + 2 * missing
+            for table, wanted in request.get("RequestItems", {}).items():
+                key = f"{operation} {table_label(table)}"
+                found = parsed.get("Responses", {}).get(table, [])
+                missing = len(wanted.get("Keys", [])) - len(found)
+                self.calls[key] += 1
+                self.items[key] += len(found)
+                self.scanned[key] += len(found)
+                consistent = bool(wanted.get("ConsistentRead"))
+                self.rcu[key] += sum(round(2 * read_units(item_size(i), consistent)) for i in found)
+                self.rcu[key] += round(2 * read_units(0, consistent)) * missing
             return
+        key = f"{operation} {table_label(request.get('TableName', ''))}"
+        self.calls[key] += 1
         if operation == "GetItem":
             item = parsed.get("Item")
-            self.items[operation] += 1 if item else 0
-            self.rcu[operation] += round(2 * read_units(item_size(item) if item else 0, False))
+            self.items[key] += 1 if item else 0
+            self.rcu[key] += round(2 * read_units(item_size(item) if item else 0, consistent))
             return
         items = parsed.get("Items", [])
         sizes = sum(item_size(item) for item in items)
         scanned = int(parsed.get("ScannedCount", len(items)))
-        mean = sizes / len(items) if items else 200.0
-        self.items[operation] += len(items)
-        self.scanned[operation] += scanned
-        self.rcu[operation] += round(2 * read_units(int(sizes + mean * (scanned - len(items))), False))
+        mean = sizes / len(items) if items else 100.0  # a page its filter emptied: the closure index's entries
+        self.items[key] += len(items)
+        self.scanned[key] += scanned
+        self.rcu[key] += round(2 * read_units(int(sizes + mean * (scanned - len(items))), consistent))
 
     @property
     def read_units(self) -> float:
         return sum(self.rcu.values()) / 2
+
+
+def table_label(name: str) -> str:
+    return name.removeprefix("dayingji-test-")
 
 
 def enterprises_and_devices(
@@ -312,19 +331,24 @@ def main() -> None:
         f"the run: wall {wall_s:.1f} s on moto (moto's own time: a separate process), CPU of this process "
         f"{cpu_s:.1f} s, of which evaluating and rendering {render_s:.1f} s"
     )
-    print("reads by operation (calls / items returned / items evaluated / read units):")
-    for operation in sorted(meter.calls):
+    print("reads by operation and table (calls / items returned / items evaluated / read units):")
+    for key in sorted(meter.calls):
         print(
-            f"  {operation:13s} {meter.calls[operation]:7,} {meter.items[operation]:9,} "
-            f"{meter.scanned[operation]:9,} {meter.rcu[operation] / 2:10,.1f}"
+            f"  {key:28s} {meter.calls[key]:7,} {meter.items[key]:9,} {meter.scanned[key]:9,} "
+            f"{meter.rcu[key] / 2:10,.1f}"
         )
     items = sum(meter.items.values())
-    print(f"  total         {pages:7,} {items:9,} {sum(meter.scanned.values()):9,} {meter.read_units:10,.1f}")
+    print(f"  {'total':28s} {pages:7,} {items:9,} {sum(meter.scanned.values()):9,} {meter.read_units:10,.1f}")
     full_units = meter.read_units * factor
     # on DynamoDB the six sector queries run side by side, the registry scan in 4 segments, the offline reads 8 at
-    # a time: the pages' latency divides accordingly (an estimate, not a measurement)
-    parallel = {"Query": len(SECTORS), "Scan": 4, "BatchGetItem": 8, "GetItem": 1}
-    io_s = sum(meter.calls[op] * factor / parallel.get(op, 1) for op in meter.calls) * args.page_ms / 1000
+    # a time, the level-change queries 16: the pages' latency divides accordingly (an estimate, not a measurement)
+    parallel = {"Query warnings": len(SECTORS), "Scan registry": 4, "BatchGetItem warning-events": 8}
+    parallel["Query warning-events"] = 16
+    io_s = (
+        sum(meter.calls[key] * factor / parallel.get(key, len(SECTORS)) for key in meter.calls)
+        * args.page_ms
+        / 1000
+    )
     print(
         f"extrapolated to full size (x{factor:g}): {items * factor:,.0f} items read, {full_units:,.0f} read units "
         f"(~${full_units * 0.25 / 1e6:.3f} on demand at $0.25 per million), CPU ~{cpu_s * factor:.0f} s, "

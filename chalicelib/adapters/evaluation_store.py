@@ -105,9 +105,10 @@ def _registry_segment(segment: tuple[int, int]) -> tuple[list[Enterprise], list[
 
 
 class DynamoEvaluationFacts:
-    def __init__(self, deadlines: DeadlinePolicy, segments: int = SCAN_SEGMENTS) -> None:
+    def __init__(self, deadlines: DeadlinePolicy, segments: int = SCAN_SEGMENTS, event_readers: int = 16) -> None:
         self._deadlines = deadlines
         self._segments = segments
+        self._event_readers = event_readers
 
     # --- the fleet ---------------------------------------------------------------------------------------------
 
@@ -142,10 +143,12 @@ class DynamoEvaluationFacts:
 
     def warnings(self, period: Period, as_of: float, since: float) -> Iterator[WarningFacts]:
         with ThreadPoolExecutor(len(Sector)) as pool:
-            for found in pool.map(lambda sector: _sector(sector, period, since), list(Sector)):
-                for record, level_seq in found:
-                    changes = _changes(record.warning_id) if level_seq else ()
-                    yield facts_of(record, self._deadlines, as_of, changes)
+            found = [pair for part in pool.map(lambda s: _sector(s, period, since), list(Sector)) for pair in part]
+        changed = [record.warning_id for record, level_seq in found if level_seq]
+        with ThreadPoolExecutor(self._event_readers) as pool:  # one small Query each: latency, not size
+            changes = dict(zip(changed, pool.map(_changes, changed), strict=True))
+        for record, _level_seq in found:
+            yield facts_of(record, self._deadlines, as_of, changes.get(record.warning_id, ()))
 
 
 # The attributes a warning's facts need (the item's texts and index keys are not read: less to parse).
