@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from chalicelib.domain.access import require_role, scope_filter
@@ -113,8 +114,11 @@ class EvaluationService:
         if period.end > now:
             raise ValidationFailed("period_not_ended", "评估期尚未结束")
         fleet = self._facts.fleet()
-        warnings = list(self._facts.warnings(period, now, period.start - self._policy.repeat_window_s))
-        days = list(self._ledger.device_days(period, fleet, now))
+        since = period.start - self._policy.repeat_window_s
+        with ThreadPoolExecutor(2) as pool:  # independent reads: one's waits overlap the other's parsing
+            warnings_read = pool.submit(lambda: list(self._facts.warnings(period, now, since)))
+            days_read = pool.submit(lambda: list(self._ledger.device_days(period, fleet, now)))
+            warnings, days = warnings_read.result(), days_read.result()
         rendered = self._renderer.render(period, fleet, warnings, days, now)
         self.last_run = RunFigures(
             enterprises=len(fleet.profiles),
