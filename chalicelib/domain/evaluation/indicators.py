@@ -323,7 +323,8 @@ def evaluate(
 # --- rollups ---------------------------------------------------------------------------------------------------
 
 
-def _rollup(pairs: Iterable[tuple[str, Tally]]) -> dict[str, Tally]:
+def rollup(pairs: Iterable[tuple[str, Tally]]) -> dict[str, Tally]:
+    """Sum the tallies of each key (a sector, an area, a department), keys sorted."""
     sums: dict[str, Tally] = {}
     for key, part in pairs:
         sums[key] = sums[key] + part if key in sums else part
@@ -331,12 +332,12 @@ def _rollup(pairs: Iterable[tuple[str, Tally]]) -> dict[str, Tally]:
 
 
 def by_sector(results: Iterable[EnterpriseIndicators]) -> dict[str, Tally]:
-    return _rollup((r.sector.value, r.tally) for r in results)
+    return rollup((r.sector.value, r.tally) for r in results)
 
 
 def by_area(results: Iterable[EnterpriseIndicators]) -> dict[str, Tally]:
     """An enterprise in a dev zone and a street counts in both."""
-    return _rollup((area, r.tally) for r in results for area in r.area_codes)
+    return rollup((area, r.tally) for r in results for area in r.area_codes)
 
 
 def by_department(
@@ -344,7 +345,7 @@ def by_department(
 ) -> dict[str, Tally]:
     """Per regulator department (policy.DEPARTMENT_ZH), through the sectors it regulates."""
     regulators = (routing or RoutingPolicy()).regulators
-    return _rollup((department, r.tally) for r in results for department in regulators.get(r.sector, ()))
+    return rollup((department, r.tally) for r in results for department in regulators.get(r.sector, ()))
 
 
 def overall(results: Iterable[EnterpriseIndicators]) -> Tally:
