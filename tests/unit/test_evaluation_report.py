@@ -183,8 +183,8 @@ def test_rollups_sum_tallies_per_sector_area_department_and_overall(report: Eval
 
 
 def test_the_priority_list_is_each_sectors_bottom_worst_first(report: EvaluationReport) -> None:
-    listed = [(p.enterprise_id, p.reasons, p.sector_rank.position, p.band) for p in report.priority]
-    assert listed == [("E1", ("sector_bottom",), 2, "orange"), ("E3", ("sector_bottom",), 1, "blue")]
+    listed = [(p.position, p.enterprise_id, p.reasons, p.sector_rank.position, p.band) for p in report.priority]
+    assert listed == [(1, "E1", ("sector_bottom",), 2, "orange"), (2, "E3", ("sector_bottom",), 1, "blue")]
     assert [reason_zh(r) for r in ("band:red", "sector_bottom")] == ["红色等级", "行业排名末位"]
 
 
@@ -207,6 +207,8 @@ def test_charts_online_by_sector_distribution_and_worst(report: EvaluationReport
     ]
     assert charts.score_distribution.by_band == {"red": 0, "orange": 1, "yellow": 0, "blue": 2}
     assert charts.score_distribution.bins == (0, 0, 0, 0, 0, 0, 0, 1, 0, 2)
+    assert charts.score_distribution.bins_by_band["orange"] == (0, 0, 0, 0, 0, 0, 0, 1, 0, 0)
+    assert charts.score_distribution.bins_by_band["blue"] == (0, 0, 0, 0, 0, 0, 0, 0, 0, 2)
     assert [(w.enterprise_id, w.sector_name, w.score) for w in charts.worst] == [
         ("E1", "危险化学品", 73.0),
         ("E3", "消防", 92.0),

@@ -173,6 +173,7 @@ class Rollup(BaseModel):
 
 class PriorityRow(BaseModel):
     model_config = _MODEL
+    position: int  # 1 = the first to inspect (the worst)
     enterprise_id: str
     name: str
     sector: Sector
@@ -202,6 +203,7 @@ class ScoreDistribution(BaseModel):
     model_config = _MODEL
     by_band: dict[str, int]  # red, orange, yellow, blue
     bins: tuple[int, ...]  # SCORE_BINS counts: [0, 10), [10, 20), ..., [90, 100]
+    bins_by_band: dict[str, tuple[int, ...]]  # the bins split by band (a bin may straddle a band edge)
 
 
 class WorstEntry(BaseModel):
@@ -357,6 +359,7 @@ def build_report(
         overall=_rollup_of("all", OVERALL_ZH, rows),
         priority=tuple(
             PriorityRow(
+                position=position,
                 enterprise_id=entry.card.enterprise_id,
                 name=entry.card.name,
                 sector=entry.card.sector,
@@ -366,7 +369,7 @@ def build_report(
                 sector_rank=rank_of[entry.card.enterprise_id],
                 reasons=entry.reasons,
             )
-            for entry in priority_list(cards, policy)
+            for position, entry in enumerate(priority_list(cards, policy), start=1)
         ),
         charts=_charts(period, rows, sectors),
     )
@@ -465,16 +468,20 @@ def _charts(period: Period, rows: Sequence[EnterpriseRow], sectors: Sequence[Rol
         for day_counts in row.daily_raised:
             for level, count in day_counts.counts.items():
                 series[level][index[day_counts.day]] += count
-    bins = [0] * SCORE_BINS
+    bins = {band: [0] * SCORE_BINS for band in BAND_ORDER}
     for row in rows:
-        bins[min(int(row.score // 10), SCORE_BINS - 1)] += 1
+        bins[row.band][min(int(row.score // 10), SCORE_BINS - 1)] += 1
     worst = sorted(rows, key=lambda row: row.rank, reverse=True)[:WORST_COUNT]
     return Charts(
         trend=Trend(days=tuple(days), by_level={level: tuple(counts) for level, counts in series.items()}),
         online_by_sector=tuple(
             SectorOnline(sector=Sector(r.key), name=r.name, online=r.figures.online) for r in sectors
         ),
-        score_distribution=ScoreDistribution(by_band=_band_counts(rows), bins=tuple(bins)),
+        score_distribution=ScoreDistribution(
+            by_band=_band_counts(rows),
+            bins=tuple(sum(column) for column in zip(*bins.values(), strict=True)),
+            bins_by_band={band: tuple(counts) for band, counts in bins.items()},
+        ),
         worst=tuple(
             WorstEntry(
                 enterprise_id=row.enterprise_id,
