@@ -4,8 +4,9 @@ fetches nothing), printable on A4 landscape.
 
 Charts are inline SVG drawn on the server by pygal (pure Python, no dependency but importlib-metadata; its tooltip
 script is switched off: `js=[]`): the trend of warnings raised per day by level (stacked bars), 在线率 by sector
-(horizontal bars against the target), the score distribution (10-point bins stacked by band). The worst 20 are a
-ranked table with bars. Then the tables: enterprises ranked, sectors, areas, departments, the priority list.
+(bars from a floor near the lowest; green at or above the target, red below), the score distribution (10-point
+bins stacked by band). The worst 20 are a ranked table with bars. Then the tables: enterprises ranked, sectors,
+areas, departments, the priority list.
 """
 
 from __future__ import annotations
