@@ -136,9 +136,9 @@ def synthetic_report(
             fleets[profile.enterprise_id] = FleetFacts(
                 enterprise_id=profile.enterprise_id, vehicles_networked=len(devices)
             )
-        trouble = rng.random() ** 2  # most enterprises do well, a few badly
+        trouble = rng.random() ** 3  # most enterprises do well, a few badly
         span = period.end - period.start
-        for _ in range(int(trouble * 30 * len(days) / 31)):
+        for _ in range(int(trouble * 24 * len(days) / 31)):
             warnings.append(
                 _warning(rng, profile, rng.choice(devices), period.start + rng.uniform(0, span), trouble)
             )
