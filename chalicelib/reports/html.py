@@ -12,7 +12,7 @@ areas, departments, the priority list.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from html import escape
 from typing import Any
 
@@ -29,7 +29,7 @@ from chalicelib.domain.evaluation.report import (
     band_zh,
     reason_zh,
 )
-from chalicelib.domain.texts import local_datetime
+from chalicelib.domain.texts import local_datetime, short_enterprise
 from chalicelib.reports.columns import (
     BAND_FILL,
     BAND_TEXT,
@@ -110,11 +110,12 @@ def _raised(figures: Figures) -> str:
     return f'<span class="raised">{parts}</span>'
 
 
-def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], numeric_from: int = 1) -> str:
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], numeric: Collection[int]) -> str:
+    """A table; the columns at the `numeric` indexes are right-aligned."""
     head = "".join(f"<th>{escape(h)}</th>" for h in headers)
     body = "\n".join(
         "<tr>"
-        + "".join(f'<td class="{"num" if i >= numeric_from else ""}">{cell}</td>' for i, cell in enumerate(row))
+        + "".join(f'<td class="{"num" if i in numeric else ""}">{cell}</td>' for i, cell in enumerate(row))
         + "</tr>"
         for row in rows
     )
@@ -133,7 +134,7 @@ def _header(report: EvaluationReport, title: str) -> str:
     return f"""<header>
 <div class="org">天津市滨海新区应急管理局 · 大应急安全风险监测预警平台</div>
 <h1>{escape(title)}</h1>
-<div class="meta">评估周期：{first} 至 {last}　·　企业 {count} 家　·　生成时间：{generated}</div>
+<div class="meta">评估周期：{first} 至 {last}　·　参评企业 {count} 家　·　生成时间：{generated}</div>
 </header>"""
 
 
@@ -205,6 +206,12 @@ def _config(name: str, colours: Sequence[str], **extra: Any) -> dict[str, Any]:
     }
 
 
+def _count_ticks(highest: int) -> list[int]:
+    """Whole-number ticks for a count axis (pygal would label 0.1, 0.2, … for small counts)."""
+    step = next(step for step in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000) if highest / step <= 10)
+    return list(range(0, max(highest, 1) + step, step))
+
+
 def _svg(chart: Any) -> str:
     return str(chart.render(is_unicode=True))
 
@@ -221,6 +228,7 @@ def _trend_chart(report: EvaluationReport) -> str:
             x_labels_major_every=7 if many else None,
             truncate_label=-1,
             y_title="预警数（条）",
+            y_labels=_count_ticks(max(map(sum, zip(*trend.by_level.values(), strict=True)), default=0)),
             print_values=False,
             spacing=2 if many else 6,
         )
@@ -231,11 +239,21 @@ def _trend_chart(report: EvaluationReport) -> str:
     return _svg(chart)
 
 
+def _online_bars(report: EvaluationReport) -> list[tuple[str, float]]:
+    """(label, 在线率) per sector; an enterprise's page compares its own with the district's."""
+    if report.scope.kind == "enterprise" and report.enterprises:
+        own = report.enterprises[0]
+        pairs = [(short_enterprise(own.name), own.figures.online), ("全区", report.overall.figures.online)]
+    else:
+        pairs = [(entry.name, entry.online) for entry in report.charts.online_by_sector]
+    return [(label, value) for label, value in pairs if value is not None]
+
+
 def _online_chart(report: EvaluationReport) -> str:
-    entries = [entry for entry in report.charts.online_by_sector if entry.online is not None]
+    entries = _online_bars(report)
     if not entries:
-        return '<p class="empty">本范围无行业在线率数据</p>'
-    low = min(entry.online or 0.0 for entry in entries) * 100
+        return '<p class="empty">本范围无在线率数据</p>'
+    low = min(value for _, value in entries) * 100
     floor = max(0.0, min(95.0, math.floor(low - 0.5)))
     chart = pygal.Bar(
         **_config(
@@ -252,16 +270,13 @@ def _online_chart(report: EvaluationReport) -> str:
             spacing=14,
         )
     )
-    chart.x_labels = [entry.name for entry in entries]
+    chart.x_labels = [label for label, _ in entries]
     target = report.online_target
     chart.add(
         "在线率",
         [
-            {
-                "value": (entry.online or 0.0) * 100,
-                "color": ONLINE_OK if (entry.online or 0.0) >= target else BAND_FILL["red"],
-            }
-            for entry in entries
+            {"value": value * 100, "color": ONLINE_OK if value >= target else BAND_FILL["red"]}
+            for _, value in entries
         ],
     )
     return _svg(chart)
@@ -274,6 +289,7 @@ def _distribution_chart(report: EvaluationReport) -> str:
             "distribution",
             [BAND_FILL[band] for band in STACK_ORDER],
             y_title="企业数（家）",
+            y_labels=_count_ticks(max(distribution.bins, default=0)),
             x_title="得分区间",
             truncate_label=-1,
             spacing=4,
@@ -307,13 +323,14 @@ def _worst_table(report: EvaluationReport) -> str:
 
 
 def _charts(report: EvaluationReport) -> str:
+    online_title = "在线率（本企业与全区）" if report.scope.kind == "enterprise" else "各行业在线率"
     worst_title = (
         "得分最低的企业" if report.scope.kind == "enterprise" else f"得分最低的 {len(report.charts.worst)} 家企业"
     )
     return f"""<section class="chart" id="trend"><h2>一、每日预警趋势（按等级）</h2>
 {_trend_chart(report)}</section>
 <div class="pair">
-<section class="chart" id="online"><h2>二、各行业在线率</h2>{_online_chart(report)}</section>
+<section class="chart" id="online"><h2>二、{online_title}</h2>{_online_chart(report)}</section>
 <section class="chart" id="distribution"><h2>三、安全状态得分分布</h2>{_distribution_chart(report)}</section>
 </div>
 <section class="chart" id="worst"><h2>四、{worst_title}</h2>{_worst_table(report)}</section>"""
@@ -357,6 +374,9 @@ ROLLUP_HEADERS = (
 )
 
 
+ROLLUP_NUMERIC = {1, 3, 4, 6, 7, 8, 9, 10, 11}
+
+
 def _tables(report: EvaluationReport) -> str:
     enterprises = [
         [
@@ -398,7 +418,7 @@ def _tables(report: EvaluationReport) -> str:
                 "平均消警",
             ),
             enterprises,
-            numeric_from=4,
+            numeric={0, 4, 6, 7, 9, 10, 11, 12, 13},
         ),
     ]
     rollups = (
@@ -408,7 +428,10 @@ def _tables(report: EvaluationReport) -> str:
     )
     for title, group in rollups:
         if report.scope.kind != "enterprise":
-            parts += [f"<h2>{title}</h2>", _table(ROLLUP_HEADERS, _rollup_rows(report, [*group, report.overall]))]
+            parts += [
+                f"<h2>{title}</h2>",
+                _table(ROLLUP_HEADERS, _rollup_rows(report, [*group, report.overall]), ROLLUP_NUMERIC),
+            ]
     note = "" if report.kind is PeriodKind.YEAR else "（非年度评估，仅供参考；下一年度重点检查名单以年度评估为准）"
     priority = [
         [
@@ -425,9 +448,7 @@ def _tables(report: EvaluationReport) -> str:
     ]
     parts += [
         f"<h2>九、重点检查名单{note}</h2>",
-        _table(
-            ("序号", "企业名称", "行业", "区域", "得分", "等级", "行业排名", "列入原因"), priority, numeric_from=4
-        ),
+        _table(("序号", "企业名称", "行业", "区域", "得分", "等级", "行业排名", "列入原因"), priority, {0, 4, 6}),
         "</section>",
     ]
     return "\n".join(parts)
@@ -465,7 +486,7 @@ header .org {{ color: #B3262E; font-weight: 600; letter-spacing: 1px; }}
 h1 {{ font-size: 24px; margin: 6px 0; }}
 h2 {{ font-size: 16px; margin: 22px 0 10px; padding-left: 8px; border-left: 4px solid #1F6FD1; }}
 .meta {{ color: #52606D; }}
-.tiles {{ display: grid; grid-template-columns: repeat(auto-fit, minmax(140px, 1fr)); gap: 10px; }}
+.tiles {{ display: grid; grid-template-columns: repeat(auto-fit, minmax(118px, 1fr)); gap: 10px; }}
 .tile {{ border: 1px solid #E4E7EB; border-radius: 6px; padding: 10px 12px; background: #FAFBFC; }}
 .tile .label {{ color: #52606D; font-size: 12px; }}
 .tile .value {{ font-size: 22px; font-weight: 700; margin: 4px 0; }}
