@@ -19,7 +19,7 @@ import pytest
 from chalicelib.domain.due import Stage
 from chalicelib.domain.evaluation import periods
 from chalicelib.domain.evaluation.facts import DeviceDay, StageFact, WarningFacts
-from chalicelib.domain.evaluation.indicators import EnterpriseProfile
+from chalicelib.domain.evaluation.indicators import EnterpriseProfile, Ratio, Tally, total
 from chalicelib.domain.evaluation.periods import PeriodKind
 from chalicelib.domain.evaluation.policy import EvaluationPolicy
 from chalicelib.domain.evaluation.report import EvaluationReport, build_report, period_days, reason_zh
@@ -266,3 +266,11 @@ def test_the_kind_must_be_the_periods() -> None:
 )
 def test_period_days_are_the_local_calendar_days(period: periods.Period, days: int) -> None:
     assert len(period_days(period)) == days
+
+
+def test_total_is_the_sum_of_tallies_added_one_by_one(report: EvaluationReport) -> None:
+    road = Tally(enterprises=1, road_online=Ratio(numerator=2, denominator=3), raised={"red": 4})
+    parts = [row.tally for row in report.enterprises] + [road, Tally()]
+    assert total(parts) == sum(parts, Tally())
+    assert total([]) == Tally()
+    assert total([road]).road_online == Ratio(numerator=2, denominator=3) and total(parts[:3]).road_online is None

@@ -43,6 +43,7 @@ from chalicelib.domain.evaluation.indicators import (
     Tally,
     evaluate,
     rollup,
+    total,
 )
 from chalicelib.domain.evaluation.periods import Period, PeriodKind, local_midnight
 from chalicelib.domain.evaluation.policy import EvaluationPolicy, ScoreBands
@@ -425,7 +426,7 @@ def _band_counts(rows: Iterable[EnterpriseRow]) -> dict[str, int]:
 
 
 def _rollup_of(key: str, name: str, rows: Sequence[EnterpriseRow]) -> Rollup:
-    tally = sum((row.tally for row in rows), Tally())
+    tally = total(row.tally for row in rows)
     return Rollup(key=key, name=name, bands=_band_counts(rows), tally=tally, figures=Figures.of(tally))
 
 
