@@ -217,26 +217,36 @@ def _svg(chart: Any) -> str:
 
 
 def _trend_chart(report: EvaluationReport) -> str:
+    """A month labels every day; a quarter every Monday; a year the first of each month."""
     trend = report.charts.trend
     many = len(trend.days) > 40
+    labels = [f"{day.month}/{day.day}" if many else str(day.day) for day in trend.days]
+    if many:  # the others blank: pygal's major/minor labels would overlap the legend
+        labels = [
+            label if (day.day == 1 if len(trend.days) > 100 else day.weekday() == 0) else ""
+            for label, day in zip(labels, trend.days, strict=True)
+        ]
     chart = pygal.StackedBar(
         **_config(
             "trend",
             [BAND_FILL[level] for level in STACK_ORDER],
-            x_label_rotation=0,
-            show_minor_x_labels=not many,
-            x_labels_major_every=7 if many else None,
             truncate_label=-1,
             y_title="预警数（条）",
             y_labels=_count_ticks(max(map(sum, zip(*trend.by_level.values(), strict=True)), default=0)),
             print_values=False,
-            spacing=2 if many else 6,
+            spacing=1 if many else 6,
+            show_legend=False,  # an HTML legend above: pygal's would overlap sparse day labels
         )
     )
-    chart.x_labels = [f"{day.month}/{day.day}" if many else str(day.day) for day in trend.days]
+    chart.x_labels = labels
     for level in STACK_ORDER:
         chart.add(f"{band_zh(level)}预警", list(trend.by_level[level]))
-    return _svg(chart)
+    legend = "".join(
+        f'<span class="key"><span class="swatch" style="background:{BAND_FILL[level]}"></span>{band_zh(level)}预警'
+        f"（{sum(trend.by_level[level])}）</span>"
+        for level in BAND_ORDER
+    )
+    return f'<div class="legend">{legend}</div>{_svg(chart)}'
 
 
 def _online_bars(report: EvaluationReport) -> list[tuple[str, float]]:
@@ -511,6 +521,9 @@ td.empty, p.empty {{ color: #7B8794; text-align: center; padding: 16px; }}
   margin-right: 2px; }}
 table.worst td.barcell {{ width: 45%; }}
 .bar {{ height: 14px; border-radius: 2px; }}
+.legend {{ margin: 0 0 4px 48px; font-size: 12px; }}
+.key {{ margin-right: 18px; white-space: nowrap; }}
+.swatch {{ display: inline-block; width: 12px; height: 12px; margin-right: 4px; vertical-align: -1px; }}
 .notes ul {{ color: #52606D; padding-left: 20px; line-height: 1.7; }}
 @media print {{ body {{ background: #FFFFFF; }} main {{ padding: 0; max-width: none; }} }}
 """
