@@ -19,6 +19,7 @@ from chalicelib.domain.evaluation.report import (
     band_zh,
     reason_zh,
 )
+from chalicelib.domain.policy import DEPARTMENT_ZH
 
 Row = TypeVar("Row")
 Cell = str | float | int | None
@@ -128,6 +129,7 @@ ENTERPRISE_COLUMNS: list[Column[EnterpriseRow]] = [
     Column("企业编号", Kind.TEXT, lambda _, row: row.enterprise_id),
     Column("行业", Kind.TEXT, lambda _, row: row.sector.zh),
     Column("区域", Kind.TEXT, lambda report, row: areas_zh(report, row.area_codes)),
+    Column("监管部门", Kind.TEXT, lambda _, row: "、".join(DEPARTMENT_ZH.get(d, d) for d in row.departments)),
     Column("得分", Kind.SCORE, lambda _, row: row.score),
     Column("等级", Kind.BAND, lambda _, row: row.band),
     Column("行业排名", Kind.TEXT, lambda _, row: _rank(row.sector_rank.position, row.sector_rank.of)),

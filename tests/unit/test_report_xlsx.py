@@ -53,12 +53,13 @@ def test_one_sheet_per_view_with_a_title_and_chinese_headers(book: openpyxl.Work
     enterprises = book["企业"]
     assert str(enterprises["A1"].value).startswith("2025年3月安全风险监测预警评估报告 · 企业")
     assert header(enterprises) == [column.header for column in ENTERPRISE_COLUMNS]
-    assert header(enterprises)[:9] == [
+    assert header(enterprises)[:10] == [
         "名次",
         "企业名称",
         "企业编号",
         "行业",
         "区域",
+        "监管部门",
         "得分",
         "等级",
         "行业排名",
@@ -93,7 +94,18 @@ def test_one_sheet_per_view_with_a_title_and_chinese_headers(book: openpyxl.Work
                 "区域排名": "新港街 1/2",
             },
         ),
-        (4, {"企业编号": "E3", "行业": "消防", "在线率": 0.99, "超时环节": 1, "及时率": 0, "橙色预警": 1}),
+        (
+            4,
+            {
+                "企业编号": "E3",
+                "行业": "消防",
+                "监管部门": "区消防救援支队",
+                "在线率": 0.99,
+                "超时环节": 1,
+                "及时率": 0,
+                "橙色预警": 1,
+            },
+        ),
         (
             5,
             {
@@ -177,7 +189,7 @@ def test_the_priority_sheet_lists_the_worst_first_with_reasons(book: openpyxl.Wo
 @pytest.mark.parametrize(
     ("name", "panes", "filtered"),
     [
-        ("企业", "C3", "A2:AG5"),
+        ("企业", "C3", "A2:AH5"),
         ("行业", "B3", "A2:AA4"),
         ("区域", "B3", "A2:AA5"),
         ("部门", "B3", "A2:AA4"),
@@ -195,8 +207,8 @@ def test_header_rows_are_frozen_and_filtered(
 def test_columns_are_wide_enough_for_the_chinese_text(book: openpyxl.Workbook) -> None:
     widths = book["企业"].column_dimensions
     assert widths["B"].width >= 10  # 企业名称: 4 Chinese characters, two units each
-    assert widths["I"].width >= 22  # 区域排名 "新港街 2/2；开发区 1/1"
-    assert widths["F"].width >= 8
+    assert widths["J"].width >= 22  # 区域排名 "新港街 2/2；开发区 1/1"
+    assert widths["G"].width >= 8
 
 
 def rules(sheet: Worksheet) -> dict[str, list[tuple[str, str, str | None]]]:
@@ -216,23 +228,25 @@ def argb(colour: str) -> str:
 
 def test_score_and_band_cells_take_the_band_colours(book: openpyxl.Workbook) -> None:
     found = rules(book["企业"])
-    assert found["F3:F5"] == [
-        ("AND(ISNUMBER(F3),F3<60.0)", argb(BAND_FILL["red"]), "FFFFFFFF"),
-        ("AND(ISNUMBER(F3),F3>=60.0,F3<75.0)", argb(BAND_FILL["orange"]), "FF1A1A1A"),
-        ("AND(ISNUMBER(F3),F3>=75.0,F3<90.0)", argb(BAND_FILL["yellow"]), "FF1A1A1A"),
-        ("AND(ISNUMBER(F3),F3>=90.0)", argb(BAND_FILL["blue"]), "FFFFFFFF"),
+    assert found["G3:G5"] == [
+        ("AND(ISNUMBER(G3),G3<60.0)", argb(BAND_FILL["red"]), "FFFFFFFF"),
+        ("AND(ISNUMBER(G3),G3>=60.0,G3<75.0)", argb(BAND_FILL["orange"]), "FF1A1A1A"),
+        ("AND(ISNUMBER(G3),G3>=75.0,G3<90.0)", argb(BAND_FILL["yellow"]), "FF1A1A1A"),
+        ("AND(ISNUMBER(G3),G3>=90.0)", argb(BAND_FILL["blue"]), "FFFFFFFF"),
     ]
-    assert [(formula, fill) for formula, fill, _ in found["G3:G5"]] == [
+    assert [(formula, fill) for formula, fill, _ in found["H3:H5"]] == [
         ('"红色"', argb(BAND_FILL["red"])),
         ('"橙色"', argb(BAND_FILL["orange"])),
         ('"黄色"', argb(BAND_FILL["yellow"])),
         ('"蓝色"', argb(BAND_FILL["blue"])),
     ]
-    assert found["J3:J5"] == [
-        ("AND(ISNUMBER(J3),J3<0.995)", "FFFBE3E4", "FF9C1C28"),  # 在线率 below the target
-        ("AND(ISNUMBER(J3),J3>=0.995)", None, "FF1B7F3B"),  # at or above: green
+    assert found["K3:K5"] == [
+        ("AND(ISNUMBER(K3),K3<0.995)", "FFFBE3E4", "FF9C1C28"),  # 在线率 below the target
+        ("AND(ISNUMBER(K3),K3>=0.995)", None, "FF1B7F3B"),  # at or above: green
     ]
-    assert found["F3:F5"] == rules(book["重点检查名单"])["F3:F4"]
+    priority = rules(book["重点检查名单"])["F3:F4"]
+    assert [fill for _, fill, _ in priority] == [fill for _, fill, _ in found["G3:G5"]]
+    assert priority[1][0] == "AND(ISNUMBER(F3),F3>=60.0,F3<75.0)"
 
 
 def test_rollup_band_counts_are_coloured_when_not_zero(book: openpyxl.Workbook) -> None:
