@@ -246,6 +246,13 @@ def test_a_sector_scope_has_its_rows_and_rollups_over_them(report: EvaluationRep
     assert report.for_sector(Sector.CONSTRUCTION).enterprises == ()
 
 
+def test_a_department_scope_has_the_rows_of_the_sectors_it_regulates(report: EvaluationReport) -> None:
+    bureau = report.for_department("emergency_bureau")
+    assert (bureau.scope.kind, bureau.scope.name) == ("department", "区应急局")
+    assert [row.enterprise_id for row in bureau.enterprises] == ["E2", "E1"]
+    assert [(r.key, r.enterprises) for r in bureau.departments] == [("emergency_bureau", 2)]
+
+
 def test_an_area_scope_has_its_rows_and_its_own_area_rollup(report: EvaluationReport) -> None:
     s1 = report.for_area("S1")
     assert (s1.scope.kind, s1.scope.name) == ("area", "新港街")

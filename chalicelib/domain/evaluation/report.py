@@ -19,10 +19,10 @@ the rollups per sector, area and regulator department and overall (sums of talli
 priority-inspection list (meaningful for a year period, computed always); and the chart series (warnings raised
 per local day by peak level, 在线率 by sector, the score distribution by band and 10-point bin, the worst 20).
 
-`for_enterprise` / `for_sector` / `for_area` return scoped copies for the API: the rows of the scope, rollups and
-charts recomputed from those rows (an area's sector rollup covers the sector's enterprises in that area), and the
-district's overall rollup kept for comparison. Rankings stay the district-wide ones. The model round-trips through
-JSON (`model_dump_json` / `model_validate_json`): it is stored per period.
+`for_enterprise` / `for_sector` / `for_department` / `for_area` return scoped copies for the API: the rows of the
+scope, rollups and charts recomputed from those rows (an area's sector rollup covers the sector's enterprises in
+that area), and the district's overall rollup kept for comparison. Rankings stay the district-wide ones. The
+model round-trips through JSON (`model_dump_json` / `model_validate_json`): it is stored per period.
 """
 
 from __future__ import annotations
@@ -226,7 +226,7 @@ class Charts(BaseModel):
 
 class Scope(BaseModel):
     model_config = _MODEL
-    kind: Literal["all", "enterprise", "sector", "area"] = "all"
+    kind: Literal["all", "enterprise", "sector", "area", "department"] = "all"
     key: str | None = None
     name: str = OVERALL_ZH
 
@@ -272,6 +272,12 @@ class EvaluationReport(BaseModel):
         sector = Sector(sector)
         rows = [row for row in self.enterprises if row.sector is sector]
         return self._scoped(Scope(kind="sector", key=sector.value, name=sector.zh), rows)
+
+    def for_department(self, department: str) -> EvaluationReport:
+        """The rows of the sectors a regulator department regulates (区应急局: hazchem and chem_pipeline)."""
+        rows = [row for row in self.enterprises if department in row.departments]
+        scope = Scope(kind="department", key=department, name=DEPARTMENT_ZH.get(department, department))
+        return self._scoped(scope, rows)
 
     def for_area(self, area_code: str) -> EvaluationReport:
         """The area's rows (an enterprise in a dev zone and a street is in both); rollups over those rows, the
