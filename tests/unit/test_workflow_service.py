@@ -277,6 +277,65 @@ def test_a_level_up_tells_the_new_levels_wider_audience_of_a_tier_already_reache
     assert len(world.sms.sent) == 1 and "预警升为红色" in world.sms.sent[0][1]
 
 
+class CrashOnce:
+    """The delivery queue unreachable once: the process dies after recording a due item, before telling anyone."""
+
+    def __init__(self, jobs: DeliverAtOnce) -> None:
+        self.jobs, self.failed = jobs, False
+
+    def enqueue(self, jobs: Sequence[Any]) -> None:
+        if not self.failed:
+            self.failed = True
+            raise ConnectionError("delivery queue unreachable")
+        self.jobs.enqueue(jobs)
+
+
+def test_an_escalation_recorded_before_a_crash_is_told_when_its_message_comes_again_and_only_once() -> None:
+    world = World([without_reminders(record())])  # red acknowledge missed
+    world.service._jobs = CrashOnce(world.delivery)
+    version = due.stored(world.store.records["WAAAA"]).version  # type: ignore[union-attr]
+
+    crashed = world.fire()
+    assert crashed.failed_message_ids == ["m"] and world.sms.sent == []
+    assert due.escalated(world.store.records["WAAAA"], due.Stage.ACKNOWLEDGE, Level.RED)
+
+    redelivered = world.fire(version=version)  # the queue redelivers the message that failed
+    assert redelivered.stale == 1 and redelivered.escalations == 0 and redelivered.retold_jobs == 1
+    assert world.phones() == {DUTY, ENTERPRISE_PHONE} and all("超时未签收" in t for _, t in world.sms.sent)
+
+    sent = len(world.sms.sent)
+    again = world.fire(version=version)  # a duplicate of it: the job again, nobody texted twice
+    assert again.retold_jobs == 1 and len(world.sms.sent) == sent
+    assert len(world.topic.published) == 1  # published before the crash, not again from a redelivery
+
+
+def test_a_reminder_recorded_before_a_crash_is_sent_when_its_message_comes_again() -> None:
+    world = World([record(raised_at=NOW - 121)])
+    world.service._jobs = CrashOnce(world.delivery)
+    version = due.stored(world.store.records["WAAAA"]).version  # type: ignore[union-attr]
+
+    assert world.fire().failed_message_ids == ["m"] and world.sms.sent == []
+    report = world.fire(version=version)
+    assert report.retold_jobs == 1 and world.phones() == {ENTERPRISE_PHONE}
+    assert "尚未签收" in world.sms.sent[0][1]
+
+
+def test_a_retell_recorded_before_a_crash_reaches_the_new_levels_audience_on_redelivery() -> None:
+    world = World([without_reminders(record(level=Level.ORANGE, raised_at=NOW - 700))])
+    world.fire()  # orange tier 1
+    raised = world.store.records["WAAAA"]
+    world.store.records["WAAAA"] = due.restamp(
+        replace(raised, level=Level.RED, peak_level=Level.RED, updated_at=NOW), POLICY.deadlines
+    )
+    world.sms.sent.clear()
+    world.service._jobs = CrashOnce(world.delivery)
+    version = due.stored(world.store.records["WAAAA"]).version  # type: ignore[union-attr]
+
+    assert world.fire().failed_message_ids == ["m"] and world.sms.sent == []
+    assert world.fire(version=version).retold_jobs == 1
+    assert world.phones() == {BUREAU} and "预警升为红色" in world.sms.sent[0][1]
+
+
 def test_a_closed_warning_is_archived_by_its_timer_in_the_audit_path() -> None:
     closed = replace(record(), status=WarningStatus.CLOSED)
     closed = due.restamp(replace(closed, details={**closed.details, "closure": {"at": NOW - 1}}), POLICY.deadlines)
