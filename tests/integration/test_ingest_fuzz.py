@@ -41,7 +41,7 @@ from tests.integration.ingest_harness import (
     rule_document,
 )
 
-CORPUS_SIZE = scaled(5_000)  # DYJ_TEST_DEPTH=4 for the 20,000 of a deeper run
+CORPUS_SIZE = scaled(20_000)  # issue 8: at least 20,000 generated records
 BATCH_SIZE = 100  # a Kinesis batch
 SEED = 20_260_801
 STEP_S = 5.0
