@@ -62,7 +62,8 @@ def escalation_lines(entry: EscalationEntry, console: Console, enterprise: str) 
     who = f"{enterprise} {entry.warning_id}"
     reason = REASON_ZH.get(entry.reason, entry.reason)
     if entry.is_reminder:
-        text = f"{head} {pad('催办提醒', 12)} {sector} {who}: {reason},第{entry.ordinal}次提醒 → 企业"
+        channels = "短信+站内信" if entry.body.get("sms") else "站内信"
+        text = f"{head} {pad('催办提醒', 12)} {sector} {who}: {reason},第{entry.ordinal}次提醒 → 企业({channels})"
         return [console.paint(text, "dim")]
     tier = entry.tier
     tier_zh = ESCALATION_TIER_ZH[EscalationTier(tier)] if tier in (1, 2, 3) else f"tier {tier}"

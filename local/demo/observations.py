@@ -21,6 +21,7 @@ from chalicelib.domain.warnings import WarningRecord, WarningStatus
 from local.actors import ActorEvent, Persona
 from local.demo.summary import (
     BadMessageOutcome,
+    DeliverySummary,
     DemoSummary,
     EscalationItem,
     EscalationSummary,
@@ -39,7 +40,7 @@ from local.demo.summary import (
     WarningSummary,
 )
 from local.demo.terminal import CST
-from local.feed import AUDIENCE_QUEUES, ExecutionEnd, FeedStats
+from local.feed import AUDIENCE_QUEUES, ExecutionEnd, FeedStats, escalation_sms
 from local.fleet import INCIDENTS, SimMessage
 from local.runtime import LocalPlatform
 from local.seed import SeedRegistry
@@ -89,6 +90,12 @@ class PlatformTables:
         return [record for record in self._all_warnings() if record.warning_id not in self._warnings_before]
 
     @staticmethod
+    def receipts(warning_id: str) -> list[dict[str, Any]]:
+        from chalicelib.adapters.delivery_store import read_receipts
+
+        return read_receipts(warning_id)
+
+    @staticmethod
     def events(warning_id: str) -> list[dict[str, Any]]:
         from chalicelib.adapters.dynamo import DynamoWarningStore
 
@@ -115,14 +122,16 @@ def summarise(facts: RunFacts, platform: LocalPlatform, tables: PlatformTables) 
     """The summary without its verdict (`local.demo.checks.with_verdict` adds it)."""
     records = tables.warnings()
     reached = {record.warning_id: levels_reached(tables.events(record.warning_id)) for record in records}
+    receipts = {record.warning_id: tables.receipts(record.warning_id) for record in records}
     return DemoSummary(
         options=facts.options,
         timings=facts.timings,
         messages=message_counts(facts, platform),
         quarantine=quarantine_summary(facts.bad, tables.quarantine_rows()),
         warnings=warning_summary(records, reached, facts.feed),
-        sms=sms_summary(facts.feed),
-        escalations=escalation_summary(facts.feed, records),
+        sms=sms_summary(facts.feed, receipts),
+        escalations=escalation_summary(facts.feed, records, receipts),
+        deliveries=delivery_summary(receipts),
         people=people_summary(facts.personas, facts.actor_events),
         loop=loop_summary(records, facts.ended, facts.oldest_running),
         scenarios=scenario_outcomes(records, reached, platform.registry, facts),
@@ -222,8 +231,7 @@ def warning_summary(
     )
 
 
-def sms_summary(feed: FeedStats) -> SmsSummary:
-    escalations = [entry for entry in feed.escalations if not entry.is_reminder]
+def sms_summary(feed: FeedStats, receipts: Mapping[str, Sequence[Mapping[str, Any]]]) -> SmsSummary:
     by_level: dict[str, Counter[str]] = {}
     for entry in feed.entries:
         if entry.kind in RAISING:
@@ -233,11 +241,48 @@ def sms_summary(feed: FeedStats) -> SmsSummary:
         by_audience=dict(feed.sms_by_audience),
         for_raises_by_level={level: dict(counts) for level, counts in by_level.items()},
         planned_for_changes=sum(sum(entry.planned_sms.values()) for entry in feed.entries),
-        for_escalations=sum(sum(entry.sms_sent.values()) for entry in escalations),
+        for_escalations=escalation_sms_sent(receipts),
     )
 
 
-def escalation_summary(feed: FeedStats, records: Sequence[WarningRecord]) -> EscalationSummary:
+def escalation_sms_sent(receipts: Mapping[str, Sequence[Mapping[str, Any]]]) -> int:
+    return sum(
+        1
+        for rows in receipts.values()
+        for row in rows
+        if (row.get("kind"), row.get("channel"), row.get("outcome")) == ("escalation", "sms", "sent")
+    )
+
+
+def delivery_summary(receipts: Mapping[str, Sequence[Mapping[str, Any]]]) -> DeliverySummary:
+    rows = [row for warning_rows in receipts.values() for row in warning_rows]
+    by_kind: dict[str, Counter[str]] = {}
+    by_audience: dict[str, Counter[str]] = {}
+    for row in rows:
+        by_kind.setdefault(str(row["kind"]), Counter())[str(row["channel"])] += 1
+        by_audience.setdefault(str(row["channel"]), Counter())[str(row["audience"])] += 1
+    reminder_sms = Counter(
+        warning_id
+        for warning_id, warning_rows in receipts.items()
+        for row in warning_rows
+        if (row.get("kind"), row.get("channel"), row.get("outcome")) == ("reminder", "sms", "sent")
+    )
+    return DeliverySummary(
+        jobs_by_kind=dict(Counter(kind for kind, _ in {(str(r["kind"]), str(r["job_id"])) for r in rows})),
+        by_kind={kind: dict(counts) for kind, counts in by_kind.items()},
+        by_audience={channel: dict(counts) for channel, counts in by_audience.items()},
+        outcomes=dict(Counter(str(row["outcome"]) for row in rows)),
+        failed_reasons=dict(
+            Counter(str(row.get("reason") or "-") for row in rows if row["outcome"] in ("failed", "unknown"))
+        ),
+        retried=sum(max(0, int(row.get("attempts", 1)) - 1) for row in rows),
+        reminder_sms_for_one_warning=max(reminder_sms.values(), default=0),
+    )
+
+
+def escalation_summary(
+    feed: FeedStats, records: Sequence[WarningRecord], receipts: Mapping[str, Sequence[Mapping[str, Any]]]
+) -> EscalationSummary:
     escalations = [entry for entry in feed.escalations if not entry.is_reminder]
     return EscalationSummary(
         by_tier={tier: sum(1 for e in escalations if e.tier == tier) for tier in TIERS},
@@ -246,7 +291,7 @@ def escalation_summary(feed: FeedStats, records: Sequence[WarningRecord]) -> Esc
         most_reminders_for_one_warning=max(
             (entry.ordinal for entry in feed.escalations if entry.is_reminder), default=0
         ),
-        sms=sum(sum(e.sms_sent.values()) for e in escalations),
+        sms=escalation_sms_sent(receipts),
         recorded_tiers=recorded_tiers(records),
         published=[
             EscalationItem(
@@ -258,7 +303,7 @@ def escalation_summary(feed: FeedStats, records: Sequence[WarningRecord]) -> Esc
                 reason=e.reason,
                 at=e.at,
                 delivered_to=[a for a in AUDIENCE_QUEUES if a in e.delivered_to],
-                sms_by_audience=dict(e.sms_sent),
+                sms_by_audience=dict(escalation_sms(e.body, e.occurrence, receipts.get(e.warning_id, ()))),
             )
             for e in escalations
         ],

@@ -126,6 +126,7 @@ class LiveDemo:
             phone_audiences(platform.registry),
             self._show,
             on_escalation=self._show_escalation,
+            receipts=delivery_receipts,
         )
         self.crew = ActorCrew(platform.api_url, platform.registry, self._on_action, options.actor_timing)
         self.executions = ExecutionWatcher(
@@ -325,6 +326,15 @@ class LiveDemo:
             archived=sum(1 for end in self.executions.ended() if end.archived),
         )
         self.console.line(progress_line(progress, self.console))
+
+
+def delivery_receipts(warning_id: str) -> list[dict[str, Any]]:
+    """A warning's delivery receipts (the deliver function's record of every SMS and inbox entry)."""
+    from chalicelib.adapters.delivery_store import read_receipts
+    from chalicelib.bootstrap import base
+
+    base()  # the tables bound, as the handlers have them
+    return read_receipts(warning_id)
 
 
 class _Discard(io.TextIOBase):
