@@ -72,7 +72,8 @@ def escalation_lines(entry: EscalationEntry, console: Console, enterprise: str) 
     label = TIER_LABEL.get(tier, entry.change)
     first = f"{head} {pad(label, 12)} {sector} {who}: {reason}{when} → {tier_zh}"
     routing = "" if set(entry.routed) == entry.delivered_to else f"  ⚠ 路由 {'/'.join(entry.routed)}"
-    second = f"{INDENT}→ 送达 {audiences_zh(entry.delivered_to)} · {sms_zh(entry.sms_sent)}{routing}"
+    sms = sms_zh(entry.sms_sent) if entry.receipts_seen else "短信 回执未到 (见小结 deliveries)"
+    second = f"{INDENT}→ 送达 {audiences_zh(entry.delivered_to)} · {sms}{routing}"
     return [console.paint(first, "bold" if tier < 3 else "red"), console.paint(second, "dim")]
 
 

@@ -59,6 +59,7 @@ from local.sfn import execution_history
 from local.waiting import wait_while_moving
 
 STORY_TIMEOUT_S = 180.0  # after publishing, at most this long for the closed loop's milestones
+ESCALATION_RECEIPTS_WAIT_S = 30.0  # an escalation line waits this long at most for its job's delivery receipts
 SETTLE_TIMEOUT_S = 90.0  # after people stop, at most this long for the feed to drain and closures to be archived
 PUBLISH_TIMEOUT_S = 60.0  # for the broker to acknowledge every message published
 PROGRESS_EVERY_S = 5.0
@@ -127,6 +128,7 @@ class LiveDemo:
             self._show,
             on_escalation=self._show_escalation,
             receipts=delivery_receipts,
+            escalation_wait_s=ESCALATION_RECEIPTS_WAIT_S,
         )
         self.crew = ActorCrew(platform.api_url, platform.registry, self._on_action, options.actor_timing)
         self.executions = ExecutionWatcher(
@@ -213,7 +215,8 @@ class LiveDemo:
         settled_since: list[float] = []
 
         def settled_and_shown() -> bool:
-            if not (self._platform_settled() and not self._closed_not_archived()):
+            settled = self._platform_settled() and not self._closed_not_archived() and self._deliveries_drained()
+            if not settled:
                 settled_since.clear()
                 return False
             if not settled_since:
@@ -265,6 +268,14 @@ class LiveDemo:
             and counters.settled >= counters.received
             and handled >= counters.forwarded
         )
+
+    def _deliveries_drained(self) -> bool:
+        """The delivery queue is empty: every job queued so far was handled and its receipts written."""
+        attributes = self.platform.client("sqs").get_queue_attributes(
+            QueueUrl=self.platform.infra.queue_url("DeliveryQueue"),
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return all(int(value) == 0 for value in attributes.values())
 
     def _closed_not_archived(self) -> set[str]:
         archived = {end.warning_id for end in self.executions.ended() if end.archived}
