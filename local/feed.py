@@ -14,8 +14,10 @@ delivery job for it at the same moment; the deliver function texts the tier's au
 recipient and channel on the warning (docs/delivery.md "Receipts"). The feed reads those receipts (`receipts`,
 warning id -> rows) and counts the escalation's SMS from its own job's receipts (`escalation_sms`), never by
 guessing from phone numbers and times. An escalation is handed to `on_escalation` once its receipts stopped
-changing for a second, or after `escalation_wait_s` at the latest; a reminder after one round. Escalations do not
-hold up the changes behind them, nor the reverse.
+changing for a second, or after `escalation_wait_s` at the latest; a reminder after one round. One shown before its
+receipts came (the deliver function is behind: locally one consumer, on AWS the queue's backlog) is handed to
+`on_delivered` once they came and stopped changing, or after `delivery_wait_s`. Escalations do not hold up the
+changes behind them, nor the reverse.
 
 `ExecutionWatcher` polls the state machine's executions and reports each one that ended (archived, handed over,
 failed) with its number of state transitions, the unit Step Functions bills.
@@ -260,6 +262,8 @@ class WarningFeed:
         *,
         on_escalation: Callable[[EscalationEntry], None] | None = None,
         receipts: Callable[[str], Sequence[Mapping[str, Any]]] | None = None,
+        on_delivered: Callable[[EscalationEntry], None] | None = None,
+        delivery_wait_s: float = 120.0,
         poll_interval: float = 0.25,
         sms_wait_s: float = 2.0,
         escalation_wait_s: float = 8.0,
@@ -271,6 +275,9 @@ class WarningFeed:
         self._on_entry = on_entry
         self._on_escalation = on_escalation
         self._receipts = receipts
+        self._on_delivered = on_delivered
+        self._delivery_wait_s = delivery_wait_s
+        self._delivering: list[EscalationEntry] = []  # shown before their receipts came
         self._poll_interval = poll_interval
         self._sms_wait_s = sms_wait_s
         self._escalation_wait_s = escalation_wait_s
@@ -308,6 +315,10 @@ class WarningFeed:
             if self._thread.is_alive():
                 logger.warning("warning feed did not stop within %.1f s", timeout)
             self._thread = None
+        try:
+            self._read_receipts()  # the last word on what the escalations shown early delivered
+        except Exception:
+            logger.exception("warning feed: reading delivery receipts failed")
         self._show_ready(force=True)
 
     def __enter__(self) -> WarningFeed:
@@ -456,7 +467,7 @@ class WarningFeed:
         if self._receipts is None:
             return
         with self._lock:
-            waiting = self._waiting_escalations()
+            waiting = self._waiting_escalations() + self._delivering
         rows = {warning_id: self._receipts(warning_id) for warning_id in {e.warning_id for e in waiting}}
         now = time.monotonic()
         with self._lock:
@@ -484,6 +495,11 @@ class WarningFeed:
                 elif isinstance(entry, FeedEntry):
                     change_waiting = True
             self._pending = [entry for entry in self._pending if not entry.shown]
+            for entry in ready:
+                if isinstance(entry, EscalationEntry) and not entry.is_reminder and not entry.receipts_seen:
+                    self._delivering.append(entry)
+            delivered = [e for e in self._delivering if force or self._delivered(e, now)]
+            self._delivering = [e for e in self._delivering if e not in delivered]
         for entry in ready:
             try:
                 if isinstance(entry, FeedEntry):
@@ -492,6 +508,18 @@ class WarningFeed:
                     self._on_escalation(entry)
             except Exception:
                 logger.exception("warning feed: showing %s failed", entry.key)
+        if self._on_delivered is not None:
+            for escalation in delivered:
+                try:
+                    self._on_delivered(escalation)
+                except Exception:
+                    logger.exception("warning feed: showing the deliveries of %s failed", escalation.key)
+
+    def _delivered(self, entry: EscalationEntry, now: float) -> bool:
+        """Its receipts came and stopped changing, or it waited `delivery_wait_s` (under the lock)."""
+        changed = entry.last_sms_at
+        settled = bool(entry.receipts_seen) and changed is not None and now - changed >= _SMS_SETTLE_S
+        return settled or now - entry.first_seen >= self._delivery_wait_s
 
     def _is_ready(self, entry: FeedEntry | EscalationEntry, now: float) -> bool:
         """A whole round has passed since it was first seen (every queue's copy is in), and its SMS are in."""

@@ -72,9 +72,16 @@ def escalation_lines(entry: EscalationEntry, console: Console, enterprise: str) 
     label = TIER_LABEL.get(tier, entry.change)
     first = f"{head} {pad(label, 12)} {sector} {who}: {reason}{when} → {tier_zh}"
     routing = "" if set(entry.routed) == entry.delivered_to else f"  ⚠ 路由 {'/'.join(entry.routed)}"
-    sms = sms_zh(entry.sms_sent) if entry.receipts_seen else "短信 回执未到 (见小结 deliveries)"
+    sms = sms_zh(entry.sms_sent) if entry.receipts_seen else "短信 投递中…"
     second = f"{INDENT}→ 送达 {audiences_zh(entry.delivered_to)} · {sms}{routing}"
     return [console.paint(first, "bold" if tier < 3 else "red"), console.paint(second, "dim")]
+
+
+def delivered_lines(entry: EscalationEntry, console: Console, enterprise: str) -> list[str]:
+    """The SMS of an escalation printed before its delivery receipts came (the deliver function was behind)."""
+    label = TIER_LABEL.get(entry.tier, entry.change)
+    sms = sms_zh(entry.sms_sent) if entry.receipts_seen else "短信 回执未到"
+    return [console.paint(f"{INDENT}✉ {label} {enterprise} {entry.warning_id} 已投递 · {sms}", "dim")]
 
 
 def shows_reminder(ordinal: int) -> bool:

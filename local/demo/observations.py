@@ -25,6 +25,7 @@ from local.demo.summary import (
     DemoSummary,
     EscalationItem,
     EscalationSummary,
+    Latency,
     LoopSummary,
     MessageCounts,
     OldestRunning,
@@ -277,6 +278,45 @@ def delivery_summary(receipts: Mapping[str, Sequence[Mapping[str, Any]]]) -> Del
         ),
         retried=sum(max(0, int(row.get("attempts", 1)) - 1) for row in rows),
         reminder_sms_for_one_warning=max(reminder_sms.values(), default=0),
+        sms_latency_s=sms_latency(rows),
+    )
+
+
+def job_moment(job_id: str) -> float | None:
+    """The moment a job is about, from its id (`domain.delivery.job_id`): a warning change's reading
+    (`warning_change:{warning}:{event seq}`, seq = ms × 10 + kind) or a reminder's slot
+    (`reminder:{warning}:{slot}`)."""
+    kind, _, rest = job_id.partition(":")
+    last = rest.rpartition(":")[2]
+    if not last.isdigit():
+        return None
+    if kind == "warning_change":
+        return int(last) // 10 / 1000
+    if kind == "reminder":
+        return float(last)
+    return None
+
+
+def sms_latency(rows: Sequence[Mapping[str, Any]]) -> dict[str, Latency]:
+    found: dict[str, list[float]] = {}
+    for row in rows:
+        moment = job_moment(str(row["job_id"]))
+        if moment is None or row["channel"] != "sms" or row["outcome"] != "sent" or int(row["attempts"]) != 1:
+            continue
+        found.setdefault(str(row["kind"]), []).append(float(row["at"]) - moment)
+    return {kind: latency(values) for kind, values in found.items()}
+
+
+def latency(values: Sequence[float]) -> Latency:
+    ordered = sorted(values)
+    if not ordered:
+        return Latency(n=0, median_s=None, p95_s=None, max_s=None)
+    p95 = ordered[min(len(ordered) - 1, max(0, -(-len(ordered) * 95 // 100) - 1))]
+    return Latency(
+        n=len(ordered),
+        median_s=round(statistics.median(ordered), 3),
+        p95_s=round(p95, 3),
+        max_s=round(ordered[-1], 3),
     )
 
 

@@ -29,6 +29,7 @@ from local.demo.live_lines import (
     Progress,
     actor_lines,
     archive_lines,
+    delivered_lines,
     escalation_lines,
     feed_lines,
     note_line,
@@ -59,7 +60,6 @@ from local.sfn import execution_history
 from local.waiting import wait_while_moving
 
 STORY_TIMEOUT_S = 180.0  # after publishing, at most this long for the closed loop's milestones
-ESCALATION_RECEIPTS_WAIT_S = 30.0  # an escalation line waits this long at most for its job's delivery receipts
 SETTLE_TIMEOUT_S = 90.0  # after people stop, at most this long for the feed to drain and closures to be archived
 PUBLISH_TIMEOUT_S = 60.0  # for the broker to acknowledge every message published
 PROGRESS_EVERY_S = 5.0
@@ -128,7 +128,7 @@ class LiveDemo:
             self._show,
             on_escalation=self._show_escalation,
             receipts=delivery_receipts,
-            escalation_wait_s=ESCALATION_RECEIPTS_WAIT_S,
+            on_delivered=self._show_delivered,
         )
         self.crew = ActorCrew(platform.api_url, platform.registry, self._on_action, options.actor_timing)
         self.executions = ExecutionWatcher(
@@ -294,6 +294,11 @@ class LiveDemo:
             return
         enterprise = self._names.get(entry.enterprise_id, entry.enterprise_id)
         self.console.lines(escalation_lines(entry, self.console, enterprise))
+
+    def _show_delivered(self, entry: EscalationEntry) -> None:
+        """The SMS of an escalation shown before its delivery receipts came."""
+        enterprise = self._names.get(entry.enterprise_id, entry.enterprise_id)
+        self.console.lines(delivered_lines(entry, self.console, enterprise))
 
     def _on_action(self, event: ActorEvent) -> None:
         enterprise_id = str(event.before.get("enterprise_id", ""))

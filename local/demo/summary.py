@@ -89,6 +89,13 @@ class SmsSummary(_Model):
     for_escalations: int  # SMS of escalations, from their delivery receipts
 
 
+class Latency(_Model):
+    n: int
+    median_s: float | None
+    p95_s: float | None
+    max_s: float | None
+
+
 class DeliverySummary(_Model):
     """Every delivery of the run's warnings, from the delivery receipts (docs/delivery.md "Receipts"): one per
     (job, recipient, channel), its latest outcome and how many attempts it took."""
@@ -100,6 +107,9 @@ class DeliverySummary(_Model):
     failed_reasons: dict[str, int]  # reason -> failed or unknown deliveries
     retried: int  # attempts beyond the first, over all deliveries
     reminder_sms_for_one_warning: int  # the most reminder SMS any one warning's on-duty person received
+    # kind -> seconds from the moment the job is about (a warning change: its reading; a reminder: its slot) to
+    # the SMS handed to the channel (the receipt of a first attempt)
+    sms_latency_s: dict[str, Latency] = Field(default_factory=dict)
 
 
 class EscalationItem(_Model):

@@ -82,6 +82,14 @@ def delivery_lines(summary: DemoSummary) -> list[str]:
         f"  outcomes: {outcomes}" + (f" ({reasons})" if reasons else "") + f" · retried {deliveries.retried}"
         f" · most reminder SMS to one warning's on-duty person {deliveries.reminder_sms_for_one_warning}"
     )
+    for kind, stats in deliveries.sms_latency_s.items():
+        if stats.n:
+            lines.append(
+                f"  {kind} → SMS handed to the channel, s: median {stats.median_s:.1f} · p95 {stats.p95_s:.1f}"
+                f" · max {stats.max_s:.1f} (n {stats.n}; from the "
+                + ("reading" if kind == "warning_change" else "reminder's slot")
+                + ")"
+            )
     return lines
 
 
