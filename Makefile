@@ -37,6 +37,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.workflow
 	$(BIN)/python -m bench.timers
 	$(BIN)/python -m bench.offline
+	$(BIN)/python -m bench.delivery
 
 clean:
 	rm -rf $(VENV) build .mypy_cache .ruff_cache .pytest_cache .hypothesis

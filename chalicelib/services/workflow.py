@@ -23,7 +23,7 @@ from aws_lambda_powertools import Logger
 
 from chalicelib.domain import due
 from chalicelib.domain.catalog import Policy
-from chalicelib.domain.delivery import escalation_job, reminder_job
+from chalicelib.domain.delivery import escalation_job, reminder_by_sms, reminder_job
 from chalicelib.domain.due import REMINDER_KEY, DueItem, DueKind, DueTimes, Stage
 from chalicelib.domain.errors import InvalidTransition
 from chalicelib.domain.levels import Level
@@ -386,8 +386,10 @@ class WorkflowService:
         enterprise = self._directory.enterprise(record.enterprise_id)
         name = enterprise.name if enterprise else record.enterprise_name
         text = reminder_text(record.level, record.warning_id, name, times.acknowledge_by)
-        body = {"type": "reminder", "change": "reminder", "reason": "not_acknowledged"}
         slot = self._slot(record, times, item, now) if slot is None else slot
+        limits = self._policy.deadlines.for_level(record.level)
+        by_sms = reminder_by_sms(slot, times.armed_at, limits.reminder_s, limits.reminder_sms)
+        body = {"type": "reminder", "change": "reminder", "reason": "not_acknowledged", "sms": by_sms}
         audiences = (Audience.ENTERPRISE,)
         self._send(record, enterprise, audiences, body, text, item, now, report, slot=slot, publish=publish)
 
@@ -439,7 +441,7 @@ class WorkflowService:
         regulators = self._policy.routing.regulators.get(record.sector, ())
         areas = enterprise.area_codes if enterprise else record.area_codes
         if slot is not None:
-            job = reminder_job(record, slot, sms)
+            job = reminder_job(record, slot, sms, by_sms=bool(body.get("sms")))
         else:
             job = escalation_job(record, audiences, discriminator, item.at, sms, regulators, areas)
         if self._jobs is not None:

@@ -230,7 +230,7 @@ def escalations_of(detail: Mapping[str, Any]) -> list[tuple[str, int, str, bool]
 
 
 def escalation_sms(world: World, warning_id: str) -> list[tuple[str, str]]:
-    """The SMS about the warning but its reminders (those go on, every few seconds, until someone acknowledges)."""
+    """The SMS about the warning but its reminders (the first of each arming go by SMS too: docs/delivery.md)."""
     return [(phone, text) for phone, text in world.sms_about(warning_id) if "尚未签收" not in text]
 
 

@@ -53,7 +53,7 @@ ROLE_REACH: dict[str, set[str]] = {
     },
     "Deliver": {"DeliverLogGroup", "DeliveryQueue", "WarningEventTable", "RegistryTable"},
     "Sweep": {"SweepLogGroup", "WarningTable", "DisposalStateMachine"},
-    "DeclarationSweep": {"DeclarationSweepLogGroup", "RegistryTable", "WarningEventTable"},
+    "DeclarationSweep": {"DeclarationSweepLogGroup", "RegistryTable", "WarningEventTable", "DeliveryQueue"},
     "APIHandler": {
         "APIHandlerLogGroup",
         "WarningTable",
@@ -61,15 +61,16 @@ ROLE_REACH: dict[str, set[str]] = {
         "RegistryTable",
         "EvidenceBucket",
         "DisposalStateMachine",  # a person's action arms the warning's next timer
+        "DeliveryQueue",  # a declaration's approval or rejection is told to the enterprise
     },
 }
 ROLE_SERVICES: dict[str, set[str]] = {
     "Ingest": {"logs", "kinesis", "sqs", "dynamodb", "s3", "sns", "states", "xray"},
     "WorkflowEvents": {"logs", "sqs", "dynamodb", "sns", "states", "xray"},
-    "Deliver": {"logs", "sqs", "dynamodb", "sns", "xray"},
+    "Deliver": {"logs", "sqs", "dynamodb", "sns", "secretsmanager", "ssm", "xray"},  # the SMS access key
     "Sweep": {"logs", "dynamodb", "states", "xray"},
-    "DeclarationSweep": {"logs", "dynamodb", "xray"},
-    "APIHandler": {"logs", "dynamodb", "s3", "cognito-idp", "states", "xray"},
+    "DeclarationSweep": {"logs", "dynamodb", "sqs", "xray"},
+    "APIHandler": {"logs", "dynamodb", "s3", "cognito-idp", "states", "sqs", "xray"},
 }
 READ_ONLY_TABLES: dict[str, set[str]] = {
     "Ingest": {"RegistryTable"},

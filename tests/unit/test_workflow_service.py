@@ -259,6 +259,27 @@ def test_a_reminder_goes_to_the_enterprise_while_nobody_acknowledges() -> None:
     assert times is not None and times.next_reminder == NOW - 121 + 240
 
 
+@pytest.mark.parametrize(
+    ("level", "age_s", "texted"),
+    [
+        (Level.YELLOW, 601, True),  # the first reminder: yellow texts one (reminder_sms = 1)
+        (Level.YELLOW, 1201, False),  # the second: the inbox only
+        (Level.BLUE, 1801, False),  # blue never texts a reminder: its raise was its one SMS
+    ],
+)
+def test_reminders_reach_the_inbox_every_time_and_the_phone_only_for_the_levels_first_ones(
+    level: Level, age_s: float, texted: bool
+) -> None:
+    world = World([record(level=level, raised_at=NOW - age_s)])
+    report = world.fire()
+
+    assert report.reminders == 1
+    assert world.phones() == ({ENTERPRISE_PHONE} if texted else set())
+    [job] = world.delivery.jobs
+    assert job.kind == "reminder" and [item.kind for item in world.delivery.inbox.items.values()] == ["reminder"]
+    assert world.topic.published[-1][0]["sms"] is texted
+
+
 def test_a_level_up_tells_the_new_levels_wider_audience_of_a_tier_already_reached_once() -> None:
     world = World([without_reminders(record(level=Level.ORANGE, raised_at=NOW - 700))])
     world.fire()  # orange acknowledge (600 s) missed: tier 1
