@@ -19,8 +19,11 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy chalicelib app.py local bench
 
+# Two workers, one test module each at a time (module fixtures own a moto server each): the e2e tier spends much of
+# its time waiting on real-time deadlines, which the other worker fills. TEST_WORKERS=0 runs in one process.
+TEST_WORKERS ?= 2
 test: lint typecheck
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit
@@ -34,6 +37,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.workflow
 	$(BIN)/python -m bench.timers
 	$(BIN)/python -m bench.offline
+	$(BIN)/python -m bench.delivery
 
 clean:
 	rm -rf $(VENV) build .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -260,18 +260,23 @@ def workflow() -> WorkflowService:
 @lru_cache(maxsize=1)
 def declarations() -> Declarations:
     """Outage declarations: the API's routes and the `declaration_sweep` schedule. The registry table (the
-    declarations, their devices) and the audit log only; the reminder is logged until the delivery path tells
-    the declarer (`LoggedDeclarationNotices`)."""
+    declarations, their devices), the audit log, and the delivery queue for the reminders and decisions
+    (`DeclarationNoticeJobs`; logged only where the stage has no queue)."""
     from chalicelib.adapters import declarations as declaration_store
     from chalicelib.adapters.audit_store import AuditedRegistry
-    from chalicelib.services.declarations import Declarations
+    from chalicelib.services.declarations import DeclarationNoticeJobs, Declarations
+    from chalicelib.services.ports import DeclarationNotices
 
     settings, policy = base().settings, base().policy
     declaration_store.bind(settings)
+    jobs = _jobs(settings)
+    notices: DeclarationNotices = (
+        DeclarationNoticeJobs(jobs) if jobs is not None else declaration_store.LoggedDeclarationNotices()
+    )
     return Declarations(
         declaration_store.DynamoDeclarationStore(),
         AuditedRegistry(),
-        declaration_store.LoggedDeclarationNotices(),
+        notices,
         policy.declarations,
         time.time,
     )

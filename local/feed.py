@@ -9,12 +9,15 @@ every queue's copy is in) and its SMS have all been seen, or after `sms_wait_s` 
 
 The disposal workflow's escalations and reminders reach the same queues (EscalationTopic, same `audience` filter;
 the body's `change` is a string such as `escalation_tier1` or `reminder`, docs/disposal-workflow.md §4.3). Each is
-one `EscalationEntry` (deduplicated by warning id, change and the state's entry time). The app texts the tier's
-audiences when it takes the escalation off WorkflowEventQueue, a moment after the publish: those SMS are matched
-to the oldest escalation of the warning still waiting by the warning id in their text (an SMS naming a warning that
-is not one of its change texts). An escalation is handed to `on_escalation` once its SMS stopped coming for a
-second, or after `escalation_wait_s` at the latest; a reminder (no SMS) after one round. Escalations do not hold
-up the changes behind them, nor the reverse.
+one `EscalationEntry` (deduplicated by warning id, change and the state's entry time). The workflow queues a
+delivery job for it at the same moment; the deliver function texts the tier's audiences and records a receipt per
+recipient and channel on the warning (docs/delivery.md "Receipts"). The feed reads those receipts (`receipts`,
+warning id -> rows) and counts the escalation's SMS from its own job's receipts (`escalation_sms`), never by
+guessing from phone numbers and times. An escalation is handed to `on_escalation` once its receipts stopped
+changing for a second, or after `escalation_wait_s` at the latest; a reminder after one round. One shown before its
+receipts came (the deliver function is behind: locally one consumer, on AWS the queue's backlog) is handed to
+`on_delivered` once they came and stopped changing, or after `delivery_wait_s`. Escalations do not hold up the
+changes behind them, nor the reverse.
 
 `ExecutionWatcher` polls the state machine's executions and reports each one that ended (archived, handed over,
 failed) with its number of state transitions, the unit Step Functions bills.
@@ -43,6 +46,7 @@ __all__ = [
     "FeedEntry",
     "FeedStats",
     "WarningFeed",
+    "escalation_sms",
     "phone_audiences",
     "state_transitions",
 ]
@@ -120,9 +124,11 @@ class EscalationEntry:
     first_seen: float
     first_round: int
     ordinal: int  # the n-th message of this change for this warning (reminders repeat)
+    occurrence: int = 0  # earlier escalations of this warning, stage, tier and kind (one per due version)
     delivered_to: set[str] = field(default_factory=set)
-    sms_sent: Counter[str] = field(default_factory=Counter)
-    last_sms_at: float | None = None  # time.monotonic() of the last SMS matched
+    sms_sent: Counter[str] = field(default_factory=Counter)  # from the delivery receipts of its job
+    receipts_seen: tuple[tuple[str, str, str], ...] = ()  # (channel, recipient, outcome) of its job's receipts
+    last_sms_at: float | None = None  # time.monotonic() when its receipts last changed
     shown: bool = False
 
     @property
@@ -174,6 +180,48 @@ def escalation_key(body: Mapping[str, Any]) -> tuple[str, str, str]:
     return str(body.get("warning_id")), str(body.get("change")), str(body.get("at"))
 
 
+def escalation_group(body: Mapping[str, Any]) -> tuple[str, str, str, str]:
+    """Escalations that differ only by due version: warning, stage, tier, escalate/retell."""
+    kind = "retell" if body.get("retell") else "escalate"
+    return str(body.get("warning_id")), str(body.get("stage")), str(body.get("tier")), kind
+
+
+def escalation_job_ids(body: Mapping[str, Any], receipts: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The delivery jobs of the escalations in the body's group, by due version (`domain.delivery.job_id`:
+    `escalation:{warning}:v{version}:{escalate|retell}:{stage}:t{tier}`)."""
+    warning_id, stage, tier, kind = escalation_group(body)
+    prefix, suffix = f"escalation:{warning_id}:v", f":{kind}:{stage}:t{tier}"
+    found = {
+        str(row["job_id"])
+        for row in receipts
+        if str(row.get("job_id", "")).startswith(prefix) and str(row["job_id"]).endswith(suffix)
+    }
+    return sorted(found, key=lambda job_id: int(job_id[len(prefix) :].split(":", 1)[0] or 0))
+
+
+def escalation_receipts(
+    body: Mapping[str, Any], occurrence: int, receipts: Sequence[Mapping[str, Any]]
+) -> list[Mapping[str, Any]]:
+    """The receipts of this escalation's own delivery job (the `occurrence`-th of its group)."""
+    jobs = escalation_job_ids(body, receipts)
+    if occurrence >= len(jobs):
+        return []
+    return [row for row in receipts if row.get("job_id") == jobs[occurrence]]
+
+
+def escalation_sms(
+    body: Mapping[str, Any], occurrence: int, receipts: Sequence[Mapping[str, Any]]
+) -> Counter[str]:
+    """The escalation's SMS handed to the provider, per audience, from its job's receipts."""
+    return sms_by_audience(escalation_receipts(body, occurrence, receipts))
+
+
+def sms_by_audience(receipts: Sequence[Mapping[str, Any]]) -> Counter[str]:
+    return Counter(
+        str(row["audience"]) for row in receipts if row.get("channel") == "sms" and row.get("outcome") == "sent"
+    )
+
+
 @dataclass(frozen=True)
 class FeedStats:
     """A consistent snapshot of the feed."""
@@ -213,6 +261,9 @@ class WarningFeed:
         on_entry: Callable[[FeedEntry], None],
         *,
         on_escalation: Callable[[EscalationEntry], None] | None = None,
+        receipts: Callable[[str], Sequence[Mapping[str, Any]]] | None = None,
+        on_delivered: Callable[[EscalationEntry], None] | None = None,
+        delivery_wait_s: float = 120.0,
         poll_interval: float = 0.25,
         sms_wait_s: float = 2.0,
         escalation_wait_s: float = 8.0,
@@ -223,6 +274,10 @@ class WarningFeed:
         self._phone_audience = dict(phone_audience)
         self._on_entry = on_entry
         self._on_escalation = on_escalation
+        self._receipts = receipts
+        self._on_delivered = on_delivered
+        self._delivery_wait_s = delivery_wait_s
+        self._delivering: list[EscalationEntry] = []  # shown before their receipts came
         self._poll_interval = poll_interval
         self._sms_wait_s = sms_wait_s
         self._escalation_wait_s = escalation_wait_s
@@ -232,7 +287,7 @@ class WarningFeed:
         self._escalations: dict[tuple[str, str, str], EscalationEntry] = {}
         self._pending: list[FeedEntry | EscalationEntry] = []
         self._change_texts: set[str] = set()
-        self._loose_sms: list[tuple[str, str]] = []  # (text, audience) not (yet) known as a change's SMS
+        self._groups: Counter[tuple[str, str, str, str]] = Counter()
         self._deliveries: Counter[str] = Counter()
         self._sms_by_text: dict[str, Counter[str]] = {}
         self._sms_by_audience: Counter[str] = Counter()
@@ -260,6 +315,10 @@ class WarningFeed:
             if self._thread.is_alive():
                 logger.warning("warning feed did not stop within %.1f s", timeout)
             self._thread = None
+        try:
+            self._read_receipts()  # the last word on what the escalations shown early delivered
+        except Exception:
+            logger.exception("warning feed: reading delivery receipts failed")
         self._show_ready(force=True)
 
     def __enter__(self) -> WarningFeed:
@@ -305,6 +364,7 @@ class WarningFeed:
             self._round += 1
         received = sum(self._drain_queue(audience, url) for audience, url in self._queue_urls.items())
         self._read_new_sms()
+        self._read_receipts()
         with self._lock:
             self._idle_round_at = started if received == 0 else None
         self._show_ready(force=False)
@@ -371,17 +431,18 @@ class WarningFeed:
             entry = self._escalations.get(key)
             if entry is None:
                 ordinal = 1 + sum(1 for other in self._escalations if other[:2] == key[:2])
+                group = escalation_group(body)
                 entry = EscalationEntry(
                     body=body,
                     routed=_routed_audiences(message),
                     first_seen=time.monotonic(),
                     first_round=self._round,
                     ordinal=ordinal,
+                    occurrence=self._groups[group],
                 )
+                self._groups[group] += 1
                 self._escalations[key] = entry
                 self._pending.append(entry)
-                if not entry.is_reminder:
-                    self._loose_sms = [sms for sms in self._loose_sms if not self._match_sms(entry, *sms)]
             entry.delivered_to.add(audience)
 
     def _read_sms_log(self) -> Sequence[tuple[str, str]] | None:
@@ -399,11 +460,24 @@ class WarningFeed:
                 audience = self._phone_audience.get(phone, UNKNOWN_AUDIENCE)
                 self._sms_by_text.setdefault(text, Counter())[audience] += 1
                 self._sms_by_audience[audience] += 1
-                if text not in self._change_texts and not any(
-                    self._match_sms(entry, text, audience) for entry in self._waiting_escalations()
-                ):
-                    self._loose_sms.append((text, audience))
             self._sms_seen = max(self._sms_seen, len(log))
+
+    def _read_receipts(self) -> None:
+        """The delivery receipts of the warnings with an escalation waiting to be shown (read outside the lock)."""
+        if self._receipts is None:
+            return
+        with self._lock:
+            waiting = self._waiting_escalations() + self._delivering
+        rows = {warning_id: self._receipts(warning_id) for warning_id in {e.warning_id for e in waiting}}
+        now = time.monotonic()
+        with self._lock:
+            for entry in waiting:
+                own = escalation_receipts(entry.body, entry.occurrence, rows[entry.warning_id])
+                seen = tuple(sorted((str(r["channel"]), str(r["recipient"]), str(r["outcome"])) for r in own))
+                if seen != entry.receipts_seen:
+                    entry.receipts_seen = seen
+                    entry.sms_sent = sms_by_audience(own)
+                    entry.last_sms_at = now
 
     def _show_ready(self, *, force: bool) -> None:
         """Hand ready entries to their callback (outside the lock): changes in arrival order, each escalation as
@@ -421,6 +495,11 @@ class WarningFeed:
                 elif isinstance(entry, FeedEntry):
                     change_waiting = True
             self._pending = [entry for entry in self._pending if not entry.shown]
+            for entry in ready:
+                if isinstance(entry, EscalationEntry) and not entry.is_reminder and not entry.receipts_seen:
+                    self._delivering.append(entry)
+            delivered = [e for e in self._delivering if force or self._delivered(e, now)]
+            self._delivering = [e for e in self._delivering if e not in delivered]
         for entry in ready:
             try:
                 if isinstance(entry, FeedEntry):
@@ -429,6 +508,18 @@ class WarningFeed:
                     self._on_escalation(entry)
             except Exception:
                 logger.exception("warning feed: showing %s failed", entry.key)
+        if self._on_delivered is not None:
+            for escalation in delivered:
+                try:
+                    self._on_delivered(escalation)
+                except Exception:
+                    logger.exception("warning feed: showing the deliveries of %s failed", escalation.key)
+
+    def _delivered(self, entry: EscalationEntry, now: float) -> bool:
+        """Its receipts came and stopped changing, or it waited `delivery_wait_s` (under the lock)."""
+        changed = entry.last_sms_at
+        settled = bool(entry.receipts_seen) and changed is not None and now - changed >= _SMS_SETTLE_S
+        return settled or now - entry.first_seen >= self._delivery_wait_s
 
     def _is_ready(self, entry: FeedEntry | EscalationEntry, now: float) -> bool:
         """A whole round has passed since it was first seen (every queue's copy is in), and its SMS are in."""
@@ -443,14 +534,6 @@ class WarningFeed:
     def _waiting_escalations(self) -> list[EscalationEntry]:
         """Escalations not shown yet, oldest first (under the lock)."""
         return [e for e in self._pending if isinstance(e, EscalationEntry) and not e.is_reminder]
-
-    def _match_sms(self, entry: EscalationEntry, text: str, audience: str) -> bool:
-        """Count the SMS for the escalation if it names the escalation's warning (under the lock)."""
-        if entry.warning_id not in text or text in self._change_texts:
-            return False
-        entry.sms_sent[audience] += 1
-        entry.last_sms_at = time.monotonic()
-        return True
 
 
 def _routed_audiences(message: Mapping[str, Any]) -> tuple[str, ...]:

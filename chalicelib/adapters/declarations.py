@@ -189,15 +189,22 @@ class DynamoDeclarationStore:
 
 
 class LoggedDeclarationNotices:
-    """The `DeclarationNotices` port until the delivery path tells people: the reminder is logged, nothing sent."""
+    """The `DeclarationNotices` port of a stage without a delivery queue: the notice is logged, nothing sent."""
 
     @staticmethod
-    def remind(declaration: Declaration) -> None:
+    def remind(declaration: Declaration, at: float) -> None:
         logger.info(
-            "declaration reminder (not delivered yet: no delivery path)",
+            "declaration reminder not delivered: this stage has no delivery queue",
             extra={
                 "declaration_id": declaration.declaration_id,
                 "enterprise_id": declaration.enterprise_id,
                 "ends_at": declaration.ends_at,
             },
+        )
+
+    @staticmethod
+    def decided(declaration: Declaration) -> None:
+        logger.info(
+            "declaration decision not delivered: this stage has no delivery queue",
+            extra={"declaration_id": declaration.declaration_id, "status": declaration.status.value},
         )

@@ -2,8 +2,8 @@
 table (docs/delivery.md "Where things live"):
 - an inbox: partition `INBOX#{inbox key}`, sort key `seq` = the entry's id (its time in ms, then a hash of its
   job: newest first, one per job); TTL `expires_at`;
-- a warning's receipts: partition `RECEIPT#{warning id}`, sort key a stable 48-bit hash of (job, channel,
-  recipient); the outcome overwritten, the attempts counted.
+- a warning's receipts: partition `RECEIPT#{warning id}` (a declaration's: `RECEIPT#declaration:{id}`), sort key
+  a stable 48-bit hash of (job, channel, recipient); the outcome overwritten, the attempts counted.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ class InboxEntryItem(Model):
     seq = NumberAttribute(range_key=True)  # inbox_entry_id
     type = UnicodeAttribute(default="inbox")
     at = NumberAttribute()
-    data = JSONAttribute()  # job_id, kind, warning_id, level, text, detail
+    data = JSONAttribute()  # job_id, kind, warning_id, level, text, detail (declaration_id for a declaration)
     read_at = NumberAttribute(null=True)
     expires_at = NumberAttribute(null=True)
 
@@ -109,6 +109,7 @@ def _entry(item: InboxEntryItem) -> InboxItem:
         detail=str(data.get("detail", "")),
         at=float(item.at),
         read_at=_optional_float(item.read_at),
+        declaration_id=str(data.get("declaration_id", "")),
     )
 
 
@@ -129,6 +130,7 @@ class DynamoInbox:
                 "level": item.level,
                 "text": item.text,
                 "detail": item.detail,
+                **({"declaration_id": item.declaration_id} if item.declaration_id else {}),
             },
             expires_at=int(item.at) + INBOX_TTL_S,
         )

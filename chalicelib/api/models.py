@@ -92,13 +92,17 @@ class NotificationQuery(PageQuery):
 
 
 class NotificationView(BaseModel):
-    """One notification of the caller's inbox (a warning change, a reminder, an escalation)."""
+    """One notification of the caller's inbox (a warning change, a reminder, an escalation, an outage declaration's
+    reminder or decision)."""
 
     model_config = _RESPONSE
     id: str = Field(description="the notification's id, for POST /me/notifications/{notification_id}/read")
-    kind: str = Field(description="warning_change | reminder | escalation")
-    warning_id: str
-    level: str = Field(description="blue | yellow | orange | red")
+    kind: str = Field(
+        description="warning_change | reminder | escalation | declaration_reminder | declaration_decision"
+    )
+    warning_id: str | None = Field(description="the warning it is about; null for a declaration's notice")
+    declaration_id: str | None = Field(description="the outage declaration it is about; null for a warning's")
+    level: str | None = Field(description="blue | yellow | orange | red; null for a declaration's notice")
     text: str = Field(description="the short text (the SMS form, ≤ 70 characters)")
     detail: str = Field(description="the long form (a warning change's details), or empty")
     at: float = Field(description="when it happened (epoch seconds)")

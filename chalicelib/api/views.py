@@ -422,8 +422,9 @@ def notification_view(item: InboxItem) -> NotificationView:
     return NotificationView(
         id=item.item_id,
         kind=item.kind,
-        warning_id=item.warning_id,
-        level=Level(item.level).code,
+        warning_id=item.warning_id or None,
+        declaration_id=item.declaration_id or None,
+        level=Level(item.level).code if item.level else None,
         text=item.text,
         detail=item.detail,
         at=item.at,

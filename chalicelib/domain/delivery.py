@@ -1,9 +1,10 @@
 """Who is told, by which channel (第十三条, 第十四条, DOMAIN.md §4; docs/delivery.md): the delivery job and the
 rule that turns it into deliveries (one per recipient and channel).
 
-A `DeliveryJob` is one message for people: a warning change, a reminder, an escalation (more kinds later: outage
-and evaluation notices). It names the audiences to text and the audiences whose inbox gets it; the rule below picks
-the people from who is on duty at the job's moment. Pure: the caller passes who is on duty as a function.
+A `DeliveryJob` is one message for people: a warning change, a reminder, an escalation, an outage declaration's
+reminder or decision (more kinds later: offline and evaluation notices). It names the audiences to text and the
+audiences whose inbox gets it; the rule below picks the people from who is on duty at the job's moment. Pure: the
+caller passes who is on duty as a function.
 """
 
 from __future__ import annotations
@@ -13,13 +14,19 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from chalicelib.domain.changes import DATA_QUALITY, WarningChange
+from chalicelib.domain.declarations import Declaration, DeclarationStatus
 from chalicelib.domain.policy import Audience, Route
 from chalicelib.domain.registry import Enterprise, Person
 from chalicelib.domain.roles import Role
-from chalicelib.domain.texts import SmsText
+from chalicelib.domain.texts import (
+    SmsText,
+    declaration_approved_text,
+    declaration_rejected_text,
+    declaration_reminder_text,
+)
 from chalicelib.domain.warnings import WarningRecord
 
 
@@ -30,6 +37,8 @@ class JobKind(StrEnum):
     WARNING_CHANGE = "warning_change"
     REMINDER = "reminder"
     ESCALATION = "escalation"
+    DECLARATION_REMINDER = "declaration_reminder"  # an outage declaration's window ends soon
+    DECLARATION_DECISION = "declaration_decision"  # a declaration approved or rejected
 
 
 class Channel(StrEnum):
@@ -49,9 +58,10 @@ class DeliveryJob(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     job_id: str = Field(min_length=1, max_length=200)  # deterministic: the same telling always has the same id
     kind: JobKind
-    warning_id: str = Field(min_length=1, max_length=64)
+    warning_id: str = Field(default="", max_length=64)  # what it is about: a warning,
+    declaration_id: str = Field(default="", max_length=64)  # or an outage declaration (exactly one of them)
     enterprise_id: str = Field(min_length=1, max_length=64)
-    level: int
+    level: int  # the warning's; 0 for a declaration
     at: float  # the moment told about: whose shift it is is read at this time
     template_id: str
     params: dict[str, str]
@@ -61,9 +71,20 @@ class DeliveryJob(BaseModel):
     regulators: tuple[str, ...] = ()  # department codes told (the regulator audience)
     areas: tuple[str, ...] = ()  # area codes told (the area audience)
 
+    @model_validator(mode="after")
+    def _one_subject(self) -> DeliveryJob:
+        if bool(self.warning_id) == bool(self.declaration_id):
+            raise ValueError("a job is about exactly one warning or one declaration")
+        return self
+
     @property
     def text(self) -> SmsText:
         return SmsText(self.template_id, self.params)
+
+    @property
+    def subject(self) -> str:
+        """Whose receipts these are: the warning id, or `declaration:{id}` (the declaration's audit subject)."""
+        return self.warning_id or f"declaration:{self.declaration_id}"
 
 
 def inbox_audiences(sms: Sequence[Audience], data_quality: bool = False) -> tuple[Audience, ...]:
@@ -181,10 +202,10 @@ def inbox_entry_id(job_id: str, at: float) -> int:
     return int(at * 1000) * 10**13 + int.from_bytes(digest, "big")
 
 
-def job_id(kind: JobKind, warning_id: str, *parts: object) -> str:
-    """`{kind}:{warning id}:{parts…}`: the same telling (a redelivered batch, a retried due message) yields the
-    same id, and the delivery ledger sends each (job, recipient, channel) once."""
-    return ":".join((kind.value, warning_id, *(str(part) for part in parts)))
+def job_id(kind: JobKind, subject_id: str, *parts: object) -> str:
+    """`{kind}:{warning or declaration id}:{parts…}`: the same telling (a redelivered batch, a retried due
+    message) yields the same id, and the delivery ledger sends each (job, recipient, channel) once."""
+    return ":".join((kind.value, subject_id, *(str(part) for part in parts)))
 
 
 # --- the jobs of each kind ---------------------------------------------------------------------------------------
@@ -209,8 +230,9 @@ def change_job(change: WarningChange, route: Route, text: SmsText, detail: str) 
     )
 
 
-def reminder_job(record: WarningRecord, slot: float, text: SmsText) -> DeliveryJob:
-    """A reminder while nobody has acknowledged (第十四条): the enterprise's on-duty person, by SMS and inbox."""
+def reminder_job(record: WarningRecord, slot: float, text: SmsText, by_sms: bool = True) -> DeliveryJob:
+    """A reminder while nobody has acknowledged (第十四条): the enterprise's inbox every time, and its on-duty
+    person by SMS while `by_sms` (the level's first `reminder_sms` reminders, `reminder_by_sms`)."""
     return DeliveryJob(
         job_id=job_id(JobKind.REMINDER, record.warning_id, int(slot)),
         kind=JobKind.REMINDER,
@@ -220,9 +242,19 @@ def reminder_job(record: WarningRecord, slot: float, text: SmsText) -> DeliveryJ
         at=slot,
         template_id=text.template_id,
         params=dict(text.params),
-        sms_audiences=(Audience.ENTERPRISE,),
+        sms_audiences=(Audience.ENTERPRISE,) if by_sms else (),
         inbox_audiences=(Audience.ENTERPRISE,),
     )
+
+
+def reminder_by_sms(slot: float, armed_at: float, reminder_s: float, reminder_sms: int) -> bool:
+    """Whether the reminder of `slot` also texts the on-duty person: the first `reminder_sms` reminders since the
+    deadlines were armed (the raise, or the last level change) do; later ones go to the inbox only
+    (docs/delivery.md "Reminders")."""
+    if reminder_s <= 0:
+        return False
+    ordinal = round((slot - armed_at) / reminder_s)
+    return ordinal <= reminder_sms
 
 
 def escalation_job(
@@ -249,4 +281,64 @@ def escalation_job(
         inbox_audiences=tuple(audiences),
         regulators=tuple(regulators),
         areas=tuple(areas),
+    )
+
+
+def declaration_reminder_job(declaration: Declaration, at: float) -> DeliveryJob:
+    """The declaration's window ends soon (第十六条, docs/declarations.md): the declaring enterprise's on-duty
+    person by SMS, and its inbox. Once per declaration (the sweep reminds at least once; the ledger dedupes)."""
+    text = declaration_reminder_text(
+        declaration.enterprise_name or declaration.enterprise_id,
+        declaration.reason.zh,
+        declaration.ends_at,
+        declaration.declaration_id,
+    )
+    return _declaration_job(
+        declaration, JobKind.DECLARATION_REMINDER, at, text, inbox=(Audience.ENTERPRISE,), parts=()
+    )
+
+
+def declaration_decision_job(declaration: Declaration) -> DeliveryJob:
+    """A regulator approved or rejected the declaration: the enterprise by SMS and inbox, and the duty centre's
+    inbox (the declaration was made to it, 第十六条). One job per decision (a decision is final)."""
+    if declaration.status not in (DeclarationStatus.APPROVED, DeclarationStatus.REJECTED):
+        raise ValueError(f"declaration {declaration.declaration_id} is {declaration.status}, not decided")
+    name = declaration.enterprise_name or declaration.enterprise_id
+    if declaration.status is DeclarationStatus.APPROVED:
+        text = declaration_approved_text(
+            name, declaration.reason.zh, declaration.starts_at, declaration.ends_at, declaration.declaration_id
+        )
+    else:
+        text = declaration_rejected_text(
+            name, declaration.reason.zh, declaration.rejection_reason or "", declaration.declaration_id
+        )
+    return _declaration_job(
+        declaration,
+        JobKind.DECLARATION_DECISION,
+        declaration.verified_at or declaration.updated_at,
+        text,
+        inbox=(Audience.ENTERPRISE, Audience.DUTY),
+        parts=(declaration.status.value,),
+    )
+
+
+def _declaration_job(
+    declaration: Declaration,
+    kind: JobKind,
+    at: float,
+    text: SmsText,
+    inbox: tuple[Audience, ...],
+    parts: tuple[str, ...],
+) -> DeliveryJob:
+    return DeliveryJob(
+        job_id=job_id(kind, declaration.declaration_id, *parts),
+        kind=kind,
+        declaration_id=declaration.declaration_id,
+        enterprise_id=declaration.enterprise_id,
+        level=0,
+        at=at,
+        template_id=text.template_id,
+        params=dict(text.params),
+        sms_audiences=(Audience.ENTERPRISE,),
+        inbox_audiences=inbox,
     )

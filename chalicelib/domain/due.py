@@ -116,6 +116,15 @@ class DueTimes:
             timer=data.get("timer"),
         )
 
+    def stage_due(self, stage: Stage) -> float | None:
+        """The due time of `stage` in this arming (确认消警: only while a clear request waits)."""
+        return {
+            Stage.ACKNOWLEDGE: self.acknowledge_by,
+            Stage.VERIFY: self.verify_by,
+            Stage.CLEAR: self.clear_by,
+            Stage.CONFIRM: self.confirm_by,
+        }[stage]
+
     def schedule(self) -> tuple[Any, ...]:
         """Everything but the version and the timer: what decides whether a new timer is needed."""
         return (
@@ -152,6 +161,24 @@ def timer_name(warning_id: str, version: int) -> str:
 def escalations(record: WarningRecord) -> list[Mapping[str, Any]]:
     found = record.details.get(ESCALATIONS_KEY) or []
     return [entry for entry in found if isinstance(entry, Mapping)]
+
+
+def recorded_under(record: WarningRecord, due_version: int) -> list[DueItem]:
+    """The escalations the workflow recorded while `due_version` was armed, as the due items they settled: what
+    a redelivered due message of that version must make sure people were told of (the telling follows the
+    recording, so a crash in between would otherwise leave it untold)."""
+    items = []
+    for entry in escalations(record):
+        if entry.get("due_version") != due_version or "stage" not in entry:
+            continue
+        try:
+            stage = Stage(entry["stage"])
+            kind = DueKind.RETELL if entry.get("retell") else DueKind.ESCALATE
+            from_level = LEVEL_BY_CODE[str(entry["from_level"])] if kind is DueKind.RETELL else 0
+            items.append(DueItem(kind, float(entry["due_at"]), stage, int(entry["tier"]), from_level))
+        except (KeyError, TypeError, ValueError):
+            continue  # an entry written before due versions were recorded
+    return items
 
 
 def escalated(record: WarningRecord, stage: Stage, level: int) -> bool:

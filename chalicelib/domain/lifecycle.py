@@ -40,7 +40,7 @@ from pydantic import (
 from chalicelib.domain.changes import ChangeKind, WarningChange
 from chalicelib.domain.due import ESCALATIONS_KEY, REMINDER_KEY, Stage, escalated, escalations, stored
 from chalicelib.domain.errors import InvalidTransition, ValidationFailed
-from chalicelib.domain.levels import Level
+from chalicelib.domain.levels import LEVEL_BY_CODE, Level
 from chalicelib.domain.roles import ROLE_ZH as ROLE_ZH  # noqa: PLC0414 - re-exported: Role lives in roles.py
 from chalicelib.domain.roles import Role as Role  # noqa: PLC0414 - re-exported: Role lives in roles.py
 from chalicelib.domain.sectors import Sector
@@ -550,12 +550,13 @@ def _escalate_stage(record: WarningRecord, action: Escalate, actor: Actor, now: 
             details={"tier": escalation_tier(record), "stage": action.stage.value},
         )
     tier = max(escalation_tier(record), int(action.tier))
-    entry = {
+    entry: dict[str, Any] = {
         "stage": action.stage.value,
         "tier": int(action.tier),
         "level": Level(record.level).code,
         "retell": action.retell,
         "at": now,
+        **_settled_due(record, action),
     }
     escalation = {"tier": int(action.tier), "stage": action.stage.value, "note": action.note, **_by(actor, now)}
     details = {
@@ -566,12 +567,31 @@ def _escalate_stage(record: WarningRecord, action: Escalate, actor: Actor, now: 
     return _Step(record.status, details, f"{action.tier}:{action.stage.value}")
 
 
+def _settled_due(record: WarningRecord, action: Escalate) -> dict[str, Any]:
+    """Which arming (due version) and due time a workflow escalation settles, and for a retell the level it was
+    escalated at before: enough to tell people again after a crash between recording and telling."""
+    times = stored(record)
+    if times is None or action.stage is None:
+        return {}
+    if not action.retell:
+        return {"due_version": times.version, "due_at": times.stage_due(action.stage)}
+    earlier = [
+        LEVEL_BY_CODE[str(entry["level"])]
+        for entry in escalations(record)
+        if entry.get("stage") == action.stage.value and str(entry.get("level")) in LEVEL_BY_CODE
+    ]
+    from_level = Level(max((level for level in earlier if level < record.level), default=record.level)).code
+    return {"due_version": times.version, "due_at": times.armed_at, "from_level": from_level}
+
+
 def _remind(record: WarningRecord, action: Remind, actor: Actor, now: float) -> _Step:
     due = stored(record)
     armed_at = due.armed_at if due is not None else record.raised_at
     previous = record.details.get(REMINDER_KEY) or {}
     count = int(previous.get("count", 0)) + 1
     reminder = {"slot": action.slot, "armed_at": armed_at, "count": count, "at": now}
+    if due is not None:
+        reminder["due_version"] = due.version
     return _Step(record.status, {REMINDER_KEY: reminder}, str(count))
 
 

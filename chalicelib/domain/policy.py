@@ -51,6 +51,9 @@ class Deadline(BaseModel):
     verify_s: float = Field(gt=0)
     clear_s: float = Field(gt=0)
     reminder_s: float = Field(default=0, ge=0)  # repeat a reminder while not acknowledged (0: none)
+    # of those, the first `reminder_sms` since the deadlines were armed also text the enterprise's on-duty person;
+    # every reminder goes to the enterprise's inbox (docs/delivery.md "Reminders")
+    reminder_sms: int = Field(default=0, ge=0)
     confirm_s: float | None = Field(default=None, gt=0)  # duty confirms a clear request (None: no clock)
 
 
@@ -59,9 +62,13 @@ class DeadlinePolicy(BaseModel):
     the duty centre's confirmation of an orange/red clear request (确认消警); yellow and blue close on request."""
 
     model_config = _POLICY
-    red: Deadline = Deadline(acknowledge_s=300, verify_s=900, clear_s=7200, reminder_s=120, confirm_s=1800)
-    orange: Deadline = Deadline(acknowledge_s=600, verify_s=1800, clear_s=14400, reminder_s=300, confirm_s=3600)
-    yellow: Deadline = Deadline(acknowledge_s=1800, verify_s=7200, clear_s=86400, reminder_s=600)
+    red: Deadline = Deadline(
+        acknowledge_s=300, verify_s=900, clear_s=7200, reminder_s=120, reminder_sms=2, confirm_s=1800
+    )
+    orange: Deadline = Deadline(
+        acknowledge_s=600, verify_s=1800, clear_s=14400, reminder_s=300, reminder_sms=1, confirm_s=3600
+    )
+    yellow: Deadline = Deadline(acknowledge_s=1800, verify_s=7200, clear_s=86400, reminder_s=600, reminder_sms=1)
     blue: Deadline = Deadline(acknowledge_s=7200, verify_s=86400, clear_s=259200, reminder_s=1800)
 
     def for_level(self, level: int) -> Deadline:

@@ -65,6 +65,11 @@ def local_clock(epoch_s: float) -> str:
     return datetime.fromtimestamp(epoch_s, UTC).astimezone(SHANGHAI).strftime("%H:%M")
 
 
+def local_day_clock(epoch_s: float) -> str:
+    """Day and time (UTC+8) for a window that may span days: 11-30 08:00."""
+    return datetime.fromtimestamp(epoch_s, UTC).astimezone(SHANGHAI).strftime("%m-%d %H:%M")
+
+
 def local_datetime(epoch_s: float) -> str:
     return datetime.fromtimestamp(epoch_s, UTC).astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S")
 
@@ -206,6 +211,39 @@ def reminder_sms(level: int, warning_id: str, enterprise: str, acknowledge_by: f
     return reminder_text(level, warning_id, enterprise, acknowledge_by).render()
 
 
+def declaration_reminder_text(enterprise: str, reason_zh: str, ends_at: float, declaration_id: str) -> SmsText:
+    """The declarer's window ends soon (第十六条): data must be back by then, or a new declaration is needed."""
+    params = {
+        "enterprise": short_enterprise(enterprise),
+        "reason": reason_zh,
+        "deadline": local_day_clock(ends_at),
+        "declaration_id": declaration_id,
+    }
+    return fit(DECLARATION_REMINDER, params)
+
+
+def declaration_approved_text(
+    enterprise: str, reason_zh: str, starts_at: float, ends_at: float, declaration_id: str
+) -> SmsText:
+    params = {
+        "enterprise": short_enterprise(enterprise),
+        "reason": reason_zh,
+        "window": f"{local_day_clock(starts_at)}至{local_day_clock(ends_at)}",
+        "declaration_id": declaration_id,
+    }
+    return fit(DECLARATION_APPROVED, params)
+
+
+def declaration_rejected_text(enterprise: str, reason_zh: str, why: str, declaration_id: str) -> SmsText:
+    params = {
+        "enterprise": short_enterprise(enterprise),
+        "reason": reason_zh,
+        "why": why,
+        "declaration_id": declaration_id,
+    }
+    return fit(DECLARATION_REJECTED, params)
+
+
 # --- templates: what every SMS and inbox line is made of ------------------------------------------------------
 
 
@@ -272,6 +310,25 @@ WARNING_ESCALATED_RETOLD = Template(
     {"level": 2, "overdue": 12, "ask": 24, "warning_id": 12},
     (("enterprise", 2, "head"),),
 )
+DECLARATION_ID_CHARS = 20  # DCL- and 16 hex digits (services.declarations.new_declaration_id)
+DECLARATION_REMINDER = Template(
+    "declaration_reminder",
+    "{enterprise}{reason}申报{deadline}到期,届时数据未恢复请重新申报。编号{declaration_id}",
+    {"reason": 4, "deadline": 11, "declaration_id": DECLARATION_ID_CHARS},
+    (("enterprise", 2, "head"),),
+)
+DECLARATION_APPROVED = Template(
+    "declaration_approved",
+    "{enterprise}{reason}申报已核准,{window}。编号{declaration_id}",
+    {"reason": 4, "window": 23, "declaration_id": DECLARATION_ID_CHARS},
+    (("enterprise", 2, "head"),),
+)
+DECLARATION_REJECTED = Template(
+    "declaration_rejected",
+    "{enterprise}{reason}申报被驳回:{why}。请按时恢复数据。编号{declaration_id}",
+    {"reason": 4, "declaration_id": DECLARATION_ID_CHARS},
+    (("enterprise", 4, "head"), ("why", 4, "head")),
+)
 TEMPLATES: Mapping[str, Template] = {
     template.template_id: template
     for template in (
@@ -280,6 +337,9 @@ TEMPLATES: Mapping[str, Template] = {
         WARNING_REMINDER,
         WARNING_ESCALATED,
         WARNING_ESCALATED_RETOLD,
+        DECLARATION_REMINDER,
+        DECLARATION_APPROVED,
+        DECLARATION_REJECTED,
     )
 }
 

@@ -62,7 +62,12 @@ class FakeDeclarationNotices(Fake):
     def __init__(self) -> None:
         super().__init__()
         self.reminded: list[str] = []
+        self.decided_: list[tuple[str, str]] = []  # (declaration id, status)
 
-    def remind(self, declaration: Declaration) -> None:
+    def remind(self, declaration: Declaration, at: float) -> None:
         with self._call("remind"):
             self.reminded.append(declaration.declaration_id)
+
+    def decided(self, declaration: Declaration) -> None:
+        with self._call("decided"):
+            self.decided_.append((declaration.declaration_id, declaration.status.value))

@@ -17,20 +17,27 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from aws_lambda_powertools import Logger
+
 from chalicelib.domain import declarations as rules
 from chalicelib.domain.access import require_role
 from chalicelib.domain.declarations import Declaration, DeclarationPolicy, DeclarationReason, DeclarationStatus
+from chalicelib.domain.delivery import declaration_decision_job, declaration_reminder_job
 from chalicelib.domain.errors import NotFound, ValidationFailed
 from chalicelib.domain.lifecycle import Actor, Role
+from chalicelib.observability import INHERIT, SERVICE, count, swallowed
 from chalicelib.services.ports import (
     UNKNOWN_ORIGIN,
     AuditStamp,
     DeclarationNotices,
     DeclarationStore,
+    DeliveryJobs,
     Origin,
     RegistryRepository,
     SubjectLog,
 )
+
+logger = Logger(service=SERVICE, child=True, level=INHERIT)
 
 SWEEP_ACTOR = Actor(user_id="declaration-sweep", role=Role.SYSTEM, name="申报到期巡检")
 NOT_FOUND = ("declaration_not_found", "申报不存在或无权查看")
@@ -70,6 +77,22 @@ class SweepReport:
 
 def new_declaration_id() -> str:
     return f"DCL-{uuid.uuid4().hex[:16]}"
+
+
+class DeclarationNoticeJobs:
+    """The `DeclarationNotices` port over the delivery path: every notice is a delivery job (docs/delivery.md),
+    sent by the deliver function like a warning's, once per (job, recipient, channel)."""
+
+    def __init__(self, jobs: DeliveryJobs) -> None:
+        self._jobs = jobs
+
+    def remind(self, declaration: Declaration, at: float) -> None:
+        self._jobs.enqueue([declaration_reminder_job(declaration, at)])
+        count("DeliveryJobsEnqueued", kind="declaration_reminder")
+
+    def decided(self, declaration: Declaration) -> None:
+        self._jobs.enqueue([declaration_decision_job(declaration)])
+        count("DeliveryJobsEnqueued", kind="declaration_decision")
 
 
 class Declarations:
@@ -137,7 +160,9 @@ class Declarations:
         require_role(actor, rules.VERIFYING_ROLES, "核实申报")
         current = self._visible(actor, declaration_id)
         now = self._clock()
-        return self._save(rules.approve(current, actor, now), "declaration_approved", actor, now, note, origin)
+        approved = self._save(rules.approve(current, actor, now), "declaration_approved", actor, now, note, origin)
+        self._tell_decision(approved)
+        return approved
 
     def reject(
         self, actor: Actor, declaration_id: str, reason: str, origin: Origin = UNKNOWN_ORIGIN
@@ -146,7 +171,21 @@ class Declarations:
         current = self._visible(actor, declaration_id)
         now = self._clock()
         changed = rules.reject(current, actor, now, reason)
-        return self._save(changed, "declaration_rejected", actor, now, reason, origin)
+        rejected = self._save(changed, "declaration_rejected", actor, now, reason, origin)
+        self._tell_decision(rejected)
+        return rejected
+
+    def _tell_decision(self, declaration: Declaration) -> None:
+        """The decision is recorded whatever happens here: a notice that cannot be queued is logged and counted
+        (the enterprise still sees the status in the app), never an error answer for a decision that stands."""
+        try:
+            self._notices.decided(declaration)
+        except Exception as exc:
+            logger.warning(
+                "declaration decision not queued for delivery",
+                extra={"declaration_id": declaration.declaration_id, "error": type(exc).__name__},
+            )
+            swallowed("declarations.decided")
 
     # --- reads
 
@@ -178,7 +217,8 @@ class Declarations:
 
     def sweep(self) -> SweepReport:
         """Mark ended windows expired and remind the declarers of windows about to end (each once: the reminder
-        is recorded after it is handed over, so a failure in between reminds again next round)."""
+        is recorded after it is handed over, so a failure in between reminds again next round; its delivery job
+        has one id per declaration, so the people are told once)."""
         report = SweepReport()
         now = self._clock()
         open_now = self._store.open()
@@ -190,7 +230,7 @@ class Declarations:
                 report.failed.append(declaration.declaration_id)
         for declaration in rules.due_reminders(open_now, now, self._policy):
             try:
-                self._notices.remind(declaration)
+                self._notices.remind(declaration, now)
                 self._save(rules.reminded(declaration, now), "declaration_reminded", SWEEP_ACTOR, now)
                 report.reminded.append(declaration.declaration_id)
             except Exception:  # reminded again next round (at least once)

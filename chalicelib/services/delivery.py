@@ -114,7 +114,7 @@ class DeliveryService:
             "delivery job handled",
             extra={
                 "job_id": job.job_id,
-                "warning_id": job.warning_id,
+                "subject": job.subject,
                 "kind": job.kind.value,
                 "sent": report.sent,
                 "skipped": report.skipped,
@@ -165,7 +165,7 @@ class DeliveryService:
         else:
             count("DeliveriesFailed", channel=target.channel.value, outcome=receipt.outcome)
         try:
-            self._receipts.record(job.warning_id, receipt)
+            self._receipts.record(job.subject, receipt)
         except Exception as exc:  # the ledger holds the truth; the timeline misses one line
             logger.warning("receipt not recorded", extra={"job_id": job.job_id, "error": type(exc).__name__})
             swallowed("delivery.receipt")
@@ -200,6 +200,7 @@ class DeliveryService:
             text=job.text.render(),
             detail=job.detail,
             at=job.at,
+            declaration_id=job.declaration_id,
         )
         try:
             self._inbox.put(item)
@@ -236,7 +237,7 @@ class DeliveryService:
             text=text.render(),
             dedupe_key=f"{job.job_id}:{target.recipient}",
         )
-        where = {"job_id": job.job_id, "warning_id": job.warning_id, "recipient": target.recipient}
+        where = {"job_id": job.job_id, "subject": job.subject, "recipient": target.recipient}
         try:
             receipt = self._sms.send(message)
         except SmsRejected as exc:

@@ -653,11 +653,16 @@ class DeclarationStore(Protocol):
 
 
 class DeclarationNotices(Protocol):
-    """Telling the declarer (the delivery path implements it; until then a logging no-op)."""
+    """Telling people of declarations: delivery jobs on the delivery queue (`services.declarations.
+    DeclarationNoticeJobs`); a logging no-op where a stage has no delivery queue."""
 
-    def remind(self, declaration: Declaration) -> None:
+    def remind(self, declaration: Declaration, at: float) -> None:
         """The declaration's window ends soon: declare again if the outage goes on. Called at least once per
-        declaration (dedupe on `declaration_subject(id)`)."""
+        declaration (the job id is per declaration: the delivery ledger sends it once)."""
+        ...
+
+    def decided(self, declaration: Declaration) -> None:
+        """A regulator approved or rejected the declaration (its stored, decided state)."""
         ...
 
 
@@ -784,6 +789,7 @@ class InboxItem:
     detail: str
     at: float
     read_at: float | None = None
+    declaration_id: str = ""  # a declaration's notice: the declaration (`warning_id` is empty then)
 
 
 @dataclass
@@ -827,7 +833,7 @@ class DeliveryReceipt:
 
 
 class Receipts(Protocol):
-    """The deliveries' outcomes, on the warning's event partition."""
+    """The deliveries' outcomes, on the event partition of their subject (a warning id, or `declaration:{id}`)."""
 
     def record(self, warning_id: str, receipt: DeliveryReceipt) -> None:
         """Write (or overwrite) the receipt of this delivery, counting the attempts."""

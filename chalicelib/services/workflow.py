@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -23,8 +23,8 @@ from aws_lambda_powertools import Logger
 
 from chalicelib.domain import due
 from chalicelib.domain.catalog import Policy
-from chalicelib.domain.delivery import escalation_job, reminder_job
-from chalicelib.domain.due import DueItem, DueKind, DueTimes, Stage
+from chalicelib.domain.delivery import escalation_job, reminder_by_sms, reminder_job
+from chalicelib.domain.due import REMINDER_KEY, DueItem, DueKind, DueTimes, Stage
 from chalicelib.domain.errors import InvalidTransition
 from chalicelib.domain.levels import Level
 from chalicelib.domain.lifecycle import Actor, Role
@@ -75,6 +75,7 @@ class WorkflowReport:
     escalations: int = 0
     reminders: int = 0
     jobs: int = 0  # delivery jobs enqueued (reminders, escalations)
+    retold_jobs: int = 0  # of which enqueued again for a redelivered message (the ledger sends nothing twice)
     archived: int = 0
     stale: int = 0  # a due message for a warning that moved on (old version, archived, gone)
     moved_on: int = 0  # a due item that another writer handled first
@@ -235,6 +236,7 @@ class WorkflowService:
                 "stale due message ignored",
                 extra={"warning_id": message.warning_id, "due_version": message.due_version, "now": times.version},
             )
+            self._tell_again(record, message.due_version, report)
             return
         now = self._clock()
         items = due.due_now(record, now, self._policy.workflow.early_s)
@@ -259,7 +261,7 @@ class WorkflowService:
             if item.kind is DueKind.REMIND:
                 self._tell_reminder(record, times, item, now, report)
             elif item.kind is not DueKind.ARCHIVE:
-                self._tell_escalation(record, times, item, now, report)
+                self._tell_escalation(record, times.version, item, now, report)
 
     def _do(
         self, record: WarningRecord, times: DueTimes, item: DueItem, now: float, report: WorkflowReport
@@ -322,8 +324,29 @@ class WorkflowService:
             return CONFIRM_AUDIENCES
         return TIER_AUDIENCES[min(item.tier, 3)]
 
+    def _tell_again(self, record: WarningRecord, due_version: int, report: WorkflowReport) -> None:
+        """A due message whose version has moved on may be a redelivery after a crash between recording its due
+        items and telling people: enqueue their delivery jobs again. The jobs' ids are those of the first telling,
+        so the delivery ledger sends nothing twice; the audience topic is not published again (it is a feed for
+        machines, told at most once when this window is hit)."""
+        now, before = self._clock(), report.retold_jobs
+        for item in due.recorded_under(record, due_version):
+            self._tell_escalation(record, due_version, item, now, report, publish=False)
+        reminder = record.details.get(REMINDER_KEY)
+        if isinstance(reminder, Mapping) and reminder.get("due_version") == due_version:
+            item = DueItem(DueKind.REMIND, float(reminder["slot"]))
+            self._tell_reminder(record, due.stored(record), item, now, report, slot=item.at, publish=False)
+        if report.retold_jobs > before:
+            count("WorkflowJobsEnqueuedAgain", report.retold_jobs - before)
+
     def _tell_escalation(
-        self, record: WarningRecord, times: DueTimes, item: DueItem, now: float, report: WorkflowReport
+        self,
+        record: WarningRecord,
+        due_version: int,
+        item: DueItem,
+        now: float,
+        report: WorkflowReport,
+        publish: bool = True,
     ) -> None:
         assert item.stage is not None
         enterprise = self._directory.enterprise(record.enterprise_id)
@@ -345,18 +368,30 @@ class WorkflowService:
             "retell": item.kind is DueKind.RETELL,
             "reason": f"{item.stage.value}_overdue",
         }
-        discriminator = f"v{times.version}:{item.kind.value}:{item.stage.value}:t{item.tier}"
-        self._send(record, enterprise, audiences, body, text, item, now, report, discriminator)
+        discriminator = f"v{due_version}:{item.kind.value}:{item.stage.value}:t{item.tier}"
+        self._send(record, enterprise, audiences, body, text, item, now, report, discriminator, publish=publish)
 
     def _tell_reminder(
-        self, record: WarningRecord, times: DueTimes, item: DueItem, now: float, report: WorkflowReport
+        self,
+        record: WarningRecord,
+        times: DueTimes | None,
+        item: DueItem,
+        now: float,
+        report: WorkflowReport,
+        slot: float | None = None,
+        publish: bool = True,
     ) -> None:
+        if times is None:
+            return
         enterprise = self._directory.enterprise(record.enterprise_id)
         name = enterprise.name if enterprise else record.enterprise_name
         text = reminder_text(record.level, record.warning_id, name, times.acknowledge_by)
-        body = {"type": "reminder", "change": "reminder", "reason": "not_acknowledged"}
-        slot = self._slot(record, times, item, now)
-        self._send(record, enterprise, (Audience.ENTERPRISE,), body, text, item, now, report, slot=slot)
+        slot = self._slot(record, times, item, now) if slot is None else slot
+        limits = self._policy.deadlines.for_level(record.level)
+        by_sms = reminder_by_sms(slot, times.armed_at, limits.reminder_s, limits.reminder_sms)
+        body = {"type": "reminder", "change": "reminder", "reason": "not_acknowledged", "sms": by_sms}
+        audiences = (Audience.ENTERPRISE,)
+        self._send(record, enterprise, audiences, body, text, item, now, report, slot=slot, publish=publish)
 
     def _send(
         self,
@@ -370,6 +405,7 @@ class WorkflowService:
         report: WorkflowReport,
         discriminator: str = "",
         slot: float | None = None,
+        publish: bool = True,
     ) -> None:
         if not audiences:
             return
@@ -389,7 +425,7 @@ class WorkflowService:
             "at": datetime.fromtimestamp(now, UTC).isoformat(),
             "text": text,
         }
-        if self._publisher is not None:
+        if publish and self._publisher is not None:
             self._publisher.publish(
                 message,
                 {
@@ -405,12 +441,13 @@ class WorkflowService:
         regulators = self._policy.routing.regulators.get(record.sector, ())
         areas = enterprise.area_codes if enterprise else record.area_codes
         if slot is not None:
-            job = reminder_job(record, slot, sms)
+            job = reminder_job(record, slot, sms, by_sms=bool(body.get("sms")))
         else:
             job = escalation_job(record, audiences, discriminator, item.at, sms, regulators, areas)
         if self._jobs is not None:
             self._jobs.enqueue([job])
             report.jobs += 1
+            report.retold_jobs += int(not publish)
             count("DeliveryJobsEnqueued", kind=job.kind.value)
         logger.info(
             "people told", extra={"change": body["change"], "audiences": message["audience"], "job_id": job.job_id}

@@ -62,7 +62,8 @@ def escalation_lines(entry: EscalationEntry, console: Console, enterprise: str) 
     who = f"{enterprise} {entry.warning_id}"
     reason = REASON_ZH.get(entry.reason, entry.reason)
     if entry.is_reminder:
-        text = f"{head} {pad('催办提醒', 12)} {sector} {who}: {reason},第{entry.ordinal}次提醒 → 企业"
+        channels = "短信+站内信" if entry.body.get("sms") else "站内信"
+        text = f"{head} {pad('催办提醒', 12)} {sector} {who}: {reason},第{entry.ordinal}次提醒 → 企业({channels})"
         return [console.paint(text, "dim")]
     tier = entry.tier
     tier_zh = ESCALATION_TIER_ZH[EscalationTier(tier)] if tier in (1, 2, 3) else f"tier {tier}"
@@ -71,8 +72,16 @@ def escalation_lines(entry: EscalationEntry, console: Console, enterprise: str) 
     label = TIER_LABEL.get(tier, entry.change)
     first = f"{head} {pad(label, 12)} {sector} {who}: {reason}{when} → {tier_zh}"
     routing = "" if set(entry.routed) == entry.delivered_to else f"  ⚠ 路由 {'/'.join(entry.routed)}"
-    second = f"{INDENT}→ 送达 {audiences_zh(entry.delivered_to)} · {sms_zh(entry.sms_sent)}{routing}"
+    sms = sms_zh(entry.sms_sent) if entry.receipts_seen else "短信 投递中…"
+    second = f"{INDENT}→ 送达 {audiences_zh(entry.delivered_to)} · {sms}{routing}"
     return [console.paint(first, "bold" if tier < 3 else "red"), console.paint(second, "dim")]
+
+
+def delivered_lines(entry: EscalationEntry, console: Console, enterprise: str) -> list[str]:
+    """The SMS of an escalation printed before its delivery receipts came (the deliver function was behind)."""
+    label = TIER_LABEL.get(entry.tier, entry.change)
+    sms = sms_zh(entry.sms_sent) if entry.receipts_seen else "短信 回执未到"
+    return [console.paint(f"{INDENT}✉ {label} {enterprise} {entry.warning_id} 已投递 · {sms}", "dim")]
 
 
 def shows_reminder(ordinal: int) -> bool:

@@ -21,9 +21,11 @@ from chalicelib.domain.warnings import WarningRecord, WarningStatus
 from local.actors import ActorEvent, Persona
 from local.demo.summary import (
     BadMessageOutcome,
+    DeliverySummary,
     DemoSummary,
     EscalationItem,
     EscalationSummary,
+    Latency,
     LoopSummary,
     MessageCounts,
     OldestRunning,
@@ -39,7 +41,7 @@ from local.demo.summary import (
     WarningSummary,
 )
 from local.demo.terminal import CST
-from local.feed import AUDIENCE_QUEUES, ExecutionEnd, FeedStats
+from local.feed import AUDIENCE_QUEUES, ExecutionEnd, FeedStats, escalation_sms
 from local.fleet import INCIDENTS, SimMessage
 from local.runtime import LocalPlatform
 from local.seed import SeedRegistry
@@ -89,6 +91,12 @@ class PlatformTables:
         return [record for record in self._all_warnings() if record.warning_id not in self._warnings_before]
 
     @staticmethod
+    def receipts(warning_id: str) -> list[dict[str, Any]]:
+        from chalicelib.adapters.delivery_store import read_receipts
+
+        return read_receipts(warning_id)
+
+    @staticmethod
     def events(warning_id: str) -> list[dict[str, Any]]:
         from chalicelib.adapters.dynamo import DynamoWarningStore
 
@@ -115,14 +123,16 @@ def summarise(facts: RunFacts, platform: LocalPlatform, tables: PlatformTables) 
     """The summary without its verdict (`local.demo.checks.with_verdict` adds it)."""
     records = tables.warnings()
     reached = {record.warning_id: levels_reached(tables.events(record.warning_id)) for record in records}
+    receipts = {record.warning_id: tables.receipts(record.warning_id) for record in records}
     return DemoSummary(
         options=facts.options,
         timings=facts.timings,
         messages=message_counts(facts, platform),
         quarantine=quarantine_summary(facts.bad, tables.quarantine_rows()),
         warnings=warning_summary(records, reached, facts.feed),
-        sms=sms_summary(facts.feed),
-        escalations=escalation_summary(facts.feed, records),
+        sms=sms_summary(facts.feed, receipts),
+        escalations=escalation_summary(facts.feed, records, receipts),
+        deliveries=delivery_summary(receipts),
         people=people_summary(facts.personas, facts.actor_events),
         loop=loop_summary(records, facts.ended, facts.oldest_running),
         scenarios=scenario_outcomes(records, reached, platform.registry, facts),
@@ -222,8 +232,7 @@ def warning_summary(
     )
 
 
-def sms_summary(feed: FeedStats) -> SmsSummary:
-    escalations = [entry for entry in feed.escalations if not entry.is_reminder]
+def sms_summary(feed: FeedStats, receipts: Mapping[str, Sequence[Mapping[str, Any]]]) -> SmsSummary:
     by_level: dict[str, Counter[str]] = {}
     for entry in feed.entries:
         if entry.kind in RAISING:
@@ -233,11 +242,87 @@ def sms_summary(feed: FeedStats) -> SmsSummary:
         by_audience=dict(feed.sms_by_audience),
         for_raises_by_level={level: dict(counts) for level, counts in by_level.items()},
         planned_for_changes=sum(sum(entry.planned_sms.values()) for entry in feed.entries),
-        for_escalations=sum(sum(entry.sms_sent.values()) for entry in escalations),
+        for_escalations=escalation_sms_sent(receipts),
     )
 
 
-def escalation_summary(feed: FeedStats, records: Sequence[WarningRecord]) -> EscalationSummary:
+def escalation_sms_sent(receipts: Mapping[str, Sequence[Mapping[str, Any]]]) -> int:
+    return sum(
+        1
+        for rows in receipts.values()
+        for row in rows
+        if (row.get("kind"), row.get("channel"), row.get("outcome")) == ("escalation", "sms", "sent")
+    )
+
+
+def delivery_summary(receipts: Mapping[str, Sequence[Mapping[str, Any]]]) -> DeliverySummary:
+    rows = [row for warning_rows in receipts.values() for row in warning_rows]
+    by_kind: dict[str, Counter[str]] = {}
+    by_audience: dict[str, Counter[str]] = {}
+    for row in rows:
+        by_kind.setdefault(str(row["kind"]), Counter())[str(row["channel"])] += 1
+        by_audience.setdefault(str(row["channel"]), Counter())[str(row["audience"])] += 1
+    reminder_sms = Counter(
+        warning_id
+        for warning_id, warning_rows in receipts.items()
+        for row in warning_rows
+        if (row.get("kind"), row.get("channel"), row.get("outcome")) == ("reminder", "sms", "sent")
+    )
+    return DeliverySummary(
+        jobs_by_kind=dict(Counter(kind for kind, _ in {(str(r["kind"]), str(r["job_id"])) for r in rows})),
+        by_kind={kind: dict(counts) for kind, counts in by_kind.items()},
+        by_audience={channel: dict(counts) for channel, counts in by_audience.items()},
+        outcomes=dict(Counter(str(row["outcome"]) for row in rows)),
+        failed_reasons=dict(
+            Counter(str(row.get("reason") or "-") for row in rows if row["outcome"] in ("failed", "unknown"))
+        ),
+        retried=sum(max(0, int(row.get("attempts", 1)) - 1) for row in rows),
+        reminder_sms_for_one_warning=max(reminder_sms.values(), default=0),
+        sms_latency_s=sms_latency(rows),
+    )
+
+
+def job_moment(job_id: str) -> float | None:
+    """The moment a job is about, from its id (`domain.delivery.job_id`): a warning change's reading
+    (`warning_change:{warning}:{event seq}`, seq = ms × 10 + kind) or a reminder's slot
+    (`reminder:{warning}:{slot}`)."""
+    kind, _, rest = job_id.partition(":")
+    last = rest.rpartition(":")[2]
+    if not last.isdigit():
+        return None
+    if kind == "warning_change":
+        return int(last) // 10 / 1000
+    if kind == "reminder":
+        return float(last)
+    return None
+
+
+def sms_latency(rows: Sequence[Mapping[str, Any]]) -> dict[str, Latency]:
+    found: dict[str, list[float]] = {}
+    for row in rows:
+        moment = job_moment(str(row["job_id"]))
+        if moment is None or row["channel"] != "sms" or row["outcome"] != "sent" or int(row["attempts"]) != 1:
+            continue
+        found.setdefault(str(row["kind"]), []).append(float(row["at"]) - moment)
+    return {kind: latency(values) for kind, values in found.items()}
+
+
+def latency(values: Sequence[float]) -> Latency:
+    ordered = sorted(values)
+    if not ordered:
+        return Latency(n=0, median_s=None, p95_s=None, max_s=None)
+    p95 = ordered[min(len(ordered) - 1, max(0, -(-len(ordered) * 95 // 100) - 1))]
+    return Latency(
+        n=len(ordered),
+        median_s=round(statistics.median(ordered), 3),
+        p95_s=round(p95, 3),
+        max_s=round(ordered[-1], 3),
+    )
+
+
+def escalation_summary(
+    feed: FeedStats, records: Sequence[WarningRecord], receipts: Mapping[str, Sequence[Mapping[str, Any]]]
+) -> EscalationSummary:
     escalations = [entry for entry in feed.escalations if not entry.is_reminder]
     return EscalationSummary(
         by_tier={tier: sum(1 for e in escalations if e.tier == tier) for tier in TIERS},
@@ -246,7 +331,7 @@ def escalation_summary(feed: FeedStats, records: Sequence[WarningRecord]) -> Esc
         most_reminders_for_one_warning=max(
             (entry.ordinal for entry in feed.escalations if entry.is_reminder), default=0
         ),
-        sms=sum(sum(e.sms_sent.values()) for e in escalations),
+        sms=escalation_sms_sent(receipts),
         recorded_tiers=recorded_tiers(records),
         published=[
             EscalationItem(
@@ -258,7 +343,7 @@ def escalation_summary(feed: FeedStats, records: Sequence[WarningRecord]) -> Esc
                 reason=e.reason,
                 at=e.at,
                 delivered_to=[a for a in AUDIENCE_QUEUES if a in e.delivered_to],
-                sms_by_audience=dict(e.sms_sent),
+                sms_by_audience=dict(escalation_sms(e.body, e.occurrence, receipts.get(e.warning_id, ()))),
             )
             for e in escalations
         ],

@@ -29,6 +29,7 @@ from local.demo.live_lines import (
     Progress,
     actor_lines,
     archive_lines,
+    delivered_lines,
     escalation_lines,
     feed_lines,
     note_line,
@@ -126,6 +127,8 @@ class LiveDemo:
             phone_audiences(platform.registry),
             self._show,
             on_escalation=self._show_escalation,
+            receipts=delivery_receipts,
+            on_delivered=self._show_delivered,
         )
         self.crew = ActorCrew(platform.api_url, platform.registry, self._on_action, options.actor_timing)
         self.executions = ExecutionWatcher(
@@ -212,7 +215,8 @@ class LiveDemo:
         settled_since: list[float] = []
 
         def settled_and_shown() -> bool:
-            if not (self._platform_settled() and not self._closed_not_archived()):
+            settled = self._platform_settled() and not self._closed_not_archived() and self._deliveries_drained()
+            if not settled:
                 settled_since.clear()
                 return False
             if not settled_since:
@@ -265,6 +269,14 @@ class LiveDemo:
             and handled >= counters.forwarded
         )
 
+    def _deliveries_drained(self) -> bool:
+        """The delivery queue is empty: every job queued so far was handled and its receipts written."""
+        attributes = self.platform.client("sqs").get_queue_attributes(
+            QueueUrl=self.platform.infra.queue_url("DeliveryQueue"),
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return all(int(value) == 0 for value in attributes.values())
+
     def _closed_not_archived(self) -> set[str]:
         archived = {end.warning_id for end in self.executions.ended() if end.archived}
         with self._lock:
@@ -282,6 +294,11 @@ class LiveDemo:
             return
         enterprise = self._names.get(entry.enterprise_id, entry.enterprise_id)
         self.console.lines(escalation_lines(entry, self.console, enterprise))
+
+    def _show_delivered(self, entry: EscalationEntry) -> None:
+        """The SMS of an escalation shown before its delivery receipts came."""
+        enterprise = self._names.get(entry.enterprise_id, entry.enterprise_id)
+        self.console.lines(delivered_lines(entry, self.console, enterprise))
 
     def _on_action(self, event: ActorEvent) -> None:
         enterprise_id = str(event.before.get("enterprise_id", ""))
@@ -325,6 +342,15 @@ class LiveDemo:
             archived=sum(1 for end in self.executions.ended() if end.archived),
         )
         self.console.line(progress_line(progress, self.console))
+
+
+def delivery_receipts(warning_id: str) -> list[dict[str, Any]]:
+    """A warning's delivery receipts (the deliver function's record of every SMS and inbox entry)."""
+    from chalicelib.adapters.delivery_store import read_receipts
+    from chalicelib.bootstrap import base
+
+    base()  # the tables bound, as the handlers have them
+    return read_receipts(warning_id)
 
 
 class _Discard(io.TextIOBase):

@@ -86,7 +86,30 @@ class SmsSummary(_Model):
     by_audience: dict[str, int]
     for_raises_by_level: dict[str, dict[str, int]]  # raise and level_up changes: level -> audience -> SMS sent
     planned_for_changes: int  # recipients the platform addressed in its warning-change messages
-    for_escalations: int  # SMS matched to escalations
+    for_escalations: int  # SMS of escalations, from their delivery receipts
+
+
+class Latency(_Model):
+    n: int
+    median_s: float | None
+    p95_s: float | None
+    max_s: float | None
+
+
+class DeliverySummary(_Model):
+    """Every delivery of the run's warnings, from the delivery receipts (docs/delivery.md "Receipts"): one per
+    (job, recipient, channel), its latest outcome and how many attempts it took."""
+
+    jobs_by_kind: dict[str, int]  # delivery jobs with at least one receipt: warning_change, reminder, escalation
+    by_kind: dict[str, dict[str, int]]  # kind -> channel (sms, inbox) -> deliveries
+    by_audience: dict[str, dict[str, int]]  # channel -> audience -> deliveries
+    outcomes: dict[str, int]  # sent, failed, unknown, retrying
+    failed_reasons: dict[str, int]  # reason -> failed or unknown deliveries
+    retried: int  # attempts beyond the first, over all deliveries
+    reminder_sms_for_one_warning: int  # the most reminder SMS any one warning's on-duty person received
+    # kind -> seconds from the moment the job is about (a warning change: its reading; a reminder: its slot) to
+    # the SMS handed to the channel (the receipt of a first attempt)
+    sms_latency_s: dict[str, Latency] = Field(default_factory=dict)
 
 
 class EscalationItem(_Model):
@@ -189,6 +212,7 @@ class DemoSummary(_Model):
     warnings: WarningSummary
     sms: SmsSummary
     escalations: EscalationSummary
+    deliveries: DeliverySummary
     people: PeopleSummary
     loop: LoopSummary
     scenarios: list[ScenarioOutcome]

@@ -44,14 +44,52 @@ def summary_lines(summary: DemoSummary, console: Console, written_to: Path | Non
         "",
         bold("短信 SMS sent by audience"),
         f"  {by_audience} · total {sms.total} (warning changes: planned {sms.planned_for_changes}; "
-        f"escalations: {sms.for_escalations} matched)",
+        f"escalations: {sms.for_escalations} by their receipts)",
     ]
+    lines += delivery_lines(summary)
     lines += loop_lines(summary, console)
     lines += ["", bold("ACCOUNTING") + " " + accounting_line(summary)]
     lines += check_lines(summary.checks, console)
     if written_to is not None:
         lines.append(console.paint(f"  the same as JSON: {shown_path(written_to)}", "dim"))
     lines.append(verdict_line(summary, console))
+    return lines
+
+
+DELIVERY_KINDS = ("warning_change", "reminder", "escalation", "declaration_reminder", "declaration_decision")
+
+
+def delivery_lines(summary: DemoSummary) -> list[str]:
+    """Deliveries by kind and channel, by audience, and their outcomes: the delivery receipts of the run."""
+    deliveries = summary.deliveries
+    kinds = [kind for kind in DELIVERY_KINDS if kind in deliveries.by_kind] + sorted(
+        set(deliveries.by_kind) - set(DELIVERY_KINDS)
+    )
+    lines = ["", "投递 deliveries (from the delivery receipts)            jobs    短信 sms  站内信 inbox"]
+    for kind in kinds:
+        channels = deliveries.by_kind[kind]
+        lines.append(
+            f"  {pad(kind, 50)}{deliveries.jobs_by_kind.get(kind, 0):>6}"
+            f"{channels.get('sms', 0):>10}{channels.get('inbox', 0):>13}"
+        )
+    for channel in ("sms", "inbox"):
+        audiences = deliveries.by_audience.get(channel, {})
+        shown = " · ".join(f"{audience_zh(a)} {n}" for a, n in ordered_by_audience(audiences)) or "none"
+        lines.append(f"  {channel:<6}by audience: {shown}")
+    outcomes = " · ".join(f"{outcome} {n}" for outcome, n in sorted(deliveries.outcomes.items())) or "none"
+    reasons = ", ".join(f"{reason} {n}" for reason, n in sorted(deliveries.failed_reasons.items()))
+    lines.append(
+        f"  outcomes: {outcomes}" + (f" ({reasons})" if reasons else "") + f" · retried {deliveries.retried}"
+        f" · most reminder SMS to one warning's on-duty person {deliveries.reminder_sms_for_one_warning}"
+    )
+    for kind, stats in deliveries.sms_latency_s.items():
+        if stats.n:
+            lines.append(
+                f"  {kind} → SMS handed to the channel, s: median {stats.median_s:.1f} · p95 {stats.p95_s:.1f}"
+                f" · max {stats.max_s:.1f} (n {stats.n}; from the "
+                + ("reading" if kind == "warning_change" else "reminder's slot")
+                + ")"
+            )
     return lines
 
 

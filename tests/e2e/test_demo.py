@@ -34,7 +34,7 @@ from local.demo.checks import RULES, with_verdict
 from local.demo.deadlines import FAST_DEADLINES_S
 from local.demo.summary import DemoSummary, ScenarioOutcome
 from local.demo.summary_lines import VERDICT_OK
-from local.feed import EscalationEntry, WarningFeed
+from local.feed import EscalationEntry, WarningFeed, escalation_sms
 from local.fleet import INCIDENTS
 from local.seed import load_seed
 
@@ -311,12 +311,14 @@ def _escalation_message(body: dict[str, Any], audiences: list[str], receipt: str
     return {"Body": json.dumps(body), "ReceiptHandle": receipt, "MessageAttributes": {"audience": attribute}}
 
 
-def test_the_feed_shows_an_escalation_once_with_the_queues_and_the_sms_naming_its_warning() -> None:
+def test_the_feed_shows_an_escalation_once_with_the_queues_and_the_sms_of_its_delivery_receipts() -> None:
     body = {
         "type": "escalation",
         "warning_id": "WTEST0001",
         "change": "escalation_tier1",
         "tier": 1,
+        "stage": "acknowledge",
+        "retell": False,
         "reason": "acknowledge_overdue",
         "level": "red",
         "sector": "hazchem",
@@ -329,24 +331,40 @@ def test_the_feed_shows_an_escalation_once_with_the_queues_and_the_sms_naming_it
             "enterprise-url": [_escalation_message(body, ["duty", "enterprise"], "e1")],
         }
     )
-    sms = [
-        ("+8613800000001", "【滨海大应急】红色预警WTEST0001 塘沽化工超时未签收"),
-        ("+8613800000002", "【滨海大应急】红色预警WTEST0001 塘沽化工超时未签收"),
-        ("+8613800000003", "【滨海大应急】红色预警WOTHER001 别的预警超时未签收"),
-    ]
-    sent: list[tuple[str, str]] = []
+
+    def receipt(job_id: str, channel: str, audience: str, recipient: str) -> dict[str, Any]:
+        return {
+            "job_id": job_id,
+            "kind": "escalation",
+            "channel": channel,
+            "audience": audience,
+            "recipient": recipient,
+            "outcome": "sent",
+            "attempts": 1,
+        }
+
+    this_job = "escalation:WTEST0001:v3:escalate:acknowledge:t1"
+    receipts: list[dict[str, Any]] = []
     shown: list[EscalationEntry] = []
     feed = WarningFeed(
         queues,
         {"duty": "duty-url", "enterprise": "enterprise-url"},
-        lambda: sent,
-        {"+8613800000001": "duty", "+8613800000002": "enterprise", "+8613800000003": "duty"},
+        list,
+        {},
         lambda entry: None,
         on_escalation=shown.append,
+        receipts=lambda warning_id: receipts if warning_id == "WTEST0001" else [],
         escalation_wait_s=0.0,
     )
     feed.poll_once()
-    sent.extend(sms)
+    receipts.extend(
+        [
+            receipt(this_job, "sms", "duty", "P-DUTY-01"),
+            receipt(this_job, "sms", "enterprise", "P-ENT"),
+            receipt(this_job, "inbox", "duty", "duty"),
+            receipt("escalation:WTEST0001:v3:escalate:verify:t2", "sms", "regulator", "P-REG"),  # another stage
+        ]
+    )
     feed.poll_once()
     feed.poll_once()
 
@@ -355,3 +373,104 @@ def test_the_feed_shows_an_escalation_once_with_the_queues_and_the_sms_naming_it
     assert (entry.tier, entry.warning_id, entry.delivered_to) == (1, "WTEST0001", {"duty", "enterprise"})
     assert dict(entry.sms_sent) == {"duty": 1, "enterprise": 1}
     assert feed.stats().escalations_by_tier == {1: 1}
+
+
+def test_an_escalation_shown_before_its_receipts_is_followed_by_its_deliveries_when_they_come() -> None:
+    body = {
+        "type": "escalation",
+        "warning_id": "WTEST0002",
+        "change": "escalation_tier3",
+        "tier": 3,
+        "stage": "clear",
+        "retell": False,
+        "reason": "clear_overdue",
+        "level": "red",
+        "enterprise_id": "E-HC-06",
+        "at": "2025-06-01T03:30:00+00:00",
+    }
+    receipts: list[dict[str, Any]] = []
+    shown: list[EscalationEntry] = []
+    delivered: list[EscalationEntry] = []
+    feed = WarningFeed(
+        _Queues({"emergency-url": [_escalation_message(body, ["emergency"], "m1")]}),
+        {"emergency": "emergency-url"},
+        list,
+        {},
+        lambda entry: None,
+        on_escalation=shown.append,
+        receipts=lambda warning_id: receipts,
+        on_delivered=delivered.append,
+        escalation_wait_s=0.0,
+    )
+    feed.poll_once()
+    feed.poll_once()
+    assert len(shown) == 1 and not shown[0].sms_sent and delivered == []  # the deliver function is behind
+
+    job = "escalation:WTEST0002:v7:escalate:clear:t3"
+    receipts += [
+        {"job_id": job, "channel": "sms", "audience": "emergency", "recipient": r, "outcome": "sent"}
+        for r in ("P-EMG-01", "P-EMG-02")
+    ]
+    feed.poll_once()
+    feed.stop()  # shows what is pending at once
+
+    assert [dict(entry.sms_sent) for entry in delivered] == [{"emergency": 2}]
+
+
+def test_escalations_of_one_stage_at_two_due_versions_each_count_their_own_jobs_receipts() -> None:
+    body = {"warning_id": "W1", "stage": "acknowledge", "tier": 1, "retell": False}
+    rows = [
+        {
+            "job_id": f"escalation:W1:v{version}:escalate:acknowledge:t1",
+            "channel": "sms",
+            "outcome": "sent",
+            "audience": audience,
+        }
+        for version, audience in ((12, "duty"), (3, "enterprise"), (12, "enterprise"))
+    ]
+    assert escalation_sms(body, 0, rows) == {"enterprise": 1}  # v3 first: by version number, not as text
+    assert escalation_sms(body, 1, rows) == {"duty": 1, "enterprise": 1}
+    assert escalation_sms({**body, "retell": True}, 0, rows) == {}
+
+
+def test_the_delivery_summary_counts_receipts_and_times_sms_from_the_moment_of_their_job() -> None:
+    from local.demo.observations import delivery_summary
+
+    def row(job_id: str, kind: str, channel: str, audience: str, at: float, **extra: Any) -> dict[str, Any]:
+        base = {"job_id": job_id, "kind": kind, "channel": channel, "audience": audience, "recipient": audience}
+        return {**base, "outcome": "sent", "attempts": 1, "at": at, "reason": "", **extra}
+
+    change = "warning_change:W1:17000000000000"  # a reading at 1,700,000,000.000 s
+    receipts = {
+        "W1": [
+            row(change, "warning_change", "sms", "enterprise", 1_700_000_001.5),
+            row(change, "warning_change", "inbox", "duty", 1_700_000_001.2),
+            row("reminder:W1:1700000060", "reminder", "sms", "enterprise", 1_700_000_062.0, attempts=2),
+            row("reminder:W1:1700000060", "reminder", "inbox", "enterprise", 1_700_000_061.0),
+            row("reminder:W1:1700000120", "reminder", "inbox", "enterprise", 1_700_000_121.0),
+        ],
+        "W2": [
+            row(
+                "escalation:W2:v1:escalate:acknowledge:t1",
+                "escalation",
+                "sms",
+                "duty",
+                5.0,
+                outcome="failed",
+                reason="invalid_phone",
+            )
+        ],
+    }
+    summary = delivery_summary(receipts)
+
+    assert summary.jobs_by_kind == {"warning_change": 1, "reminder": 2, "escalation": 1}
+    assert summary.by_kind["reminder"] == {"sms": 1, "inbox": 2}
+    assert summary.by_audience["sms"] == {"enterprise": 2, "duty": 1}
+    assert (summary.outcomes, summary.failed_reasons, summary.retried) == (
+        {"sent": 5, "failed": 1},
+        {"invalid_phone": 1},
+        1,
+    )
+    assert summary.reminder_sms_for_one_warning == 1
+    assert summary.sms_latency_s["warning_change"].median_s == 1.5
+    assert "reminder" not in summary.sms_latency_s  # its only SMS took two attempts: not the path's latency

@@ -71,6 +71,8 @@ EARLY_S = 0.05  # policy `workflow.early_s`: the clock skew tolerated; nothing i
 # machine every thread of this one process (moto, pollers, scenarios) waits for a core: slow, not wrong.
 HANDLING_S = 6.0
 LATE_S = 1.0 + WORKFLOW_POLL_S + HANDLING_S
+LATENESS_S: list[float] = []  # every timing checked, printed at the end (`-s`): how much of LATE_S is used
+
 STAGE_SMS = {"acknowledge": "超时未签收", "verify": "超时未核实反馈", "clear": "超时未消警", "confirm": "确认消警"}
 
 T = TypeVar("T")
@@ -84,6 +86,7 @@ def eventually(probe: Callable[[], T | None], what: str, timeout: float = WAIT_S
 def on_time(world: World, told: Told) -> bool:
     """Never before the stored due time; at most one second plus one poller tick after it — or after the timer was
     armed, when the change that armed it was itself processed after the due time (a busy ingest or handler)."""
+    LATENESS_S.append(told.at - told.due_at)
     if told.at < told.due_at - EARLY_S:
         return False
     if told.at <= told.due_at + LATE_S:
@@ -227,7 +230,7 @@ def escalations_of(detail: Mapping[str, Any]) -> list[tuple[str, int, str, bool]
 
 
 def escalation_sms(world: World, warning_id: str) -> list[tuple[str, str]]:
-    """The SMS about the warning but its reminders (those go on, every few seconds, until someone acknowledges)."""
+    """The SMS about the warning but its reminders (the first of each arming go by SMS too: docs/delivery.md)."""
     return [(phone, text) for phone, text in world.sms_about(warning_id) if "尚未签收" not in text]
 
 
@@ -795,3 +798,14 @@ def test_the_sweeper_re_arms_a_lost_and_an_aborted_timer_from_the_stored_due_tim
 def test_a_malformed_workflow_message_goes_to_the_dead_letter_queue(run: Run) -> None:
     seen: Faults = run.result("faults")
     assert seen.dead_lettered == "{not a due message"
+
+
+def test_every_timing_checked_was_on_time_and_the_lateness_is_printed(run: Run) -> None:
+    """Runs last: the other tests have checked their timings; this prints how late the checked ones were."""
+    assert LATENESS_S, "the tests above check timings"
+    ordered = sorted(LATENESS_S)
+    print(
+        f"\nlateness after the stored due time over {len(ordered)} checks: min {ordered[0]:.2f} s, "
+        f"median {ordered[len(ordered) // 2]:.2f} s, max {ordered[-1]:.2f} s (bound {LATE_S:.1f} s)"
+    )
+    assert ordered[0] >= -EARLY_S

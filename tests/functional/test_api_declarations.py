@@ -3,7 +3,10 @@ effect, reject, overlaps, another enterprise's device, scopes, the audit chain, 
 
 from __future__ import annotations
 
+import json
 import time
+
+import boto3
 
 from chalicelib.adapters.declarations import DynamoDeclarationStore
 from chalicelib.domain.declarations import suppressing
@@ -133,3 +136,35 @@ def test_the_sweep_handler_runs(http: Http) -> None:
             "declaration_sweep", client.events.generate_cw_event("Scheduled Event", "aws.events", {}, [])
         )
     assert set(result.payload) == {"expired", "reminded", "failed"} and result.payload["failed"] == 0
+
+
+def test_a_decision_is_queued_for_delivery_and_reaches_the_enterprise_by_sms_and_inbox(
+    api_env: ApiEnv, http: Http
+) -> None:
+    from chalice.test import Client
+
+    from app import app
+    from chalicelib.adapters.delivery_store import read_receipts
+    from tests.functional.api_fixtures import PROJECT_DIR, STAGE
+
+    declared = http.post("/declarations", ENT, body(["HC01-T2-GT1"])).body["declaration_id"]
+    http.post(f"/declarations/{declared}/reject", REG, {"reason": "现场核查数据正常"})
+
+    sqs = boto3.client("sqs", endpoint_url=api_env.infra.endpoint_url, region_name=api_env.infra.region)
+    url = api_env.infra.queue_url("DeliveryQueue")
+    bodies = [m["Body"] for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])]
+    [job] = [json.loads(b) for b in bodies if json.loads(b)["declaration_id"] == declared]
+    assert (job["kind"], job["job_id"]) == ("declaration_decision", f"declaration_decision:{declared}:rejected")
+
+    with Client(app, stage_name=STAGE, project_dir=str(PROJECT_DIR)) as client:
+        event = client.events.generate_sqs_event(message_bodies=[json.dumps(job)], queue_name="delivery")
+        assert client.lambda_.invoke("deliver", event).payload == {"batchItemFailures": []}
+
+    receipts = read_receipts(f"declaration:{declared}")
+    assert sorted((r["channel"], r["audience"], r["outcome"]) for r in receipts) == [
+        ("inbox", "duty", "sent"),
+        ("inbox", "enterprise", "sent"),
+        ("sms", "enterprise", "sent"),
+    ]
+    [notice] = [n for n in http.get("/me/notifications", ENT).body["items"] if n["declaration_id"] == declared]
+    assert notice["kind"] == "declaration_decision" and "申报被驳回:现场核查数据正常" in notice["text"]

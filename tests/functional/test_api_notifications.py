@@ -71,3 +71,32 @@ def test_a_bad_cursor_or_id_answers_in_the_error_shape(http: Http, inboxes: dict
     assert http.get("/me/notifications?cursor=nonsense", user).code == "invalid_cursor"
     assert http.post("/me/notifications/not-a-number/read", user, None).code == "notification_not_found"
     assert http.get("/me/notifications").status == 401
+
+
+def test_a_declarations_notice_names_the_declaration_and_no_warning_or_level(
+    http: Http,  # noqa: F811
+    api_env: ApiEnv,  # noqa: F811
+    inboxes: dict[str, str],
+) -> None:
+    third = api_env.registry.enterprises[2].enterprise_id
+    notice = InboxItem(
+        f"enterprise:{third}",
+        "",
+        "declaration_reminder:DCL-1",
+        "declaration_reminder",
+        "",
+        0,
+        "申报将到期",
+        "",
+        300.0,
+        declaration_id="DCL-1",
+    )
+    DynamoInbox().put(notice)
+
+    [item] = http.get("/me/notifications", enterprise_user(third)).body["items"]
+    assert (item["kind"], item["declaration_id"], item["warning_id"], item["level"]) == (
+        "declaration_reminder",
+        "DCL-1",
+        None,
+        None,
+    )

@@ -29,6 +29,7 @@ import pytest
 
 from chalicelib.domain.rejections import RejectReason
 from local.fleet import Fleet as FleetSimulator
+from tests.depth import scaled
 from tests.integration.ingest_harness import (
     A_MONDAY_MORNING,
     IngestLambda,
@@ -40,7 +41,7 @@ from tests.integration.ingest_harness import (
     rule_document,
 )
 
-CORPUS_SIZE = 20_000
+CORPUS_SIZE = scaled(20_000)  # issue 8: at least 20,000 generated records
 BATCH_SIZE = 100  # a Kinesis batch
 SEED = 20_260_801
 STEP_S = 5.0

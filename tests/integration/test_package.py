@@ -53,7 +53,7 @@ ROLE_REACH: dict[str, set[str]] = {
     },
     "Deliver": {"DeliverLogGroup", "DeliveryQueue", "WarningEventTable", "RegistryTable"},
     "Sweep": {"SweepLogGroup", "WarningTable", "DisposalStateMachine"},
-    "DeclarationSweep": {"DeclarationSweepLogGroup", "RegistryTable", "WarningEventTable"},
+    "DeclarationSweep": {"DeclarationSweepLogGroup", "RegistryTable", "WarningEventTable", "DeliveryQueue"},
     **{
         f"Evaluate{kind}": {
             f"Evaluate{kind}LogGroup",
@@ -72,15 +72,16 @@ ROLE_REACH: dict[str, set[str]] = {
         "EvidenceBucket",
         "EvaluationBucket",  # on-demand evaluation runs, report reads and presigned downloads
         "DisposalStateMachine",  # a person's action arms the warning's next timer
+        "DeliveryQueue",  # a declaration's approval or rejection is told to the enterprise
     },
 }
 ROLE_SERVICES: dict[str, set[str]] = {
     "Ingest": {"logs", "kinesis", "sqs", "dynamodb", "s3", "sns", "states", "xray"},
     "WorkflowEvents": {"logs", "sqs", "dynamodb", "sns", "states", "xray"},
-    "Deliver": {"logs", "sqs", "dynamodb", "sns", "xray"},
+    "Deliver": {"logs", "sqs", "dynamodb", "sns", "secretsmanager", "ssm", "xray"},  # the SMS access key
     "Sweep": {"logs", "dynamodb", "states", "xray"},
-    "DeclarationSweep": {"logs", "dynamodb", "xray"},
-    "APIHandler": {"logs", "dynamodb", "s3", "cognito-idp", "states", "xray"},
+    "DeclarationSweep": {"logs", "dynamodb", "sqs", "xray"},
+    "APIHandler": {"logs", "dynamodb", "s3", "cognito-idp", "states", "sqs", "xray"},
     **{f"Evaluate{kind}": {"logs", "dynamodb", "s3", "xray"} for kind in ("Month", "Quarter", "Year")},
 }
 READ_ONLY_TABLES: dict[str, set[str]] = {
@@ -332,12 +333,13 @@ def test_every_function_is_traced_actively_and_may_write_nothing_else_to_xray(pa
         ]
 
 
-def test_the_deployment_package_carries_the_settings_and_tracing_libraries(packaged: dict[str, Any]) -> None:
+def test_the_deployment_package_carries_the_settings_tracing_and_report_libs(packaged: dict[str, Any]) -> None:
     import zipfile
 
     [code_uri] = {function["Properties"]["CodeUri"] for function in functions_of(packaged).values()}
     names = zipfile.ZipFile(PACKAGE_DIR[0] / code_uri).namelist()
-    for package in ("pydantic_settings/", "dotenv/", "aws_xray_sdk/", "wrapt/", "aws_lambda_powertools/"):
+    libraries = ("pydantic_settings/", "dotenv/", "aws_xray_sdk/", "wrapt/", "aws_lambda_powertools/")
+    for package in (*libraries, "xlsxwriter/", "pygal/", "importlib_metadata/"):  # + the evaluation reports
         assert any(name.startswith(package) for name in names), package
 
 

@@ -18,6 +18,7 @@ from chalicelib.domain.sectors import Sector
 from chalicelib.domain.state import DeviceState, UnitState
 from chalicelib.domain.texts import risk_name
 from local.seed import load_seed
+from tests.depth import scaled
 
 REGISTRY = load_seed()
 ENGINE = build_engine()
@@ -134,7 +135,7 @@ def run(stream: list[tuple[float, bytes]]) -> list[WarningChange]:
     return changes
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=scaled(200), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.one_of(json_values.map(lambda v: json.dumps(v).encode()), st.binary(max_size=64)))
 def test_parse_never_raises_on_any_json_value_or_bytes(raw: bytes) -> None:
     parsed = ENGINE.parse(raw, T0)
@@ -142,7 +143,9 @@ def test_parse_never_raises_on_any_json_value_or_bytes(raw: bytes) -> None:
 
 
 @settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+    max_examples=scaled(80),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 @given(streams())
 def test_levels_stay_within_blue_to_red_and_every_history_is_consistent(stream: list[tuple[float, bytes]]) -> None:

@@ -53,10 +53,23 @@ def test_adapters_take_from_the_services_only_their_ports() -> None:
     assert found == []
 
 
+def test_reports_present_the_domain_only_without_aws() -> None:
+    """chalicelib/reports renders a domain EvaluationReport to bytes; storing them is an adapter's job."""
+    found = [
+        (name, module)
+        for name, module, _ in imports("reports")
+        if module.startswith(AWS_LIBRARIES)
+        or (
+            module.startswith("chalicelib.") and not module.startswith(("chalicelib.domain", "chalicelib.reports"))
+        )
+    ]
+    assert found == []
+
+
 def test_no_module_imports_another_modules_private_names() -> None:
     private = [
         (f"{package}/{name}", module, imported)
-        for package in ("adapters", "services", "api", "domain")
+        for package in ("adapters", "services", "api", "domain", "reports")
         for name, module, names in imports(package)
         if module.startswith("chalicelib.")
         for imported in names

@@ -45,6 +45,7 @@ from chalicelib.domain.lifecycle import (
     status_allows,
 )
 from chalicelib.domain.warnings import WarningRecord, WarningStatus
+from tests.depth import scaled
 
 T0 = 1_764_000_000.0
 S = WarningStatus
@@ -608,7 +609,7 @@ def _assert_consistent(record: WarningRecord) -> None:
             assert not closure["confirmed"]
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=scaled(200), deadline=None)
 @given(st.sampled_from(ALL_LEVELS), st.integers(min_value=3, max_value=40), st.data())
 def test_no_sequence_of_actions_leaves_a_record_inconsistent(level: int, length: int, data: st.DataObject) -> None:
     record = make_record(level)

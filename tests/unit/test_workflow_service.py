@@ -259,6 +259,27 @@ def test_a_reminder_goes_to_the_enterprise_while_nobody_acknowledges() -> None:
     assert times is not None and times.next_reminder == NOW - 121 + 240
 
 
+@pytest.mark.parametrize(
+    ("level", "age_s", "texted"),
+    [
+        (Level.YELLOW, 601, True),  # the first reminder: yellow texts one (reminder_sms = 1)
+        (Level.YELLOW, 1201, False),  # the second: the inbox only
+        (Level.BLUE, 1801, False),  # blue never texts a reminder: its raise was its one SMS
+    ],
+)
+def test_reminders_reach_the_inbox_every_time_and_the_phone_only_for_the_levels_first_ones(
+    level: Level, age_s: float, texted: bool
+) -> None:
+    world = World([record(level=level, raised_at=NOW - age_s)])
+    report = world.fire()
+
+    assert report.reminders == 1
+    assert world.phones() == ({ENTERPRISE_PHONE} if texted else set())
+    [job] = world.delivery.jobs
+    assert job.kind == "reminder" and [item.kind for item in world.delivery.inbox.items.values()] == ["reminder"]
+    assert world.topic.published[-1][0]["sms"] is texted
+
+
 def test_a_level_up_tells_the_new_levels_wider_audience_of_a_tier_already_reached_once() -> None:
     world = World([without_reminders(record(level=Level.ORANGE, raised_at=NOW - 700))])
     world.fire()  # orange acknowledge (600 s) missed: tier 1
@@ -275,6 +296,65 @@ def test_a_level_up_tells_the_new_levels_wider_audience_of_a_tier_already_reache
     assert world.store.actions[-1] == {"type": "escalate", "tier": 1, "stage": "acknowledge", "retell": True}
     assert world.phones() == {BUREAU}  # red's audience beyond orange's: the emergency bureau
     assert len(world.sms.sent) == 1 and "预警升为红色" in world.sms.sent[0][1]
+
+
+class CrashOnce:
+    """The delivery queue unreachable once: the process dies after recording a due item, before telling anyone."""
+
+    def __init__(self, jobs: DeliverAtOnce) -> None:
+        self.jobs, self.failed = jobs, False
+
+    def enqueue(self, jobs: Sequence[Any]) -> None:
+        if not self.failed:
+            self.failed = True
+            raise ConnectionError("delivery queue unreachable")
+        self.jobs.enqueue(jobs)
+
+
+def test_an_escalation_recorded_before_a_crash_is_told_when_its_message_comes_again_and_only_once() -> None:
+    world = World([without_reminders(record())])  # red acknowledge missed
+    world.service._jobs = CrashOnce(world.delivery)
+    version = due.stored(world.store.records["WAAAA"]).version  # type: ignore[union-attr]
+
+    crashed = world.fire()
+    assert crashed.failed_message_ids == ["m"] and world.sms.sent == []
+    assert due.escalated(world.store.records["WAAAA"], due.Stage.ACKNOWLEDGE, Level.RED)
+
+    redelivered = world.fire(version=version)  # the queue redelivers the message that failed
+    assert redelivered.stale == 1 and redelivered.escalations == 0 and redelivered.retold_jobs == 1
+    assert world.phones() == {DUTY, ENTERPRISE_PHONE} and all("超时未签收" in t for _, t in world.sms.sent)
+
+    sent = len(world.sms.sent)
+    again = world.fire(version=version)  # a duplicate of it: the job again, nobody texted twice
+    assert again.retold_jobs == 1 and len(world.sms.sent) == sent
+    assert len(world.topic.published) == 1  # published before the crash, not again from a redelivery
+
+
+def test_a_reminder_recorded_before_a_crash_is_sent_when_its_message_comes_again() -> None:
+    world = World([record(raised_at=NOW - 121)])
+    world.service._jobs = CrashOnce(world.delivery)
+    version = due.stored(world.store.records["WAAAA"]).version  # type: ignore[union-attr]
+
+    assert world.fire().failed_message_ids == ["m"] and world.sms.sent == []
+    report = world.fire(version=version)
+    assert report.retold_jobs == 1 and world.phones() == {ENTERPRISE_PHONE}
+    assert "尚未签收" in world.sms.sent[0][1]
+
+
+def test_a_retell_recorded_before_a_crash_reaches_the_new_levels_audience_on_redelivery() -> None:
+    world = World([without_reminders(record(level=Level.ORANGE, raised_at=NOW - 700))])
+    world.fire()  # orange tier 1
+    raised = world.store.records["WAAAA"]
+    world.store.records["WAAAA"] = due.restamp(
+        replace(raised, level=Level.RED, peak_level=Level.RED, updated_at=NOW), POLICY.deadlines
+    )
+    world.sms.sent.clear()
+    world.service._jobs = CrashOnce(world.delivery)
+    version = due.stored(world.store.records["WAAAA"]).version  # type: ignore[union-attr]
+
+    assert world.fire().failed_message_ids == ["m"] and world.sms.sent == []
+    assert world.fire(version=version).retold_jobs == 1
+    assert world.phones() == {BUREAU} and "预警升为红色" in world.sms.sent[0][1]
 
 
 def test_a_closed_warning_is_archived_by_its_timer_in_the_audit_path() -> None:

@@ -323,20 +323,70 @@ def evaluate(
 # --- rollups ---------------------------------------------------------------------------------------------------
 
 
-def _rollup(pairs: Iterable[tuple[str, Tally]]) -> dict[str, Tally]:
-    sums: dict[str, Tally] = {}
+def total(tallies: Iterable[Tally]) -> Tally:
+    """The sum of many tallies at once: what adding them one by one gives (same order, same floats), without
+    building every partial sum (a district's rollups add thousands)."""
+    ratios = {name: [0.0, 0.0] for name in _RATIO_FIELDS}
+    optional: dict[str, list[float]] = {}
+    maps: dict[str, dict[str, list[float]]] = {name: {} for name in _MAP_FIELDS}
+    raised: dict[str, int] = {}
+    enterprises, undeclared = 0, 0.0
+    for tally in tallies:
+        enterprises += tally.enterprises
+        undeclared += tally.undeclared_outage_s
+        for name in _RATIO_FIELDS:
+            part: Ratio | None = getattr(tally, name)
+            if part is not None:
+                sums = ratios[name]
+                sums[0] += part.numerator
+                sums[1] += part.denominator
+        for name in _OPTIONAL_FIELDS:
+            part = getattr(tally, name)
+            if part is not None:
+                sums = optional.setdefault(name, [0.0, 0.0])
+                sums[0] += part.numerator
+                sums[1] += part.denominator
+        for name in _MAP_FIELDS:
+            for key, part in getattr(tally, name).items():
+                sums = maps[name].setdefault(key, [0.0, 0.0])
+                sums[0] += part.numerator
+                sums[1] += part.denominator
+        for key, count in tally.raised.items():
+            raised[key] = raised.get(key, 0) + count
+
+    def ratio(sums: list[float]) -> Ratio:
+        return _ratio(sums[0], sums[1])
+
+    return Tally(
+        enterprises=enterprises,
+        undeclared_outage_s=undeclared,
+        raised=dict(sorted(raised.items())),
+        **{name: ratio(sums) for name, sums in ratios.items()},
+        **{name: ratio(sums) for name, sums in optional.items()},
+        **{name: {key: ratio(sums) for key, sums in sorted(parts.items())} for name, parts in maps.items()},
+    )
+
+
+_RATIO_FIELDS = ("online", "disposal", "timeliness", "false_alarm", "escalation", "repeat")
+_OPTIONAL_FIELDS = ("road_network", "road_online", "road_data_quality", "road_track", "road_drift")
+_MAP_FIELDS = ("timeliness_by_stage", "acknowledge_time", "clear_time")
+
+
+def rollup(pairs: Iterable[tuple[str, Tally]]) -> dict[str, Tally]:
+    """Sum the tallies of each key (a sector, an area, a department), keys sorted."""
+    groups: dict[str, list[Tally]] = {}
     for key, part in pairs:
-        sums[key] = sums[key] + part if key in sums else part
-    return dict(sorted(sums.items()))
+        groups.setdefault(key, []).append(part)
+    return {key: total(groups[key]) for key in sorted(groups)}
 
 
 def by_sector(results: Iterable[EnterpriseIndicators]) -> dict[str, Tally]:
-    return _rollup((r.sector.value, r.tally) for r in results)
+    return rollup((r.sector.value, r.tally) for r in results)
 
 
 def by_area(results: Iterable[EnterpriseIndicators]) -> dict[str, Tally]:
     """An enterprise in a dev zone and a street counts in both."""
-    return _rollup((area, r.tally) for r in results for area in r.area_codes)
+    return rollup((area, r.tally) for r in results for area in r.area_codes)
 
 
 def by_department(
@@ -344,8 +394,8 @@ def by_department(
 ) -> dict[str, Tally]:
     """Per regulator department (policy.DEPARTMENT_ZH), through the sectors it regulates."""
     regulators = (routing or RoutingPolicy()).regulators
-    return _rollup((department, r.tally) for r in results for department in regulators.get(r.sector, ()))
+    return rollup((department, r.tally) for r in results for department in regulators.get(r.sector, ()))
 
 
 def overall(results: Iterable[EnterpriseIndicators]) -> Tally:
-    return sum((r.tally for r in results), Tally())
+    return total(r.tally for r in results)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
+from functools import lru_cache
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
@@ -38,6 +39,7 @@ class Period(BaseModel):
         return self.contains(local_midnight(day))
 
 
+@lru_cache(maxsize=4096)  # the device-days of a period share a few hundred dates
 def local_midnight(day: date) -> float:
     return datetime(day.year, day.month, day.day, tzinfo=SHANGHAI).timestamp()
 
