@@ -10,7 +10,7 @@ warnings, spread over March 2025, most acknowledged, verified and closed (a tent
 3 % with a level change (its engine event written); a fifth as many older warnings (the history the run must not
 read: closed before the month), of which 1 % still open; the devices offline now
 (`OFFLINE#…`, 1 %). Then `EvaluationService.run` as `bootstrap.evaluation()` wires it (the adapters of
-`adapters/evaluation_store.py`, `SummaryRenderer` until the report module is merged), timed.
+`adapters/evaluation_store.py`, the report module's build and renderers), timed.
 
 Counting: a botocore hook on the DynamoDB clients, per operation and table: items returned, items evaluated
 (`ScannedCount`), and read units with bench/ingest.py's rules (a page costs its items' size / 4 KB, half when
@@ -49,8 +49,7 @@ from chalicelib.domain.evaluation.periods import PeriodKind
 from chalicelib.domain.levels import Level, Sector
 from chalicelib.domain.registry import DeviceRegistration, Enterprise, StaticFactors
 from chalicelib.domain.warnings import WarningRecord, WarningStatus
-from chalicelib.services.evaluation import EvaluationService
-from chalicelib.services.evaluation_fakes import SummaryRenderer
+from chalicelib.services.evaluation import DomainReportRenderer, EvaluationService
 from chalicelib.settings import Settings
 from local.aws import DEFAULT_REGION, fake_aws_environ, provision
 
@@ -298,7 +297,12 @@ def main() -> None:
         ledger = DerivedDeviceDays()
         archive = S3ReportArchive(aws_clients.s3(settings), settings.evaluation_bucket)
         service = EvaluationService(
-            facts, ledger, SummaryRenderer(policy.evaluation), archive, policy.evaluation, lambda: NOW
+            facts,
+            ledger,
+            DomainReportRenderer(policy.evaluation, policy.routing),
+            archive,
+            policy.evaluation,
+            lambda: NOW,
         )
         meter.reset()
         began, cpu = time.perf_counter(), time.process_time()
@@ -312,7 +316,7 @@ def main() -> None:
         fleet = facts.fleet()
         warnings = list(facts.warnings(MARCH, NOW, MARCH.start - policy.evaluation.repeat_window_s))
         days = list(ledger.device_days(MARCH, fleet, NOW))
-        renderer = SummaryRenderer(policy.evaluation)
+        renderer = DomainReportRenderer(policy.evaluation, policy.routing)
         began = time.process_time()
         renderer.render(MARCH, fleet, warnings, days, NOW)
         render_s = time.process_time() - began

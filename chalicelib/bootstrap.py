@@ -329,23 +329,21 @@ def delivery() -> DeliveryService:
 @lru_cache(maxsize=1)
 def evaluation() -> EvaluationService:
     """Evaluation runs (the monthly, quarterly and annual schedules; the API's on-demand runs and report reads):
-    the warning table's indexes, the registry, the offline watch's state, the evaluation bucket. The report is
-    rendered by `SummaryRenderer` until the report module (domain/evaluation/report.py, chalicelib/reports/) is
-    merged."""
+    the warning table's indexes, the registry, the offline watch's state, the report module
+    (domain/evaluation/report.py, chalicelib/reports/), the evaluation bucket."""
     from chalicelib.adapters import presence
     from chalicelib.adapters.evaluation_store import DerivedDeviceDays, DynamoEvaluationFacts, S3ReportArchive
     from chalicelib.domain.errors import NotConfigured
-    from chalicelib.services.evaluation import EvaluationService
-    from chalicelib.services.evaluation_fakes import SummaryRenderer
+    from chalicelib.services.evaluation import DomainReportRenderer, EvaluationService
 
     settings, policy = base().settings, base().policy
     if not settings.evaluation_bucket:
         raise NotConfigured("evaluation_unavailable", "评估报告存储未配置")
-    presence.bind(settings)
+    presence.bind(settings)  # the offline watch's items, read for the device-days
     return EvaluationService(
         facts=DynamoEvaluationFacts(policy.deadlines),
         ledger=DerivedDeviceDays(),
-        renderer=SummaryRenderer(policy.evaluation),
+        renderer=DomainReportRenderer(policy.evaluation, policy.routing),
         archive=S3ReportArchive(_s3(settings), settings.evaluation_bucket),
         policy=policy.evaluation,
         clock=time.time,

@@ -13,19 +13,25 @@ all-seeing roles only — a scoped caller gets 403 `report_download_scoped` and 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
-from chalicelib.domain.access import require_role, scope_filter
+from chalicelib.domain.access import Scope, ScopeKind, require_role, scope_filter, sectors_for_department
 from chalicelib.domain.errors import Forbidden, NotFound, ValidationFailed
 from chalicelib.domain.evaluation import periods
+from chalicelib.domain.evaluation.facts import DeviceDay, WarningFacts
 from chalicelib.domain.evaluation.periods import Period, PeriodKind
 from chalicelib.domain.evaluation.policy import EvaluationPolicy
+from chalicelib.domain.evaluation.report import EvaluationReport, build_report
 from chalicelib.domain.lifecycle import Actor, Role
+from chalicelib.domain.policy import RoutingPolicy
 from chalicelib.services.ports import (
     DeviceDayLedger,
     EvaluationFacts,
+    Fleet,
+    RenderedReport,
     ReportArchive,
     ReportEntry,
     ReportRenderer,
@@ -179,3 +185,70 @@ class EvaluationService:
             raise NotFound(*NOT_FOUND)
         url = self._archive.download_url(entry, artifact, self._download_expires_s)
         return entry, url, self._download_expires_s
+
+
+class DomainReportRenderer:
+    """`ReportRenderer` over the report module: `build_report` (domain/evaluation/report.py), the model's JSON,
+    `render_xlsx` and `render_html` (chalicelib/reports); `scoped` reads the stored JSON back and cuts it with the
+    model's own scoping."""
+
+    def __init__(self, policy: EvaluationPolicy, routing: RoutingPolicy) -> None:
+        self._policy = policy
+        self._routing = routing
+
+    def render(
+        self,
+        period: Period,
+        fleet: Fleet,
+        warnings: Sequence[WarningFacts],
+        device_days: Sequence[DeviceDay],
+        generated_at: float,
+    ) -> RenderedReport:
+        from chalicelib.reports.html import render_html  # pygal and XlsxWriter: only where reports are made
+        from chalicelib.reports.xlsx import render_xlsx
+
+        report = build_report(
+            period,
+            period.kind,
+            fleet.profiles,
+            warnings,
+            device_days,
+            {f.enterprise_id: f for f in fleet.fleets},
+            self._policy,
+            generated_at,
+            routing=self._routing,
+        )
+        return RenderedReport(
+            document=report.model_dump_json().encode(),
+            artifacts={"xlsx": render_xlsx(report), "html": render_html(report)},
+            counts={
+                "enterprises": len(report.enterprises),
+                "warnings": sum(report.overall.tally.raised.values()),
+                "device_days": len(device_days),
+                "priority": len(report.priority),
+            },
+        )
+
+    def scoped(self, document: bytes, scope: Scope) -> dict[str, Any]:
+        report = EvaluationReport.model_validate_json(document)
+        return self._cut(report, scope).model_dump(mode="json")
+
+    def _cut(self, report: EvaluationReport, scope: Scope) -> EvaluationReport:
+        if scope.kind is ScopeKind.ALL:
+            return report
+        if scope.kind is ScopeKind.ENTERPRISE:
+            try:
+                return report.for_enterprise(scope.enterprise_id or "")
+            except KeyError:
+                raise NotFound(*NOT_FOUND) from None  # the enterprise was not evaluated in that period
+        if scope.kind is ScopeKind.SECTORS:
+            wanted = set(scope.sectors)
+            if len(wanted) == 1:
+                return report.for_sector(scope.sectors[0])
+            departments = {d for sector in wanted for d in self._routing.regulators.get(sector, ())}
+            for department in sorted(departments):
+                if set(sectors_for_department(department, self._routing)) == wanted:
+                    return report.for_department(department)
+            return report.for_sector(scope.sectors[0])
+        # an area user with several areas reads its first area's copy (the report scopes one area at a time)
+        return report.for_area(scope.area_codes[0])

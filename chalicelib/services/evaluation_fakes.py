@@ -1,7 +1,6 @@
 """In-memory fakes of the evaluation ports (`EvaluationFacts`, `DeviceDayLedger`, `ReportArchive`) and
-`SummaryRenderer`, a `ReportRenderer` over the real domain (indicators, scores, rankings) whose artifacts are
-placeholders: the unit tests, the API tests and the bench use it until the report module
-(domain/evaluation/report.py, chalicelib/reports/) is wired in its place."""
+`SummaryRenderer`, a light `ReportRenderer` over the domain's scores (its artifacts are placeholders) for unit
+tests that need no workbook; the deployed renderer is `evaluation.DomainReportRenderer`."""
 
 from __future__ import annotations
 

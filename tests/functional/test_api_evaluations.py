@@ -68,7 +68,7 @@ def test_reports_are_scoped_to_the_caller(evaluated: dict[str, object], http: Ht
     assert len(rows(EMERGENCY)) == len(everyone) == len(rows(ADMIN))
     own = rows(ENTERPRISE)
     assert [row["enterprise_id"] for row in own] == ["E-HC-01"]
-    assert own[0]["warning_points_raw"] == 20.0  # two reds raised last month
+    assert own[0]["card"]["warning_points_raw"] == 20.0  # two reds raised last month
     assert {row["sector"] for row in rows(REGULATOR)} <= {"hazchem", "chem_pipeline"}
     assert "E-HC-01" in {row["enterprise_id"] for row in rows(REGULATOR)}
     assert all("TJFTZ" in row["area_codes"] for row in rows(AREA))  # type: ignore[operator]
@@ -81,8 +81,11 @@ def test_downloads_are_presigned_for_the_all_seeing_roles(evaluated: dict[str, o
     assert answer.status == 200, answer.body
     with urllib.request.urlopen(answer.body["url"], timeout=10) as response:
         page = response.read().decode("utf-8")
-    assert LAST_MONTH.label in page
-    assert http.get(f"/evaluations/{REPORT}/download", DUTY).body["format"] == "xlsx"
+    assert "津港石化储运有限公司" in page  # E-HC-01, listed in the district's page
+    workbook = http.get(f"/evaluations/{REPORT}/download", DUTY).body
+    assert workbook["format"] == "xlsx"
+    with urllib.request.urlopen(workbook["url"], timeout=10) as response:
+        assert response.read(2) == b"PK"  # an OOXML zip
     for user in (ENTERPRISE, REGULATOR, AREA):
         refused = http.get(f"/evaluations/{REPORT}/download?format=xlsx", user)
         assert (refused.status, refused.code) == (403, "report_download_scoped")

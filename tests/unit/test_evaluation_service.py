@@ -17,8 +17,15 @@ from chalicelib.domain.evaluation.periods import PeriodKind
 from chalicelib.domain.evaluation.policy import EvaluationPolicy
 from chalicelib.domain.levels import Level
 from chalicelib.domain.lifecycle import Actor, Role
+from chalicelib.domain.policy import RoutingPolicy
 from chalicelib.domain.sectors import Sector
-from chalicelib.services.evaluation import EvaluationService, period_of, period_of_id, report_id
+from chalicelib.services.evaluation import (
+    DomainReportRenderer,
+    EvaluationService,
+    period_of,
+    period_of_id,
+    report_id,
+)
 from chalicelib.services.evaluation_fakes import (
     FakeDeviceDayLedger,
     FakeEvaluationFacts,
@@ -212,3 +219,32 @@ def test_downloads_are_for_the_all_seeing_roles() -> None:
         assert caught.value.code == "report_download_scoped"
     with pytest.raises(NotFound):
         rig.service.download(DUTY, "month-2025-03", "pdf")
+
+
+def test_the_report_module_renders_and_scopes_the_stored_report() -> None:
+    rig = Rig()
+    rig.service = EvaluationService(
+        rig.facts,
+        rig.ledger,
+        DomainReportRenderer(EvaluationPolicy(), RoutingPolicy()),
+        rig.archive,
+        EvaluationPolicy(),
+        lambda: rig.now,
+    )
+    entry = rig.service.run(PeriodKind.MONTH, MARCH, "duty-1")
+    assert rig.archive.objects[entry.keys["xlsx"]][-1][:2] == b"PK"
+    assert b"<svg" in rig.archive.objects[entry.keys["html"]][-1]
+    assert entry.counts["enterprises"] == 2 and entry.counts["warnings"] == 1
+    assert _rows(rig, DUTY) == ["E1", "E2"]
+    assert _rows(rig, ENTERPRISE) == ["E1"]
+    assert _rows(rig, REGULATOR) == ["E2"]
+    assert _rows(rig, AREA) == ["E2"]
+    _entry, own = rig.service.read(ENTERPRISE, "month-2025-03")
+    assert own["scope"]["kind"] == "enterprise" and own["overall"]["tally"]["enterprises"] == 2
+    hazchem = Actor(user_id="reg-2", role=Role.REGULATOR, sectors=(Sector.HAZCHEM, Sector.CHEM_PIPELINE))
+    _entry, department = rig.service.read(hazchem, "month-2025-03")
+    assert department["scope"]["kind"] == "department"
+    assert [row["enterprise_id"] for row in department["enterprises"]] == ["E1"]
+    stranger = Actor(user_id="ent-9", role=Role.ENTERPRISE, enterprise_id="E9")
+    with pytest.raises(NotFound):
+        rig.service.read(stranger, "month-2025-03")  # not evaluated in that period
