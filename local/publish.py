@@ -2,6 +2,7 @@
 device's topic, as the device would (docs/device-protocol.md "Try it locally").
 
     python -m local.publish --device HC01-T1-V1 --metrics '{"level_pct": 96.5}'   # from the seed, ts = now
+    python -m local.publish --device CP02-S1-RTU --events '[{"code": "npw_leak"}]'  # a red warning at once
     python -m local.publish --json '{"device_id": "HC01-T1-V1", ...}' --now        # a whole message, ts = now
     python -m local.publish --file message.json                                   # as written ('-': stdin)
 
@@ -48,18 +49,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         prog="python -m local.publish",
         description="Publish one device message to the local platform's broker (docs/device-protocol.md).",
     )
-    body = parser.add_mutually_exclusive_group(required=True)
-    body.add_argument(
-        "--metrics", metavar="JSON", help="the readings; the envelope comes from --device's registration"
-    )
-    body.add_argument("--json", metavar="JSON", help="a whole message, sent as given (but see --now)")
-    body.add_argument(
+    whole = parser.add_mutually_exclusive_group()
+    whole.add_argument("--json", metavar="JSON", help="a whole message, sent as given (but see --now)")
+    whole.add_argument(
         "--file", metavar="PATH", help="a whole message from a file, '-' for stdin (bytes as they are)"
     )
-    parser.add_argument("--device", metavar="ID", help="the device (required with --metrics)")
-    parser.add_argument("--events", metavar="JSON", help="with --metrics: the events, a JSON array")
-    parser.add_argument("--context", metavar="JSON", help="with --metrics: the context, a JSON object")
-    parser.add_argument("--seq", type=int, help="with --metrics: the sequence number (default: none)")
+    parser.add_argument("--device", metavar="ID", help="the device; without --json/--file the envelope is its own")
+    parser.add_argument("--metrics", metavar="JSON", help="the readings, a JSON object (default {})")
+    parser.add_argument("--events", metavar="JSON", help="the events, a JSON array")
+    parser.add_argument("--context", metavar="JSON", help="the context, a JSON object")
+    parser.add_argument("--seq", type=int, help="the sequence number (default: none)")
     parser.add_argument(
         "--now", action="store_true", help="with --json/--file: set `ts` to now (examples as written)"
     )
@@ -71,7 +70,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=default_port("mqtt", DEFAULT_MQTT_PORT),
         help=f"the broker's port (default ${PORT_ENV['mqtt']} or {DEFAULT_MQTT_PORT}, as make run)",
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    built = (args.metrics, args.events, args.context, args.seq)
+    if args.json is None and args.file is None and not args.device:
+        parser.error("give --device (with --metrics/--events/--context), or a whole message with --json or --file")
+    if (args.json is not None or args.file is not None) and any(part is not None for part in built):
+        parser.error("--metrics, --events, --context and --seq build a message: not with --json or --file")
+    return args
 
 
 def now_ts() -> str:
@@ -102,7 +107,7 @@ def _registration(device_id: str | None) -> Any:
 def build(args: argparse.Namespace) -> Message:
     """The topic, the payload's bytes and the client id the command line asks for."""
     body: Any
-    if args.metrics is not None:
+    if args.json is None and args.file is None:
         registration = _registration(args.device)
         body = {
             "device_id": registration.device_id,
@@ -112,7 +117,7 @@ def build(args: argparse.Namespace) -> Message:
         }
         if args.seq is not None:
             body["seq"] = args.seq
-        body["metrics"] = _json(args.metrics, "--metrics")
+        body["metrics"] = _json(args.metrics or "{}", "--metrics")
         if args.events:
             body["events"] = _json(args.events, "--events")
         if args.context:

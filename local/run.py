@@ -43,6 +43,8 @@ PORT_ENV = {"api": "DYJ_RUN_API_PORT", "mqtt": "DYJ_RUN_MQTT_PORT", "aws": "DYJ_
 DEFAULT_STEP_S = 10.0
 CYCLE_STEPS = 90  # the fleet plays the scripted incidents again every this many steps (15 min at 10 s)
 STOP_TIMEOUT_S = 30.0
+RED_EXAMPLE_DEVICE = "CP02-S1-RTU"  # a pipeline RTU of the seed: a confirmed leak is red at once
+RED_EXAMPLE_EVENTS = '[{"code": "npw_leak"}]'
 READY_LINE = "ready: Ctrl-C (or SIGTERM) stops the platform"
 EXIT_CANNOT_START = 1
 EXIT_USAGE = 2
@@ -146,7 +148,6 @@ def banner_lines(platform: LocalPlatform, options: RunOptions) -> list[str]:
     infra = platform.infra
     client_id = os.environ["DYJ_COGNITO_CLIENT_ID"]
     registry = platform.registry
-    example = registry.devices[0]
     users = _users_by_kind(platform)
     sign_in = json.dumps(
         {
@@ -184,9 +185,10 @@ def banner_lines(platform: LocalPlatform, options: RunOptions) -> list[str]:
         f'  users          password {DEMO_PASSWORD} for every one (docs/api.md "Local use"):',
         *[f"                 {kind:<11}{names}" for kind, names in users],
         "",
-        "  publish one device message (registered device from local/seed/binhai.yaml, ts = now):",
-        f"    .venv/bin/python -m local.publish --port {platform.broker.port} --device {example.device_id} "
-        "--metrics '{...}'",
+        "  publish one device message (a device of local/seed/binhai.yaml, ts = now; this one raises a red "
+        "warning):",
+        f"    .venv/bin/python -m local.publish --port {platform.broker.port} --device {RED_EXAMPLE_DEVICE} "
+        f"--events '{RED_EXAMPLE_EVENTS}'",
         "  sign in (docs/mobile-app.md 2.1) and read the wall:",
         f"    TOKEN=$(curl -s {platform.endpoint_url}/ -H 'X-Amz-Target: "
         "AWSCognitoIdentityProviderService.InitiateAuth' -H 'Content-Type: application/x-amz-json-1.1' "
@@ -318,10 +320,14 @@ class _Feed(_Part):
         self.feed.stop()
 
     def _show(self, entry: FeedEntry) -> None:
-        from local.demo.live_lines import feed_lines
+        from local.demo.live_lines import INDENT, feed_lines
+        from local.demo.terminal import audiences_zh
 
-        lines = feed_lines(entry, self.console)
-        self.console.lines(lines)
+        # The demo's first line; the second without its SMS count, which the demo fills from the delivery
+        # receipts and a run under load has not got yet when the line prints.
+        first = feed_lines(entry, self.console)[0]
+        delivered = self.console.paint(f"{INDENT}→ 送达 {audiences_zh(entry.delivered_to)}", "dim")
+        self.console.lines([first, delivered])
 
     def _show_escalation(self, entry: EscalationEntry) -> None:
         from local.demo.live_lines import escalation_lines, shows_reminder
