@@ -1,9 +1,14 @@
 """The duty console's static files (this directory: plain ES modules, no build step), served by the local
-platform's API server under `/console/` (`python -m local.run`), so the page calls the API on its own origin."""
+platform's API server under `/console/` (`python -m local.run`), so the page calls the API on its own origin.
+
+`/console/config.json` tells the page where to sign in (the local Cognito: moto's server) and its app client id;
+it is made from the app's environment, as a deployment would write it next to the files."""
 
 from __future__ import annotations
 
+import json
 import mimetypes
+import os
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -23,12 +28,23 @@ def console_file(path: str) -> Path | None:
     return candidate
 
 
+def console_config() -> dict[str, str]:
+    """What the page needs besides its files: the sign-in endpoint, the app client id, the API's base path."""
+    return {
+        "auth_endpoint": os.environ["AWS_ENDPOINT_URL"].rstrip("/") + "/",
+        "client_id": os.environ["DYJ_COGNITO_CLIENT_ID"],
+        "api_base": "",  # the local server has the routes at the root (deployed: the stage's "/api")
+    }
+
+
 class ConsoleRequestHandler(EmulatedRequestHandler):
     """The API's routes as the emulated gateway answers them, and the console's files under `/console/`."""
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's name)
         if self.path == PREFIX.rstrip("/"):
             self._answer(301, b"", "text/plain", {"Location": PREFIX})
+        elif urlsplit(self.path).path == PREFIX + "config.json":
+            self._answer(200, json.dumps(console_config()).encode(), "application/json")
         elif self.path.startswith(PREFIX):
             found = console_file(self.path)
             if found is None:
