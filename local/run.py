@@ -56,6 +56,7 @@ class RunOptions:
     api_port: int = DEFAULT_API_PORT
     mqtt_port: int = DEFAULT_MQTT_PORT
     aws_port: int = DEFAULT_AWS_PORT
+    mqtt_bind: str = HOST
     fleet: bool = False
     step_s: float = DEFAULT_STEP_S
     demo_deadlines: bool = False
@@ -88,6 +89,13 @@ def parse_args(argv: Sequence[str] | None = None, out: TextIO | None = None) -> 
             help=f"{what}; default ${PORT_ENV[name]} or {fallback}",
         )
     parser.add_argument(
+        "--mqtt-bind",
+        default=os.environ.get("DYJ_RUN_MQTT_BIND") or HOST,
+        metavar="ADDRESS",
+        help=f"the broker's listening address: 0.0.0.0 lets devices on the network connect (default "
+        f"$DYJ_RUN_MQTT_BIND or {HOST}; anonymous, no TLS: a trusted network only)",
+    )
+    parser.add_argument(
         "--fleet", action="store_true", help="add the simulated fleet and people (make run FLEET=1)"
     )
     parser.add_argument(
@@ -115,6 +123,7 @@ def parse_args(argv: Sequence[str] | None = None, out: TextIO | None = None) -> 
         api_port=args.api_port,
         mqtt_port=args.mqtt_port,
         aws_port=args.aws_port,
+        mqtt_bind=args.mqtt_bind,
         fleet=args.fleet,
         step_s=args.step,
         demo_deadlines=args.demo_deadlines,
@@ -125,8 +134,12 @@ def parse_args(argv: Sequence[str] | None = None, out: TextIO | None = None) -> 
 
 def ports_in_use(options: RunOptions) -> list[str]:
     """The flags whose fixed port is taken (moto's server would wait forever for a port it cannot bind)."""
-    wanted = {"--api-port": options.api_port, "--mqtt-port": options.mqtt_port, "--aws-port": options.aws_port}
-    return [f"{flag} {port}" for flag, port in wanted.items() if port and not port_free(port)]
+    wanted = {
+        "--api-port": (options.api_port, HOST),
+        "--mqtt-port": (options.mqtt_port, options.mqtt_bind),
+        "--aws-port": (options.aws_port, HOST),
+    }
+    return [f"{flag} {port}" for flag, (port, host) in wanted.items() if port and not port_free(port, host)]
 
 
 def port_free(port: int, host: str = HOST) -> bool:
@@ -171,6 +184,7 @@ def banner_lines(platform: LocalPlatform, options: RunOptions) -> list[str]:
         f"  console        {platform.api_url}/console/",
         f"  MQTT broker    {HOST}:{platform.broker.port}   (plain TCP, MQTT 3.1.1; --mqtt-port, "
         f"${PORT_ENV['mqtt']})",
+        *_bind_lines(options.mqtt_bind),
         "  topic          dyj/{sector}/{enterprise_id}/{device_id}/telemetry   (QoS 1; docs/device-protocol.md)",
         "  device auth    locally none: no TLS, no certificate, any client id (use the device id); the topic "
         "names the device (on AWS: X.509 certificate, client id = thing name)",
@@ -198,6 +212,12 @@ def banner_lines(platform: LocalPlatform, options: RunOptions) -> list[str]:
         "",
         READY_LINE,
     ]
+
+
+def _bind_lines(address: str) -> list[str]:
+    if address == HOST:
+        return []
+    return [f"                 listening on {address} (--mqtt-bind): from the network, this machine's address"]
 
 
 def _users_by_kind(platform: LocalPlatform) -> list[tuple[str, str]]:
@@ -262,6 +282,7 @@ def _run(options: RunOptions, console: Console, stop: StopSignal) -> int:
         policy_json=json.dumps(demo_policy(fast=False)) if options.demo_deadlines else None,
         aws_port=options.aws_port,
         mqtt_port=options.mqtt_port,
+        mqtt_host=options.mqtt_bind,
         api_port=options.api_port,
         api_handler=ConsoleRequestHandler,
     )

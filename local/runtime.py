@@ -116,10 +116,12 @@ def start(
     sweep_interval_s: float = 30.0,
     aws_port: int = 0,
     mqtt_port: int = 0,
+    mqtt_host: str = "127.0.0.1",
     api_port: int = 0,
     api_handler: type[EmulatedRequestHandler] | None = None,
 ) -> LocalPlatform:
-    """Ports 0 are free ones picked by the system (tests); `python -m local.run` asks for fixed ones.
+    """Ports 0 are free ones picked by the system (tests); `python -m local.run` asks for fixed ones, and may bind
+    the broker to another address than 127.0.0.1 (`mqtt_host`) for devices on the network.
     `api_handler` is the API server's request handler (`local.run` adds the console's static files)."""
     server, endpoint_url = start_moto_server(port=aws_port)
     infra = provision_with_identity(endpoint_url, stage=STAGE)  # resources.json + its user pool
@@ -145,7 +147,7 @@ def start(
 
     seed_users(demo_users(registry))  # one user per role and scope; `local.users.token_for(username)`
 
-    broker = start_broker(port=mqtt_port)
+    broker = start_broker(port=mqtt_port, host=mqtt_host)
     rules = [
         BridgedRule(rule.name, rule.sql, rule.kinesis_stream, rule.partition_key, rule.error_queue_url)
         for rule in infra.rules.values()
