@@ -134,3 +134,79 @@ def test_an_enterprise_user_is_refused_the_wall(platform: LocalPlatform, browser
     assert page.is_hidden("#console")
     assert page.locator("#wall-body tr").count() == 0
     page.close()
+
+
+def _warning(warning_id: str, level: str, status: str, **fields: Any) -> dict[str, Any]:
+    base = {"acknowledge_by": 0.0, "verify_by": 0.0, "clear_by": 0.0, "confirm_by": None, "next_due": None}
+    flags = {"acknowledge": False, "verify": False, "clear": False, "confirm": False, "any": False}
+    return {
+        "warning_id": warning_id,
+        "level": level,
+        "level_zh": {"red": "红色", "orange": "橙色"}[level],
+        "status": status,
+        "status_zh": status,
+        "sector_zh": "危险化学品",
+        "enterprise_name": "测试企业",
+        "point_name": "点位",
+        "title": "预警",
+        "value": None,
+        "unit": "",
+        "raised_at": NOW_S - 600,
+        "deadlines": {**base, **fields.get("deadlines", {})},
+        "overdue": {**flags, **fields.get("overdue", {})},
+    }
+
+
+NOW_S = 1_800_000_000.0
+
+
+def test_the_wall_shows_each_stage_its_countdown_and_what_is_overdue(
+    platform: LocalPlatform, browser: Any
+) -> None:
+    """The wall's rendering on fixed warnings and a fixed clock (wall.js in the page, the API replaced)."""
+    warnings = [
+        _warning(
+            "WLATE",
+            "red",
+            "raised",
+            deadlines={"acknowledge_by": NOW_S - 65},
+            overdue={"acknowledge": True, "any": True},
+        ),
+        _warning("WVERIFY", "orange", "acknowledged", deadlines={"verify_by": NOW_S + 3725}),
+        _warning(
+            "WCONFIRM", "red", "clear_requested", deadlines={"confirm_by": NOW_S + 90, "clear_by": NOW_S + 900}
+        ),
+    ]
+    page = browser.new_page(locale="zh-CN")
+    page.goto(f"{platform.api_url}/console/")
+    rows = page.evaluate(
+        """async ([warnings, now]) => {
+            const { Wall } = await import("./wall.js");
+            const make = (tag) => document.createElement(tag);
+            const body = make("table").createTBody();
+            const api = { now: () => now, all: async () => warnings };
+            const wall = new Wall(api, { body, count: make("span"), status: make("span"), announce: make("p") });
+            await wall.poll();
+            wall.stop();
+            return [...body.rows].map((row) => ({
+                level: row.className,
+                stage: row.querySelector("td.stage").textContent,
+                countdown: row.querySelector("td.countdown").textContent,
+                late: row.querySelector("td.countdown").classList.contains("late"),
+                overdue: row.cells[8].textContent,
+            }));
+        }""",
+        [warnings, NOW_S],
+    )
+    page.close()
+    assert rows == [
+        {
+            "level": "level-red",
+            "stage": "签收",
+            "countdown": "已超时 01:05",
+            "late": True,
+            "overdue": "超时：签收",
+        },
+        {"level": "level-orange", "stage": "核实反馈", "countdown": "剩余 01:02:05", "late": False, "overdue": ""},
+        {"level": "level-red", "stage": "确认消警", "countdown": "剩余 01:30", "late": False, "overdue": ""},
+    ]
