@@ -2,8 +2,8 @@
 Ctrl-C or SIGTERM, on fixed ports, for device and app integrators (docs/local-platform.md).
 
 It prints what an integrator needs (the MQTT broker and topic, how a device connects, the API base URL, the
-moto endpoint, the demo users and how they sign in), then one line per warning change and escalation the duty
-centre's queue receives. `--fleet` adds the demo's simulated fleet (every device reporting every `--step`
+moto endpoint, the demo users and how they sign in), then one line per warning change and escalation the audience
+queues receive. `--fleet` adds the demo's simulated fleet (every device reporting every `--step`
 seconds, the scripted incidents played again every cycle, no bad messages) and its people acting through the API,
 without the demo's scripted story: it runs until stopped.
 
@@ -26,7 +26,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from types import FrameType
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Protocol, TextIO
 
 if TYPE_CHECKING:
     from local.actors import ActorEvent
@@ -288,13 +288,14 @@ def _run(options: RunOptions, console: Console, stop: StopSignal) -> int:
     )
     parts: list[_Part] = []
     try:
-        parts.append(_feed(platform, console))
+        parts.append(_Feed(platform, console))
         if options.fleet:
             parts.extend(_fleet_and_people(platform, options, console))
         for part in parts:
             part.start()
         console.line(f"up in {time.monotonic() - began:.1f} s")
-        console.lines(banner_lines(platform, options))
+        if not stop.event.is_set():  # not when stopped while starting
+            console.lines(banner_lines(platform, options))
         while not stop.event.wait(1.0):
             pass
         console.line(f"{stop.received or 'stop'}: stopping …")
@@ -307,17 +308,15 @@ def _run(options: RunOptions, console: Console, stop: StopSignal) -> int:
     return 0
 
 
-class _Part:
+class _Part(Protocol):
     """Something that runs beside the platform: started after it, stopped before it."""
 
-    def start(self) -> None:
-        raise NotImplementedError
+    def start(self) -> None: ...
 
-    def stop(self) -> None:
-        raise NotImplementedError
+    def stop(self) -> None: ...
 
 
-class _Feed(_Part):
+class _Feed:
     def __init__(self, platform: LocalPlatform, console: Console) -> None:
         from chalicelib.domain.texts import short_enterprise
         from local.feed import AUDIENCE_QUEUES, WarningFeed, phone_audiences
@@ -359,11 +358,7 @@ class _Feed(_Part):
         self.console.lines(escalation_lines(entry, self.console, enterprise))
 
 
-def _feed(platform: LocalPlatform, console: Console) -> _Part:
-    return _Feed(platform, console)
-
-
-class _People(_Part):
+class _People:
     def __init__(self, platform: LocalPlatform, console: Console) -> None:
         from chalicelib.domain.texts import short_enterprise
         from local.actors import ActorCrew
@@ -385,7 +380,7 @@ class _People(_Part):
         self.console.lines(actor_lines(event, self.console, enterprise))
 
 
-class LiveFleet(_Part):
+class LiveFleet:
     """Every registered device reports once per step until stopped; the scripted incidents play again every
     `CYCLE_STEPS`. Before a step it waits while more than one step of messages is still in flight (a busy machine
     would otherwise pile up a backlog of stale readings), as the demo's fleet does."""
