@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 
-.PHONY: test demo bench lint typecheck unit package clean
+.PHONY: test demo run bench lint typecheck unit package clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,11 @@ unit: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/python -m local.demo $(ARGS)
+
+# The local platform for device and app integrators, up until Ctrl-C (docs/local-platform.md); FLEET=1 adds the
+# simulated fleet and people. Ports: ARGS="--api-port 8080" or DYJ_RUN_API_PORT, DYJ_RUN_MQTT_PORT, DYJ_RUN_AWS_PORT.
+run: $(STAMP)
+	$(BIN)/python -m local.run $(if $(filter 1 yes true,$(FLEET)),--fleet) $(ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.engine

@@ -55,9 +55,15 @@ class EmulatedRequestHandler(ChaliceRequestHandler):
         BaseHTTPRequestHandler.__init__(self, request, client_address, server)  # type: ignore[arg-type]
 
 
-def local_server(app_object: Chalice, config: Config, host: str = "127.0.0.1", port: int = 0) -> LocalDevServer:
-    """Chalice's local server (real HTTP) with the deployed stage's gateway responses."""
-    return LocalDevServer(app_object, config, host, port, handler_cls=EmulatedRequestHandler)
+def local_server(
+    app_object: Chalice,
+    config: Config,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    handler: type[EmulatedRequestHandler] = EmulatedRequestHandler,
+) -> LocalDevServer:
+    """Chalice's local server (real HTTP) with the deployed stage's gateway responses (`handler`)."""
+    return LocalDevServer(app_object, config, host, port, handler_cls=handler)
 
 
 def emulate_gateway(test_client: Any) -> None:

@@ -12,7 +12,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 
@@ -30,6 +30,9 @@ from local.poller import (
     StreamFailurePolicy,
 )
 from local.seed import SeedRegistry, load_seed
+
+if TYPE_CHECKING:
+    from local.api_gateway import EmulatedRequestHandler
 
 STAGE = "local"
 
@@ -111,8 +114,16 @@ def start(
     poll_interval: float = 0.05,
     on_failure: Callable[[FailedDelivery], None] | None = None,
     sweep_interval_s: float = 30.0,
+    aws_port: int = 0,
+    mqtt_port: int = 0,
+    mqtt_host: str = "127.0.0.1",
+    api_port: int = 0,
+    api_handler: type[EmulatedRequestHandler] | None = None,
 ) -> LocalPlatform:
-    server, endpoint_url = start_moto_server()
+    """Ports 0 are free ones picked by the system (tests); `python -m local.run` asks for fixed ones, and may bind
+    the broker to another address than 127.0.0.1 (`mqtt_host`) for devices on the network.
+    `api_handler` is the API server's request handler (`local.run` adds the console's static files)."""
+    server, endpoint_url = start_moto_server(port=aws_port)
     infra = provision_with_identity(endpoint_url, stage=STAGE)  # resources.json + its user pool
     overrides = dict(env_overrides or {})
     if policy_json:
@@ -136,7 +147,7 @@ def start(
 
     seed_users(demo_users(registry))  # one user per role and scope; `local.users.token_for(username)`
 
-    broker = start_broker()
+    broker = start_broker(port=mqtt_port, host=mqtt_host)
     rules = [
         BridgedRule(rule.name, rule.sql, rule.kinesis_stream, rule.partition_key, rule.error_queue_url)
         for rule in infra.rules.values()
@@ -182,7 +193,7 @@ def start(
     delivery_poller.start()
     scheduler = Scheduler(chalice_app.sweep, sweep_interval_s, region=infra.region)
     scheduler.start()
-    api_server = ApiServer(chalice_app.app)
+    api_server = ApiServer(chalice_app.app, port=api_port, handler=api_handler)
     return LocalPlatform(
         endpoint_url,
         infra,
@@ -247,19 +258,23 @@ def ingest_poller(
 class ApiServer:
     """The Chalice app's routes on a local port (Chalice's own local server, real HTTP)."""
 
-    def __init__(self, chalice_app: Any) -> None:
+    def __init__(
+        self, chalice_app: Any, port: int = 0, handler: type[EmulatedRequestHandler] | None = None
+    ) -> None:
         from pathlib import Path
 
         from chalice.test import Client
 
-        from local.api_gateway import local_server
+        from local.api_gateway import EmulatedRequestHandler, local_server
 
         project_dir = str(Path(__file__).resolve().parent.parent)
         config = Client(chalice_app, stage_name="dev", project_dir=project_dir)._chalice_config
         from chalice.local import ChaliceRequestHandler
 
         ChaliceRequestHandler.log_message = lambda *_args: None  # no access log
-        self._server = local_server(chalice_app, config)  # with the deployed stage's gateway responses
+        self._server = local_server(
+            chalice_app, config, port=port, handler=handler or EmulatedRequestHandler
+        )  # the stage's gateway responses
         self._thread = threading.Thread(target=self._server.server.serve_forever, name="api", daemon=True)
         self._thread.start()
         self.url = f"http://127.0.0.1:{self._server.server.server_address[1]}"
@@ -267,6 +282,7 @@ class ApiServer:
     def stop(self) -> None:
         self._server.shutdown()
         self._thread.join(timeout=10)
+        self._server.server.server_close()  # release the port now, not when the process ends
 
 
 class Scheduler:
