@@ -33,6 +33,10 @@ from chalicelib.api.models import (
     PeopleQuery,
     PersonUpsert,
     ReasonBody,
+    RectificationAcceptBody,
+    RectificationAnswerBody,
+    RectificationQuery,
+    RectificationReturnBody,
     ShiftQuery,
     ShiftUpsert,
     UserCreate,
@@ -40,7 +44,7 @@ from chalicelib.api.models import (
     WarningQuery,
     action_body,
 )
-from chalicelib.bootstrap import api, container, declarations, delivery, evaluation, workflow
+from chalicelib.bootstrap import api, container, declarations, delivery, evaluation, rectifications, workflow
 from chalicelib.domain.errors import NotFound
 from chalicelib.domain.evaluation.periods import PeriodKind
 from chalicelib.domain.lifecycle import Actor
@@ -169,6 +173,7 @@ _NOT_FOUND = {  # a malformed path id is the same 404 as a missing record, witho
     "declaration_id": ("declaration_not_found", "申报不存在或无权查看"),
     "notification_id": ("notification_not_found", "通知不存在"),
     "report_id": ("evaluation_not_found", "评估报告不存在"),
+    "rectification_id": ("rectification_not_found", "整改事项不存在或无权查看"),
 }
 
 
@@ -469,3 +474,56 @@ def download_evaluation(actor: Actor, request: Request, report_id: str) -> BaseM
     query = _query(EvaluationDownloadQuery, request)
     entry, url, expires_in = evaluation().download(actor, report_id, query.format)
     return views.evaluation_download(entry, query.format, url, expires_in)
+
+
+# --- 通报 and rectification (整改事项): docs/evaluation.md "通报 and rectification"
+
+
+@api_route("/evaluations/{report_id}/publish", methods=("POST",))
+def publish_evaluation(actor: Actor, request: Request, report_id: str) -> BaseModel:
+    published = rectifications().publish(actor, report_id, _origin(request))
+    return views.publication_view(published.publication, published.already)
+
+
+@api_route("/rectifications")
+def list_rectifications(actor: Actor, request: Request) -> BaseModel:
+    query = _query(RectificationQuery, request)
+    found = rectifications().list(actor, query.status, query.enterprise_id, query.report_id, query.overdue)
+    return views.rectification_list(found, time.time())
+
+
+@api_route("/rectifications/{rectification_id}")
+def get_rectification(actor: Actor, request: Request, rectification_id: str) -> BaseModel:
+    return views.rectification_view(rectifications().get(actor, rectification_id), time.time())
+
+
+@api_route("/rectifications/{rectification_id}/evidence", methods=("POST",), status=201)
+def rectification_evidence(actor: Actor, request: Request, rectification_id: str) -> BaseModel:
+    body = validated(EvidenceRequest, _body(request))
+    return views.evidence_ticket(rectifications().evidence_upload(actor, rectification_id, body.content_type))
+
+
+@api_route("/rectifications/{rectification_id}/answer", methods=("POST",))
+def answer_rectification(actor: Actor, request: Request, rectification_id: str) -> BaseModel:
+    body = validated(RectificationAnswerBody, _body(request))
+    found = rectifications().answer(actor, rectification_id, body.note, body.evidence_keys, _origin(request))
+    return views.rectification_view(found, time.time())
+
+
+@api_route("/rectifications/{rectification_id}/accept", methods=("POST",))
+def accept_rectification(actor: Actor, request: Request, rectification_id: str) -> BaseModel:
+    body = validated(RectificationAcceptBody, _body(request) if request.raw_body else {})
+    found = rectifications().accept(actor, rectification_id, body.note, _origin(request))
+    return views.rectification_view(found, time.time())
+
+
+@api_route("/rectifications/{rectification_id}/return", methods=("POST",))
+def return_rectification(actor: Actor, request: Request, rectification_id: str) -> BaseModel:
+    body = validated(RectificationReturnBody, _body(request))
+    found = rectifications().return_(actor, rectification_id, body.reason, _origin(request))
+    return views.rectification_view(found, time.time())
+
+
+@api_route("/rectifications/{rectification_id}/audit")
+def rectification_audit(actor: Actor, request: Request, rectification_id: str) -> BaseModel:
+    return views.rectification_audit(rectification_id, rectifications().audit(actor, rectification_id))

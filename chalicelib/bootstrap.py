@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from chalicelib.services.notifications import Notifications
     from chalicelib.services.people import People
     from chalicelib.services.ports import DeliveryJobs, EvidenceStore, Rosters, SmsChannel, Timers, UserDirectory
+    from chalicelib.services.rectification import Rectifications
     from chalicelib.services.registry_admin import RegistryAdmin
     from chalicelib.services.rosters import RosterAdmin
     from chalicelib.services.warning_actions import WarningActions
@@ -331,7 +332,7 @@ def evaluation() -> EvaluationService:
     """Evaluation runs (the monthly, quarterly and annual schedules; the API's on-demand runs and report reads):
     the warning table's indexes, the registry, the offline watch's state, the report module
     (domain/evaluation/report.py, chalicelib/reports/), the evaluation bucket."""
-    from chalicelib.adapters import presence
+    from chalicelib.adapters import presence, rectification
     from chalicelib.adapters.evaluation_store import DerivedDeviceDays, DynamoEvaluationFacts, S3ReportArchive
     from chalicelib.domain.errors import NotConfigured
     from chalicelib.services.evaluation import DomainReportRenderer, EvaluationService
@@ -340,6 +341,7 @@ def evaluation() -> EvaluationService:
     if not settings.evaluation_bucket:
         raise NotConfigured("evaluation_unavailable", "评估报告存储未配置")
     presence.bind(settings)  # the offline watch's items, read for the device-days
+    rectification.bind(settings)  # 整改事项 overdue at the period's end (a column of the report)
     return EvaluationService(
         facts=DynamoEvaluationFacts(policy.deadlines),
         ledger=DerivedDeviceDays(),
@@ -347,6 +349,32 @@ def evaluation() -> EvaluationService:
         archive=S3ReportArchive(_s3(settings), settings.evaluation_bucket),
         policy=policy.evaluation,
         clock=time.time,
+        rectifications=rectification.DynamoRectificationStore(),
+    )
+
+
+@lru_cache(maxsize=1)
+def rectifications() -> Rectifications:
+    """通报 and rectification (the API's routes): the report archive (reads), the rectification items and
+    publications in the registry table, the delivery queue (logged only where the stage has none), the evidence
+    bucket for the answers' photos."""
+    from chalicelib.adapters import rectification
+    from chalicelib.adapters.evaluation_store import S3ReportArchive
+    from chalicelib.adapters.evidence import S3Evidence
+    from chalicelib.domain.errors import NotConfigured
+    from chalicelib.services.rectification import Rectifications
+
+    settings, policy = base().settings, base().policy
+    if not settings.evaluation_bucket:
+        raise NotConfigured("evaluation_unavailable", "评估报告存储未配置")
+    rectification.bind(settings)
+    return Rectifications(
+        archive=S3ReportArchive(_s3(settings), settings.evaluation_bucket),
+        store=rectification.DynamoRectificationStore(),
+        jobs=_jobs(settings),
+        policy=policy.evaluation,
+        clock=time.time,
+        evidence=S3Evidence(_s3(settings), settings.evidence_bucket) if settings.evidence_bucket else None,
     )
 
 
@@ -361,3 +389,4 @@ def reset() -> None:
     declarations.cache_clear()
     delivery.cache_clear()
     evaluation.cache_clear()
+    rectifications.cache_clear()

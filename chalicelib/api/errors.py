@@ -496,6 +496,35 @@ CODES.update(
         "evaluation_unavailable": ErrorCode(
             503, "This stage has no evaluation bucket.", "Report to the operator.", "评估报告存储未配置"
         ),
+        # --- 通报 and rectification (docs/evaluation.md "通报 and rectification")
+        "rectification_not_found": ErrorCode(
+            404,
+            "No such rectification item, or not in the caller's scope (the same answer for both).",
+            "Drop it from the local list and refresh the listing.",
+            "整改事项不存在或无权查看",
+        ),
+        "rectification_not_answerable": ErrorCode(
+            409,
+            "The item is answered (awaiting review) or accepted; `details.status`. A retried answer that went "
+            "through answers this.",
+            "GET the item and show its status.",
+        ),
+        "rectification_not_answered": ErrorCode(
+            409,
+            "Only an answered item is accepted or returned (it is open, returned or accepted); `details.status`.",
+            "GET the item and show its status.",
+        ),
+        "answer_note_required": ErrorCode(
+            422, "An answer without a note of what was done.", _FIX, "整改答复须说明整改情况"
+        ),
+        "return_reason_required": ErrorCode(422, "A return without a reason.", _FIX, "退回须说明理由"),
+        "evidence_outside_rectification": ErrorCode(
+            422,
+            "An evidence key was not issued for this item (`POST /rectifications/{id}/evidence`).",
+            "Upload through the item's own upload URL and cite the key it gave.",
+            "附件不属于该整改事项，请通过本事项的上传地址上传",
+        ),
+        "too_much_evidence": ErrorCode(422, "More evidence keys than an answer may cite (9).", _FIX),
     }
 )
 

@@ -18,6 +18,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, RootModel, m
 
 from chalicelib.api.errors import validated
 from chalicelib.domain.declarations import DeclarationReason, DeclarationStatus
+from chalicelib.domain.evaluation.rectification import RectificationStatus
 from chalicelib.domain.levels import Sector
 from chalicelib.domain.lifecycle import Action, ActionType, Role
 from chalicelib.domain.registry import Contact, DeviceRegistration, Enterprise, Person, Setpoint, StaticFactors
@@ -1134,3 +1135,198 @@ EVALUATION_ROUTES: tuple[RouteDoc, ...] = (
     ),
 )
 ROUTES = (*ROUTES, *EVALUATION_ROUTES)
+
+
+# --- 通报 and rectification (整改事项): docs/evaluation.md "通报 and rectification"
+
+RectificationStatuses = Annotated[list[RectificationStatus], *_AnyOf]
+
+
+class PublicationView(BaseModel):
+    model_config = _RESPONSE
+    report_id: str
+    version: str = Field(description="the report version published (its JSON's S3 version id)")
+    published_at: float
+    published_by: str
+    jobs: int = Field(description="delivery jobs queued: one per enterprise, department, area, and the centre")
+    rectifications: int = Field(description="rectification items the report asks for")
+    enterprises_rectifying: int
+    versions: list[str] = Field(description="every version of the report published, oldest first")
+    already_published: bool = Field(description="this version was published before: nobody was told again")
+
+
+class RectificationQuery(BaseModel):
+    """GET /rectifications: the items in the caller's scope (an enterprise user: its own)."""
+
+    model_config = _REQUEST
+    status: RectificationStatuses | None = None
+    enterprise_id: Code | None = None
+    report_id: Code | None = None
+    overdue: bool | None = None
+
+
+class RectificationAnswerBody(BaseModel):
+    """POST /rectifications/{id}/answer: what was done, and the evidence uploaded for this item
+    (`POST /rectifications/{id}/evidence`)."""
+
+    model_config = _REQUEST
+    note: str = Field(min_length=1, max_length=2000, pattern=r"\S")
+    evidence_keys: list[Annotated[str, Field(min_length=1, max_length=256)]] = Field(default=[], max_length=9)
+
+
+class RectificationAcceptBody(BaseModel):
+    model_config = _REQUEST
+    note: str = Field(default="", max_length=500)
+
+
+class RectificationReturnBody(BaseModel):
+    model_config = _REQUEST
+    reason: str = Field(min_length=1, max_length=500, pattern=r"\S")
+
+
+class RectificationView(BaseModel):
+    model_config = _RESPONSE
+    rectification_id: str
+    report_id: str
+    period_label: str
+    enterprise_id: str
+    enterprise_name: str
+    sector: Sector
+    area_codes: list[str]
+    problem: str
+    problem_zh: str
+    title: str
+    requirement: str
+    score: float
+    band: str
+    deadline: float
+    status: RectificationStatus
+    status_zh: str
+    overdue: bool = Field(description="past the deadline and not accepted (now)")
+    issued_by: str
+    created_at: float
+    updated_at: float
+    answer_note: str | None
+    evidence_keys: list[str]
+    answered_by: str | None
+    answered_at: float | None
+    answers: int
+    reviewed_by: str | None
+    reviewed_at: float | None
+    return_reason: str | None
+    accepted_at: float | None
+    version: int
+
+
+class RectificationList(BaseModel):
+    model_config = _RESPONSE
+    items: list[RectificationView]
+
+
+_RECTIFICATION = ("rectification_not_found",)
+RECTIFICATION_ROUTES: tuple[RouteDoc, ...] = (
+    RouteDoc(
+        "POST",
+        "/evaluations/{report_id}/publish",
+        "publishEvaluation",
+        "通报评估结果：各企业（站内信+短信）、监管部门、属地、值守中心和应急管理局（站内信）收到各自的结果；"
+        "低于阈值的企业生成整改事项（同一版本重复通报不重复通知）",
+        ("duty", "admin"),
+        PublicationView,
+        codes=(*_ROLE, "evaluation_not_found", "evaluation_unavailable", "conflict"),
+        tag="evaluations",
+    ),
+    RouteDoc(
+        "GET",
+        "/rectifications",
+        "listRectifications",
+        "整改事项列表（按角色范围：企业为本企业，行业部门为本行业，属地为本辖区）",
+        ALL_ROLES,
+        RectificationList,
+        query=RectificationQuery,
+        codes=("evaluation_unavailable",),
+        tag="evaluations",
+    ),
+    RouteDoc(
+        "GET",
+        "/rectifications/{rectification_id}",
+        "getRectification",
+        "整改事项详情",
+        ALL_ROLES,
+        RectificationView,
+        codes=(*_RECTIFICATION, "evaluation_unavailable"),
+        tag="evaluations",
+    ),
+    RouteDoc(
+        "POST",
+        "/rectifications/{rectification_id}/evidence",
+        "rectificationEvidenceUpload",
+        "获取整改材料照片的上传地址（企业）",
+        ("enterprise", "admin"),
+        EvidenceTicket,
+        status=201,
+        body=EvidenceRequest,
+        codes=(*_ROLE, *_RECTIFICATION, "evidence_unavailable", "evaluation_unavailable"),
+        tag="evaluations",
+    ),
+    RouteDoc(
+        "POST",
+        "/rectifications/{rectification_id}/answer",
+        "answerRectification",
+        "答复整改事项（企业：整改情况说明及材料；退回后可再次答复）",
+        ("enterprise", "admin"),
+        RectificationView,
+        body=RectificationAnswerBody,
+        codes=(
+            *_ROLE,
+            *_RECTIFICATION,
+            "rectification_not_answerable",
+            "answer_note_required",
+            "evidence_outside_rectification",
+            "too_much_evidence",
+            "conflict",
+            "evaluation_unavailable",
+        ),
+        tag="evaluations",
+    ),
+    RouteDoc(
+        "POST",
+        "/rectifications/{rectification_id}/accept",
+        "acceptRectification",
+        "验收整改事项（行业主管部门、值守中心）",
+        ("regulator", "duty", "admin"),
+        RectificationView,
+        body=RectificationAcceptBody,
+        codes=(*_ROLE, *_RECTIFICATION, "rectification_not_answered", "conflict", "evaluation_unavailable"),
+        tag="evaluations",
+    ),
+    RouteDoc(
+        "POST",
+        "/rectifications/{rectification_id}/return",
+        "returnRectification",
+        "退回整改事项（行业主管部门、值守中心；须说明理由）",
+        ("regulator", "duty", "admin"),
+        RectificationView,
+        body=RectificationReturnBody,
+        codes=(
+            *_ROLE,
+            *_RECTIFICATION,
+            "rectification_not_answered",
+            "return_reason_required",
+            "conflict",
+            "evaluation_unavailable",
+        ),
+        tag="evaluations",
+    ),
+    RouteDoc(
+        "GET",
+        "/rectifications/{rectification_id}/audit",
+        "rectificationAudit",
+        "整改事项审计记录及审计链校验",
+        ("duty", "regulator", "emergency", "admin"),
+        SubjectAudit,
+        codes=(*_ROLE, *_RECTIFICATION, "evaluation_unavailable"),
+        tag="audit",
+    ),
+)
+ROUTES = (*ROUTES, *RECTIFICATION_ROUTES)

@@ -8,6 +8,7 @@ app strings of staff, in the timeline and in the warning's details.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import asdict
 from typing import Any
 
 from chalicelib.api.models import (
@@ -30,6 +31,9 @@ from chalicelib.api.models import (
     Page,
     PermittedAction,
     PersonChange,
+    PublicationView,
+    RectificationList,
+    RectificationView,
     ShiftChange,
     SubjectAudit,
     TimelineEntry,
@@ -41,6 +45,7 @@ from chalicelib.domain.audit import AuditEvent, verify_chain
 from chalicelib.domain.changes import CHANGE_KIND_ZH, ChangeKind
 from chalicelib.domain.declarations import Declaration, effective_window
 from chalicelib.domain.due import Overdue as OverdueSteps
+from chalicelib.domain.evaluation.rectification import RectificationItem
 from chalicelib.domain.levels import Level
 from chalicelib.domain.lifecycle import ACTION_ZH, ENGINE_ACTOR, ROLE_ZH, ActionType, Actor, Role
 from chalicelib.domain.policy import DEPARTMENT_ZH
@@ -49,11 +54,13 @@ from chalicelib.domain.rosters import Shift
 from chalicelib.services.notifications import NotificationPage
 from chalicelib.services.ports import (
     InboxItem,
+    Publication,
     ReportEntry,
     SubjectLog,
     UserAccount,
     UserPage,
     declaration_subject,
+    rectification_subject,
     registry_subject,
 )
 from chalicelib.services.registry_admin import RegistryChange
@@ -465,3 +472,31 @@ def evaluation_report_view(entry: ReportEntry, report: dict[str, Any]) -> Evalua
 
 def evaluation_download(entry: ReportEntry, artifact: str, url: str, expires_in: int) -> EvaluationDownload:
     return EvaluationDownload(report_id=entry.report_id, format=artifact, url=url, expires_in=expires_in)
+
+
+# --- 通报 and rectification
+
+
+def publication_view(publication: Publication, already: bool) -> PublicationView:
+    return PublicationView(**asdict(publication), already_published=already)
+
+
+def rectification_view(item: RectificationItem, now: float) -> RectificationView:
+    return RectificationView(
+        **item.model_dump(),
+        problem_zh=item.problem.zh,
+        status_zh=item.status.zh,
+        overdue=item.overdue_at(now),
+    )
+
+
+def rectification_list(items: list[RectificationItem], now: float) -> RectificationList:
+    return RectificationList(items=[rectification_view(item, now) for item in items])
+
+
+def rectification_audit(rectification_id: str, log: SubjectLog) -> SubjectAudit:
+    return SubjectAudit(
+        subject_id=rectification_subject(rectification_id),
+        report=report_view(log),
+        events=[event_view(event) for event in log.events],
+    )

@@ -39,6 +39,7 @@ class JobKind(StrEnum):
     ESCALATION = "escalation"
     DECLARATION_REMINDER = "declaration_reminder"  # an outage declaration's window ends soon
     DECLARATION_DECISION = "declaration_decision"  # a declaration approved or rejected
+    EVALUATION_PUBLISHED = "evaluation_published"  # a report published (通报): each unit's own result
 
 
 class Channel(StrEnum):
@@ -59,9 +60,10 @@ class DeliveryJob(BaseModel):
     job_id: str = Field(min_length=1, max_length=200)  # deterministic: the same telling always has the same id
     kind: JobKind
     warning_id: str = Field(default="", max_length=64)  # what it is about: a warning,
-    declaration_id: str = Field(default="", max_length=64)  # or an outage declaration (exactly one of them)
-    enterprise_id: str = Field(min_length=1, max_length=64)
-    level: int  # the warning's; 0 for a declaration
+    declaration_id: str = Field(default="", max_length=64)  # or an outage declaration,
+    report_id: str = Field(default="", max_length=64)  # or an evaluation report (exactly one of them)
+    enterprise_id: str = Field(default="", max_length=64)  # empty only for a report's summary to the staff
+    level: int  # the warning's; 0 for a declaration or a report
     at: float  # the moment told about: whose shift it is is read at this time
     template_id: str
     params: dict[str, str]
@@ -73,8 +75,18 @@ class DeliveryJob(BaseModel):
 
     @model_validator(mode="after")
     def _one_subject(self) -> DeliveryJob:
-        if bool(self.warning_id) == bool(self.declaration_id):
-            raise ValueError("a job is about exactly one warning or one declaration")
+        if [bool(self.warning_id), bool(self.declaration_id), bool(self.report_id)].count(True) != 1:
+            raise ValueError("a job is about exactly one warning, one declaration or one report")
+        if not self.enterprise_id and (
+            self.warning_id
+            or self.declaration_id
+            or Audience.ENTERPRISE
+            in (
+                *self.sms_audiences,
+                *self.inbox_audiences,
+            )
+        ):
+            raise ValueError("a job for an enterprise names it")
         return self
 
     @property
@@ -83,7 +95,10 @@ class DeliveryJob(BaseModel):
 
     @property
     def subject(self) -> str:
-        """Whose receipts these are: the warning id, or `declaration:{id}` (the declaration's audit subject)."""
+        """Whose receipts these are: the warning id, `declaration:{id}` (the declaration's audit subject) or
+        `evaluation:{report id}`."""
+        if self.report_id:
+            return f"evaluation:{self.report_id}"
         return self.warning_id or f"declaration:{self.declaration_id}"
 
 
@@ -341,4 +356,53 @@ def _declaration_job(
         params=dict(text.params),
         sms_audiences=(Audience.ENTERPRISE,),
         inbox_audiences=inbox,
+    )
+
+
+def evaluation_result_job(
+    report_id: str, version: str, enterprise_id: str, at: float, text: SmsText, detail: str
+) -> DeliveryJob:
+    """A published report's result for one enterprise (通报): its inbox, and its on-duty person by SMS. One job per
+    (report version, enterprise): publishing the same version again tells nobody twice."""
+    return DeliveryJob(
+        job_id=job_id(JobKind.EVALUATION_PUBLISHED, report_id, version, f"enterprise:{enterprise_id}"),
+        kind=JobKind.EVALUATION_PUBLISHED,
+        report_id=report_id,
+        enterprise_id=enterprise_id,
+        level=0,
+        at=at,
+        template_id=text.template_id,
+        params=dict(text.params),
+        detail=detail,
+        sms_audiences=(Audience.ENTERPRISE,),
+        inbox_audiences=(Audience.ENTERPRISE,),
+    )
+
+
+def evaluation_summary_job(
+    report_id: str,
+    version: str,
+    audiences: Sequence[Audience],
+    at: float,
+    text: SmsText,
+    detail: str,
+    *,
+    regulators: Sequence[str] = (),
+    areas: Sequence[str] = (),
+) -> DeliveryJob:
+    """A published report's summary for the staff (inbox only): a regulator department's sectors, an area, or the
+    whole district for the duty centre and the bureau."""
+    scope = ",".join((*(a.value for a in audiences), *regulators, *areas))
+    return DeliveryJob(
+        job_id=job_id(JobKind.EVALUATION_PUBLISHED, report_id, version, scope),
+        kind=JobKind.EVALUATION_PUBLISHED,
+        report_id=report_id,
+        level=0,
+        at=at,
+        template_id=text.template_id,
+        params=dict(text.params),
+        detail=detail,
+        inbox_audiences=tuple(audiences),
+        regulators=tuple(regulators),
+        areas=tuple(areas),
     )

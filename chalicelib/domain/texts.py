@@ -244,6 +244,39 @@ def declaration_rejected_text(enterprise: str, reason_zh: str, why: str, declara
     return fit(DECLARATION_REJECTED, params)
 
 
+def evaluation_result_text(
+    enterprise: str, period_zh: str, score: float, band_zh: str, rank: int, of: int, items: int, deadline: float
+) -> SmsText:
+    """A published report's result for one enterprise (通报): its score, band and district rank, and how many
+    problems it must rectify by when."""
+    params = {
+        "enterprise": short_enterprise(enterprise),
+        "period": period_zh,
+        "score": f"{score:g}",
+        "band": band_zh,
+        "rank": f"{rank}/{of}",
+        "rectify": f"须整改{items}项,{local_day_clock(deadline)[:5]}前答复" if items else "详见平台",
+    }
+    return fit(EVALUATION_RESULT, params)
+
+
+def evaluation_summary_text(
+    scope_zh: str, period_zh: str, enterprises: int, bands: Mapping[str, int], rectifying: int
+) -> SmsText:
+    """A published report's summary for a regulator, an area, the duty centre or the bureau (inbox)."""
+    params = {
+        "scope": scope_zh,
+        "period": period_zh,
+        "count": str(enterprises),
+        "red": str(bands.get("red", 0)),
+        "orange": str(bands.get("orange", 0)),
+        "yellow": str(bands.get("yellow", 0)),
+        "blue": str(bands.get("blue", 0)),
+        "rectifying": str(rectifying),
+    }
+    return fit(EVALUATION_SUMMARY, params)
+
+
 # --- templates: what every SMS and inbox line is made of ------------------------------------------------------
 
 
@@ -329,6 +362,18 @@ DECLARATION_REJECTED = Template(
     {"reason": 4, "declaration_id": DECLARATION_ID_CHARS},
     (("enterprise", 4, "head"), ("why", 4, "head")),
 )
+EVALUATION_RESULT = Template(
+    "evaluation_result",
+    "{enterprise}{period}评估得分{score}({band}),全区第{rank}名。{rectify}",
+    {"period": 9, "score": 6, "band": 2, "rank": 11, "rectify": 16},
+    (("enterprise", 2, "head"),),
+)
+EVALUATION_SUMMARY = Template(
+    "evaluation_summary",
+    "{scope}{period}评估:{count}家企业,红{red}橙{orange}黄{yellow}蓝{blue},须整改{rectifying}家。详见平台",
+    {"period": 9, "count": 5, "red": 4, "orange": 4, "yellow": 4, "blue": 4, "rectifying": 4},
+    (("scope", 2, "head"),),
+)
 TEMPLATES: Mapping[str, Template] = {
     template.template_id: template
     for template in (
@@ -340,6 +385,8 @@ TEMPLATES: Mapping[str, Template] = {
         DECLARATION_REMINDER,
         DECLARATION_APPROVED,
         DECLARATION_REJECTED,
+        EVALUATION_RESULT,
+        EVALUATION_SUMMARY,
     )
 }
 

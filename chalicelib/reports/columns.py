@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Generic, TypeVar
 
-from chalicelib.domain.evaluation.periods import Period, PeriodKind
 from chalicelib.domain.evaluation.report import (
     BAND_ORDER,
     EnterpriseRow,
@@ -49,17 +48,6 @@ class Column(Generic[Row]):
     kind: Kind
     value: Callable[[EvaluationReport, Row], Cell]
     band: str | None = None  # a count of enterprises in this band (coloured when > 0)
-
-
-def period_zh(period: Period) -> str:
-    """2025年3月, 2025年第1季度, 2025年度."""
-    if period.kind is PeriodKind.MONTH:
-        year, month = period.label.split("-")
-        return f"{year}年{int(month)}月"
-    if period.kind is PeriodKind.QUARTER:
-        year, quarter = period.label.split("-Q")
-        return f"{year}年第{quarter}季度"
-    return f"{period.label}年度"
 
 
 def duration_zh(seconds: float | None) -> str:
@@ -145,6 +133,7 @@ ENTERPRISE_COLUMNS: list[Column[EnterpriseRow]] = [
     Column("预警扣分", Kind.SCORE, lambda _, row: row.card.warning_points),
     Column("超时扣分", Kind.SCORE, lambda _, row: row.card.deadline_points),
     Column("数据质量扣分", Kind.SCORE, lambda _, row: row.card.data_quality_points),
+    Column("逾期整改", Kind.INT, lambda _, row: row.overdue_rectifications),
 ]
 
 ROLLUP_COLUMNS: list[Column[Rollup]] = [

@@ -19,7 +19,7 @@ from typing import Any
 import pygal
 from pygal.style import Style
 
-from chalicelib.domain.evaluation.periods import PeriodKind
+from chalicelib.domain.evaluation.periods import PeriodKind, period_zh
 from chalicelib.domain.evaluation.report import (
     BAND_ORDER,
     SCORE_BINS,
@@ -37,7 +37,6 @@ from chalicelib.reports.columns import (
     SHORT_TEXT,
     areas_zh,
     duration_zh,
-    period_zh,
 )
 
 FONTS = (
@@ -404,6 +403,7 @@ def _tables(report: EvaluationReport) -> str:
             _pct(row.figures.false_alarm),
             duration_zh(row.figures.acknowledge_mean_s),
             duration_zh(row.figures.clear_mean_s),
+            str(row.overdue_rectifications),
         ]
         for row in report.enterprises
     ]
@@ -426,9 +426,10 @@ def _tables(report: EvaluationReport) -> str:
                 "误报率",
                 "平均签收",
                 "平均消警",
+                "逾期整改",
             ),
             enterprises,
-            numeric={0, 4, 6, 7, 9, 10, 11, 12, 13},
+            numeric={0, 4, 6, 7, 9, 10, 11, 12, 13, 14},
         ),
     ]
     rollups = (

@@ -20,7 +20,7 @@ from xlsxwriter.utility import xl_rowcol_to_cell
 from xlsxwriter.workbook import Workbook
 from xlsxwriter.worksheet import Worksheet
 
-from chalicelib.domain.evaluation.periods import PeriodKind
+from chalicelib.domain.evaluation.periods import PeriodKind, period_zh
 from chalicelib.domain.evaluation.report import BAND_ORDER, EvaluationReport, band_zh
 from chalicelib.domain.texts import local_datetime
 from chalicelib.reports.columns import (
@@ -34,7 +34,6 @@ from chalicelib.reports.columns import (
     SHORT_TEXT,
     Column,
     Kind,
-    period_zh,
 )
 
 Row = TypeVar("Row")

@@ -102,7 +102,7 @@ class DeliveryService:
 
     def deliver(self, job: DeliveryJob) -> JobReport:
         report = JobReport(job.job_id)
-        enterprise = self._directory.enterprise(job.enterprise_id)
+        enterprise = self._directory.enterprise(job.enterprise_id) if job.enterprise_id else None
 
         def on_duty(role: Role, enterprise_id: str | None) -> Sequence[Person]:
             return self._rosters.on_duty(role, job.at, enterprise_id)

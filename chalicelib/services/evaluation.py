@@ -13,7 +13,7 @@ all-seeing roles only — a scoped caller gets 403 `report_download_scoped` and 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +24,7 @@ from chalicelib.domain.evaluation import periods
 from chalicelib.domain.evaluation.facts import DeviceDay, WarningFacts
 from chalicelib.domain.evaluation.periods import Period, PeriodKind
 from chalicelib.domain.evaluation.policy import EvaluationPolicy
+from chalicelib.domain.evaluation.rectification import overdue_counts
 from chalicelib.domain.evaluation.report import EvaluationReport, build_report
 from chalicelib.domain.lifecycle import Actor, Role
 from chalicelib.domain.policy import RoutingPolicy
@@ -31,6 +32,7 @@ from chalicelib.services.ports import (
     DeviceDayLedger,
     EvaluationFacts,
     Fleet,
+    RectificationStore,
     RenderedReport,
     ReportArchive,
     ReportEntry,
@@ -100,6 +102,7 @@ class EvaluationService:
         policy: EvaluationPolicy,
         clock: Callable[[], float],
         download_expires_s: int = 300,
+        rectifications: RectificationStore | None = None,
     ) -> None:
         self._facts = facts
         self._ledger = ledger
@@ -108,6 +111,7 @@ class EvaluationService:
         self._policy = policy
         self._clock = clock
         self._download_expires_s = download_expires_s
+        self._rectifications = rectifications
         self.last_run: RunFigures | None = None
 
     # --- runs --------------------------------------------------------------------------------------------------
@@ -125,7 +129,10 @@ class EvaluationService:
             warnings_read = pool.submit(lambda: list(self._facts.warnings(period, now, since)))
             days_read = pool.submit(lambda: list(self._ledger.device_days(period, fleet, now)))
             warnings, days = warnings_read.result(), days_read.result()
-        rendered = self._renderer.render(period, fleet, warnings, days, now)
+        overdue = None
+        if self._rectifications is not None:  # 整改事项 overdue at the period's end (a column of the report)
+            overdue = overdue_counts(self._rectifications.due_before(period.end), period.end)
+        rendered = self._renderer.render(period, fleet, warnings, days, now, overdue_rectifications=overdue)
         self.last_run = RunFigures(
             enterprises=len(fleet.profiles),
             devices=sum(len(devices) for devices in fleet.devices.values()),
@@ -203,6 +210,8 @@ class DomainReportRenderer:
         warnings: Sequence[WarningFacts],
         device_days: Sequence[DeviceDay],
         generated_at: float,
+        *,
+        overdue_rectifications: Mapping[str, int] | None = None,
     ) -> RenderedReport:
         from chalicelib.reports.html import render_html  # pygal and XlsxWriter: only where reports are made
         from chalicelib.reports.xlsx import render_xlsx
@@ -217,6 +226,7 @@ class DomainReportRenderer:
             self._policy,
             generated_at,
             routing=self._routing,
+            overdue_rectifications=overdue_rectifications,
         )
         return RenderedReport(
             document=report.model_dump_json().encode(),

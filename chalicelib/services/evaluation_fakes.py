@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import html
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -69,10 +69,16 @@ class SummaryRenderer:
         warnings: Sequence[WarningFacts],
         device_days: Sequence[DeviceDay],
         generated_at: float,
+        *,
+        overdue_rectifications: Mapping[str, int] | None = None,
     ) -> RenderedReport:
         results = evaluate(period, fleet.profiles, warnings, device_days, fleet.fleets, self._policy)
         cards = score_all(fleet.profiles, results, self._policy)
-        rows = [card.model_dump(mode="json") for card in cards]
+        overdue = overdue_rectifications or {}
+        rows = [
+            {**card.model_dump(mode="json"), "overdue_rectifications": overdue.get(card.enterprise_id, 0)}
+            for card in cards
+        ]
         total = overall(results)
         document = {
             "period": period.model_dump(mode="json"),

@@ -13,7 +13,10 @@ Who uses which:
 - delivery (`delivery.py`): DeliveryLedger, Receipts, Rosters, Directory, SmsChannel, Inbox;
 - declarations (`declarations.py`): DeclarationStore, RegistryRepository (reads), DeclarationNotices;
 - the offline watch (`presence.py`, `offline_watch.py`): PresenceLedger, OfflineState, OfflineSink;
-- evaluation reports (`evaluation.py`): EvaluationFacts, DeviceDayLedger, ReportRenderer, ReportArchive.
+- evaluation reports (`evaluation.py`): EvaluationFacts, DeviceDayLedger, ReportRenderer, ReportArchive,
+  RectificationStore (overdue items, optional);
+- 通报 and rectification (`rectification.py`): ReportArchive (reads), RectificationStore, DeliveryJobs,
+  EvidenceStore.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from chalicelib.domain.delivery import DeliveryJob
 from chalicelib.domain.evaluation.facts import DeviceDay, FleetFacts, WarningFacts
 from chalicelib.domain.evaluation.indicators import EnterpriseProfile
 from chalicelib.domain.evaluation.periods import Period
+from chalicelib.domain.evaluation.rectification import RectificationItem
 from chalicelib.domain.lifecycle import Actor, Role, Transition
 from chalicelib.domain.policy import Route
 from chalicelib.domain.registry import DeviceRegistration, Enterprise, Person
@@ -902,6 +906,8 @@ class ReportRenderer(Protocol):
         warnings: Sequence[WarningFacts],
         device_days: Sequence[DeviceDay],
         generated_at: float,
+        *,
+        overdue_rectifications: Mapping[str, int] | None = None,  # enterprise id -> items overdue at the end
     ) -> RenderedReport: ...
 
     def scoped(self, document: bytes, scope: Scope) -> dict[str, Any]: ...
@@ -938,3 +944,69 @@ class ReportArchive(Protocol):
     def document(self, entry: ReportEntry) -> bytes: ...
 
     def download_url(self, entry: ReportEntry, artifact: str, expires_s: int) -> str: ...
+
+
+# --- 通报 and rectification (整改事项): docs/evaluation.md "通报 and rectification" ------------------------------
+
+
+def evaluation_subject(report_id: str) -> str:
+    """The audit subject of a report's publications (`evaluation:{report id}`)."""
+    return f"evaluation:{report_id}"
+
+
+def rectification_subject(rectification_id: str) -> str:
+    """The audit subject of a rectification item (`rectification:{id}`)."""
+    return f"rectification:{rectification_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Publication:
+    """A report's publication (通报): the latest version published, and every version published so far."""
+
+    report_id: str
+    version: str  # the report's version published (its JSON's S3 version id, or its generation time)
+    published_at: float
+    published_by: str
+    jobs: int  # delivery jobs queued (one per enterprise, department, area, and the duty centre + bureau)
+    rectifications: int  # items the report asks for (issued now or before)
+    enterprises_rectifying: int
+    versions: tuple[str, ...] = ()  # every version published, oldest first
+
+
+class RectificationStore(Protocol):
+    """Rectification items with optimistic versioning, every change chained under `rectification_subject(id)`;
+    the publications of each report chained under `evaluation_subject(report id)`. Listings read indexes."""
+
+    def get(self, rectification_id: str) -> RectificationItem | None: ...
+
+    def save(self, item: RectificationItem, event_type: str, stamp: AuditStamp) -> AuditEvent:
+        """Store `item`, whose `version` is the stored one (0: new), as version + 1, with its audit event;
+        ConcurrentUpdateError when somebody else wrote it since (or it exists already, for a new one)."""
+        ...
+
+    def of_enterprise(self, enterprise_id: str) -> list[RectificationItem]:
+        """The enterprise's items, the newest first."""
+        ...
+
+    def of_sectors(self, sectors: Sequence[Sector]) -> list[RectificationItem]:
+        """The items of enterprises in these sectors, by deadline."""
+        ...
+
+    def of_area(self, area_code: str) -> list[RectificationItem]:
+        """The items of enterprises in this area, by deadline."""
+        ...
+
+    def due_before(self, at: float) -> list[RectificationItem]:
+        """Every item whose deadline is before `at` (what may be overdue then), in every sector."""
+        ...
+
+    def log(self, rectification_id: str) -> SubjectLog: ...
+
+    def publication(self, report_id: str) -> Publication | None: ...
+
+    def record_publication(self, publication: Publication, stamp: AuditStamp) -> bool:
+        """Record that `publication.version` was published (chained, `evaluation_published`); False, and nothing
+        written, when that version was recorded before."""
+        ...
+
+    def publication_log(self, report_id: str) -> SubjectLog: ...

@@ -189,7 +189,7 @@ def test_the_priority_sheet_lists_the_worst_first_with_reasons(book: openpyxl.Wo
 @pytest.mark.parametrize(
     ("name", "panes", "filtered"),
     [
-        ("企业", "C3", "A2:AH5"),
+        ("企业", "C3", "A2:AI5"),
         ("行业", "B3", "A2:AA4"),
         ("区域", "B3", "A2:AA5"),
         ("部门", "B3", "A2:AA4"),

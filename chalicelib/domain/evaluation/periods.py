@@ -80,3 +80,14 @@ def last_complete(kind: PeriodKind, now: float) -> Period:
     """The latest period of `kind` that has ended by `now` (what a scheduled report run evaluates)."""
     current = containing(kind, now)
     return containing(kind, current.start - 1)
+
+
+def period_zh(period: Period) -> str:
+    """2025年3月, 2025年第1季度, 2025年度."""
+    if period.kind is PeriodKind.MONTH:
+        year, month = period.label.split("-")
+        return f"{year}年{int(month)}月"
+    if period.kind is PeriodKind.QUARTER:
+        year, quarter = period.label.split("-Q")
+        return f"{year}年第{quarter}季度"
+    return f"{period.label}年度"

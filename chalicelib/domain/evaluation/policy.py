@@ -22,6 +22,19 @@ class ScoreBands(BaseModel):
         return self
 
 
+class RectificationPolicy(BaseModel):
+    """[policy] Who gets rectification items (整改事项) when a report is published, what counts as a problem, and
+    how long the enterprise has (docs/evaluation.md "通报 and rectification")."""
+
+    model_config = _POLICY
+    bands: tuple[str, ...] = ("red", "orange")  # enterprises in these bands rectify
+    below_score: float | None = None  # and any enterprise scoring below this (None: bands only)
+    days: int = Field(default=30, ge=1)  # the deadline: the end of the local day this many days after publishing
+    false_alarm_max: float = Field(default=0.3, ge=0, le=1)  # 误报率 above this is a problem
+    disposal_min: float = Field(default=0.9, ge=0, le=1)  # 处置率 below this is a problem
+    undeclared_outage_hours_max: float = Field(default=0.0, ge=0)  # undeclared-outage hours above this
+
+
 class EvaluationPolicy(BaseModel):
     model_config = _POLICY
     repeat_window_s: float = Field(default=86400.0, gt=0)  # same device + risk type raised again within this
@@ -44,3 +57,4 @@ class EvaluationPolicy(BaseModel):
     # 重点检查名单 from an annual result: every enterprise in these bands, plus the bottom share of each sector
     priority_bands: tuple[str, ...] = ("red",)
     priority_bottom_share: float = Field(default=0.1, ge=0, le=1)
+    rectification: RectificationPolicy = RectificationPolicy()

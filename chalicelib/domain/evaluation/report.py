@@ -12,6 +12,7 @@
         *,
         area_names: Mapping[str, str] | None = None,  # area code -> 中文名 (registry `Area`); the code otherwise
         routing: RoutingPolicy | None = None,          # the regulators of each sector (departments)
+        overdue_rectifications: Mapping[str, int] | None = None,  # enterprise id -> 整改事项 overdue at the end
     ) -> EvaluationReport
 
 The report holds per enterprise its profile, `Tally` and its values (`Figures`), score card, band and rankings;
@@ -149,6 +150,7 @@ class EnterpriseRow(BaseModel):
     tally: Tally
     figures: Figures
     daily_raised: tuple[DayCounts, ...] = ()  # days with warnings raised in the period
+    overdue_rectifications: int = 0  # rectification items (整改事项) overdue at the period's end
 
     @property
     def score(self) -> float:
@@ -321,6 +323,7 @@ def build_report(
     *,
     area_names: Mapping[str, str] | None = None,
     routing: RoutingPolicy | None = None,
+    overdue_rectifications: Mapping[str, int] | None = None,
 ) -> EvaluationReport:
     """The report of `period` for the profiled enterprises (see the module docstring)."""
     if kind is not period.kind:
@@ -346,6 +349,7 @@ def build_report(
             tally=tally_of[card.enterprise_id],
             figures=Figures.of(tally_of[card.enterprise_id]),
             daily_raised=daily.get(card.enterprise_id, ()),
+            overdue_rectifications=(overdue_rectifications or {}).get(card.enterprise_id, 0),
         )
         for position, card in enumerate(sorted(cards, key=rank_key), start=1)
     ]
