@@ -1,5 +1,5 @@
-"""Rectification items (domain/evaluation/rectification.py): which enterprises rectify, the items derived from their
-figures (table-driven, titles by hand), the lifecycle, overdue, scopes; and the report's overdue column."""
+"""Rectification items (domain/evaluation/rectification.py): which enterprises rectify, the items derived from
+their figures (table-driven, titles by hand), the lifecycle, overdue, scopes; and the report's overdue column."""
 
 from __future__ import annotations
 
