@@ -1,6 +1,7 @@
 """通报 and rectification (`services/rectification.py`) over fakes: a published report tells each unit its own
 result (one delivery job per enterprise, department, area, and the centre), once per report version; items
-issued once; who answers, accepts and returns what; every step chained; the next evaluation counts the overdue items."""
+issued once; who answers, accepts and returns what; every step chained; the next evaluation counts the overdue
+items."""
 
 from __future__ import annotations
 
