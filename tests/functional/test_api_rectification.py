@@ -4,6 +4,7 @@ rectification items scoped, answered with evidence, returned and accepted, audit
 
 from __future__ import annotations
 
+import json
 import time
 import urllib.request
 from typing import Any
@@ -97,6 +98,7 @@ def test_the_deliver_handler_puts_each_result_in_its_unit_s_inbox(published: dic
 
     bodies = drain()
     assert len(bodies) == published["jobs"]
+    bodies = [body for body in bodies if json.loads(body)["enterprise_id"] in ("E-HC-01", "")]  # and the staff's
     with Client(app, stage_name=STAGE, project_dir=str(PROJECT_DIR)) as client:
         for start in range(0, len(bodies), 10):
             event = client.events.generate_sqs_event(

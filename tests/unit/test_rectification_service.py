@@ -230,3 +230,16 @@ def test_the_next_evaluation_counts_the_items_overdue_at_its_end(world: World) -
 
     assert overdue_in(periods.month(2025, 4)) == {"E1": 0, "E2": 0, "E3": 0}  # before the deadline
     assert overdue_in(periods.month(2025, 5)) == {"E1": 1, "E2": 0, "E3": 1}
+
+
+def test_a_job_names_its_enterprise_unless_it_is_a_staff_summary() -> None:
+    from chalicelib.domain.delivery import DeliveryJob, evaluation_summary_job
+    from chalicelib.domain.texts import evaluation_summary_text
+
+    text = evaluation_summary_text("全区", "2025年3月", 3, {"red": 1}, 1)
+    summary = evaluation_summary_job(REPORT_ID, "1", (Audience.DUTY,), NOW, text, "")
+    assert summary.enterprise_id == "" and summary.subject == f"evaluation:{REPORT_ID}"
+    with pytest.raises(ValueError, match="names it"):
+        DeliveryJob.model_validate({**summary.model_dump(), "inbox_audiences": [Audience.ENTERPRISE]})
+    with pytest.raises(ValueError, match="exactly one"):
+        DeliveryJob.model_validate({**summary.model_dump(), "enterprise_id": "E1", "warning_id": "W1"})
