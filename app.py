@@ -37,7 +37,7 @@ from chalicelib.api.models import (
     WarningQuery,
     action_body,
 )
-from chalicelib.bootstrap import api, container, declarations, delivery, workflow
+from chalicelib.bootstrap import api, container, declarations, delivery, offline_watch, workflow
 from chalicelib.domain.errors import NotFound
 from chalicelib.domain.lifecycle import Actor
 from chalicelib.domain.rosters import RosterRole
@@ -119,6 +119,24 @@ def declaration_sweep(event: CloudWatchEvent) -> dict[str, Any]:
     if report.failed:
         logger.warning("declaration sweep left some for the next round", extra={"failed": report.failed})
     return {"expired": len(report.expired), "reminded": len(report.reminded), "failed": len(report.failed)}
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES), name="offline_watch")
+def watch_offline(event: CloudWatchEvent) -> dict[str, Any]:
+    """Silent devices become offline warnings, returning ones recover (docs/offline-watch.md)."""
+    report = offline_watch().run()
+    if report.raised or report.recovered or report.failed or report.silent_shards:
+        logger.info(
+            "offline watch",
+            extra={
+                "raised": len(report.raised),
+                "recovered": len(report.recovered),
+                "suppressed": len(report.suppressed),
+                "failed": len(report.failed),
+                "silent_shards": report.silent_shards,
+            },
+        )
+    return {"minutes": len(report.minutes), "raised": len(report.raised), "recovered": len(report.recovered)}
 
 
 @app.route("/health")

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.domain.catalog import Policy, build_engine, build_policy
+from chalicelib.domain.catalog import Policy, build_engine, build_policy, sector_models
 from chalicelib.domain.levels import Sector
 from chalicelib.domain.lifecycle import Actor
 from chalicelib.domain.policy import RoutingPolicy
+from chalicelib.domain.presence import PresencePolicy
 from chalicelib.domain.warnings import WarningRecord
 from chalicelib.services.ingest import IngestService
+from chalicelib.services.presence import PresenceTracker
 from chalicelib.services.workflow import WorkflowService, WorkflowTimers
 from chalicelib.settings import Settings, get_settings
 
@@ -22,6 +25,7 @@ if TYPE_CHECKING:
     from chalicelib.services.declarations import Declarations
     from chalicelib.services.delivery import DeliveryService
     from chalicelib.services.notifications import Notifications
+    from chalicelib.services.offline_watch import OfflineWatch
     from chalicelib.services.people import People
     from chalicelib.services.ports import DeliveryJobs, EvidenceStore, Rosters, SmsChannel, Timers, UserDirectory
     from chalicelib.services.registry_admin import RegistryAdmin
@@ -78,12 +82,13 @@ class Base:
 @lru_cache(maxsize=1)
 def base() -> Base:
     """The settings, the policy and the tables bound: what every handler needs first."""
-    from chalicelib.adapters import audit_store, delivery_store, dynamo
+    from chalicelib.adapters import audit_store, delivery_store, dynamo, presence
 
     settings = get_settings()
     dynamo.bind(settings)
     audit_store.bind(settings)
     delivery_store.bind(settings)
+    presence.bind(settings)
     return Base(settings=settings, policy=build_policy(settings.policy))
 
 
@@ -102,6 +107,7 @@ def ingest_service(
     from chalicelib.adapters import audit_store, dynamo
     from chalicelib.adapters.errors import is_transient
     from chalicelib.adapters.notify import SnsNotifier
+    from chalicelib.adapters.presence import DynamoPresenceLedger
 
     return IngestService(
         engine=build_engine(policy),
@@ -121,6 +127,8 @@ def ingest_service(
         is_transient=is_transient,
         state_flush_s=settings.state_flush_s,
         jobs=_jobs(settings),
+        # last sign of life per device in the container, one summary per shard and minute (docs/offline-watch.md)
+        presence=PresenceTracker(DynamoPresenceLedger(), PresencePolicy(), uuid.uuid4().hex, clock),
     )
 
 
@@ -276,6 +284,50 @@ def declarations() -> Declarations:
     )
 
 
+def offline_watch_service(settings: Settings, policy: Policy, clock: Callable[[], float]) -> OfflineWatch:
+    """The offline watch as the `offline_watch` schedule runs it (docs/offline-watch.md): the presence summaries
+    and the offline devices in the warning-event table, the open declarations (one index read per run), and the
+    offline warnings through the ingest's warning path (store, timers, topic, delivery queue). The clock is a
+    parameter so that tests and benches run it on simulated time."""
+    from chalicelib.adapters import declarations as declaration_store
+    from chalicelib.adapters.audit_store import AuditedWarningStore
+    from chalicelib.adapters.dynamo import DynamoDeliveryLedger, DynamoRegistry, DynamoStateStore
+    from chalicelib.adapters.notify import SnsNotifier
+    from chalicelib.adapters.presence import DynamoOfflineState, DynamoPresenceLedger
+    from chalicelib.domain.sectors.road_transport import RoadTransportModel
+    from chalicelib.services.offline_warnings import OfflineWarnings
+    from chalicelib.services.offline_watch import OfflineWatch
+
+    declaration_store.bind(settings)
+    road = sector_models(policy)[Sector.ROAD_TRANSPORT]
+    sink = OfflineWarnings(
+        policy,
+        DynamoRegistry(clock=clock),
+        DynamoStateStore(),
+        AuditedWarningStore(),
+        SnsNotifier(_client("sns", settings), settings.warning_topic_arn),
+        DynamoDeliveryLedger(),
+        _timers(settings, clock),
+        _jobs(settings),
+        clock,
+        road=road if isinstance(road, RoadTransportModel) else None,
+    )
+    return OfflineWatch(
+        DynamoPresenceLedger(),
+        DynamoOfflineState(),
+        sink,
+        declaration_store.DynamoDeclarationStore().open,
+        clock,
+        disconnect_grace_s=PresencePolicy().disconnect_grace_s,
+    )
+
+
+@lru_cache(maxsize=1)
+def offline_watch() -> OfflineWatch:
+    """The `offline_watch` schedule's wiring (every minute)."""
+    return offline_watch_service(base().settings, base().policy, time.time)
+
+
 def sms_channel(settings: Settings) -> SmsChannel | None:
     """The SMS provider of this stage (docs/sms-channels.md); None when SMS are switched off."""
     if not settings.sms_enabled:
@@ -330,3 +382,4 @@ def reset() -> None:
     workflow.cache_clear()
     declarations.cache_clear()
     delivery.cache_clear()
+    offline_watch.cache_clear()

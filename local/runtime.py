@@ -48,6 +48,7 @@ class LocalPlatform:
     workflow_poller: SqsPoller | None = None
     delivery_poller: SqsPoller | None = None
     scheduler: Scheduler | None = None
+    offline_scheduler: Scheduler | None = None
     api_server: ApiServer | None = None
 
     @property
@@ -89,7 +90,13 @@ class LocalPlatform:
         parts = [self.poller.stop, self.bridge.stop, self.broker.stop]
         parts += [
             part.stop
-            for part in (self.api_server, self.scheduler, self.workflow_poller, self.delivery_poller)
+            for part in (
+                self.api_server,
+                self.scheduler,
+                self.offline_scheduler,
+                self.workflow_poller,
+                self.delivery_poller,
+            )
             if part is not None
         ]
         for stop in [*parts, self._server.stop]:
@@ -111,7 +118,10 @@ def start(
     poll_interval: float = 0.05,
     on_failure: Callable[[FailedDelivery], None] | None = None,
     sweep_interval_s: float = 30.0,
+    offline_watch_interval_s: float = 60.0,
 ) -> LocalPlatform:
+    """`offline_watch_interval_s`: the offline watch's schedule (every minute as deployed; tests and the demo may
+    run it more often: it reads only the minutes it has not read yet)."""
     server, endpoint_url = start_moto_server()
     infra = provision_with_identity(endpoint_url, stage=STAGE)  # resources.json + its user pool
     overrides = dict(env_overrides or {})
@@ -182,6 +192,10 @@ def start(
     delivery_poller.start()
     scheduler = Scheduler(chalice_app.sweep, sweep_interval_s, region=infra.region)
     scheduler.start()
+    offline_scheduler = Scheduler(
+        chalice_app.watch_offline, offline_watch_interval_s, region=infra.region, function_name="offline_watch"
+    )
+    offline_scheduler.start()
     api_server = ApiServer(chalice_app.app)
     return LocalPlatform(
         endpoint_url,
@@ -196,6 +210,7 @@ def start(
         workflow_poller=workflow_poller,
         delivery_poller=delivery_poller,
         scheduler=scheduler,
+        offline_scheduler=offline_scheduler,
         api_server=api_server,
     )
 
@@ -272,12 +287,19 @@ class ApiServer:
 class Scheduler:
     """Fires a Chalice `@app.schedule` handler every `interval_s` (moto's EventBridge does not run schedules)."""
 
-    def __init__(self, handler: Callable[[dict[str, Any], Any], Any], interval_s: float, region: str) -> None:
+    def __init__(
+        self,
+        handler: Callable[[dict[str, Any], Any], Any],
+        interval_s: float,
+        region: str,
+        function_name: str = "sweep",
+    ) -> None:
         self._handler = handler
+        self._function_name = function_name
         self._interval_s = interval_s
         self._region = region
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="scheduler", daemon=True)
+        self._thread = threading.Thread(target=self._loop, name=f"scheduler-{function_name}", daemon=True)
         self.fired = 0
 
     def start(self) -> None:
@@ -300,11 +322,11 @@ class Scheduler:
             "detail": {},
         }
         self.fired += 1
-        return self._handler(event, LambdaContext(function_name="sweep"))
+        return self._handler(event, LambdaContext(function_name=self._function_name))
 
     def _loop(self) -> None:
         while not self._stop.wait(self._interval_s):
             try:
                 self.fire()
             except Exception as exc:  # a failing sweep is logged and retried at the next tick, as on AWS
-                print(f"scheduler: sweep raised {type(exc).__name__}: {exc}")
+                print(f"scheduler: {self._function_name} raised {type(exc).__name__}: {exc}")

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from chalicelib.domain.changes import OFFLINE, ChangeKind, WarningChange, warning_id_for
 from chalicelib.domain.levels import Level
 from chalicelib.domain.registry import DeviceRegistration
 from chalicelib.domain.sectors.road_transport import RoadTransportModel
@@ -138,6 +139,50 @@ def offline_level(
         if finding.level > Level.NONE:
             return Level(finding.level)
     return Level.BLUE
+
+
+OFFLINE_TITLE = "设备离线未申报"
+
+
+def offline_warning_id(device_id: str, since: float) -> str:
+    """The offline warning of one outage (from its last sign of life): the watch that raises it and the one that
+    recovers it name the same warning, and a re-run raises the same one."""
+    return warning_id_for(device_id, OFFLINE, since)
+
+
+def offline_change(
+    reg: DeviceRegistration,
+    kind: ChangeKind,
+    level: int,
+    previous_level: int,
+    at: float,
+    raised_at: float,
+    since: float,
+) -> WarningChange:
+    """A raise or a recovery of the device's `offline` warning (DOMAIN.md §5), shaped like the engine's changes so
+    that it goes through the same store, routing, deadlines, delivery and escalation."""
+    return WarningChange(
+        kind=kind,
+        warning_id=offline_warning_id(reg.device_id, since),
+        device_id=reg.device_id,
+        enterprise_id=reg.enterprise_id,
+        enterprise_name=reg.enterprise_name,
+        sector=reg.sector,
+        unit_id=reg.unit_id,
+        unit_name=reg.unit_name,
+        point_name=reg.display_name,
+        area_codes=reg.area_codes,
+        risk_type=OFFLINE,
+        level=level,
+        previous_level=previous_level,
+        base_level=level,
+        reason="silence" if kind is ChangeKind.RAISE else "data_back",
+        title=OFFLINE_TITLE,
+        value=round(max(0.0, at - since) / 60.0, 1),  # minutes silent when decided
+        unit="分钟",
+        at=at,
+        raised_at=raised_at,
+    )
 
 
 # --- the per-day online ledger (在线率) --------------------------------------------------------------------------

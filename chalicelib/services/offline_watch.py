@@ -35,6 +35,7 @@ class WatchReport:
     recovered: list[str] = field(default_factory=list)
     suppressed: list[str] = field(default_factory=list)
     silent_shards: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)  # transitions to apply again (the cursor stays)
 
 
 class OfflineWatch:
@@ -78,7 +79,8 @@ class OfflineWatch:
         self._silent_shards(state, last, now, latest, report)
         report.candidates = len(latest)
         self._apply(latest, now, report)
-        state.cursor = max(state.cursor, last)
+        if not report.failed:
+            state.cursor = max(state.cursor, last)
         self._state.save(state)  # last: a crashed run reads the same minutes again (transitions are idempotent)
         return report
 
@@ -114,6 +116,8 @@ class OfflineWatch:
             state.silent_shards[shard] = upcoming
 
     def _apply(self, latest: dict[str, tuple[Signal, float]], now: float, report: WatchReport) -> None:
+        """Each transition told to the sink first, then recorded: a failure leaves the device as it was and the
+        run's minutes unread (`report.failed`), so the next run applies it again (the sink is idempotent)."""
         if not latest:
             return
         offline = self._state.offline(latest)
@@ -122,21 +126,23 @@ class OfflineWatch:
             record = offline.get(device)
             current = Presence.OFFLINE if record is not None else Presence.ONLINE
             after = transition(current, signal)
-            if after is Presence.OFFLINE:
-                if declarations is None:
-                    declarations = self._declarations()
-                excuse = suppressing(declarations, device, now)
-                self._state.mark_offline(OfflineRecord(device, at, excuse.declaration_id if excuse else None))
-                if excuse is None:
-                    self._sink.offline(OfflineTransition(device, now, at))
-                    report.raised.append(device)
-                else:
-                    report.suppressed.append(device)
-            elif after is Presence.ONLINE and record is not None:
-                self._state.mark_online(device)
-                if record.suppressed_by is None:
-                    self._sink.online(OfflineTransition(device, now, at))
-                report.recovered.append(device)
+            try:
+                if after is Presence.OFFLINE:
+                    if declarations is None:
+                        declarations = self._declarations()
+                    excuse = suppressing(declarations, device, now)
+                    if excuse is None:
+                        self._sink.offline(OfflineTransition(device, now, at))
+                    self._state.mark_offline(OfflineRecord(device, at, excuse.declaration_id if excuse else None))
+                    (report.raised if excuse is None else report.suppressed).append(device)
+                elif after is Presence.ONLINE and record is not None:
+                    if record.suppressed_by is None:
+                        self._sink.online(OfflineTransition(device, now, at, offline_since=record.since))
+                    self._state.mark_online(device)
+                    report.recovered.append(device)
+            except Exception:
+                logger.exception("offline transition failed: tried again next run", extra={"device_id": device})
+                report.failed.append(device)
 
 
 class LoggingOfflineSink:

@@ -742,11 +742,13 @@ class OfflineTransition:
     device_id: str
     at: float  # when the watch decided
     since: float  # the last sign of life (offline) / when data came back (online)
+    offline_since: float | None = None  # online: the outage's last sign of life (names its warning)
 
 
 class OfflineSink(Protocol):
-    """Where offline warnings go: raise and recover an `offline` warning (the warning store and the delivery
-    path, later; for now a logging adapter). Called once per transition (the caller dedupes)."""
+    """Where offline warnings go: raise and recover an `offline` warning through the warning store, routing and
+    delivery (`services/offline_warnings.py`). Called once per transition, again only after a failure (the
+    caller dedupes); idempotent: a repeated raise or recovery names the same warning and event."""
 
     def offline(self, transition: OfflineTransition) -> None: ...
 

@@ -54,6 +54,16 @@ ROLE_REACH: dict[str, set[str]] = {
     "Deliver": {"DeliverLogGroup", "DeliveryQueue", "WarningEventTable", "RegistryTable"},
     "Sweep": {"SweepLogGroup", "WarningTable", "DisposalStateMachine"},
     "DeclarationSweep": {"DeclarationSweepLogGroup", "RegistryTable", "WarningEventTable"},
+    "OfflineWatch": {  # presence summaries and offline devices; offline warnings through the warning path
+        "OfflineWatchLogGroup",
+        "WarningEventTable",
+        "WarningTable",
+        "DeviceStateTable",  # a hazardous-goods vehicle's last report (its offline level)
+        "RegistryTable",
+        "WarningTopic",
+        "DisposalStateMachine",
+        "DeliveryQueue",
+    },
     "APIHandler": {
         "APIHandlerLogGroup",
         "WarningTable",
@@ -69,6 +79,7 @@ ROLE_SERVICES: dict[str, set[str]] = {
     "Deliver": {"logs", "sqs", "dynamodb", "sns", "xray"},
     "Sweep": {"logs", "dynamodb", "states", "xray"},
     "DeclarationSweep": {"logs", "dynamodb", "xray"},
+    "OfflineWatch": {"logs", "dynamodb", "sns", "states", "sqs", "xray"},
     "APIHandler": {"logs", "dynamodb", "s3", "cognito-idp", "states", "xray"},
 }
 READ_ONLY_TABLES: dict[str, set[str]] = {
@@ -77,6 +88,7 @@ READ_ONLY_TABLES: dict[str, set[str]] = {
     "Deliver": {"RegistryTable"},
     "Sweep": {"WarningTable"},
     "DeclarationSweep": set(),
+    "OfflineWatch": {"RegistryTable", "DeviceStateTable"},
     "APIHandler": set(),
 }
 TABLE_WRITES = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"}
