@@ -105,10 +105,14 @@ def ingest_service(
     clock = clock or time.time
     registry_clock = registry_clock or time.monotonic
     from chalicelib.adapters import audit_store, dynamo
+    from chalicelib.adapters.declarations import DynamoDeclarationStore
+    from chalicelib.adapters.declarations import bind as bind_declarations
     from chalicelib.adapters.errors import is_transient
     from chalicelib.adapters.notify import SnsNotifier
     from chalicelib.adapters.presence import DynamoPresenceLedger
+    from chalicelib.services.declarations import OpenDeclarations
 
+    bind_declarations(settings)
     return IngestService(
         engine=build_engine(policy),
         policy=policy,
@@ -129,6 +133,7 @@ def ingest_service(
         jobs=_jobs(settings),
         # last sign of life per device in the container, one summary per shard and minute (docs/offline-watch.md)
         presence=PresenceTracker(DynamoPresenceLedger(), PresencePolicy(), uuid.uuid4().hex, clock),
+        declarations=OpenDeclarations(DynamoDeclarationStore(), clock),  # suppression, 失真 (docs/declarations.md)
     )
 
 

@@ -17,11 +17,14 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from aws_lambda_powertools import Logger
+
 from chalicelib.domain import declarations as rules
 from chalicelib.domain.access import require_role
 from chalicelib.domain.declarations import Declaration, DeclarationPolicy, DeclarationReason, DeclarationStatus
 from chalicelib.domain.errors import NotFound, ValidationFailed
 from chalicelib.domain.lifecycle import Actor, Role
+from chalicelib.observability import INHERIT, SERVICE
 from chalicelib.services.ports import (
     UNKNOWN_ORIGIN,
     AuditStamp,
@@ -32,6 +35,7 @@ from chalicelib.services.ports import (
     SubjectLog,
 )
 
+logger = Logger(service=SERVICE, child=True, level=INHERIT)
 SWEEP_ACTOR = Actor(user_id="declaration-sweep", role=Role.SYSTEM, name="申报到期巡检")
 NOT_FOUND = ("declaration_not_found", "申报不存在或无权查看")
 
@@ -66,6 +70,28 @@ class SweepReport:
     expired: list[str] = field(default_factory=list)
     reminded: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)  # left for the next round (logged by the caller)
+
+
+class OpenDeclarations:
+    """The open declarations as a reader needs them on every message (the ingest: suppression and 失真): read at
+    most once per `ttl_s` per container, like the registry; a failed read keeps the last list (logged)."""
+
+    def __init__(self, store: DeclarationStore, clock: Callable[[], float], ttl_s: float = 60.0) -> None:
+        self._store = store
+        self._clock = clock
+        self._ttl_s = ttl_s
+        self._read_at: float | None = None
+        self._open: list[Declaration] = []
+
+    def __call__(self) -> list[Declaration]:
+        now = self._clock()
+        if self._read_at is None or now - self._read_at >= self._ttl_s:
+            try:
+                self._open = self._store.open()
+            except Exception:
+                logger.exception("open declarations not read: the last list stands")
+            self._read_at = now
+        return self._open
 
 
 def new_declaration_id() -> str:

@@ -60,8 +60,10 @@ class OfflineWatch:
         self._lag = lag_min
         self._max_minutes = max_minutes
         self._grace = disconnect_grace_s
+        self._run_declarations: Sequence[Declaration] | None = None
 
     def run(self) -> WatchReport:
+        self._run_declarations = None
         now = self._clock()
         last = int(now // 60) - self._lag  # a minute is written by the first batch of a later one
         state = self._state.load() or WatchState(cursor=last - 1)
@@ -78,7 +80,8 @@ class OfflineWatch:
                     latest[device] = (Signal.DATA, at)
         self._silent_shards(state, last, now, latest, report)
         report.candidates = len(latest)
-        self._apply(latest, now, report)
+        self._apply(latest, now, report, state)
+        self._excuses_ended(state, now, report)
         if not report.failed:
             state.cursor = max(state.cursor, last)
         self._state.save(state)  # last: a crashed run reads the same minutes again (transitions are idempotent)
@@ -115,34 +118,67 @@ class OfflineWatch:
                     upcoming = min(upcoming, at)
             state.silent_shards[shard] = upcoming
 
-    def _apply(self, latest: dict[str, tuple[Signal, float]], now: float, report: WatchReport) -> None:
+    def _apply(
+        self, latest: dict[str, tuple[Signal, float]], now: float, report: WatchReport, state: WatchState
+    ) -> None:
         """Each transition told to the sink first, then recorded: a failure leaves the device as it was and the
         run's minutes unread (`report.failed`), so the next run applies it again (the sink is idempotent)."""
         if not latest:
             return
         offline = self._state.offline(latest)
-        declarations: Sequence[Declaration] | None = None
         for device, (signal, at) in sorted(latest.items()):
             record = offline.get(device)
             current = Presence.OFFLINE if record is not None else Presence.ONLINE
             after = transition(current, signal)
             try:
                 if after is Presence.OFFLINE:
-                    if declarations is None:
-                        declarations = self._declarations()
-                    excuse = suppressing(declarations, device, now)
+                    excuse = suppressing(self._open_declarations(), device, now)
                     if excuse is None:
                         self._sink.offline(OfflineTransition(device, now, at))
                     self._state.mark_offline(OfflineRecord(device, at, excuse.declaration_id if excuse else None))
-                    (report.raised if excuse is None else report.suppressed).append(device)
+                    if excuse is None:
+                        report.raised.append(device)
+                    else:
+                        state.suppressed[device] = excuse.declaration_id
+                        report.suppressed.append(device)
                 elif after is Presence.ONLINE and record is not None:
                     if record.suppressed_by is None:
                         self._sink.online(OfflineTransition(device, now, at, offline_since=record.since))
                     self._state.mark_online(device)
+                    state.suppressed.pop(device, None)
                     report.recovered.append(device)
             except Exception:
                 logger.exception("offline transition failed: tried again next run", extra={"device_id": device})
                 report.failed.append(device)
+
+    def _excuses_ended(self, state: WatchState, now: float, report: WatchReport) -> None:
+        """The offline devices a declaration excused (a bounded set, kept in the state): when none excuses them any
+        more (the window ended, the declaration was rejected or withdrawn) and they are still offline, their
+        offline warning is raised now. One declarations read per run, only while there are such devices."""
+        if not state.suppressed:
+            return
+        declarations = self._open_declarations()
+        ended = [d for d in sorted(state.suppressed) if suppressing(declarations, d, now) is None]
+        if not ended:
+            return
+        offline = self._state.offline(ended)
+        for device in ended:
+            record = offline.get(device)
+            try:
+                if record is not None:
+                    self._sink.offline(OfflineTransition(device, now, record.since))
+                    self._state.mark_offline(OfflineRecord(device, record.since, None))
+                    report.raised.append(device)
+                del state.suppressed[device]
+            except Exception:
+                logger.exception("offline warning after a declaration failed: tried again next run")
+                report.failed.append(device)
+
+    def _open_declarations(self) -> Sequence[Declaration]:
+        """Read once per run, when first needed."""
+        if self._run_declarations is None:
+            self._run_declarations = self._declarations()
+        return self._run_declarations
 
 
 class LoggingOfflineSink:

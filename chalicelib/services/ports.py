@@ -710,6 +710,7 @@ class WatchState:
     cursor: int
     shards: dict[str, int] = field(default_factory=dict)
     silent_shards: dict[str, float] = field(default_factory=dict)
+    suppressed: dict[str, str] = field(default_factory=dict)  # offline device -> the declaration excusing it
 
 
 @dataclass(frozen=True, slots=True)

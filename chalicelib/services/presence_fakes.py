@@ -61,11 +61,21 @@ class FakeOfflineState:
         self.reads["state"] += 1
         if self.state is None:
             return None
-        return replace(self.state, shards=dict(self.state.shards), silent_shards=dict(self.state.silent_shards))
+        return replace(
+            self.state,
+            shards=dict(self.state.shards),
+            silent_shards=dict(self.state.silent_shards),
+            suppressed=dict(self.state.suppressed),
+        )
 
     def save(self, state: WatchState) -> None:
         self.writes["state"] += 1
-        self.state = replace(state, shards=dict(state.shards), silent_shards=dict(state.silent_shards))
+        self.state = replace(
+            state,
+            shards=dict(state.shards),
+            silent_shards=dict(state.silent_shards),
+            suppressed=dict(state.suppressed),
+        )
 
     def offline(self, device_ids: Iterable[str]) -> dict[str, OfflineRecord]:
         ids = list(dict.fromkeys(device_ids))
