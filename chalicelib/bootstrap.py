@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from chalicelib.services.delivery import DeliveryService
     from chalicelib.services.notifications import Notifications
     from chalicelib.services.offline_watch import OfflineWatch
+    from chalicelib.services.online_ledger import OnlineLedger
     from chalicelib.services.people import People
     from chalicelib.services.ports import DeliveryJobs, EvidenceStore, Rosters, SmsChannel, Timers, UserDirectory
     from chalicelib.services.registry_admin import RegistryAdmin
@@ -324,6 +325,28 @@ def offline_watch_service(settings: Settings, policy: Policy, clock: Callable[[]
         declaration_store.DynamoDeclarationStore().open,
         clock,
         disconnect_grace_s=PresencePolicy().disconnect_grace_s,
+        outage_ended=online_ledger(settings, clock).closed,
+    )
+
+
+def online_ledger(settings: Settings, clock: Callable[[], float] | None = None) -> OnlineLedger:
+    """The online-time ledger (在线率): `closed` for the offline watch, `days` (`DeviceDaySource`) for the
+    evaluation. Reads the registry (index), the warning-event table and the declarations."""
+    from chalicelib.adapters import declarations as declaration_store
+    from chalicelib.adapters import online_ledger as ledger_store
+    from chalicelib.adapters.dynamo import DynamoRegistry
+    from chalicelib.adapters.presence import DynamoOfflineState
+    from chalicelib.services.online_ledger import OnlineLedger
+
+    declaration_store.bind(settings)
+    ledger_store.bind(settings)
+    return OnlineLedger(
+        ledger_store.DynamoOutageLedger(),
+        DynamoRegistry(clock=clock),
+        ledger_store.DynamoDeviceDirectory(),
+        DynamoOfflineState(),
+        declaration_store.DynamoDeclarationStore.of_enterprise,
+        clock or time.time,
     )
 
 

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from enum import StrEnum
 from typing import Any
 
 from chalicelib.domain.changes import OFFLINE, ChangeKind, WarningChange, warning_id_for
+from chalicelib.domain.clock import SHANGHAI_OFFSET_S, local_day_number
+from chalicelib.domain.evaluation.facts import DeviceDay as FactsDeviceDay
 from chalicelib.domain.levels import Level
 from chalicelib.domain.registry import DeviceRegistration
 from chalicelib.domain.sectors.road_transport import RoadTransportModel
@@ -261,4 +264,59 @@ def device_day(
         online_s=expected - undeclared,
         declared_outage_s=declared_outage,
         undeclared_outage_s=undeclared,
+    )
+
+
+# --- the persisted ledger: outages per local day, read as the evaluation's `DeviceDay` -------------------------
+
+DAY_S = 86400.0
+
+
+def local_day_start(day_number: int) -> float:
+    """Epoch seconds of local midnight starting day `day_number` (`clock.local_day_number`)."""
+    return day_number * DAY_S - SHANGHAI_OFFSET_S
+
+
+def by_local_day(start: float, end: float) -> list[tuple[int, float, float]]:
+    """[start, end) cut at local midnights: (day number, start, end) per day touched."""
+    pieces: list[tuple[int, float, float]] = []
+    at = start
+    while at < end:
+        day = local_day_number(at)
+        cut = min(end, local_day_start(day + 1))
+        pieces.append((day, at, cut))
+        at = cut
+    return pieces
+
+
+def ledger_day(
+    reg: DeviceRegistration,
+    day_number: int,
+    until: float,
+    offline: Iterable[Window],
+    excused: Iterable[Window],
+) -> FactsDeviceDay | None:
+    """One device's local day for the evaluation (`evaluation.facts.DeviceDay`, DOMAIN.md §6), up to `until` (the
+    day's end, or now for today; None before the day starts): the outages as recorded (offline periods, from the
+    watch's transitions) against the declarations' effective windows. In the evaluation's terms `expected_s` is
+    the time elapsed, `declared_outage_s` the excused time (its denominator leaves it out), `undeclared_outage_s`
+    the outage outside excused windows and `online_s` the rest of the unexcused time."""
+    start = local_day_start(day_number)
+    end = min(until, start + DAY_S)
+    if end <= start:
+        return None
+    offline_windows = _clip(offline, start, end)
+    transitions = [(t, p) for a, b in offline_windows for t, p in ((a, Presence.OFFLINE), (b, Presence.ONLINE))]
+    excused = _clip(excused, start, end)
+    day = device_day(start, end, Presence.ONLINE, transitions, excused)
+    return FactsDeviceDay(
+        device_id=reg.device_id,
+        enterprise_id=reg.enterprise_id,
+        sector=reg.sector,
+        area_codes=reg.area_codes,
+        day=date.fromordinal(date(1970, 1, 1).toordinal() + day_number),
+        expected_s=end - start,
+        online_s=max(0.0, day.online_s),
+        declared_outage_s=(end - start) - day.expected_s,
+        undeclared_outage_s=day.undeclared_outage_s,
     )

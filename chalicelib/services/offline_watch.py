@@ -50,6 +50,7 @@ class OfflineWatch:
         lag_min: int = 2,
         max_minutes: int = 60,
         disconnect_grace_s: float = 60.0,
+        outage_ended: Callable[[str, float, float], None] | None = None,
     ) -> None:
         self._ledger = ledger
         self._state = state
@@ -60,6 +61,7 @@ class OfflineWatch:
         self._lag = lag_min
         self._max_minutes = max_minutes
         self._grace = disconnect_grace_s
+        self._outage_ended = outage_ended  # the online-time ledger (services/online_ledger.py: `closed`)
         self._run_declarations: Sequence[Declaration] | None = None
 
     def run(self) -> WatchReport:
@@ -144,6 +146,8 @@ class OfflineWatch:
                 elif after is Presence.ONLINE and record is not None:
                     if record.suppressed_by is None:
                         self._sink.online(OfflineTransition(device, now, at, offline_since=record.since))
+                    if self._outage_ended is not None:
+                        self._outage_ended(device, record.since, at)
                     self._state.mark_online(device)
                     state.suppressed.pop(device, None)
                     report.recovered.append(device)

@@ -13,6 +13,7 @@ Who uses which:
 - delivery (`delivery.py`): DeliveryLedger, Receipts, Rosters, Directory, SmsChannel, Inbox;
 - declarations (`declarations.py`): DeclarationStore, RegistryRepository (reads), DeclarationNotices;
 - the offline watch (`presence.py`, `offline_watch.py`): PresenceLedger, OfflineState, OfflineSink.
+- the online-time ledger (`online_ledger.py`): OutageLedger, DeviceDirectory, DeviceDaySource (the evaluation's).
 """
 
 from __future__ import annotations
@@ -27,8 +28,11 @@ from chalicelib.domain.audit import AuditEvent, ChainHead
 from chalicelib.domain.changes import WarningChange
 from chalicelib.domain.declarations import Declaration
 from chalicelib.domain.delivery import DeliveryJob
+from chalicelib.domain.evaluation.facts import DeviceDay
+from chalicelib.domain.evaluation.periods import Period
 from chalicelib.domain.lifecycle import Actor, Role, Transition
 from chalicelib.domain.policy import Route
+from chalicelib.domain.presence import Window
 from chalicelib.domain.registry import DeviceRegistration, Enterprise, Person
 from chalicelib.domain.rosters import Shift
 from chalicelib.domain.state import DeviceState, UnitState
@@ -754,6 +758,46 @@ class OfflineSink(Protocol):
     def offline(self, transition: OfflineTransition) -> None: ...
 
     def online(self, transition: OfflineTransition) -> None: ...
+
+
+# --- the online-time ledger (在线率, DOMAIN.md §6) ------------------------------------------------------------
+
+
+class OutageLedger(Protocol):
+    """Recorded outages per enterprise, device and local day (written when an outage ends, never per message)."""
+
+    def add(self, enterprise_id: str, device_id: str, day: int, start: float, end: float) -> None:
+        """Record the offline period [start, end) within local day `day` (`clock.local_day_number`); idempotent:
+        the same period twice is one."""
+        ...
+
+    def outages(self, enterprise_id: str, first_day: int, last_day: int) -> dict[tuple[str, int], list[Window]]:
+        """(device, day) -> its recorded offline periods, for the days in [first_day, last_day] (one query)."""
+        ...
+
+
+class DeviceDirectory(Protocol):
+    """Enterprises and their devices (the registry's listings)."""
+
+    def enterprises(self) -> list[Enterprise]: ...
+
+    def devices_of(self, enterprise_id: str) -> list[DeviceRegistration]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceScope:
+    """Whose devices: named enterprises, or every enterprise of a sector or of an area (given ones combine)."""
+
+    enterprise_ids: tuple[str, ...] = ()
+    sector: str | None = None
+    area: str | None = None
+
+
+class DeviceDaySource(Protocol):
+    """The evaluation's 在线率 input: one `evaluation.facts.DeviceDay` per device in scope and local day of the
+    period (up to now), from the ledger, the devices currently offline and the declarations' effective windows."""
+
+    def days(self, scope: DeviceScope, period: Period) -> list[DeviceDay]: ...
 
 
 # --- delivery: jobs, inboxes, receipts ---------------------------------------------------------------------------

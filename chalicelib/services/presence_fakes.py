@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
+from chalicelib.domain.presence import Window
+from chalicelib.domain.registry import DeviceRegistration, Enterprise
 from chalicelib.services.ports import (
     OfflineRecord,
     OfflineTransition,
@@ -101,3 +103,38 @@ class FakeOfflineSink:
 
     def online(self, transition: OfflineTransition) -> None:
         self.recovered.append(transition)
+
+
+class FakeOutageLedger:
+    def __init__(self) -> None:
+        self.days: dict[tuple[str, str, int], set[tuple[float, float]]] = {}
+        self.writes = 0
+        self.queries = 0
+
+    def add(self, enterprise_id: str, device_id: str, day: int, start: float, end: float) -> None:
+        self.writes += 1
+        self.days.setdefault((enterprise_id, device_id, day), set()).add((start, end))
+
+    def outages(self, enterprise_id: str, first_day: int, last_day: int) -> dict[tuple[str, int], list[Window]]:
+        self.queries += 1
+        return {
+            (device, day): sorted(periods)
+            for (enterprise, device, day), periods in self.days.items()
+            if enterprise == enterprise_id and first_day <= day <= last_day
+        }
+
+
+class FakeDeviceDirectory:
+    def __init__(self, enterprises: Sequence[Enterprise], devices: Sequence[DeviceRegistration]) -> None:
+        self._enterprises = list(enterprises)
+        self._devices = list(devices)
+
+    def enterprises(self) -> list[Enterprise]:
+        return list(self._enterprises)
+
+    def devices_of(self, enterprise_id: str) -> list[DeviceRegistration]:
+        return [d for d in self._devices if d.enterprise_id == enterprise_id]
+
+    def devices(self, device_ids: Iterable[str]) -> dict[str, DeviceRegistration]:
+        wanted = set(device_ids)
+        return {d.device_id: d for d in self._devices if d.device_id in wanted}

@@ -19,13 +19,17 @@ from chalice.test import Client
 
 from app import app
 from chalicelib.adapters.audit_store import AuditedWarningStore
-from chalicelib.bootstrap import base, ingest_service, offline_watch_service
+from chalicelib.adapters.online_ledger import DynamoOutageLedger
+from chalicelib.bootstrap import base, ingest_service, offline_watch_service, online_ledger
 from chalicelib.domain.changes import OFFLINE
+from chalicelib.domain.clock import local_day_number
+from chalicelib.domain.evaluation.periods import PeriodKind, containing
 from chalicelib.domain.levels import Level
 from chalicelib.domain.presence import offline_warning_id
 from chalicelib.domain.warnings import WarningStatus
 from chalicelib.services.ingest import IngestRecord, IngestService
 from chalicelib.services.offline_watch import OfflineWatch
+from chalicelib.services.ports import DeviceScope
 from local.aws import Provisioned
 from local.fleet import Fleet, SimMessage
 from local.seed import SeedRegistry
@@ -123,6 +127,7 @@ def test_a_silent_device_raises_one_offline_warning_through_the_warning_path_and
     jobs = [job for job in delivery_jobs(infra) if job["warning_id"] == warning_id]
     assert len(jobs) == 1 and "设备离线" in jobs[0]["detail"]
 
+    back = site.clock.now  # its next report
     recovered: list[str] = []
     for _ in range(5):
         recovered += site.minute().recovered
@@ -131,6 +136,17 @@ def test_a_silent_device_raises_one_offline_warning_through_the_warning_path_and
     assert after is not None and after.reading_normal and after.status is WarningStatus.RAISED  # people close it
     kinds = [job["params"].get("phrase") for job in delivery_jobs(infra) if job["warning_id"] == warning_id]
     assert kinds == ["监测值恢复正常"]
+
+    # the online-time ledger: the outage, from its last sign of life to its next report, once
+    enterprise = site.devices[0].enterprise_id
+    period = containing(PeriodKind.MONTH, site.clock.now)
+    ledger = online_ledger(base().settings, site.clock)
+    days = ledger.days(DeviceScope(enterprise_ids=(enterprise,)), period)
+    assert sum(d.undeclared_outage_s for d in days if d.device_id == silent) == pytest.approx(back - last_seen)
+    assert sum(d.undeclared_outage_s for d in days if d.device_id != silent) == 0
+    DynamoOutageLedger().add(enterprise, silent, local_day_number(back), last_seen, back)  # again: one period
+    again = ledger.days(DeviceScope(enterprise_ids=(enterprise,)), period)
+    assert sum(d.undeclared_outage_s for d in again if d.device_id == silent) == pytest.approx(back - last_seen)
 
 
 def test_the_scheduled_handler_runs_the_watch(infra: Provisioned, seed: SeedRegistry) -> None:
