@@ -1,7 +1,7 @@
 """The online-time ledger (DOMAIN.md §6, docs/offline-watch.md): outages recorded per device and local day when
-they end (one write per day touched), read as the evaluation's `DeviceDay`s: a device with nothing recorded was online,
-a device offline now counts until now, a declaration's effective window is left out of the expected time (a
-rejected one excuses nothing), and the evaluation's 在线率 formula reads them as the design says."""
+they end (one write per day touched), read as the evaluation's `DeviceDay`s: a device with nothing recorded was
+online, a device offline now counts until now, a declaration's effective window is left out of the expected time
+(a rejected one excuses nothing), and the evaluation's 在线率 formula reads them as the design says."""
 
 from __future__ import annotations
 
