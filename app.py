@@ -22,6 +22,7 @@ from chalicelib.api.models import (
     DeclarationDecision,
     DeclarationQuery,
     DeclarationRejection,
+    DeviceStatusQuery,
     DeviceUpsert,
     EnterpriseUpsert,
     EvidenceRequest,
@@ -37,7 +38,7 @@ from chalicelib.api.models import (
     WarningQuery,
     action_body,
 )
-from chalicelib.bootstrap import api, container, declarations, delivery, offline_watch, workflow
+from chalicelib.bootstrap import api, container, declarations, delivery, device_statuses, offline_watch, workflow
 from chalicelib.domain.errors import NotFound
 from chalicelib.domain.lifecycle import Actor
 from chalicelib.domain.rosters import RosterRole
@@ -427,3 +428,12 @@ def withdraw_declaration(actor: Actor, request: Request, declaration_id: str) ->
 @api_route("/declarations/{declaration_id}/audit")
 def declaration_audit(actor: Actor, request: Request, declaration_id: str) -> BaseModel:
     return views.declaration_audit(declaration_id, declarations().audit(actor, declaration_id))
+
+
+# --- device status (docs/offline-watch.md "Device status") ------------------------------------------------------
+
+
+@api_route("/devices")
+def list_devices(actor: Actor, request: Request) -> BaseModel:
+    query = _query(DeviceStatusQuery, request)
+    return views.device_status_page(device_statuses().list(actor, query.status, query.enterprise_id, query.limit))

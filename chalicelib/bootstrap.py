@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from chalicelib.api.auth import TokenVerifier
     from chalicelib.services.declarations import Declarations
     from chalicelib.services.delivery import DeliveryService
+    from chalicelib.services.device_status import DeviceStatuses
     from chalicelib.services.notifications import Notifications
     from chalicelib.services.offline_watch import OfflineWatch
     from chalicelib.services.online_ledger import OnlineLedger
@@ -356,6 +357,26 @@ def offline_watch() -> OfflineWatch:
     return offline_watch_service(base().settings, base().policy, time.time)
 
 
+@lru_cache(maxsize=1)
+def device_statuses() -> DeviceStatuses:
+    """GET /devices: the registry index, device states, offline records and open declarations (read only)."""
+    from chalicelib.adapters import declarations as declaration_store
+    from chalicelib.adapters import online_ledger as ledger_store
+    from chalicelib.adapters.dynamo import DynamoStateStore
+    from chalicelib.adapters.presence import DynamoOfflineState
+    from chalicelib.services.device_status import DeviceStatuses
+
+    settings = base().settings
+    declaration_store.bind(settings)
+    return DeviceStatuses(
+        ledger_store.DynamoDeviceDirectory(),
+        DynamoStateStore(),
+        DynamoOfflineState(),
+        declaration_store.DynamoDeclarationStore().open,
+        time.time,
+    )
+
+
 def sms_channel(settings: Settings) -> SmsChannel | None:
     """The SMS provider of this stage (docs/sms-channels.md); None when SMS are switched off."""
     if not settings.sms_enabled:
@@ -411,3 +432,4 @@ def reset() -> None:
     declarations.cache_clear()
     delivery.cache_clear()
     offline_watch.cache_clear()
+    device_statuses.cache_clear()

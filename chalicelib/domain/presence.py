@@ -16,6 +16,7 @@ from chalicelib.domain.changes import OFFLINE, ChangeKind, WarningChange, warnin
 from chalicelib.domain.clock import SHANGHAI_OFFSET_S, local_day_number
 from chalicelib.domain.evaluation.facts import DeviceDay as FactsDeviceDay
 from chalicelib.domain.levels import Level
+from chalicelib.domain.lifecycle import Actor, Role
 from chalicelib.domain.registry import DeviceRegistration
 from chalicelib.domain.sectors.road_transport import RoadTransportModel
 
@@ -320,3 +321,47 @@ def ledger_day(
         declared_outage_s=(end - start) - day.expected_s,
         undeclared_outage_s=day.undeclared_outage_s,
     )
+
+
+# --- device status for people (docs/offline-watch.md "Device status") ------------------------------------------
+
+
+class DeviceStatus(StrEnum):
+    ONLINE = "online"
+    OFFLINE = "offline"  # silent past its threshold, no declaration excusing it: an offline warning stands
+    DECLARED = "declared"  # a declaration excuses it now (whether it reports or not)
+    NEVER_SEEN = "never_seen"  # registered, no reading ever graded
+
+    @property
+    def zh(self) -> str:
+        return DEVICE_STATUS_ZH[self]
+
+
+DEVICE_STATUS_ZH = {
+    DeviceStatus.ONLINE: "在线",
+    DeviceStatus.OFFLINE: "离线",
+    DeviceStatus.DECLARED: "已申报",
+    DeviceStatus.NEVER_SEEN: "从未上线",
+}
+
+
+def device_status(offline: bool, excused: bool, last_seen: float | None) -> DeviceStatus:
+    """Declared first (the duty console reads an excused device as such), then offline, then never seen."""
+    if excused:
+        return DeviceStatus.DECLARED
+    if offline:
+        return DeviceStatus.OFFLINE
+    if last_seen is None:
+        return DeviceStatus.NEVER_SEEN
+    return DeviceStatus.ONLINE
+
+
+def can_see_device(actor: Actor, reg: DeviceRegistration) -> bool:
+    """As for declarations: enterprise its own, regulator its sectors, area its areas, duty/bureau/admin all."""
+    if actor.role is Role.ENTERPRISE:
+        return reg.enterprise_id == actor.enterprise_id
+    if actor.role is Role.REGULATOR:
+        return reg.sector in actor.sectors
+    if actor.role is Role.AREA:
+        return not set(reg.area_codes).isdisjoint(actor.area_codes)
+    return True

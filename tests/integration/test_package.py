@@ -71,6 +71,7 @@ ROLE_REACH: dict[str, set[str]] = {
         "RegistryTable",
         "EvidenceBucket",
         "DisposalStateMachine",  # a person's action arms the warning's next timer
+        "DeviceStateTable",  # GET /devices: last seen times (read only)
     },
 }
 ROLE_SERVICES: dict[str, set[str]] = {
@@ -89,7 +90,7 @@ READ_ONLY_TABLES: dict[str, set[str]] = {
     "Sweep": {"WarningTable"},
     "DeclarationSweep": set(),
     "OfflineWatch": {"RegistryTable", "DeviceStateTable"},
-    "APIHandler": set(),
+    "APIHandler": {"DeviceStateTable"},
 }
 TABLE_WRITES = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"}
 
