@@ -183,13 +183,3 @@ class OfflineWatch:
         if self._run_declarations is None:
             self._run_declarations = self._declarations()
         return self._run_declarations
-
-
-class LoggingOfflineSink:
-    """Until the warning store and the delivery path take offline warnings: a log line per transition."""
-
-    def offline(self, transition: OfflineTransition) -> None:
-        logger.warning("device offline", extra={"device_id": transition.device_id, "since": transition.since})
-
-    def online(self, transition: OfflineTransition) -> None:
-        logger.info("device back online", extra={"device_id": transition.device_id, "at": transition.since})
