@@ -93,6 +93,7 @@ class WatchStateItem(Model):
     shards = JSONAttribute(default=dict)
     silent_shards = JSONAttribute(default=dict)  # shard -> next roster read (null: none left)
     suppressed = JSONAttribute(default=dict)  # offline device -> the declaration excusing it
+    regrading = JSONAttribute(default=dict)  # offline vehicle -> its outage's start (its level may still rise)
 
 
 class OfflineItem(Model):
@@ -268,7 +269,8 @@ class DynamoOfflineState:
             return None
         silent = {s: (math.inf if due is None else float(due)) for s, due in (item.silent_shards or {}).items()}
         shards = {s: int(m) for s, m in (item.shards or {}).items()}
-        return WatchState(int(item.cursor), shards, silent, dict(item.suppressed or {}))
+        regrading = {d: float(since) for d, since in (item.regrading or {}).items()}
+        return WatchState(int(item.cursor), shards, silent, dict(item.suppressed or {}), regrading)
 
     def save(self, state: WatchState) -> None:
         silent = {s: (None if math.isinf(due) else due) for s, due in state.silent_shards.items()}
@@ -279,6 +281,7 @@ class DynamoOfflineState:
             shards=dict(state.shards),
             silent_shards=silent,
             suppressed=dict(state.suppressed),
+            regrading=dict(state.regrading),
         ).save()
 
     def offline(self, device_ids: Iterable[str]) -> dict[str, OfflineRecord]:

@@ -20,6 +20,7 @@ from chalicelib.domain.changes import ChangeKind, WarningChange
 from chalicelib.domain.delivery import change_job
 from chalicelib.domain.levels import Level
 from chalicelib.domain.presence import offline_change, offline_level, offline_warning_id
+from chalicelib.domain.registry import DeviceRegistration
 from chalicelib.domain.sectors.road_transport import RoadTransportModel
 from chalicelib.domain.warnings import WarningRecord
 from chalicelib.observability import INHERIT, SERVICE, count
@@ -71,16 +72,12 @@ class OfflineWarnings:
         self._lease_s = claim_lease_s
         self._owner = uuid.uuid4().hex
 
-    def offline(self, transition: OfflineTransition) -> None:
+    def offline(self, transition: OfflineTransition) -> bool:
         reg = self._registry.devices([transition.device_id]).get(transition.device_id)
         if reg is None:
             logger.warning("offline device is no longer registered", extra={"device_id": transition.device_id})
-            return
-        scratch: dict[str, object] = {}
-        if reg.sector.value == "road_transport" and self._road is not None:  # the vehicle's last report
-            state = self._states.load_devices([reg.device_id]).get(reg.device_id)
-            scratch = dict(state.scratch) if state is not None else {}
-        level = offline_level(reg, scratch, transition.at, self._road)
+            return False
+        level = self._level(reg, transition.at)
         change = offline_change(
             reg, ChangeKind.RAISE, level, Level.NONE, transition.at, transition.at, transition.since
         )
@@ -90,6 +87,44 @@ class OfflineWarnings:
             self._workflow.track(record.warning_id)
         self._record(change)
         count("OfflineWarnings", change="raise", sector=reg.sector.value)
+        return self._may_rise(reg, level)
+
+    def regrade(self, transition: OfflineTransition) -> bool:
+        """A silent vehicle's level by its silence rule now (DOMAIN.md §2.1): raised through the engine's
+        `level_up` change (its deadlines re-armed at the new level, told like any level change)."""
+        if transition.offline_since is None:
+            return False
+        reg = self._registry.devices([transition.device_id]).get(transition.device_id)
+        current = self._warnings.get(offline_warning_id(transition.device_id, transition.offline_since))
+        if reg is None or current is None or not current.is_open:
+            return False
+        level = self._level(reg, transition.at)
+        if level > current.level:
+            change = offline_change(
+                reg,
+                ChangeKind.LEVEL_UP,
+                level,
+                current.level,
+                transition.at,
+                current.raised_at,
+                transition.offline_since,
+            )
+            if self._warnings.apply_change(change) and self._workflow is not None:
+                self._workflow.track(change.warning_id)  # the new level's deadlines
+            self._record(change)
+            count("OfflineWarnings", change="level_up", sector=reg.sector.value)
+        return self._may_rise(reg, max(level, current.level))
+
+    def _level(self, reg: DeviceRegistration, at: float) -> Level:
+        scratch: dict[str, object] = {}
+        if self._road is not None and reg.sector.value == "road_transport":  # the vehicle's last report
+            state = self._states.load_devices([reg.device_id]).get(reg.device_id)
+            scratch = dict(state.scratch) if state is not None else {}
+        return offline_level(reg, scratch, at, self._road)
+
+    def _may_rise(self, reg: DeviceRegistration, level: int) -> bool:
+        """Only a hazardous-goods vehicle's offline level rises with its silence, up to red."""
+        return self._road is not None and reg.static.vehicle_class == "hazmat" and level < Level.RED
 
     def online(self, transition: OfflineTransition) -> None:
         if transition.offline_since is None:

@@ -84,6 +84,7 @@ class OfflineWatch:
         report.candidates = len(latest)
         self._apply(latest, now, report, state)
         self._excuses_ended(state, now, report)
+        self._regrade(state, now)
         if not report.failed:
             state.cursor = max(state.cursor, last)
         self._state.save(state)  # last: a crashed run reads the same minutes again (transitions are idempotent)
@@ -135,9 +136,10 @@ class OfflineWatch:
             try:
                 if after is Presence.OFFLINE:
                     excuse = suppressing(self._open_declarations(), device, now)
-                    if excuse is None:
-                        self._sink.offline(OfflineTransition(device, now, at))
+                    rising = excuse is None and self._sink.offline(OfflineTransition(device, now, at))
                     self._state.mark_offline(OfflineRecord(device, at, excuse.declaration_id if excuse else None))
+                    if rising:
+                        state.regrading[device] = at
                     if excuse is None:
                         report.raised.append(device)
                     else:
@@ -150,6 +152,7 @@ class OfflineWatch:
                         self._outage_ended(device, record.since, at)
                     self._state.mark_online(device)
                     state.suppressed.pop(device, None)
+                    state.regrading.pop(device, None)
                     report.recovered.append(device)
             except Exception:
                 logger.exception("offline transition failed: tried again next run", extra={"device_id": device})
@@ -170,13 +173,25 @@ class OfflineWatch:
             record = offline.get(device)
             try:
                 if record is not None:
-                    self._sink.offline(OfflineTransition(device, now, record.since))
+                    if self._sink.offline(OfflineTransition(device, now, record.since)):
+                        state.regrading[device] = record.since
                     self._state.mark_offline(OfflineRecord(device, record.since, None))
                     report.raised.append(device)
                 del state.suppressed[device]
             except Exception:
                 logger.exception("offline warning after a declaration failed: tried again next run")
                 report.failed.append(device)
+
+    def _regrade(self, state: WatchState, now: float) -> None:
+        """Offline vehicles whose level may still rise with their silence (DOMAIN.md §2.1: yellow after a long
+        silence, red in a restricted zone): asked again every run while the sink says more may come (a bounded
+        set: the silent hazardous-goods vehicles)."""
+        for device, since in sorted(state.regrading.items()):
+            try:
+                if not self._sink.regrade(OfflineTransition(device, now, now, offline_since=since)):
+                    del state.regrading[device]
+            except Exception:
+                logger.exception("offline regrade failed: tried again next run", extra={"device_id": device})
 
     def _open_declarations(self) -> Sequence[Declaration]:
         """Read once per run, when first needed."""

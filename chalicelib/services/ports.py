@@ -715,6 +715,7 @@ class WatchState:
     shards: dict[str, int] = field(default_factory=dict)
     silent_shards: dict[str, float] = field(default_factory=dict)
     suppressed: dict[str, str] = field(default_factory=dict)  # offline device -> the declaration excusing it
+    regrading: dict[str, float] = field(default_factory=dict)  # offline vehicle -> its outage's start (§2.1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -755,7 +756,15 @@ class OfflineSink(Protocol):
     delivery (`services/offline_warnings.py`). Called once per transition, again only after a failure (the
     caller dedupes); idempotent: a repeated raise or recovery names the same warning and event."""
 
-    def offline(self, transition: OfflineTransition) -> None: ...
+    def offline(self, transition: OfflineTransition) -> bool:
+        """Raise; True when the warning's level may still rise while the device stays silent (a hazardous-goods
+        vehicle, DOMAIN.md §2.1): the watch then calls `regrade` every run until it answers False."""
+        ...
+
+    def regrade(self, transition: OfflineTransition) -> bool:
+        """The device is still silent (`offline_since`: its outage): raise the warning's level if its silence rule
+        now says more; False when nothing more can come (top level, closed, or not a vehicle)."""
+        ...
 
     def online(self, transition: OfflineTransition) -> None: ...
 

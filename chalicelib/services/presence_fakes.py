@@ -68,6 +68,7 @@ class FakeOfflineState:
             shards=dict(self.state.shards),
             silent_shards=dict(self.state.silent_shards),
             suppressed=dict(self.state.suppressed),
+            regrading=dict(self.state.regrading),
         )
 
     def save(self, state: WatchState) -> None:
@@ -97,9 +98,16 @@ class FakeOfflineSink:
     def __init__(self) -> None:
         self.raised: list[OfflineTransition] = []
         self.recovered: list[OfflineTransition] = []
+        self.regraded: list[OfflineTransition] = []
+        self.rising: set[str] = set()  # devices whose level may still rise (vehicles)
 
-    def offline(self, transition: OfflineTransition) -> None:
+    def offline(self, transition: OfflineTransition) -> bool:
         self.raised.append(transition)
+        return transition.device_id in self.rising
+
+    def regrade(self, transition: OfflineTransition) -> bool:
+        self.regraded.append(transition)
+        return transition.device_id in self.rising
 
     def online(self, transition: OfflineTransition) -> None:
         self.recovered.append(transition)
