@@ -436,4 +436,5 @@ def declaration_audit(actor: Actor, request: Request, declaration_id: str) -> Ba
 @api_route("/devices")
 def list_devices(actor: Actor, request: Request) -> BaseModel:
     query = _query(DeviceStatusQuery, request)
-    return views.device_status_page(device_statuses().list(actor, query.status, query.enterprise_id, query.limit))
+    page = device_statuses().list(actor, query.status, query.enterprise_id, query.limit, query.cursor)
+    return views.device_status_page(page)

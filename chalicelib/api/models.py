@@ -1038,7 +1038,10 @@ class DeviceStatusQuery(BaseModel):
     model_config = _REQUEST
     status: DeviceStatus | None = Field(default=None, description="online, offline, declared or never_seen")
     enterprise_id: Code | None = None
-    limit: int = Field(default=500, ge=1, le=2000, description="the most devices answered, 1..2000")
+    limit: int = Field(default=500, ge=1, le=2000, description="page size, 1..2000")
+    cursor: str | None = Field(
+        default=None, min_length=1, max_length=2048, description="next_cursor of the previous page"
+    )
 
 
 class DeviceStatusView(BaseModel):
@@ -1061,7 +1064,8 @@ class DeviceStatusView(BaseModel):
 class DeviceStatusPage(BaseModel):
     model_config = _RESPONSE
     items: list[DeviceStatusView]
-    truncated: bool = Field(description="more devices matched than `limit`: narrow with enterprise_id")
+    truncated: bool = Field(description="more devices matched than `limit`: ask again with `next_cursor`")
+    next_cursor: str | None = Field(description="the next page (null: this was the last)")
 
 
 DEVICE_ROUTES: tuple[RouteDoc, ...] = (
@@ -1073,6 +1077,7 @@ DEVICE_ROUTES: tuple[RouteDoc, ...] = (
         ALL_ROLES,
         DeviceStatusPage,
         query=DeviceStatusQuery,
+        codes=(*_ROLE, "invalid_cursor"),
         tag="devices",
     ),
 )

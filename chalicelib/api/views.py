@@ -456,4 +456,5 @@ def device_status_page(page: DevicePage) -> DeviceStatusPage:
             for item in page.items
         ],
         truncated=page.truncated,
+        next_cursor=page.next_cursor,
     )

@@ -4,8 +4,8 @@ area: its areas; duty centre, bureau, administrator: all).
 
 Reads per call: the enterprise list (one index query), each enterprise's devices in scope (one index query each),
 their states (batch reads: the last seen time, as written by the ingest, coalesced to every `state_flush_s`), their
-offline records (batch reads) and the open declarations (one index read). Listing stops at `limit` devices
-(`truncated` says there were more): an enterprise filter narrows a large fleet.
+offline records (batch reads) and the open declarations (one index read). Pages of `limit` devices, ordered by
+enterprise and device; `next_cursor` resumes after the last one (enterprises before it are skipped unread).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from chalicelib.domain.declarations import Declaration, suppressing
 from chalicelib.domain.lifecycle import Actor, Role
 from chalicelib.domain.presence import DeviceStatus, can_see_device, device_status
 from chalicelib.domain.registry import DeviceRegistration
+from chalicelib.services.cursors import decode_cursor, encode_cursor
 from chalicelib.services.ports import DeviceDirectory, OfflineState, StateStore
 
 READING_ROLES = frozenset({Role.ENTERPRISE, Role.DUTY, Role.REGULATOR, Role.AREA, Role.EMERGENCY, Role.ADMIN})
@@ -35,7 +36,14 @@ class DeviceStanding:
 @dataclass(frozen=True, slots=True)
 class DevicePage:
     items: tuple[DeviceStanding, ...]
-    truncated: bool
+    next_cursor: str | None  # where the next page starts (None: this was the last)
+
+    @property
+    def truncated(self) -> bool:
+        return self.next_cursor is not None
+
+
+CURSOR_FIELDS = ("enterprise_id", "device_id")
 
 
 class DeviceStatuses:
@@ -59,8 +67,13 @@ class DeviceStatuses:
         status: DeviceStatus | None = None,
         enterprise_id: str | None = None,
         limit: int = 500,
+        cursor: str | None = None,
     ) -> DevicePage:
+        """Ordered by enterprise, then device; a page ends after `limit` devices (`next_cursor` resumes after the
+        last one answered)."""
         require_role(actor, READING_ROLES, "查看设备状态")
+        after = decode_cursor(cursor, CURSOR_FIELDS)
+        resume = (after["enterprise_id"], after["device_id"]) if after is not None else ("", "")
         if actor.role is Role.ENTERPRISE:
             enterprise_id = actor.enterprise_id
         now = self._clock()
@@ -68,9 +81,13 @@ class DeviceStatuses:
         enterprises = sorted(e.enterprise_id for e in self._directory.enterprises())
         found: list[DeviceStanding] = []
         for enterprise in enterprises:
-            if enterprise_id is not None and enterprise != enterprise_id:
+            if (enterprise_id is not None and enterprise != enterprise_id) or enterprise < resume[0]:
                 continue
-            devices = [d for d in self._directory.devices_of(enterprise) if can_see_device(actor, d)]
+            devices = [
+                d
+                for d in self._directory.devices_of(enterprise)
+                if can_see_device(actor, d) and (enterprise, d.device_id) > resume
+            ]
             if not devices:
                 continue
             ids = [d.device_id for d in devices]
@@ -85,7 +102,9 @@ class DeviceStatuses:
                 if status is not None and current is not status:
                     continue
                 if len(found) == limit:
-                    return DevicePage(tuple(found), truncated=True)
+                    last = found[-1].registration
+                    next_cursor = encode_cursor({"enterprise_id": last.enterprise_id, "device_id": last.device_id})
+                    return DevicePage(tuple(found), next_cursor)
                 found.append(
                     DeviceStanding(
                         reg,
@@ -95,4 +114,4 @@ class DeviceStatuses:
                         excuse.declaration_id if excuse is not None else None,
                     )
                 )
-        return DevicePage(tuple(found), truncated=False)
+        return DevicePage(tuple(found), None)

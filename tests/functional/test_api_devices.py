@@ -69,5 +69,15 @@ def test_statuses_and_last_seen_times(api_env: ApiEnv, http: Http) -> None:
     assert "HC01-T1-GT1" in listing(http, AREA, status="online")
     assert http.get("/devices?status=asleep", DUTY).status == 422
 
-    first = http.get("/devices?limit=3", DUTY)
-    assert (len(first.body["items"]), first.body["truncated"]) == (3, True)
+    pages, cursor = [], None
+    while True:
+        query = {"limit": "50", **({"cursor": cursor} if cursor else {})}
+        page = http.get(f"/devices?{urlencode(query)}", DUTY).body
+        pages.append([item["device_id"] for item in page["items"]])
+        cursor = page["next_cursor"]
+        assert page["truncated"] is (cursor is not None)
+        if cursor is None:
+            break
+    assert len(pages) == 5 and all(len(p) == 50 for p in pages[:-1])  # 248 devices
+    assert [d for p in pages for d in p] == list(listing(http, DUTY))  # every device once, in order
+    assert http.get("/devices?cursor=bm9wZQ", DUTY).code == "invalid_cursor"
