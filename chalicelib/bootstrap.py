@@ -433,7 +433,7 @@ def evaluation() -> EvaluationService:
     the warning table's indexes, the registry, the offline watch's state, the report module
     (domain/evaluation/report.py, chalicelib/reports/), the evaluation bucket."""
     from chalicelib.adapters import presence
-    from chalicelib.adapters.evaluation_store import DerivedDeviceDays, DynamoEvaluationFacts, S3ReportArchive
+    from chalicelib.adapters.evaluation_store import DynamoEvaluationFacts, S3ReportArchive
     from chalicelib.domain.errors import NotConfigured
     from chalicelib.services.evaluation import DomainReportRenderer, EvaluationService
 
@@ -443,7 +443,7 @@ def evaluation() -> EvaluationService:
     presence.bind(settings)  # the offline watch's items, read for the device-days
     return EvaluationService(
         facts=DynamoEvaluationFacts(policy.deadlines),
-        ledger=DerivedDeviceDays(),
+        ledger=online_ledger(settings),
         renderer=DomainReportRenderer(policy.evaluation, policy.routing),
         archive=S3ReportArchive(_s3(settings), settings.evaluation_bucket),
         policy=policy.evaluation,

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from chalicelib.domain.changes import OFFLINE, ChangeKind, WarningChange, warning_id_for
 from chalicelib.domain.clock import SHANGHAI_OFFSET_S, local_day_number
@@ -290,8 +290,21 @@ def by_local_day(start: float, end: float) -> list[tuple[int, float, float]]:
     return pieces
 
 
+class Placed(Protocol):
+    """Where a device belongs (a `DeviceRegistration`, or the evaluation's lighter `FleetDevice`)."""
+
+    @property
+    def device_id(self) -> str: ...
+    @property
+    def enterprise_id(self) -> str: ...
+    @property
+    def sector(self) -> Any: ...
+    @property
+    def area_codes(self) -> tuple[str, ...]: ...
+
+
 def ledger_day(
-    reg: DeviceRegistration,
+    reg: Placed,
     day_number: int,
     until: float,
     offline: Iterable[Window],
@@ -320,6 +333,25 @@ def ledger_day(
         online_s=max(0.0, day.online_s),
         declared_outage_s=(end - start) - day.expected_s,
         undeclared_outage_s=day.undeclared_outage_s,
+    )
+
+
+def quiet_days(reg: Placed, first_day: int, last_day: int, until: float) -> FactsDeviceDay | None:
+    """Local days [first_day, last_day] with no outage and no declared window, as one row (`days` > 1): online
+    throughout, up to `until`."""
+    start = local_day_start(first_day)
+    end = min(until, local_day_start(last_day + 1))
+    if end <= start:
+        return None
+    return FactsDeviceDay(
+        device_id=reg.device_id,
+        enterprise_id=reg.enterprise_id,
+        sector=reg.sector,
+        area_codes=reg.area_codes,
+        day=date.fromordinal(date(1970, 1, 1).toordinal() + first_day),
+        days=last_day - first_day + 1,
+        expected_s=end - start,
+        online_s=end - start,
     )
 
 

@@ -8,15 +8,24 @@ windows (as they stand: a rejected one excuses nothing) are left out of the expe
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 from chalicelib.domain.clock import local_day_number
 from chalicelib.domain.declarations import Declaration, effective_window
 from chalicelib.domain.evaluation.facts import DeviceDay
 from chalicelib.domain.evaluation.periods import Period
-from chalicelib.domain.presence import Window, by_local_day, ledger_day
-from chalicelib.domain.registry import DeviceRegistration, Enterprise
-from chalicelib.services.ports import DeviceDirectory, DeviceScope, OfflineState, OutageLedger, Registry
+from chalicelib.domain.presence import Placed, Window, by_local_day, ledger_day, local_day_start, quiet_days
+from chalicelib.domain.registry import Enterprise
+from chalicelib.services.ports import (
+    DeviceDirectory,
+    DeviceScope,
+    Fleet,
+    FleetDevice,
+    OfflineState,
+    OutageLedger,
+    Registry,
+)
 
 
 def in_scope(enterprise: Enterprise, scope: DeviceScope) -> bool:
@@ -28,7 +37,10 @@ def in_scope(enterprise: Enterprise, scope: DeviceScope) -> bool:
 
 
 class OnlineLedger:
-    """`DeviceDaySource`, and `closed` for the offline watch (an outage ended)."""
+    """`DeviceDaySource` (a scope's device-days), `DeviceDayLedger` (an evaluation run's, `device_days`), and
+    `closed` for the offline watch (an outage ended)."""
+
+    readers = 8  # enterprises read at a time by an evaluation run (I/O bound: DynamoDB round trips)
 
     def __init__(
         self,
@@ -66,8 +78,34 @@ class OnlineLedger:
                 found += self._enterprise_days(enterprise.enterprise_id, first, last, until)
         return found
 
-    def _enterprise_days(self, enterprise_id: str, first: int, last: int, until: float) -> list[DeviceDay]:
-        devices: list[DeviceRegistration] = self._directory.devices_of(enterprise_id)
+    def device_days(self, period: Period, fleet: Fleet, as_of: float) -> Iterator[DeviceDay]:
+        """An evaluation run's device-days: per enterprise one ledger query, one read of its devices offline now
+        and one of its declarations (`readers` enterprises at a time); a device's days without an outage or a
+        declared window are one row (`DeviceDay.days`), the others one row per day."""
+        until = min(as_of, period.end)
+        if until <= period.start:
+            return
+        first, last = local_day_number(period.start), local_day_number(until - 1e-6)
+        groups = [(enterprise_id, devices) for enterprise_id, devices in fleet.devices.items() if devices]
+        with ThreadPoolExecutor(self.readers) as pool:
+            for days in pool.map(lambda group: self._fleet_days(group[0], group[1], first, last, until), groups):
+                yield from days
+
+    def _fleet_days(
+        self, enterprise_id: str, devices: Sequence[FleetDevice], first: int, last: int, until: float
+    ) -> list[DeviceDay]:
+        return self._enterprise_days(enterprise_id, first, last, until, devices, compact=True)
+
+    def _enterprise_days(
+        self,
+        enterprise_id: str,
+        first: int,
+        last: int,
+        until: float,
+        registered: Sequence[Placed] | None = None,
+        compact: bool = False,
+    ) -> list[DeviceDay]:
+        devices: Sequence[Placed] = self._directory.devices_of(enterprise_id) if registered is None else registered
         if not devices:
             return []
         recorded = self._store.outages(enterprise_id, first, last)
@@ -82,7 +120,20 @@ class OnlineLedger:
         for reg in devices:
             device = reg.device_id
             current = ongoing.get(device)
-            for day in range(first, last + 1):
+            marked = {day for (named, day) in recorded if named == device}
+            for a, b in [*excused.get(device, ()), *([(current.since, until)] if current is not None else [])]:
+                marked.update(day for day, _, _ in by_local_day(max(a, local_day_start(first)), min(b, until)))
+            quiet_from: int | None = None
+            for day in range(first, last + 2):
+                if compact and day <= last and day not in marked:
+                    quiet_from = day if quiet_from is None else quiet_from
+                    continue
+                if quiet_from is not None:
+                    run = quiet_days(reg, quiet_from, day - 1, until)
+                    days += [run] if run is not None else []
+                    quiet_from = None
+                if day > last:
+                    break
                 outages = list(recorded.get((device, day), ()))
                 if current is not None:
                     outages.append((current.since, until))

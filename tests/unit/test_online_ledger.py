@@ -11,7 +11,7 @@ from chalicelib.domain.evaluation.indicators import online
 from chalicelib.domain.evaluation.periods import month
 from chalicelib.domain.presence import by_local_day, local_day_start
 from chalicelib.services.online_ledger import OnlineLedger
-from chalicelib.services.ports import DeviceScope, OfflineRecord
+from chalicelib.services.ports import DeviceScope, Fleet, FleetDevice, OfflineRecord
 from chalicelib.services.presence_fakes import FakeDeviceDirectory, FakeOfflineState, FakeOutageLedger
 from tests.unit.test_ingest_service import ENTERPRISE, GT1, GT2, registration
 from tests.unit.test_offline_suppression import declaration
@@ -76,3 +76,33 @@ def test_a_device_offline_now_counts_until_now_and_other_scopes_see_nothing() ->
     assert sum(d.undeclared_outage_s for d in days if d.device_id == GT2) == 7200
     assert service.days(DeviceScope(sector="fire"), PERIOD) == []
     assert service.days(DeviceScope(area="ELSEWHERE"), PERIOD) == []
+
+
+def test_an_evaluation_run_reads_the_same_online_rate_with_a_quiet_stretch_as_one_row() -> None:
+    start = local_day_start(DAY0 + 1) + 3600
+    approved = declaration(GT1, DeclarationReason.PLANNED_STOP, start, start + 7200, DeclarationStatus.APPROVED)
+    service, _, offline = ledger(approved)
+    service.closed(GT1, start, start + 3 * 3600)
+    offline.mark_offline(OfflineRecord(GT2, NOW - 7200))
+    fleet = Fleet(
+        profiles=(),
+        devices={
+            "E-HC-T": [
+                FleetDevice(reg.device_id, reg.enterprise_id, reg.sector, reg.area_codes)
+                for reg in (registration(GT1, "U1"), registration(GT2, "U2"))
+            ]
+        },
+    )
+    compact = list(service.device_days(PERIOD, fleet, NOW))
+    daily = service.days(DeviceScope(enterprise_ids=("E-HC-T",)), PERIOD)
+
+    assert online(compact) == online(daily)
+    # GT1: day 1 quiet, day 2 outage and window, day 3 quiet; GT2: days 1-2 quiet, day 3 offline now
+    assert [(d.device_id, d.day.day, d.days) for d in compact] == [
+        (GT1, 1, 1),
+        (GT1, 2, 1),
+        (GT1, 3, 1),
+        (GT2, 1, 2),
+        (GT2, 3, 1),
+    ]
+    assert list(service.device_days(PERIOD, fleet, PERIOD.start)) == []
