@@ -22,6 +22,7 @@ from chalicelib.api.models import (
     DeclarationDecision,
     DeclarationQuery,
     DeclarationRejection,
+    DeviceStatusQuery,
     DeviceUpsert,
     EnterpriseUpsert,
     EvaluationCreate,
@@ -44,7 +45,17 @@ from chalicelib.api.models import (
     WarningQuery,
     action_body,
 )
-from chalicelib.bootstrap import api, container, declarations, delivery, evaluation, rectifications, workflow
+from chalicelib.bootstrap import (
+    api,
+    container,
+    declarations,
+    delivery,
+    device_statuses,
+    evaluation,
+    offline_watch,
+    rectifications,
+    workflow,
+)
 from chalicelib.domain.errors import NotFound
 from chalicelib.domain.evaluation.periods import PeriodKind
 from chalicelib.domain.lifecycle import Actor
@@ -153,6 +164,24 @@ def evaluate_quarter(event: CloudWatchEvent) -> dict[str, Any]:
 @app.schedule(Cron(30, 17, "31", "12", "?", "*"))  # 01:30 +08:00 on 1 January
 def evaluate_year(event: CloudWatchEvent) -> dict[str, Any]:
     return _evaluate(PeriodKind.YEAR)
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES), name="offline_watch")
+def watch_offline(event: CloudWatchEvent) -> dict[str, Any]:
+    """Silent devices become offline warnings, returning ones recover (docs/offline-watch.md)."""
+    report = offline_watch().run()
+    if report.raised or report.recovered or report.failed or report.silent_shards:
+        logger.info(
+            "offline watch",
+            extra={
+                "raised": len(report.raised),
+                "recovered": len(report.recovered),
+                "suppressed": len(report.suppressed),
+                "failed": len(report.failed),
+                "silent_shards": report.silent_shards,
+            },
+        )
+    return {"minutes": len(report.minutes), "raised": len(report.raised), "recovered": len(report.recovered)}
 
 
 @app.route("/health")
@@ -527,3 +556,13 @@ def return_rectification(actor: Actor, request: Request, rectification_id: str) 
 @api_route("/rectifications/{rectification_id}/audit")
 def rectification_audit(actor: Actor, request: Request, rectification_id: str) -> BaseModel:
     return views.rectification_audit(rectification_id, rectifications().audit(actor, rectification_id))
+
+
+# --- device status (docs/offline-watch.md "Device status") ------------------------------------------------------
+
+
+@api_route("/devices")
+def list_devices(actor: Actor, request: Request) -> BaseModel:
+    query = _query(DeviceStatusQuery, request)
+    page = device_statuses().list(actor, query.status, query.enterprise_id, query.limit, query.cursor)
+    return views.device_status_page(page)

@@ -41,7 +41,8 @@ from typing import Any
 from bench.ingest import item_size, read_units
 from chalicelib.adapters import aws_clients, dynamo, presence
 from chalicelib.adapters.dynamo import RegistryItem, WarningEventItem, WarningItem, fill_item
-from chalicelib.adapters.evaluation_store import DerivedDeviceDays, DynamoEvaluationFacts, S3ReportArchive
+from chalicelib.adapters.evaluation_store import DynamoEvaluationFacts, S3ReportArchive
+from chalicelib.bootstrap import online_ledger
 from chalicelib.domain.catalog import build_policy
 from chalicelib.domain.due import restamp
 from chalicelib.domain.evaluation import periods
@@ -294,7 +295,7 @@ def main() -> None:
             meter.attach(model._get_connection().connection.client)
         policy = build_policy({})
         facts = DynamoEvaluationFacts(policy.deadlines)
-        ledger = DerivedDeviceDays()
+        ledger = online_ledger(settings, clock=lambda: NOW)
         archive = S3ReportArchive(aws_clients.s3(settings), settings.evaluation_bucket)
         service = EvaluationService(
             facts,

@@ -44,7 +44,7 @@ from unittest import mock
 
 import boto3
 
-from chalicelib.adapters import audit_store, dynamo
+from chalicelib.adapters import audit_store, dynamo, presence
 from chalicelib.bootstrap import Container, base, ingest_service, reset
 from chalicelib.domain.catalog import Policy, build_policy
 from chalicelib.domain.clock import SHANGHAI
@@ -73,6 +73,7 @@ ITEM_MODELS: tuple[type[Any], ...] = (
     dynamo.WarningEventItem,
     dynamo.DeliveryItem,
     dynamo.QuarantineItem,
+    *presence.MODELS,  # the presence tracker's shard-minute summaries and rosters (docs/offline-watch.md)
 )
 
 # --- cost model (see docs/costs.md for every price's source; "assumed" ones could not be verified) -------------

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.domain.catalog import Policy, build_engine, build_policy
+from chalicelib.domain.catalog import Policy, build_engine, build_policy, sector_models
 from chalicelib.domain.levels import Sector
 from chalicelib.domain.lifecycle import Actor
 from chalicelib.domain.policy import RoutingPolicy
+from chalicelib.domain.presence import PresencePolicy
 from chalicelib.domain.warnings import WarningRecord
 from chalicelib.services.ingest import IngestService
+from chalicelib.services.presence import PresenceTracker
 from chalicelib.services.workflow import WorkflowService, WorkflowTimers
 from chalicelib.settings import Settings, get_settings
 
@@ -21,8 +24,11 @@ if TYPE_CHECKING:
     from chalicelib.api.auth import TokenVerifier
     from chalicelib.services.declarations import Declarations
     from chalicelib.services.delivery import DeliveryService
+    from chalicelib.services.device_status import DeviceStatuses
     from chalicelib.services.evaluation import EvaluationService
     from chalicelib.services.notifications import Notifications
+    from chalicelib.services.offline_watch import OfflineWatch
+    from chalicelib.services.online_ledger import OnlineLedger
     from chalicelib.services.people import People
     from chalicelib.services.ports import DeliveryJobs, EvidenceStore, Rosters, SmsChannel, Timers, UserDirectory
     from chalicelib.services.rectification import Rectifications
@@ -80,12 +86,13 @@ class Base:
 @lru_cache(maxsize=1)
 def base() -> Base:
     """The settings, the policy and the tables bound: what every handler needs first."""
-    from chalicelib.adapters import audit_store, delivery_store, dynamo
+    from chalicelib.adapters import audit_store, delivery_store, dynamo, presence
 
     settings = get_settings()
     dynamo.bind(settings)
     audit_store.bind(settings)
     delivery_store.bind(settings)
+    presence.bind(settings)
     return Base(settings=settings, policy=build_policy(settings.policy))
 
 
@@ -102,9 +109,14 @@ def ingest_service(
     clock = clock or time.time
     registry_clock = registry_clock or time.monotonic
     from chalicelib.adapters import audit_store, dynamo
+    from chalicelib.adapters.declarations import DynamoDeclarationStore
+    from chalicelib.adapters.declarations import bind as bind_declarations
     from chalicelib.adapters.errors import is_transient
     from chalicelib.adapters.notify import SnsNotifier
+    from chalicelib.adapters.presence import DynamoPresenceLedger
+    from chalicelib.services.declarations import OpenDeclarations
 
+    bind_declarations(settings)
     return IngestService(
         engine=build_engine(policy),
         policy=policy,
@@ -123,6 +135,9 @@ def ingest_service(
         is_transient=is_transient,
         state_flush_s=settings.state_flush_s,
         jobs=_jobs(settings),
+        # last sign of life per device in the container, one summary per shard and minute (docs/offline-watch.md)
+        presence=PresenceTracker(DynamoPresenceLedger(), PresencePolicy(), uuid.uuid4().hex, clock),
+        declarations=OpenDeclarations(DynamoDeclarationStore(), clock),  # suppression, 失真 (docs/declarations.md)
     )
 
 
@@ -283,6 +298,92 @@ def declarations() -> Declarations:
     )
 
 
+def offline_watch_service(settings: Settings, policy: Policy, clock: Callable[[], float]) -> OfflineWatch:
+    """The offline watch as the `offline_watch` schedule runs it (docs/offline-watch.md): the presence summaries
+    and the offline devices in the warning-event table, the open declarations (one index read per run), and the
+    offline warnings through the ingest's warning path (store, timers, topic, delivery queue). The clock is a
+    parameter so that tests and benches run it on simulated time."""
+    from chalicelib.adapters import declarations as declaration_store
+    from chalicelib.adapters.audit_store import AuditedWarningStore
+    from chalicelib.adapters.dynamo import DynamoDeliveryLedger, DynamoRegistry, DynamoStateStore
+    from chalicelib.adapters.notify import SnsNotifier
+    from chalicelib.adapters.presence import DynamoOfflineState, DynamoPresenceLedger
+    from chalicelib.domain.sectors.road_transport import RoadTransportModel
+    from chalicelib.services.offline_warnings import OfflineWarnings
+    from chalicelib.services.offline_watch import OfflineWatch
+
+    declaration_store.bind(settings)
+    road = sector_models(policy)[Sector.ROAD_TRANSPORT]
+    sink = OfflineWarnings(
+        policy,
+        DynamoRegistry(clock=clock),
+        DynamoStateStore(),
+        AuditedWarningStore(),
+        SnsNotifier(_client("sns", settings), settings.warning_topic_arn),
+        DynamoDeliveryLedger(),
+        _timers(settings, clock),
+        _jobs(settings),
+        clock,
+        road=road if isinstance(road, RoadTransportModel) else None,
+    )
+    return OfflineWatch(
+        DynamoPresenceLedger(),
+        DynamoOfflineState(),
+        sink,
+        declaration_store.DynamoDeclarationStore().open,
+        clock,
+        disconnect_grace_s=PresencePolicy().disconnect_grace_s,
+        outage_ended=online_ledger(settings, clock).closed,
+    )
+
+
+def online_ledger(settings: Settings, clock: Callable[[], float] | None = None) -> OnlineLedger:
+    """The online-time ledger (在线率): `closed` for the offline watch, `days` (`DeviceDaySource`) for the
+    evaluation. Reads the registry (index), the warning-event table and the declarations."""
+    from chalicelib.adapters import declarations as declaration_store
+    from chalicelib.adapters import online_ledger as ledger_store
+    from chalicelib.adapters.dynamo import DynamoRegistry
+    from chalicelib.adapters.presence import DynamoOfflineState
+    from chalicelib.services.online_ledger import OnlineLedger
+
+    declaration_store.bind(settings)
+    ledger_store.bind(settings)
+    return OnlineLedger(
+        ledger_store.DynamoOutageLedger(),
+        DynamoRegistry(clock=clock),
+        ledger_store.DynamoDeviceDirectory(),
+        DynamoOfflineState(),
+        declaration_store.DynamoDeclarationStore.of_enterprise,
+        clock or time.time,
+    )
+
+
+@lru_cache(maxsize=1)
+def offline_watch() -> OfflineWatch:
+    """The `offline_watch` schedule's wiring (every minute)."""
+    return offline_watch_service(base().settings, base().policy, time.time)
+
+
+@lru_cache(maxsize=1)
+def device_statuses() -> DeviceStatuses:
+    """GET /devices: the registry index, device states, offline records and open declarations (read only)."""
+    from chalicelib.adapters import declarations as declaration_store
+    from chalicelib.adapters import online_ledger as ledger_store
+    from chalicelib.adapters.dynamo import DynamoStateStore
+    from chalicelib.adapters.presence import DynamoOfflineState
+    from chalicelib.services.device_status import DeviceStatuses
+
+    settings = base().settings
+    declaration_store.bind(settings)
+    return DeviceStatuses(
+        ledger_store.DynamoDeviceDirectory(),
+        DynamoStateStore(),
+        DynamoOfflineState(),
+        declaration_store.DynamoDeclarationStore().open,
+        time.time,
+    )
+
+
 def sms_channel(settings: Settings) -> SmsChannel | None:
     """The SMS provider of this stage (docs/sms-channels.md); None when SMS are switched off."""
     if not settings.sms_enabled:
@@ -333,7 +434,7 @@ def evaluation() -> EvaluationService:
     the warning table's indexes, the registry, the offline watch's state, the report module
     (domain/evaluation/report.py, chalicelib/reports/), the evaluation bucket."""
     from chalicelib.adapters import presence, rectification
-    from chalicelib.adapters.evaluation_store import DerivedDeviceDays, DynamoEvaluationFacts, S3ReportArchive
+    from chalicelib.adapters.evaluation_store import DynamoEvaluationFacts, S3ReportArchive
     from chalicelib.domain.errors import NotConfigured
     from chalicelib.services.evaluation import DomainReportRenderer, EvaluationService
 
@@ -344,7 +445,7 @@ def evaluation() -> EvaluationService:
     rectification.bind(settings)  # 整改事项 overdue at the period's end (a column of the report)
     return EvaluationService(
         facts=DynamoEvaluationFacts(policy.deadlines),
-        ledger=DerivedDeviceDays(),
+        ledger=online_ledger(settings),
         renderer=DomainReportRenderer(policy.evaluation, policy.routing),
         archive=S3ReportArchive(_s3(settings), settings.evaluation_bucket),
         policy=policy.evaluation,
@@ -390,3 +491,5 @@ def reset() -> None:
     delivery.cache_clear()
     evaluation.cache_clear()
     rectifications.cache_clear()
+    offline_watch.cache_clear()
+    device_statuses.cache_clear()

@@ -51,6 +51,7 @@ class LocalPlatform:
     workflow_poller: SqsPoller | None = None
     delivery_poller: SqsPoller | None = None
     scheduler: Scheduler | None = None
+    offline_scheduler: Scheduler | None = None
     api_server: ApiServer | None = None
 
     @property
@@ -92,7 +93,13 @@ class LocalPlatform:
         parts = [self.poller.stop, self.bridge.stop, self.broker.stop]
         parts += [
             part.stop
-            for part in (self.api_server, self.scheduler, self.workflow_poller, self.delivery_poller)
+            for part in (
+                self.api_server,
+                self.scheduler,
+                self.offline_scheduler,
+                self.workflow_poller,
+                self.delivery_poller,
+            )
             if part is not None
         ]
         for stop in [*parts, self._server.stop]:
@@ -119,10 +126,13 @@ def start(
     mqtt_host: str = "127.0.0.1",
     api_port: int = 0,
     api_handler: type[EmulatedRequestHandler] | None = None,
+    offline_watch_interval_s: float = 60.0,
 ) -> LocalPlatform:
     """Ports 0 are free ones picked by the system (tests); `python -m local.run` asks for fixed ones, and may bind
     the broker to another address than 127.0.0.1 (`mqtt_host`) for devices on the network.
-    `api_handler` is the API server's request handler (`local.run` adds the console's static files)."""
+    `api_handler` is the API server's request handler (`local.run` adds the console's static files).
+    `offline_watch_interval_s`: the offline watch's schedule (every minute as deployed; tests and the demo may
+    run it more often: it reads only the minutes it has not read yet)."""
     server, endpoint_url = start_moto_server(port=aws_port)
     infra = provision_with_identity(endpoint_url, stage=STAGE)  # resources.json + its user pool
     overrides = dict(env_overrides or {})
@@ -193,6 +203,10 @@ def start(
     delivery_poller.start()
     scheduler = Scheduler(chalice_app.sweep, sweep_interval_s, region=infra.region)
     scheduler.start()
+    offline_scheduler = Scheduler(
+        chalice_app.watch_offline, offline_watch_interval_s, region=infra.region, function_name="offline_watch"
+    )
+    offline_scheduler.start()
     api_server = ApiServer(chalice_app.app, port=api_port, handler=api_handler)
     return LocalPlatform(
         endpoint_url,
@@ -207,6 +221,7 @@ def start(
         workflow_poller=workflow_poller,
         delivery_poller=delivery_poller,
         scheduler=scheduler,
+        offline_scheduler=offline_scheduler,
         api_server=api_server,
     )
 
@@ -288,12 +303,19 @@ class ApiServer:
 class Scheduler:
     """Fires a Chalice `@app.schedule` handler every `interval_s` (moto's EventBridge does not run schedules)."""
 
-    def __init__(self, handler: Callable[[dict[str, Any], Any], Any], interval_s: float, region: str) -> None:
+    def __init__(
+        self,
+        handler: Callable[[dict[str, Any], Any], Any],
+        interval_s: float,
+        region: str,
+        function_name: str = "sweep",
+    ) -> None:
         self._handler = handler
+        self._function_name = function_name
         self._interval_s = interval_s
         self._region = region
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="scheduler", daemon=True)
+        self._thread = threading.Thread(target=self._loop, name=f"scheduler-{function_name}", daemon=True)
         self.fired = 0
 
     def start(self) -> None:
@@ -316,11 +338,11 @@ class Scheduler:
             "detail": {},
         }
         self.fired += 1
-        return self._handler(event, LambdaContext(function_name="sweep"))
+        return self._handler(event, LambdaContext(function_name=self._function_name))
 
     def _loop(self) -> None:
         while not self._stop.wait(self._interval_s):
             try:
                 self.fire()
             except Exception as exc:  # a failing sweep is logged and retried at the next tick, as on AWS
-                print(f"scheduler: sweep raised {type(exc).__name__}: {exc}")
+                print(f"scheduler: {self._function_name} raised {type(exc).__name__}: {exc}")

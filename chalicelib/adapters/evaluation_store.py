@@ -12,11 +12,7 @@
 - the fleet: the registry's enterprises and devices in one parallel Scan of the registry table (current state, not
   history: the evaluation needs every device anyway; ~0.5 KB a device).
 
-`DerivedDeviceDays` — the device-day ledger until the offline watch writes one (issue 12): every registered device
-is expected online all of every day of the period up to the read time; its outage is what the offline watch knows
-now (`OFFLINE#{device}`: offline since, and whether a declaration suppresses it), clipped to the
-period. Outages that ended before the read time are not known to it (the presence summaries expire after three
-days), so until the ledger exists 在线率 is an upper bound. A device's unremarkable days are one `DeviceDay` run.
+Device-days come from the online-time ledger (`services/online_ledger.py`, `OnlineLedger.device_days`).
 
 `S3ReportArchive` — the JSON document and the artifacts under `evaluations/{kind}/{label}/report.{ext}` in the
 versioned evaluation bucket (a re-run writes new versions of the same keys), and one index item per report in the
@@ -27,14 +23,13 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 from pynamodb.exceptions import DoesNotExist
 
-from chalicelib.adapters import presence
 from chalicelib.adapters.dynamo import (
     RegistryItem,
     WarningEventItem,
@@ -43,14 +38,14 @@ from chalicelib.adapters.dynamo import (
 )
 from chalicelib.domain.changes import ChangeKind
 from chalicelib.domain.clock import SHANGHAI
-from chalicelib.domain.evaluation.facts import DeviceDay, FleetFacts, LevelChange, WarningFacts, facts_of
+from chalicelib.domain.evaluation.facts import FleetFacts, LevelChange, WarningFacts, facts_of
 from chalicelib.domain.evaluation.indicators import EnterpriseProfile
-from chalicelib.domain.evaluation.periods import Period, local_midnight
+from chalicelib.domain.evaluation.periods import Period
 from chalicelib.domain.levels import LEVEL_BY_CODE, Sector
 from chalicelib.domain.policy import DeadlinePolicy
 from chalicelib.domain.registry import Enterprise
 from chalicelib.domain.warnings import WarningRecord, WarningStatus
-from chalicelib.services.ports import Fleet, FleetDevice, OfflineRecord, RenderedReport, ReportEntry
+from chalicelib.services.ports import Fleet, FleetDevice, RenderedReport, ReportEntry
 
 INDEX_PARTITION = "EVALUATIONS"
 SCAN_SEGMENTS = 4
@@ -296,84 +291,6 @@ def _changes(warning_id: str) -> tuple[LevelChange, ...]:
 
 def _local_day(at: float) -> date:
     return datetime.fromtimestamp(at, SHANGHAI).date()
-
-
-def offline_now(device_ids: Sequence[str]) -> dict[str, OfflineRecord]:
-    """The named devices the offline watch holds offline now (`OFFLINE#{device}` / 0 in the warning-event table,
-    adapters/presence.py): as `DynamoOfflineState.offline`, but eventually consistent (half the read units: a
-    report may lag the watch by a second) and parsed without the model (a run asks for every device)."""
-    client = presence.OfflineItem._get_connection().connection.client
-    table = presence.OfflineItem.Meta.table_name
-    wanted: dict[str, Any] = {
-        table: {
-            "Keys": [{"warning_id": {"S": f"OFFLINE#{d}"}, "seq": {"N": "0"}} for d in device_ids],
-            "ProjectionExpression": "warning_id, since, suppressed_by",
-        }
-    }
-    found: dict[str, OfflineRecord] = {}
-    while wanted:
-        answer = client.batch_get_item(RequestItems=wanted)
-        for item in answer.get("Responses", {}).get(table, []):
-            device = item["warning_id"]["S"].removeprefix("OFFLINE#")
-            suppressed = item.get("suppressed_by", {}).get("S")
-            found[device] = OfflineRecord(device, float(item["since"]["N"]), suppressed)
-        wanted = answer.get("UnprocessedKeys") or {}
-    return found
-
-
-class DerivedDeviceDays:
-    """The device-day ledger derived from the offline watch's current state (module docstring)."""
-
-    def __init__(
-        self, offline: Callable[[Sequence[str]], Mapping[str, OfflineRecord]] = offline_now, readers: int = 8
-    ) -> None:
-        self._offline = offline
-        self._readers = readers
-
-    def device_days(self, period: Period, fleet: Fleet, as_of: float) -> Iterator[DeviceDay]:
-        end = min(period.end, as_of)
-        if end <= period.start:
-            return
-        devices = [device for group in fleet.devices.values() for device in group]
-        batches = [[d.device_id for d in devices[at : at + _BATCH]] for at in range(0, len(devices), _BATCH)]
-        offline: dict[str, OfflineRecord] = {}
-        with ThreadPoolExecutor(self._readers) as pool:  # one BatchGetItem per 100 devices, mostly not found
-            for found in pool.map(self._offline, batches):
-                offline.update(found)
-        for device in devices:
-            yield from _days(device, period.start, end, offline.get(device.device_id))
-
-
-def _days(device: FleetDevice, start: float, end: float, outage: OfflineRecord | None) -> Iterable[DeviceDay]:
-    """One run of whole days online, then, from the outage's first day, one row per day."""
-    first, last = _local_day(start), _local_day(end - 0.001)
-    since = max(start, outage.since) if outage is not None and outage.since < end else None
-    split = _local_day(since) if since is not None else last + timedelta(days=1)
-    common: dict[str, Any] = {
-        "device_id": device.device_id,
-        "enterprise_id": device.enterprise_id,
-        "sector": device.sector,
-        "area_codes": device.area_codes,
-    }
-    if split > first:
-        run_end = min(end, local_midnight(split))
-        expected = run_end - start
-        yield DeviceDay(**common, day=first, days=(split - first).days, expected_s=expected, online_s=expected)
-    day = split
-    while since is not None and day <= last:
-        day_start, day_end = max(start, local_midnight(day)), min(end, local_midnight(day + timedelta(days=1)))
-        down = max(0.0, day_end - max(day_start, since))
-        declared = down if outage is not None and outage.suppressed_by else 0.0
-        expected = day_end - day_start
-        yield DeviceDay(
-            **common,
-            day=day,
-            expected_s=expected,
-            online_s=expected - down,
-            declared_outage_s=declared,
-            undeclared_outage_s=down - declared,
-        )
-        day += timedelta(days=1)
 
 
 class S3ReportArchive:

@@ -12,7 +12,8 @@ Items (the table's key is `warning_id` (S) / `seq` (N); its TTL attribute is `ex
   summaries. Chunk 0 (the head, with the count) has the highest sort key of its minute and is written last, so the
   newest complete roster is the first head of a newest-first query (`Limit` 1); its other chunks are one range
   query. Expires after `PRESENCE_TTL_S`.
-- `OFFLINE-WATCH` / 0: the detector's cursor, shards' last minutes and silent shards' next roster read.
+- `OFFLINE-WATCH` / 0: the detector's cursor, shards' last minutes, silent shards' next roster read, and the
+  offline devices a declaration excuses (checked again every run: a window's end or a rejection raises them).
 - `OFFLINE#{device}` / 0: a device currently offline (since, suppressing declaration); deleted when it recovers,
   no TTL (it lives while the device is offline). Read by BatchGetItem of the devices named, never scanned.
 
@@ -91,6 +92,8 @@ class WatchStateItem(Model):
     cursor = NumberAttribute()
     shards = JSONAttribute(default=dict)
     silent_shards = JSONAttribute(default=dict)  # shard -> next roster read (null: none left)
+    suppressed = JSONAttribute(default=dict)  # offline device -> the declaration excusing it
+    regrading = JSONAttribute(default=dict)  # offline vehicle -> its outage's start (its level may still rise)
 
 
 class OfflineItem(Model):
@@ -265,12 +268,20 @@ class DynamoOfflineState:
         except DoesNotExist:
             return None
         silent = {s: (math.inf if due is None else float(due)) for s, due in (item.silent_shards or {}).items()}
-        return WatchState(int(item.cursor), {s: int(m) for s, m in (item.shards or {}).items()}, silent)
+        shards = {s: int(m) for s, m in (item.shards or {}).items()}
+        regrading = {d: float(since) for d, since in (item.regrading or {}).items()}
+        return WatchState(int(item.cursor), shards, silent, dict(item.suppressed or {}), regrading)
 
     def save(self, state: WatchState) -> None:
         silent = {s: (None if math.isinf(due) else due) for s, due in state.silent_shards.items()}
         WatchStateItem(
-            WATCH_PARTITION, 0, cursor=state.cursor, shards=dict(state.shards), silent_shards=silent
+            WATCH_PARTITION,
+            0,
+            cursor=state.cursor,
+            shards=dict(state.shards),
+            silent_shards=silent,
+            suppressed=dict(state.suppressed),
+            regrading=dict(state.regrading),
         ).save()
 
     def offline(self, device_ids: Iterable[str]) -> dict[str, OfflineRecord]:

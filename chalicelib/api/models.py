@@ -21,6 +21,7 @@ from chalicelib.domain.declarations import DeclarationReason, DeclarationStatus
 from chalicelib.domain.evaluation.rectification import RectificationStatus
 from chalicelib.domain.levels import Sector
 from chalicelib.domain.lifecycle import Action, ActionType, Role
+from chalicelib.domain.presence import DeviceStatus
 from chalicelib.domain.registry import Contact, DeviceRegistration, Enterprise, Person, Setpoint, StaticFactors
 from chalicelib.domain.rosters import Shift
 from chalicelib.domain.warnings import WarningStatus
@@ -1330,3 +1331,58 @@ RECTIFICATION_ROUTES: tuple[RouteDoc, ...] = (
     ),
 )
 ROUTES = (*ROUTES, *RECTIFICATION_ROUTES)
+
+
+# --- device status (docs/offline-watch.md "Device status") -----------------------------------------------------
+
+
+class DeviceStatusQuery(BaseModel):
+    """GET /devices: the devices in the caller's scope, by status (an enterprise user: its own)."""
+
+    model_config = _REQUEST
+    status: DeviceStatus | None = Field(default=None, description="online, offline, declared or never_seen")
+    enterprise_id: Code | None = None
+    limit: int = Field(default=500, ge=1, le=2000, description="page size, 1..2000")
+    cursor: str | None = Field(
+        default=None, min_length=1, max_length=2048, description="next_cursor of the previous page"
+    )
+
+
+class DeviceStatusView(BaseModel):
+    model_config = _RESPONSE
+    device_id: str
+    enterprise_id: str
+    enterprise_name: str
+    sector: Sector
+    unit_id: str
+    point_name: str
+    kind: str
+    area_codes: list[str]
+    status: DeviceStatus
+    status_zh: str
+    last_seen: float | None = Field(description="its newest graded reading (epoch s; written every few minutes)")
+    offline_since: float | None = Field(description="its last sign of life, while offline (declared or not)")
+    declaration_id: str | None = Field(description="the declaration excusing it now")
+
+
+class DeviceStatusPage(BaseModel):
+    model_config = _RESPONSE
+    items: list[DeviceStatusView]
+    truncated: bool = Field(description="more devices matched than `limit`: ask again with `next_cursor`")
+    next_cursor: str | None = Field(description="the next page (null: this was the last)")
+
+
+DEVICE_ROUTES: tuple[RouteDoc, ...] = (
+    RouteDoc(
+        "GET",
+        "/devices",
+        "listDevices",
+        "设备在线状态（在线、离线、已申报、从未上线；按角色范围）",
+        ALL_ROLES,
+        DeviceStatusPage,
+        query=DeviceStatusQuery,
+        codes=(*_ROLE, "invalid_cursor"),
+        tag="devices",
+    ),
+)
+ROUTES = (*ROUTES, *DEVICE_ROUTES)

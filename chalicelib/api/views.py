@@ -18,6 +18,8 @@ from chalicelib.api.models import (
     DeclarationList,
     DeclarationView,
     DeviceChange,
+    DeviceStatusPage,
+    DeviceStatusView,
     EnterpriseChange,
     EvaluationDownload,
     EvaluationEntryView,
@@ -51,6 +53,7 @@ from chalicelib.domain.lifecycle import ACTION_ZH, ENGINE_ACTOR, ROLE_ZH, Action
 from chalicelib.domain.policy import DEPARTMENT_ZH
 from chalicelib.domain.registry import DeviceRegistration, Enterprise, Person
 from chalicelib.domain.rosters import Shift
+from chalicelib.services.device_status import DevicePage
 from chalicelib.services.notifications import NotificationPage
 from chalicelib.services.ports import (
     InboxItem,
@@ -472,6 +475,31 @@ def evaluation_report_view(entry: ReportEntry, report: dict[str, Any]) -> Evalua
 
 def evaluation_download(entry: ReportEntry, artifact: str, url: str, expires_in: int) -> EvaluationDownload:
     return EvaluationDownload(report_id=entry.report_id, format=artifact, url=url, expires_in=expires_in)
+
+
+def device_status_page(page: DevicePage) -> DeviceStatusPage:
+    return DeviceStatusPage(
+        items=[
+            DeviceStatusView(
+                device_id=item.registration.device_id,
+                enterprise_id=item.registration.enterprise_id,
+                enterprise_name=item.registration.enterprise_name,
+                sector=item.registration.sector,
+                unit_id=item.registration.unit_id,
+                point_name=item.registration.display_name,
+                kind=item.registration.kind,
+                area_codes=list(item.registration.area_codes),
+                status=item.status,
+                status_zh=item.status.zh,
+                last_seen=item.last_seen,
+                offline_since=item.offline_since,
+                declaration_id=item.declaration_id,
+            )
+            for item in page.items
+        ],
+        truncated=page.truncated,
+        next_cursor=page.next_cursor,
+    )
 
 
 # --- 通报 and rectification

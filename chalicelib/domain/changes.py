@@ -37,6 +37,7 @@ CHANGE_KIND_ZH = {
 }
 
 DATA_QUALITY = "data_quality"
+OFFLINE = "offline"  # an undeclared outage (docs/offline-watch.md): the offline watch's risk type, not a sector's
 
 
 def warning_id_for(device_id: str, risk_type: str, raised_at: float) -> str:

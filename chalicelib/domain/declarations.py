@@ -137,6 +137,10 @@ class Declaration(BaseModel):
 # --- what a declaration covers ---------------------------------------------------------------------------------
 
 
+DECLARED_FLAG = "declared"
+"""On a finding a declaration suppressed: recorded in the engine log, never raised or told."""
+
+
 def effective_window(declaration: Declaration) -> tuple[float, float] | None:
     """The half-open span during which the declaration excuses its devices, as the record stands; None if never.
 

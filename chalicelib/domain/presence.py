@@ -8,10 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
+from chalicelib.domain.changes import OFFLINE, ChangeKind, WarningChange, warning_id_for
+from chalicelib.domain.clock import SHANGHAI_OFFSET_S, local_day_number
+from chalicelib.domain.evaluation.facts import DeviceDay as FactsDeviceDay
 from chalicelib.domain.levels import Level
+from chalicelib.domain.lifecycle import Actor, Role
 from chalicelib.domain.registry import DeviceRegistration
 from chalicelib.domain.sectors.road_transport import RoadTransportModel
 
@@ -140,6 +145,50 @@ def offline_level(
     return Level.BLUE
 
 
+OFFLINE_TITLE = "设备离线未申报"
+
+
+def offline_warning_id(device_id: str, since: float) -> str:
+    """The offline warning of one outage (from its last sign of life): the watch that raises it and the one that
+    recovers it name the same warning, and a re-run raises the same one."""
+    return warning_id_for(device_id, OFFLINE, since)
+
+
+def offline_change(
+    reg: DeviceRegistration,
+    kind: ChangeKind,
+    level: int,
+    previous_level: int,
+    at: float,
+    raised_at: float,
+    since: float,
+) -> WarningChange:
+    """A raise or a recovery of the device's `offline` warning (DOMAIN.md §5), shaped like the engine's changes so
+    that it goes through the same store, routing, deadlines, delivery and escalation."""
+    return WarningChange(
+        kind=kind,
+        warning_id=offline_warning_id(reg.device_id, since),
+        device_id=reg.device_id,
+        enterprise_id=reg.enterprise_id,
+        enterprise_name=reg.enterprise_name,
+        sector=reg.sector,
+        unit_id=reg.unit_id,
+        unit_name=reg.unit_name,
+        point_name=reg.display_name,
+        area_codes=reg.area_codes,
+        risk_type=OFFLINE,
+        level=level,
+        previous_level=previous_level,
+        base_level=level,
+        reason="silence" if kind is ChangeKind.RAISE else "data_back",
+        title=OFFLINE_TITLE,
+        value=round(max(0.0, at - since) / 60.0, 1),  # minutes silent when decided
+        unit="分钟",
+        at=at,
+        raised_at=raised_at,
+    )
+
+
 # --- the per-day online ledger (在线率) --------------------------------------------------------------------------
 
 Window = tuple[float, float]
@@ -217,3 +266,134 @@ def device_day(
         declared_outage_s=declared_outage,
         undeclared_outage_s=undeclared,
     )
+
+
+# --- the persisted ledger: outages per local day, read as the evaluation's `DeviceDay` -------------------------
+
+DAY_S = 86400.0
+
+
+def local_day_start(day_number: int) -> float:
+    """Epoch seconds of local midnight starting day `day_number` (`clock.local_day_number`)."""
+    return day_number * DAY_S - SHANGHAI_OFFSET_S
+
+
+def by_local_day(start: float, end: float) -> list[tuple[int, float, float]]:
+    """[start, end) cut at local midnights: (day number, start, end) per day touched."""
+    pieces: list[tuple[int, float, float]] = []
+    at = start
+    while at < end:
+        day = local_day_number(at)
+        cut = min(end, local_day_start(day + 1))
+        pieces.append((day, at, cut))
+        at = cut
+    return pieces
+
+
+class Placed(Protocol):
+    """Where a device belongs (a `DeviceRegistration`, or the evaluation's lighter `FleetDevice`)."""
+
+    @property
+    def device_id(self) -> str: ...
+    @property
+    def enterprise_id(self) -> str: ...
+    @property
+    def sector(self) -> Any: ...
+    @property
+    def area_codes(self) -> tuple[str, ...]: ...
+
+
+def ledger_day(
+    reg: Placed,
+    day_number: int,
+    until: float,
+    offline: Iterable[Window],
+    excused: Iterable[Window],
+) -> FactsDeviceDay | None:
+    """One device's local day for the evaluation (`evaluation.facts.DeviceDay`, DOMAIN.md §6), up to `until` (the
+    day's end, or now for today; None before the day starts): the outages as recorded (offline periods, from the
+    watch's transitions) against the declarations' effective windows. In the evaluation's terms `expected_s` is
+    the time elapsed, `declared_outage_s` the excused time (its denominator leaves it out), `undeclared_outage_s`
+    the outage outside excused windows and `online_s` the rest of the unexcused time."""
+    start = local_day_start(day_number)
+    end = min(until, start + DAY_S)
+    if end <= start:
+        return None
+    offline_windows = _clip(offline, start, end)
+    transitions = [(t, p) for a, b in offline_windows for t, p in ((a, Presence.OFFLINE), (b, Presence.ONLINE))]
+    excused = _clip(excused, start, end)
+    day = device_day(start, end, Presence.ONLINE, transitions, excused)
+    return FactsDeviceDay(
+        device_id=reg.device_id,
+        enterprise_id=reg.enterprise_id,
+        sector=reg.sector,
+        area_codes=reg.area_codes,
+        day=date.fromordinal(date(1970, 1, 1).toordinal() + day_number),
+        expected_s=end - start,
+        online_s=max(0.0, day.online_s),
+        declared_outage_s=(end - start) - day.expected_s,
+        undeclared_outage_s=day.undeclared_outage_s,
+    )
+
+
+def quiet_days(reg: Placed, first_day: int, last_day: int, until: float) -> FactsDeviceDay | None:
+    """Local days [first_day, last_day] with no outage and no declared window, as one row (`days` > 1): online
+    throughout, up to `until`."""
+    start = local_day_start(first_day)
+    end = min(until, local_day_start(last_day + 1))
+    if end <= start:
+        return None
+    return FactsDeviceDay(
+        device_id=reg.device_id,
+        enterprise_id=reg.enterprise_id,
+        sector=reg.sector,
+        area_codes=reg.area_codes,
+        day=date.fromordinal(date(1970, 1, 1).toordinal() + first_day),
+        days=last_day - first_day + 1,
+        expected_s=end - start,
+        online_s=end - start,
+    )
+
+
+# --- device status for people (docs/offline-watch.md "Device status") ------------------------------------------
+
+
+class DeviceStatus(StrEnum):
+    ONLINE = "online"
+    OFFLINE = "offline"  # silent past its threshold, no declaration excusing it: an offline warning stands
+    DECLARED = "declared"  # a declaration excuses it now (whether it reports or not)
+    NEVER_SEEN = "never_seen"  # registered, no reading ever graded
+
+    @property
+    def zh(self) -> str:
+        return DEVICE_STATUS_ZH[self]
+
+
+DEVICE_STATUS_ZH = {
+    DeviceStatus.ONLINE: "在线",
+    DeviceStatus.OFFLINE: "离线",
+    DeviceStatus.DECLARED: "已申报",
+    DeviceStatus.NEVER_SEEN: "从未上线",
+}
+
+
+def device_status(offline: bool, excused: bool, last_seen: float | None) -> DeviceStatus:
+    """Declared first (the duty console reads an excused device as such), then offline, then never seen."""
+    if excused:
+        return DeviceStatus.DECLARED
+    if offline:
+        return DeviceStatus.OFFLINE
+    if last_seen is None:
+        return DeviceStatus.NEVER_SEEN
+    return DeviceStatus.ONLINE
+
+
+def can_see_device(actor: Actor, reg: DeviceRegistration) -> bool:
+    """As for declarations: enterprise its own, regulator its sectors, area its areas, duty/bureau/admin all."""
+    if actor.role is Role.ENTERPRISE:
+        return reg.enterprise_id == actor.enterprise_id
+    if actor.role is Role.REGULATOR:
+        return reg.sector in actor.sectors
+    if actor.role is Role.AREA:
+        return not set(reg.area_codes).isdisjoint(actor.area_codes)
+    return True

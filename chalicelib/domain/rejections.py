@@ -30,6 +30,7 @@ class RejectReason(StrEnum):
         "unstorable_value"  # valid JSON whose content the store cannot hold (caught at the boundary)
     )
     MODEL_ERROR = "model_error"  # a sector model raised on a valid message: a platform bug, kept to replay
+    DECLARED_DISTORTION = "declared_distortion"  # inside a 数据失真 declaration: kept, never graded
 
     @property
     def zh(self) -> str:
@@ -57,6 +58,7 @@ REJECT_REASON_ZH = {
     RejectReason.OVERSIZED: "报文过大",
     RejectReason.UNSTORABLE_VALUE: "内容无法存储",
     RejectReason.MODEL_ERROR: "平台评估模型异常",
+    RejectReason.DECLARED_DISTORTION: "已申报数据失真,不评估",
 }
 SENSOR_FAULTS = frozenset(
     {

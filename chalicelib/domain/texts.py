@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from string import Formatter
 
-from chalicelib.domain.changes import DATA_QUALITY, ChangeKind, WarningChange
+from chalicelib.domain.changes import DATA_QUALITY, OFFLINE, ChangeKind, WarningChange
 from chalicelib.domain.clock import SHANGHAI
 from chalicelib.domain.levels import LEVEL_ZH, Level
 from chalicelib.domain.policy import Deadline
@@ -29,10 +29,11 @@ class MissingChineseNameError(LookupError):
 
 
 def _risk_type_names() -> dict[str, str]:
-    names = {DATA_QUALITY: "数据质量"}
+    names = {DATA_QUALITY: "数据质量", OFFLINE: "设备离线"}
     for sector in Sector:
-        if DATA_QUALITY in sector.spec.risk_types:
-            raise ValueError(f"sector {sector}: {DATA_QUALITY} is the engine's risk type, not a sector's")
+        for own in (DATA_QUALITY, OFFLINE):
+            if own in sector.spec.risk_types:
+                raise ValueError(f"sector {sector}: {own} is the platform's risk type, not a sector's")
         names |= sector.spec.risk_types
     return names
 

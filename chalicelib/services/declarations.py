@@ -79,6 +79,28 @@ def new_declaration_id() -> str:
     return f"DCL-{uuid.uuid4().hex[:16]}"
 
 
+class OpenDeclarations:
+    """The open declarations as a reader needs them on every message (the ingest: suppression and 失真): read at
+    most once per `ttl_s` per container, like the registry; a failed read keeps the last list (logged)."""
+
+    def __init__(self, store: DeclarationStore, clock: Callable[[], float], ttl_s: float = 60.0) -> None:
+        self._store = store
+        self._clock = clock
+        self._ttl_s = ttl_s
+        self._read_at: float | None = None
+        self._open: list[Declaration] = []
+
+    def __call__(self) -> list[Declaration]:
+        now = self._clock()
+        if self._read_at is None or now - self._read_at >= self._ttl_s:
+            try:
+                self._open = self._store.open()
+            except Exception:
+                logger.exception("open declarations not read: the last list stands")
+            self._read_at = now
+        return self._open
+
+
 class DeclarationNoticeJobs:
     """The `DeclarationNotices` port over the delivery path: every notice is a delivery job (docs/delivery.md),
     sent by the deliver function like a warning's, once per (job, recipient, channel)."""

@@ -14,14 +14,15 @@ import base64
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from aws_lambda_powertools import Logger
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from chalicelib.domain.catalog import Policy
-from chalicelib.domain.changes import ChangeKind, WarningChange
+from chalicelib.domain.changes import DATA_QUALITY, ChangeKind, WarningChange
+from chalicelib.domain.declarations import DECLARED_FLAG, Declaration, not_graded, suppressing
 from chalicelib.domain.delivery import change_job
 from chalicelib.domain.engine import RiskEngine
 from chalicelib.domain.levels import Level
@@ -160,8 +161,10 @@ class IngestService:
         claim_lease_s: float = 120.0,
         jobs: DeliveryJobs | None = None,
         presence: PresenceTracker | None = None,
+        declarations: Callable[[], Sequence[Declaration]] | None = None,
     ) -> None:
         self.presence = presence  # last sign of life per device, summarised per shard and minute
+        self._declarations = declarations  # the open outage declarations (docs/declarations.md), cached
         self._engine = engine
         self._policy = policy
         self._registry = registry
@@ -434,6 +437,8 @@ class IngestService:
         if item.rejection is not None:
             if current is not None and device is not None and item.rejection.reason.is_sensor_fault:
                 changes = self._engine.reject(registrations[device], current, item.rejection, item.arrival)
+                if self._declarations is not None and changes:
+                    changes = self._suppress_quality(changes, self._declarations(), current)
                 self._applied(current, sequence)
                 group = devices.setdefault(device, _Device(item.record))
                 group.changes.extend(changes)
@@ -445,7 +450,14 @@ class IngestService:
         if reg is None or current is None:
             item.rejection = Rejection(RejectReason.UNKNOWN_DEVICE, "no registration", item.raw, message.device_id)
             return
+        excuses = self._declarations() if self._declarations is not None else ()
+        if excuses and not_graded(excuses, reg.device_id, message.ts.timestamp()):
+            detail = "inside a data-distortion declaration"
+            item.rejection = Rejection(RejectReason.DECLARED_DISTORTION, detail, item.raw, message.device_id)
+            return  # kept in the quarantine with its bytes, never graded (its device still counts as alive)
         result = self._engine.grade(reg, current, units.get(reg.unit_id), message, item.raw)
+        if excuses and not isinstance(result, Rejection):
+            result = self._suppress_quality(result, excuses, current)
         if isinstance(result, Rejection):
             if result.reason is RejectReason.MODEL_ERROR:  # our bug, not the device's: someone must look
                 logger.error("a sector model failed on a message", extra={"device_id": message.device_id})
@@ -458,6 +470,24 @@ class IngestService:
         group = devices.setdefault(message.device_id, _Device(item.record))
         group.graded.append(item)
         group.changes.extend(result)
+
+    def _suppress_quality(
+        self, changes: Sequence[WarningChange], excuses: Sequence[Declaration], state: DeviceState
+    ) -> Sequence[WarningChange]:
+        """A data-quality finding of a device a declaration excuses (DOMAIN.md §5) is recorded, not raised: its
+        change goes to the engine log flagged `declared`, nobody is told, and the engine forgets it (the same fault
+        after the window raises then)."""
+        kept: list[WarningChange] = []
+        for change in changes:
+            excused = change.risk_type == DATA_QUALITY and change.kind is ChangeKind.RAISE
+            if not excused or suppressing(excuses, change.device_id, change.at) is None:
+                kept.append(change)
+                continue
+            self._warnings.append_engine_event(replace(change, flags=(*change.flags, DECLARED_FLAG)))
+            state.risks.pop(DATA_QUALITY, None)
+            state.dirty = True
+            count("FindingsSuppressed", risk_type=change.risk_type)
+        return kept if len(kept) != len(changes) else changes
 
     @staticmethod
     def _applied(state: DeviceState, sequence: int | None) -> None:

@@ -35,6 +35,7 @@ class WatchReport:
     recovered: list[str] = field(default_factory=list)
     suppressed: list[str] = field(default_factory=list)
     silent_shards: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)  # transitions to apply again (the cursor stays)
 
 
 class OfflineWatch:
@@ -49,6 +50,7 @@ class OfflineWatch:
         lag_min: int = 2,
         max_minutes: int = 60,
         disconnect_grace_s: float = 60.0,
+        outage_ended: Callable[[str, float, float], None] | None = None,
     ) -> None:
         self._ledger = ledger
         self._state = state
@@ -59,8 +61,11 @@ class OfflineWatch:
         self._lag = lag_min
         self._max_minutes = max_minutes
         self._grace = disconnect_grace_s
+        self._outage_ended = outage_ended  # the online-time ledger (services/online_ledger.py: `closed`)
+        self._run_declarations: Sequence[Declaration] | None = None
 
     def run(self) -> WatchReport:
+        self._run_declarations = None
         now = self._clock()
         last = int(now // 60) - self._lag  # a minute is written by the first batch of a later one
         state = self._state.load() or WatchState(cursor=last - 1)
@@ -77,8 +82,11 @@ class OfflineWatch:
                     latest[device] = (Signal.DATA, at)
         self._silent_shards(state, last, now, latest, report)
         report.candidates = len(latest)
-        self._apply(latest, now, report)
-        state.cursor = max(state.cursor, last)
+        self._apply(latest, now, report, state)
+        self._excuses_ended(state, now, report)
+        self._regrade(state, now)
+        if not report.failed:
+            state.cursor = max(state.cursor, last)
         self._state.save(state)  # last: a crashed run reads the same minutes again (transitions are idempotent)
         return report
 
@@ -113,37 +121,80 @@ class OfflineWatch:
                     upcoming = min(upcoming, at)
             state.silent_shards[shard] = upcoming
 
-    def _apply(self, latest: dict[str, tuple[Signal, float]], now: float, report: WatchReport) -> None:
+    def _apply(
+        self, latest: dict[str, tuple[Signal, float]], now: float, report: WatchReport, state: WatchState
+    ) -> None:
+        """Each transition told to the sink first, then recorded: a failure leaves the device as it was and the
+        run's minutes unread (`report.failed`), so the next run applies it again (the sink is idempotent)."""
         if not latest:
             return
         offline = self._state.offline(latest)
-        declarations: Sequence[Declaration] | None = None
         for device, (signal, at) in sorted(latest.items()):
             record = offline.get(device)
             current = Presence.OFFLINE if record is not None else Presence.ONLINE
             after = transition(current, signal)
-            if after is Presence.OFFLINE:
-                if declarations is None:
-                    declarations = self._declarations()
-                excuse = suppressing(declarations, device, now)
-                self._state.mark_offline(OfflineRecord(device, at, excuse.declaration_id if excuse else None))
-                if excuse is None:
-                    self._sink.offline(OfflineTransition(device, now, at))
+            try:
+                if after is Presence.OFFLINE:
+                    excuse = suppressing(self._open_declarations(), device, now)
+                    rising = excuse is None and self._sink.offline(OfflineTransition(device, now, at))
+                    self._state.mark_offline(OfflineRecord(device, at, excuse.declaration_id if excuse else None))
+                    if rising:
+                        state.regrading[device] = at
+                    if excuse is None:
+                        report.raised.append(device)
+                    else:
+                        state.suppressed[device] = excuse.declaration_id
+                        report.suppressed.append(device)
+                elif after is Presence.ONLINE and record is not None:
+                    if record.suppressed_by is None:
+                        self._sink.online(OfflineTransition(device, now, at, offline_since=record.since))
+                    if self._outage_ended is not None:
+                        self._outage_ended(device, record.since, at)
+                    self._state.mark_online(device)
+                    state.suppressed.pop(device, None)
+                    state.regrading.pop(device, None)
+                    report.recovered.append(device)
+            except Exception:
+                logger.exception("offline transition failed: tried again next run", extra={"device_id": device})
+                report.failed.append(device)
+
+    def _excuses_ended(self, state: WatchState, now: float, report: WatchReport) -> None:
+        """The offline devices a declaration excused (a bounded set, kept in the state): when none excuses them any
+        more (the window ended, the declaration was rejected or withdrawn) and they are still offline, their
+        offline warning is raised now. One declarations read per run, only while there are such devices."""
+        if not state.suppressed:
+            return
+        declarations = self._open_declarations()
+        ended = [d for d in sorted(state.suppressed) if suppressing(declarations, d, now) is None]
+        if not ended:
+            return
+        offline = self._state.offline(ended)
+        for device in ended:
+            record = offline.get(device)
+            try:
+                if record is not None:
+                    if self._sink.offline(OfflineTransition(device, now, record.since)):
+                        state.regrading[device] = record.since
+                    self._state.mark_offline(OfflineRecord(device, record.since, None))
                     report.raised.append(device)
-                else:
-                    report.suppressed.append(device)
-            elif after is Presence.ONLINE and record is not None:
-                self._state.mark_online(device)
-                if record.suppressed_by is None:
-                    self._sink.online(OfflineTransition(device, now, at))
-                report.recovered.append(device)
+                del state.suppressed[device]
+            except Exception:
+                logger.exception("offline warning after a declaration failed: tried again next run")
+                report.failed.append(device)
 
+    def _regrade(self, state: WatchState, now: float) -> None:
+        """Offline vehicles whose level may still rise with their silence (DOMAIN.md §2.1: yellow after a long
+        silence, red in a restricted zone): asked again every run while the sink says more may come (a bounded
+        set: the silent hazardous-goods vehicles)."""
+        for device, since in sorted(state.regrading.items()):
+            try:
+                if not self._sink.regrade(OfflineTransition(device, now, now, offline_since=since)):
+                    del state.regrading[device]
+            except Exception:
+                logger.exception("offline regrade failed: tried again next run", extra={"device_id": device})
 
-class LoggingOfflineSink:
-    """Until the warning store and the delivery path take offline warnings: a log line per transition."""
-
-    def offline(self, transition: OfflineTransition) -> None:
-        logger.warning("device offline", extra={"device_id": transition.device_id, "since": transition.since})
-
-    def online(self, transition: OfflineTransition) -> None:
-        logger.info("device back online", extra={"device_id": transition.device_id, "at": transition.since})
+    def _open_declarations(self) -> Sequence[Declaration]:
+        """Read once per run, when first needed."""
+        if self._run_declarations is None:
+            self._run_declarations = self._declarations()
+        return self._run_declarations

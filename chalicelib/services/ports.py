@@ -16,7 +16,8 @@ Who uses which:
 - evaluation reports (`evaluation.py`): EvaluationFacts, DeviceDayLedger, ReportRenderer, ReportArchive,
   RectificationStore (overdue items, optional);
 - 通报 and rectification (`rectification.py`): ReportArchive (reads), RectificationStore, DeliveryJobs,
-  EvidenceStore.
+  EvidenceStore;
+- the online-time ledger (`online_ledger.py`): OutageLedger, DeviceDirectory, DeviceDaySource (the evaluation's).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from chalicelib.domain.evaluation.periods import Period
 from chalicelib.domain.evaluation.rectification import RectificationItem
 from chalicelib.domain.lifecycle import Actor, Role, Transition
 from chalicelib.domain.policy import Route
+from chalicelib.domain.presence import Window
 from chalicelib.domain.registry import DeviceRegistration, Enterprise, Person
 from chalicelib.domain.rosters import Shift
 from chalicelib.domain.sectors import Sector
@@ -724,6 +726,8 @@ class WatchState:
     cursor: int
     shards: dict[str, int] = field(default_factory=dict)
     silent_shards: dict[str, float] = field(default_factory=dict)
+    suppressed: dict[str, str] = field(default_factory=dict)  # offline device -> the declaration excusing it
+    regrading: dict[str, float] = field(default_factory=dict)  # offline vehicle -> its outage's start (§2.1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -756,15 +760,65 @@ class OfflineTransition:
     device_id: str
     at: float  # when the watch decided
     since: float  # the last sign of life (offline) / when data came back (online)
+    offline_since: float | None = None  # online: the outage's last sign of life (names its warning)
 
 
 class OfflineSink(Protocol):
-    """Where offline warnings go: raise and recover an `offline` warning (the warning store and the delivery
-    path, later; for now a logging adapter). Called once per transition (the caller dedupes)."""
+    """Where offline warnings go: raise and recover an `offline` warning through the warning store, routing and
+    delivery (`services/offline_warnings.py`). Called once per transition, again only after a failure (the
+    caller dedupes); idempotent: a repeated raise or recovery names the same warning and event."""
 
-    def offline(self, transition: OfflineTransition) -> None: ...
+    def offline(self, transition: OfflineTransition) -> bool:
+        """Raise; True when the warning's level may still rise while the device stays silent (a hazardous-goods
+        vehicle, DOMAIN.md §2.1): the watch then calls `regrade` every run until it answers False."""
+        ...
+
+    def regrade(self, transition: OfflineTransition) -> bool:
+        """The device is still silent (`offline_since`: its outage): raise the warning's level if its silence rule
+        now says more; False when nothing more can come (top level, closed, or not a vehicle)."""
+        ...
 
     def online(self, transition: OfflineTransition) -> None: ...
+
+
+# --- the online-time ledger (在线率, DOMAIN.md §6) ------------------------------------------------------------
+
+
+class OutageLedger(Protocol):
+    """Recorded outages per enterprise, device and local day (written when an outage ends, never per message)."""
+
+    def add(self, enterprise_id: str, device_id: str, day: int, start: float, end: float) -> None:
+        """Record the offline period [start, end) within local day `day` (`clock.local_day_number`); idempotent:
+        the same period twice is one."""
+        ...
+
+    def outages(self, enterprise_id: str, first_day: int, last_day: int) -> dict[tuple[str, int], list[Window]]:
+        """(device, day) -> its recorded offline periods, for the days in [first_day, last_day] (one query)."""
+        ...
+
+
+class DeviceDirectory(Protocol):
+    """Enterprises and their devices (the registry's listings)."""
+
+    def enterprises(self) -> list[Enterprise]: ...
+
+    def devices_of(self, enterprise_id: str) -> list[DeviceRegistration]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceScope:
+    """Whose devices: named enterprises, or every enterprise of a sector or of an area (given ones combine)."""
+
+    enterprise_ids: tuple[str, ...] = ()
+    sector: str | None = None
+    area: str | None = None
+
+
+class DeviceDaySource(Protocol):
+    """The evaluation's 在线率 input: one `evaluation.facts.DeviceDay` per device in scope and local day of the
+    period (up to now), from the ledger, the devices currently offline and the declarations' effective windows."""
+
+    def days(self, scope: DeviceScope, period: Period) -> list[DeviceDay]: ...
 
 
 # --- delivery: jobs, inboxes, receipts ---------------------------------------------------------------------------

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
+from chalicelib.domain.presence import Window
+from chalicelib.domain.registry import DeviceRegistration, Enterprise
 from chalicelib.services.ports import (
     OfflineRecord,
     OfflineTransition,
@@ -61,11 +63,22 @@ class FakeOfflineState:
         self.reads["state"] += 1
         if self.state is None:
             return None
-        return replace(self.state, shards=dict(self.state.shards), silent_shards=dict(self.state.silent_shards))
+        return replace(
+            self.state,
+            shards=dict(self.state.shards),
+            silent_shards=dict(self.state.silent_shards),
+            suppressed=dict(self.state.suppressed),
+            regrading=dict(self.state.regrading),
+        )
 
     def save(self, state: WatchState) -> None:
         self.writes["state"] += 1
-        self.state = replace(state, shards=dict(state.shards), silent_shards=dict(state.silent_shards))
+        self.state = replace(
+            state,
+            shards=dict(state.shards),
+            silent_shards=dict(state.silent_shards),
+            suppressed=dict(state.suppressed),
+        )
 
     def offline(self, device_ids: Iterable[str]) -> dict[str, OfflineRecord]:
         ids = list(dict.fromkeys(device_ids))
@@ -85,9 +98,51 @@ class FakeOfflineSink:
     def __init__(self) -> None:
         self.raised: list[OfflineTransition] = []
         self.recovered: list[OfflineTransition] = []
+        self.regraded: list[OfflineTransition] = []
+        self.rising: set[str] = set()  # devices whose level may still rise (vehicles)
 
-    def offline(self, transition: OfflineTransition) -> None:
+    def offline(self, transition: OfflineTransition) -> bool:
         self.raised.append(transition)
+        return transition.device_id in self.rising
+
+    def regrade(self, transition: OfflineTransition) -> bool:
+        self.regraded.append(transition)
+        return transition.device_id in self.rising
 
     def online(self, transition: OfflineTransition) -> None:
         self.recovered.append(transition)
+
+
+class FakeOutageLedger:
+    def __init__(self) -> None:
+        self.days: dict[tuple[str, str, int], set[tuple[float, float]]] = {}
+        self.writes = 0
+        self.queries = 0
+
+    def add(self, enterprise_id: str, device_id: str, day: int, start: float, end: float) -> None:
+        self.writes += 1
+        self.days.setdefault((enterprise_id, device_id, day), set()).add((start, end))
+
+    def outages(self, enterprise_id: str, first_day: int, last_day: int) -> dict[tuple[str, int], list[Window]]:
+        self.queries += 1
+        return {
+            (device, day): sorted(periods)
+            for (enterprise, device, day), periods in self.days.items()
+            if enterprise == enterprise_id and first_day <= day <= last_day
+        }
+
+
+class FakeDeviceDirectory:
+    def __init__(self, enterprises: Sequence[Enterprise], devices: Sequence[DeviceRegistration]) -> None:
+        self._enterprises = list(enterprises)
+        self._devices = list(devices)
+
+    def enterprises(self) -> list[Enterprise]:
+        return list(self._enterprises)
+
+    def devices_of(self, enterprise_id: str) -> list[DeviceRegistration]:
+        return [d for d in self._devices if d.enterprise_id == enterprise_id]
+
+    def devices(self, device_ids: Iterable[str]) -> dict[str, DeviceRegistration]:
+        wanted = set(device_ids)
+        return {d.device_id: d for d in self._devices if d.device_id in wanted}

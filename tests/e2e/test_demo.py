@@ -138,9 +138,11 @@ def test_all_four_levels_are_raised_in_every_sector(short_run: DemoRun, sector: 
     assert all(raised[level] > 0 for level in LEVELS), raised
 
 
-# platform faults no input is known to reach: the store refusing what the domain let through, a model raising
+# platform faults no input is known to reach: the store refusing what the domain let through, a model raising;
+# and a good reading inside a 数据失真 declaration (kept ungraded; the demo declares none)
 PLATFORM_FAULTS = (RejectReason.UNSTORABLE_VALUE, RejectReason.MODEL_ERROR)
-SENT_BY_THE_FLEET = [reason for reason in RejectReason if reason not in PLATFORM_FAULTS]
+NOT_BAD_MESSAGES = (*PLATFORM_FAULTS, RejectReason.DECLARED_DISTORTION)
+SENT_BY_THE_FLEET = [reason for reason in RejectReason if reason not in NOT_BAD_MESSAGES]
 
 
 @pytest.mark.parametrize("reason", SENT_BY_THE_FLEET, ids=lambda reason: reason.value)

@@ -234,6 +234,19 @@ def escalation_sms(world: World, warning_id: str) -> list[tuple[str, str]]:
     return [(phone, text) for phone, text in world.sms_about(warning_id) if "尚未签收" not in text]
 
 
+def settled_sms(world: World, warning_id: str, quiet_s: float = 2.0) -> list[tuple[str, str]]:
+    """`escalation_sms` once no new one has arrived for `quiet_s` (bounded by WAIT_S): a drained queue can still
+    have an SMS on its way through moto's SNS."""
+    seen: list[list[tuple[str, str]]] = []
+
+    def quiet() -> list[tuple[str, str]] | None:
+        now = escalation_sms(world, warning_id)
+        seen.append(now)
+        return now if len(seen) > 1 and seen[-2] == now else None
+
+    return eventually(quiet, "no new SMS", interval=quiet_s)
+
+
 def escalate_events(detail: Mapping[str, Any]) -> list[str]:
     """The reasons of the `escalate` entries of a warning's timeline (`<tier>:<stage>`), in order."""
     return [entry["reason"] for entry in detail["timeline"] if entry["type"] == "escalate"]
@@ -447,8 +460,8 @@ class NeverAcknowledged:
     due_at_raise: dict[str, Any]
     tier_messages: dict[str, Told]
     area_tier2: Told
-    sms_before_duplicate: int
-    sms_after_duplicate: int
+    sms_before_duplicate: list[tuple[str, str]]
+    sms_after_duplicate: list[tuple[str, str]]
     escalations_after_duplicate: list[tuple[str, int, str, bool]]
     final: dict[str, Any]
     told: list[Told]
@@ -471,12 +484,12 @@ def red_never_acknowledged(world: World) -> NeverAcknowledged:
 
     # duplicates: the current version's message again, and older versions' messages (superseded timers)
     world.workflow_queue_drained()
-    sms_before = len(escalation_sms(world, wid))
+    sms_before = settled_sms(world, wid)
     current = int(world.due(wid)["version"])
     for version in (current, current - 1, 1, 1):
         world.send_workflow_message({"type": "due", "warning_id": wid, "due_version": version})
     world.workflow_queue_drained()
-    sms_after = len(escalation_sms(world, wid))
+    sms_after = settled_sms(world, wid)
     escalations = escalations_of(world.api.warning(wid))
 
     dispose(world, record, outcome="false_alarm")
@@ -736,7 +749,9 @@ def test_a_duplicate_or_stale_due_message_is_ignored(run: Run) -> None:
         ("verify", 2, "red", False),
         ("clear", 3, "red", False),
     ]
-    assert seen.sms_after_duplicate == seen.sms_before_duplicate
+    assert seen.sms_after_duplicate == seen.sms_before_duplicate, seen.sms_after_duplicate[
+        len(seen.sms_before_duplicate) :
+    ]
     assert escalate_events(seen.final) == ["1:acknowledge", "2:verify", "3:clear"]
 
 
@@ -802,7 +817,8 @@ def test_a_malformed_workflow_message_goes_to_the_dead_letter_queue(run: Run) ->
 
 def test_every_timing_checked_was_on_time_and_the_lateness_is_printed(run: Run) -> None:
     """Runs last: the other tests have checked their timings; this prints how late the checked ones were."""
-    assert LATENESS_S, "the tests above check timings"
+    if not LATENESS_S:
+        pytest.skip("no test of this selection checked a timing")
     ordered = sorted(LATENESS_S)
     print(
         f"\nlateness after the stored due time over {len(ordered)} checks: min {ordered[0]:.2f} s, "

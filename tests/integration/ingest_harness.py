@@ -253,6 +253,11 @@ class WriteFaults:
         if arming is None or model.name not in WRITE_OPERATIONS:
             return
         call = WriteCall(model.name, str((context or {}).get("fault_probe_target", "")))
+        if call.target.endswith((" PRESENCE#", " ROSTER#")):
+            # the presence tracker's summaries and rosters: how many depends on the container's life (a new one
+            # writes a roster, a dead one's pending minute is gone), and the ingest swallows their failures by
+            # design (tests/unit/test_ingest_presence.py): not points to fail, not counted
+            return
         arming.calls.append(call)
         fault = arming.fault
         self._local.hit = False
@@ -597,7 +602,7 @@ class World:
         for table, keys in wanted.items():
             items: dict[str, Any] = {}
             for item in self.scan(table):
-                if _delivery_row(item):
+                if _delivery_row(item) or _presence_row(item):
                     continue
                 key, canonical = self._canonical_item(table, keys, item)
                 copies = itertools.count(2)
@@ -690,6 +695,17 @@ def _plain(value: Any) -> Any:
 
 DELIVERY_QUEUE = "DeliveryQueue"
 _DELIVERY_PARTITIONS = re.compile(r"^(RECEIPT#|INBOX#|DELIVERY#(warning_change|reminder|escalation):)")
+
+
+_PRESENCE_PARTITIONS = re.compile(r"^(PRESENCE#|ROSTER#)")
+
+
+def _presence_row(item: dict[str, Any]) -> bool:
+    """The presence tracker's shard-minute summaries and rosters (docs/offline-watch.md) say what a container saw
+    and when (its id, whether it was fresh, which devices it did not know yet): they depend on how a run went by
+    design, and the offline watch's own tests check them."""
+    partition = item.get("warning_id")
+    return isinstance(partition, str) and _PRESENCE_PARTITIONS.match(partition) is not None
 
 
 def _delivery_row(item: dict[str, Any]) -> bool:

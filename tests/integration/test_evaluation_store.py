@@ -15,7 +15,8 @@ import pytest
 
 from chalicelib.adapters import aws_clients, dynamo, presence
 from chalicelib.adapters.dynamo import DynamoRegistry, DynamoWarningStore, WarningEventItem, WarningItem
-from chalicelib.adapters.evaluation_store import DerivedDeviceDays, DynamoEvaluationFacts, S3ReportArchive
+from chalicelib.adapters.evaluation_store import DynamoEvaluationFacts, S3ReportArchive
+from chalicelib.bootstrap import online_ledger
 from chalicelib.domain.evaluation import periods
 from chalicelib.domain.evaluation.facts import LevelChange, facts_of
 from chalicelib.domain.levels import Level, Sector
@@ -142,9 +143,10 @@ def test_the_fleet_has_every_enterprise_its_devices_and_their_worst_grades(setti
     assert sorted(d.device_id for d in fleet.devices["E1"]) == ["D-0", "D-1", "D-2"]
 
     offline = presence.DynamoOfflineState()
-    offline.mark_offline(OfflineRecord("D-0", E - 1.5 * DAY))  # since 30 March 12:00 local, undeclared
-    offline.mark_offline(OfflineRecord("D-1", S - DAY, suppressed_by="DCL-1"))  # the whole month, declared
-    days = list(DerivedDeviceDays().device_days(MARCH, fleet, AS_OF))
+    offline.mark_offline(OfflineRecord("D-0", E - 1.5 * DAY))  # since 30 March 12:00 local, still offline
+    ledger = online_ledger(settings, clock=lambda: AS_OF)
+    ledger.closed("D-1", S + 9.5 * DAY, S + 10.5 * DAY)  # 10 March 12:00 to 11 March 12:00, recovered
+    days = list(ledger.device_days(MARCH, fleet, AS_OF))
     by_device: dict[str, list[Any]] = {}
     for day in days:
         by_device.setdefault(day.device_id, []).append(day)
@@ -154,9 +156,16 @@ def test_the_fleet_has_every_enterprise_its_devices_and_their_worst_grades(setti
     assert (run.days, run.online_s) == (29, 29 * DAY)
     assert (the_30th.day, the_30th.online_s, the_30th.undeclared_outage_s) == (date(2025, 3, 30), DAY / 2, DAY / 2)
     assert (the_31st.online_s, the_31st.undeclared_outage_s) == (0.0, DAY)
-    assert len(by_device["D-1"]) == 31
-    assert sum(d.declared_outage_s for d in by_device["D-1"]) == 31 * DAY
-    assert sum(d.undeclared_outage_s for d in by_device["D-1"]) == 0
+    before, the_10th, the_11th, after = by_device["D-1"]
+    assert (before.days, the_10th.day, the_11th.day, after.day, after.days) == (
+        9,
+        date(2025, 3, 10),
+        date(2025, 3, 11),
+        date(2025, 3, 12),
+        20,
+    )
+    assert the_10th.undeclared_outage_s == the_11th.undeclared_outage_s == DAY / 2
+    assert sum(d.declared_outage_s for d in days) == 0
 
 
 def test_the_archive_keeps_versions_and_one_index_entry_per_period(settings: Settings) -> None:

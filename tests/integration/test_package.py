@@ -64,6 +64,16 @@ ROLE_REACH: dict[str, set[str]] = {
         }
         for kind in ("Month", "Quarter", "Year")
     },
+    "OfflineWatch": {  # presence summaries and offline devices; offline warnings through the warning path
+        "OfflineWatchLogGroup",
+        "WarningEventTable",
+        "WarningTable",
+        "DeviceStateTable",  # a hazardous-goods vehicle's last report (its offline level)
+        "RegistryTable",
+        "WarningTopic",
+        "DisposalStateMachine",
+        "DeliveryQueue",
+    },
     "APIHandler": {
         "APIHandlerLogGroup",
         "WarningTable",
@@ -73,6 +83,7 @@ ROLE_REACH: dict[str, set[str]] = {
         "EvaluationBucket",  # on-demand evaluation runs, report reads and presigned downloads
         "DisposalStateMachine",  # a person's action arms the warning's next timer
         "DeliveryQueue",  # a declaration's approval or rejection is told to the enterprise
+        "DeviceStateTable",  # GET /devices: last seen times (read only)
     },
 }
 ROLE_SERVICES: dict[str, set[str]] = {
@@ -81,6 +92,7 @@ ROLE_SERVICES: dict[str, set[str]] = {
     "Deliver": {"logs", "sqs", "dynamodb", "sns", "secretsmanager", "ssm", "xray"},  # the SMS access key
     "Sweep": {"logs", "dynamodb", "states", "xray"},
     "DeclarationSweep": {"logs", "dynamodb", "sqs", "xray"},
+    "OfflineWatch": {"logs", "dynamodb", "sns", "states", "sqs", "xray"},
     "APIHandler": {"logs", "dynamodb", "s3", "cognito-idp", "states", "sqs", "xray"},
     **{f"Evaluate{kind}": {"logs", "dynamodb", "s3", "xray"} for kind in ("Month", "Quarter", "Year")},
 }
@@ -90,7 +102,8 @@ READ_ONLY_TABLES: dict[str, set[str]] = {
     "Deliver": {"RegistryTable"},
     "Sweep": {"WarningTable"},
     "DeclarationSweep": set(),
-    "APIHandler": set(),
+    "OfflineWatch": {"RegistryTable", "DeviceStateTable"},
+    "APIHandler": {"DeviceStateTable"},
     **{f"Evaluate{kind}": {"WarningTable", "WarningEventTable"} for kind in ("Month", "Quarter", "Year")},
 }
 TABLE_WRITES = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"}

@@ -147,7 +147,8 @@ def test_the_latest_roster_is_the_newest_complete_one_and_large_rosters_are_chun
 def test_the_watch_state_and_offline_records_round_trip(calls: Calls) -> None:
     store = DynamoOfflineState()
     assert store.load() is None
-    state = WatchState(MINUTE, {"s1": MINUTE - 1, "s2": MINUTE - 5}, {"s2": math.inf, "s3": T0 + 900.5})
+    silent = {"s2": math.inf, "s3": T0 + 900.5}
+    state = WatchState(MINUTE, {"s1": MINUTE - 1, "s2": MINUTE - 5}, silent, {"D2": "DCL-1"})
     store.save(state)
     assert store.load() == state
 

@@ -82,7 +82,7 @@ def api_parts(modules: list[str]) -> list[str]:
     return [module for module in modules if module == "jwt" or module.startswith(API_ONLY)]
 
 
-@pytest.mark.parametrize("handler", ["workflow", "container"])
+@pytest.mark.parametrize("handler", ["workflow", "container", "offline_watch"])
 def test_the_workflow_and_ingest_wiring_build_no_token_verifier_and_no_cognito_client(handler: str) -> None:
     wired = wire(handler)
     assert "cognito-idp" not in wired["clients"]
@@ -100,3 +100,10 @@ def test_the_api_wiring_builds_its_token_verifier_and_the_user_directory() -> No
     wired = wire("api")
     assert "cognito-idp" in wired["clients"]
     assert {"jwt", "chalicelib.api.auth", "chalicelib.adapters.identity"} <= set(wired["modules"])
+
+
+def test_the_offline_watch_tells_its_warnings_through_the_warning_path_and_the_ingest_tracks_presence() -> None:
+    wired = wire("offline_watch")
+    assert {"sns", "stepfunctions"} <= set(wired["clients"])
+    assert {"chalicelib.services.offline_warnings", "chalicelib.adapters.presence"} <= set(wired["modules"])
+    assert "chalicelib.services.presence" in wire("container")["modules"]

@@ -172,3 +172,21 @@ def test_a_failed_summary_write_is_kept_and_written_with_the_next_batch() -> Non
     world.ledger.fail_writes = False
     world.minute()
     assert world.ledger.writes["summary"] == 2
+
+
+def test_a_vehicle_whose_level_may_rise_is_regraded_every_run_until_it_is_back() -> None:
+    world = World(devices=3)
+    world.sink.rising = {"D0001"}
+    world.run(2)
+    world.run(8, silent={"D0001"})
+    assert [t.device_id for t in world.sink.raised] == ["D0001"]
+    regraded = len(world.sink.regraded)
+    assert regraded >= 1 and {t.offline_since for t in world.sink.regraded} == {world.sink.raised[0].since}
+    world.run(2, silent={"D0001"})
+    assert len(world.sink.regraded) == regraded + 2  # once a run while silent
+    world.run(3)
+    assert [t.device_id for t in world.sink.recovered] == ["D0001"]
+    after = len(world.sink.regraded)
+    world.run(2)
+    assert len(world.sink.regraded) == after and world.state.state is not None
+    assert world.state.state.regrading == {}

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from chalicelib.domain import levels
 from chalicelib.domain.catalog import Policy, build_engine, build_policy, sector_models
-from chalicelib.domain.changes import DATA_QUALITY
+from chalicelib.domain.changes import DATA_QUALITY, OFFLINE
 from chalicelib.domain.findings import Finding, SectorSpec
 from chalicelib.domain.policy import DEPARTMENT_ZH, RoutingPolicy
 from chalicelib.domain.sectors import MESSAGE_ADAPTER, DeviceMessage, Sector, SectorEnum, check_registry
@@ -48,9 +48,9 @@ def test_every_registered_sector_and_each_of_its_risk_types_has_a_chinese_name(s
         assert CHINESE.search(name) and name != risk_type, (sector, risk_type)
 
 
-def test_the_chinese_risk_names_are_exactly_the_declared_risk_types_and_data_quality() -> None:
+def test_the_chinese_risk_names_are_exactly_the_declared_risk_types_data_quality_and_offline() -> None:
     declared = {risk_type for sector in Sector for risk_type in sector.spec.risk_types}
-    assert set(RISK_TYPE_ZH) == declared | {DATA_QUALITY}
+    assert set(RISK_TYPE_ZH) == declared | {DATA_QUALITY, OFFLINE}
     assert all(CHINESE.search(name) for name in RISK_TYPE_ZH.values())
 
 

@@ -1,0 +1,85 @@
+"""The online-time ledger's storage (docs/offline-watch.md "The online ledger"), in the warning-event table:
+
+- `ONLINE#{enterprise}` / `day * 2**40 + device_key(device)`: one device's recorded offline periods within one
+  local day (`[[start, end], ...]`, compact JSON), written when an outage ends (read, merged, put: the same period
+  twice is one). An enterprise's days of a period are one range query; no TTL (the evaluation reads years).
+
+And `DynamoDeviceDirectory`, the registry's listings the ledger and the device-status listing read (enterprises
+from the registry index, an enterprise's devices from its partition of the index).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from typing import Any
+
+from pynamodb.attributes import NumberAttribute, UnicodeAttribute
+from pynamodb.exceptions import DoesNotExist
+from pynamodb.models import Model
+
+from chalicelib.adapters import aws_clients
+from chalicelib.adapters.dynamo import RegistryItem
+from chalicelib.domain.presence import Window
+from chalicelib.domain.registry import DeviceRegistration, Enterprise
+from chalicelib.settings import Settings
+
+DEVICE_KEY_BITS = 40
+
+
+class OutageDayItem(Model):
+    class Meta:
+        table_name = "unbound"
+
+    warning_id = UnicodeAttribute(hash_key=True)  # ONLINE#{enterprise}
+    seq = NumberAttribute(range_key=True)  # day * 2**40 + device_key(device)
+    device_id = UnicodeAttribute()
+    day = NumberAttribute()
+    outages = UnicodeAttribute()  # [[start, end], ...]
+
+
+def bind(settings: Settings) -> None:
+    meta: Any = OutageDayItem.Meta
+    meta.table_name = settings.table_warning_event
+    for name, value in aws_clients.dynamo_meta(settings).items():
+        setattr(meta, name, value)
+    OutageDayItem._connection = None
+
+
+def device_key(device_id: str) -> int:
+    return int.from_bytes(hashlib.blake2b(device_id.encode(), digest_size=5).digest(), "big")
+
+
+class DynamoOutageLedger:
+    """`OutageLedger` (module docstring)."""
+
+    def add(self, enterprise_id: str, device_id: str, day: int, start: float, end: float) -> None:
+        partition, seq = f"ONLINE#{enterprise_id}", (day << DEVICE_KEY_BITS) + device_key(device_id)
+        try:
+            current = json.loads(OutageDayItem.get(partition, seq, consistent_read=True).outages)
+        except DoesNotExist:
+            current = []
+        period = [round(start, 3), round(end, 3)]
+        if period in current:
+            return
+        merged = sorted([*current, period])
+        OutageDayItem(partition, seq, device_id=device_id, day=day, outages=json.dumps(merged)).save()
+
+    def outages(self, enterprise_id: str, first_day: int, last_day: int) -> dict[tuple[str, int], list[Window]]:
+        low, high = first_day << DEVICE_KEY_BITS, ((last_day + 1) << DEVICE_KEY_BITS) - 1
+        found: defaultdict[tuple[str, int], list[Window]] = defaultdict(list)
+        for item in OutageDayItem.query(f"ONLINE#{enterprise_id}", OutageDayItem.seq.between(low, high)):
+            found[(item.device_id, int(item.day))] += [(float(a), float(b)) for a, b in json.loads(item.outages)]
+        return dict(found)
+
+
+class DynamoDeviceDirectory:
+    """`DeviceDirectory` over the registry index (read only)."""
+
+    def enterprises(self) -> list[Enterprise]:
+        return [Enterprise.model_validate(item.data) for item in RegistryItem.by_gsi1.query("ENTERPRISES")]
+
+    def devices_of(self, enterprise_id: str) -> list[DeviceRegistration]:
+        query = RegistryItem.by_gsi1.query(f"ENT#{enterprise_id}", RegistryItem.gsi1sk.startswith("DEV#"))
+        return [DeviceRegistration.model_validate(item.data) for item in query]
