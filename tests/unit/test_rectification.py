@@ -3,9 +3,11 @@ their figures (table-driven, titles by hand), the lifecycle, overdue, scopes; an
 
 from __future__ import annotations
 
+import io
 from datetime import datetime
 from typing import Any
 
+import openpyxl
 import pytest
 
 from chalicelib.domain.clock import SHANGHAI
@@ -32,6 +34,8 @@ from chalicelib.domain.evaluation.rectification import (
 from chalicelib.domain.evaluation.report import EnterpriseRow, EvaluationReport, build_report
 from chalicelib.domain.lifecycle import Actor, Role
 from chalicelib.domain.sectors import Sector
+from chalicelib.reports.html import render_html
+from chalicelib.reports.xlsx import render_xlsx
 from tests.unit.test_evaluation_report import AREAS, DAYS, MARCH, PROFILES, WARNINGS
 
 POLICY = EvaluationPolicy()
@@ -237,6 +241,7 @@ def test_scopes(item: RectificationItem, actor: Actor, sees: bool) -> None:
 
 
 def test_the_report_shows_each_enterprise_s_overdue_items() -> None:
+    """In the model (and its JSON), the workbook's 企业 sheet (read back) and the HTML page's table."""
     built = build_report(
         MARCH,
         PeriodKind.MONTH,
@@ -255,3 +260,14 @@ def test_the_report_shows_each_enterprise_s_overdue_items() -> None:
         "E3": 0,
     }
     assert EvaluationReport.model_validate_json(built.model_dump_json()).row("E1").overdue_rectifications == 2  # type: ignore[union-attr]
+    book = openpyxl.load_workbook(io.BytesIO(render_xlsx(built)))
+    sheet = book["企业"]
+    headers = [cell.value for cell in sheet[2]]
+    column = headers.index("逾期整改") + 1
+    ids = headers.index("企业编号") + 1
+    assert {sheet.cell(row, ids).value: sheet.cell(row, column).value for row in range(3, 6)} == {
+        "E1": 2,
+        "E2": 0,
+        "E3": 0,
+    }
+    assert "<th>逾期整改</th>" in render_html(built).decode()
