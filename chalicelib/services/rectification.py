@@ -176,6 +176,11 @@ class Rectifications:
     ) -> list[DeliveryJob]:
         period = period_zh(report.period)
         of = len(report.enterprises)
+        outstanding = {  # an item accepted since an earlier version was published is not asked for again
+            enterprise: [item for item in found if item.status is not RectificationStatus.ACCEPTED]
+            for enterprise, found in items.items()
+        }
+        items = {enterprise: found for enterprise, found in outstanding.items() if found}
         jobs = []
         for row in report.enterprises:
             own = items.get(row.enterprise_id, [])

@@ -108,6 +108,9 @@ def test_the_same_version_is_published_once(world: World) -> None:
 
 def test_a_new_version_tells_again_and_keeps_the_items(world: World) -> None:
     first = world.service.publish(DUTY, REPORT_ID)
+    (e1_item,) = world.service.list(ENT)
+    world.service.answer(ENT, e1_item.rectification_id, "已整改")
+    world.service.accept(DUTY, e1_item.rectification_id)
     items = {i.rectification_id: i for i in world.service.list(DUTY)}
     world.now += 86400
     world.store_report()  # re-run: version 2
@@ -117,6 +120,8 @@ def test_a_new_version_tells_again_and_keeps_the_items(world: World) -> None:
     ids_second = {job.job_id for job in world.jobs.jobs[first.publication.jobs :]}
     assert len(ids_second) == second.publication.jobs and not ids_first & ids_second
     assert {i.rectification_id: i for i in world.service.list(DUTY)} == items  # not issued again
+    e1_again = next(job for job in world.jobs.jobs[first.publication.jobs :] if job.enterprise_id == "E1")
+    assert e1_again.text.render().endswith("详见平台")  # its item was accepted meanwhile: nothing asked again
     log = world.store.publication_log(REPORT_ID)
     assert [e.type for e in log.events] == ["evaluation_published"] * 2 and verify_chain(log.events, log.head).ok
 
