@@ -476,6 +476,7 @@ def rectifications() -> Rectifications:
         policy=policy.evaluation,
         clock=time.time,
         evidence=S3Evidence(_s3(settings), settings.evidence_bucket) if settings.evidence_bucket else None,
+        routing=policy.routing,
     )
 
 

@@ -40,6 +40,7 @@ class JobKind(StrEnum):
     DECLARATION_REMINDER = "declaration_reminder"  # an outage declaration's window ends soon
     DECLARATION_DECISION = "declaration_decision"  # a declaration approved or rejected
     EVALUATION_PUBLISHED = "evaluation_published"  # a report published (通报): each unit's own result
+    RECTIFICATION_NOTICE = "rectification_notice"  # a rectification item answered, returned or accepted
 
 
 class Channel(StrEnum):
@@ -405,4 +406,41 @@ def evaluation_summary_job(
         inbox_audiences=tuple(audiences),
         regulators=tuple(regulators),
         areas=tuple(areas),
+    )
+
+
+def rectification_notice_job(
+    report_id: str,
+    rectification_id: str,
+    change: str,
+    seq: int,
+    enterprise_id: str,
+    at: float,
+    text: SmsText,
+    detail: str,
+    *,
+    regulators: Sequence[str] = (),
+) -> DeliveryJob:
+    """A rectification item changed (its receipts go with its report's, `evaluation:{report id}`): `answered` →
+    the inboxes of its sector's regulator departments and the duty centre; `returned` → the enterprise by SMS and
+    inbox; `accepted` → the enterprise's inbox. One job per change (`seq`: the item's version after it)."""
+    if change == "answered":
+        sms: tuple[Audience, ...] = ()
+        inbox: tuple[Audience, ...] = (Audience.REGULATOR, Audience.DUTY)
+    else:
+        sms = (Audience.ENTERPRISE,) if change == "returned" else ()
+        inbox = (Audience.ENTERPRISE,)
+    return DeliveryJob(
+        job_id=job_id(JobKind.RECTIFICATION_NOTICE, rectification_id, seq, change),
+        kind=JobKind.RECTIFICATION_NOTICE,
+        report_id=report_id,
+        enterprise_id=enterprise_id,
+        level=0,
+        at=at,
+        template_id=text.template_id,
+        params=dict(text.params),
+        detail=detail,
+        sms_audiences=sms,
+        inbox_audiences=inbox,
+        regulators=tuple(regulators) if change == "answered" else (),
     )

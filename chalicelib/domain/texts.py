@@ -278,6 +278,17 @@ def evaluation_summary_text(
     return fit(EVALUATION_SUMMARY, params)
 
 
+def rectification_notice_text(
+    change: str, enterprise: str, what: str, rectification_id: str, deadline: float | None = None
+) -> SmsText:
+    """A rectification item changed (`answered`: to its regulator; `returned`, `accepted`: to the enterprise)."""
+    params = {"enterprise": short_enterprise(enterprise), "what": what, "rectification_id": rectification_id}
+    if change == "returned":
+        deadline_text = local_day_clock(deadline)[:5] if deadline is not None else "-"
+        return fit(RECTIFICATION_RETURNED, {**params, "deadline": deadline_text})
+    return fit(RECTIFICATION_ANSWERED if change == "answered" else RECTIFICATION_ACCEPTED, params)
+
+
 # --- templates: what every SMS and inbox line is made of ------------------------------------------------------
 
 
@@ -375,6 +386,25 @@ EVALUATION_SUMMARY = Template(
     {"period": 9, "count": 5, "red": 4, "orange": 4, "yellow": 4, "blue": 4, "rectifying": 4},
     (("scope", 2, "head"),),
 )
+RECTIFICATION_ID_CHARS = 20  # RCT- and 16 hex digits (domain.evaluation.rectification.rectification_id)
+RECTIFICATION_RETURNED = Template(
+    "rectification_returned",
+    "{enterprise}整改答复被退回:{what}。请于{deadline}前重新答复。编号{rectification_id}",
+    {"deadline": 5, "rectification_id": RECTIFICATION_ID_CHARS},
+    (("enterprise", 4, "head"), ("what", 4, "head")),
+)
+RECTIFICATION_ANSWERED = Template(
+    "rectification_answered",
+    "{enterprise}已答复整改事项:{what},请验收。编号{rectification_id}",
+    {"rectification_id": RECTIFICATION_ID_CHARS},
+    (("enterprise", 4, "head"), ("what", 4, "head")),
+)
+RECTIFICATION_ACCEPTED = Template(
+    "rectification_accepted",
+    "{enterprise}整改事项已验收:{what}。编号{rectification_id}",
+    {"rectification_id": RECTIFICATION_ID_CHARS},
+    (("enterprise", 4, "head"), ("what", 4, "head")),
+)
 TEMPLATES: Mapping[str, Template] = {
     template.template_id: template
     for template in (
@@ -388,6 +418,9 @@ TEMPLATES: Mapping[str, Template] = {
         DECLARATION_REJECTED,
         EVALUATION_RESULT,
         EVALUATION_SUMMARY,
+        RECTIFICATION_RETURNED,
+        RECTIFICATION_ANSWERED,
+        RECTIFICATION_ACCEPTED,
     )
 }
 

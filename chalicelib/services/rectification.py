@@ -30,7 +30,12 @@ from dataclasses import dataclass
 from aws_lambda_powertools import Logger
 
 from chalicelib.domain.access import require_role
-from chalicelib.domain.delivery import DeliveryJob, evaluation_result_job, evaluation_summary_job
+from chalicelib.domain.delivery import (
+    DeliveryJob,
+    evaluation_result_job,
+    evaluation_summary_job,
+    rectification_notice_job,
+)
 from chalicelib.domain.errors import NotConfigured, NotFound
 from chalicelib.domain.evaluation import rectification as rules
 from chalicelib.domain.evaluation.periods import period_zh
@@ -38,10 +43,15 @@ from chalicelib.domain.evaluation.policy import EvaluationPolicy
 from chalicelib.domain.evaluation.rectification import RectificationItem, RectificationStatus
 from chalicelib.domain.evaluation.report import EnterpriseRow, EvaluationReport, Rollup, band_zh
 from chalicelib.domain.lifecycle import Actor, Role
-from chalicelib.domain.policy import Audience
+from chalicelib.domain.policy import Audience, RoutingPolicy
 from chalicelib.domain.sectors import Sector
-from chalicelib.domain.texts import evaluation_result_text, evaluation_summary_text, local_day_clock
-from chalicelib.observability import INHERIT, SERVICE, count
+from chalicelib.domain.texts import (
+    evaluation_result_text,
+    evaluation_summary_text,
+    local_day_clock,
+    rectification_notice_text,
+)
+from chalicelib.observability import INHERIT, SERVICE, count, swallowed
 from chalicelib.services.evaluation import NOT_FOUND as REPORT_NOT_FOUND
 from chalicelib.services.evaluation import period_of_id
 from chalicelib.services.ports import (
@@ -88,6 +98,7 @@ class Rectifications:
         evidence: EvidenceStore | None = None,
         new_key: Callable[[], str] = lambda: uuid.uuid4().hex,
         workers: int = 16,
+        routing: RoutingPolicy | None = None,
     ) -> None:
         self._archive = archive
         self._store = store
@@ -97,6 +108,7 @@ class Rectifications:
         self._evidence = evidence
         self._new_key = new_key
         self._workers = workers
+        self._regulators = (routing or RoutingPolicy()).regulators
 
     # --- publishing (通报) ---------------------------------------------------------------------------------------
 
@@ -228,7 +240,7 @@ class Rectifications:
         current = self._visible(actor, rectification_id)
         now = self._clock()
         changed = rules.answer(current, actor, now, note, evidence_keys)
-        return self._save(changed, "rectification_answered", actor, now, note, origin)
+        return self._tell(self._save(changed, "rectification_answered", actor, now, note, origin), "answered")
 
     def evidence_upload(self, actor: Actor, rectification_id: str, content_type: str) -> UploadTicket:
         """A presigned upload for one photo of the item's evidence (the warnings' evidence bucket)."""
@@ -248,7 +260,10 @@ class Rectifications:
         require_role(actor, rules.REVIEWING_ROLES, "验收整改事项")
         current = self._visible(actor, rectification_id)
         now = self._clock()
-        return self._save(rules.accept(current, actor, now), "rectification_accepted", actor, now, note, origin)
+        accepted = self._save(
+            rules.accept(current, actor, now), "rectification_accepted", actor, now, note, origin
+        )
+        return self._tell(accepted, "accepted")
 
     def return_(
         self, actor: Actor, rectification_id: str, reason: str, origin: Origin = UNKNOWN_ORIGIN
@@ -257,7 +272,7 @@ class Rectifications:
         current = self._visible(actor, rectification_id)
         now = self._clock()
         changed = rules.return_(current, actor, now, reason)
-        return self._save(changed, "rectification_returned", actor, now, reason, origin)
+        return self._tell(self._save(changed, "rectification_returned", actor, now, reason, origin), "returned")
 
     # --- reads -------------------------------------------------------------------------------------------------
 
@@ -305,6 +320,38 @@ class Rectifications:
 
     # --- helpers -----------------------------------------------------------------------------------------------
 
+    def _tell(self, item: RectificationItem, change: str) -> RectificationItem:
+        """Tell the other side (a delivery job). The step is recorded whatever happens here: a notice that cannot
+        be queued is logged and counted (both sides see the status in the app)."""
+        if self._jobs is None:
+            logger.info("rectification notice not delivered: this stage has no delivery queue")
+            return item
+        what = item.return_reason if change == "returned" else item.problem.zh
+        text = rectification_notice_text(
+            change, item.enterprise_name, what or "", item.rectification_id, item.deadline
+        )
+        job = rectification_notice_job(
+            item.report_id,
+            item.rectification_id,
+            change,
+            item.version,
+            item.enterprise_id,
+            item.updated_at,
+            text,
+            _item_detail(item),
+            regulators=self._regulators.get(item.sector, ()),
+        )
+        try:
+            self._jobs.enqueue([job])
+            count("DeliveryJobsEnqueued", kind=job.kind.value)
+        except Exception as exc:
+            logger.warning(
+                "rectification notice not queued",
+                extra={"rectification_id": item.rectification_id, "error": type(exc).__name__},
+            )
+            swallowed("rectification.notice")
+        return item
+
     def _visible(self, actor: Actor, rectification_id: str) -> RectificationItem:
         found = self._store.get(rectification_id)
         if found is None or not rules.can_see(actor, found):
@@ -334,6 +381,22 @@ def _result_detail(report: EvaluationReport, row: EnterpriseRow, items: Sequence
         lines.append(f"整改事项({len(items)}项,请于{local_day_clock(min(i.deadline for i in items))}前答复):")
         lines += [f"{n}. {item.problem.zh}:{item.title}。{item.requirement}" for n, item in enumerate(items, 1)]
     lines.append(f"报告编号:{report.kind.value}-{report.period.label}")
+    return "\n".join(lines)
+
+
+def _item_detail(item: RectificationItem) -> str:
+    """The inbox's long form of an item's change."""
+    lines = [
+        f"整改事项:{item.problem.zh}({item.title})",
+        f"企业:{item.enterprise_name}",
+        f"状态:{item.status.zh},期限{local_day_clock(item.deadline)}",
+        f"要求:{item.requirement}",
+    ]
+    if item.answer_note:
+        lines.append(f"企业答复:{item.answer_note}")
+    if item.return_reason and item.status is RectificationStatus.RETURNED:
+        lines.append(f"退回理由:{item.return_reason}")
+    lines.append(f"编号:{item.rectification_id}(报告{item.report_id})")
     return "\n".join(lines)
 
 

@@ -191,3 +191,20 @@ def test_answer_with_evidence_return_and_accept(published: dict[str, Any], http:
         "rectification_accepted",
     ]
     assert audit["events"][2]["reason"] == "请补充值班记录"
+
+    from app import app
+
+    notices = [body for body in drain() if json.loads(body)["kind"] == "rectification_notice"]
+    assert len(notices) == 4  # answered, returned, answered, accepted
+    with Client(app, stage_name=STAGE, project_dir=str(PROJECT_DIR)) as client:
+        event = client.events.generate_sqs_event(message_bodies=notices, queue_name="delivery")
+        assert client.lambda_.invoke("deliver", event).payload == {"batchItemFailures": []}
+
+    def texts(user: str) -> list[str]:
+        items = http.get("/me/notifications?limit=50", user).body["items"]
+        return [item["text"] for item in items if item["kind"] == "rectification_notice"]
+
+    assert len([text for text in texts(REGULATOR) if "请验收" in text]) == 2
+    assert [text for text in texts(ENTERPRISE) if "被退回:请补充值班记录" in text]
+    assert [text for text in texts(ENTERPRISE) if "已验收" in text]
+    assert texts(FIRE_REGULATOR) == []

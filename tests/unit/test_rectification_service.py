@@ -10,7 +10,7 @@ import json
 import pytest
 
 from chalicelib.domain.audit import verify_chain
-from chalicelib.domain.delivery import JobKind
+from chalicelib.domain.delivery import DeliveryJob, JobKind
 from chalicelib.domain.errors import DomainError
 from chalicelib.domain.evaluation import periods
 from chalicelib.domain.evaluation.periods import PeriodKind
@@ -116,11 +116,12 @@ def test_a_new_version_tells_again_and_keeps_the_items(world: World) -> None:
     world.store_report()  # re-run: version 2
     second = world.service.publish(DUTY, REPORT_ID)
     assert not second.already and second.publication.versions == ("1", "2")
-    ids_first = {job.job_id for job in world.jobs.jobs[: first.publication.jobs]}
-    ids_second = {job.job_id for job in world.jobs.jobs[first.publication.jobs :]}
+    published = [job for job in world.jobs.jobs if job.kind is JobKind.EVALUATION_PUBLISHED]
+    ids_first = {job.job_id for job in published[: first.publication.jobs]}
+    ids_second = {job.job_id for job in published[first.publication.jobs :]}
     assert len(ids_second) == second.publication.jobs and not ids_first & ids_second
     assert {i.rectification_id: i for i in world.service.list(DUTY)} == items  # not issued again
-    e1_again = next(job for job in world.jobs.jobs[first.publication.jobs :] if job.enterprise_id == "E1")
+    e1_again = next(job for job in published[first.publication.jobs :] if job.enterprise_id == "E1")
     assert e1_again.text.render().endswith("详见平台")  # its item was accepted meanwhile: nothing asked again
     log = world.store.publication_log(REPORT_ID)
     assert [e.type for e in log.events] == ["evaluation_published"] * 2 and verify_chain(log.events, log.head).ok
@@ -238,7 +239,7 @@ def test_the_next_evaluation_counts_the_items_overdue_at_its_end(world: World) -
 
 
 def test_a_job_names_its_enterprise_unless_it_is_a_staff_summary() -> None:
-    from chalicelib.domain.delivery import DeliveryJob, evaluation_summary_job
+    from chalicelib.domain.delivery import evaluation_summary_job
     from chalicelib.domain.texts import evaluation_summary_text
 
     text = evaluation_summary_text("全区", "2025年3月", 3, {"red": 1}, 1)
@@ -248,3 +249,46 @@ def test_a_job_names_its_enterprise_unless_it_is_a_staff_summary() -> None:
         DeliveryJob.model_validate({**summary.model_dump(), "inbox_audiences": [Audience.ENTERPRISE]})
     with pytest.raises(ValueError, match="exactly one"):
         DeliveryJob.model_validate({**summary.model_dump(), "enterprise_id": "E1", "warning_id": "W1"})
+
+
+def test_each_step_tells_the_other_side(world: World) -> None:
+    world.service.publish(DUTY, REPORT_ID)
+    item = world.service.list(ENT3)[0]
+    rid = item.rectification_id
+
+    def notices() -> list[DeliveryJob]:
+        return [job for job in world.jobs.jobs if job.kind is JobKind.RECTIFICATION_NOTICE]
+
+    world.service.answer(ENT3, rid, "已修复")
+    world.service.return_(FIRE_REG, rid, "请补充现场照片")
+    world.service.answer(ENT3, rid, "已补充")
+    world.service.accept(FIRE_REG, rid)
+    answered, returned, again, accepted = notices()
+    assert (answered.inbox_audiences, answered.regulators, answered.sms_audiences) == (
+        (Audience.REGULATOR, Audience.DUTY),
+        ("fire_rescue",),
+        (),
+    )
+    assert answered.text.render() == f"【滨海大应急】消防三号已答复整改事项:在线率未达标,请验收。编号{rid}"
+    assert (returned.sms_audiences, returned.inbox_audiences) == ((Audience.ENTERPRISE,), (Audience.ENTERPRISE,))
+    assert (
+        returned.text.render()
+        == f"【滨海大应急】消防三号整改答复被退回:请补充现场照片。请于05-03前重新答复。编号{rid}"
+    )
+    assert "退回理由:请补充现场照片" in returned.detail
+    assert again.job_id != answered.job_id  # a second answer is told again
+    assert (accepted.sms_audiences, accepted.inbox_audiences) == ((), (Audience.ENTERPRISE,))
+    assert {job.subject for job in notices()} == {f"evaluation:{REPORT_ID}"}
+
+
+def test_a_notice_that_cannot_be_queued_does_not_undo_the_step(world: World) -> None:
+    world.service.publish(DUTY, REPORT_ID)
+    rid = world.service.list(ENT)[0].rectification_id
+
+    class Refusing:
+        def enqueue(self, jobs: object) -> None:
+            raise RuntimeError("queue down")
+
+    world.service._jobs = Refusing()  # type: ignore[assignment]
+    assert world.service.answer(ENT, rid, "已整改").status is RectificationStatus.ANSWERED
+    assert world.service.get(ENT, rid).status is RectificationStatus.ANSWERED
