@@ -86,6 +86,10 @@ def test_a_custom_window_is_whole_seconds_labelled_by_its_local_times() -> None:
         periods.custom_of_label("20250301T084330-20250301T084012")  # ends before it starts
     with pytest.raises(ValueError):
         periods.containing(PeriodKind.CUSTOM, window.start)
+    # the day it falls in is its day (its device-days count), though the window begins after local midnight
+    days = (date(2025, 2, 28), date(2025, 3, 1), date(2025, 3, 2))
+    assert [window.contains_day(day) for day in days] == [False, True, False]
+    assert [periods.month(2025, 3).contains_day(day) for day in (*days[:1], date(2025, 3, 31))] == [False, True]
 
 
 def test_a_period_is_half_open() -> None:

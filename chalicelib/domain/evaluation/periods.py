@@ -7,7 +7,7 @@ Besides the calendar, a `custom` window [start, end) in whole seconds, which the
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from functools import lru_cache
 
@@ -40,7 +40,9 @@ class Period(BaseModel):
         return at is not None and self.start <= at < self.end
 
     def contains_day(self, day: date) -> bool:
-        return self.contains(local_midnight(day))
+        """The local day overlaps the period: a calendar period holds its days whole, a custom window may begin or
+        end within a day (its device-days are then the part of the day in the window)."""
+        return local_midnight(day) < self.end and local_midnight(day + timedelta(days=1)) > self.start
 
 
 @lru_cache(maxsize=4096)  # the device-days of a period share a few hundred dates
