@@ -275,7 +275,7 @@ def evaluation_lines(summary: DemoSummary, console: Console) -> list[str]:
     lines += [_enterprise_line(row, console) for row in evaluation.top]
     if bottom:
         if bottom[0].rank > evaluation.top[-1].rank + 1:
-            lines.append(f"  {pad('…', 6)}")
+            lines.append("  …")
         lines += [_enterprise_line(row, console) for row in bottom]
     for artifact, key in evaluation.s3_keys.items():
         version = evaluation.s3_versions.get(artifact)
