@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Generic, TypeVar
 
+from chalicelib.domain.clock import SHANGHAI
 from chalicelib.domain.evaluation.periods import Period, PeriodKind
 from chalicelib.domain.evaluation.report import (
     BAND_ORDER,
@@ -52,7 +54,13 @@ class Column(Generic[Row]):
 
 
 def period_zh(period: Period) -> str:
-    """2025年3月, 2025年第1季度, 2025年度."""
+    """2025年3月, 2025年第1季度, 2025年度; a custom window （2025年3月1日 08:00:00 至 3月3日 08:00:00）, local
+    times, in brackets: the titles run on into 安全风险监测预警评估报告."""
+    if period.kind is PeriodKind.CUSTOM:
+        start, end = (datetime.fromtimestamp(at, SHANGHAI) for at in (period.start, period.end))
+        same_day = end.date() == start.date()
+        shown_end = f"{end:%H:%M:%S}" if same_day else f"{end.month}月{end.day}日 {end:%H:%M:%S}"
+        return f"（{start.year}年{start.month}月{start.day}日 {start:%H:%M:%S} 至 {shown_end}）"
     if period.kind is PeriodKind.MONTH:
         year, month = period.label.split("-")
         return f"{year}年{int(month)}月"
