@@ -482,7 +482,10 @@ def declaration_audit(actor: Actor, request: Request, declaration_id: str) -> Ba
 @api_route("/evaluations", methods=("POST",), status=201)
 def run_evaluation(actor: Actor, request: Request) -> BaseModel:
     body = validated(EvaluationCreate, _body(request))
-    entry = evaluation().request(actor, PeriodKind(body.kind), body.year, body.number)
+    if body.start is not None and body.end is not None:  # kind custom (the model allows no other way)
+        entry = evaluation().request_custom(actor, body.start, body.end)
+    else:
+        entry = evaluation().request(actor, PeriodKind(body.kind), body.year or 0, body.number)
     return views.evaluation_entry_view(entry)
 
 

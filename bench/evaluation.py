@@ -40,8 +40,10 @@ from typing import Any
 
 from bench.ingest import item_size, read_units
 from chalicelib.adapters import aws_clients, dynamo, presence
+from chalicelib.adapters.declarations import DeclarationItem
 from chalicelib.adapters.dynamo import RegistryItem, WarningEventItem, WarningItem, fill_item
 from chalicelib.adapters.evaluation_store import DynamoEvaluationFacts, S3ReportArchive
+from chalicelib.adapters.online_ledger import OutageDayItem
 from chalicelib.bootstrap import online_ledger
 from chalicelib.domain.catalog import build_policy
 from chalicelib.domain.due import restamp
@@ -290,12 +292,19 @@ def main() -> None:
         seeded = seed(args.scale, args.offline_share, args.history_share, rng)
         seeding_s = time.perf_counter() - began
 
+        ledger = online_ledger(settings, clock=lambda: NOW)  # binds the ledger's and the declarations' tables
         meter = Meter()
-        for model in (WarningItem, WarningEventItem, RegistryItem, presence.OfflineItem):
+        for model in (
+            WarningItem,
+            WarningEventItem,
+            RegistryItem,
+            presence.OfflineItem,
+            OutageDayItem,
+            DeclarationItem,
+        ):
             meter.attach(model._get_connection().connection.client)
         policy = build_policy({})
         facts = DynamoEvaluationFacts(policy.deadlines)
-        ledger = online_ledger(settings, clock=lambda: NOW)
         archive = S3ReportArchive(aws_clients.s3(settings), settings.evaluation_bucket)
         service = EvaluationService(
             facts,

@@ -352,7 +352,7 @@ def online_ledger(settings: Settings, clock: Callable[[], float] | None = None) 
         ledger_store.DynamoOutageLedger(),
         DynamoRegistry(clock=clock),
         ledger_store.DynamoDeviceDirectory(),
-        DynamoOfflineState(),
+        DynamoOfflineState(consistent=False),  # reports and people may lag the watch by a second
         declaration_store.DynamoDeclarationStore.of_enterprise,
         clock or time.time,
     )

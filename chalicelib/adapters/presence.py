@@ -258,9 +258,37 @@ def _offline_key(device_id: str) -> str:
     return f"OFFLINE#{device_id}"
 
 
+def _offline_eventually(device_ids: list[str]) -> dict[str, OfflineRecord]:
+    client = OfflineItem._get_connection().connection.client
+    table = OfflineItem.Meta.table_name
+    found: dict[str, OfflineRecord] = {}
+    for at in range(0, len(device_ids), 100):  # BatchGetItem's limit
+        batch = device_ids[at : at + 100]
+        wanted: dict[str, Any] = {
+            table: {
+                "Keys": [{"warning_id": {"S": _offline_key(d)}, "seq": {"N": "0"}} for d in batch],
+                "ProjectionExpression": "warning_id, since, suppressed_by",
+            }
+        }
+        while wanted:
+            answer = client.batch_get_item(RequestItems=wanted)
+            for item in answer.get("Responses", {}).get(table, []):
+                device = item["warning_id"]["S"].removeprefix("OFFLINE#")
+                suppressed = item.get("suppressed_by", {}).get("S")
+                found[device] = OfflineRecord(device, float(item["since"]["N"]), suppressed)
+            wanted = answer.get("UnprocessedKeys") or {}
+    return found
+
+
 class DynamoOfflineState:
-    """`OfflineState`: one state item, one item per offline device (module docstring). Reads are strongly
-    consistent: the next run must see what the last one wrote (re-application is idempotent only then)."""
+    """`OfflineState`: one state item, one item per offline device (module docstring). The watch reads strongly
+    consistent: the next run must see what the last one wrote (re-application is idempotent only then).
+    `consistent=False` (the evaluation's and people's reads): `offline` reads eventually consistent (half the
+    read units; it may lag the watch by a second) and parses the items without the model (a run asks for every
+    device)."""
+
+    def __init__(self, consistent: bool = True) -> None:
+        self._consistent = consistent
 
     def load(self) -> WatchState | None:
         try:
@@ -285,6 +313,8 @@ class DynamoOfflineState:
         ).save()
 
     def offline(self, device_ids: Iterable[str]) -> dict[str, OfflineRecord]:
+        if not self._consistent:
+            return _offline_eventually(list(dict.fromkeys(device_ids)))
         keys = [(_offline_key(d), 0) for d in dict.fromkeys(device_ids)]
         found: dict[str, OfflineRecord] = {}
         for item in OfflineItem.batch_get(keys, consistent_read=True):

@@ -476,7 +476,8 @@ CODES.update(
         ),
         "invalid_period": ErrorCode(
             422,
-            "The period does not exist (a month outside 1..12, a quarter outside 1..4, no number).",
+            "The period does not exist (a month outside 1..12, a quarter outside 1..4, no number), or a custom "
+            "window is shorter than a minute or longer than 31 days.",
             _FIX,
             "评估期无效",
         ),

@@ -1038,12 +1038,24 @@ ROUTES = (*ROUTES, *DECLARATION_ROUTES)
 
 
 class EvaluationCreate(BaseModel):
-    """POST /evaluations: the period to evaluate — a month (`number` 1..12), a quarter (1..4) or a year."""
+    """POST /evaluations: the period to evaluate — a month (`year`, `number` 1..12), a quarter (1..4), a year, or a
+    custom window [`start`, `end`) in epoch seconds (whole seconds; ended; from a minute to 31 days)."""
 
     model_config = _REQUEST
-    kind: Literal["month", "quarter", "year"]
-    year: int = Field(ge=2000, le=2100)
-    number: int | None = Field(default=None, ge=1, le=12)
+    kind: Literal["month", "quarter", "year", "custom"]
+    year: int | None = Field(default=None, ge=2000, le=2100, description="month, quarter, year")
+    number: int | None = Field(default=None, ge=1, le=12, description="the month 1..12 or the quarter 1..4")
+    start: float | None = Field(default=None, gt=0, allow_inf_nan=False, description="custom: epoch seconds")
+    end: float | None = Field(default=None, gt=0, allow_inf_nan=False, description="custom: epoch s, exclusive")
+
+    @model_validator(mode="after")
+    def _a_calendar_period_or_a_window(self) -> EvaluationCreate:
+        if self.kind == "custom":
+            if self.start is None or self.end is None or self.year is not None or self.number is not None:
+                raise ValueError("a custom window is start and end, without year or number")
+        elif self.year is None or self.start is not None or self.end is not None:
+            raise ValueError("a calendar period is year (and number), without start or end")
+        return self
 
 
 class EvaluationQuery(BaseModel):
@@ -1094,7 +1106,7 @@ EVALUATION_ROUTES: tuple[RouteDoc, ...] = (
         "POST",
         "/evaluations",
         "runEvaluation",
-        "按需评估一个已结束的评估期（值守中心、管理员；同一评估期重复评估则替换报告）",
+        "按需评估一个已结束的评估期或自定义时段（值守中心、管理员；同一评估期重复评估则替换报告）",
         ("duty", "admin"),
         EvaluationEntryView,
         status=201,

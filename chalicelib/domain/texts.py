@@ -377,13 +377,13 @@ DECLARATION_REJECTED = Template(
 EVALUATION_RESULT = Template(
     "evaluation_result",
     "{enterprise}{period}评估得分{score}({band}),全区第{rank}名。{rectify}",
-    {"period": 9, "score": 6, "band": 2, "rank": 11, "rectify": 16},
+    {"period": 11, "score": 6, "band": 2, "rank": 11, "rectify": 16},
     (("enterprise", 2, "head"),),
 )
 EVALUATION_SUMMARY = Template(
     "evaluation_summary",
     "{scope}{period}评估:{count}家企业,红{red}橙{orange}黄{yellow}蓝{blue},须整改{rectifying}家。详见平台",
-    {"period": 9, "count": 5, "red": 4, "orange": 4, "yellow": 4, "blue": 4, "rectifying": 4},
+    {"period": 11, "count": 5, "red": 4, "orange": 4, "yellow": 4, "blue": 4, "rectifying": 4},
     (("scope", 2, "head"),),
 )
 RECTIFICATION_ID_CHARS = 20  # RCT- and 16 hex digits (domain.evaluation.rectification.rectification_id)

@@ -129,6 +129,8 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], numeric: Colle
 def _header(report: EvaluationReport, title: str) -> str:
     period = report.period
     first, last = local_datetime(period.start)[:10], local_datetime(period.end - 1)[:10]
+    if period.kind is PeriodKind.CUSTOM:  # a window of any length: its times, the end exclusive
+        first, last = local_datetime(period.start), local_datetime(period.end)
     generated, count = local_datetime(report.generated_at), report.overall.enterprises
     return f"""<header>
 <div class="org">天津市滨海新区应急管理局 · 大应急安全风险监测预警平台</div>

@@ -3,7 +3,8 @@ build and render the report, store it (a new S3 version of each key) and its ind
 
 A run is idempotent per (kind, period): the report id is `{kind}-{label}`, so a re-run writes the same keys (a new
 version of each) and replaces the index entry. The scheduled runs evaluate `periods.last_complete(kind, now)`; the
-duty centre and administrators may run any ended period on demand.
+duty centre and administrators may run any ended period on demand, or a custom window [start, end) that has ended
+and lasts from a minute to 31 days (`custom_period`; what `make demo` evaluates: its own few minutes).
 
 Who reads what (the API): every role reads the index; `GET /evaluations/{id}` answers the report cut to the
 caller's scope (`ReportRenderer.scoped`); the artifacts (the whole workbook, the whole HTML) are downloaded by the
@@ -45,6 +46,9 @@ DOWNLOAD_ROLES = frozenset({Role.DUTY, Role.EMERGENCY, Role.ADMIN})
 SCHEDULE_ACTOR = "system:schedule"
 NOT_FOUND = ("evaluation_not_found", "评估报告不存在")
 _REPORT_ID = re.compile(r"^(month|quarter|year)-(\d{4})(?:-(Q)?(\d{1,2}))?$")
+_CUSTOM_ID = re.compile(r"^custom-(\d{8}T\d{6}-\d{8}T\d{6})$")
+CUSTOM_MIN_S = 60
+CUSTOM_MAX_S = 31 * 86400  # a month's reads at most: what the API function runs synchronously (the bench's month)
 
 
 def report_id(period: Period) -> str:
@@ -54,6 +58,8 @@ def report_id(period: Period) -> str:
 def period_of(kind: PeriodKind, year: int, number: int | None = None) -> Period:
     """The period named by the API's `{kind, year, number}` (number: the month 1..12 or quarter 1..4)."""
     try:
+        if kind is PeriodKind.CUSTOM:
+            raise ValueError("a custom window is named by its start and end")
         if kind is PeriodKind.YEAR:
             return periods.year(year)
         if number is None:
@@ -65,7 +71,21 @@ def period_of(kind: PeriodKind, year: int, number: int | None = None) -> Period:
         raise ValidationFailed("invalid_period", "评估期无效") from exc
 
 
+def custom_period(start: float, end: float) -> Period:
+    """The custom window the API's `{kind: "custom", start, end}` names (whole seconds), from a minute to 31 days;
+    whether it has ended is the run's check (`period_not_ended`)."""
+    if not CUSTOM_MIN_S <= int(end) - int(start) <= CUSTOM_MAX_S:
+        raise ValidationFailed("invalid_period", "评估期无效")
+    return periods.custom(start, end)
+
+
 def period_of_id(value: str) -> Period | None:
+    custom = _CUSTOM_ID.fullmatch(value)
+    if custom is not None:
+        try:
+            return periods.custom_of_label(custom.group(1))
+        except ValueError:
+            return None
     match = _REPORT_ID.fullmatch(value)
     if match is None:
         return None
@@ -161,6 +181,11 @@ class EvaluationService:
         """An on-demand run (the duty centre, administrators)."""
         require_role(actor, RUN_ROLES, "发起评估")
         return self.run(kind, period_of(kind, year, number), actor.user_id)
+
+    def request_custom(self, actor: Actor, start: float, end: float) -> ReportEntry:
+        """An on-demand run of a custom window [start, end) that has ended (the duty centre, administrators)."""
+        require_role(actor, RUN_ROLES, "发起评估")
+        return self.run(PeriodKind.CUSTOM, custom_period(start, end), actor.user_id)
 
     # --- reads -------------------------------------------------------------------------------------------------
 

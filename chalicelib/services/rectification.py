@@ -26,10 +26,12 @@ from collections import defaultdict
 from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 
 from aws_lambda_powertools import Logger
 
 from chalicelib.domain.access import require_role
+from chalicelib.domain.clock import SHANGHAI
 from chalicelib.domain.delivery import (
     DeliveryJob,
     evaluation_result_job,
@@ -38,7 +40,7 @@ from chalicelib.domain.delivery import (
 )
 from chalicelib.domain.errors import NotConfigured, NotFound
 from chalicelib.domain.evaluation import rectification as rules
-from chalicelib.domain.evaluation.periods import period_zh
+from chalicelib.domain.evaluation.periods import Period, PeriodKind, period_zh
 from chalicelib.domain.evaluation.policy import EvaluationPolicy
 from chalicelib.domain.evaluation.rectification import RectificationItem, RectificationStatus
 from chalicelib.domain.evaluation.report import EnterpriseRow, EvaluationReport, Rollup, band_zh
@@ -186,7 +188,7 @@ class Rectifications:
         items: dict[str, list[RectificationItem]],
         now: float,
     ) -> list[DeliveryJob]:
-        period = period_zh(report.period)
+        period = sms_period(report.period)
         of = len(report.enterprises)
         outstanding = {  # an item accepted since an earlier version was published is not asked for again
             enterprise: [item for item in found if item.status is not RectificationStatus.ACCEPTED]
@@ -382,6 +384,15 @@ def _result_detail(report: EvaluationReport, row: EnterpriseRow, items: Sequence
         lines += [f"{n}. {item.problem.zh}:{item.title}。{item.requirement}" for n, item in enumerate(items, 1)]
     lines.append(f"报告编号:{report.kind.value}-{report.period.label}")
     return "\n".join(lines)
+
+
+def sms_period(period: Period) -> str:
+    """The period in a text: 2025年3月, 2025年第1季度, 2025年度; a custom window by its local days,
+    03-01至03-03 (its end is exclusive)."""
+    if period.kind is not PeriodKind.CUSTOM:
+        return period_zh(period)
+    first, last = (datetime.fromtimestamp(at, SHANGHAI) for at in (period.start, period.end - 1))
+    return f"{first:%m-%d}至{last:%m-%d}" if first.date() != last.date() else f"{first:%m-%d}"
 
 
 def _item_detail(item: RectificationItem) -> str:

@@ -59,6 +59,27 @@ def empty_cells(summary: DemoSummary) -> list[str]:
     ]
 
 
+REPORT_ARTIFACTS = ["html", "json", "xlsx"]
+
+
+def report_artifacts(summary: DemoSummary) -> list[str]:
+    """The report's artifacts both stored in S3 (its index entry's keys) and written locally (read back through the
+    API, downloaded by their presigned URLs, not empty)."""
+    evaluation = summary.evaluation
+    if evaluation is None:
+        return []
+    return sorted(a for a in evaluation.s3_keys if evaluation.file_bytes.get(a, 0) > 0)
+
+
+def _evaluation_problem(summary: DemoSummary) -> str:
+    evaluation = summary.evaluation
+    if evaluation is None:
+        return "the demo's window was not evaluated"
+    stored = ", ".join(report_artifacts(summary)) or "none"
+    why = evaluation.problem or "no problem said"
+    return f"evaluation report incomplete (stored and downloaded: {stored}): {why}"
+
+
 def _bad_messages_with_their_reason(summary: DemoSummary) -> int:
     return sum(1 for outcome in summary.quarantine.bad_messages if outcome.passed)
 
@@ -170,6 +191,34 @@ RULES: tuple[Rule, ...] = (
         lambda s: 0,
         lambda s: len(s.loop.failed_executions),
         lambda s, observed: f"{observed} disposal execution(s) failed",
+    ),
+    Rule(
+        "evaluation_report_stored",
+        "the duty officer's evaluation of the demo's window stored its report (JSON, XLSX, HTML) in S3, and each "
+        "came back through the API (the report read, the workbook and the page by their presigned URLs)",
+        "equals",
+        lambda s: list(REPORT_ARTIFACTS),
+        lambda s: list(report_artifacts(s)),
+        lambda s, observed: _evaluation_problem(s),
+    ),
+    Rule(
+        "evaluation_covers_every_enterprise",
+        "the evaluation report has a row for every enterprise of the demo (the seeded registry)",
+        "equals",
+        lambda s: [],
+        lambda s: list(s.evaluation.missing_enterprises) if s.evaluation else ["(not evaluated)"],
+        lambda s, observed: f"the evaluation report leaves out {observed}",
+    ),
+    Rule(
+        "evaluation_counts_the_demo_warnings",
+        "the report's warnings raised in the window, by peak level, are the warnings of the run (Warning table)",
+        "equals",
+        lambda s: dict(s.evaluation.demo_raised) if s.evaluation else {},
+        lambda s: dict(s.evaluation.report_raised) if s.evaluation else None,
+        lambda s, observed: (
+            f"the report counts {observed} warnings by peak level, the run raised "
+            f"{s.evaluation.demo_raised if s.evaluation else 'none read'}"
+        ),
     ),
 )
 

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
+from local.demo.evaluation import clear_report_dir
 from local.demo.options import DEFAULT_DURATION_S, DEFAULT_STEP_S, DEFAULT_SUMMARY_PATH, DRAIN_S, Options
 from local.demo.terminal import shown_path
 
@@ -73,6 +74,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     try:
         options.summary_path.parent.mkdir(parents=True, exist_ok=True)
         options.summary_path.unlink(missing_ok=True)
+        clear_report_dir(options.report_dir)
     except OSError as exc:
         sys.stderr.write(f"python -m local.demo: cannot write the summary to {exc.filename}: {exc.strerror}\n")
         return EXIT_USAGE

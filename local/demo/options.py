@@ -27,6 +27,11 @@ class Options:
     summary_path: Path = DEFAULT_SUMMARY_PATH
 
     @property
+    def report_dir(self) -> Path:
+        """Where the evaluation's report is written (`demo-report/` beside the summary: build/demo-report)."""
+        return self.summary_path.parent / "demo-report"
+
+    @property
     def drain_s(self) -> float:
         """The tail of the run kept for draining: at most DRAIN_S, and never more than a quarter of it. It sets the
         number of publishing steps; the drain itself lasts until everything has settled (bounded)."""

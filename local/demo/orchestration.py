@@ -25,6 +25,7 @@ from local import runtime
 from local.actors import ActorCrew, ActorEvent
 from local.demo.checks import with_verdict
 from local.demo.deadlines import demo_policy
+from local.demo.evaluation import evaluate_demo
 from local.demo.live_lines import (
     Progress,
     actor_lines,
@@ -86,7 +87,16 @@ def run(options: Options, out: TextIO) -> DemoSummary:
             console.line("live feed from the audience queues, the API and the state machine:")
             demo.run()
             facts = demo.facts(started_at=started_at, startup_s=startup_s, began=began)
-            summary = with_verdict(summarise(facts, platform, demo.tables))
+            summary = summarise(facts, platform, demo.tables)
+            console.line(note_line("the duty officer evaluates the demo's window (POST /evaluations)", console))
+            evaluated = evaluate_demo(
+                platform.api_url,
+                started_at.timestamp(),
+                [enterprise.enterprise_id for enterprise in registry.enterprises],
+                demo.tables.warnings(),
+                options.report_dir,
+            )
+            summary = with_verdict(summary.model_copy(update={"evaluation": evaluated}))
             summary.write(options.summary_path)
             console.lines(summary_lines(summary, console, written_to=options.summary_path))
             return summary

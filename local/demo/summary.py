@@ -191,6 +191,47 @@ class ScenarioOutcome(_Model):
     warnings: list[ScenarioWarning]
 
 
+class EnterpriseResult(_Model):
+    """An enterprise in the evaluation report: its place, score and key indicators (rates 0..1, None: no data)."""
+
+    enterprise_id: str
+    name: str
+    sector: str
+    rank: int  # district-wide, 1 = the best
+    score: float
+    band: str  # blue, yellow, orange, red
+    raised: int  # warnings raised in the window
+    online: float | None  # 在线率
+    disposal: float | None  # 处置率
+    timeliness: float | None  # 及时率
+    false_alarm: float | None  # 误报率
+
+
+class EvaluationSummary(_Model):
+    """The evaluation of the demo's own window, run by the duty officer through `POST /evaluations` (kind custom)
+    and read back through the API: the report, its S3 keys and the artifacts downloaded by their presigned URLs."""
+
+    report_id: str | None  # custom-{local start}-{local end}; None when the run was refused or failed
+    start: float  # epoch seconds: the window [start, end) asked for
+    end: float
+    requested_by: str
+    answers: dict[str, int]  # request (run, read, download_xlsx, download_html) -> HTTP status
+    problem: str | None  # what went wrong, in a sentence; None when every request answered
+    enterprises: int  # enterprises in the report
+    missing_enterprises: list[str]  # demo enterprises (the seeded registry) the report does not cover
+    bands: dict[str, int]  # enterprises per score band
+    report_raised: dict[str, int]  # the report's warnings raised in the window, by peak level
+    demo_raised: dict[str, int]  # the run's warnings by peak level (Warning table, data-quality findings included)
+    overall: dict[str, float | None]  # the district's online, disposal, timeliness, false_alarm
+    top: list[EnterpriseResult]  # the best, best first
+    bottom: list[EnterpriseResult]  # the worst, worst last
+    s3_keys: dict[str, str]  # json, xlsx, html -> s3://bucket/key
+    s3_versions: dict[str, str]  # the S3 version of each key this run wrote
+    files: dict[str, str]  # json, xlsx, html -> the local file written (the artifacts by their presigned URLs)
+    file_bytes: dict[str, int]
+    took_s: float  # the run, the read and the downloads, wall-clock
+
+
 class Check(_Model):
     """One pass/fail check of the run: `passed` is `observed == expected` or `observed >= expected`."""
 
@@ -216,6 +257,7 @@ class DemoSummary(_Model):
     people: PeopleSummary
     loop: LoopSummary
     scenarios: list[ScenarioOutcome]
+    evaluation: EvaluationSummary | None = None  # None: the run did not get as far (a summary of an older run)
     checks: list[Check] = Field(default_factory=list)
     passed: bool = False  # every check passed
     exit_code: int = 1

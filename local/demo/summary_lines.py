@@ -7,13 +7,16 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from chalicelib.domain.changes import ChangeKind
+from chalicelib.domain.evaluation import periods
+from chalicelib.domain.evaluation.periods import period_zh
 from chalicelib.domain.levels import Level, Sector
 from chalicelib.domain.lifecycle import ActionType, Role
 from chalicelib.domain.rejections import RejectReason
+from chalicelib.domain.texts import short_enterprise
 from chalicelib.domain.warnings import WarningStatus
 from local.actors import Persona
-from local.demo.summary import Check, DemoSummary, LoopSummary, TimeStats
-from local.demo.terminal import Console, audience_zh, ordered_by_audience, pad, shown_path
+from local.demo.summary import Check, DemoSummary, EnterpriseResult, LoopSummary, TimeStats
+from local.demo.terminal import Console, audience_zh, level_zh, ordered_by_audience, pad, shown_path
 
 LEVELS = (Level.BLUE, Level.YELLOW, Level.ORANGE, Level.RED)
 CLOSURE_HOW_ZH = {
@@ -48,6 +51,7 @@ def summary_lines(summary: DemoSummary, console: Console, written_to: Path | Non
     ]
     lines += delivery_lines(summary)
     lines += loop_lines(summary, console)
+    lines += evaluation_lines(summary, console)
     lines += ["", bold("ACCOUNTING") + " " + accounting_line(summary)]
     lines += check_lines(summary.checks, console)
     if written_to is not None:
@@ -228,6 +232,74 @@ def loop_lines(summary: DemoSummary, console: Console) -> list[str]:
     lines.append(f"  state transitions per warning (all its timers, …StateEntered): {transitions_text(loop)}")
     lines += [f"    ✗ execution {name} did not succeed" for name in loop.failed_executions]
     return lines
+
+
+def evaluation_lines(summary: DemoSummary, console: Console) -> list[str]:
+    """The evaluation of the demo's window: the district's figures, the best and the worst enterprises with their
+    key indicators, the S3 keys and the files a person can open."""
+    evaluation = summary.evaluation
+    if evaluation is None:
+        return []
+    answers = " · ".join(f"{request} {status}" for request, status in evaluation.answers.items())
+    lines = [
+        "",
+        console.paint(
+            f"评估 evaluation of the demo's window (POST /evaluations as {evaluation.requested_by}, kind custom; "
+            f"HTTP {answers or 'none'}; {evaluation.took_s:.1f} s)",
+            "bold",
+        ),
+    ]
+    if evaluation.report_id is None:
+        return [*lines, console.paint(f"  ✗ {evaluation.problem}", "red")]
+    window = period_zh(periods.custom(evaluation.start, evaluation.end))
+    lines.append(f"  {evaluation.report_id} · {window} · {evaluation.enterprises} enterprises")
+    raised = " · ".join(
+        console.paint(f"{level_zh(level)} {count}", level) for level, count in evaluation.report_raised.items()
+    )
+    bands = " · ".join(
+        console.paint(f"{level_zh(band)} {count}", band) for band, count in evaluation.bands.items() if count
+    )
+    overall = evaluation.overall
+    lines.append(
+        f"  全区 district: warnings {raised} · 在线率 {_rate(overall.get('online'))} · 处置率 "
+        f"{_rate(overall.get('disposal'))} · 及时率 {_rate(overall.get('timeliness'))} · 误报率 "
+        f"{_rate(overall.get('false_alarm'))} · score bands {bands or 'none'}"
+    )
+    lines.append(
+        f"  {pad('rank', 6)}{pad('enterprise', 34)}{pad('score', 8, right=True)}  {pad('band', 6)}"
+        f"{pad('warnings', 9, right=True)}{pad('在线率', 9, right=True)}{pad('处置率', 9, right=True)}"
+        f"{pad('及时率', 9, right=True)}{pad('误报率', 9, right=True)}"
+    )
+    shown = {row.enterprise_id for row in evaluation.top}
+    bottom = [row for row in evaluation.bottom if row.enterprise_id not in shown]
+    lines += [_enterprise_line(row, console) for row in evaluation.top]
+    if bottom:
+        if bottom[0].rank > evaluation.top[-1].rank + 1:
+            lines.append("  …")
+        lines += [_enterprise_line(row, console) for row in bottom]
+    for artifact, key in evaluation.s3_keys.items():
+        version = evaluation.s3_versions.get(artifact)
+        lines.append(f"  S3 {pad(artifact, 5)}{key}" + (f" (version {version})" if version else ""))
+    files = " · ".join(shown_path(Path(path)) for artifact, path in evaluation.files.items() if artifact != "json")
+    lines.append(f"  open: {files or 'none written'}")
+    if evaluation.problem:
+        lines.append(console.paint(f"  ✗ {evaluation.problem}", "red"))
+    return lines
+
+
+def _enterprise_line(row: EnterpriseResult, console: Console) -> str:
+    band = console.paint(pad(level_zh(row.band), 6), row.band)
+    name = f"{row.enterprise_id} {short_enterprise(row.name)}"
+    return (
+        f"  {pad(str(row.rank), 6)}{pad(name, 34)}{pad(f'{row.score:.2f}', 8, right=True)}  {band}"
+        f"{pad(str(row.raised), 9, right=True)}{pad(_rate(row.online), 9, right=True)}"
+        f"{pad(_rate(row.disposal), 9, right=True)}{pad(_rate(row.timeliness), 9, right=True)}"
+        f"{pad(_rate(row.false_alarm), 9, right=True)}"
+    )
+
+
+def _rate(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1%}"
 
 
 def _still_open(still_open: Mapping[str, int]) -> str:

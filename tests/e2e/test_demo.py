@@ -1,7 +1,8 @@
 """`make demo` checks itself: a short live run through the whole local platform must account for every message,
 raise every level in every sector, quarantine every bad message with exactly its reason, and close the loop:
 escalations of every tier, reminders, closures confirmed by the duty centre and warnings archived by the state
-machine, with the simulated people acting through the API. Its exit code says so.
+machine, with the simulated people acting through the API, and the duty officer's evaluation of the run's own
+window (the report stored, read back and downloaded). Its exit code says so.
 
 One run (`--fast`, deadlines about three times shorter; ~75 s with start-up and summary on a quiet machine) is
 shared by the tests of this module; they read the JSON summary the run writes (`--summary`), not its console text.
@@ -25,6 +26,9 @@ from typing import Any
 import pytest
 
 from chalicelib.bootstrap import reset
+from chalicelib.domain.evaluation import periods
+from chalicelib.domain.evaluation.policy import EvaluationPolicy
+from chalicelib.domain.evaluation.score import band
 from chalicelib.domain.levels import Sector
 from chalicelib.domain.rejections import RejectReason
 from local.actors import Persona, persona_for
@@ -32,7 +36,7 @@ from local.aws import reset_moto, start_moto_server
 from local.demo import cli, orchestration
 from local.demo.checks import RULES, with_verdict
 from local.demo.deadlines import FAST_DEADLINES_S
-from local.demo.summary import DemoSummary, ScenarioOutcome
+from local.demo.summary import DemoSummary, EvaluationSummary, ScenarioOutcome
 from local.demo.summary_lines import VERDICT_OK
 from local.feed import EscalationEntry, WarningFeed, escalation_sms
 from local.fleet import INCIDENTS
@@ -49,6 +53,7 @@ class DemoRun:
     exit_code: int
     output: str
     summary_json: str  # the file the run wrote
+    report_dir: Path  # where it wrote the evaluation report
 
     @cached_property
     def summary(self) -> DemoSummary:
@@ -73,7 +78,8 @@ def short_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoRun]:
     try:
         exit_code = cli.main([*SHORT_RUN, "--summary", str(summary_path)], out=out)
         assert summary_path.exists(), out.getvalue()[-3000:]
-        yield DemoRun(exit_code, out.getvalue(), summary_path.read_text(encoding="utf-8"))
+        report_dir = summary_path.parent / "demo-report"
+        yield DemoRun(exit_code, out.getvalue(), summary_path.read_text(encoding="utf-8"), report_dir)
     finally:
         _wipe_moto()
         os.environ.clear()
@@ -265,6 +271,78 @@ def test_every_action_through_the_api_is_accepted_or_refused_by_the_lifecycle(sh
     assert sum(answers.values()) > 0
     assert all(200 <= status < 300 or status == 409 for status in answers), answers
     assert short_run.summary.people.unexpected_answers == []
+
+
+# --- the evaluation of the run's window --------------------------------------------------------------------------
+
+EVALUATION_CHECKS = (
+    "evaluation_report_stored",
+    "evaluation_covers_every_enterprise",
+    "evaluation_counts_the_demo_warnings",
+)
+
+
+def _evaluation(short_run: DemoRun) -> EvaluationSummary:
+    evaluation = short_run.summary.evaluation
+    assert evaluation is not None and evaluation.report_id is not None, short_run.output[-2000:]
+    return evaluation
+
+
+def test_the_duty_officer_evaluates_the_runs_window_through_the_api(short_run: DemoRun) -> None:
+    evaluation = _evaluation(short_run)
+    window = periods.custom(evaluation.start, evaluation.end)
+    assert evaluation.report_id == f"custom-{window.label}"
+    assert evaluation.start <= short_run.summary.timings.started_at.timestamp()  # before any warning
+    assert evaluation.answers == {"run": 201, "read": 200, "download_xlsx": 200, "download_html": 200}
+    assert evaluation.problem is None and evaluation.requested_by == "duty-01"
+    prefix = f"evaluations/custom/{window.label}/report"
+    assert {artifact: key.split("/", 3)[3] for artifact, key in evaluation.s3_keys.items()} == {
+        artifact: f"{prefix}.{artifact}" for artifact in ("json", "xlsx", "html")
+    }
+    assert all(evaluation.s3_versions[artifact] for artifact in evaluation.s3_keys)  # the bucket is versioned
+
+
+def test_the_evaluation_covers_every_enterprise_and_counts_the_runs_warnings(short_run: DemoRun) -> None:
+    summary, evaluation = short_run.summary, _evaluation(short_run)
+    assert evaluation.enterprises == len(load_seed().enterprises) and evaluation.missing_enterprises == []
+    assert evaluation.report_raised == evaluation.demo_raised
+    warnings = summary.warnings
+    assert sum(evaluation.report_raised.values()) == sum(warnings.by_peak_level.values()) + warnings.data_quality
+    assert sum(evaluation.bands.values()) == evaluation.enterprises
+    assert all(summary.check(name).passed for name in EVALUATION_CHECKS), summary.checks
+
+
+def test_the_summary_shows_the_best_and_the_worst_with_their_indicators(short_run: DemoRun) -> None:
+    evaluation = _evaluation(short_run)
+    ranked = [*evaluation.top, *evaluation.bottom]
+    assert [row.rank for row in evaluation.top] == [1, 2, 3]
+    assert evaluation.bottom[-1].rank == evaluation.enterprises
+    assert [row.score for row in ranked] == sorted((row.score for row in ranked), reverse=True)
+    policy = EvaluationPolicy()
+    assert all(row.band == band(row.score, policy).code for row in ranked)
+    worst = evaluation.bottom[-1]
+    assert worst.raised > 0 and worst.score < evaluation.top[0].score  # the run's warnings cost points
+    for row in ranked:
+        rates = (row.online, row.disposal, row.timeliness, row.false_alarm)
+        assert all(rate is None or 0 <= rate <= 1 for rate in rates), row
+        assert row.online is not None  # every device was expected online in the window
+    assert any(row.timeliness is not None for row in evaluation.bottom)  # stages settled: on time or missed
+
+
+def test_the_report_is_written_where_a_person_can_open_it(short_run: DemoRun) -> None:
+    import openpyxl
+
+    evaluation = _evaluation(short_run)
+    files = {artifact: Path(path) for artifact, path in evaluation.files.items()}
+    assert files == {kind: short_run.report_dir / f"report.{kind}" for kind in ("json", "xlsx", "html")}
+    sheet = openpyxl.load_workbook(files["xlsx"], read_only=True)["企业"]
+    names = [row[1] for row in sheet.iter_rows(min_row=3, values_only=True) if row and row[0] is not None]
+    assert len(names) == evaluation.enterprises
+    assert {row.name for row in [*evaluation.top, *evaluation.bottom]} <= set(names)
+    page = files["html"].read_text(encoding="utf-8")
+    assert all(row.name in page for row in [*evaluation.top, *evaluation.bottom])
+    assert "<svg" in page and "至" in page  # the charts, and the window's local times in the title
+    assert files["html"].name in short_run.output and files["xlsx"].name in short_run.output  # paths printed
 
 
 # --- the pieces, without a run -----------------------------------------------------------------------------------

@@ -6,11 +6,13 @@ from __future__ import annotations
 import time
 from urllib.parse import urlencode
 
+from chalicelib.adapters import presence
 from chalicelib.adapters.dynamo import DynamoStateStore
 from chalicelib.adapters.presence import DynamoOfflineState
 from chalicelib.domain.access import sectors_for_department
 from chalicelib.domain.state import DeviceState
 from chalicelib.services.ports import OfflineRecord
+from chalicelib.settings import Settings
 from tests.functional.api_fixtures import ApiEnv, Http, api_env, http
 
 ENT = "ent-e-hc-01"  # E-HC-01, hazchem, areas TJFTZ and GULIN
@@ -39,6 +41,7 @@ def test_each_role_lists_the_devices_of_its_scope(api_env: ApiEnv, http: Http) -
 
 
 def test_statuses_and_last_seen_times(api_env: ApiEnv, http: Http) -> None:
+    presence.bind(Settings.from_env())  # the offline records this test writes (the API binds them on first use)
     now = time.time()
     DynamoStateStore().save_device(DeviceState("HC01-T1-GT1", last_seq=1, last_ts=now - 30), last_seen=now - 30)
     DynamoStateStore().save_device(DeviceState("HC01-T1-GT2", last_seq=1, last_ts=now - 900), last_seen=now - 900)

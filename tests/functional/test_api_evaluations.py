@@ -129,3 +129,36 @@ def test_the_quarterly_schedule_evaluates_the_last_quarter(api_env: ApiEnv, http
     stored = http.get(f"/evaluations/quarter-{quarter.label}", DUTY)
     assert stored.status == 200 and stored.body["entry"]["requested_by"] == "system:schedule"
     assert json.dumps(stored.body["report"]["period"]["label"]) == f'"{quarter.label}"'
+
+
+def test_the_duty_centre_evaluates_a_custom_window_that_has_ended(api_env: ApiEnv, http: Http) -> None:
+    now = time.time()
+    raise_warning(api_env.registry, "E-FR-01", Level.ORANGE, raised_at=now - 600)
+    answer = http.post("/evaluations", DUTY, {"kind": "custom", "start": now - 900, "end": now - 1})
+    assert answer.status == 201, answer.body
+    window = periods.custom(now - 900, now - 1)
+    assert (answer.body["report_id"], answer.body["kind"]) == (f"custom-{window.label}", "custom")
+    assert answer.body["counts"]["warnings"] == 1  # last month's warnings are not in the window
+    stored = http.get(f"/evaluations/custom-{window.label}", EMERGENCY)
+    assert stored.status == 200 and stored.body["report"]["period"]["kind"] == "custom"
+    rows = {row["enterprise_id"]: row for row in stored.body["report"]["enterprises"]}
+    raised = rows["E-FR-01"]["tally"]["raised"]
+    assert (raised["orange"], sum(raised.values())) == (1, 1)
+    download = http.get(f"/evaluations/custom-{window.label}/download?format=html", DUTY)
+    with urllib.request.urlopen(download.body["url"], timeout=10) as response:
+        assert "至" in response.read().decode("utf-8")  # the window's local times, 起 至 止
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ({"kind": "custom", "start": 1_700_000_000, "end": 1_700_000_059}, "invalid_period"),  # under a minute
+        ({"kind": "custom", "start": 1_700_000_000, "end": 1_700_000_000 + 32 * 86400}, "invalid_period"),
+        ({"kind": "custom", "start": time.time() - 60, "end": time.time() + 3600}, "period_not_ended"),
+        ({"kind": "custom", "start": 1_700_000_000}, "invalid_request"),
+        ({"kind": "custom", "year": 2025, "start": 1_700_000_000, "end": 1_700_003_600}, "invalid_request"),
+        ({"kind": "month", "year": 2025, "number": 3, "start": 1_700_000_000}, "invalid_request"),
+    ],
+)
+def test_custom_windows_are_validated(http: Http, body: dict[str, object], code: str) -> None:
+    assert http.post("/evaluations", DUTY, body).code == code

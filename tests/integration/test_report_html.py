@@ -145,3 +145,17 @@ def test_the_charts_draw_in_headless_chromium(report: EvaluationReport, page: st
     worst_bands = {entry.band for entry in report.charts.worst}
     worst = {band: pixels_of(area["worst"], BAND_FILL[band]) for band in worst_bands}
     assert all(count > 500 for count in worst.values()), worst  # the bars and chips of the worst 20
+
+
+def test_a_custom_window_shows_its_times() -> None:
+    from chalicelib.domain.evaluation.periods import PeriodKind
+    from chalicelib.domain.evaluation.policy import EvaluationPolicy
+    from chalicelib.domain.evaluation.report import build_report
+    from tests.unit.test_evaluation_report import PROFILES, WARNINGS
+
+    start = periods.month(2025, 3).start + 8 * 3600 + 2412  # 2025-03-01 08:40:12 local
+    window = periods.custom(start, start + 198)
+    report = build_report(window, PeriodKind.CUSTOM, PROFILES, WARNINGS, [], {}, EvaluationPolicy(), 1.8e9)
+    page = render_html(report).decode("utf-8")
+    assert "（2025年3月1日 08:40:12 至 08:43:30）安全风险监测预警评估报告" in page
+    assert "评估周期：2025-03-01 08:40:12 至 2025-03-01 08:43:30" in page

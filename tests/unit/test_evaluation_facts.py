@@ -77,6 +77,21 @@ def test_a_scheduled_run_evaluates_the_last_complete_period(kind: PeriodKind, no
     assert periods.last_complete(kind, utc(now)).label == label
 
 
+def test_a_custom_window_is_whole_seconds_labelled_by_its_local_times() -> None:
+    window = periods.custom(utc("2025-03-01T00:40:12.7"), utc("2025-03-01T00:43:30.2"))
+    assert (window.kind, window.label) == (PeriodKind.CUSTOM, "20250301T084012-20250301T084330")
+    assert (window.start, window.end) == (utc("2025-03-01T00:40:12"), utc("2025-03-01T00:43:30"))
+    assert periods.custom_of_label(window.label) == window
+    with pytest.raises(ValueError):
+        periods.custom_of_label("20250301T084330-20250301T084012")  # ends before it starts
+    with pytest.raises(ValueError):
+        periods.containing(PeriodKind.CUSTOM, window.start)
+    # the day it falls in is its day (its device-days count), though the window begins after local midnight
+    days = (date(2025, 2, 28), date(2025, 3, 1), date(2025, 3, 2))
+    assert [window.contains_day(day) for day in days] == [False, True, False]
+    assert [periods.month(2025, 3).contains_day(day) for day in (*days[:1], date(2025, 3, 31))] == [False, True]
+
+
 def test_a_period_is_half_open() -> None:
     march = periods.month(2025, 3)
     assert march.contains(march.start) and not march.contains(march.end) and march.contains(march.end - 1)

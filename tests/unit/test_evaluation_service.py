@@ -20,8 +20,10 @@ from chalicelib.domain.lifecycle import Actor, Role
 from chalicelib.domain.policy import RoutingPolicy
 from chalicelib.domain.sectors import Sector
 from chalicelib.services.evaluation import (
+    CUSTOM_MAX_S,
     DomainReportRenderer,
     EvaluationService,
+    custom_period,
     period_of,
     period_of_id,
     report_id,
@@ -165,7 +167,17 @@ def test_invalid_periods(kind: PeriodKind, number: int | None) -> None:
 
 
 @pytest.mark.parametrize(
-    "value", ["month-2025-3", "month-2025-Q1", "quarter-2025-03", "week-2025-01", "year-2025-1"]
+    "value",
+    [
+        "month-2025-3",
+        "month-2025-Q1",
+        "quarter-2025-03",
+        "week-2025-01",
+        "year-2025-1",
+        "custom-20250230T000000-20250301T000000",  # no 30 February
+        "custom-20250301T000000",
+        "custom-2025-03-01",
+    ],
 )
 def test_malformed_report_ids_name_no_period(value: str) -> None:
     assert period_of_id(value) is None
@@ -182,6 +194,46 @@ def test_duty_and_admins_run_on_demand(actor: Actor) -> None:
 def test_other_roles_may_not_run(actor: Actor) -> None:
     with pytest.raises(Forbidden):
         Rig().service.request(actor, PeriodKind.MONTH, 2025, 3)
+
+
+def test_a_custom_window_is_run_on_demand_with_what_happened_in_it() -> None:
+    rig = Rig()
+    start, end = MARCH.start + 86400 - 30.5, MARCH.start + 86400 + 180.9  # around W-march's raise
+    entry = rig.service.request_custom(DUTY, start, end)
+    assert entry.report_id == "custom-20250301T235929-20250302T000300"  # whole seconds, local times
+    assert (entry.kind, entry.start, entry.end) == ("custom", MARCH.start + 86400 - 31, MARCH.start + 86400 + 180)
+    assert entry.counts["warnings"] == 1
+    assert period_of_id(entry.report_id) == custom_period(start, end)
+    _entry, document = rig.service.read(EMERGENCY, entry.report_id)
+    assert document["period"]["kind"] == "custom"
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "code"),
+    [
+        (NOW - 59, NOW, "invalid_period"),  # shorter than a minute
+        (NOW - CUSTOM_MAX_S - 1, NOW, "invalid_period"),  # longer than 31 days
+        (NOW, NOW - 3600, "invalid_period"),  # ends before it starts
+        (NOW - 3600, NOW + 1, "period_not_ended"),
+    ],
+)
+def test_custom_windows_are_bounded_and_ended(start: float, end: float, code: str) -> None:
+    rig = Rig()
+    with pytest.raises(ValidationFailed) as caught:
+        rig.service.request_custom(DUTY, start, end)
+    assert caught.value.code == code
+    assert rig.archive.calls["store"] == 0
+
+
+def test_a_custom_window_is_not_named_by_a_year_and_number() -> None:
+    with pytest.raises(ValidationFailed):
+        period_of(PeriodKind.CUSTOM, 2025, 3)
+
+
+@pytest.mark.parametrize("actor", [ENTERPRISE, REGULATOR, AREA, EMERGENCY])
+def test_other_roles_may_not_run_a_custom_window(actor: Actor) -> None:
+    with pytest.raises(Forbidden):
+        Rig().service.request_custom(actor, NOW - 3600, NOW)
 
 
 def _rows(rig: Rig, actor: Actor) -> Any:

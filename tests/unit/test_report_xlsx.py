@@ -13,7 +13,7 @@ import pytest
 from openpyxl.worksheet.worksheet import Worksheet
 
 from chalicelib.domain.evaluation import periods
-from chalicelib.domain.evaluation.periods import PeriodKind
+from chalicelib.domain.evaluation.periods import PeriodKind, period_zh
 from chalicelib.domain.evaluation.policy import EvaluationPolicy
 from chalicelib.domain.evaluation.report import EvaluationReport, build_report
 from chalicelib.reports.columns import BAND_FILL, ENTERPRISE_COLUMNS, ROLLUP_COLUMNS
@@ -262,3 +262,13 @@ def test_a_scoped_report_and_an_empty_one_render(report: EvaluationReport) -> No
     assert own["行业"].cell(3, 1).value is None and own["行业"].cell(4, 1).value == "全区"
     empty = build_report(MARCH, PeriodKind.MONTH, [], [], [], {}, EvaluationPolicy(), 0.0)
     assert openpyxl.load_workbook(io.BytesIO(render_xlsx(empty))).sheetnames == SHEETS
+
+
+def test_a_custom_window_is_titled_by_its_local_times() -> None:
+    start = periods.month(2025, 3).start + 8 * 3600  # 2025-03-01 08:00 local
+    assert period_zh(periods.custom(start + 2412, start + 2610)) == "（2025年3月1日 08:40:12 至 08:43:30）"
+    assert period_zh(periods.custom(start, start + 2 * 86400)) == "（2025年3月1日 08:00:00 至 3月3日 08:00:00）"
+    window = periods.custom(start, start + 3600)
+    report = build_report(window, PeriodKind.CUSTOM, PROFILES, WARNINGS, [], {}, EvaluationPolicy(), window.end)
+    title = openpyxl.load_workbook(io.BytesIO(render_xlsx(report)))["企业"]["A1"].value
+    assert str(title).startswith("（2025年3月1日 08:00:00 至 09:00:00）安全风险监测预警评估报告"), title
