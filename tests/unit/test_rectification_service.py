@@ -6,6 +6,7 @@ items."""
 from __future__ import annotations
 
 import json
+from datetime import date
 
 import pytest
 
@@ -292,3 +293,13 @@ def test_a_notice_that_cannot_be_queued_does_not_undo_the_step(world: World) -> 
     world.service._jobs = Refusing()  # type: ignore[assignment]
     assert world.service.answer(ENT, rid, "已整改").status is RectificationStatus.ANSWERED
     assert world.service.get(ENT, rid).status is RectificationStatus.ANSWERED
+
+
+def test_a_custom_window_is_named_by_its_local_days_in_the_texts() -> None:
+    from chalicelib.domain.evaluation.periods import local_midnight
+    from chalicelib.services.rectification import sms_period
+
+    march_1 = local_midnight(date(2025, 3, 1))
+    assert sms_period(periods.custom(march_1 + 8 * 3600, march_1 + 9 * 3600)) == "03-01"
+    assert sms_period(periods.custom(march_1, march_1 + 2 * 86400)) == "03-01至03-02"  # the end is exclusive
+    assert sms_period(MARCH) == "2025年3月"
