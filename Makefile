@@ -43,6 +43,8 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.timers
 	$(BIN)/python -m bench.offline
 	$(BIN)/python -m bench.delivery
+	$(BIN)/python -m bench.evaluation
+	$(BIN)/python -m bench.publication
 
 clean:
 	rm -rf $(VENV) build .mypy_cache .ruff_cache .pytest_cache .hypothesis
