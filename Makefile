@@ -19,11 +19,13 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy chalicelib app.py local bench
 
-# Two workers, one test module each at a time (module fixtures own a moto server each): the e2e tier spends much of
-# its time waiting on real-time deadlines, which the other worker fills. TEST_WORKERS=0 runs in one process.
+# Everything but the e2e tier on two workers, one test module each at a time (module fixtures own a moto server
+# each); then the e2e tier alone in one process: its scenarios run on real-time deadlines and must not share the
+# cores with another worker on a busy machine. TEST_WORKERS=0 runs the first part in one process too.
 TEST_WORKERS ?= 2
 test: lint typecheck
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not e2e"
+	$(BIN)/python -m pytest -m e2e
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit
