@@ -114,6 +114,7 @@ def ingest_service(
     from chalicelib.adapters.errors import is_transient
     from chalicelib.adapters.notify import SnsNotifier
     from chalicelib.adapters.presence import DynamoPresenceLedger
+    from chalicelib.adapters.stream_log import KinesisStreamLog
     from chalicelib.services.declarations import OpenDeclarations
 
     bind_declarations(settings)
@@ -138,6 +139,8 @@ def ingest_service(
         # last sign of life per device in the container, one summary per shard and minute (docs/offline-watch.md)
         presence=PresenceTracker(DynamoPresenceLedger(), PresencePolicy(), uuid.uuid4().hex, clock),
         declarations=OpenDeclarations(DynamoDeclarationStore(), clock),  # suppression, 失真 (docs/declarations.md)
+        # a cold container reads back what its predecessor's cache may have held (docs/decisions.md)
+        stream_log=KinesisStreamLog(_client("kinesis", settings), settings.device_stream),
     )
 
 

@@ -59,6 +59,17 @@ class DeviceStateItem(Model):
     version = VersionAttribute()
 
 
+class ShardCheckpointItem(Model):
+    """In the device-state table under `SHARD#{shard id}`: the stream sequence through which every record applied
+    on the shard is in the stored device states (docs/decisions.md "What a container restart loses")."""
+
+    class Meta:
+        table_name = "unbound"
+
+    device_id = UnicodeAttribute(hash_key=True)
+    sequence = UnicodeAttribute()
+
+
 class UnitStateItem(Model):
     class Meta:
         table_name = "unbound"
@@ -272,6 +283,7 @@ class QuarantineItem(Model):
 
 _BINDINGS: tuple[tuple[type[Model], str], ...] = (
     (DeviceStateItem, "table_device_state"),
+    (ShardCheckpointItem, "table_device_state"),
     (UnitStateItem, "table_unit_state"),
     (RegistryItem, "table_registry"),
     (WarningItem, "table_warning"),
@@ -342,6 +354,15 @@ class DynamoStateStore:
                 raise ConcurrentUpdateError(state.unit_id) from exc
             raise
         state.version = int(item.version or 0)
+
+    def load_checkpoint(self, shard_id: str) -> str | None:
+        try:
+            return str(ShardCheckpointItem.get(f"SHARD#{shard_id}", consistent_read=True).sequence)
+        except DoesNotExist:
+            return None
+
+    def save_checkpoint(self, shard_id: str, sequence: str) -> None:
+        ShardCheckpointItem(f"SHARD#{shard_id}", sequence=sequence).save()
 
 
 class DynamoRegistry:

@@ -74,6 +74,7 @@ if TYPE_CHECKING:
         Registry,
         RegistryRepository,
         StateStore,
+        StreamEntry,
         Timers,
         UserDirectory,
         WarningListings,
@@ -248,6 +249,7 @@ class FakeStates(Fake):
         self.devices: dict[str, tuple[str, int]] = {}  # device id -> (state JSON, version)
         self.last_seen: dict[str, float] = {}
         self.units: dict[str, tuple[str, int]] = {}
+        self.checkpoints: dict[str, str] = {}  # shard -> sequence
 
     def load_devices(self, device_ids: Iterable[str]) -> dict[str, DeviceState]:
         with self._call("load_devices"):
@@ -269,6 +271,14 @@ class FakeStates(Fake):
             version = self._checked(self.units, state.unit_id, state.version)
             self.units[state.unit_id] = (state.dumps(), version)
         state.version = version
+
+    def load_checkpoint(self, shard_id: str) -> str | None:
+        with self._call("load_checkpoint"):
+            return self.checkpoints.get(shard_id)
+
+    def save_checkpoint(self, shard_id: str, sequence: str) -> None:
+        with self._call("save_checkpoint"):
+            self.checkpoints[shard_id] = sequence
 
     def device(self, device_id: str) -> DeviceState | None:
         """The device's state as stored (None: never written)."""
@@ -561,6 +571,24 @@ class FakeQuarantine(Fake):
 
     def reasons(self) -> Counter[str]:
         return Counter(row.reason for row in self.rows.values())
+
+
+class FakeStreamLog(Fake):
+    """The device stream's shards as lists: what was put on them, read back by arrival and sequence."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.shards: dict[str, list[StreamEntry]] = {}
+
+    def put(self, shard_id: str, entry: StreamEntry) -> None:
+        self.shards.setdefault(shard_id, []).append(entry)
+
+    def read(self, shard_id: str, after_sequence: str, before_sequence: str) -> Iterator[StreamEntry]:
+        with self._call("read"):
+            entries = self.shards.get(shard_id, [])
+            after, before = int(after_sequence), int(before_sequence)
+            found = [entry for entry in entries if after < int(entry.sequence) < before]
+        return iter(found)
 
 
 class FakeNotifier(Fake):

@@ -11,6 +11,7 @@ processing clock, and each delivery is claimed before it is sent (docs/decisions
 from __future__ import annotations
 
 import base64
+import math
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -47,6 +48,8 @@ from chalicelib.services.ports import (
     QuarantinedMessage,
     Registry,
     StateStore,
+    StreamEntry,
+    StreamLog,
     WarningStore,
     Workflow,
 )
@@ -162,6 +165,8 @@ class IngestService:
         jobs: DeliveryJobs | None = None,
         presence: PresenceTracker | None = None,
         declarations: Callable[[], Sequence[Declaration]] | None = None,
+        stream_log: StreamLog | None = None,
+        checkpoint_s: float = 60.0,
     ) -> None:
         self.presence = presence  # last sign of life per device, summarised per shard and minute
         self._declarations = declarations  # the open outage declarations (docs/declarations.md), cached
@@ -184,6 +189,16 @@ class IngestService:
         self._persisted_at: dict[str, float] = {}  # device -> when its state was last written by this container
         self._cache: dict[str, DeviceState] = {}
         self._cache_size = cache_size
+        # what a container restart loses and how the next one gets it back (docs/decisions.md): the shards this
+        # container has caught up on, the applied records only its cache holds (device -> shard, first sequence,
+        # since when), and per shard the checkpoint it last wrote and when
+        self._stream_log = stream_log
+        self._checkpoint_s = checkpoint_s
+        self._caught_up: set[str] = set()
+        self._unwritten: dict[str, tuple[str, int, float]] = {}
+        self._checkpoints: dict[str, tuple[int, float]] = {}
+        self._tails: dict[str, int] = {}  # shard -> the last record handled
+        self._written: set[str] = set()  # device states written by the current batch
         self.totals: Counter[str] = Counter()  # since the container started: received, graded, quarantined...
 
     def handle(self, records: Sequence[IngestRecord]) -> IngestReport:
@@ -191,6 +206,7 @@ class IngestService:
         warnings with their events and deliveries, then unit states, then device states last (a retry regrades
         from the stored state and meets idempotent warning, event and delivery writes)."""
         now = self._clock()
+        self._written.clear()
         report = IngestReport(received=len(records))
         items = [self._decode(record, now if record.arrival_s is None else record.arrival_s) for record in records]
 
@@ -199,6 +215,7 @@ class IngestService:
         claimed |= {item.topic_device for item in items if item.presence is not None and item.topic_device}
         snapshots: dict[str, tuple[str, int]] = {}
         try:
+            self._catch_up(records)
             registrations = self._registry.devices(claimed)
             states = self._load_states([device for device in claimed if device in registrations])
             snapshots = {device: (state.dumps(), state.version) for device, state in states.items()}
@@ -235,6 +252,8 @@ class IngestService:
                 extra={"retry": sorted(failed | retry), "stale": sorted(stale), "poisoned": sorted(poisoned)},
             )
         unsettled = failed | retry | stale | poisoned
+        self._note_unwritten(devices, unsettled, now)
+        self._keep_checkpoint(records, now)
         self._count(report, settled=[c for d, g in devices.items() if d not in unsettled for c in g.changes])
         return report
 
@@ -245,6 +264,8 @@ class IngestService:
             if self._write_state(state):
                 self._persisted_at[device] = self._clock()
                 written += 1
+        for shard, tail in list(self._tails.items()):
+            self._save_checkpoint(shard, self._checkpoint_of(shard, tail), self._clock())
         return written
 
     # --- presence (docs/offline-watch.md) ---------------------------------------------------------------------
@@ -294,13 +315,128 @@ class IngestService:
                     self._evict(device)
         return {device: cache[device] for device in device_ids}
 
+    # --- what a container restart loses (docs/decisions.md) ----------------------------------------------------
+
+    @traced("ingest.catch_up")
+    def _catch_up(self, records: Sequence[IngestRecord]) -> None:
+        """On this container's first batch of a shard: read the shard back from its checkpoint to the batch and
+        regrade, into the stored states, what a container that stopped without writing its cache left out
+        (coalesced watermarks and rolling sums). Their warnings, events and deliveries were recorded when they were
+        first graded (the event source had checkpointed them): regrading rebuilds the states only."""
+        first = records[0] if records else None
+        if self._stream_log is None or first is None or first.sequence is None or not first.shard_id:
+            return
+        shard = first.shard_id
+        if shard in self._caught_up:
+            return
+        after = self._states.load_checkpoint(shard)
+        backlog: dict[str, list[StreamEntry]] = {}
+        if after is not None and int(after) < first.sequence - 1:
+            try:
+                for entry in self._stream_log.read(shard, after, first.record_id):
+                    backlog.setdefault(entry.partition_key, []).append(entry)
+            except Exception as exc:
+                if self._is_transient(exc):
+                    raise  # the batch goes back and its retry reads again
+                logger.exception(
+                    "reading the shard back failed: states start from the store", extra={"shard": shard}
+                )
+                swallowed("ingest.catch_up")
+                backlog = {}
+        if backlog:
+            try:
+                self._regrade_backlog(shard, backlog)
+            except Exception:
+                self._forget(backlog)  # half caught up: the retry starts again from the store
+                raise
+        self._caught_up.add(shard)
+        # the first batch writes one at once: a container may not live a minute, and a successor finding none
+        # would have nothing to read back from
+        self._checkpoints.setdefault(shard, (int(after) if after is not None else -1, -math.inf))
+        count("CatchUpRecordsRead", sum(len(entries) for entries in backlog.values()))
+
+    def _regrade_backlog(self, shard: str, backlog: dict[str, list[StreamEntry]]) -> None:
+        """Grade each device's records the stored state lacks into the state alone (changes, rejections and unit
+        notes are dropped: the stored units already have them; grading runs on copies). A caught-up state counts
+        as unwritten until it is written."""
+        registrations = self._registry.devices(backlog)
+        states = self._load_states([device for device in backlog if device in registrations])
+        units = self._states.load_units({registrations[device].unit_id for device in states})
+        now, applied = self._clock(), 0
+        for device, state in states.items():
+            missed = [entry for entry in backlog[device] if int(entry.sequence) > state.last_record]
+            if not missed or state.last_record < 0:
+                continue  # nothing left out, or a state no record was ever applied to (a first deployment)
+            unit = units[registrations[device].unit_id]
+            scratch_units = {unit.unit_id: UnitState.loads(unit.unit_id, unit.dumps(), unit.version)}
+            for entry in missed:
+                record = IngestRecord(entry.sequence, entry.data, entry.arrival_s, shard)
+                item = self._decode(record, entry.arrival_s)
+                self._grade(item, registrations, {device: state}, scratch_units, IngestReport(), {})
+            state.dirty = True
+            self._unwritten.setdefault(device, (shard, int(missed[0].sequence), now))
+            applied += len(missed)
+        logger.info(
+            "cold start: shard read back", extra={"shard": shard, "devices": len(backlog), "applied": applied}
+        )
+        count("CatchUpRecordsApplied", applied)
+
+    def _note_unwritten(self, devices: dict[str, _Device], unsettled: set[str], now: float) -> None:
+        """Applied records whose device state was not written (coalesced) hold the shard's checkpoint back; a
+        state left unwritten for a flush interval (its device stopped reporting) is written now."""
+        for device, group in devices.items():
+            if device in unsettled or device in self._written or group.first.sequence is None:
+                continue
+            self._unwritten.setdefault(device, (group.first.shard_id, group.first.sequence, now))
+        for device in [d for d, (_, _, since) in self._unwritten.items() if now - since >= self._flush_s]:
+            state = self._cache.get(device)
+            try:
+                if state is None or not self._write_state(state):
+                    self._unwritten.pop(device, None)  # gone, or the store has a newer state
+                    continue
+            except Exception as exc:
+                if not self._is_transient(exc):
+                    raise
+                swallowed("ingest.overdue_state")
+                continue
+            self._persisted_at[device] = now
+
+    def _keep_checkpoint(self, records: Sequence[IngestRecord], now: float) -> None:
+        """Once a minute per shard: the sequence through which every applied record is in the stored states."""
+        last = records[-1] if records else None
+        if last is None or last.sequence is None or last.shard_id not in self._checkpoints:
+            return
+        shard = last.shard_id
+        self._tails[shard] = last.sequence
+        if now - self._checkpoints[shard][1] < self._checkpoint_s:
+            return
+        self._save_checkpoint(shard, self._checkpoint_of(shard, last.sequence), now)
+
+    def _checkpoint_of(self, shard: str, last: int) -> int:
+        held = [sequence for device_shard, sequence, _ in self._unwritten.values() if device_shard == shard]
+        return min(held) - 1 if held else last
+
+    def _save_checkpoint(self, shard: str, sequence: int, now: float) -> None:
+        if sequence == self._checkpoints.get(shard, (-1, 0.0))[0] or sequence < 0:
+            self._checkpoints[shard] = (self._checkpoints.get(shard, (-1, now))[0], now)
+            return
+        try:
+            self._states.save_checkpoint(shard, str(sequence))
+        except Exception as exc:
+            if not self._is_transient(exc):
+                raise
+            swallowed("ingest.checkpoint")  # an older checkpoint only means a longer read-back
+            return
+        self._checkpoints[shard] = (sequence, now)
+
     def _evict(self, device: str) -> None:
         """Drop a device from the cache, writing first what only the cache knows (its coalesced watermark and
         rolling memory); a lost race means the store is newer already."""
         state = self._cache.pop(device)
-        if device in self._persisted_at:
+        if state.dirty or device in self._persisted_at:
             self._write_state(state)
         self._persisted_at.pop(device, None)
+        self._unwritten.pop(device, None)
 
     def _write_state(self, state: DeviceState) -> bool:
         try:
@@ -308,6 +444,8 @@ class IngestService:
         except ConcurrentUpdateError:
             return False
         state.dirty = False
+        self._written.add(state.device_id)
+        self._unwritten.pop(state.device_id, None)
         return True
 
     def _restore(self, snapshots: dict[str, tuple[str, int]]) -> None:
@@ -318,6 +456,7 @@ class IngestService:
         for device in devices:
             self._cache.pop(device, None)
             self._persisted_at.pop(device, None)
+            self._unwritten.pop(device, None)
 
     def _count(self, report: IngestReport, settled: list[WarningChange]) -> None:
         """Totals since the container started, and this batch's metrics: warnings only for the devices whose

@@ -110,6 +110,30 @@ class StateStore(Protocol):
 
     def save_unit(self, state: UnitState) -> None: ...
 
+    def load_checkpoint(self, shard_id: str) -> str | None:
+        """The stream sequence through which every record applied on the shard is in the stored states."""
+        ...
+
+    def save_checkpoint(self, shard_id: str, sequence: str) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class StreamEntry:
+    """One record read back from the device stream: the stream is the log, the stored states a checkpoint."""
+
+    sequence: str  # the Kinesis sequence number
+    partition_key: str  # the device id (the topic rule's `${topic(4)}`, the lifecycle rule's `${clientId}`)
+    data: bytes
+    arrival_s: float  # approximateArrivalTimestamp
+
+
+class StreamLog(Protocol):
+    """The device stream read back (docs/decisions.md "What a container restart loses")."""
+
+    def read(self, shard_id: str, after_sequence: str, before_sequence: str) -> Iterable[StreamEntry]:
+        """The shard's records after `after_sequence` and before `before_sequence`, in order."""
+        ...
+
 
 class WarningStore(Protocol):
     """The warnings as the engine changes them: each change applied once, and logged, under redelivery."""

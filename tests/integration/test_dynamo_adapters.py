@@ -10,6 +10,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+import boto3
 import pytest
 
 from chalicelib.adapters import dynamo
@@ -20,6 +21,7 @@ from chalicelib.adapters.dynamo import (
     DynamoWarningStore,
     WarningItem,
 )
+from chalicelib.adapters.stream_log import KinesisStreamLog
 from chalicelib.domain.changes import ChangeKind, WarningChange
 from chalicelib.domain.clock import SHANGHAI
 from chalicelib.domain.levels import Level, Sector
@@ -174,6 +176,38 @@ def test_unit_state_round_trips_and_a_stale_save_loses_the_race(states: DynamoSt
     states.save_unit(first["U-RACE-1"])
     with pytest.raises(ConcurrentUpdateError):
         states.save_unit(stale)
+
+
+def test_a_shards_checkpoint_round_trips_and_is_none_until_written(
+    states: DynamoStateStore,
+) -> None:
+    assert states.load_checkpoint("shardId-000000000007") is None
+    states.save_checkpoint("shardId-000000000007", "49590000000000000000000000000000000000000000000000000012")
+    states.save_checkpoint("shardId-000000000007", "49590000000000000000000000000000000000000000000000000042")
+
+    assert (
+        states.load_checkpoint("shardId-000000000007")
+        == "49590000000000000000000000000000000000000000000000000042"
+    )
+
+
+def test_the_stream_log_reads_a_shard_back_between_two_sequence_numbers_in_order(infra: Provisioned) -> None:
+    """The catch-up's read-back (docs/decisions.md "What a container restart loses") on moto's Kinesis."""
+    kinesis = boto3.client("kinesis", region_name=infra.region, endpoint_url=infra.endpoint_url)
+    stream = infra.stream_name
+    put = [
+        kinesis.put_record(StreamName=stream, Data=f"r{n}".encode(), PartitionKey=f"D{n % 3}", ExplicitHashKey="0")
+        for n in range(12)
+    ]
+    shard = put[0]["ShardId"]
+    log = KinesisStreamLog(kinesis, stream)
+
+    read = list(log.read(shard, put[2]["SequenceNumber"], put[9]["SequenceNumber"]))
+
+    assert [entry.data for entry in read] == [f"r{n}".encode() for n in range(3, 9)]
+    assert [entry.partition_key for entry in read] == [f"D{n % 3}" for n in range(3, 9)]
+    assert all(entry.arrival_s > 0 for entry in read)
+    assert list(log.read(shard, put[11]["SequenceNumber"], str(int(put[11]["SequenceNumber"]) + 1))) == []
 
 
 # --- registry ----------------------------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ import json
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -49,6 +50,7 @@ from tests.integration.ingest_harness import (
     batches,
     deliver,
     differences,
+    onto_the_stream,
     open_platform,
     stream_record,
 )
@@ -164,7 +166,9 @@ def scripted_stream(platform: Platform, start_s: float) -> ScriptedStream:
     closing_batch = 0
     for part in (messages, closing):  # the closing round in batches of its own, a quarter of an hour later
         closing_batch = len(cut)
-        records = [stream_record(m.topic, m.payload, m.at + ARRIVAL_LAG_S) for m in part]
+        records = onto_the_stream(
+            platform, [stream_record(m.topic, m.payload, m.at + ARRIVAL_LAG_S) for m in part]
+        )
         sent.update((record.sequence_number, message) for record, message in zip(records, part, strict=True))
         cut.extend(batches(records, BATCH_SIZE))
     return ScriptedStream(cut, [batch[-1].arrival_s + POLL_LAG_S for batch in cut], sent, closing_batch)
@@ -567,14 +571,22 @@ def test_a_restart_right_after_a_fire_alarm_still_raises_the_unconfirmed_alarm_l
 
 def test_a_restart_after_every_other_batch_records_and_tells_what_a_clean_run_does(rig: Rig) -> None:
     """A container dropped without warning loses what only its cache held: the watermarks and rolling sums
-    coalesced since the state's last write (docs/decisions.md "Sector memory"). Everything people see and every
-    record of a warning must still equal the clean run's; device states must agree on their risks and durable
-    memory; the only rows allowed to be missing are `replayed` rows of device replays whose original was inside
-    the coalescing window (such a replay is regraded from the older state to the same effect, which the stores
-    absorb). Recovering the rest exactly on a cold start needs replaying the shard from the state's
-    stream sequence (not done yet: docs/decisions.md)."""
+    coalesced since the state's last write. The next container reads the shard back from before its first batch
+    and regrades what the stored states lack (docs/decisions.md "What a container restart loses"), so every table
+    (device states included), publication and SMS equals the clean run's."""
     batches_count = len(rig.stream.batches)
-    run = play(Plan(restart_after=frozenset(range(0, batches_count, 2))))(rig.platform, rig.stream, None)
+
+    assert_same_as_clean(rig, play(Plan(restart_after=frozenset(range(0, batches_count, 2)))))
+
+
+def test_a_restart_whose_successor_cannot_read_the_shard_back_still_tells_people_once(rig: Rig) -> None:
+    """Without the read-back (the stream unreadable: a fault the handler logs and counts) a restart loses only the
+    coalesced watermarks and rolling sums: everything people see and every record of a warning still equals the
+    clean run's, the device states agree on their risks and durable memory, and the only rows allowed to be
+    missing are `replayed` rows of device replays whose original was inside the coalescing window."""
+    batches_count = len(rig.stream.batches)
+    with unreadable_stream():
+        run = play(Plan(restart_after=frozenset(range(0, batches_count, 2))))(rig.platform, rig.stream, None)
     clean = rig.clean.final
 
     assert (run.final.told, run.final.sms) == (clean.told, clean.sms)
@@ -592,6 +604,19 @@ def test_a_restart_after_every_other_batch_records_and_tells_what_a_clean_run_do
     for device, item in clean.items("device-state").items():
         restarted = run.final.items("device-state")[device]
         assert _graded_memory(device, item) == _graded_memory(device, restarted), device
+
+
+@contextmanager
+def unreadable_stream() -> Iterator[None]:
+    """Every read-back of the stream fails as a bug would (not a transient fault: that would retry the batch)."""
+    from chalicelib.adapters import stream_log
+
+    def broken(*_: Any, **__: Any) -> Iterator[Any]:
+        raise RuntimeError("the stream cannot be read back")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(stream_log.KinesisStreamLog, "read", broken)
+        yield
 
 
 MODELS = sector_models(build_policy({}))

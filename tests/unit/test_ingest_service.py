@@ -15,7 +15,7 @@ import base64
 import json
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,12 +35,13 @@ from chalicelib.services.fakes import (
     FakeQuarantine,
     FakeRegistry,
     FakeStates,
+    FakeStreamLog,
     FakeWarnings,
     FakeWorkflow,
     is_transient,
 )
 from chalicelib.services.ingest import IngestRecord, IngestReport, IngestService
-from chalicelib.services.ports import ConcurrentUpdateError, SmsUnavailable, SmsUnavailableReason
+from chalicelib.services.ports import ConcurrentUpdateError, SmsUnavailable, SmsUnavailableReason, StreamEntry
 from chalicelib.services.workflow import WorkflowTimers
 
 T0 = 1_795_000_000.0
@@ -95,20 +96,23 @@ class World:
 
     def container(self, workflow: Any = None) -> IngestService:
         """A cold container: nothing in memory but what the ports hold."""
-        return IngestService(
-            engine=build_engine(POLICY),
-            policy=POLICY,
-            registry=self.registry,
-            states=self.states,
-            warnings=self.warnings,
-            quarantine=self.quarantine,
-            notifier=self.notifier,
-            deliveries=self.ledger,
-            workflow=workflow or self.workflow,
-            clock=lambda: self.now,
-            is_transient=is_transient,
-            jobs=self.delivery,
-        )
+        return IngestService(**self.arguments(workflow))
+
+    def arguments(self, workflow: Any = None) -> dict[str, Any]:
+        return {
+            "engine": build_engine(POLICY),
+            "policy": POLICY,
+            "registry": self.registry,
+            "states": self.states,
+            "warnings": self.warnings,
+            "quarantine": self.quarantine,
+            "notifier": self.notifier,
+            "deliveries": self.ledger,
+            "workflow": workflow or self.workflow,
+            "clock": lambda: self.now,
+            "is_transient": is_transient,
+            "jobs": self.delivery,
+        }
 
     def only_warning(self) -> WarningRecord:
         [record] = self.warnings.records.values()
@@ -634,3 +638,127 @@ def test_each_record_is_accounted_for() -> None:
 
     accounted = report.graded + sum(report.quarantined.values()) + report.redelivered
     assert accounted == report.received == len(batch) and report.failed_record_ids == []
+
+
+# --- a cold container's catch-up (docs/decisions.md "What a container restart loses") ---------------------------
+
+SHARD = "shardId-000000000000"
+
+
+def on_the_stream(stream: FakeStreamLog, *records: IngestRecord) -> list[IngestRecord]:
+    """The records as the event source hands them over (with their shard), put on the stream for a read-back."""
+    placed = [replace(record, shard_id=SHARD) for record in records]
+    for record in placed:
+        device = json.loads(record.data)["topic_device"]
+        assert record.arrival_s is not None
+        stream.put(SHARD, StreamEntry(record.record_id, device, record.data, record.arrival_s))
+    return placed
+
+
+def reading_container(world: World, stream: FakeStreamLog) -> IngestService:
+    """A cold container that reads the shard back (`stream_log`)."""
+    return IngestService(**{**world.arguments(), "stream_log": stream})
+
+
+def dying_container(world: World, stream: FakeStreamLog) -> list[IngestRecord]:
+    """Container A grades GT1's readings 1 to 3 (its state written at first sight, then coalesced), keeps the
+    shard's checkpoint a minute later, and dies without writing its cache; what it was handed."""
+    records = on_the_stream(stream, reading(1), reading(2), reading(3))
+    dying = reading_container(world, stream)
+    dying.handle(records[:1])
+    world.now += 61
+    dying.handle(records[1:])
+    return records
+
+
+def test_a_container_that_died_without_writing_its_cache_is_caught_up_from_the_stream() -> None:
+    """Container B reads the shard back from the checkpoint, so a replay of A's last reading is `replayed`, as in
+    one container, and B's state is A's."""
+    world, stream = World(), FakeStreamLog()
+    dying_container(world, stream)
+    stored = world.states.device(GT1)
+    assert stored is not None and stored.last_record == 1  # what a hard restart leaves: the first sight only
+    assert world.states.checkpoints == {SHARD: "1"}  # reading 2 is applied, not written
+
+    [replay] = on_the_stream(stream, reading(4, at=T0 + 3, seq=3))
+    successor = reading_container(world, stream)
+    report = successor.handle([replay])
+
+    assert report.quarantined == Counter({"replayed": 1}) and report.graded == 0
+    assert stream.calls["read"] == 1
+    successor.flush()
+    stored = world.states.device(GT1)
+    assert stored is not None and (stored.last_record, stored.last_ts, stored.last_seq) == (3, T0 + 3, 3)
+
+
+def test_without_the_read_back_a_cold_container_starts_from_the_stored_state() -> None:
+    """The same story with no read-back: the replay is graded as new (what the catch-up exists to prevent)."""
+    world, stream = World(), FakeStreamLog()
+    dying_container(world, stream)
+
+    [replay] = on_the_stream(stream, reading(4, at=T0 + 3, seq=3))
+    report = world.container().handle([replay])
+
+    assert report.graded == 1 and not report.quarantined
+
+
+def test_a_container_that_stopped_cleanly_leaves_nothing_to_read_back() -> None:
+    world, stream = World(), FakeStreamLog()
+    records = on_the_stream(stream, *(reading(n, device=GT1 if n % 2 else GT2) for n in range(1, 9)))
+    graceful = reading_container(world, stream)
+    graceful.handle(records[:4])
+    graceful.flush()  # writes the states, then the checkpoint: everything through record 4
+    assert world.states.checkpoints == {SHARD: "4"}
+
+    successor = reading_container(world, stream)
+    successor.handle(records[4:6])
+    successor.handle(records[6:])
+
+    assert stream.calls["read"] == 0
+    assert world.states.checkpoints == {SHARD: "6"}  # its first batch's, written at once; the next a minute later
+
+
+def test_a_device_that_stops_reporting_has_its_state_written_after_a_flush_interval_and_frees_the_checkpoint() -> (
+    None
+):
+    world, stream = World(), FakeStreamLog()
+    records = on_the_stream(stream, reading(1), reading(2), reading(3, device=GT2), reading(4, device=GT2))
+    service = reading_container(world, stream)
+    service.handle(records[:1])
+    service.handle(records[1:2])  # GT1 coalesced, then silent
+    world.now += 61
+    service.handle(records[2:3])
+    assert world.states.checkpoints == {SHARD: "1"}  # held back by GT1's unwritten reading 2
+
+    world.now += POLICY_FLUSH_S
+    service.handle(records[3:])
+
+    stored = world.states.device(GT1)
+    assert stored is not None and stored.last_record == 2
+    assert world.states.checkpoints == {SHARD: "4"}
+
+
+def test_a_stream_that_cannot_be_read_back_leaves_the_batch_graded_and_is_counted() -> None:
+    world, stream = World(), FakeStreamLog()
+    dying_container(world, stream)
+    [fourth] = on_the_stream(stream, reading(4))
+    stream.fail("read", error=RuntimeError("no such shard"))
+
+    report = reading_container(world, stream).handle([fourth])
+
+    assert report.graded == 1 and not report.failed_record_ids
+
+
+def test_a_transient_fault_reading_the_stream_back_hands_the_batch_back_and_the_retry_reads_again() -> None:
+    world, stream = World(), FakeStreamLog()
+    dying_container(world, stream)
+    [replay] = on_the_stream(stream, reading(4, at=T0 + 3, seq=3))
+    stream.fail("read")  # throttled
+    successor = reading_container(world, stream)
+
+    failed = successor.handle([replay])
+    retried = successor.handle([replay])
+
+    assert failed.failed_record_ids == [replay.record_id] and not failed.quarantined
+    assert retried.quarantined == Counter({"replayed": 1})
+    assert stream.calls["read"] == 2
