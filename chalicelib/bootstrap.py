@@ -276,10 +276,12 @@ def workflow() -> WorkflowService:
 @lru_cache(maxsize=1)
 def declarations() -> Declarations:
     """Outage declarations: the API's routes and the `declaration_sweep` schedule. The registry table (the
-    declarations, their devices), the audit log, and the delivery queue for the reminders and decisions
-    (`DeclarationNoticeJobs`; logged only where the stage has no queue)."""
+    declarations, their devices), the audit log, the findings they suppressed (warning-event table), and the
+    delivery queue for the reminders and decisions (`DeclarationNoticeJobs`; logged only where the stage has no
+    queue)."""
     from chalicelib.adapters import declarations as declaration_store
     from chalicelib.adapters.audit_store import AuditedRegistry
+    from chalicelib.adapters.dynamo import DynamoSuppressedFindings
     from chalicelib.services.declarations import DeclarationNoticeJobs, Declarations
     from chalicelib.services.ports import DeclarationNotices
 
@@ -295,6 +297,7 @@ def declarations() -> Declarations:
         notices,
         policy.declarations,
         time.time,
+        suppressed=DynamoSuppressedFindings(),
     )
 
 
