@@ -34,6 +34,7 @@ from chalicelib.domain.tampering import (
     CONFIG_MISMATCH,
     CONFIG_MISMATCH_TITLE,
     CONFIG_MODE,
+    TOLD_MODE,
     config_mismatches,
     long_period,
     track_modes,
@@ -365,6 +366,8 @@ class RiskEngine:
             )
         elif msg.config is not None or state.modes:
             finding = self._tampering(reg, state, msg, ts)
+            if finding is not None and not self._tampering_due(state, ts):
+                finding = None
         if finding is not None:
             state.quality_fault_at = ts
             return self._raise_quality(reg, state, finding, ts)
@@ -404,6 +407,8 @@ class RiskEngine:
             return _config_finding({"since": modes[CONFIG_MODE]})
         period = long_period(state.modes, ts, policy) if state.modes else None
         if period is None:
+            if modes.pop(TOLD_MODE, None) is not None:
+                state.dirty = True  # nothing stands any more
             return None
         return Finding(
             DATA_QUALITY,
@@ -418,6 +423,21 @@ class RiskEngine:
                 "limit_s": period.limit_s,
             },
         )
+
+    def _tampering_due(self, state: DeviceState, ts: float) -> bool:
+        """A standing condition is found with every message; while no data-quality warning stands for it, it is
+        raised at most once per `recheck_s`: one a declaration suppressed (the ingest records it and forgets the
+        warning) is recorded again that often, not with every message, and raised within that time once nothing
+        excuses it."""
+        entry = state.risks.get(DATA_QUALITY)
+        if entry is not None and entry.active:
+            return True
+        told = state.modes.get(TOLD_MODE)
+        if told is not None and ts - told < self._policy.tampering.recheck_s:
+            return False
+        state.modes[TOLD_MODE] = ts
+        state.dirty = True
+        return True
 
     def _stuck_metric(self, state: DeviceState, model: SectorModel, msg: AnyMessage) -> str | None:
         metrics = msg.metrics

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 CONFIG_MISMATCH = "config_mismatch"
 CONFIG_MODE = "config"  # in a state's modes: a reported configuration differing from the registration, since
+TOLD_MODE = "told"  # in a state's modes: when a standing condition was last raised (engine._tampering_due)
 
 MANUAL = "manual"
 ISOLATED = "isolated"
@@ -52,6 +53,7 @@ class TamperPolicy(BaseModel):
     max_period_s: dict[str, float] = Field(default_factory=_default_max_period_s)  # mode -> longest allowed period
     config_tolerance_fraction: float = Field(default=0.001, ge=0)  # of the registered value
     config_tolerance_abs: float = Field(default=1e-6, ge=0)  # for registered values at or near zero
+    recheck_s: float = Field(default=600.0, ge=0)  # a standing condition without a warning is raised again after
 
 
 @dataclass(frozen=True, slots=True)

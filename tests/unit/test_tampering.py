@@ -160,7 +160,7 @@ def test_a_reported_setpoint_unlike_the_registered_one_raises_config_mismatch_un
     assert [(c.kind, c.reason, c.level) for c in raised] == [(ChangeKind.RAISE, "config_mismatch", Level.BLUE)]
     assert raised[0].params == {"setting": "level_pct.hh", "registered": 90, "reported": 95, "mismatches": 1}
     assert raised[0].title == "设定值与登记不符"
-    assert tank.state.dirty and tank.state.modes == {CONFIG_MODE: T0 + 10}
+    assert tank.state.dirty and tank.state.modes[CONFIG_MODE] == T0 + 10
     # readings without a configuration report keep it standing past the data-quality hold (1 h)
     assert tank.feed(T0 + 5000, metrics={"level_pct": 50}) == []
     assert tank.feed(T0 + 9000, metrics={"level_pct": 50}) == []
@@ -264,3 +264,18 @@ def test_the_app_text_says_what_to_do_about_a_setting_or_a_long_bypass() -> None
     (manual,) = controller.feed(T0 + 2 * 3600, context={"manual_mode": True})
     text = app_text(manual, DeadlinePolicy().blue)
     assert "手动运行超时" in text and "手动、屏蔽或旁路" in text
+
+
+def test_a_standing_condition_a_declaration_suppressed_is_raised_again_only_after_the_recheck() -> None:
+    controller = Device(FIRE)
+    manual = {"context": {"manual_mode": True}}
+    controller.feed(T0, **manual)
+    assert [c.reason for c in controller.feed(T0 + 2 * 3600, **manual)] == ["long_manual"]
+    controller.state.risks.pop(DATA_QUALITY)  # what the ingest does with a finding a declaration excuses
+    controller.state.dirty = False
+    for later in (60, 300, 599):  # not recorded again with every message
+        assert controller.feed(T0 + 2 * 3600 + later, **manual) == []
+    assert not controller.state.dirty
+    again = controller.feed(T0 + 2 * 3600 + 600, **manual)
+    assert [(c.kind, c.reason) for c in again] == [(ChangeKind.RAISE, "long_manual")]
+    assert controller.feed(T0 + 2 * 3600 + 660, **manual) == []  # now a warning stands: nothing new
