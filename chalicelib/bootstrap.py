@@ -137,7 +137,8 @@ def ingest_service(
         jobs=_jobs(settings),
         # last sign of life per device in the container, one summary per shard and minute (docs/offline-watch.md)
         presence=PresenceTracker(DynamoPresenceLedger(), PresencePolicy(), uuid.uuid4().hex, clock),
-        declarations=OpenDeclarations(DynamoDeclarationStore(), clock),  # suppression, 失真 (docs/declarations.md)
+        # suppression, 失真 (docs/declarations.md)
+        declarations=OpenDeclarations(DynamoDeclarationStore(), clock, policy.declarations.open_cache_s),
     )
 
 

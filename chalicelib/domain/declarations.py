@@ -94,6 +94,7 @@ class DeclarationPolicy(BaseModel):
     clock_skew_s: float = Field(default=60.0, ge=0)  # a planned stop "starting now" sent a little late
     remind_before_end_s: float = Field(default=HOUR_S, ge=0)  # the declarer is reminded this long before the end
     max_devices: int = Field(default=200, ge=1)
+    open_cache_s: float = Field(default=60.0, ge=0)  # the ingest reads the open declarations at most this often
 
 
 class Declaration(BaseModel):
