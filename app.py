@@ -40,6 +40,7 @@ from chalicelib.api.models import (
     RectificationReturnBody,
     ShiftQuery,
     ShiftUpsert,
+    SuppressedFindingQuery,
     UserCreate,
     UserQuery,
     WarningQuery,
@@ -469,6 +470,13 @@ def withdraw_declaration(actor: Actor, request: Request, declaration_id: str) ->
     body = validated(DeclarationDecision, _body(request) if request.raw_body else {})
     found = declarations().withdraw(actor, declaration_id, body.note, _origin(request))
     return views.declaration_view(found, time.time())
+
+
+@api_route("/declarations/{declaration_id}/findings")
+def declaration_findings(actor: Actor, request: Request, declaration_id: str) -> BaseModel:
+    limit = _query(SuppressedFindingQuery, request).limit
+    declaration, found = declarations().suppressed(actor, declaration_id, limit + 1)
+    return views.suppressed_findings(declaration, found, limit)
 
 
 @api_route("/declarations/{declaration_id}/audit")

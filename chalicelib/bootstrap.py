@@ -138,7 +138,8 @@ def ingest_service(
         jobs=_jobs(settings),
         # last sign of life per device in the container, one summary per shard and minute (docs/offline-watch.md)
         presence=PresenceTracker(DynamoPresenceLedger(), PresencePolicy(), uuid.uuid4().hex, clock),
-        declarations=OpenDeclarations(DynamoDeclarationStore(), clock),  # suppression, 失真 (docs/declarations.md)
+        # suppression, 失真 (docs/declarations.md)
+        declarations=OpenDeclarations(DynamoDeclarationStore(), clock, policy.declarations.open_cache_s),
         # a cold container reads back what its predecessor's cache may have held (docs/decisions.md)
         stream_log=KinesisStreamLog(_client("kinesis", settings), settings.device_stream),
     )
@@ -279,10 +280,12 @@ def workflow() -> WorkflowService:
 @lru_cache(maxsize=1)
 def declarations() -> Declarations:
     """Outage declarations: the API's routes and the `declaration_sweep` schedule. The registry table (the
-    declarations, their devices), the audit log, and the delivery queue for the reminders and decisions
-    (`DeclarationNoticeJobs`; logged only where the stage has no queue)."""
+    declarations, their devices), the audit log, the findings they suppressed (warning-event table), and the
+    delivery queue for the reminders and decisions (`DeclarationNoticeJobs`; logged only where the stage has no
+    queue)."""
     from chalicelib.adapters import declarations as declaration_store
     from chalicelib.adapters.audit_store import AuditedRegistry
+    from chalicelib.adapters.dynamo import DynamoSuppressedFindings
     from chalicelib.services.declarations import DeclarationNoticeJobs, Declarations
     from chalicelib.services.ports import DeclarationNotices
 
@@ -298,6 +301,7 @@ def declarations() -> Declarations:
         notices,
         policy.declarations,
         time.time,
+        suppressed=DynamoSuppressedFindings(),
     )
 
 

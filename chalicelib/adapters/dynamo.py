@@ -28,6 +28,7 @@ from chalicelib.adapters import aws_clients
 from chalicelib.adapters.errors import lost_race
 from chalicelib.domain.changes import ChangeKind, WarningChange
 from chalicelib.domain.clock import SHANGHAI
+from chalicelib.domain.declarations import SuppressedFinding
 from chalicelib.domain.levels import LEVEL_BY_CODE, Level, Sector
 from chalicelib.domain.registry import DeviceRegistration, Enterprise, Person
 from chalicelib.domain.state import DeviceState, UnitState
@@ -627,10 +628,15 @@ class DynamoWarningStore:
         try:
             event.save(condition=WarningEventItem.seq.does_not_exist())
         except PutError as exc:
-            if lost_race(exc):
-                return False
-            raise
-        return True
+            if not lost_race(exc):
+                raise
+            appended = False
+        else:
+            appended = True
+        suppressed = SuppressedFinding.of(change)
+        if suppressed is not None:
+            DynamoSuppressedFindings.put(suppressed)  # idempotent: a repeated append rewrites the same row
+        return appended
 
     @staticmethod
     def events(warning_id: str) -> list[dict[str, Any]]:
@@ -646,6 +652,25 @@ class DynamoWarningStore:
     @staticmethod
     def scan_all() -> list[WarningRecord]:
         return [record_from_item(item) for item in WarningItem.scan()]
+
+
+class DynamoSuppressedFindings:
+    """`SuppressedFindings`: the findings a declaration suppressed, in the warning-event table under
+    `SUPPRESSED#{declaration id}`, sort key = the finding's time in ms × 2^16 + a 16-bit hash of its would-be
+    warning id (written beside the engine log's row by `DynamoWarningStore.append_engine_event`)."""
+
+    @staticmethod
+    def put(found: SuppressedFinding) -> None:
+        digest = hashlib.blake2b(found.warning_id.encode(), digest_size=2).digest()
+        seq = round(found.at * 1000) * 65536 + int.from_bytes(digest, "big")
+        item = WarningEventItem(f"SUPPRESSED#{found.declaration_id}", seq, type="suppressed", at=found.at)
+        item.data = found.to_dict()
+        item.save()
+
+    @staticmethod
+    def of_declaration(declaration_id: str, limit: int) -> list[SuppressedFinding]:
+        items = WarningEventItem.query(f"SUPPRESSED#{declaration_id}", scan_index_forward=False, limit=limit)
+        return [SuppressedFinding.from_dict(item.data) for item in items]
 
 
 _CLAIMED, _SENT, _UNKNOWN = "claimed", DeliveryOutcome.SENT.value, DeliveryOutcome.UNKNOWN.value

@@ -942,6 +942,36 @@ class DeclarationList(BaseModel):
     items: list[DeclarationView]
 
 
+class SuppressedFindingView(BaseModel):
+    model_config = _RESPONSE
+    warning_id: str = Field(description="the warning it would have been: no warning exists under this id")
+    device_id: str
+    enterprise_id: str
+    point_name: str
+    risk_type: str
+    risk_name: str = Field(description="the risk type's Chinese name")
+    reason: str = Field(description="what was found, e.g. stuck_value, config_mismatch, long_manual, offline")
+    title: str
+    level: LevelCode
+    at: float = Field(description="when it was found (epoch seconds)")
+    params: dict[str, Any]
+
+
+class SuppressedFindingList(BaseModel):
+    """GET /declarations/{declaration_id}/findings: what the declaration suppressed (recorded, never raised or
+    told: DOMAIN.md §5), the newest first."""
+
+    model_config = _RESPONSE
+    declaration_id: str
+    items: list[SuppressedFindingView]
+    truncated: bool = Field(description="more were recorded than `limit`")
+
+
+class SuppressedFindingQuery(BaseModel):
+    model_config = _REQUEST
+    limit: int = Field(default=200, ge=1, le=1000)
+
+
 _DECLARATION_LIFECYCLE = ("declaration_not_found", "declaration_not_pending", "conflict")
 DECLARATION_ROUTES: tuple[RouteDoc, ...] = (
     RouteDoc(
@@ -1018,6 +1048,17 @@ DECLARATION_ROUTES: tuple[RouteDoc, ...] = (
         DeclarationView,
         body=DeclarationDecision,
         codes=(*_ROLE, *_DECLARATION_LIFECYCLE, "declaration_started"),
+        tag="declarations",
+    ),
+    RouteDoc(
+        "GET",
+        "/declarations/{declaration_id}/findings",
+        "declarationFindings",
+        "申报期间被豁免的发现（已记录、未预警、未通知）",
+        ALL_ROLES,
+        SuppressedFindingList,
+        query=SuppressedFindingQuery,
+        codes=("declaration_not_found",),
         tag="declarations",
     ),
     RouteDoc(

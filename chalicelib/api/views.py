@@ -7,7 +7,7 @@ app strings of staff, in the timeline and in the warning's details.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from typing import Any
 
@@ -38,6 +38,8 @@ from chalicelib.api.models import (
     RectificationView,
     ShiftChange,
     SubjectAudit,
+    SuppressedFindingList,
+    SuppressedFindingView,
     TimelineEntry,
     UserView,
     WarningDetail,
@@ -45,7 +47,7 @@ from chalicelib.api.models import (
 )
 from chalicelib.domain.audit import AuditEvent, verify_chain
 from chalicelib.domain.changes import CHANGE_KIND_ZH, ChangeKind
-from chalicelib.domain.declarations import Declaration, effective_window
+from chalicelib.domain.declarations import Declaration, SuppressedFinding, effective_window
 from chalicelib.domain.due import Overdue as OverdueSteps
 from chalicelib.domain.evaluation.rectification import RectificationItem
 from chalicelib.domain.levels import Level
@@ -53,6 +55,7 @@ from chalicelib.domain.lifecycle import ACTION_ZH, ENGINE_ACTOR, ROLE_ZH, Action
 from chalicelib.domain.policy import DEPARTMENT_ZH
 from chalicelib.domain.registry import DeviceRegistration, Enterprise, Person
 from chalicelib.domain.rosters import Shift
+from chalicelib.domain.texts import risk_name
 from chalicelib.services.device_status import DevicePage
 from chalicelib.services.notifications import NotificationPage
 from chalicelib.services.ports import (
@@ -414,6 +417,23 @@ def declaration_view(declaration: Declaration, now: float) -> DeclarationView:
 
 def declaration_list(declarations: list[Declaration], now: float) -> DeclarationList:
     return DeclarationList(items=[declaration_view(d, now) for d in declarations])
+
+
+def suppressed_findings(
+    declaration: Declaration, found: Sequence[SuppressedFinding], limit: int
+) -> SuppressedFindingList:
+    return SuppressedFindingList(
+        declaration_id=declaration.declaration_id,
+        items=[
+            SuppressedFindingView(
+                **{name: getattr(row, name) for name in row.__slots__ if name not in ("declaration_id", "level")},
+                risk_name=risk_name(row.risk_type),
+                level=Level(row.level).code,
+            )
+            for row in found[:limit]
+        ],
+        truncated=len(found) > limit,
+    )
 
 
 def declaration_audit(declaration_id: str, log: SubjectLog) -> SubjectAudit:

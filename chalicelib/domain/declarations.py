@@ -21,11 +21,13 @@ covering `data_distortion` declaration also means the device's readings are not 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from chalicelib.domain.changes import WarningChange
 from chalicelib.domain.errors import Conflict, Forbidden, InvalidTransition, ValidationFailed
 from chalicelib.domain.lifecycle import Actor
 from chalicelib.domain.registry import DeviceRegistration, Enterprise
@@ -92,6 +94,7 @@ class DeclarationPolicy(BaseModel):
     clock_skew_s: float = Field(default=60.0, ge=0)  # a planned stop "starting now" sent a little late
     remind_before_end_s: float = Field(default=HOUR_S, ge=0)  # the declarer is reminded this long before the end
     max_devices: int = Field(default=200, ge=1)
+    open_cache_s: float = Field(default=60.0, ge=0)  # the ingest reads the open declarations at most this often
 
 
 class Declaration(BaseModel):
@@ -139,6 +142,64 @@ class Declaration(BaseModel):
 
 DECLARED_FLAG = "declared"
 """On a finding a declaration suppressed: recorded in the engine log, never raised or told."""
+DECLARATION_PARAM = "declaration_id"
+"""In a suppressed finding's params: the declaration that excused it."""
+
+
+def declared(change: WarningChange, declaration_id: str) -> WarningChange:
+    """The finding as recorded when `declaration_id` suppressed it: flagged `declared`, naming the declaration."""
+    return replace(
+        change,
+        flags=(*change.flags, DECLARED_FLAG),
+        params={**change.params, DECLARATION_PARAM: declaration_id},
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class SuppressedFinding:
+    """A finding a declaration suppressed (recorded, not raised nor told), as the console lists it."""
+
+    declaration_id: str
+    warning_id: str  # the warning it would have been (no warning exists under this id)
+    device_id: str
+    enterprise_id: str
+    point_name: str
+    risk_type: str
+    reason: str
+    title: str
+    level: int
+    at: float
+    params: dict[str, Any]
+
+    @classmethod
+    def of(cls, change: WarningChange) -> SuppressedFinding | None:
+        """The suppressed finding a recorded change is, or None (a change no declaration suppressed)."""
+        declaration_id = change.params.get(DECLARATION_PARAM)
+        if DECLARED_FLAG not in change.flags or not isinstance(declaration_id, str):
+            return None
+        params = {key: value for key, value in change.params.items() if key != DECLARATION_PARAM}
+        return cls(
+            declaration_id,
+            change.warning_id,
+            change.device_id,
+            change.enterprise_id,
+            change.point_name,
+            change.risk_type,
+            change.reason,
+            change.title,
+            int(change.level),
+            change.at,
+            params,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SuppressedFinding:
+        values = {name: data[name] for name in cls.__slots__}
+        values["level"], values["at"] = int(values["level"]), float(values["at"])
+        return cls(**values)
 
 
 def effective_window(declaration: Declaration) -> tuple[float, float] | None:

@@ -30,6 +30,15 @@ from chalicelib.domain.state import (
     UnitState,
     flag_names,
 )
+from chalicelib.domain.tampering import (
+    CONFIG_MISMATCH,
+    CONFIG_MISMATCH_TITLE,
+    CONFIG_MODE,
+    TOLD_MODE,
+    config_mismatches,
+    long_period,
+    track_modes,
+)
 from chalicelib.domain.telemetry import AnyMessage
 
 NO_CHANGES: tuple[WarningChange, ...] = ()
@@ -342,9 +351,11 @@ class RiskEngine:
     def _check_quality(
         self, reg: DeviceRegistration, state: DeviceState, model: SectorModel, msg: AnyMessage, ts: float
     ) -> WarningChange | None:
+        if track_modes(state.modes, msg, ts):
+            state.dirty = True  # a period's start is memory a restart must not lose
         stuck = self._stuck_metric(state, model, msg)
+        finding: Finding | None = None
         if stuck is not None:
-            state.quality_fault_at = ts
             finding = Finding(
                 DATA_QUALITY,
                 Level.BLUE,
@@ -353,6 +364,12 @@ class RiskEngine:
                 immediate=True,
                 params={"metric": stuck, "repeats": self._policy.stuck_count},
             )
+        elif msg.config is not None or state.modes:
+            finding = self._tampering(reg, state, msg, ts)
+            if finding is not None and not self._tampering_due(state, ts):
+                finding = None
+        if finding is not None:
+            state.quality_fault_at = ts
             return self._raise_quality(reg, state, finding, ts)
         entry = state.risks.get(DATA_QUALITY)
         if entry is not None and entry.active and ts - state.quality_fault_at >= self._policy.quality_hold_s:
@@ -360,6 +377,67 @@ class RiskEngine:
             state.quality_fault_at = 0.0
             return change
         return None
+
+    def _tampering(
+        self, reg: DeviceRegistration, state: DeviceState, msg: AnyMessage, ts: float
+    ) -> Finding | None:
+        """Reported settings that differ from the registration, or a manual / bypass period past its limit
+        (tampering.py): a data-quality finding, standing while the cause does."""
+        policy = self._policy.tampering
+        modes = state.modes
+        if msg.config is not None:
+            mismatches = config_mismatches(reg, msg.config, policy)
+            if mismatches:
+                if CONFIG_MODE not in modes:
+                    modes[CONFIG_MODE] = ts
+                    state.dirty = True
+                first = mismatches[0]
+                return _config_finding(
+                    {
+                        "setting": first.setting,
+                        "registered": first.registered,
+                        "reported": first.reported,
+                        "mismatches": len(mismatches),
+                    }
+                )
+            if modes.pop(CONFIG_MODE, None) is not None:
+                state.dirty = True
+        elif CONFIG_MODE in modes:
+            # devices report their configuration now and then: the mismatch stands until a report matches
+            return _config_finding({"since": modes[CONFIG_MODE]})
+        period = long_period(state.modes, ts, policy) if state.modes else None
+        if period is None:
+            if modes.pop(TOLD_MODE, None) is not None:
+                state.dirty = True  # nothing stands any more
+            return None
+        return Finding(
+            DATA_QUALITY,
+            Level.BLUE,
+            reason=period.reason,
+            title=period.title,
+            immediate=True,
+            params={
+                "mode": period.mode,
+                "since": period.since,
+                "lasted_s": period.lasted_s,
+                "limit_s": period.limit_s,
+            },
+        )
+
+    def _tampering_due(self, state: DeviceState, ts: float) -> bool:
+        """A standing condition is found with every message; while no data-quality warning stands for it, it is
+        raised at most once per `recheck_s`: one a declaration suppressed (the ingest records it and forgets the
+        warning) is recorded again that often, not with every message, and raised within that time once nothing
+        excuses it."""
+        entry = state.risks.get(DATA_QUALITY)
+        if entry is not None and entry.active:
+            return True
+        told = state.modes.get(TOLD_MODE)
+        if told is not None and ts - told < self._policy.tampering.recheck_s:
+            return False
+        state.modes[TOLD_MODE] = ts
+        state.dirty = True
+        return True
 
     def _stuck_metric(self, state: DeviceState, model: SectorModel, msg: AnyMessage) -> str | None:
         metrics = msg.metrics
@@ -431,6 +509,17 @@ class RiskEngine:
             flags=flag_names(entry.flags),
             params=finding.params,
         )
+
+
+def _config_finding(params: Mapping[str, object]) -> Finding:
+    return Finding(
+        DATA_QUALITY,
+        Level.BLUE,
+        reason=CONFIG_MISMATCH,
+        title=CONFIG_MISMATCH_TITLE,
+        immediate=True,
+        params=params,
+    )
 
 
 def _memory(scratch: Mapping[str, object], keys: Sequence[str]) -> str:

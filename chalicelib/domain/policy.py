@@ -13,6 +13,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from chalicelib.domain.levels import Level
 from chalicelib.domain.roles import AUDIENCE_ROLES, Role
 from chalicelib.domain.sectors import Sector
+from chalicelib.domain.tampering import TamperPolicy
 
 _POLICY = ConfigDict(extra="forbid", frozen=True)
 
@@ -40,6 +41,7 @@ class GradingPolicy(BaseModel):
     max_past_age_s: float = 86400.0
     stuck_count: int = 30  # identical readings in a row from a noisy analog sensor
     quality_hold_s: float = 3600.0  # a data-quality finding stays this long after the last fault
+    tampering: TamperPolicy = TamperPolicy()  # reported settings vs. the registration, manual / bypass periods
 
     def duration(self, risk_type: str) -> Duration:
         return self.durations.get(risk_type, self.default_duration)

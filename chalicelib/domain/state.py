@@ -89,6 +89,7 @@ class DeviceState:
     last_record: int = -1  # the stream sequence number of the last record applied (redeliveries are skipped)
     version: int = 0  # optimistic-lock counter kept by the repository
     dirty: bool = False
+    modes: dict[str, float] = field(default_factory=dict)  # manual / bypass periods: mode -> start (tampering.py)
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"q": self.last_seq, "t": self.last_ts}
@@ -100,6 +101,8 @@ class DeviceState:
             data["p"] = self.repeats
         if self.quality_fault_at:
             data["f"] = self.quality_fault_at
+        if self.modes:
+            data["m"] = self.modes
         if self.last_record >= 0:
             data["k"] = str(self.last_record)  # Kinesis sequence numbers exceed a JSON-safe integer
         return data
@@ -116,6 +119,7 @@ class DeviceState:
             quality_fault_at=float(data.get("f", 0.0)),
             last_record=int(data.get("k", -1)),
             version=version,
+            modes={mode: float(since) for mode, since in data.get("m", {}).items()},
         )
 
     def dumps(self) -> str:

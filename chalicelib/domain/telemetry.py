@@ -31,6 +31,48 @@ class MessageContext(BaseModel):
     operating: bool = True  # construction: the crane is working
 
 
+class ReportedSetpoint(BaseModel):
+    """The alarm setpoints a device says it runs with for one metric (a DCS/SIS tag's H/HH/L/LL, a gas controller's
+    level-1/level-2, a monitoring station's control values): the names of the registration's `Setpoint`. Reported
+    only to be compared with the registration (docs/device-protocol.md "Reported configuration"), never applied."""
+
+    model_config = STRICT
+    h: float | None = None
+    hh: float | None = None
+    l: float | None = None  # noqa: E741 - the standard's own name for the low setpoint
+    ll: float | None = None
+    l1: float | None = None
+    l2: float | None = None
+    control: float | None = None
+    rate_control: float | None = None
+    normal: float | None = None
+    maop: float | None = None
+
+
+class ReportedTerminal(BaseModel):
+    """A JT/T 808 terminal's own parameters (its answer to 0x8104/0x8106, parameter ids 0x0055–0x005C): the names
+    of the registration's `StaticFactors`."""
+
+    model_config = STRICT
+    max_speed_kmh: float | None = None  # 0x0055
+    continuous_driving_limit_min: float | None = None  # 0x0057
+    daily_driving_limit_min: float | None = None  # 0x0058
+    min_rest_min: float | None = None  # 0x0059
+    overspeed_margin_kmh: float | None = None  # 0x005B
+    fatigue_margin_min: float | None = None  # 0x005C
+
+
+MetricName = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[a-z][a-z0-9_]*$")]
+
+
+class ReportedConfig(BaseModel):
+    """What the device says it is configured with (optional, any sector; sent when it changes, or periodically)."""
+
+    model_config = STRICT
+    setpoints: dict[MetricName, ReportedSetpoint] = Field(default_factory=dict, max_length=16)
+    terminal: ReportedTerminal | None = None
+
+
 class Envelope(BaseModel):
     """The fields every message has. A sector's message narrows the last three: `sector: Literal["<code>"]`,
     `metrics: <Sector>Metrics = <Sector>Metrics()` and `events: tuple[<Sector>Event, ...] = ()`."""
@@ -42,6 +84,7 @@ class Envelope(BaseModel):
     seq: Annotated[int, Field(ge=0, le=2**53)] | None = None
     msg_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
     context: MessageContext | None = None
+    config: ReportedConfig | None = None
     sector: str
     metrics: BaseModel
     events: tuple[BaseModel, ...] = ()

@@ -151,7 +151,7 @@ def app_text(change: WarningChange, deadline: Deadline) -> str:
     if change.flags:
         lines.append("升级原因:" + "、".join(FLAG_ZH[flag] for flag in change.flags))
     if change.risk_type == DATA_QUALITY:
-        lines.append("说明:设备数据异常(数据质量问题),请检查设备,不作为安全报警。")
+        lines.append(_QUALITY_NOTES.get(change.reason, _QUALITY_NOTE))
     if change.kind.lowers:
         lines.append(f"原等级:{LEVEL_ZH[Level(change.previous_level)]}")
         lines.append(_action(change, deadline))
@@ -165,6 +165,15 @@ def app_text(change: WarningChange, deadline: Deadline) -> str:
     lines.append(f"编号:{change.warning_id}")
     return "\n".join(lines)
 
+
+_QUALITY_NOTE = "说明:设备数据异常(数据质量问题),请检查设备,不作为安全报警。"
+_LONG_PERIOD_NOTE = "说明:设备长时间处于手动、屏蔽或旁路状态,请尽快恢复或申报,不作为安全报警。"
+_QUALITY_NOTES = {
+    "config_mismatch": "说明:设备上报的设定值与登记不符,请核查;变更设定值须经登记(第十六条),不作为安全报警。",
+    "long_manual": _LONG_PERIOD_NOTE,
+    "long_isolation": _LONG_PERIOD_NOTE,
+    "long_interlock_bypass": _LONG_PERIOD_NOTE,
+}
 
 _STAGE_ASK = {
     ("acknowledge", False): "请值守中心电话/视频连线企业",

@@ -6,7 +6,8 @@ from __future__ import annotations
 from dataclasses import asdict
 
 from chalicelib.domain.audit import AuditEvent, ChainHead, next_event
-from chalicelib.domain.declarations import OPEN_STATUSES, Declaration
+from chalicelib.domain.changes import WarningChange
+from chalicelib.domain.declarations import OPEN_STATUSES, Declaration, SuppressedFinding
 from chalicelib.services.fakes import Fake
 from chalicelib.services.ports import AuditStamp, ConcurrentUpdateError, SubjectLog, declaration_subject
 
@@ -71,3 +72,22 @@ class FakeDeclarationNotices(Fake):
     def decided(self, declaration: Declaration) -> None:
         with self._call("decided"):
             self.decided_.append((declaration.declaration_id, declaration.status.value))
+
+
+class FakeSuppressedFindings(Fake):
+    """`SuppressedFindings`: `record` what the warning store's engine log would index (a change flagged
+    `declared`, naming its declaration); anything else is ignored, as by the adapter."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: dict[tuple[str, str], SuppressedFinding] = {}
+
+    def record(self, change: WarningChange) -> None:
+        found = SuppressedFinding.of(change)
+        if found is not None:
+            self.rows[(found.declaration_id, found.warning_id)] = found
+
+    def of_declaration(self, declaration_id: str, limit: int) -> list[SuppressedFinding]:
+        with self._call("of_declaration"):
+            found = [row for (owner, _), row in self.rows.items() if owner == declaration_id]
+            return sorted(found, key=lambda row: (row.at, row.warning_id), reverse=True)[:limit]

@@ -21,7 +21,13 @@ from aws_lambda_powertools import Logger
 
 from chalicelib.domain import declarations as rules
 from chalicelib.domain.access import require_role
-from chalicelib.domain.declarations import Declaration, DeclarationPolicy, DeclarationReason, DeclarationStatus
+from chalicelib.domain.declarations import (
+    Declaration,
+    DeclarationPolicy,
+    DeclarationReason,
+    DeclarationStatus,
+    SuppressedFinding,
+)
 from chalicelib.domain.delivery import declaration_decision_job, declaration_reminder_job
 from chalicelib.domain.errors import NotFound, ValidationFailed
 from chalicelib.domain.lifecycle import Actor, Role
@@ -35,6 +41,7 @@ from chalicelib.services.ports import (
     Origin,
     RegistryRepository,
     SubjectLog,
+    SuppressedFindings,
 )
 
 logger = Logger(service=SERVICE, child=True, level=INHERIT)
@@ -126,7 +133,9 @@ class Declarations:
         policy: DeclarationPolicy,
         clock: Callable[[], float],
         new_id: Callable[[], str] = new_declaration_id,
+        suppressed: SuppressedFindings | None = None,
     ) -> None:
+        self._suppressed = suppressed
         self._store = store
         self._registry = registry
         self._notices = notices
@@ -229,6 +238,16 @@ class Declarations:
         now = self._clock()
         wanted = set(statuses) if statuses else None
         return [d for d in found if rules.can_see(actor, d) and (wanted is None or d.status_at(now) in wanted)]
+
+    def suppressed(
+        self, actor: Actor, declaration_id: str, limit: int = 200
+    ) -> tuple[Declaration, tuple[SuppressedFinding, ...]]:
+        """The findings the declaration suppressed (recorded, never raised or told: DOMAIN.md §5), the newest
+        first, for whoever may read the declaration."""
+        declaration = self._visible(actor, declaration_id)
+        if self._suppressed is None:
+            return declaration, ()
+        return declaration, tuple(self._suppressed.of_declaration(declaration_id, limit))
 
     def audit(self, actor: Actor, declaration_id: str) -> SubjectLog:
         require_role(actor, rules.AUDIT_ROLES, "查看申报记录")

@@ -15,7 +15,7 @@ import math
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from chalicelib.domain.catalog import Policy
 from chalicelib.domain.changes import DATA_QUALITY, ChangeKind, WarningChange
-from chalicelib.domain.declarations import DECLARED_FLAG, Declaration, not_graded, suppressing
+from chalicelib.domain.declarations import Declaration, declared, not_graded, suppressing
 from chalicelib.domain.delivery import change_job
 from chalicelib.domain.engine import RiskEngine
 from chalicelib.domain.levels import Level
@@ -619,10 +619,11 @@ class IngestService:
         kept: list[WarningChange] = []
         for change in changes:
             excused = change.risk_type == DATA_QUALITY and change.kind is ChangeKind.RAISE
-            if not excused or suppressing(excuses, change.device_id, change.at) is None:
+            excuse = suppressing(excuses, change.device_id, change.at) if excused else None
+            if excuse is None:
                 kept.append(change)
                 continue
-            self._warnings.append_engine_event(replace(change, flags=(*change.flags, DECLARED_FLAG)))
+            self._warnings.append_engine_event(declared(change, excuse.declaration_id))
             state.risks.pop(DATA_QUALITY, None)
             state.dirty = True
             count("FindingsSuppressed", risk_type=change.risk_type)

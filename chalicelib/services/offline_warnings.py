@@ -17,6 +17,7 @@ from aws_lambda_powertools import Logger
 
 from chalicelib.domain.catalog import Policy
 from chalicelib.domain.changes import ChangeKind, WarningChange
+from chalicelib.domain.declarations import declared
 from chalicelib.domain.delivery import change_job
 from chalicelib.domain.levels import Level
 from chalicelib.domain.presence import offline_change, offline_level, offline_warning_id
@@ -146,6 +147,17 @@ class OfflineWarnings:
         self._warnings.apply_change(change)  # False when closed meanwhile: the log still records the change
         self._record(change)
         count("OfflineWarnings", change="recover", sector=reg.sector.value)
+
+    def suppressed(self, transition: OfflineTransition, declaration_id: str) -> None:
+        reg = self._registry.devices([transition.device_id]).get(transition.device_id)
+        if reg is None:
+            return
+        level = self._level(reg, transition.at)
+        change = offline_change(
+            reg, ChangeKind.RAISE, level, Level.NONE, transition.at, transition.at, transition.since
+        )
+        self._warnings.append_engine_event(declared(change, declaration_id))
+        count("OfflineWarnings", change="suppressed", sector=reg.sector.value)
 
     def _record(self, change: WarningChange) -> None:
         """The engine log, the warning topic (claimed once) and one delivery job, as the ingest tells a change."""

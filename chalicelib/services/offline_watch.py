@@ -137,6 +137,8 @@ class OfflineWatch:
                 if after is Presence.OFFLINE:
                     excuse = suppressing(self._open_declarations(), device, now)
                     rising = excuse is None and self._sink.offline(OfflineTransition(device, now, at))
+                    if excuse is not None:
+                        self._sink.suppressed(OfflineTransition(device, now, at), excuse.declaration_id)
                     self._state.mark_offline(OfflineRecord(device, at, excuse.declaration_id if excuse else None))
                     if rising:
                         state.regrading[device] = at

@@ -30,7 +30,7 @@ from typing import Any, Protocol
 from chalicelib.domain.access import Scope
 from chalicelib.domain.audit import AuditEvent, ChainHead
 from chalicelib.domain.changes import WarningChange
-from chalicelib.domain.declarations import Declaration
+from chalicelib.domain.declarations import Declaration, SuppressedFinding
 from chalicelib.domain.delivery import DeliveryJob
 from chalicelib.domain.evaluation.facts import DeviceDay, FleetFacts, WarningFacts
 from chalicelib.domain.evaluation.indicators import EnterpriseProfile
@@ -696,6 +696,15 @@ class DeclarationNotices(Protocol):
         ...
 
 
+class SuppressedFindings(Protocol):
+    """The findings a declaration suppressed (DOMAIN.md §5: recorded, shown as suppressed): written with the engine
+    log's row of a change flagged `declared` (`WarningStore.append_engine_event`), read per declaration."""
+
+    def of_declaration(self, declaration_id: str, limit: int) -> list[SuppressedFinding]:
+        """The newest first, at most `limit`."""
+        ...
+
+
 # --- presence and the offline watch (docs/offline-watch.md) ----------------------------------------------------
 
 
@@ -803,6 +812,11 @@ class OfflineSink(Protocol):
         ...
 
     def online(self, transition: OfflineTransition) -> None: ...
+
+    def suppressed(self, transition: OfflineTransition, declaration_id: str) -> None:
+        """A declaration excuses the silent device: the finding is recorded (the engine log, flagged `declared`),
+        no warning raised, nobody told (DOMAIN.md §5)."""
+        ...
 
 
 # --- the online-time ledger (在线率, DOMAIN.md §6) ------------------------------------------------------------

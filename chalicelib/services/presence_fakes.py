@@ -99,6 +99,7 @@ class FakeOfflineSink:
         self.raised: list[OfflineTransition] = []
         self.recovered: list[OfflineTransition] = []
         self.regraded: list[OfflineTransition] = []
+        self.excused: list[tuple[OfflineTransition, str]] = []
         self.rising: set[str] = set()  # devices whose level may still rise (vehicles)
 
     def offline(self, transition: OfflineTransition) -> bool:
@@ -111,6 +112,9 @@ class FakeOfflineSink:
 
     def online(self, transition: OfflineTransition) -> None:
         self.recovered.append(transition)
+
+    def suppressed(self, transition: OfflineTransition, declaration_id: str) -> None:
+        self.excused.append((transition, declaration_id))
 
 
 class FakeOutageLedger:

@@ -223,6 +223,38 @@ RULES: tuple[Rule, ...] = (
 )
 
 
+DECLARED_OUTCOME: dict[str, JsonValue] = {
+    "status": "approved",
+    "suppressed": ["config_mismatch"],
+    "raised_for_device": 0,
+}
+
+
+def _declared(summary: DemoSummary) -> JsonValue:
+    scene = summary.declaration
+    if scene is None:
+        return None
+    suppressed: list[JsonValue] = list(scene.suppressed)
+    return {"status": scene.status, "suppressed": suppressed, "raised_for_device": scene.raised_for_device}
+
+
+RULES = (
+    *RULES,
+    Rule(
+        "declared_outage_suppresses_a_finding",
+        "a planned stop declared and approved through the API suppresses the device's config_mismatch finding: "
+        "listed under the declaration, no data-quality warning raised",
+        "equals",
+        lambda s: dict(DECLARED_OUTCOME),
+        _declared,
+        lambda s, observed: (
+            f"the declared outage shows {observed}"
+            + (f" ({s.declaration.problem})" if s.declaration is not None and s.declaration.problem else "")
+        ),
+    ),
+)
+
+
 def evaluate(summary: DemoSummary) -> list[Check]:
     return [rule.evaluate(summary) for rule in RULES]
 

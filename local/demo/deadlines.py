@@ -23,6 +23,7 @@ CONFIRM_S: Mapping[str, int] = {"red": 40, "orange": 50}
 """The duty centre's confirmation of an orange/red clear request (DOMAIN.md §4: 30 min, 1 h), in seconds."""
 
 SWEEP_GRACE_S = 20
+DECLARATIONS_CACHE_S = 1.0
 
 FAST_DEADLINES_S: Mapping[str, tuple[int, int, int, int]] = {
     "red": (5, 10, 18, 3),
@@ -53,4 +54,9 @@ def demo_policy(fast: bool) -> dict[str, Any]:
     }
     for level, seconds in confirm_table(fast).items():
         deadlines[level]["confirm_s"] = seconds
-    return {"deadlines": deadlines, "workflow": {"sweep_grace_s": SWEEP_GRACE_S}}
+    return {
+        "deadlines": deadlines,
+        "workflow": {"sweep_grace_s": SWEEP_GRACE_S},
+        # the ingest sees the demo's declaration within seconds, not a minute (docs/declarations.md)
+        "declarations": {"open_cache_s": DECLARATIONS_CACHE_S},
+    }

@@ -23,6 +23,7 @@ from local.actors import ActorEvent, Persona
 from local.demo.deadlines import confirm_table, deadline_table
 from local.demo.observations import TIMER_DONE
 from local.demo.options import STEPS_FOR_EVERY_LEVEL, Options
+from local.demo.summary import DeclarationScene
 from local.demo.terminal import Console, audiences_zh, level_zh, local_time, pad, sector_zh, sms_zh
 from local.feed import EscalationEntry, ExecutionEnd, FeedEntry
 
@@ -219,3 +220,13 @@ def behind_line(in_flight: int, console: Console) -> str:
 
 def note_line(text: str, console: Console) -> str:
     return console.paint(f"{INDENT}■ {text}", "dim")
+
+
+def declaration_line(scene: DeclarationScene, console: Console) -> str:
+    if scene.declaration_id is None or scene.problem is not None:
+        return console.paint(f"{INDENT}✗ 申报 declared outage: {scene.problem}", "red")
+    return note_line(
+        f"申报 停产检修 {scene.device_id} declared by {scene.declared_by} ({scene.declaration_id}), "
+        f"{scene.status} by {scene.approved_by}: its data-quality findings are suppressed from now on",
+        console,
+    )

@@ -25,11 +25,13 @@ from local import runtime
 from local.actors import ActorCrew, ActorEvent
 from local.demo.checks import with_verdict
 from local.demo.deadlines import demo_policy
+from local.demo.declarations import DeclaredOutage
 from local.demo.evaluation import evaluate_demo
 from local.demo.live_lines import (
     Progress,
     actor_lines,
     archive_lines,
+    declaration_line,
     delivered_lines,
     escalation_lines,
     feed_lines,
@@ -96,7 +98,8 @@ def run(options: Options, out: TextIO) -> DemoSummary:
                 demo.tables.warnings(),
                 options.report_dir,
             )
-            summary = with_verdict(summary.model_copy(update={"evaluation": evaluated}))
+            declared = demo.declared.outcome(demo.tables.warnings())
+            summary = with_verdict(summary.model_copy(update={"evaluation": evaluated, "declaration": declared}))
             summary.write(options.summary_path)
             console.lines(summary_lines(summary, console, written_to=options.summary_path))
             return summary
@@ -121,6 +124,7 @@ class LiveDemo:
             accounted=self._accounted,
             on_poll=self._maybe_progress,
         )
+        self.declared = DeclaredOutage(platform.api_url, platform.registry)
         self.publishing_s = 0.0
         self.drain_s = 0.0
         self._last_progress = self.started
@@ -154,8 +158,11 @@ class LiveDemo:
         self.crew.start()
         publisher = self.platform.publisher("dyj-demo-fleet")
         try:
+            self.declared.declare_and_approve()
+            self.console.line(declaration_line(self.declared.scene, self.console))
             publishing_started = time.monotonic()
             self.publishing.publish(publisher)
+            self.publishing.send(publisher, self.declared.mismatch_message(time.time()))
             self.publishing_s = time.monotonic() - publishing_started
             self._drain(publisher)
         finally:

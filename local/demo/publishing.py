@@ -85,6 +85,10 @@ class FleetPublishing:
         if not caught_up:
             self.console.line(behind_line(self.in_flight(), self.console))
 
+    def send(self, publisher: Publisher, message: SimMessage) -> None:
+        """One message outside the fleet's steps (a scene's), counted like the others."""
+        self._send(publisher, message)
+
     def _send(self, publisher: Publisher, message: SimMessage) -> None:
         publisher.publish(message.topic, message.payload)
         if message.expected_reject:

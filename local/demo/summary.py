@@ -232,6 +232,22 @@ class EvaluationSummary(_Model):
     took_s: float  # the run, the read and the downloads, wall-clock
 
 
+class DeclarationScene(_Model):
+    """The declared outage (申报): a planned stop declared by the enterprise and approved by the sector's regulator
+    through the API, then a finding on the device that the window suppressed (local/demo/declarations.py)."""
+
+    declaration_id: str | None  # None: the declaration was refused
+    device_id: str
+    reason: str
+    declared_by: str
+    approved_by: str | None
+    status: str | None  # as the approval answered
+    answers: dict[str, int]  # request (declare, approve, findings) -> HTTP status
+    suppressed: list[str]  # the reasons GET /declarations/{id}/findings lists, the newest first
+    raised_for_device: int  # data-quality warnings of the device in the Warning table (none: it was suppressed)
+    problem: str | None
+
+
 class Check(_Model):
     """One pass/fail check of the run: `passed` is `observed == expected` or `observed >= expected`."""
 
@@ -258,6 +274,7 @@ class DemoSummary(_Model):
     loop: LoopSummary
     scenarios: list[ScenarioOutcome]
     evaluation: EvaluationSummary | None = None  # None: the run did not get as far (a summary of an older run)
+    declaration: DeclarationScene | None = None  # None: a summary of an older run
     checks: list[Check] = Field(default_factory=list)
     passed: bool = False  # every check passed
     exit_code: int = 1

@@ -52,6 +52,7 @@ def summary_lines(summary: DemoSummary, console: Console, written_to: Path | Non
     lines += delivery_lines(summary)
     lines += loop_lines(summary, console)
     lines += evaluation_lines(summary, console)
+    lines += declaration_lines(summary, console)
     lines += ["", bold("ACCOUNTING") + " " + accounting_line(summary)]
     lines += check_lines(summary.checks, console)
     if written_to is not None:
@@ -231,6 +232,27 @@ def loop_lines(summary: DemoSummary, console: Console) -> list[str]:
     )
     lines.append(f"  state transitions per warning (all its timers, …StateEntered): {transitions_text(loop)}")
     lines += [f"    ✗ execution {name} did not succeed" for name in loop.failed_executions]
+    return lines
+
+
+def declaration_lines(summary: DemoSummary, console: Console) -> list[str]:
+    """The declared outage: who declared and approved it, what it suppressed (GET /declarations/{id}/findings)."""
+    scene = summary.declaration
+    if scene is None:
+        return []
+    answers = " · ".join(f"{request} {status}" for request, status in scene.answers.items())
+    lines = ["", console.paint(f"申报 declared outage (HTTP {answers or 'none'})", "bold")]
+    if scene.declaration_id is None:
+        return [*lines, console.paint(f"  ✗ {scene.problem}", "red")]
+    lines.append(
+        f"  {scene.declaration_id} · 停产检修 {scene.device_id} · declared by {scene.declared_by} · "
+        f"{scene.status} by {scene.approved_by}"
+    )
+    suppressed = ", ".join(scene.suppressed) or "nothing"
+    lines.append(
+        f"  suppressed (recorded, not raised, nobody told): {suppressed} · "
+        f"data-quality warnings raised for the device: {scene.raised_for_device}"
+    )
     return lines
 
 

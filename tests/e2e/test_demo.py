@@ -128,6 +128,20 @@ def test_the_summary_file_is_plain_json_with_its_schema_version(short_run: DemoR
     assert raw["timings"]["total_s"] >= raw["timings"]["run_s"] > 0
 
 
+# --- a declared outage (申报) ------------------------------------------------------------------------------------
+
+
+def test_a_declared_and_approved_planned_stop_suppresses_a_finding_and_lists_it(
+    short_run: DemoRun,
+) -> None:
+    scene = short_run.summary.declaration
+    assert scene is not None and scene.problem is None, scene
+    assert scene.answers == {"declare": 201, "approve": 200, "findings": 200}
+    assert (scene.reason, scene.status, scene.approved_by) == ("planned_stop", "approved", "reg-emergency-bureau")
+    assert scene.suppressed == ["config_mismatch"] and scene.raised_for_device == 0
+    assert "suppressed (recorded, not raised, nobody told): config_mismatch" in short_run.output
+
+
 # --- messages and quarantine -------------------------------------------------------------------------------------
 
 

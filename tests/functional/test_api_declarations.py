@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 
 import boto3
 
 from chalicelib.adapters.declarations import DynamoDeclarationStore
+from chalicelib.adapters.dynamo import DynamoWarningStore
+from chalicelib.domain.changes import DATA_QUALITY, ChangeKind
+from chalicelib.domain.declarations import declared as declared_change
 from chalicelib.domain.declarations import suppressing
-from tests.functional.api_fixtures import ApiEnv, Http, api_env, http
+from chalicelib.domain.levels import Level
+from tests.functional.api_fixtures import ApiEnv, Http, api_env, engine_change, http
 
 ENT = "ent-e-hc-01"  # E-HC-01, hazchem, areas TJFTZ and GULIN
 OTHER_ENT = "ent-e-hc-02"
@@ -123,6 +128,41 @@ def test_a_unit_is_declared_as_its_devices_and_scopes_hold(api_env: ApiEnv, http
     withdrawn = http.post(f"/declarations/{ident}/withdraw", OTHER_ENT, {"note": "计划取消"})
     assert withdrawn.body["status"] == "withdrawn"
     assert ident not in listed(DUTY)  # no longer open
+
+
+def test_the_findings_a_declaration_suppressed_are_listed_within_its_scope(api_env: ApiEnv, http: Http) -> None:
+    declared = http.post("/declarations", ENT, body(["HC01-T1-O2"], "equipment_damage", start=-60, end=H))
+    assert declared.status == 201, declared.body
+    ident = declared.body["declaration_id"]
+    now = time.time()
+    store = DynamoWarningStore()
+    for at in (now - 30, now - 20):
+        change = engine_change(ChangeKind.RAISE, "HC01-T1-O2", "E-HC-01", Level.BLUE, at, at, api_env.registry)
+        suppressed = declared_change(replace(change, risk_type=DATA_QUALITY, reason="stuck_value"), ident)
+        assert store.append_engine_event(suppressed)
+        assert not store.append_engine_event(suppressed)  # a repeated append lists it once
+    store.append_engine_event(
+        engine_change(ChangeKind.RAISE, "HC01-T1-O2", "E-HC-01", 1, now, now, api_env.registry)
+    )
+
+    for user in (ENT, DUTY, REG, "area-gulin"):
+        listed = http.get(f"/declarations/{ident}/findings", user)
+        assert listed.status == 200, (user, listed.body)
+        assert [row["at"] for row in listed.body["items"]] == [now - 20, now - 30]  # the newest first
+    first = listed.body["items"][0]
+    assert (first["device_id"], first["risk_type"], first["risk_name"], first["reason"], first["level"]) == (
+        "HC01-T1-O2",
+        DATA_QUALITY,
+        "数据质量",
+        "stuck_value",
+        "blue",
+    )
+    assert listed.body["truncated"] is False
+    limited = http.get(f"/declarations/{ident}/findings?limit=1", DUTY).body
+    assert len(limited["items"]) == 1 and limited["truncated"] is True
+    assert http.get(f"/declarations/{ident}/findings", FIRE_REG).code == "declaration_not_found"
+    assert http.get(f"/declarations/{ident}/findings", OTHER_ENT).status == 404
+    assert http.get("/declarations/DCL-none/findings", DUTY).code == "declaration_not_found"
 
 
 def test_the_sweep_handler_runs(http: Http) -> None:

@@ -9,12 +9,17 @@ from itertools import count
 import pytest
 
 from chalicelib.domain.audit import verify_chain
-from chalicelib.domain.declarations import DeclarationPolicy, DeclarationReason, DeclarationStatus
+from chalicelib.domain.changes import DATA_QUALITY, ChangeKind, WarningChange, warning_id_for
+from chalicelib.domain.declarations import DeclarationPolicy, DeclarationReason, DeclarationStatus, declared
 from chalicelib.domain.errors import Conflict, DomainError, Forbidden, NotFound
-from chalicelib.domain.levels import Sector
+from chalicelib.domain.levels import Level, Sector
 from chalicelib.domain.lifecycle import Actor, Role
 from chalicelib.domain.registry import Enterprise
-from chalicelib.services.declaration_fakes import FakeDeclarationNotices, FakeDeclarationStore
+from chalicelib.services.declaration_fakes import (
+    FakeDeclarationNotices,
+    FakeDeclarationStore,
+    FakeSuppressedFindings,
+)
 from chalicelib.services.declarations import Declarations
 from chalicelib.services.fakes import FakeRegistry
 from chalicelib.services.ports import AuditStamp, ConcurrentUpdateError, Origin
@@ -50,6 +55,7 @@ class World:
             enterprises=[E1, E2],
         )
         ids = count(1)
+        self.suppressed = FakeSuppressedFindings()
         self.service = Declarations(
             self.store,
             self.registry,
@@ -57,6 +63,7 @@ class World:
             DeclarationPolicy(),
             lambda: self.now,
             new_id=lambda: f"DCL-{next(ids)}",
+            suppressed=self.suppressed,
         )
 
     def events(self, declaration_id: str) -> list[str]:
@@ -195,6 +202,60 @@ def test_listings_stay_within_the_scope(world: World) -> None:
         world.service.get(FIRE_REG, mine.declaration_id)
     with pytest.raises(Forbidden):
         world.service.audit(ENT, mine.declaration_id)
+
+
+def finding(device_id: str, at: float, declaration_id: str | None) -> WarningChange:
+    change = WarningChange(
+        kind=ChangeKind.RAISE,
+        warning_id=warning_id_for(device_id, DATA_QUALITY, at),
+        device_id=device_id,
+        enterprise_id="E1",
+        enterprise_name=E1.name,
+        sector=Sector.HAZCHEM,
+        unit_id="U1",
+        unit_name="罐区",
+        point_name=device_id,
+        area_codes=("TEDA",),
+        risk_type=DATA_QUALITY,
+        level=Level.BLUE,
+        previous_level=Level.NONE,
+        base_level=Level.BLUE,
+        reason="stuck_value",
+        title="数值长时间不变",
+        value=None,
+        unit="",
+        at=at,
+        raised_at=at,
+        params={"metric": "level_pct"},
+    )
+    return declared(change, declaration_id) if declaration_id is not None else change
+
+
+def test_the_findings_a_declaration_suppressed_are_listed_to_whoever_may_read_it(world: World) -> None:
+    mine = world.service.declare(ENT, Form(device_ids=("D1", "D2")))
+    for change in (
+        finding("D1", T0 + 60, mine.declaration_id),
+        finding("D2", T0 + 120, mine.declaration_id),
+        finding("D1", T0 + 180, "DCL-other"),
+        finding("D2", T0 + 240, None),  # raised as usual: not a suppressed finding
+    ):
+        world.suppressed.record(change)
+    for reader in (ENT, DUTY, REG, AREA, EMG, ADMIN):
+        declaration, found = world.service.suppressed(reader, mine.declaration_id)
+        assert declaration.declaration_id == mine.declaration_id
+        assert [(row.device_id, row.at) for row in found] == [("D2", T0 + 120), ("D1", T0 + 60)]  # newest first
+    [newest, _] = world.service.suppressed(DUTY, mine.declaration_id)[1]
+    assert (newest.risk_type, newest.reason, newest.level, newest.params) == (
+        DATA_QUALITY,
+        "stuck_value",
+        Level.BLUE,
+        {"metric": "level_pct"},
+    )
+    assert len(world.service.suppressed(DUTY, mine.declaration_id, limit=1)[1]) == 1
+    theirs = world.service.declare(ADMIN, Form(enterprise_id="E2", device_ids=("X1",)))
+    for outsider, declaration_id in ((FIRE_REG, mine.declaration_id), (ENT, theirs.declaration_id)):
+        with pytest.raises(NotFound):
+            world.service.suppressed(outsider, declaration_id)
 
 
 def test_the_sweep_expires_ended_windows_and_reminds_once_before_the_end(world: World) -> None:

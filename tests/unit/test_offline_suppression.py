@@ -72,6 +72,7 @@ def test_an_excused_devices_data_quality_finding_is_recorded_not_raised_and_rais
     [log] = world.warnings.engine_log.values()
     [event] = log.values()
     assert DECLARED_FLAG in event["data"]["flags"] and event["data"]["risk_type"] == DATA_QUALITY
+    assert event["data"]["params"]["declaration_id"] == damage.declaration_id  # listed under its declaration
 
     service.handle([reading(20, lel=150.0)])  # type: ignore[attr-defined]  # the window has ended
     assert [w.risk_type for w in world.warnings.records.values()] == [DATA_QUALITY]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from chalicelib.domain.catalog import sector_models
 from chalicelib.domain.changes import OFFLINE
+from chalicelib.domain.declarations import DECLARED_FLAG
 from chalicelib.domain.levels import Level
 from chalicelib.domain.presence import offline_warning_id
 from chalicelib.domain.registry import DeviceRegistration, StaticFactors
@@ -60,6 +61,16 @@ def test_a_device_never_raised_recovers_nothing() -> None:
     world, jobs = World(), MemoryJobs()
     sink(world, jobs).online(OfflineTransition(GT1, T0 + 900, T0 + 840, offline_since=T0))
     assert world.warnings.records == {} and world.notifier.published == [] and jobs.jobs == []
+
+
+def test_an_excused_outage_is_recorded_flagged_declared_under_its_declaration_and_nobody_is_told() -> None:
+    world, jobs = World(), MemoryJobs()
+    sink(world, jobs).suppressed(OfflineTransition(GT1, T0 + 360, T0), "DCL-1")
+    assert world.warnings.records == {} and world.notifier.published == [] and jobs.jobs == []
+    [log] = world.warnings.engine_log.values()
+    [event] = log.values()
+    assert event["data"]["risk_type"] == OFFLINE and DECLARED_FLAG in event["data"]["flags"]
+    assert event["data"]["params"]["declaration_id"] == "DCL-1"
 
 
 # --- a hazardous-goods vehicle: its level follows its silence (DOMAIN.md §2.1) ----------------------------------

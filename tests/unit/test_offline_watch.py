@@ -147,6 +147,7 @@ def test_an_approved_declaration_suppresses_the_offline_warning_but_records_the_
     world.run(8, silent={"D0002", "D0004"})
     assert [t.device_id for t in world.sink.raised] == ["D0004"]
     assert world.state.records["D0002"].suppressed_by == "DCL-1"
+    assert [(t.device_id, declaration_id) for t, declaration_id in world.sink.excused] == [("D0002", "DCL-1")]
     world.run(3)
     assert [t.device_id for t in world.sink.recovered] == ["D0004"]  # no recovery told for a suppressed one
 
