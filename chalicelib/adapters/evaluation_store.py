@@ -25,6 +25,7 @@ import json
 from collections import defaultdict
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
@@ -38,6 +39,7 @@ from chalicelib.adapters.dynamo import (
 )
 from chalicelib.domain.changes import ChangeKind
 from chalicelib.domain.clock import SHANGHAI
+from chalicelib.domain.declarations import Declaration
 from chalicelib.domain.evaluation.facts import FleetFacts, LevelChange, WarningFacts, facts_of
 from chalicelib.domain.evaluation.indicators import EnterpriseProfile
 from chalicelib.domain.evaluation.periods import Period
@@ -58,44 +60,61 @@ _CONTENT_TYPES = {
 }
 
 
-def _registry_segment(segment: tuple[int, int]) -> tuple[list[Enterprise], list[FleetDevice]]:
-    """One segment of the registry's parallel Scan: enterprises' profiles and devices' registrations, read with the
-    model's client but parsed here (only what the evaluation needs of a device: 250,000 full registrations through
-    PynamoDB and pydantic would cost more CPU than the rest of the run)."""
+@dataclass
+class _RegistryPart:
+    enterprises: list[Enterprise] = field(default_factory=list)
+    devices: list[FleetDevice] = field(default_factory=list)
+    declarations: list[Declaration] = field(default_factory=list)
+    area_names: dict[str, str] = field(default_factory=dict)
+
+
+def _registry_segment(segment: tuple[int, int]) -> _RegistryPart:
+    """One segment of the registry's parallel Scan: enterprises' profiles, devices' registrations, the
+    declarations (their windows excuse outages) and the areas' names, read with the model's client but parsed here
+    (only what the evaluation needs of a device: 250,000 full registrations through PynamoDB and pydantic would
+    cost more CPU than the rest of the run)."""
     client = RegistryItem._get_connection().connection.client
     request: dict[str, Any] = {
         "TableName": RegistryItem.Meta.table_name,
         "Segment": segment[0],
         "TotalSegments": segment[1],
-        "ProjectionExpression": "pk, sk, #data",
-        "FilterExpression": "sk = :reg OR (sk = :profile AND begins_with(pk, :enterprise))",
+        "ProjectionExpression": "pk, sk, #data, version",
+        "FilterExpression": "sk = :reg OR sk = :decl OR (sk = :profile AND "
+        "(begins_with(pk, :enterprise) OR begins_with(pk, :area)))",
         "ExpressionAttributeNames": {"#data": "data"},
         "ExpressionAttributeValues": {
             ":reg": {"S": "REG"},
+            ":decl": {"S": "DECL"},
             ":profile": {"S": "PROFILE"},
             ":enterprise": {"S": "ENT#"},
+            ":area": {"S": "AREA#"},
         },
     }
-    enterprises: list[Enterprise] = []
-    devices: list[FleetDevice] = []
+    part = _RegistryPart()
     while True:
         page = client.scan(**request)
         for item in page.get("Items", []):
             data = json.loads(item["data"]["S"])
-            if item["sk"]["S"] != "REG":
-                enterprises.append(Enterprise.model_validate(data))
-                continue
-            devices.append(
-                FleetDevice(
-                    device_id=data["device_id"],
-                    enterprise_id=data["enterprise_id"],
-                    sector=Sector(data["sector"]),
-                    area_codes=tuple(data.get("area_codes") or ()),
-                    major_hazard_grade=(data.get("static") or {}).get("major_hazard_grade"),
+            kind = item["sk"]["S"]
+            if kind == "REG":
+                part.devices.append(
+                    FleetDevice(
+                        device_id=data["device_id"],
+                        enterprise_id=data["enterprise_id"],
+                        sector=Sector(data["sector"]),
+                        area_codes=tuple(data.get("area_codes") or ()),
+                        major_hazard_grade=(data.get("static") or {}).get("major_hazard_grade"),
+                    )
                 )
-            )
+            elif kind == "DECL":
+                version = int(item.get("version", {}).get("N", "0"))
+                part.declarations.append(Declaration.model_validate({**data, "version": version}))
+            elif item["pk"]["S"].startswith("AREA#"):
+                part.area_names[data["code"]] = data["name"]
+            else:
+                part.enterprises.append(Enterprise.model_validate(data))
         if not page.get("LastEvaluatedKey"):
-            return enterprises, devices
+            return part
         request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
@@ -110,10 +129,10 @@ class DynamoEvaluationFacts:
     def fleet(self) -> Fleet:
         with ThreadPoolExecutor(self._segments) as pool:
             parts = list(pool.map(_registry_segment, [(n, self._segments) for n in range(self._segments)]))
-        enterprises = [enterprise for part in parts for enterprise in part[0]]
+        enterprises = [enterprise for part in parts for enterprise in part.enterprises]
         devices: dict[str, list[FleetDevice]] = defaultdict(list)
         for part in parts:
-            for device in part[1]:
+            for device in part.devices:
                 devices[device.enterprise_id].append(device)
         profiles = [
             EnterpriseProfile(
@@ -132,7 +151,13 @@ class DynamoEvaluationFacts:
             for e in enterprises
             if e.sector is Sector.ROAD_TRANSPORT
         ]
-        return Fleet(profiles=profiles, devices=dict(devices), fleets=fleets)
+        return Fleet(
+            profiles=profiles,
+            devices=dict(devices),
+            fleets=fleets,
+            declarations=[declaration for part in parts for declaration in part.declarations],
+            area_names={code: name for part in parts for code, name in part.area_names.items()},
+        )
 
     # --- warnings ----------------------------------------------------------------------------------------------
 

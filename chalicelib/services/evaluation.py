@@ -13,6 +13,7 @@ all-seeing roles only — a scoped caller gets 403 `report_download_scoped` and 
 
 from __future__ import annotations
 
+import gc
 import re
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -143,6 +144,15 @@ class EvaluationService:
         now = self._clock()
         if period.end > now:
             raise ValidationFailed("period_not_ended", "评估期尚未结束")
+        collecting = gc.isenabled()
+        gc.disable()  # a run builds ~10 objects per warning and device, all alive to the end: the cyclic
+        try:  # collector's passes over them cost a third of the run's CPU and free nothing
+            return self._run(kind, period, requested_by, now)
+        finally:
+            if collecting:
+                gc.enable()
+
+    def _run(self, kind: PeriodKind, period: Period, requested_by: str, now: float) -> ReportEntry:
         fleet = self._facts.fleet()
         since = period.start - self._policy.repeat_window_s
         with ThreadPoolExecutor(2) as pool:  # independent reads: one's waits overlap the other's parsing
@@ -250,6 +260,7 @@ class DomainReportRenderer:
             {f.enterprise_id: f for f in fleet.fleets},
             self._policy,
             generated_at,
+            area_names=fleet.area_names,
             routing=self._routing,
             overdue_rectifications=overdue_rectifications,
         )

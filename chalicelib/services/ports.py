@@ -750,6 +750,10 @@ class OfflineState(Protocol):
         """The named devices that are offline (one batch read)."""
         ...
 
+    def all_offline(self) -> dict[str, OfflineRecord]:
+        """Every device offline now (the evaluation's read: one query, not one key per device)."""
+        ...
+
     def mark_offline(self, record: OfflineRecord) -> None: ...
 
     def mark_online(self, device_id: str) -> None: ...
@@ -794,6 +798,11 @@ class OutageLedger(Protocol):
 
     def outages(self, enterprise_id: str, first_day: int, last_day: int) -> dict[tuple[str, int], list[Window]]:
         """(device, day) -> its recorded offline periods, for the days in [first_day, last_day] (one query)."""
+        ...
+
+    def outages_between(self, first_day: int, last_day: int) -> dict[tuple[str, int], list[Window]]:
+        """Every enterprise's recorded outages of the days in [first_day, last_day] (one query per day: what an
+        evaluation run reads)."""
         ...
 
 
@@ -921,6 +930,8 @@ class Fleet:
     profiles: Sequence[EnterpriseProfile]
     devices: Mapping[str, Sequence[FleetDevice]]  # enterprise id -> its registered devices
     fleets: Sequence[FleetFacts] = ()  # road transport: registered vehicles
+    declarations: Sequence[Declaration] = ()  # every declaration (their effective windows excuse outages)
+    area_names: Mapping[str, str] = field(default_factory=dict)  # area code -> 中文名 (registry `Area`)
 
 
 class EvaluationFacts(Protocol):
