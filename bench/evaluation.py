@@ -42,7 +42,7 @@ from bench.ingest import item_size, read_units
 from chalicelib.adapters import aws_clients, dynamo, presence
 from chalicelib.adapters.declarations import DeclarationItem
 from chalicelib.adapters.dynamo import RegistryItem, WarningEventItem, WarningItem, fill_item
-from chalicelib.adapters.evaluation_store import DynamoEvaluationFacts, S3ReportArchive
+from chalicelib.adapters.evaluation_store import DynamoEvaluationFacts, S3ReportArchive, reader
 from chalicelib.adapters.online_ledger import OutageDayItem
 from chalicelib.bootstrap import online_ledger
 from chalicelib.domain.catalog import build_policy
@@ -303,6 +303,8 @@ def main() -> None:
             DeclarationItem,
         ):
             meter.attach(model._get_connection().connection.client)
+        for model in (WarningItem, WarningEventItem, RegistryItem):
+            meter.attach(reader(model))  # the evaluation's own clients (answers decoded by json)
         policy = build_policy({})
         facts = DynamoEvaluationFacts(policy.deadlines)
         archive = S3ReportArchive(aws_clients.s3(settings), settings.evaluation_bucket)

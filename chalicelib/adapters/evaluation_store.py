@@ -22,6 +22,7 @@ registry table (`EVAL#{report id}` / `REPORT`, listed through `gsi1` = `EVALUATI
 from __future__ import annotations
 
 import json
+import threading
 from collections import defaultdict
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -30,6 +31,7 @@ from datetime import date, datetime
 from typing import Any
 
 from pynamodb.exceptions import DoesNotExist
+from pynamodb.models import Model
 
 from chalicelib.adapters.dynamo import (
     RegistryItem,
@@ -60,6 +62,39 @@ _CONTENT_TYPES = {
 }
 
 
+_READERS: dict[str, Any] = {}
+_READERS_LOCK = threading.Lock()
+
+
+def _decoded_by_json(response_dict: dict[str, Any], customized_response_dict: dict[str, Any], **_: Any) -> None:
+    """DynamoDB answers in JSON, whose attribute values botocore's parser walks member by member of the
+    AttributeValue shape (half of a run's CPU); decoded with `json` instead: the same dicts, strings and numbers as
+    strings. Only on the evaluation's own clients (`reader`): they read no binary attributes, the one type the
+    parser would turn into something else (bytes)."""
+    if response_dict.get("status_code", 500) >= 300:
+        return  # errors: botocore's parser, for the modeled error fields
+    customized_response_dict.update(json.loads(response_dict["body"]))
+    response_dict["body"] = b"{}"
+
+
+def reader(model: type[Model]) -> Any:
+    """The evaluation's DynamoDB client for `model`'s table: the model's connection settings (region, endpoint,
+    timeouts, retries), its own client, answers decoded by `_decoded_by_json`."""
+    connection = model._get_connection().connection
+    base = connection.client
+    key = f"{model.Meta.table_name}|{base.meta.endpoint_url}"
+    with _READERS_LOCK:
+        client = _READERS.get(key)
+        if client is None:
+            client = connection.session.create_client(
+                "dynamodb", base.meta.region_name, endpoint_url=base.meta.endpoint_url, config=base.meta.config
+            )
+            for operation in ("Query", "Scan", "BatchGetItem"):
+                client.meta.events.register(f"before-parse.dynamodb.{operation}", _decoded_by_json)
+            _READERS[key] = client
+    return client
+
+
 @dataclass
 class _RegistryPart:
     enterprises: list[Enterprise] = field(default_factory=list)
@@ -73,7 +108,7 @@ def _registry_segment(segment: tuple[int, int]) -> _RegistryPart:
     declarations (their windows excuse outages) and the areas' names, read with the model's client but parsed here
     (only what the evaluation needs of a device: 250,000 full registrations through PynamoDB and pydantic would
     cost more CPU than the rest of the run)."""
-    client = RegistryItem._get_connection().connection.client
+    client = reader(RegistryItem)
     request: dict[str, Any] = {
         "TableName": RegistryItem.Meta.table_name,
         "Segment": segment[0],
@@ -193,7 +228,7 @@ _PROJECTION = ", ".join(_NAMES)
 
 
 def _query(request: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    client = WarningItem._get_connection().connection.client
+    client = reader(WarningItem)
     request = {"TableName": WarningItem.Meta.table_name, **request}
     while True:
         page = client.query(**request)
@@ -250,7 +285,7 @@ def _sector(sector: Sector, period: Period, since: float) -> list[tuple[WarningR
 
 
 def _batch_get(warning_ids: list[str]) -> Iterator[dict[str, Any]]:
-    client = WarningItem._get_connection().connection.client
+    client = reader(WarningItem)
     table = WarningItem.Meta.table_name
     wanted: dict[str, Any] = {
         table: {
@@ -302,16 +337,34 @@ def _record(item: dict[str, Any]) -> tuple[WarningRecord, int]:
 
 def _changes(warning_id: str) -> tuple[LevelChange, ...]:
     """The warning's level changes from its engine events (`engine.level_up` / `engine.level_down`)."""
-    changes = [
-        LevelChange(
-            at=float(event.at),
-            from_level=LEVEL_BY_CODE[event.data["previous_level"]],
-            to_level=LEVEL_BY_CODE[event.data["level"]],
-        )
-        for event in WarningEventItem.query(warning_id)
-        if event.type in _LEVEL_EVENTS and event.data.get("previous_level") != event.data.get("level")
-    ]
-    return tuple(sorted(changes, key=lambda change: change.at))
+    client = reader(WarningEventItem)
+    request: dict[str, Any] = {
+        "TableName": WarningEventItem.Meta.table_name,
+        "KeyConditionExpression": "warning_id = :warning",
+        "FilterExpression": "#type IN (:up, :down)",
+        "ProjectionExpression": "#at, #data",
+        "ExpressionAttributeNames": {"#type": "type", "#at": "at", "#data": "data"},
+        "ExpressionAttributeValues": {
+            ":warning": {"S": warning_id},
+            **{f":{name}": {"S": kind} for name, kind in zip(("up", "down"), sorted(_LEVEL_EVENTS), strict=True)},
+        },
+    }
+    changes: list[LevelChange] = []
+    while True:
+        page = client.query(**request)
+        for item in page.get("Items", []):
+            data = json.loads(item["data"]["S"])
+            if data.get("previous_level") != data.get("level"):
+                changes.append(
+                    LevelChange(
+                        at=float(item["at"]["N"]),
+                        from_level=LEVEL_BY_CODE[data["previous_level"]],
+                        to_level=LEVEL_BY_CODE[data["level"]],
+                    )
+                )
+        if not page.get("LastEvaluatedKey"):
+            return tuple(sorted(changes, key=lambda change: change.at))
+        request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
 def _local_day(at: float) -> date:

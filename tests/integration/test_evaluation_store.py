@@ -15,7 +15,7 @@ import pytest
 
 from chalicelib.adapters import aws_clients, dynamo, presence
 from chalicelib.adapters.dynamo import DynamoRegistry, DynamoWarningStore, WarningEventItem, WarningItem
-from chalicelib.adapters.evaluation_store import DynamoEvaluationFacts, S3ReportArchive
+from chalicelib.adapters.evaluation_store import DynamoEvaluationFacts, S3ReportArchive, reader
 from chalicelib.bootstrap import online_ledger
 from chalicelib.domain.evaluation import periods
 from chalicelib.domain.evaluation.facts import LevelChange, facts_of
@@ -67,6 +67,7 @@ def calls(settings: Settings) -> Calls:
     meter = Calls()
     for model in (WarningItem, WarningEventItem, dynamo.RegistryItem):
         model._get_connection().connection.client.meta.events.register("before-call.dynamodb", meter)
+        reader(model).meta.events.register("before-call.dynamodb", meter)  # the evaluation's own clients
     return meter
 
 
