@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -59,6 +59,7 @@ _CONTENT_TYPES = {
     "json": "application/json; charset=utf-8",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     "html": "text/html; charset=utf-8",
+    "tallies": "application/json",
 }
 
 
@@ -204,6 +205,14 @@ class DynamoEvaluationFacts:
             changes = dict(zip(changed, pool.map(_changes, changed), strict=True))
         for record, _level_seq in found:
             yield facts_of(record, self._deadlines, as_of, changes.get(record.warning_id, ()))
+
+    def warnings_by_id(self, warning_ids: Sequence[str], as_of: float) -> Iterator[WarningFacts]:
+        ids = list(dict.fromkeys(warning_ids))
+        batches = [ids[start : start + _BATCH] for start in range(0, len(ids), _BATCH)]
+        with ThreadPoolExecutor(self._event_readers) as pool:
+            for items in pool.map(lambda batch: list(_batch_get(batch)), batches):
+                for item in items:
+                    yield facts_of(_record(item)[0], self._deadlines, as_of)
 
 
 # The attributes a warning's facts need (the item's texts and index keys are not read: less to parse).
@@ -407,6 +416,13 @@ class S3ReportArchive:
         params = {"Bucket": self._bucket, "Key": entry.keys["json"]}
         if entry.versions.get("json"):
             params["VersionId"] = entry.versions["json"]
+        body: bytes = self._s3.get_object(**params)["Body"].read()
+        return body
+
+    def artifact(self, entry: ReportEntry, name: str) -> bytes:
+        params = {"Bucket": self._bucket, "Key": entry.keys[name]}
+        if entry.versions.get(name):
+            params["VersionId"] = entry.versions[name]
         body: bytes = self._s3.get_object(**params)["Body"].read()
         return body
 

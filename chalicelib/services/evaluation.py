@@ -27,7 +27,8 @@ from chalicelib.domain.evaluation.facts import DeviceDay, WarningFacts
 from chalicelib.domain.evaluation.periods import Period, PeriodKind
 from chalicelib.domain.evaluation.policy import EvaluationPolicy
 from chalicelib.domain.evaluation.rectification import overdue_counts
-from chalicelib.domain.evaluation.report import EvaluationReport, build_report
+from chalicelib.domain.evaluation.report import EvaluationReport, build_report, report_from_months, tallies_of
+from chalicelib.domain.evaluation.tallies import MonthTallies, carried
 from chalicelib.domain.lifecycle import Actor, Role
 from chalicelib.domain.policy import RoutingPolicy
 from chalicelib.services.ports import (
@@ -42,6 +43,8 @@ from chalicelib.services.ports import (
 )
 
 ARTIFACTS = ("xlsx", "html")
+TALLIES = "tallies"  # a month's artifact: its tallies, what its quarter and year sum
+SUMMED_KINDS = frozenset({PeriodKind.QUARTER, PeriodKind.YEAR})
 RUN_ROLES = frozenset({Role.DUTY, Role.ADMIN})
 DOWNLOAD_ROLES = frozenset({Role.DUTY, Role.EMERGENCY, Role.ADMIN})
 SCHEDULE_ACTOR = "system:schedule"
@@ -109,8 +112,9 @@ class RunFigures:
 
     enterprises: int
     devices: int
-    warnings: int
+    warnings: int  # a quarter or a year: the warnings its months carried, read again
     device_days: int
+    months: int = 0  # a quarter or a year: the months' tallies summed
 
 
 class EvaluationService:
@@ -154,21 +158,40 @@ class EvaluationService:
 
     def _run(self, kind: PeriodKind, period: Period, requested_by: str, now: float) -> ReportEntry:
         fleet = self._facts.fleet()
-        since = period.start - self._policy.repeat_window_s
-        with ThreadPoolExecutor(2) as pool:  # independent reads: one's waits overlap the other's parsing
-            warnings_read = pool.submit(lambda: list(self._facts.warnings(period, now, since)))
-            days_read = pool.submit(lambda: list(self._ledger.device_days(period, fleet, now)))
-            warnings, days = warnings_read.result(), days_read.result()
         overdue = None
         if self._rectifications is not None:  # 整改事项 overdue at the period's end (a column of the report)
             overdue = overdue_counts(self._rectifications.due_before(period.end), period.end)
-        rendered = self._renderer.render(period, fleet, warnings, days, now, overdue_rectifications=overdue)
-        self.last_run = RunFigures(
-            enterprises=len(fleet.profiles),
-            devices=sum(len(devices) for devices in fleet.devices.values()),
-            warnings=len(warnings),
-            device_days=len(days),
-        )
+        if kind in SUMMED_KINDS:  # a quarter or a year: its months' tallies (docs/evaluation.md)
+            months = [self._month_tallies(month, requested_by) for month in periods.months_of(period)]
+            reread: list[WarningFacts] = []
+
+            def read_again(ids: Sequence[str]) -> Sequence[WarningFacts]:
+                reread.extend(self._facts.warnings_by_id(ids, now))
+                return reread
+
+            rendered = self._renderer.render_months(
+                period, fleet, months, read_again, now, overdue_rectifications=overdue
+            )
+            self.last_run = RunFigures(
+                enterprises=len(fleet.profiles),
+                devices=sum(len(devices) for devices in fleet.devices.values()),
+                warnings=len(reread),
+                device_days=0,
+                months=len(months),
+            )
+        else:
+            since = period.start - self._policy.repeat_window_s
+            with ThreadPoolExecutor(2) as pool:  # independent reads: one's waits overlap the other's parsing
+                warnings_read = pool.submit(lambda: list(self._facts.warnings(period, now, since)))
+                days_read = pool.submit(lambda: list(self._ledger.device_days(period, fleet, now)))
+                warnings, days = warnings_read.result(), days_read.result()
+            rendered = self._renderer.render(period, fleet, warnings, days, now, overdue_rectifications=overdue)
+            self.last_run = RunFigures(
+                enterprises=len(fleet.profiles),
+                devices=sum(len(devices) for devices in fleet.devices.values()),
+                warnings=len(warnings),
+                device_days=len(days),
+            )
         entry = ReportEntry(
             report_id=report_id(period),
             kind=kind.value,
@@ -182,6 +205,14 @@ class EvaluationService:
             counts=dict(rendered.counts),
         )
         return self._archive.store(entry, rendered)
+
+    def _month_tallies(self, month: Period, requested_by: str) -> bytes:
+        """A month's stored tallies; the month is run first when it has none (never run, or run before they were
+        kept)."""
+        entry = self._archive.entry(report_id(month))
+        if entry is None or TALLIES not in entry.keys:
+            entry = self._run(PeriodKind.MONTH, month, requested_by, self._clock())
+        return self._archive.artifact(entry, TALLIES)
 
     def run_scheduled(self, kind: PeriodKind) -> ReportEntry:
         """The schedule's run: the latest period of `kind` that has ended."""
@@ -248,9 +279,6 @@ class DomainReportRenderer:
         *,
         overdue_rectifications: Mapping[str, int] | None = None,
     ) -> RenderedReport:
-        from chalicelib.reports.html import render_html  # pygal and XlsxWriter: only where reports are made
-        from chalicelib.reports.xlsx import render_xlsx
-
         report = build_report(
             period,
             period.kind,
@@ -264,13 +292,48 @@ class DomainReportRenderer:
             routing=self._routing,
             overdue_rectifications=overdue_rectifications,
         )
+        tallies = {}
+        if period.kind is PeriodKind.MONTH:
+            tallies[TALLIES] = tallies_of(report, warnings, device_days).model_dump_json().encode()
+        return self._rendered(report, tallies, len(device_days))
+
+    def render_months(
+        self,
+        period: Period,
+        fleet: Fleet,
+        months: Sequence[bytes],
+        reread: Callable[[Sequence[str]], Sequence[WarningFacts]],
+        generated_at: float,
+        *,
+        overdue_rectifications: Mapping[str, int] | None = None,
+    ) -> RenderedReport:
+        parsed = [MonthTallies.model_validate_json(month) for month in months]
+        report = report_from_months(
+            period,
+            fleet.profiles,
+            parsed,
+            {facts.warning_id: facts for facts in reread(carried(parsed))},
+            {f.enterprise_id: f for f in fleet.fleets},
+            self._policy,
+            generated_at,
+            area_names=fleet.area_names,
+            routing=self._routing,
+            overdue_rectifications=overdue_rectifications,
+        )
+        return self._rendered(report, {}, 0)
+
+    @staticmethod
+    def _rendered(report: EvaluationReport, extra: Mapping[str, bytes], device_days: int) -> RenderedReport:
+        from chalicelib.reports.html import render_html  # pygal and XlsxWriter: only where reports are made
+        from chalicelib.reports.xlsx import render_xlsx
+
         return RenderedReport(
             document=report.model_dump_json().encode(),
-            artifacts={"xlsx": render_xlsx(report), "html": render_html(report)},
+            artifacts={"xlsx": render_xlsx(report), "html": render_html(report), **extra},
             counts={
                 "enterprises": len(report.enterprises),
                 "warnings": sum(report.overall.tally.raised.values()),
-                "device_days": len(device_days),
+                "device_days": device_days,
                 "priority": len(report.priority),
             },
         )

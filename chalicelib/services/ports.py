@@ -944,6 +944,11 @@ class EvaluationFacts(Protocol):
         the repeat window), or was open at `since` (still open, or closed at or after it), as read at `as_of`."""
         ...
 
+    def warnings_by_id(self, warning_ids: Sequence[str], as_of: float) -> Iterator[WarningFacts]:
+        """The named warnings' facts as read at `as_of` (those found): a quarter's or year's re-read of the
+        warnings its months carried (docs/evaluation.md "Quarters and years")."""
+        ...
+
 
 class DeviceDayLedger(Protocol):
     """The online-time ledger of the period's device-days (issue 12); derived from presence until it exists."""
@@ -974,6 +979,20 @@ class ReportRenderer(Protocol):
         *,
         overdue_rectifications: Mapping[str, int] | None = None,  # enterprise id -> items overdue at the end
     ) -> RenderedReport: ...
+
+    def render_months(
+        self,
+        period: Period,
+        fleet: Fleet,
+        months: Sequence[bytes],
+        reread: Callable[[Sequence[str]], Sequence[WarningFacts]],
+        generated_at: float,
+        *,
+        overdue_rectifications: Mapping[str, int] | None = None,
+    ) -> RenderedReport:
+        """A quarter's or a year's report from its months' `tallies` artifacts (what `render` adds for a month);
+        `reread` reads the warnings they carried as they stand now."""
+        ...
 
     def scoped(self, document: bytes, scope: Scope) -> dict[str, Any]: ...
 
@@ -1007,6 +1026,10 @@ class ReportArchive(Protocol):
     def entry(self, report_id: str) -> ReportEntry | None: ...
 
     def document(self, entry: ReportEntry) -> bytes: ...
+
+    def artifact(self, entry: ReportEntry, name: str) -> bytes:
+        """This run's version of one of the entry's artifacts."""
+        ...
 
     def download_url(self, entry: ReportEntry, artifact: str, expires_s: int) -> str: ...
 

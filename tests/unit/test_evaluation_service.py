@@ -109,7 +109,7 @@ def test_a_run_reads_the_period_and_what_was_open_in_it_and_stores_one_entry() -
     assert rig.service.last_run.warnings == 3  # W-march, W-old-open, W-eve (repeat window); not closed before
     assert entry.counts["enterprises"] == 2
     assert entry.counts["warnings"] == 1  # raised in March
-    assert set(entry.keys) == {"json", "xlsx", "html"}
+    assert set(entry.keys) == {"json", "xlsx", "html", "tallies"}  # a month keeps its tallies for its quarter
     document = json.loads(rig.archive.document(entry))
     rows = {row["enterprise_id"]: row for row in document["enterprises"]}
     assert rows["E1"]["warning_points_raw"] == 10.0  # one red raised in March
@@ -133,7 +133,13 @@ def test_the_schedule_evaluates_the_last_complete_period() -> None:
     assert rig.service.run_scheduled(PeriodKind.MONTH).report_id == "month-2025-03"
     assert rig.service.run_scheduled(PeriodKind.QUARTER).report_id == "quarter-2025-Q1"
     assert rig.service.run_scheduled(PeriodKind.YEAR).report_id == "year-2024"
-    assert [e.report_id for e in rig.archive.entries(10)] == ["month-2025-03", "quarter-2025-Q1", "year-2024"]
+    ids = [e.report_id for e in rig.archive.entries(20)]
+    # a quarter and a year sum their months' tallies: the months not run yet were run on the way
+    assert ids[:3] == ["month-2025-03", "quarter-2025-Q1", "month-2025-02"]
+    assert set(ids) == {"quarter-2025-Q1", "year-2024", *(f"month-2025-{m:02d}" for m in (1, 2, 3))} | {
+        f"month-2024-{m:02d}" for m in range(1, 13)
+    }
+    assert rig.archive.calls["artifact"] == 3 + 12  # each month's tallies read once
 
 
 def test_a_period_not_ended_is_refused() -> None:
