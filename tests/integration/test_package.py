@@ -388,3 +388,9 @@ def test_the_evaluation_schedules_run_after_each_local_period_ends(packaged: dic
     }
     versioning = packaged["Resources"]["EvaluationBucket"]["Properties"]["VersioningConfiguration"]
     assert versioning == {"Status": "Enabled"}
+    # a full-size run: Lambda's longest timeout, and the memory that buys one whole vCPU (the bench's figure)
+    sizes = {
+        name: (functions[name]["Properties"]["Timeout"], functions[name]["Properties"]["MemorySize"])
+        for name in schedules
+    }
+    assert set(sizes.values()) == {(900, 1769)}
