@@ -380,6 +380,18 @@ def _local_day(at: float) -> date:
     return datetime.fromtimestamp(at, SHANGHAI).date()
 
 
+class SqsEvaluationRequests:
+    """`EvaluationRequests`: one message per on-demand run on the evaluation queue."""
+
+    def __init__(self, sqs: Any, queue_url: str) -> None:
+        self._sqs = sqs
+        self._queue_url = queue_url
+
+    def send(self, report_id: str, requested_by: str) -> None:
+        body = json.dumps({"report_id": report_id, "requested_by": requested_by})
+        self._sqs.send_message(QueueUrl=self._queue_url, MessageBody=body)
+
+
 class S3ReportArchive:
     def __init__(self, s3: Any, bucket: str) -> None:
         self._s3 = s3
@@ -401,6 +413,15 @@ class S3ReportArchive:
         stored = ReportEntry(**{**_fields(entry), "keys": keys, "versions": versions})
         _index_item(stored).save()
         return stored
+
+    def mark(self, entry: ReportEntry) -> ReportEntry:
+        before = self.entry(entry.report_id)
+        kept = {}
+        if before is not None and "json" in before.keys:  # the last stored report stays readable meanwhile
+            kept = {"keys": before.keys, "versions": before.versions, "counts": before.counts}
+        marked = ReportEntry(**{**_fields(entry), **kept})
+        _index_item(marked).save()
+        return marked
 
     def entries(self, limit: int) -> list[ReportEntry]:
         items = RegistryItem.by_gsi1.query(INDEX_PARTITION, scan_index_forward=False, limit=limit)

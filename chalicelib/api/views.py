@@ -54,6 +54,7 @@ from chalicelib.domain.policy import DEPARTMENT_ZH
 from chalicelib.domain.registry import DeviceRegistration, Enterprise, Person
 from chalicelib.domain.rosters import Shift
 from chalicelib.services.device_status import DevicePage
+from chalicelib.services.evaluation import ARTIFACTS
 from chalicelib.services.notifications import NotificationPage
 from chalicelib.services.ports import (
     InboxItem,
@@ -460,8 +461,9 @@ def evaluation_entry_view(entry: ReportEntry) -> EvaluationEntryView:
         end=entry.end,
         generated_at=entry.generated_at,
         requested_by=entry.requested_by,
-        formats=[name for name in entry.keys if name != "json"],
+        formats=[name for name in entry.keys if name in ARTIFACTS],
         counts=dict(entry.counts),
+        status=entry.status,
     )
 
 

@@ -34,6 +34,7 @@ from chalicelib.domain.policy import RoutingPolicy
 from chalicelib.services.ports import (
     DeviceDayLedger,
     EvaluationFacts,
+    EvaluationRequests,
     Fleet,
     RectificationStore,
     RenderedReport,
@@ -45,6 +46,7 @@ from chalicelib.services.ports import (
 ARTIFACTS = ("xlsx", "html")
 TALLIES = "tallies"  # a month's artifact: its tallies, what its quarter and year sum
 SUMMED_KINDS = frozenset({PeriodKind.QUARTER, PeriodKind.YEAR})
+QUEUED, RUNNING, FAILED = "queued", "running", "failed"  # an on-demand run's entry before it is done
 RUN_ROLES = frozenset({Role.DUTY, Role.ADMIN})
 DOWNLOAD_ROLES = frozenset({Role.DUTY, Role.EMERGENCY, Role.ADMIN})
 SCHEDULE_ACTOR = "system:schedule"
@@ -128,6 +130,7 @@ class EvaluationService:
         clock: Callable[[], float],
         download_expires_s: int = 300,
         rectifications: RectificationStore | None = None,
+        requests: EvaluationRequests | None = None,
     ) -> None:
         self._facts = facts
         self._ledger = ledger
@@ -137,6 +140,7 @@ class EvaluationService:
         self._clock = clock
         self._download_expires_s = download_expires_s
         self._rectifications = rectifications
+        self._requests = requests
         self.last_run: RunFigures | None = None
 
     # --- runs --------------------------------------------------------------------------------------------------
@@ -221,12 +225,37 @@ class EvaluationService:
     def request(self, actor: Actor, kind: PeriodKind, year: int, number: int | None) -> ReportEntry:
         """An on-demand run (the duty centre, administrators)."""
         require_role(actor, RUN_ROLES, "发起评估")
-        return self.run(kind, period_of(kind, year, number), actor.user_id)
+        return self._accept(kind, period_of(kind, year, number), actor.user_id)
 
     def request_custom(self, actor: Actor, start: float, end: float) -> ReportEntry:
         """An on-demand run of a custom window [start, end) that has ended (the duty centre, administrators)."""
         require_role(actor, RUN_ROLES, "发起评估")
-        return self.run(PeriodKind.CUSTOM, custom_period(start, end), actor.user_id)
+        return self._accept(PeriodKind.CUSTOM, custom_period(start, end), actor.user_id)
+
+    def _accept(self, kind: PeriodKind, period: Period, requested_by: str) -> ReportEntry:
+        """With a request queue: check the period, mark the entry queued and hand the run to the evaluation
+        function (a full-size run outlasts API Gateway's 29 s); without one, run it here."""
+        if self._requests is None:
+            return self.run(kind, period, requested_by)
+        now = self._clock()
+        if period.end > now:
+            raise ValidationFailed("period_not_ended", "评估期尚未结束")
+        entry = self._archive.mark(_entry_of(period, requested_by, now, QUEUED))
+        self._requests.send(entry.report_id, requested_by)
+        return entry
+
+    def run_requested(self, value: str, requested_by: str) -> ReportEntry:
+        """The evaluation function's side of an on-demand run: running, then done (the stored report) or failed
+        (and raised: the queue retries once, then keeps the request in its dead-letter queue)."""
+        period = period_of_id(value)
+        if period is None:
+            raise ValidationFailed("invalid_period", "评估期无效")
+        self._archive.mark(_entry_of(period, requested_by, self._clock(), RUNNING))
+        try:
+            return self.run(period.kind, period, requested_by)
+        except Exception:
+            self._archive.mark(_entry_of(period, requested_by, self._clock(), FAILED))
+            raise
 
     # --- reads -------------------------------------------------------------------------------------------------
 
@@ -242,8 +271,12 @@ class EvaluationService:
         return entry
 
     def read(self, actor: Actor, value: str) -> tuple[ReportEntry, dict[str, object]]:
-        """The report as JSON, cut to the caller's scope (an enterprise: its own row and the overall figures)."""
+        """The report as JSON, cut to the caller's scope (an enterprise: its own row and the overall figures); an
+        on-demand run not done yet answers its entry (status queued, running or failed) and, if the period was
+        evaluated before, that report."""
         entry = self._entry(value)
+        if "json" not in entry.keys:
+            return entry, {}
         return entry, self._renderer.scoped(self._archive.document(entry), scope_filter(actor))
 
     def download(self, actor: Actor, value: str, artifact: str) -> tuple[ReportEntry, str, int]:
@@ -258,6 +291,22 @@ class EvaluationService:
             raise NotFound(*NOT_FOUND)
         url = self._archive.download_url(entry, artifact, self._download_expires_s)
         return entry, url, self._download_expires_s
+
+
+def _entry_of(period: Period, requested_by: str, at: float, status: str) -> ReportEntry:
+    return ReportEntry(
+        report_id=report_id(period),
+        kind=period.kind.value,
+        label=period.label,
+        start=period.start,
+        end=period.end,
+        generated_at=at,
+        requested_by=requested_by,
+        keys={},
+        versions={},
+        counts={},
+        status=status,
+    )
 
 
 class DomainReportRenderer:

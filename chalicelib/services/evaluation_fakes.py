@@ -62,6 +62,18 @@ class FakeDeviceDayLedger(Fake):
         yield from found
 
 
+class FakeEvaluationRequests(Fake):
+    """The evaluation queue: the requests sent, in order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent: list[tuple[str, str]] = []
+
+    def send(self, report_id: str, requested_by: str) -> None:
+        with self._call("send"):
+            self.sent.append((report_id, requested_by))
+
+
 class SummaryRenderer:
     """Scores and sector rollups as the JSON document; a one-table HTML page; the 'workbook' is the CSV of the
     scores (a placeholder for the XLSX)."""
@@ -185,6 +197,14 @@ class FakeReportArchive(Fake):
             stored = replace(entry, keys=keys, versions=versions)
             self.index[entry.report_id] = stored
             return stored
+
+    def mark(self, entry: ReportEntry) -> ReportEntry:
+        with self._call("mark"):
+            before = self.index.get(entry.report_id)
+            if before is not None and "json" in before.keys:
+                entry = replace(entry, keys=before.keys, versions=before.versions, counts=before.counts)
+            self.index[entry.report_id] = entry
+            return entry
 
     def entries(self, limit: int) -> list[ReportEntry]:
         with self._call("entries"):

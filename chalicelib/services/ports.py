@@ -1011,6 +1011,7 @@ class ReportEntry:
     keys: Mapping[str, str]  # "json", "xlsx", "html" -> S3 key
     versions: Mapping[str, str]  # the same -> S3 version id of this run ("" where the bucket keeps none)
     counts: Mapping[str, int]
+    status: str = "done"  # queued, running, done, failed: an on-demand run's progress (keys: the last done run's)
 
 
 class ReportArchive(Protocol):
@@ -1019,6 +1020,11 @@ class ReportArchive(Protocol):
     def store(self, entry: ReportEntry, report: RenderedReport) -> ReportEntry:
         """Write the document and artifacts (a new version of each key), then the index entry with the keys and
         versions written; returns the entry as stored."""
+        ...
+
+    def mark(self, entry: ReportEntry) -> ReportEntry:
+        """Write the index entry's status (an on-demand run queued, running or failed), keeping the keys and
+        versions of the last run that stored its report, if any."""
         ...
 
     def entries(self, limit: int) -> list[ReportEntry]: ...
@@ -1032,6 +1038,12 @@ class ReportArchive(Protocol):
         ...
 
     def download_url(self, entry: ReportEntry, artifact: str, expires_s: int) -> str: ...
+
+
+class EvaluationRequests(Protocol):
+    """The queue of on-demand runs: the API answers at once, the evaluation function runs the period."""
+
+    def send(self, report_id: str, requested_by: str) -> None: ...
 
 
 # --- 通报 and rectification (整改事项): docs/evaluation.md "通报 and rectification" ------------------------------

@@ -31,6 +31,7 @@ from chalicelib.services.evaluation import (
 from chalicelib.services.evaluation_fakes import (
     FakeDeviceDayLedger,
     FakeEvaluationFacts,
+    FakeEvaluationRequests,
     FakeReportArchive,
     SummaryRenderer,
 )
@@ -306,3 +307,38 @@ def test_the_report_module_renders_and_scopes_the_stored_report() -> None:
     stranger = Actor(user_id="ent-9", role=Role.ENTERPRISE, enterprise_id="E9")
     with pytest.raises(NotFound):
         rig.service.read(stranger, "month-2025-03")  # not evaluated in that period
+
+
+def test_with_a_request_queue_an_on_demand_run_is_queued_then_run_by_the_evaluation_function() -> None:
+    rig = Rig()
+    requests = FakeEvaluationRequests()
+    rig.service = EvaluationService(
+        rig.facts,
+        rig.ledger,
+        SummaryRenderer(),
+        rig.archive,
+        EvaluationPolicy(),
+        lambda: rig.now,
+        requests=requests,
+    )
+    queued = rig.service.request(DUTY, PeriodKind.MONTH, 2025, 3)
+    assert (queued.report_id, queued.status, dict(queued.keys)) == ("month-2025-03", "queued", {})
+    assert requests.sent == [("month-2025-03", "duty-1")] and rig.facts.calls["warnings"] == 0  # nothing read yet
+    entry, report = rig.service.read(EMERGENCY, "month-2025-03")
+    assert (entry.status, report) == ("queued", {})  # no report yet: the entry tells where the run stands
+
+    done = rig.service.run_requested("month-2025-03", "duty-1")
+    assert done.status == "done" and "json" in done.keys and rig.archive.entry("month-2025-03") == done
+
+    # a re-run queued meanwhile keeps the last report readable; a failing run is marked failed and raised
+    again = rig.service.request(ADMIN, PeriodKind.MONTH, 2025, 3)
+    assert again.status == "queued" and again.keys == done.keys
+    rig.facts.fail("warnings", error=RuntimeError("DynamoDB unavailable"))
+    with pytest.raises(RuntimeError):
+        rig.service.run_requested("month-2025-03", "admin-1")
+    failed = rig.archive.entry("month-2025-03")
+    assert failed is not None and failed.status == "failed" and failed.keys == done.keys
+    # what cannot be run is refused before anything is queued
+    with pytest.raises(ValidationFailed) as refused:
+        rig.service.request(DUTY, PeriodKind.MONTH, 2025, 4)
+    assert refused.value.code == "period_not_ended" and len(requests.sent) == 2
