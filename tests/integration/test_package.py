@@ -219,6 +219,7 @@ def test_the_packaged_template_lints_clean_and_wires_every_event_source(packaged
     assert kinesis and kinesis[0]["Properties"]["Stream"] == {"Fn::GetAtt": ["DeviceStream", "Arn"]}
     assert sorted(e["Properties"]["Queue"]["Fn::GetAtt"][0] for e in sqs) == [
         "DeliveryQueue",
+        "EvaluationQueue",
         "WorkflowEventQueue",
     ]
     assert all(e["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"] for e in sqs)
