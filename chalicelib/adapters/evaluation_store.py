@@ -9,8 +9,11 @@
   bytes an entry), filtered on `raised_epoch`, then BatchGetItem of the few found;
 - level changes (for `facts_of`'s earlier armings) only for warnings whose level changed (`level_seq` > 0): one
   Query of the warning's event partition each.
-- the fleet: the registry's enterprises and devices in one parallel Scan of the registry table (current state, not
-  history: the evaluation needs every device anyway; ~0.5 KB a device).
+- the fleet: the registry's enterprises, devices, areas and declarations in one parallel Scan of the registry table
+  (current state, not history: the evaluation needs every device anyway; ~0.5 KB a device).
+- a quarter's or year's re-read of the warnings its months carried: BatchGetItem by id (`warnings_by_id`).
+
+These reads use the evaluation's own DynamoDB clients (`reader`), whose answers are decoded by `json`.
 
 Device-days come from the online-time ledger (`services/online_ledger.py`, `OnlineLedger.device_days`).
 

@@ -21,7 +21,7 @@ from chalicelib.domain.evaluation import periods
 from chalicelib.domain.evaluation.facts import LevelChange, facts_of
 from chalicelib.domain.levels import Level, Sector
 from chalicelib.domain.policy import DeadlinePolicy
-from chalicelib.domain.registry import DeviceRegistration, StaticFactors
+from chalicelib.domain.registry import Area, DeviceRegistration, StaticFactors
 from chalicelib.domain.warnings import WarningRecord, WarningStatus
 from chalicelib.services.fakes import SAMPLE_ENTERPRISE, sample_warning
 from chalicelib.services.ports import OfflineRecord, RenderedReport, ReportEntry
@@ -137,9 +137,11 @@ def test_the_fleet_has_every_enterprise_its_devices_and_their_worst_grades(setti
         )
         for n, grade in enumerate((3, 2, None))
     ]
-    DynamoRegistry.put_many(devices, [SAMPLE_ENTERPRISE], [])
+    area = Area(code=SAMPLE_ENTERPRISE.area_codes[0], name="天津港保税区", kind="dev_zone")
+    DynamoRegistry.put_many(devices, [SAMPLE_ENTERPRISE], [], [area])
     fleet = DynamoEvaluationFacts(DEADLINES).fleet()
     assert [p.enterprise_id for p in fleet.profiles] == ["E1"]
+    assert fleet.area_names == {area.code: "天津港保税区"}  # the reports name areas in Chinese
     assert fleet.profiles[0].major_hazard_grades == (2, 3)
     assert sorted(d.device_id for d in fleet.devices["E1"]) == ["D-0", "D-1", "D-2"]
 
