@@ -282,6 +282,7 @@ def test_downloads_are_for_the_all_seeing_roles() -> None:
 
 def test_the_report_module_renders_and_scopes_the_stored_report() -> None:
     rig = Rig()
+    rig.facts.stored_fleet = Fleet(profiles=profiles(), devices={}, area_names={"A1": "泰达", "A2": "新港街道"})
     rig.service = EvaluationService(
         rig.facts,
         rig.ledger,
@@ -298,6 +299,9 @@ def test_the_report_module_renders_and_scopes_the_stored_report() -> None:
     assert _rows(rig, ENTERPRISE) == ["E1"]
     assert _rows(rig, REGULATOR) == ["E2"]
     assert _rows(rig, AREA) == ["E2"]
+    report = json.loads(rig.archive.objects[entry.keys["json"]][-1])
+    assert report["area_names"] == {"A1": "泰达", "A2": "新港街道"}  # the registry's names, not the codes
+    assert "新港街道" in rig.archive.objects[entry.keys["html"]][-1].decode()
     _entry, own = rig.service.read(ENTERPRISE, "month-2025-03")
     assert own["scope"]["kind"] == "enterprise" and own["overall"]["tally"]["enterprises"] == 2
     hazchem = Actor(user_id="reg-2", role=Role.REGULATOR, sectors=(Sector.HAZCHEM, Sector.CHEM_PIPELINE))
