@@ -10,7 +10,8 @@ warnings, spread over March 2025, most acknowledged, verified and closed (a tent
 3 % with a level change (its engine event written); a fifth as many older warnings (the history the run must not
 read: closed before the month), of which 1 % still open; the devices offline now
 (`OFFLINE#…`, 1 %). Then `EvaluationService.run` as `bootstrap.evaluation()` wires it (the adapters of
-`adapters/evaluation_store.py`, the report module's build and renderers), timed.
+`adapters/evaluation_store.py`, the report module's build and renderers), timed; then the first quarter from its
+months' stored tallies (January and February, empty, are run on the way the first time; the second run is timed).
 
 Counting: a botocore hook on the DynamoDB clients, per operation and table: items returned, items evaluated
 (`ScannedCount`), and read units with bench/ingest.py's rules (a page costs its items' size / 4 KB, half when
