@@ -1134,7 +1134,8 @@ EVALUATION_ROUTES: tuple[RouteDoc, ...] = (
         "GET",
         "/evaluations/{report_id}",
         "getEvaluation",
-        "评估报告（按角色范围：企业为本企业及总体，行业部门为本行业，属地为本辖区）",
+        "评估报告（按角色范围：企业为本企业及总体，行业部门为本行业，属地为本辖区；entry.status 为按需评估的进度："
+        "queued、running、done、failed，首次评估完成前 report 为空）",
         ALL_ROLES,
         EvaluationReportView,
         codes=("evaluation_not_found", "evaluation_unavailable"),
