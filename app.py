@@ -167,6 +167,19 @@ def evaluate_year(event: CloudWatchEvent) -> dict[str, Any]:
     return _evaluate(PeriodKind.YEAR)
 
 
+@app.on_sqs_message(queue=f"dayingji-{STAGE}-evaluation-requests", batch_size=1)
+def evaluate_requested(event: SQSEvent) -> dict[str, Any]:
+    """An on-demand run (POST /evaluations answered 202): one request per message; a failure is raised, so the
+    queue retries it once, then keeps it in its dead-letter queue."""
+    done = []
+    for record in event:
+        request = json.loads(record.body)
+        entry = evaluation().run_requested(request["report_id"], request["requested_by"])
+        logger.info("evaluation stored", extra={"report_id": entry.report_id, "counts": dict(entry.counts)})
+        done.append(entry.report_id)
+    return {"report_ids": done}
+
+
 @app.schedule(Rate(1, unit=Rate.MINUTES), name="offline_watch")
 def watch_offline(event: CloudWatchEvent) -> dict[str, Any]:
     """Silent devices become offline warnings, returning ones recover (docs/offline-watch.md)."""
@@ -487,7 +500,7 @@ def declaration_audit(actor: Actor, request: Request, declaration_id: str) -> Ba
 # --- evaluation reports (评估报告): docs/evaluation.md
 
 
-@api_route("/evaluations", methods=("POST",), status=201)
+@api_route("/evaluations", methods=("POST",), status=202)
 def run_evaluation(actor: Actor, request: Request) -> BaseModel:
     body = validated(EvaluationCreate, _body(request))
     if body.start is not None and body.end is not None:  # kind custom (the model allows no other way)

@@ -441,7 +441,7 @@ def evaluation() -> EvaluationService:
     the warning table's indexes, the registry, the offline watch's state, the report module
     (domain/evaluation/report.py, chalicelib/reports/), the evaluation bucket."""
     from chalicelib.adapters import presence, rectification
-    from chalicelib.adapters.evaluation_store import DynamoEvaluationFacts, S3ReportArchive
+    from chalicelib.adapters.evaluation_store import DynamoEvaluationFacts, S3ReportArchive, SqsEvaluationRequests
     from chalicelib.domain.errors import NotConfigured
     from chalicelib.services.evaluation import DomainReportRenderer, EvaluationService
 
@@ -458,6 +458,10 @@ def evaluation() -> EvaluationService:
         policy=policy.evaluation,
         clock=time.time,
         rectifications=rectification.DynamoRectificationStore(),
+        # on-demand runs go to the evaluate_requested function (a stage without the queue runs them in the API)
+        requests=SqsEvaluationRequests(_client("sqs", settings), settings.queue_evaluation)
+        if settings.queue_evaluation
+        else None,
     )
 
 

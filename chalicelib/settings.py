@@ -86,6 +86,7 @@ class Settings(BaseSettings):
     disposal_state_machine_arn: str = ""  # one execution per warning follows its deadlines (empty: not followed)
     queue_workflow_events: str = ""  # the disposal timers report due versions here
     queue_delivery: str = ""  # delivery jobs (messages for people): the ingest and the workflow enqueue here
+    queue_evaluation: str = ""  # on-demand evaluation runs (POST /evaluations) for the evaluate_requested function
     delivery_lease_s: float = Field(default=120.0, gt=0)  # a delivery claim older than this is taken over
     # SMS (docs/sms-channels.md): SNS direct publish (regions with SNS SMS, moto locally) or Alibaba Cloud (China)
     sms_provider: Literal["sns", "aliyun"] = "sns"

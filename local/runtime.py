@@ -50,6 +50,7 @@ class LocalPlatform:
     failures: list[FailedDelivery] = field(default_factory=list)
     workflow_poller: SqsPoller | None = None
     delivery_poller: SqsPoller | None = None
+    evaluation_poller: SqsPoller | None = None
     scheduler: Scheduler | None = None
     offline_scheduler: Scheduler | None = None
     api_server: ApiServer | None = None
@@ -99,6 +100,7 @@ class LocalPlatform:
                 self.offline_scheduler,
                 self.workflow_poller,
                 self.delivery_poller,
+                self.evaluation_poller,
             )
             if part is not None
         ]
@@ -201,6 +203,17 @@ def start(
         retry_visibility_timeout=1,
     )
     delivery_poller.start()
+    evaluation_poller = SqsPoller(  # the evaluate_requested function's event source: POST /evaluations' runs
+        boto3.client("sqs", endpoint_url=endpoint_url),
+        infra.queue_url("EvaluationQueue"),
+        chalice_app.evaluate_requested,
+        batch_size=1,
+        region=infra.region,
+        function_name="evaluate_requested",
+        poll_interval=0.2,
+        retry_visibility_timeout=1,
+    )
+    evaluation_poller.start()
     scheduler = Scheduler(chalice_app.sweep, sweep_interval_s, region=infra.region)
     scheduler.start()
     offline_scheduler = Scheduler(
@@ -220,6 +233,7 @@ def start(
         failures,
         workflow_poller=workflow_poller,
         delivery_poller=delivery_poller,
+        evaluation_poller=evaluation_poller,
         scheduler=scheduler,
         offline_scheduler=offline_scheduler,
         api_server=api_server,

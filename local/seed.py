@@ -149,7 +149,7 @@ def install(seed: SeedRegistry, now: float | None = None) -> None:
     from chalicelib.adapters.dynamo import DynamoRegistry
     from chalicelib.services.rosters import RosterAdmin
 
-    DynamoRegistry.put_many(seed.devices, seed.enterprises, ())
+    DynamoRegistry.put_many(seed.devices, seed.enterprises, (), seed.areas)
     admin = RosterAdmin(AuditedRegistry(), time.time)
     for person in seed.people:
         admin.put_person(SEED_ACTOR, person.model_dump(mode="json"), SEED_REASON)

@@ -30,7 +30,7 @@ from chalicelib.domain.changes import ChangeKind, WarningChange
 from chalicelib.domain.clock import SHANGHAI
 from chalicelib.domain.declarations import SuppressedFinding
 from chalicelib.domain.levels import LEVEL_BY_CODE, Level, Sector
-from chalicelib.domain.registry import DeviceRegistration, Enterprise, Person
+from chalicelib.domain.registry import Area, DeviceRegistration, Enterprise, Person
 from chalicelib.domain.state import DeviceState, UnitState
 from chalicelib.domain.warnings import WarningRecord, WarningStatus
 from chalicelib.services.ports import (
@@ -426,13 +426,17 @@ class DynamoRegistry:
 
     @staticmethod
     def put_many(
-        devices: Iterable[DeviceRegistration], enterprises: Iterable[Enterprise], people: Iterable[Person]
+        devices: Iterable[DeviceRegistration],
+        enterprises: Iterable[Enterprise],
+        people: Iterable[Person],
+        areas: Iterable[Area] = (),
     ) -> None:
         with RegistryItem.batch_write() as batch:
             for item in (
                 *map(_device_item, devices),
                 *map(_enterprise_item, enterprises),
                 *map(_person_item, people),
+                *map(_area_item, areas),
             ):
                 batch.save(item)
 
@@ -454,6 +458,13 @@ def _enterprise_item(enterprise: Enterprise) -> RegistryItem:
         gsi1pk="ENTERPRISES",
         gsi1sk=f"{enterprise.sector.value}#{enterprise.enterprise_id}",
         data=enterprise.model_dump(mode="json"),
+    )
+
+
+def _area_item(area: Area) -> RegistryItem:
+    """A dev zone or street (`AREA#{code}` / `PROFILE`): its Chinese name for the reports."""
+    return RegistryItem(
+        f"AREA#{area.code}", "PROFILE", gsi1pk="AREAS", gsi1sk=area.code, data=area.model_dump(mode="json")
     )
 
 

@@ -9,8 +9,11 @@
   bytes an entry), filtered on `raised_epoch`, then BatchGetItem of the few found;
 - level changes (for `facts_of`'s earlier armings) only for warnings whose level changed (`level_seq` > 0): one
   Query of the warning's event partition each.
-- the fleet: the registry's enterprises and devices in one parallel Scan of the registry table (current state, not
-  history: the evaluation needs every device anyway; ~0.5 KB a device).
+- the fleet: the registry's enterprises, devices, areas and declarations in one parallel Scan of the registry table
+  (current state, not history: the evaluation needs every device anyway; ~0.5 KB a device).
+- a quarter's or year's re-read of the warnings its months carried: BatchGetItem by id (`warnings_by_id`).
+
+These reads use the evaluation's own DynamoDB clients (`reader`), whose answers are decoded by `json`.
 
 Device-days come from the online-time ledger (`services/online_ledger.py`, `OnlineLedger.device_days`).
 
@@ -22,13 +25,16 @@ registry table (`EVAL#{report id}` / `REPORT`, listed through `gsi1` = `EVALUATI
 from __future__ import annotations
 
 import json
+import threading
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
 from pynamodb.exceptions import DoesNotExist
+from pynamodb.models import Model
 
 from chalicelib.adapters.dynamo import (
     RegistryItem,
@@ -38,6 +44,7 @@ from chalicelib.adapters.dynamo import (
 )
 from chalicelib.domain.changes import ChangeKind
 from chalicelib.domain.clock import SHANGHAI
+from chalicelib.domain.declarations import Declaration
 from chalicelib.domain.evaluation.facts import FleetFacts, LevelChange, WarningFacts, facts_of
 from chalicelib.domain.evaluation.indicators import EnterpriseProfile
 from chalicelib.domain.evaluation.periods import Period
@@ -55,47 +62,98 @@ _CONTENT_TYPES = {
     "json": "application/json; charset=utf-8",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     "html": "text/html; charset=utf-8",
+    "tallies": "application/json",
 }
 
 
-def _registry_segment(segment: tuple[int, int]) -> tuple[list[Enterprise], list[FleetDevice]]:
-    """One segment of the registry's parallel Scan: enterprises' profiles and devices' registrations, read with the
-    model's client but parsed here (only what the evaluation needs of a device: 250,000 full registrations through
-    PynamoDB and pydantic would cost more CPU than the rest of the run)."""
-    client = RegistryItem._get_connection().connection.client
+_READERS: dict[str, Any] = {}
+_READERS_LOCK = threading.Lock()
+
+
+def _decoded_by_json(response_dict: dict[str, Any], customized_response_dict: dict[str, Any], **_: Any) -> None:
+    """DynamoDB answers in JSON, whose attribute values botocore's parser walks member by member of the
+    AttributeValue shape (half of a run's CPU); decoded with `json` instead: the same dicts, strings and numbers as
+    strings. Only on the evaluation's own clients (`reader`): they read no binary attributes, the one type the
+    parser would turn into something else (bytes)."""
+    if response_dict.get("status_code", 500) >= 300:
+        return  # errors: botocore's parser, for the modeled error fields
+    customized_response_dict.update(json.loads(response_dict["body"]))
+    response_dict["body"] = b"{}"
+
+
+def reader(model: type[Model]) -> Any:
+    """The evaluation's DynamoDB client for `model`'s table: the model's connection settings (region, endpoint,
+    timeouts, retries), its own client, answers decoded by `_decoded_by_json`."""
+    connection = model._get_connection().connection
+    base = connection.client
+    key = f"{model.Meta.table_name}|{base.meta.endpoint_url}"
+    with _READERS_LOCK:
+        client = _READERS.get(key)
+        if client is None:
+            client = connection.session.create_client(
+                "dynamodb", base.meta.region_name, endpoint_url=base.meta.endpoint_url, config=base.meta.config
+            )
+            for operation in ("Query", "Scan", "BatchGetItem"):
+                client.meta.events.register(f"before-parse.dynamodb.{operation}", _decoded_by_json)
+            _READERS[key] = client
+    return client
+
+
+@dataclass
+class _RegistryPart:
+    enterprises: list[Enterprise] = field(default_factory=list)
+    devices: list[FleetDevice] = field(default_factory=list)
+    declarations: list[Declaration] = field(default_factory=list)
+    area_names: dict[str, str] = field(default_factory=dict)
+
+
+def _registry_segment(segment: tuple[int, int]) -> _RegistryPart:
+    """One segment of the registry's parallel Scan: enterprises' profiles, devices' registrations, the
+    declarations (their windows excuse outages) and the areas' names, read with the model's client but parsed here
+    (only what the evaluation needs of a device: 250,000 full registrations through PynamoDB and pydantic would
+    cost more CPU than the rest of the run)."""
+    client = reader(RegistryItem)
     request: dict[str, Any] = {
         "TableName": RegistryItem.Meta.table_name,
         "Segment": segment[0],
         "TotalSegments": segment[1],
-        "ProjectionExpression": "pk, sk, #data",
-        "FilterExpression": "sk = :reg OR (sk = :profile AND begins_with(pk, :enterprise))",
+        "ProjectionExpression": "pk, sk, #data, version",
+        "FilterExpression": "sk = :reg OR sk = :decl OR (sk = :profile AND "
+        "(begins_with(pk, :enterprise) OR begins_with(pk, :area)))",
         "ExpressionAttributeNames": {"#data": "data"},
         "ExpressionAttributeValues": {
             ":reg": {"S": "REG"},
+            ":decl": {"S": "DECL"},
             ":profile": {"S": "PROFILE"},
             ":enterprise": {"S": "ENT#"},
+            ":area": {"S": "AREA#"},
         },
     }
-    enterprises: list[Enterprise] = []
-    devices: list[FleetDevice] = []
+    part = _RegistryPart()
     while True:
         page = client.scan(**request)
         for item in page.get("Items", []):
             data = json.loads(item["data"]["S"])
-            if item["sk"]["S"] != "REG":
-                enterprises.append(Enterprise.model_validate(data))
-                continue
-            devices.append(
-                FleetDevice(
-                    device_id=data["device_id"],
-                    enterprise_id=data["enterprise_id"],
-                    sector=Sector(data["sector"]),
-                    area_codes=tuple(data.get("area_codes") or ()),
-                    major_hazard_grade=(data.get("static") or {}).get("major_hazard_grade"),
+            kind = item["sk"]["S"]
+            if kind == "REG":
+                part.devices.append(
+                    FleetDevice(
+                        device_id=data["device_id"],
+                        enterprise_id=data["enterprise_id"],
+                        sector=Sector(data["sector"]),
+                        area_codes=tuple(data.get("area_codes") or ()),
+                        major_hazard_grade=(data.get("static") or {}).get("major_hazard_grade"),
+                    )
                 )
-            )
+            elif kind == "DECL":
+                version = int(item.get("version", {}).get("N", "0"))
+                part.declarations.append(Declaration.model_validate({**data, "version": version}))
+            elif item["pk"]["S"].startswith("AREA#"):
+                part.area_names[data["code"]] = data["name"]
+            else:
+                part.enterprises.append(Enterprise.model_validate(data))
         if not page.get("LastEvaluatedKey"):
-            return enterprises, devices
+            return part
         request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
@@ -110,10 +168,10 @@ class DynamoEvaluationFacts:
     def fleet(self) -> Fleet:
         with ThreadPoolExecutor(self._segments) as pool:
             parts = list(pool.map(_registry_segment, [(n, self._segments) for n in range(self._segments)]))
-        enterprises = [enterprise for part in parts for enterprise in part[0]]
+        enterprises = [enterprise for part in parts for enterprise in part.enterprises]
         devices: dict[str, list[FleetDevice]] = defaultdict(list)
         for part in parts:
-            for device in part[1]:
+            for device in part.devices:
                 devices[device.enterprise_id].append(device)
         profiles = [
             EnterpriseProfile(
@@ -132,7 +190,13 @@ class DynamoEvaluationFacts:
             for e in enterprises
             if e.sector is Sector.ROAD_TRANSPORT
         ]
-        return Fleet(profiles=profiles, devices=dict(devices), fleets=fleets)
+        return Fleet(
+            profiles=profiles,
+            devices=dict(devices),
+            fleets=fleets,
+            declarations=[declaration for part in parts for declaration in part.declarations],
+            area_names={code: name for part in parts for code, name in part.area_names.items()},
+        )
 
     # --- warnings ----------------------------------------------------------------------------------------------
 
@@ -144,6 +208,14 @@ class DynamoEvaluationFacts:
             changes = dict(zip(changed, pool.map(_changes, changed), strict=True))
         for record, _level_seq in found:
             yield facts_of(record, self._deadlines, as_of, changes.get(record.warning_id, ()))
+
+    def warnings_by_id(self, warning_ids: Sequence[str], as_of: float) -> Iterator[WarningFacts]:
+        ids = list(dict.fromkeys(warning_ids))
+        batches = [ids[start : start + _BATCH] for start in range(0, len(ids), _BATCH)]
+        with ThreadPoolExecutor(self._event_readers) as pool:
+            for items in pool.map(lambda batch: list(_batch_get(batch)), batches):
+                for item in items:
+                    yield facts_of(_record(item)[0], self._deadlines, as_of)
 
 
 # The attributes a warning's facts need (the item's texts and index keys are not read: less to parse).
@@ -168,7 +240,7 @@ _PROJECTION = ", ".join(_NAMES)
 
 
 def _query(request: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    client = WarningItem._get_connection().connection.client
+    client = reader(WarningItem)
     request = {"TableName": WarningItem.Meta.table_name, **request}
     while True:
         page = client.query(**request)
@@ -225,7 +297,7 @@ def _sector(sector: Sector, period: Period, since: float) -> list[tuple[WarningR
 
 
 def _batch_get(warning_ids: list[str]) -> Iterator[dict[str, Any]]:
-    client = WarningItem._get_connection().connection.client
+    client = reader(WarningItem)
     table = WarningItem.Meta.table_name
     wanted: dict[str, Any] = {
         table: {
@@ -277,20 +349,50 @@ def _record(item: dict[str, Any]) -> tuple[WarningRecord, int]:
 
 def _changes(warning_id: str) -> tuple[LevelChange, ...]:
     """The warning's level changes from its engine events (`engine.level_up` / `engine.level_down`)."""
-    changes = [
-        LevelChange(
-            at=float(event.at),
-            from_level=LEVEL_BY_CODE[event.data["previous_level"]],
-            to_level=LEVEL_BY_CODE[event.data["level"]],
-        )
-        for event in WarningEventItem.query(warning_id)
-        if event.type in _LEVEL_EVENTS and event.data.get("previous_level") != event.data.get("level")
-    ]
-    return tuple(sorted(changes, key=lambda change: change.at))
+    client = reader(WarningEventItem)
+    request: dict[str, Any] = {
+        "TableName": WarningEventItem.Meta.table_name,
+        "KeyConditionExpression": "warning_id = :warning",
+        "FilterExpression": "#type IN (:up, :down)",
+        "ProjectionExpression": "#at, #data",
+        "ExpressionAttributeNames": {"#type": "type", "#at": "at", "#data": "data"},
+        "ExpressionAttributeValues": {
+            ":warning": {"S": warning_id},
+            **{f":{name}": {"S": kind} for name, kind in zip(("up", "down"), sorted(_LEVEL_EVENTS), strict=True)},
+        },
+    }
+    changes: list[LevelChange] = []
+    while True:
+        page = client.query(**request)
+        for item in page.get("Items", []):
+            data = json.loads(item["data"]["S"])
+            if data.get("previous_level") != data.get("level"):
+                changes.append(
+                    LevelChange(
+                        at=float(item["at"]["N"]),
+                        from_level=LEVEL_BY_CODE[data["previous_level"]],
+                        to_level=LEVEL_BY_CODE[data["level"]],
+                    )
+                )
+        if not page.get("LastEvaluatedKey"):
+            return tuple(sorted(changes, key=lambda change: change.at))
+        request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
 def _local_day(at: float) -> date:
     return datetime.fromtimestamp(at, SHANGHAI).date()
+
+
+class SqsEvaluationRequests:
+    """`EvaluationRequests`: one message per on-demand run on the evaluation queue."""
+
+    def __init__(self, sqs: Any, queue_url: str) -> None:
+        self._sqs = sqs
+        self._queue_url = queue_url
+
+    def send(self, report_id: str, requested_by: str) -> None:
+        body = json.dumps({"report_id": report_id, "requested_by": requested_by})
+        self._sqs.send_message(QueueUrl=self._queue_url, MessageBody=body)
 
 
 class S3ReportArchive:
@@ -315,6 +417,15 @@ class S3ReportArchive:
         _index_item(stored).save()
         return stored
 
+    def mark(self, entry: ReportEntry) -> ReportEntry:
+        before = self.entry(entry.report_id)
+        kept = {}
+        if before is not None and "json" in before.keys:  # the last stored report stays readable meanwhile
+            kept = {"keys": before.keys, "versions": before.versions, "counts": before.counts}
+        marked = ReportEntry(**{**_fields(entry), **kept})
+        _index_item(marked).save()
+        return marked
+
     def entries(self, limit: int) -> list[ReportEntry]:
         items = RegistryItem.by_gsi1.query(INDEX_PARTITION, scan_index_forward=False, limit=limit)
         return [_entry(item.data) for item in items]
@@ -329,6 +440,13 @@ class S3ReportArchive:
         params = {"Bucket": self._bucket, "Key": entry.keys["json"]}
         if entry.versions.get("json"):
             params["VersionId"] = entry.versions["json"]
+        body: bytes = self._s3.get_object(**params)["Body"].read()
+        return body
+
+    def artifact(self, entry: ReportEntry, name: str) -> bytes:
+        params = {"Bucket": self._bucket, "Key": entry.keys[name]}
+        if entry.versions.get(name):
+            params["VersionId"] = entry.versions[name]
         body: bytes = self._s3.get_object(**params)["Body"].read()
         return body
 

@@ -3,6 +3,8 @@
 - `ONLINE#{enterprise}` / `day * 2**40 + device_key(device)`: one device's recorded offline periods within one
   local day (`[[start, end], ...]`, compact JSON), written when an outage ends (read, merged, put: the same period
   twice is one). An enterprise's days of a period are one range query; no TTL (the evaluation reads years).
+  The table's `ledger_by_day` index (hash `day`, range `seq`; only these items and the offline records carry
+  `day`) lists one day's outages of every enterprise: an evaluation run reads a month in 31 queries.
 
 And `DynamoDeviceDirectory`, the registry's listings the ledger and the device-status listing read (enterprises
 from the registry index, an enterprise's devices from its partition of the index).
@@ -13,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
@@ -54,6 +57,8 @@ def device_key(device_id: str) -> int:
 class DynamoOutageLedger:
     """`OutageLedger` (module docstring)."""
 
+    day_readers = 8  # an evaluation run's days read at a time (one query each: latency, not size)
+
     def add(self, enterprise_id: str, device_id: str, day: int, start: float, end: float) -> None:
         partition, seq = f"ONLINE#{enterprise_id}", (day << DEVICE_KEY_BITS) + device_key(device_id)
         try:
@@ -72,6 +77,38 @@ class DynamoOutageLedger:
         for item in OutageDayItem.query(f"ONLINE#{enterprise_id}", OutageDayItem.seq.between(low, high)):
             found[(item.device_id, int(item.day))] += [(float(a), float(b)) for a, b in json.loads(item.outages)]
         return dict(found)
+
+    def outages_between(self, first_day: int, last_day: int) -> dict[tuple[str, int], list[Window]]:
+        days = range(first_day, last_day + 1)
+        with ThreadPoolExecutor(min(self.day_readers, len(days)) or 1) as pool:
+            found: defaultdict[tuple[str, int], list[Window]] = defaultdict(list)
+            for day, outages in zip(days, pool.map(_day_outages, days), strict=True):
+                for device_id, windows in outages:
+                    found[(device_id, day)] += windows
+        return dict(found)
+
+
+def _day_outages(day: int) -> list[tuple[str, list[Window]]]:
+    """One local day's recorded outages of every enterprise: the table's `ledger_by_day` index (outage items
+    only carry `day`; the offline records are listed under a negative one)."""
+    client = OutageDayItem._get_connection().connection.client
+    request: dict[str, Any] = {
+        "TableName": OutageDayItem.Meta.table_name,
+        "IndexName": "ledger_by_day",
+        "KeyConditionExpression": "#day = :day",
+        "ExpressionAttributeNames": {"#day": "day"},
+        "ExpressionAttributeValues": {":day": {"N": str(day)}},
+        "ProjectionExpression": "device_id, outages",
+    }
+    found: list[tuple[str, list[Window]]] = []
+    while True:
+        page = client.query(**request)
+        for item in page.get("Items", []):
+            windows = [(float(a), float(b)) for a, b in json.loads(item["outages"]["S"])]
+            found.append((item["device_id"]["S"], windows))
+        if not page.get("LastEvaluatedKey"):
+            return found
+        request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
 class DynamoDeviceDirectory:

@@ -96,6 +96,9 @@ class WatchStateItem(Model):
     regrading = JSONAttribute(default=dict)  # offline vehicle -> its outage's start (its level may still rise)
 
 
+OFFLINE_NOW = -1  # the `ledger_by_day` index's partition of the offline records (days are >= 0)
+
+
 class OfflineItem(Model):
     class Meta:
         table_name = "unbound"
@@ -104,6 +107,9 @@ class OfflineItem(Model):
     seq = NumberAttribute(range_key=True)  # 0
     since = NumberAttribute()
     suppressed_by = UnicodeAttribute(null=True)
+    # listed in the table's `ledger_by_day` index under OFFLINE_NOW: the evaluation reads every device offline now
+    # in one query (docs/evaluation.md "Device-days")
+    day = NumberAttribute(default=OFFLINE_NOW)
 
 
 MODELS: tuple[type[Model], ...] = (SummaryItem, RosterItem, WatchStateItem, OfflineItem)
@@ -280,6 +286,28 @@ def _offline_eventually(device_ids: list[str]) -> dict[str, OfflineRecord]:
     return found
 
 
+def _all_offline() -> dict[str, OfflineRecord]:
+    client = OfflineItem._get_connection().connection.client
+    request: dict[str, Any] = {
+        "TableName": OfflineItem.Meta.table_name,
+        "IndexName": "ledger_by_day",
+        "KeyConditionExpression": "#day = :now",
+        "ExpressionAttributeNames": {"#day": "day"},
+        "ExpressionAttributeValues": {":now": {"N": str(OFFLINE_NOW)}},
+        "ProjectionExpression": "warning_id, since, suppressed_by",
+    }
+    found: dict[str, OfflineRecord] = {}
+    while True:
+        page = client.query(**request)
+        for item in page.get("Items", []):
+            device = item["warning_id"]["S"].removeprefix("OFFLINE#")
+            suppressed = item.get("suppressed_by", {}).get("S")
+            found[device] = OfflineRecord(device, float(item["since"]["N"]), suppressed)
+        if not page.get("LastEvaluatedKey"):
+            return found
+        request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
 class DynamoOfflineState:
     """`OfflineState`: one state item, one item per offline device (module docstring). The watch reads strongly
     consistent: the next run must see what the last one wrote (re-application is idempotent only then).
@@ -321,6 +349,9 @@ class DynamoOfflineState:
             device = item.warning_id.removeprefix("OFFLINE#")
             found[device] = OfflineRecord(device, float(item.since), item.suppressed_by)
         return found
+
+    def all_offline(self) -> dict[str, OfflineRecord]:
+        return _all_offline()
 
     def mark_offline(self, record: OfflineRecord) -> None:
         OfflineItem(

@@ -1120,6 +1120,10 @@ class EvaluationEntryView(BaseModel):
     requested_by: str
     formats: list[str] = Field(description="the downloadable artifacts")
     counts: dict[str, int]
+    status: str = Field(
+        description="done; an on-demand run answered 202: queued, then running, then done (or failed). "
+        "Until done, `formats`, `counts` and the report are the period's previous run's, if any"
+    )
 
 
 class EvaluationList(BaseModel):
@@ -1147,10 +1151,11 @@ EVALUATION_ROUTES: tuple[RouteDoc, ...] = (
         "POST",
         "/evaluations",
         "runEvaluation",
-        "按需评估一个已结束的评估期或自定义时段（值守中心、管理员；同一评估期重复评估则替换报告）",
+        "按需评估一个已结束的评估期或自定义时段（值守中心、管理员；异步执行：返回 202 与排队状态，"
+        "以 GET /evaluations/{report_id} 查看进度；同一评估期重复评估则替换报告）",
         ("duty", "admin"),
         EvaluationEntryView,
-        status=201,
+        status=202,
         body=EvaluationCreate,
         codes=(*_ROLE, *_EVALUATION_RUN),
         tag="evaluations",
@@ -1170,7 +1175,8 @@ EVALUATION_ROUTES: tuple[RouteDoc, ...] = (
         "GET",
         "/evaluations/{report_id}",
         "getEvaluation",
-        "评估报告（按角色范围：企业为本企业及总体，行业部门为本行业，属地为本辖区）",
+        "评估报告（按角色范围：企业为本企业及总体，行业部门为本行业，属地为本辖区；entry.status 为按需评估的进度："
+        "queued、running、done、failed，首次评估完成前 report 为空）",
         ALL_ROLES,
         EvaluationReportView,
         codes=("evaluation_not_found", "evaluation_unavailable"),

@@ -57,6 +57,7 @@ from chalicelib.domain.registry import DeviceRegistration, Enterprise, Person
 from chalicelib.domain.rosters import Shift
 from chalicelib.domain.texts import risk_name
 from chalicelib.services.device_status import DevicePage
+from chalicelib.services.evaluation import ARTIFACTS
 from chalicelib.services.notifications import NotificationPage
 from chalicelib.services.ports import (
     InboxItem,
@@ -480,8 +481,9 @@ def evaluation_entry_view(entry: ReportEntry) -> EvaluationEntryView:
         end=entry.end,
         generated_at=entry.generated_at,
         requested_by=entry.requested_by,
-        formats=[name for name in entry.keys if name != "json"],
+        formats=[name for name in entry.keys if name in ARTIFACTS],
         counts=dict(entry.counts),
+        status=entry.status,
     )
 
 

@@ -13,6 +13,7 @@ all-seeing roles only — a scoped caller gets 403 `report_download_scoped` and 
 
 from __future__ import annotations
 
+import gc
 import re
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -26,12 +27,14 @@ from chalicelib.domain.evaluation.facts import DeviceDay, WarningFacts
 from chalicelib.domain.evaluation.periods import Period, PeriodKind
 from chalicelib.domain.evaluation.policy import EvaluationPolicy
 from chalicelib.domain.evaluation.rectification import overdue_counts
-from chalicelib.domain.evaluation.report import EvaluationReport, build_report
+from chalicelib.domain.evaluation.report import EvaluationReport, build_report, report_from_months, tallies_of
+from chalicelib.domain.evaluation.tallies import MonthTallies, carried
 from chalicelib.domain.lifecycle import Actor, Role
 from chalicelib.domain.policy import RoutingPolicy
 from chalicelib.services.ports import (
     DeviceDayLedger,
     EvaluationFacts,
+    EvaluationRequests,
     Fleet,
     RectificationStore,
     RenderedReport,
@@ -41,6 +44,9 @@ from chalicelib.services.ports import (
 )
 
 ARTIFACTS = ("xlsx", "html")
+TALLIES = "tallies"  # a month's artifact: its tallies, what its quarter and year sum
+SUMMED_KINDS = frozenset({PeriodKind.QUARTER, PeriodKind.YEAR})
+QUEUED, RUNNING, FAILED = "queued", "running", "failed"  # an on-demand run's entry before it is done
 RUN_ROLES = frozenset({Role.DUTY, Role.ADMIN})
 DOWNLOAD_ROLES = frozenset({Role.DUTY, Role.EMERGENCY, Role.ADMIN})
 SCHEDULE_ACTOR = "system:schedule"
@@ -108,8 +114,9 @@ class RunFigures:
 
     enterprises: int
     devices: int
-    warnings: int
+    warnings: int  # a quarter or a year: the warnings its months carried, read again
     device_days: int
+    months: int = 0  # a quarter or a year: the months' tallies summed
 
 
 class EvaluationService:
@@ -123,6 +130,7 @@ class EvaluationService:
         clock: Callable[[], float],
         download_expires_s: int = 300,
         rectifications: RectificationStore | None = None,
+        requests: EvaluationRequests | None = None,
     ) -> None:
         self._facts = facts
         self._ledger = ledger
@@ -132,6 +140,7 @@ class EvaluationService:
         self._clock = clock
         self._download_expires_s = download_expires_s
         self._rectifications = rectifications
+        self._requests = requests
         self.last_run: RunFigures | None = None
 
     # --- runs --------------------------------------------------------------------------------------------------
@@ -143,22 +152,50 @@ class EvaluationService:
         now = self._clock()
         if period.end > now:
             raise ValidationFailed("period_not_ended", "评估期尚未结束")
+        collecting = gc.isenabled()
+        gc.disable()  # a run builds ~10 objects per warning and device, all alive to the end: the cyclic
+        try:  # collector's passes over them cost a third of the run's CPU and free nothing
+            return self._run(kind, period, requested_by, now)
+        finally:
+            if collecting:
+                gc.enable()
+
+    def _run(self, kind: PeriodKind, period: Period, requested_by: str, now: float) -> ReportEntry:
         fleet = self._facts.fleet()
-        since = period.start - self._policy.repeat_window_s
-        with ThreadPoolExecutor(2) as pool:  # independent reads: one's waits overlap the other's parsing
-            warnings_read = pool.submit(lambda: list(self._facts.warnings(period, now, since)))
-            days_read = pool.submit(lambda: list(self._ledger.device_days(period, fleet, now)))
-            warnings, days = warnings_read.result(), days_read.result()
         overdue = None
         if self._rectifications is not None:  # 整改事项 overdue at the period's end (a column of the report)
             overdue = overdue_counts(self._rectifications.due_before(period.end), period.end)
-        rendered = self._renderer.render(period, fleet, warnings, days, now, overdue_rectifications=overdue)
-        self.last_run = RunFigures(
-            enterprises=len(fleet.profiles),
-            devices=sum(len(devices) for devices in fleet.devices.values()),
-            warnings=len(warnings),
-            device_days=len(days),
-        )
+        if kind in SUMMED_KINDS:  # a quarter or a year: its months' tallies (docs/evaluation.md)
+            months = [self._month_tallies(month, requested_by) for month in periods.months_of(period)]
+            reread: list[WarningFacts] = []
+
+            def read_again(ids: Sequence[str]) -> Sequence[WarningFacts]:
+                reread.extend(self._facts.warnings_by_id(ids, now))
+                return reread
+
+            rendered = self._renderer.render_months(
+                period, fleet, months, read_again, now, overdue_rectifications=overdue
+            )
+            self.last_run = RunFigures(
+                enterprises=len(fleet.profiles),
+                devices=sum(len(devices) for devices in fleet.devices.values()),
+                warnings=len(reread),
+                device_days=0,
+                months=len(months),
+            )
+        else:
+            since = period.start - self._policy.repeat_window_s
+            with ThreadPoolExecutor(2) as pool:  # independent reads: one's waits overlap the other's parsing
+                warnings_read = pool.submit(lambda: list(self._facts.warnings(period, now, since)))
+                days_read = pool.submit(lambda: list(self._ledger.device_days(period, fleet, now)))
+                warnings, days = warnings_read.result(), days_read.result()
+            rendered = self._renderer.render(period, fleet, warnings, days, now, overdue_rectifications=overdue)
+            self.last_run = RunFigures(
+                enterprises=len(fleet.profiles),
+                devices=sum(len(devices) for devices in fleet.devices.values()),
+                warnings=len(warnings),
+                device_days=len(days),
+            )
         entry = ReportEntry(
             report_id=report_id(period),
             kind=kind.value,
@@ -173,6 +210,14 @@ class EvaluationService:
         )
         return self._archive.store(entry, rendered)
 
+    def _month_tallies(self, month: Period, requested_by: str) -> bytes:
+        """A month's stored tallies; the month is run first when it has none (never run, or run before they were
+        kept)."""
+        entry = self._archive.entry(report_id(month))
+        if entry is None or TALLIES not in entry.keys:
+            entry = self._run(PeriodKind.MONTH, month, requested_by, self._clock())
+        return self._archive.artifact(entry, TALLIES)
+
     def run_scheduled(self, kind: PeriodKind) -> ReportEntry:
         """The schedule's run: the latest period of `kind` that has ended."""
         return self.run(kind, periods.last_complete(kind, self._clock()), SCHEDULE_ACTOR)
@@ -180,12 +225,37 @@ class EvaluationService:
     def request(self, actor: Actor, kind: PeriodKind, year: int, number: int | None) -> ReportEntry:
         """An on-demand run (the duty centre, administrators)."""
         require_role(actor, RUN_ROLES, "发起评估")
-        return self.run(kind, period_of(kind, year, number), actor.user_id)
+        return self._accept(kind, period_of(kind, year, number), actor.user_id)
 
     def request_custom(self, actor: Actor, start: float, end: float) -> ReportEntry:
         """An on-demand run of a custom window [start, end) that has ended (the duty centre, administrators)."""
         require_role(actor, RUN_ROLES, "发起评估")
-        return self.run(PeriodKind.CUSTOM, custom_period(start, end), actor.user_id)
+        return self._accept(PeriodKind.CUSTOM, custom_period(start, end), actor.user_id)
+
+    def _accept(self, kind: PeriodKind, period: Period, requested_by: str) -> ReportEntry:
+        """With a request queue: check the period, mark the entry queued and hand the run to the evaluation
+        function (a full-size run outlasts API Gateway's 29 s); without one, run it here."""
+        if self._requests is None:
+            return self.run(kind, period, requested_by)
+        now = self._clock()
+        if period.end > now:
+            raise ValidationFailed("period_not_ended", "评估期尚未结束")
+        entry = self._archive.mark(_entry_of(period, requested_by, now, QUEUED))
+        self._requests.send(entry.report_id, requested_by)
+        return entry
+
+    def run_requested(self, value: str, requested_by: str) -> ReportEntry:
+        """The evaluation function's side of an on-demand run: running, then done (the stored report) or failed
+        (and raised: the queue retries once, then keeps the request in its dead-letter queue)."""
+        period = period_of_id(value)
+        if period is None:
+            raise ValidationFailed("invalid_period", "评估期无效")
+        self._archive.mark(_entry_of(period, requested_by, self._clock(), RUNNING))
+        try:
+            return self.run(period.kind, period, requested_by)
+        except Exception:
+            self._archive.mark(_entry_of(period, requested_by, self._clock(), FAILED))
+            raise
 
     # --- reads -------------------------------------------------------------------------------------------------
 
@@ -201,8 +271,12 @@ class EvaluationService:
         return entry
 
     def read(self, actor: Actor, value: str) -> tuple[ReportEntry, dict[str, object]]:
-        """The report as JSON, cut to the caller's scope (an enterprise: its own row and the overall figures)."""
+        """The report as JSON, cut to the caller's scope (an enterprise: its own row and the overall figures); an
+        on-demand run not done yet answers its entry (status queued, running or failed) and, if the period was
+        evaluated before, that report."""
         entry = self._entry(value)
+        if "json" not in entry.keys:
+            return entry, {}
         return entry, self._renderer.scoped(self._archive.document(entry), scope_filter(actor))
 
     def download(self, actor: Actor, value: str, artifact: str) -> tuple[ReportEntry, str, int]:
@@ -217,6 +291,22 @@ class EvaluationService:
             raise NotFound(*NOT_FOUND)
         url = self._archive.download_url(entry, artifact, self._download_expires_s)
         return entry, url, self._download_expires_s
+
+
+def _entry_of(period: Period, requested_by: str, at: float, status: str) -> ReportEntry:
+    return ReportEntry(
+        report_id=report_id(period),
+        kind=period.kind.value,
+        label=period.label,
+        start=period.start,
+        end=period.end,
+        generated_at=at,
+        requested_by=requested_by,
+        keys={},
+        versions={},
+        counts={},
+        status=status,
+    )
 
 
 class DomainReportRenderer:
@@ -238,9 +328,6 @@ class DomainReportRenderer:
         *,
         overdue_rectifications: Mapping[str, int] | None = None,
     ) -> RenderedReport:
-        from chalicelib.reports.html import render_html  # pygal and XlsxWriter: only where reports are made
-        from chalicelib.reports.xlsx import render_xlsx
-
         report = build_report(
             period,
             period.kind,
@@ -250,16 +337,52 @@ class DomainReportRenderer:
             {f.enterprise_id: f for f in fleet.fleets},
             self._policy,
             generated_at,
+            area_names=fleet.area_names,
             routing=self._routing,
             overdue_rectifications=overdue_rectifications,
         )
+        tallies = {}
+        if period.kind is PeriodKind.MONTH:
+            tallies[TALLIES] = tallies_of(report, warnings, device_days).model_dump_json().encode()
+        return self._rendered(report, tallies, len(device_days))
+
+    def render_months(
+        self,
+        period: Period,
+        fleet: Fleet,
+        months: Sequence[bytes],
+        reread: Callable[[Sequence[str]], Sequence[WarningFacts]],
+        generated_at: float,
+        *,
+        overdue_rectifications: Mapping[str, int] | None = None,
+    ) -> RenderedReport:
+        parsed = [MonthTallies.model_validate_json(month) for month in months]
+        report = report_from_months(
+            period,
+            fleet.profiles,
+            parsed,
+            {facts.warning_id: facts for facts in reread(carried(parsed))},
+            {f.enterprise_id: f for f in fleet.fleets},
+            self._policy,
+            generated_at,
+            area_names=fleet.area_names,
+            routing=self._routing,
+            overdue_rectifications=overdue_rectifications,
+        )
+        return self._rendered(report, {}, 0)
+
+    @staticmethod
+    def _rendered(report: EvaluationReport, extra: Mapping[str, bytes], device_days: int) -> RenderedReport:
+        from chalicelib.reports.html import render_html  # pygal and XlsxWriter: only where reports are made
+        from chalicelib.reports.xlsx import render_xlsx
+
         return RenderedReport(
             document=report.model_dump_json().encode(),
-            artifacts={"xlsx": render_xlsx(report), "html": render_html(report)},
+            artifacts={"xlsx": render_xlsx(report), "html": render_html(report), **extra},
             counts={
                 "enterprises": len(report.enterprises),
                 "warnings": sum(report.overall.tally.raised.values()),
-                "device_days": len(device_days),
+                "device_days": device_days,
                 "priority": len(report.priority),
             },
         )

@@ -6,16 +6,17 @@ from __future__ import annotations
 
 import html
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
 from chalicelib.domain.access import Scope, ScopeKind
 from chalicelib.domain.evaluation.facts import DeviceDay, WarningFacts
-from chalicelib.domain.evaluation.indicators import by_sector, evaluate, overall
-from chalicelib.domain.evaluation.periods import Period
+from chalicelib.domain.evaluation.indicators import EnterpriseIndicators, by_sector, evaluate, overall
+from chalicelib.domain.evaluation.periods import Period, PeriodKind
 from chalicelib.domain.evaluation.policy import EvaluationPolicy
 from chalicelib.domain.evaluation.score import score_all
+from chalicelib.domain.evaluation.tallies import MonthTallies, carried, month_tallies, sum_months
 from chalicelib.services.fakes import Fake
 from chalicelib.services.ports import Fleet, RenderedReport, ReportEntry
 
@@ -43,6 +44,12 @@ class FakeEvaluationFacts(Fake):
             ]
         yield from found
 
+    def warnings_by_id(self, warning_ids: Sequence[str], as_of: float) -> Iterator[WarningFacts]:
+        with self._call("warnings_by_id"):
+            wanted = set(warning_ids)
+            found = [w for w in self.stored if w.warning_id in wanted]
+        yield from found
+
 
 class FakeDeviceDayLedger(Fake):
     def __init__(self, days: Sequence[DeviceDay] = ()) -> None:
@@ -53,6 +60,18 @@ class FakeDeviceDayLedger(Fake):
         with self._call("device_days"):
             found = [day for day in self.stored if period.contains_day(day.day)]
         yield from found
+
+
+class FakeEvaluationRequests(Fake):
+    """The evaluation queue: the requests sent, in order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent: list[tuple[str, str]] = []
+
+    def send(self, report_id: str, requested_by: str) -> None:
+        with self._call("send"):
+            self.sent.append((report_id, requested_by))
 
 
 class SummaryRenderer:
@@ -73,6 +92,40 @@ class SummaryRenderer:
         overdue_rectifications: Mapping[str, int] | None = None,
     ) -> RenderedReport:
         results = evaluate(period, fleet.profiles, warnings, device_days, fleet.fleets, self._policy)
+        extra = {}
+        if period.kind is PeriodKind.MONTH:
+            tallies = month_tallies(
+                period, generated_at, {r.enterprise_id: r.tally for r in results}, {}, warnings, device_days
+            )
+            extra["tallies"] = tallies.model_dump_json().encode()
+        return self._summary(period, fleet, results, generated_at, len(device_days), overdue_rectifications, extra)
+
+    def render_months(
+        self,
+        period: Period,
+        fleet: Fleet,
+        months: Sequence[bytes],
+        reread: Callable[[Sequence[str]], Sequence[WarningFacts]],
+        generated_at: float,
+        *,
+        overdue_rectifications: Mapping[str, int] | None = None,
+    ) -> RenderedReport:
+        parsed = [MonthTallies.model_validate_json(month) for month in months]
+        again = {w.warning_id: w for w in reread(carried(parsed))}
+        fleets = {f.enterprise_id: f for f in fleet.fleets}
+        results, _daily = sum_months(period, fleet.profiles, parsed, again, fleets)
+        return self._summary(period, fleet, results, generated_at, 0, overdue_rectifications, {})
+
+    def _summary(
+        self,
+        period: Period,
+        fleet: Fleet,
+        results: Sequence[EnterpriseIndicators],
+        generated_at: float,
+        device_days: int,
+        overdue_rectifications: Mapping[str, int] | None,
+        extra: Mapping[str, bytes],
+    ) -> RenderedReport:
         cards = score_all(fleet.profiles, results, self._policy)
         overdue = overdue_rectifications or {}
         rows = [
@@ -95,11 +148,11 @@ class SummaryRenderer:
         sheet = "\n".join(f"{row['enterprise_id']},{row['score']},{row['band']}" for row in rows)
         return RenderedReport(
             document=json.dumps(document, ensure_ascii=False).encode(),
-            artifacts={"xlsx": sheet.encode(), "html": page.encode()},
+            artifacts={"xlsx": sheet.encode(), "html": page.encode(), **extra},
             counts={
                 "enterprises": len(rows),
                 "warnings": sum(total.raised.values()),
-                "device_days": len(device_days),
+                "device_days": device_days,
             },
         )
 
@@ -145,6 +198,14 @@ class FakeReportArchive(Fake):
             self.index[entry.report_id] = stored
             return stored
 
+    def mark(self, entry: ReportEntry) -> ReportEntry:
+        with self._call("mark"):
+            before = self.index.get(entry.report_id)
+            if before is not None and "json" in before.keys:
+                entry = replace(entry, keys=before.keys, versions=before.versions, counts=before.counts)
+            self.index[entry.report_id] = entry
+            return entry
+
     def entries(self, limit: int) -> list[ReportEntry]:
         with self._call("entries"):
             ordered = sorted(self.index.values(), key=lambda e: (e.end, e.start, e.report_id), reverse=True)
@@ -157,6 +218,10 @@ class FakeReportArchive(Fake):
     def document(self, entry: ReportEntry) -> bytes:
         with self._call("document"):
             return self.objects[entry.keys["json"]][-1]
+
+    def artifact(self, entry: ReportEntry, name: str) -> bytes:
+        with self._call("artifact"):
+            return self.objects[entry.keys[name]][int(entry.versions[name]) - 1]
 
     def download_url(self, entry: ReportEntry, artifact: str, expires_s: int) -> str:
         with self._call("download_url"):

@@ -8,7 +8,7 @@ windows (as they stand: a rejected one excuses nothing) are left out of the expe
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from chalicelib.domain.clock import local_day_number
@@ -21,7 +21,7 @@ from chalicelib.services.ports import (
     DeviceDirectory,
     DeviceScope,
     Fleet,
-    FleetDevice,
+    OfflineRecord,
     OfflineState,
     OutageLedger,
     Registry,
@@ -39,8 +39,6 @@ def in_scope(enterprise: Enterprise, scope: DeviceScope) -> bool:
 class OnlineLedger:
     """`DeviceDaySource` (a scope's device-days), `DeviceDayLedger` (an evaluation run's, `device_days`), and
     `closed` for the offline watch (an outage ended)."""
-
-    readers = 8  # enterprises read at a time by an evaluation run (I/O bound: DynamoDB round trips)
 
     def __init__(
         self,
@@ -79,65 +77,92 @@ class OnlineLedger:
         return found
 
     def device_days(self, period: Period, fleet: Fleet, as_of: float) -> Iterator[DeviceDay]:
-        """An evaluation run's device-days: per enterprise one ledger query, one read of its devices offline now
-        and one of its declarations (`readers` enterprises at a time); a device's days without an outage or a
-        declared window are one row (`DeviceDay.days`), the others one row per day."""
+        """An evaluation run's device-days, from three reads whatever the fleet's size: the recorded outages of
+        the period's days (one query per day), the devices offline now (one query) and the declarations (the
+        fleet's); a device's days without an outage or a declared window are one row (`DeviceDay.days`), the
+        others one row per day."""
         until = min(as_of, period.end)
         if until <= period.start:
             return
         first, last = local_day_number(period.start), local_day_number(until - 1e-6)
-        groups = [(enterprise_id, devices) for enterprise_id, devices in fleet.devices.items() if devices]
-        with ThreadPoolExecutor(self.readers) as pool:
-            for days in pool.map(lambda group: self._fleet_days(group[0], group[1], first, last, until), groups):
-                yield from days
+        with ThreadPoolExecutor(1) as pool:  # the two reads side by side
+            recorded_read = pool.submit(self._store.outages_between, first, last)
+            ongoing = self._offline.all_offline()
+            recorded = recorded_read.result()
+        excused, by_device = _excused(fleet.declarations), _by_device(recorded)
+        for devices in fleet.devices.values():
+            yield from _device_rows(devices, first, last, until, by_device, ongoing, excused, True)
 
-    def _fleet_days(
-        self, enterprise_id: str, devices: Sequence[FleetDevice], first: int, last: int, until: float
-    ) -> list[DeviceDay]:
-        return self._enterprise_days(enterprise_id, first, last, until, devices, compact=True)
-
-    def _enterprise_days(
-        self,
-        enterprise_id: str,
-        first: int,
-        last: int,
-        until: float,
-        registered: Sequence[Placed] | None = None,
-        compact: bool = False,
-    ) -> list[DeviceDay]:
-        devices: Sequence[Placed] = self._directory.devices_of(enterprise_id) if registered is None else registered
+    def _enterprise_days(self, enterprise_id: str, first: int, last: int, until: float) -> list[DeviceDay]:
+        devices: Sequence[Placed] = self._directory.devices_of(enterprise_id)
         if not devices:
             return []
         recorded = self._store.outages(enterprise_id, first, last)
         ongoing = self._offline.offline(d.device_id for d in devices)
-        excused: defaultdict[str, list[Window]] = defaultdict(list)
-        for declaration in self._declarations_of(enterprise_id):
-            window = effective_window(declaration)
-            if window is not None:
-                for device in declaration.device_ids:
-                    excused[device].append(window)
-        days: list[DeviceDay] = []
-        for reg in devices:
-            device = reg.device_id
-            current = ongoing.get(device)
-            marked = {day for (named, day) in recorded if named == device}
-            for a, b in [*excused.get(device, ()), *([(current.since, until)] if current is not None else [])]:
-                marked.update(day for day, _, _ in by_local_day(max(a, local_day_start(first)), min(b, until)))
-            quiet_from: int | None = None
-            for day in range(first, last + 2):
-                if compact and day <= last and day not in marked:
-                    quiet_from = day if quiet_from is None else quiet_from
-                    continue
-                if quiet_from is not None:
-                    run = quiet_days(reg, quiet_from, day - 1, until)
-                    days += [run] if run is not None else []
-                    quiet_from = None
-                if day > last:
-                    break
-                outages = list(recorded.get((device, day), ()))
-                if current is not None:
-                    outages.append((current.since, until))
-                entry = ledger_day(reg, day, until, outages, excused.get(device, ()))
-                if entry is not None:
-                    days.append(entry)
-        return days
+        excused = _excused(self._declarations_of(enterprise_id))
+        return list(_device_rows(devices, first, last, until, _by_device(recorded), ongoing, excused, False))
+
+
+def _excused(declarations: Iterable[Declaration]) -> dict[str, list[Window]]:
+    """Device -> the effective windows of the declarations naming it (as they stand: a rejected one excuses
+    nothing)."""
+    excused: defaultdict[str, list[Window]] = defaultdict(list)
+    for declaration in declarations:
+        window = effective_window(declaration)
+        if window is not None:
+            for device in declaration.device_ids:
+                excused[device].append(window)
+    return excused
+
+
+def _by_device(recorded: Mapping[tuple[str, int], list[Window]]) -> dict[str, dict[int, list[Window]]]:
+    found: defaultdict[str, dict[int, list[Window]]] = defaultdict(dict)
+    for (device, day), windows in recorded.items():
+        found[device][day] = windows
+    return found
+
+
+def _device_rows(
+    devices: Iterable[Placed],
+    first: int,
+    last: int,
+    until: float,
+    recorded: Mapping[str, Mapping[int, list[Window]]],
+    ongoing: Mapping[str, OfflineRecord],
+    excused: Mapping[str, list[Window]],
+    compact: bool,
+) -> Iterator[DeviceDay]:
+    """Each device's rows: one per day with an outage (recorded or ongoing) or a declared window; with `compact`,
+    each run of other days as one row (`presence.quiet_days`), else one row per day."""
+    period_start = local_day_start(first)
+    for reg in devices:
+        device = reg.device_id
+        current = ongoing.get(device)
+        windows = excused.get(device, ())
+        outages_of = recorded.get(device, {})
+        if compact and not outages_of and not windows and current is None:
+            run = quiet_days(reg, first, last, until)  # the usual device: one row, nothing else to look at
+            if run is not None:
+                yield run
+            continue
+        marked = set(outages_of)
+        for a, b in [*windows, *([(current.since, until)] if current is not None else [])]:
+            marked.update(day for day, _, _ in by_local_day(max(a, period_start), min(b, until)))
+        quiet_from: int | None = None
+        for day in range(first, last + 2):
+            if compact and day <= last and day not in marked:
+                quiet_from = day if quiet_from is None else quiet_from
+                continue
+            if quiet_from is not None:
+                run = quiet_days(reg, quiet_from, day - 1, until)
+                if run is not None:
+                    yield run
+                quiet_from = None
+            if day > last:
+                break
+            outages = list(outages_of.get(day, ()))
+            if current is not None:
+                outages.append((current.since, until))
+            entry = ledger_day(reg, day, until, outages, windows)
+            if entry is not None:
+                yield entry

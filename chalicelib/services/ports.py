@@ -783,6 +783,10 @@ class OfflineState(Protocol):
         """The named devices that are offline (one batch read)."""
         ...
 
+    def all_offline(self) -> dict[str, OfflineRecord]:
+        """Every device offline now (the evaluation's read: one query, not one key per device)."""
+        ...
+
     def mark_offline(self, record: OfflineRecord) -> None: ...
 
     def mark_online(self, device_id: str) -> None: ...
@@ -832,6 +836,11 @@ class OutageLedger(Protocol):
 
     def outages(self, enterprise_id: str, first_day: int, last_day: int) -> dict[tuple[str, int], list[Window]]:
         """(device, day) -> its recorded offline periods, for the days in [first_day, last_day] (one query)."""
+        ...
+
+    def outages_between(self, first_day: int, last_day: int) -> dict[tuple[str, int], list[Window]]:
+        """Every enterprise's recorded outages of the days in [first_day, last_day] (one query per day: what an
+        evaluation run reads)."""
         ...
 
 
@@ -959,6 +968,8 @@ class Fleet:
     profiles: Sequence[EnterpriseProfile]
     devices: Mapping[str, Sequence[FleetDevice]]  # enterprise id -> its registered devices
     fleets: Sequence[FleetFacts] = ()  # road transport: registered vehicles
+    declarations: Sequence[Declaration] = ()  # every declaration (their effective windows excuse outages)
+    area_names: Mapping[str, str] = field(default_factory=dict)  # area code -> 中文名 (registry `Area`)
 
 
 class EvaluationFacts(Protocol):
@@ -969,6 +980,11 @@ class EvaluationFacts(Protocol):
     def warnings(self, period: Period, as_of: float, since: float) -> Iterator[WarningFacts]:
         """Every warning raised before `period.end` that was raised at or after `since` (the period's start less
         the repeat window), or was open at `since` (still open, or closed at or after it), as read at `as_of`."""
+        ...
+
+    def warnings_by_id(self, warning_ids: Sequence[str], as_of: float) -> Iterator[WarningFacts]:
+        """The named warnings' facts as read at `as_of` (those found): a quarter's or year's re-read of the
+        warnings its months carried (docs/evaluation.md "Quarters and years")."""
         ...
 
 
@@ -1002,6 +1018,20 @@ class ReportRenderer(Protocol):
         overdue_rectifications: Mapping[str, int] | None = None,  # enterprise id -> items overdue at the end
     ) -> RenderedReport: ...
 
+    def render_months(
+        self,
+        period: Period,
+        fleet: Fleet,
+        months: Sequence[bytes],
+        reread: Callable[[Sequence[str]], Sequence[WarningFacts]],
+        generated_at: float,
+        *,
+        overdue_rectifications: Mapping[str, int] | None = None,
+    ) -> RenderedReport:
+        """A quarter's or a year's report from its months' `tallies` artifacts (what `render` adds for a month);
+        `reread` reads the warnings they carried as they stand now."""
+        ...
+
     def scoped(self, document: bytes, scope: Scope) -> dict[str, Any]: ...
 
 
@@ -1019,6 +1049,7 @@ class ReportEntry:
     keys: Mapping[str, str]  # "json", "xlsx", "html" -> S3 key
     versions: Mapping[str, str]  # the same -> S3 version id of this run ("" where the bucket keeps none)
     counts: Mapping[str, int]
+    status: str = "done"  # queued, running, done, failed: an on-demand run's progress (keys: the last done run's)
 
 
 class ReportArchive(Protocol):
@@ -1029,13 +1060,28 @@ class ReportArchive(Protocol):
         versions written; returns the entry as stored."""
         ...
 
+    def mark(self, entry: ReportEntry) -> ReportEntry:
+        """Write the index entry's status (an on-demand run queued, running or failed), keeping the keys and
+        versions of the last run that stored its report, if any."""
+        ...
+
     def entries(self, limit: int) -> list[ReportEntry]: ...
 
     def entry(self, report_id: str) -> ReportEntry | None: ...
 
     def document(self, entry: ReportEntry) -> bytes: ...
 
+    def artifact(self, entry: ReportEntry, name: str) -> bytes:
+        """This run's version of one of the entry's artifacts."""
+        ...
+
     def download_url(self, entry: ReportEntry, artifact: str, expires_s: int) -> str: ...
+
+
+class EvaluationRequests(Protocol):
+    """The queue of on-demand runs: the API answers at once, the evaluation function runs the period."""
+
+    def send(self, report_id: str, requested_by: str) -> None: ...
 
 
 # --- 通报 and rectification (整改事项): docs/evaluation.md "通报 and rectification" ------------------------------

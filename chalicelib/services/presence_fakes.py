@@ -85,6 +85,10 @@ class FakeOfflineState:
         self.reads["offline_keys"] += len(ids)
         return {d: self.records[d] for d in ids if d in self.records}
 
+    def all_offline(self) -> dict[str, OfflineRecord]:
+        self.reads["all_offline"] += 1
+        return dict(self.records)
+
     def mark_offline(self, record: OfflineRecord) -> None:
         self.writes["offline"] += 1
         self.records[record.device_id] = record
@@ -133,6 +137,14 @@ class FakeOutageLedger:
             (device, day): sorted(periods)
             for (enterprise, device, day), periods in self.days.items()
             if enterprise == enterprise_id and first_day <= day <= last_day
+        }
+
+    def outages_between(self, first_day: int, last_day: int) -> dict[tuple[str, int], list[Window]]:
+        self.queries += last_day - first_day + 1  # one per day
+        return {
+            (device, day): sorted(periods)
+            for (_enterprise, device, day), periods in self.days.items()
+            if first_day <= day <= last_day
         }
 
 

@@ -117,7 +117,7 @@ class Rectifications:
     def publish(self, actor: Actor, report_id: str, origin: Origin = UNKNOWN_ORIGIN) -> Published:
         require_role(actor, rules.PUBLISHING_ROLES, "通报评估结果")
         entry = self._archive.entry(report_id) if period_of_id(report_id) is not None else None
-        if entry is None:
+        if entry is None or "json" not in entry.keys:  # an on-demand run still queued: no report yet
             raise NotFound(*REPORT_NOT_FOUND)
         version = report_version(entry)
         before = self._store.publication(report_id)

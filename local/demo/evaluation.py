@@ -23,15 +23,17 @@ from chalicelib.domain.evaluation.report import EnterpriseRow, EvaluationReport
 from chalicelib.domain.levels import Level
 from chalicelib.domain.lifecycle import Actor, Role
 from chalicelib.domain.warnings import WarningRecord
-from local.actors import ApiClient
+from local.actors import ApiClient, ApiResponse
 from local.demo.summary import EnterpriseResult, EvaluationSummary
 from local.users import DUTY_USER
+from local.waiting import WaitTimeoutError, wait_until
 
 REPORT_FILES = {"json": "report.json", "xlsx": "report.xlsx", "html": "report.html"}
 DOWNLOADED = ("xlsx", "html")
 SHOWN = 3  # enterprises shown at each end of the ranking
 MIN_WINDOW_S = 60  # the shortest custom window the API takes (services.evaluation.CUSTOM_MIN_S)
 DOWNLOAD_TIMEOUT_S = 30.0
+RUN_TIMEOUT_S = 120.0  # the demo's window: a few seconds of work for the evaluate_requested function
 
 
 def evaluate_demo(
@@ -74,10 +76,21 @@ def evaluate_demo(
     if not run.ok:
         return _failed(outcome, answers, f"POST /evaluations answered {run.status} {run.error_code}")
     report_id = str(run.body["report_id"])
-    read = client.get(f"/evaluations/{report_id}")
+
+    def done() -> ApiResponse | None:  # the run is the evaluate_requested function's (POST answered 202, queued)
+        answer = client.get(f"/evaluations/{report_id}")
+        status = answer.body.get("entry", {}).get("status") if answer.ok else None
+        return answer if not answer.ok or status in ("done", "failed") else None
+
+    try:
+        read = wait_until(done, timeout_s=RUN_TIMEOUT_S, what=f"the evaluation {report_id} to be done")
+    except WaitTimeoutError as exc:
+        return _failed(outcome, answers, str(exc))
     answers["read"] = read.status
     if not read.ok:
         return _failed(outcome, answers, f"GET /evaluations/{report_id} answered {read.status} {read.error_code}")
+    if read.body["entry"]["status"] != "done":
+        return _failed(outcome, answers, f"the evaluation {report_id} {read.body['entry']['status']}")
     report = EvaluationReport.model_validate(read.body["report"])
     report_dir.mkdir(parents=True, exist_ok=True)
     files = {"json": _write(report_dir / REPORT_FILES["json"], report.model_dump_json(indent=2).encode())}

@@ -307,7 +307,7 @@ def test_the_duty_officer_evaluates_the_runs_window_through_the_api(short_run: D
     window = periods.custom(evaluation.start, evaluation.end)
     assert evaluation.report_id == f"custom-{window.label}"
     assert evaluation.start <= short_run.summary.timings.started_at.timestamp()  # before any warning
-    assert evaluation.answers == {"run": 201, "read": 200, "download_xlsx": 200, "download_html": 200}
+    assert evaluation.answers == {"run": 202, "read": 200, "download_xlsx": 200, "download_html": 200}
     assert evaluation.problem is None and evaluation.requested_by == "duty-01"
     prefix = f"evaluations/custom/{window.label}/report"
     assert {artifact: key.split("/", 3)[3] for artifact, key in evaluation.s3_keys.items()} == {

@@ -8,6 +8,7 @@ import json
 import time
 import urllib.request
 
+import boto3
 import pytest
 from chalice.test import Client
 
@@ -34,9 +35,32 @@ def evaluated(api_env: ApiEnv, http: Http) -> dict[str, object]:
     for enterprise, hours in (("E-HC-01", 30), ("E-HC-01", 60), ("E-RT-01", 90)):
         raise_warning(api_env.registry, enterprise, Level.RED, raised_at=LAST_MONTH.start + hours * 3600)
     answer = http.post("/evaluations", DUTY, _body())
-    assert answer.status == 201, answer.body
-    body: dict[str, object] = answer.body
+    assert answer.status == 202, answer.body  # queued for the evaluate_requested function
+    assert (answer.body["report_id"], answer.body["status"], answer.body["formats"]) == (REPORT, "queued", [])
+    queued = http.get(f"/evaluations/{REPORT}", DUTY)
+    assert queued.status == 200 and queued.body["entry"]["status"] == "queued" and queued.body["report"] == {}
+    assert run_requested(api_env) == [REPORT]
+    stored = http.get(f"/evaluations/{REPORT}", DUTY)
+    assert stored.status == 200 and stored.body["entry"]["status"] == "done"
+    body: dict[str, object] = stored.body["entry"]
     return body
+
+
+def run_requested(api_env: ApiEnv) -> list[str]:
+    """The evaluate_requested function over what POST /evaluations queued, as its event source would run it (one
+    message per invocation); the report ids it stored."""
+    from app import app
+
+    sqs = boto3.client("sqs", endpoint_url=api_env.infra.endpoint_url, region_name=api_env.infra.region)
+    url = api_env.infra.queue_url("EvaluationQueue")
+    done: list[str] = []
+    with Client(app, stage_name=STAGE, project_dir=str(PROJECT_DIR)) as client:
+        while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+            for message in messages:
+                event = client.events.generate_sqs_event(message_bodies=[message["Body"]], queue_name=url)
+                done += client.lambda_.invoke("evaluate_requested", event).payload["report_ids"]
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    return done
 
 
 def _body(kind: str = "month", period: periods.Period = LAST_MONTH) -> dict[str, object]:
@@ -93,10 +117,17 @@ def test_downloads_are_presigned_for_the_all_seeing_roles(evaluated: dict[str, o
     assert http.get(f"/evaluations/{REPORT}/download?format=pdf", DUTY).code == "invalid_request"
 
 
-def test_a_re_run_replaces_the_entry_with_a_new_version(evaluated: dict[str, object], http: Http) -> None:
+def test_a_re_run_replaces_the_entry_with_a_new_version(
+    evaluated: dict[str, object], api_env: ApiEnv, http: Http
+) -> None:
     again = http.post("/evaluations", ADMIN, _body())
-    assert again.status == 201 and again.body["report_id"] == REPORT
-    assert again.body["generated_at"] >= evaluated["generated_at"]  # type: ignore[operator]
+    assert again.status == 202 and again.body["report_id"] == REPORT
+    # queued: the last report stays readable meanwhile
+    assert again.body["status"] == "queued" and sorted(again.body["formats"]) == ["html", "xlsx"]
+    assert run_requested(api_env) == [REPORT]
+    rerun = http.get(f"/evaluations/{REPORT}", DUTY).body["entry"]
+    assert rerun["status"] == "done" and rerun["requested_by"] == ADMIN
+    assert rerun["generated_at"] >= evaluated["generated_at"]  # type: ignore[operator]
     listed = http.get("/evaluations", DUTY).body["items"]
     assert [item["report_id"] for item in listed].count(REPORT) == 1
     settings = Settings.from_env()
@@ -135,10 +166,12 @@ def test_the_duty_centre_evaluates_a_custom_window_that_has_ended(api_env: ApiEn
     now = time.time()
     raise_warning(api_env.registry, "E-FR-01", Level.ORANGE, raised_at=now - 600)
     answer = http.post("/evaluations", DUTY, {"kind": "custom", "start": now - 900, "end": now - 1})
-    assert answer.status == 201, answer.body
+    assert answer.status == 202, answer.body
     window = periods.custom(now - 900, now - 1)
     assert (answer.body["report_id"], answer.body["kind"]) == (f"custom-{window.label}", "custom")
-    assert answer.body["counts"]["warnings"] == 1  # last month's warnings are not in the window
+    assert run_requested(api_env) == [f"custom-{window.label}"]
+    entry = http.get(f"/evaluations/custom-{window.label}", DUTY).body["entry"]
+    assert entry["counts"]["warnings"] == 1  # last month's warnings are not in the window
     stored = http.get(f"/evaluations/custom-{window.label}", EMERGENCY)
     assert stored.status == 200 and stored.body["report"]["period"]["kind"] == "custom"
     rows = {row["enterprise_id"]: row for row in stored.body["report"]["enterprises"]}

@@ -18,6 +18,7 @@ from chalicelib.domain.evaluation.periods import PeriodKind
 from chalicelib.domain.levels import Level
 from chalicelib.settings import Settings
 from tests.functional.api_fixtures import PROJECT_DIR, STAGE, ApiEnv, Http, api_env, http, raise_warning
+from tests.functional.test_api_evaluations import run_requested
 
 DUTY, ADMIN, EMERGENCY = "duty-01", "admin", "emg-01"
 ENTERPRISE = "ent-e-hc-01"  # E-HC-01: hazchem, areas TJFTZ and GULIN
@@ -65,7 +66,8 @@ def published(api_env: ApiEnv, http: Http) -> dict[str, Any]:
         raise_warning(api_env.registry, "E-HC-01", Level.RED, raised_at=LAST_MONTH.start + hours * 3600)
     year, _, month = LAST_MONTH.label.partition("-")
     run = http.post("/evaluations", DUTY, {"kind": "month", "year": int(year), "number": int(month)})
-    assert run.status == 201, run.body
+    assert run.status == 202, run.body
+    assert run_requested(api_env) == [REPORT]  # the evaluate_requested function's run
     answer = http.post(f"/evaluations/{REPORT}/publish", DUTY, None)
     assert answer.status == 200, answer.body
     body: dict[str, Any] = answer.body

@@ -15,13 +15,13 @@ import pytest
 
 from chalicelib.adapters import aws_clients, dynamo, presence
 from chalicelib.adapters.dynamo import DynamoRegistry, DynamoWarningStore, WarningEventItem, WarningItem
-from chalicelib.adapters.evaluation_store import DynamoEvaluationFacts, S3ReportArchive
+from chalicelib.adapters.evaluation_store import DynamoEvaluationFacts, S3ReportArchive, reader
 from chalicelib.bootstrap import online_ledger
 from chalicelib.domain.evaluation import periods
 from chalicelib.domain.evaluation.facts import LevelChange, facts_of
 from chalicelib.domain.levels import Level, Sector
 from chalicelib.domain.policy import DeadlinePolicy
-from chalicelib.domain.registry import DeviceRegistration, StaticFactors
+from chalicelib.domain.registry import Area, DeviceRegistration, StaticFactors
 from chalicelib.domain.warnings import WarningRecord, WarningStatus
 from chalicelib.services.fakes import SAMPLE_ENTERPRISE, sample_warning
 from chalicelib.services.ports import OfflineRecord, RenderedReport, ReportEntry
@@ -67,6 +67,7 @@ def calls(settings: Settings) -> Calls:
     meter = Calls()
     for model in (WarningItem, WarningEventItem, dynamo.RegistryItem):
         model._get_connection().connection.client.meta.events.register("before-call.dynamodb", meter)
+        reader(model).meta.events.register("before-call.dynamodb", meter)  # the evaluation's own clients
     return meter
 
 
@@ -136,9 +137,11 @@ def test_the_fleet_has_every_enterprise_its_devices_and_their_worst_grades(setti
         )
         for n, grade in enumerate((3, 2, None))
     ]
-    DynamoRegistry.put_many(devices, [SAMPLE_ENTERPRISE], [])
+    area = Area(code=SAMPLE_ENTERPRISE.area_codes[0], name="天津港保税区", kind="dev_zone")
+    DynamoRegistry.put_many(devices, [SAMPLE_ENTERPRISE], [], [area])
     fleet = DynamoEvaluationFacts(DEADLINES).fleet()
     assert [p.enterprise_id for p in fleet.profiles] == ["E1"]
+    assert fleet.area_names == {area.code: "天津港保税区"}  # the reports name areas in Chinese
     assert fleet.profiles[0].major_hazard_grades == (2, 3)
     assert sorted(d.device_id for d in fleet.devices["E1"]) == ["D-0", "D-1", "D-2"]
 

@@ -57,7 +57,7 @@ TABLES: dict[str, dict[str, Any]] = {
     "WarningEventTable": {
         "name": "warning-events",
         "keys": [("warning_id", S), ("seq", N)],
-        "gsis": {},
+        "gsis": {"ledger_by_day": [("day", N), ("seq", N)]},  # the online ledger's days, the devices offline now
         "ttl": "expires_at",
     },
     "QuarantineTable": {

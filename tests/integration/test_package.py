@@ -64,6 +64,14 @@ ROLE_REACH: dict[str, set[str]] = {
         }
         for kind in ("Month", "Quarter", "Year")
     },
+    "EvaluateRequested": {  # POST /evaluations' runs, from their queue
+        "EvaluateRequestedLogGroup",
+        "EvaluationQueue",
+        "WarningTable",
+        "WarningEventTable",
+        "RegistryTable",
+        "EvaluationBucket",
+    },
     "OfflineWatch": {  # presence summaries and offline devices; offline warnings through the warning path
         "OfflineWatchLogGroup",
         "WarningEventTable",
@@ -84,6 +92,7 @@ ROLE_REACH: dict[str, set[str]] = {
         "DisposalStateMachine",  # a person's action arms the warning's next timer
         "DeliveryQueue",  # a declaration's approval or rejection is told to the enterprise
         "DeviceStateTable",  # GET /devices: last seen times (read only)
+        "EvaluationQueue",  # on-demand runs handed to the evaluate_requested function
     },
 }
 ROLE_SERVICES: dict[str, set[str]] = {
@@ -95,6 +104,7 @@ ROLE_SERVICES: dict[str, set[str]] = {
     "OfflineWatch": {"logs", "dynamodb", "sns", "states", "sqs", "xray"},
     "APIHandler": {"logs", "dynamodb", "s3", "cognito-idp", "states", "sqs", "xray"},
     **{f"Evaluate{kind}": {"logs", "dynamodb", "s3", "xray"} for kind in ("Month", "Quarter", "Year")},
+    "EvaluateRequested": {"logs", "sqs", "dynamodb", "s3", "xray"},
 }
 READ_ONLY_TABLES: dict[str, set[str]] = {
     "Ingest": {"RegistryTable"},
@@ -104,7 +114,10 @@ READ_ONLY_TABLES: dict[str, set[str]] = {
     "DeclarationSweep": set(),
     "OfflineWatch": {"RegistryTable", "DeviceStateTable"},
     "APIHandler": {"DeviceStateTable"},
-    **{f"Evaluate{kind}": {"WarningTable", "WarningEventTable"} for kind in ("Month", "Quarter", "Year")},
+    **{
+        f"Evaluate{kind}": {"WarningTable", "WarningEventTable"}
+        for kind in ("Month", "Quarter", "Year", "Requested")
+    },
 }
 TABLE_WRITES = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"}
 
@@ -206,6 +219,7 @@ def test_the_packaged_template_lints_clean_and_wires_every_event_source(packaged
     assert kinesis and kinesis[0]["Properties"]["Stream"] == {"Fn::GetAtt": ["DeviceStream", "Arn"]}
     assert sorted(e["Properties"]["Queue"]["Fn::GetAtt"][0] for e in sqs) == [
         "DeliveryQueue",
+        "EvaluationQueue",
         "WorkflowEventQueue",
     ]
     assert all(e["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"] for e in sqs)
@@ -379,7 +393,7 @@ def test_the_evaluation_schedules_run_after_each_local_period_ends(packaged: dic
     schedules = {
         name: [event["Properties"]["Schedule"] for event in fn["Properties"].get("Events", {}).values()]
         for name, fn in functions.items()
-        if name.startswith("Evaluate")
+        if name.startswith("Evaluate") and name != "EvaluateRequested"  # the on-demand runs' function: a queue
     }
     assert schedules == {
         "EvaluateMonth": ["cron(0 17 L * ? *)"],
@@ -388,3 +402,13 @@ def test_the_evaluation_schedules_run_after_each_local_period_ends(packaged: dic
     }
     versioning = packaged["Resources"]["EvaluationBucket"]["Properties"]["VersioningConfiguration"]
     assert versioning == {"Status": "Enabled"}
+    # a full-size run: Lambda's longest timeout, and the memory that buys one whole vCPU (the bench's figure)
+    sizes = {
+        name: (functions[name]["Properties"]["Timeout"], functions[name]["Properties"]["MemorySize"])
+        for name in [*schedules, "EvaluateRequested"]
+    }
+    assert set(sizes.values()) == {(900, 1769)}
+    requests = functions["EvaluateRequested"]["Properties"]["Events"]
+    assert [(e["Type"], e["Properties"]["BatchSize"]) for e in requests.values()] == [("SQS", 1)]
+    queue = packaged["Resources"]["EvaluationQueue"]["Properties"]
+    assert queue["VisibilityTimeout"] >= 900 and queue["RedrivePolicy"]["maxReceiveCount"] == 2

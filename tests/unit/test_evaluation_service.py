@@ -31,6 +31,7 @@ from chalicelib.services.evaluation import (
 from chalicelib.services.evaluation_fakes import (
     FakeDeviceDayLedger,
     FakeEvaluationFacts,
+    FakeEvaluationRequests,
     FakeReportArchive,
     SummaryRenderer,
 )
@@ -109,7 +110,7 @@ def test_a_run_reads_the_period_and_what_was_open_in_it_and_stores_one_entry() -
     assert rig.service.last_run.warnings == 3  # W-march, W-old-open, W-eve (repeat window); not closed before
     assert entry.counts["enterprises"] == 2
     assert entry.counts["warnings"] == 1  # raised in March
-    assert set(entry.keys) == {"json", "xlsx", "html"}
+    assert set(entry.keys) == {"json", "xlsx", "html", "tallies"}  # a month keeps its tallies for its quarter
     document = json.loads(rig.archive.document(entry))
     rows = {row["enterprise_id"]: row for row in document["enterprises"]}
     assert rows["E1"]["warning_points_raw"] == 10.0  # one red raised in March
@@ -133,7 +134,13 @@ def test_the_schedule_evaluates_the_last_complete_period() -> None:
     assert rig.service.run_scheduled(PeriodKind.MONTH).report_id == "month-2025-03"
     assert rig.service.run_scheduled(PeriodKind.QUARTER).report_id == "quarter-2025-Q1"
     assert rig.service.run_scheduled(PeriodKind.YEAR).report_id == "year-2024"
-    assert [e.report_id for e in rig.archive.entries(10)] == ["month-2025-03", "quarter-2025-Q1", "year-2024"]
+    ids = [e.report_id for e in rig.archive.entries(20)]
+    # a quarter and a year sum their months' tallies: the months not run yet were run on the way
+    assert ids[:3] == ["month-2025-03", "quarter-2025-Q1", "month-2025-02"]
+    assert set(ids) == {"quarter-2025-Q1", "year-2024", *(f"month-2025-{m:02d}" for m in (1, 2, 3))} | {
+        f"month-2024-{m:02d}" for m in range(1, 13)
+    }
+    assert rig.archive.calls["artifact"] == 3 + 12  # each month's tallies read once
 
 
 def test_a_period_not_ended_is_refused() -> None:
@@ -275,6 +282,7 @@ def test_downloads_are_for_the_all_seeing_roles() -> None:
 
 def test_the_report_module_renders_and_scopes_the_stored_report() -> None:
     rig = Rig()
+    rig.facts.stored_fleet = Fleet(profiles=profiles(), devices={}, area_names={"A1": "泰达", "A2": "新港街道"})
     rig.service = EvaluationService(
         rig.facts,
         rig.ledger,
@@ -291,6 +299,9 @@ def test_the_report_module_renders_and_scopes_the_stored_report() -> None:
     assert _rows(rig, ENTERPRISE) == ["E1"]
     assert _rows(rig, REGULATOR) == ["E2"]
     assert _rows(rig, AREA) == ["E2"]
+    report = json.loads(rig.archive.objects[entry.keys["json"]][-1])
+    assert report["area_names"] == {"A1": "泰达", "A2": "新港街道"}  # the registry's names, not the codes
+    assert "新港街道" in rig.archive.objects[entry.keys["html"]][-1].decode()
     _entry, own = rig.service.read(ENTERPRISE, "month-2025-03")
     assert own["scope"]["kind"] == "enterprise" and own["overall"]["tally"]["enterprises"] == 2
     hazchem = Actor(user_id="reg-2", role=Role.REGULATOR, sectors=(Sector.HAZCHEM, Sector.CHEM_PIPELINE))
@@ -300,3 +311,38 @@ def test_the_report_module_renders_and_scopes_the_stored_report() -> None:
     stranger = Actor(user_id="ent-9", role=Role.ENTERPRISE, enterprise_id="E9")
     with pytest.raises(NotFound):
         rig.service.read(stranger, "month-2025-03")  # not evaluated in that period
+
+
+def test_with_a_request_queue_an_on_demand_run_is_queued_then_run_by_the_evaluation_function() -> None:
+    rig = Rig()
+    requests = FakeEvaluationRequests()
+    rig.service = EvaluationService(
+        rig.facts,
+        rig.ledger,
+        SummaryRenderer(),
+        rig.archive,
+        EvaluationPolicy(),
+        lambda: rig.now,
+        requests=requests,
+    )
+    queued = rig.service.request(DUTY, PeriodKind.MONTH, 2025, 3)
+    assert (queued.report_id, queued.status, dict(queued.keys)) == ("month-2025-03", "queued", {})
+    assert requests.sent == [("month-2025-03", "duty-1")] and rig.facts.calls["warnings"] == 0  # nothing read yet
+    entry, report = rig.service.read(EMERGENCY, "month-2025-03")
+    assert (entry.status, report) == ("queued", {})  # no report yet: the entry tells where the run stands
+
+    done = rig.service.run_requested("month-2025-03", "duty-1")
+    assert done.status == "done" and "json" in done.keys and rig.archive.entry("month-2025-03") == done
+
+    # a re-run queued meanwhile keeps the last report readable; a failing run is marked failed and raised
+    again = rig.service.request(ADMIN, PeriodKind.MONTH, 2025, 3)
+    assert again.status == "queued" and again.keys == done.keys
+    rig.facts.fail("warnings", error=RuntimeError("DynamoDB unavailable"))
+    with pytest.raises(RuntimeError):
+        rig.service.run_requested("month-2025-03", "admin-1")
+    failed = rig.archive.entry("month-2025-03")
+    assert failed is not None and failed.status == "failed" and failed.keys == done.keys
+    # what cannot be run is refused before anything is queued
+    with pytest.raises(ValidationFailed) as refused:
+        rig.service.request(DUTY, PeriodKind.MONTH, 2025, 4)
+    assert refused.value.code == "period_not_ended" and len(requests.sent) == 2

@@ -81,7 +81,7 @@ def test_a_device_offline_now_counts_until_now_and_other_scopes_see_nothing() ->
 def test_an_evaluation_run_reads_the_same_online_rate_with_a_quiet_stretch_as_one_row() -> None:
     start = local_day_start(DAY0 + 1) + 3600
     approved = declaration(GT1, DeclarationReason.PLANNED_STOP, start, start + 7200, DeclarationStatus.APPROVED)
-    service, _, offline = ledger(approved)
+    service, store, offline = ledger(approved)
     service.closed(GT1, start, start + 3 * 3600)
     offline.mark_offline(OfflineRecord(GT2, NOW - 7200))
     fleet = Fleet(
@@ -92,8 +92,12 @@ def test_an_evaluation_run_reads_the_same_online_rate_with_a_quiet_stretch_as_on
                 for reg in (registration(GT1, "U1"), registration(GT2, "U2"))
             ]
         },
+        declarations=[approved],  # a run reads them with the fleet (the registry's scan), not per enterprise
     )
     compact = list(service.device_days(PERIOD, fleet, NOW))
+    # whatever the fleet's size: one read of the devices offline now and one query per day of the ledger
+    assert (offline.reads["all_offline"], offline.reads["offline_keys"]) == (1, 0)
+    assert store.queries == 3  # the 1st to the 3rd: the days up to now
     daily = service.days(DeviceScope(enterprise_ids=("E-HC-T",)), PERIOD)
 
     assert online(compact) == online(daily)

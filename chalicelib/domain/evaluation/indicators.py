@@ -156,12 +156,18 @@ def disposal(warnings: Iterable[WarningFacts], period: Period) -> Ratio:
 def timeliness(warnings: Sequence[WarningFacts], period: Period) -> tuple[Ratio, dict[str, Ratio]]:
     """及时率: stages settled in the period that were on time / stages settled in the period; overall over the
     enterprise's stages (签收, 核实反馈, 消警), and per stage (with 确认消警)."""
-    by_stage = {stage.value: Ratio() for stage in Stage}
+    on_time = dict.fromkeys((stage.value for stage in Stage), 0)
+    settled = dict(on_time)
     for warning in warnings:
         for fact in warning.stages:
             if period.contains(fact.settled_at):
-                by_stage[fact.stage.value] += _ratio(1 if fact.on_time else 0, 1)
-    overall = sum((by_stage[stage.value] for stage in ENTERPRISE_STAGES), Ratio())
+                settled[fact.stage.value] += 1
+                on_time[fact.stage.value] += 1 if fact.on_time else 0
+    by_stage = {stage: _ratio(on_time[stage], settled[stage]) for stage in settled}
+    overall = _ratio(
+        sum(on_time[stage.value] for stage in ENTERPRISE_STAGES),
+        sum(settled[stage.value] for stage in ENTERPRISE_STAGES),
+    )
     return overall, by_stage
 
 
@@ -171,12 +177,15 @@ def false_alarm(warnings: Iterable[WarningFacts], period: Period) -> Ratio:
 
 
 def _mean_by_level(pairs: Iterable[tuple[int, float]]) -> dict[str, Ratio]:
-    means = {key: Ratio() for key in (ALL, *LEVEL_KEYS)}
-    for level, seconds in pairs:
-        one = _ratio(seconds, 1)
-        means[ALL] += one
-        means[Level(level).code] += one
-    return means
+    seconds = dict.fromkeys((ALL, *LEVEL_KEYS), 0.0)
+    counts = dict.fromkeys(seconds, 0)
+    for level, spent in pairs:
+        code = Level(level).code
+        seconds[ALL] += spent
+        counts[ALL] += 1
+        seconds[code] += spent
+        counts[code] += 1
+    return {key: _ratio(seconds[key], counts[key]) for key in seconds}
 
 
 def acknowledge_time(warnings: Iterable[WarningFacts], period: Period) -> dict[str, Ratio]:

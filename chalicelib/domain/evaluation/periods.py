@@ -72,6 +72,16 @@ def year(number: int) -> Period:
     return Period(kind=PeriodKind.YEAR, label=f"{number:04d}", start=start, end=end)
 
 
+def months_of(period: Period) -> list[Period]:
+    """The calendar months a quarter or a year is made of, in order."""
+    if period.kind not in (PeriodKind.QUARTER, PeriodKind.YEAR):
+        raise ValueError("only quarters and years are made of months")
+    first = datetime.fromtimestamp(period.start, SHANGHAI).date()
+    count = 3 if period.kind is PeriodKind.QUARTER else 12
+    index = first.year * 12 + first.month - 1
+    return [month((index + n) // 12, (index + n) % 12 + 1) for n in range(count)]
+
+
 WINDOW_TIME = "%Y%m%dT%H%M%S"  # a custom window's ends in its label, local time
 
 

@@ -40,6 +40,7 @@ from chalicelib.domain.evaluation.facts import DeviceDay, FleetFacts, WarningFac
 from chalicelib.domain.evaluation.indicators import (
     ALL,
     LEVEL_KEYS,
+    EnterpriseIndicators,
     EnterpriseProfile,
     Tally,
     evaluate,
@@ -49,6 +50,7 @@ from chalicelib.domain.evaluation.indicators import (
 from chalicelib.domain.evaluation.periods import Period, PeriodKind, local_midnight
 from chalicelib.domain.evaluation.policy import EvaluationPolicy, ScoreBands
 from chalicelib.domain.evaluation.score import ScoreCard, priority_list, rank_key, score_all
+from chalicelib.domain.evaluation.tallies import MonthTallies, month_tallies, sum_months
 from chalicelib.domain.levels import LEVEL_BY_CODE, Level
 from chalicelib.domain.policy import DEPARTMENT_ZH, RoutingPolicy
 from chalicelib.domain.sectors import Sector
@@ -328,11 +330,83 @@ def build_report(
     """The report of `period` for the profiled enterprises (see the module docstring)."""
     if kind is not period.kind:
         raise ValueError(f"kind {kind} is not the period's ({period.kind})")
-    regulators = (routing or RoutingPolicy()).regulators
     results = evaluate(period, profiles, warnings, device_days, fleets.values(), policy)
+    return _assemble(
+        period,
+        profiles,
+        results,
+        _daily_raised(period, warnings),
+        policy,
+        generated_at,
+        area_names=area_names,
+        routing=routing,
+        overdue_rectifications=overdue_rectifications,
+    )
+
+
+def report_from_months(
+    period: Period,
+    profiles: Sequence[EnterpriseProfile],
+    months: Sequence[MonthTallies],
+    reread: Mapping[str, WarningFacts],
+    fleets: Mapping[str, FleetFacts],
+    policy: EvaluationPolicy,
+    generated_at: float,
+    *,
+    area_names: Mapping[str, str] | None = None,
+    routing: RoutingPolicy | None = None,
+    overdue_rectifications: Mapping[str, int] | None = None,
+) -> EvaluationReport:
+    """The report of a quarter or a year from its months' tallies (`tallies.sum_months`: which indicators sum and
+    which are recomputed); `reread` holds the months' carried warnings as they stand now (`tallies.carried`)."""
+    results, daily = sum_months(period, profiles, months, reread, fleets)
+    return _assemble(
+        period,
+        profiles,
+        results,
+        {
+            enterprise_id: tuple(DayCounts(day=date.fromisoformat(day), counts=counts) for day, counts in days)
+            for enterprise_id, days in daily.items()
+            if days
+        },
+        policy,
+        generated_at,
+        area_names=area_names,
+        routing=routing,
+        overdue_rectifications=overdue_rectifications,
+    )
+
+
+def tallies_of(
+    report: EvaluationReport, warnings: Sequence[WarningFacts], device_days: Sequence[DeviceDay]
+) -> MonthTallies:
+    """What a month's report keeps for its quarter and year (`tallies.month_tallies`)."""
+    rows = report.enterprises
+    return month_tallies(
+        report.period,
+        report.generated_at,
+        {row.enterprise_id: row.tally for row in report.enterprises},
+        {row.enterprise_id: [(d.day.isoformat(), d.counts) for d in row.daily_raised] for row in rows},
+        warnings,
+        device_days,
+    )
+
+
+def _assemble(
+    period: Period,
+    profiles: Sequence[EnterpriseProfile],
+    results: Sequence[EnterpriseIndicators],
+    daily: Mapping[str, tuple[DayCounts, ...]],
+    policy: EvaluationPolicy,
+    generated_at: float,
+    *,
+    area_names: Mapping[str, str] | None,
+    routing: RoutingPolicy | None,
+    overdue_rectifications: Mapping[str, int] | None,
+) -> EvaluationReport:
+    regulators = (routing or RoutingPolicy()).regulators
     cards = score_all(profiles, results, policy)
     tally_of = {result.enterprise_id: result.tally for result in results}
-    daily = _daily_raised(period, warnings)
     sector_ranks = _positions(cards, lambda card: (card.sector.value,))
     area_ranks = _positions(cards, lambda card: card.area_codes)
     rows = [
@@ -358,7 +432,7 @@ def build_report(
     sectors, areas, departments = _rollups(rows, names)
     return EvaluationReport(
         period=period,
-        kind=kind,
+        kind=period.kind,
         generated_at=generated_at,
         bands=policy.bands,
         online_target=policy.online_target,
