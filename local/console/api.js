@@ -2,10 +2,11 @@
 // the call (docs/mobile-app.md section 9); invalid_token / unauthenticated mean signing in again.
 
 export class ApiError extends Error {
-  constructor(status, code, message) {
+  constructor(status, code, message, details = null) {
     super(message || code);
     this.status = status;
     this.code = code;
+    this.details = details;
   }
 }
 
@@ -14,6 +15,7 @@ export class Api {
     this.base = config.api_base;
     this.session = session;
     this.clockSkewS = 0; // the API's clock minus this screen's, from the Date header (countdowns use the API's)
+    this.requests = 0; // calls made, shown nowhere: the polling-cost test reads it
   }
 
   now() {
@@ -21,13 +23,24 @@ export class Api {
   }
 
   async get(path) {
-    let answer = await this.send(path);
+    return this.call("GET", path);
+  }
+
+  // One action or decision: a JSON body; the API's error (code, Chinese message, details) is thrown as ApiError.
+  async post(path, body = {}) {
+    return this.call("POST", path, body);
+  }
+
+  async call(method, path, body) {
+    let answer = await this.send(method, path, body);
     if (answer.status === 401 && (await codeOf(answer.clone())) === "token_expired") {
       await this.session.refresh();
-      answer = await this.send(path);
+      answer = await this.send(method, path, body);
     }
     const data = await answer.json().catch(() => ({}));
-    if (!answer.ok) throw new ApiError(answer.status, data.code || "http_" + answer.status, data.message);
+    if (!answer.ok) {
+      throw new ApiError(answer.status, data.code || "http_" + answer.status, data.message, data.details || null);
+    }
     const date = Date.parse(answer.headers.get("Date") || "");
     if (!Number.isNaN(date)) {
       const skew = date / 1000 - Date.now() / 1000; // the header has whole seconds: ignore what they cannot tell
@@ -36,11 +49,16 @@ export class Api {
     return data;
   }
 
-  async send(path) {
+  async send(method, path, body) {
     const token = await this.session.token();
+    const headers = { Authorization: `Bearer ${token}`, Accept: "application/json", "x-dyj-app": "dyj-duty-console/0.2" };
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    this.requests += 1;
     try {
       return await fetch(this.base + path, {
-        headers: { Authorization: `Bearer ${token}`, Accept: "application/json", "x-dyj-app": "dyj-duty-console/0.1" },
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
       });
     } catch (error) {
       throw new ApiError(0, "network", String(error));
