@@ -17,7 +17,7 @@ import pytest
 
 from local import publish
 from local.runtime import LocalPlatform
-from local.users import DUTY_USER, bearer, enterprise_user
+from local.users import DEMO_PASSWORD, DUTY_USER, bearer, enterprise_user
 from local.waiting import wait_until
 from tests.e2e import test_console_wall as first_slice
 
@@ -31,6 +31,7 @@ WALL_LAG_S = first_slice.WALL_LAG_S
 RED_DEVICE = first_slice.RED_DEVICE  # chem_pipeline, E-CP-02, area GULIN
 ENTERPRISE = "E-CP-02"
 REGULATOR = "reg-planning-resources"  # chem_pipeline and oil_gas_pipeline
+POLL_MS = 3000  # wall.js POLL_S
 
 
 def call(platform: LocalPlatform, user: str, method: str, path: str, body: Any = None) -> Any:
@@ -92,7 +93,8 @@ def test_filters_live_in_the_hash_and_a_new_red_is_announced_with_sound(
 
     page.reload()  # the bookmark: the same filters after a reload (the tab stays signed in)
     page.wait_for_selector('#filters [data-field="sector"] [data-value="hazchem"][aria-pressed="true"]')
-    assert page.get_attribute('#filters [data-field="sector"] [data-value="chem_pipeline"]', "aria-pressed") == "false"
+    chem_pipeline = '#filters [data-field="sector"] [data-value="chem_pipeline"]'
+    assert page.get_attribute(chem_pipeline, "aria-pressed") == "false"
     page.click("#filters .clear-filters")
     page.wait_for_selector(row, timeout=WALL_LAG_S * 1000)
     assert page.url.endswith("#/wall")
@@ -168,14 +170,24 @@ def test_the_duty_centre_confirms_a_clear_and_the_warning_leaves_the_wall(
 
 def test_the_map_draws_open_warnings_by_level_without_tiles(platform: LocalPlatform, browser: Any) -> None:
     open_red = raise_red(platform, RED_DEVICE)  # open since the first test, or raised now
-    page = signed_in(browser, platform, DUTY_USER, "#/map")
-    page.set_viewport_size({"width": 1500, "height": 1000})
+    page = browser.new_page(viewport={"width": 1500, "height": 1000}, locale="zh-CN")
+    wall_statuses: list[int] = []
+    page.on("response", lambda answer: "/wall?" in answer.url and wall_statuses.append(answer.status))
+    page.goto(f"{platform.api_url}/console/#/map")
+    page.fill("#username", DUTY_USER)
+    page.fill("#password", DEMO_PASSWORD)
+    page.click("#sign-in-form button[type=submit]")
     point = f'#map-svg a[data-warning-id="{open_red["warning_id"]}"] .point'
     page.wait_for_selector(point, timeout=WALL_LAG_S * 1000)
     assert page.get_attribute(point, "fill") == "#d4202a"
     assert page.locator("#map-svg image").count() == 0  # nothing fetched: no tiles, no external images
     assert "古林街道" in (page.text_content("#map-svg") or "")
     shoot(page, "map")
+    # The wall is polled with its last ETag: an unchanged wall answers 304 and the page keeps what it has.
+    with page.expect_response(lambda answer: "/wall?" in answer.url and answer.status == 304, timeout=3 * POLL_MS):
+        pass  # the next poll of an unchanged wall
+    assert wall_statuses[0] == 200
+    assert page.locator(point).count() == 1
     page.click(f'#map-svg a[data-warning-id="{open_red["warning_id"]}"]')
     page.wait_for_selector(f'.warning-head[data-warning-id="{open_red["warning_id"]}"]')
     page.close()
@@ -188,7 +200,13 @@ def test_device_status_and_a_declaration_approved_by_its_regulator(platform: Loc
         enterprise_user(ENTERPRISE),
         "POST",
         "/declarations",
-        {"device_ids": [RED_DEVICE], "reason": "planned_stop", "starts_at": now + 3600, "ends_at": now + 7200, "note": "阀室检修"},
+        {
+            "device_ids": [RED_DEVICE],
+            "reason": "planned_stop",
+            "starts_at": now + 3600,
+            "ends_at": now + 7200,
+            "note": "阀室检修",
+        },
     )
     declaration_id = declared["declaration_id"]
 
