@@ -545,6 +545,8 @@ class RouteDoc:
     codes: tuple[str, ...] = ()
     tag: str = "warnings"
     public: bool = False
+    etag: bool = False
+    """Answers with an `ETag`, and 304 without a body to a matching `If-None-Match` (app.py `api_route`)."""
 
     @property
     def error_codes(self) -> tuple[str, ...]:
@@ -616,6 +618,7 @@ ROUTES: tuple[RouteDoc, ...] = (
         Page[WarningView],
         query=WarningQuery,
         codes=_ROLE,
+        etag=True,
     ),
     RouteDoc(
         "GET",
