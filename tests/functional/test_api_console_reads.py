@@ -1,6 +1,10 @@
-"""GET /wall answers with an ETag of its bytes and 304 (no body) to a matching If-None-Match, so a duty screen that
+"""What the duty console reads beyond the listings' own tests (docs/console.md).
+
+GET /wall answers with an ETag of its bytes and 304 (no body) to a matching If-None-Match, so a duty screen that
 polls an unchanged wall every few seconds downloads nothing (docs/api.md "Conditional polling", docs/costs.md
 "The duty console's polling"). Authentication still comes first; any change to what the caller sees changes it.
+
+GET /devices gives each fixed device's registered location (the map's points); vehicles have none.
 """
 
 from __future__ import annotations
@@ -46,6 +50,16 @@ def test_the_token_is_checked_before_the_tag(http: Http, api_env: ApiEnv) -> Non
     tag = etag(http.get("/wall?limit=100", DUTY))
     answer = http.get("/wall?limit=100", None, headers={"If-None-Match": tag})
     assert answer.status == 401 and answer.code == "unauthenticated"
+
+
+def test_devices_carry_their_registered_location_and_vehicles_none(http: Http, api_env: ApiEnv) -> None:
+    answer = http.get("/devices?limit=2000", DUTY)
+    assert answer.status == 200
+    by_id = {device["device_id"]: device for device in answer.body["items"]}
+    site = api_env.registry.by_device["CP02-S1-RTU"].location
+    assert site is not None and by_id["CP02-S1-RTU"]["location"] == site.model_dump()
+    assert all(d["location"] is None for d in by_id.values() if d["sector"] == "road_transport")
+    assert all(d["location"] for d in by_id.values() if d["sector"] != "road_transport")
 
 
 __all__ = ["api_env", "http"]  # the fixtures this module uses
