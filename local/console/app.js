@@ -22,6 +22,7 @@ const SIGN_IN_ERRORS = {
   network: "无法连接登录服务",
 };
 const PAGES = ["wall", "map", "warning", "devices", "declarations", "evaluations"];
+const LOCATIONS_MAX_AGE_MS = 60_000;
 const SOUND_ZH = { on: "声音：开", muted: "声音：已静音", blocked: "声音：点击开启" };
 
 const $ = (id) => document.getElementById(id);
@@ -37,6 +38,33 @@ async function main() {
   let challenge = null;
   let me = null;
   let current = "";
+  let locations = null; // device id → registered {lat, lon}, from GET /devices (fixed devices; read once a minute)
+  let locationsAt = 0;
+
+  let loading = null; // the devices' locations being read
+
+  async function loadLocations() {
+    try {
+      const devices = await api.all("/devices?limit=2000");
+      locations = Object.fromEntries(devices.filter((d) => d.location).map((d) => [d.device_id, d.location]));
+    } catch {
+      locations = locations || {}; // the map still draws, by area
+    }
+  }
+
+  // Draw at once with what is known (by area until the devices' locations arrive), again once they have.
+  async function drawMapWithLocations() {
+    if (!$("page-map").hidden) drawMap($("map"), wall.warnings, locations || {});
+    if (locations && Date.now() - locationsAt <= LOCATIONS_MAX_AGE_MS) return;
+    if (!loading) {
+      locationsAt = Date.now();
+      loading = loadLocations().finally(() => {
+        loading = null;
+      });
+      await loading;
+      if (!$("page-map").hidden) drawMap($("map"), wall.warnings, locations);
+    }
+  }
 
   function showSound() {
     $("sound").textContent = SOUND_ZH[alarm.state];
@@ -71,7 +99,7 @@ async function main() {
         location.hash = formatHash("wall", next);
       });
     } else if (name === "map") {
-      drawMap($("map"), wall.warnings);
+      drawMapWithLocations();
     } else if (name === "warning") {
       warningPage.show(arg);
     } else if (name === "devices") {
@@ -85,7 +113,7 @@ async function main() {
   }
   window.addEventListener("hashchange", route);
   wall.onUpdate = () => {
-    if (!$("page-map").hidden) drawMap($("map"), wall.warnings);
+    if (!$("page-map").hidden) drawMapWithLocations();
   };
 
   async function enter() {

@@ -23,7 +23,7 @@ export const AREAS = {
 };
 
 // The map's frame: the district's bounding box with a margin.
-export const BOUNDS = { west: 117.2, east: 117.95, south: 38.62, north: 39.32 };
+export const BOUNDS = { west: 117.2, east: 118.0, south: 38.62, north: 39.32 };
 
 export function areaName(code) {
   return AREAS[code]?.name || code;

@@ -1,7 +1,8 @@
 // The map of open warnings: an inline SVG of the Binhai New Area's bounding box, drawn without any tile server
-// (the machine and many government networks have no internet). The API gives a warning's area codes but no
-// coordinates (the registry holds none, and no route gives a vehicle's last GNSS fix), so each warning is drawn at
-// the centre of its first area (areas.js), spread around it; vehicles as triangles, sites as circles.
+// (the machine and many government networks have no internet). A warning of a fixed device is drawn where the device
+// is registered (`location` in GET /devices); a vehicle's (no route gives its last GNSS fix) or an unlocated
+// device's at the centre of its first area (areas.js). Points at one place are spread around it so that none covers
+// another; vehicles as triangles, sites as circles.
 
 import { AREAS, BOUNDS } from "./areas.js";
 import { LEVEL_COLOURS } from "./ui.js";
@@ -33,26 +34,30 @@ function spread(index) {
   return [Math.cos(angle) * radius, Math.sin(angle) * radius];
 }
 
-export function placeWarnings(warnings) {
-  const perArea = {};
+// Each warning's point: its device's registered location (`locations`: device id → {lat, lon}), else its first
+// known area's centre; `located` says which.
+export function placeWarnings(warnings, locations = {}) {
+  const perPlace = {};
   const placed = [];
   const unplaced = [];
   for (const warning of warnings) {
+    const site = locations[warning.device_id];
     const code = warning.area_codes.find((area) => AREAS[area]);
-    if (!code) {
+    if (!site && !code) {
       unplaced.push(warning);
       continue;
     }
-    const index = (perArea[code] = (perArea[code] ?? -1) + 1);
-    const [x, y] = project(AREAS[code].lon, AREAS[code].lat);
+    const [x, y] = site ? project(site.lon, site.lat) : project(AREAS[code].lon, AREAS[code].lat);
+    const key = `${Math.round(x)},${Math.round(y)}`;
+    const index = (perPlace[key] = (perPlace[key] ?? -1) + 1);
     const [dx, dy] = spread(index);
-    placed.push({ warning, area: code, x: x + dx, y: y + dy });
+    placed.push({ warning, area: code, located: Boolean(site), x: x + dx, y: y + dy });
   }
   return { placed, unplaced };
 }
 
-export function drawMap(root, warnings) {
-  const { placed, unplaced } = placeWarnings(warnings);
+export function drawMap(root, warnings, locations = {}) {
+  const { placed, unplaced } = placeWarnings(warnings, locations);
   const map = svg("svg", { viewBox: `0 0 ${WIDTH} ${HEIGHT}`, id: "map-svg", role: "img", "aria-label": "滨海新区未闭环预警分布" });
   map.append(svg("rect", { x: 0, y: 0, width: WIDTH, height: HEIGHT, class: "frame" }));
   for (let lon = 117.3; lon < BOUNDS.east; lon += 0.1) {
@@ -74,7 +79,7 @@ export function drawMap(root, warnings) {
   // Reds last, so they are drawn on top.
   const order = { blue: 0, yellow: 1, orange: 2, red: 3 };
   placed.sort((a, b) => (order[a.warning.level] ?? 0) - (order[b.warning.level] ?? 0));
-  for (const { warning, x, y } of placed) {
+  for (const { warning, located, x, y } of placed) {
     const colour = LEVEL_COLOURS[warning.level] || "#888";
     const vehicle = warning.sector === "road_transport";
     const mark = vehicle
@@ -82,16 +87,21 @@ export function drawMap(root, warnings) {
       : svg("circle", { cx: x, cy: y, r: 14 });
     mark.setAttribute("fill", colour);
     mark.setAttribute("class", `point level-${warning.level}`);
-    const link = svg("a", { href: `#/warning/${encodeURIComponent(warning.warning_id)}`, "data-warning-id": warning.warning_id });
+    const link = svg("a", {
+      href: `#/warning/${encodeURIComponent(warning.warning_id)}`,
+      "data-warning-id": warning.warning_id,
+      "data-located": String(located),
+    });
     link.append(svg("title", {}, `${warning.level_zh} ${warning.enterprise_name} ${warning.point_name} ${warning.title}`), mark);
     map.append(link);
   }
   const legend = document.createElement("p");
   legend.className = "muted";
   legend.id = "map-legend";
+  const byArea = placed.filter((point) => !point.located).length;
   legend.textContent =
-    `图上 ${placed.length} 条预警（圆点：场所；三角：车辆）。` +
-    "位置为预警所属第一个属地的中心：登记信息尚无场所坐标，接口也未提供车辆最近定位。" +
-    (unplaced.length ? `另有 ${unplaced.length} 条无已知属地，未标注。` : "");
+    `图上 ${placed.length} 条预警（圆点：场所，按登记坐标；三角：车辆）。` +
+    (byArea ? `其中 ${byArea} 条标在所属属地中心：车辆的最近定位接口未提供，或设备未登记坐标。` : "") +
+    (unplaced.length ? `另有 ${unplaced.length} 条无坐标也无已知属地，未标注。` : "");
   root.replaceChildren(map, legend);
 }

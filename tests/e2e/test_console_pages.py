@@ -180,6 +180,9 @@ def test_the_map_draws_open_warnings_by_level_without_tiles(platform: LocalPlatf
     point = f'#map-svg a[data-warning-id="{open_red["warning_id"]}"] .point'
     page.wait_for_selector(point, timeout=WALL_LAG_S * 1000)
     assert page.get_attribute(point, "fill") == "#d4202a"
+    # at the device's registered location once GET /devices has answered (seconds on a busy machine)
+    located = f'#map-svg a[data-warning-id="{open_red["warning_id"]}"][data-located="true"] .point'
+    page.wait_for_selector(located, timeout=API_TIMEOUT_S * 1000)
     assert page.locator("#map-svg image").count() == 0  # nothing fetched: no tiles, no external images
     assert "古林街道" in (page.text_content("#map-svg") or "")
     shoot(page, "map")
