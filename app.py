@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -225,6 +226,17 @@ def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Resp
     return Response(body=text, status_code=status, headers={**JSON_HEADERS, **(headers or {})})
 
 
+def _json_unless_unchanged(status: int, body: Any, request: Request) -> Response:
+    """The JSON answer with a strong `ETag` of its bytes; 304 and no body when `If-None-Match` names it, so a
+    screen polling an unchanged listing downloads nothing (the reads are made all the same: docs/costs.md)."""
+    text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+    tag = '"' + hashlib.sha256(text.encode()).hexdigest()[:32] + '"'
+    offered = {value.strip().removeprefix("W/") for value in request.headers.get("if-none-match", "").split(",")}
+    if tag in offered:
+        return Response(body="", status_code=304, headers={"ETag": tag})
+    return Response(body=text, status_code=status, headers={**JSON_HEADERS, "ETag": tag})
+
+
 def _body(request: Request) -> Any:
     return json_body(request.raw_body)
 
@@ -252,9 +264,11 @@ def one_error_shape(event: Request, get_response: Callable[[Request], Response])
     return _json(response.status_code, converted, headers)
 
 
-def api_route(path: str, methods: tuple[str, ...] = ("GET",), status: int = 200) -> Callable[[View], View]:
+def api_route(
+    path: str, methods: tuple[str, ...] = ("GET",), status: int = 200, etag: bool = False
+) -> Callable[[View], View]:
     """Register `view(actor, request, **path_params)`: body size, authenticate, check path ids, call, answer
-    JSON."""
+    JSON (`etag`: with an ETag, and 304 for a matching `If-None-Match`)."""
 
     def register(view: View) -> View:
         def handler(**params: str) -> Response:
@@ -268,7 +282,8 @@ def api_route(path: str, methods: tuple[str, ...] = ("GET",), status: int = 200)
                     if not _ID.fullmatch(value):
                         raise NotFound(*_NOT_FOUND[name])
                 logger.thread_safe_append_keys(**params)  # warning_id, enterprise_id or device_id of the path
-                return _json(status, view(actor, request, **params).model_dump(mode="json"))
+                answer = view(actor, request, **params).model_dump(mode="json")
+                return _json_unless_unchanged(status, answer, request) if etag else _json(status, answer)
             except Exception as exc:  # every error leaves through the one map
                 code, body = error_body(exc)
                 return _json(code, body, {"WWW-Authenticate": "Bearer"} if code == 401 else None)
@@ -304,7 +319,7 @@ def list_warnings(actor: Actor, request: Request) -> BaseModel:
     return views.warning_page(page, actor)
 
 
-@api_route("/wall")
+@api_route("/wall", etag=True)
 def wall(actor: Actor, request: Request) -> BaseModel:
     return views.warning_page(api().warnings.wall(actor, _query(WarningQuery, request)), actor)
 

@@ -14,7 +14,15 @@ import yaml
 
 from chalicelib.domain.clock import SHANGHAI
 from chalicelib.domain.lifecycle import Actor, Role
-from chalicelib.domain.registry import Area, Contact, DeviceRegistration, Enterprise, Person, StaticFactors
+from chalicelib.domain.registry import (
+    Area,
+    Contact,
+    DeviceRegistration,
+    Enterprise,
+    Location,
+    Person,
+    StaticFactors,
+)
 from chalicelib.domain.rosters import Shift
 
 SEED_FILE = Path(__file__).parent / "seed" / "binhai.yaml"
@@ -127,6 +135,7 @@ def load_seed(path: Path = SEED_FILE) -> SeedRegistry:
                         area_codes=enterprise.area_codes,
                         setpoints=d.get("setpoints", {}),
                         static=StaticFactors.model_validate(static),
+                        location=_location(d.get("location") or unit.get("location")),
                     )
                 )
     duty = (doc.get("rosters") or {}).get("duty")
@@ -139,6 +148,10 @@ def load_seed(path: Path = SEED_FILE) -> SeedRegistry:
         duty_rota=DutyRota(**{**duty, "officers": tuple(duty["officers"])}) if duty else None,
         on_duty=on_duty,
     )
+
+
+def _location(value: dict[str, float] | None) -> Location | None:
+    return Location.model_validate(value) if value else None
 
 
 def install(seed: SeedRegistry, now: float | None = None) -> None:

@@ -108,6 +108,22 @@ def build_openapi(served: set[tuple[str, str]]) -> dict[str, Any]:
                 "content": {"application/json": {"schema": refs[(route.response)]}},
             }
         }
+        if route.etag:
+            tag_header = {
+                "ETag": {"description": "a strong tag of the answer's bytes", "schema": {"type": "string"}}
+            }
+            responses[str(route.status)]["headers"] = tag_header
+            unchanged = "unchanged since the tag in If-None-Match: no body"
+            responses["304"] = {"description": unchanged, "headers": tag_header}
+            parameters.append(
+                {
+                    "name": "If-None-Match",
+                    "in": "header",
+                    "required": False,
+                    "description": "the ETag of the last answer (docs/api.md, Conditional polling)",
+                    "schema": {"type": "string", "maxLength": 512},
+                }
+            )
         responses.update(_error_responses(route.error_codes, refs[ErrorBody]))
         operation: dict[str, Any] = {
             "operationId": route.operation_id,

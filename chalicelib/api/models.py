@@ -22,7 +22,15 @@ from chalicelib.domain.evaluation.rectification import RectificationStatus
 from chalicelib.domain.levels import Sector
 from chalicelib.domain.lifecycle import Action, ActionType, Role
 from chalicelib.domain.presence import DeviceStatus
-from chalicelib.domain.registry import Contact, DeviceRegistration, Enterprise, Person, Setpoint, StaticFactors
+from chalicelib.domain.registry import (
+    Contact,
+    DeviceRegistration,
+    Enterprise,
+    Location,
+    Person,
+    Setpoint,
+    StaticFactors,
+)
 from chalicelib.domain.rosters import Shift
 from chalicelib.domain.warnings import WarningStatus
 from chalicelib.services.ports import NewUser
@@ -385,6 +393,7 @@ class DeviceUpsert(BaseModel):
         default_factory=dict, max_length=50
     )
     static: StaticFactors = StaticFactors()
+    location: Location | None = None
     reason: str = Field(default="", max_length=500)
 
 
@@ -545,6 +554,8 @@ class RouteDoc:
     codes: tuple[str, ...] = ()
     tag: str = "warnings"
     public: bool = False
+    etag: bool = False
+    """Answers with an `ETag`, and 304 without a body to a matching `If-None-Match` (app.py `api_route`)."""
 
     @property
     def error_codes(self) -> tuple[str, ...]:
@@ -616,6 +627,7 @@ ROUTES: tuple[RouteDoc, ...] = (
         Page[WarningView],
         query=WarningQuery,
         codes=_ROLE,
+        etag=True,
     ),
     RouteDoc(
         "GET",
@@ -1422,6 +1434,9 @@ class DeviceStatusView(BaseModel):
     last_seen: float | None = Field(description="its newest graded reading (epoch s; written every few minutes)")
     offline_since: float | None = Field(description="its last sign of life, while offline (declared or not)")
     declaration_id: str | None = Field(description="the declaration excusing it now")
+    location: Location | None = Field(
+        default=None, description="where it is registered (fixed devices; null for a vehicle, or unregistered)"
+    )
 
 
 class DeviceStatusPage(BaseModel):

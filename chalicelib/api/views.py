@@ -516,6 +516,7 @@ def device_status_page(page: DevicePage) -> DeviceStatusPage:
                 last_seen=item.last_seen,
                 offline_since=item.offline_since,
                 declaration_id=item.declaration_id,
+                location=item.registration.location,
             )
             for item in page.items
         ],

@@ -55,6 +55,15 @@ class StaticFactors(BaseModel):
     oel_ppm: Annotated[float, Field(gt=0)] | None = None  # toxic gas occupational exposure limit
 
 
+class Location(BaseModel):
+    """Where a fixed device is (WGS-84 degrees): the site, tank farm, building or valve chamber. A vehicle's
+    terminal has none: it reports its position (GNSS) in its messages."""
+
+    model_config = _MODEL
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+
+
 class DeviceRegistration(BaseModel):
     """A registered device: the enterprise, the unit it belongs to, its kind, areas, setpoints and static factors.
 
@@ -73,6 +82,7 @@ class DeviceRegistration(BaseModel):
     area_codes: tuple[str, ...] = ()
     setpoints: dict[str, Setpoint] = Field(default_factory=dict)
     static: StaticFactors = StaticFactors()
+    location: Location | None = None
 
     def setpoint(self, metric: str) -> Setpoint:
         return self.setpoints.get(metric) or _NO_SETPOINT

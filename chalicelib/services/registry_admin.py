@@ -10,7 +10,7 @@ from typing import Generic, Protocol, TypeVar
 from chalicelib.domain.access import require_role
 from chalicelib.domain.errors import Conflict, NotFound, ValidationFailed
 from chalicelib.domain.lifecycle import Actor, Role
-from chalicelib.domain.registry import DeviceRegistration, Enterprise, Setpoint, StaticFactors
+from chalicelib.domain.registry import DeviceRegistration, Enterprise, Location, Setpoint, StaticFactors
 from chalicelib.services.ports import (
     UNKNOWN_ORIGIN,
     AuditStamp,
@@ -53,6 +53,9 @@ class DeviceForm(Protocol):
 
     @property
     def reason(self) -> str: ...
+
+    @property
+    def location(self) -> Location | None: ...
 
 
 @dataclass(frozen=True)
@@ -127,6 +130,7 @@ class RegistryAdmin:
             area_codes=enterprise.area_codes,
             setpoints=dict(form.setpoints),
             static=form.static,
+            location=form.location,
         )
         return self._put(registration, self._stamp(actor, form.reason, origin))
 

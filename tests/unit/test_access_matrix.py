@@ -18,7 +18,7 @@ import pytest
 from chalicelib.domain.errors import DomainError, Forbidden, NotFound
 from chalicelib.domain.levels import Level, Sector
 from chalicelib.domain.lifecycle import ActionType, Actor, Escalate, EscalationTier, Role
-from chalicelib.domain.registry import DeviceRegistration, Enterprise, Setpoint, StaticFactors
+from chalicelib.domain.registry import DeviceRegistration, Enterprise, Location, Setpoint, StaticFactors
 from chalicelib.domain.warnings import WarningStatus
 from chalicelib.services.fakes import FakeRegistry, FakeUsers
 from chalicelib.services.people import People
@@ -214,6 +214,7 @@ class DeviceForm:
     kind: str = "tank_level"
     setpoints: dict[str, Setpoint] = field(default_factory=dict)
     static: StaticFactors = field(default_factory=StaticFactors)
+    location: Location | None = None
     reason: str = ""
 
 

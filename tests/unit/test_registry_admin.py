@@ -12,7 +12,7 @@ from chalicelib.domain.audit import verify_chain
 from chalicelib.domain.errors import Conflict, NotConfigured, NotFound, ValidationFailed
 from chalicelib.domain.levels import Sector
 from chalicelib.domain.lifecycle import Role
-from chalicelib.domain.registry import Enterprise, Setpoint, StaticFactors
+from chalicelib.domain.registry import Enterprise, Location, Setpoint, StaticFactors
 from chalicelib.services.fakes import FakeRegistry, FakeUsers
 from chalicelib.services.people import People
 from chalicelib.services.ports import NewUser, Origin
@@ -34,6 +34,7 @@ class DeviceForm:
     kind: str = "tank_level"
     setpoints: dict[str, Setpoint] = field(default_factory=lambda: {"level_pct": Setpoint(h=85.0, hh=90.0)})
     static: StaticFactors = field(default_factory=StaticFactors)
+    location: Location | None = None
     reason: str = "新装液位计"
 
 
@@ -76,6 +77,17 @@ def test_a_device_takes_its_enterprises_name_sector_and_areas(admin: RegistryAdm
     )
     assert device.setpoints["level_pct"].hh == 90.0 and change.audit_seq == 1
     assert admin.device(ADMIN, "HC01-T1-V1") == device
+
+
+def test_a_devices_location_is_registered_and_a_move_is_an_audited_change(admin: RegistryAdmin) -> None:
+    admin.put_enterprise(ADMIN, ENTERPRISE)
+    site = Location(lat=39.0163, lon=117.7704)
+    assert admin.put_device(ADMIN, "HC01-T1-V1", DeviceForm(location=site)).subject.location == site
+
+    moved = admin.put_device(ADMIN, "HC01-T1-V1", DeviceForm(location=Location(lat=39.02, lon=117.77)))
+
+    assert moved.changed and moved.audit_seq == 2
+    assert admin.device(ADMIN, "HC01-T1-V1").location == Location(lat=39.02, lon=117.77)
 
 
 def test_a_device_of_an_unregistered_enterprise_is_refused(admin: RegistryAdmin) -> None:
