@@ -19,13 +19,14 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy chalicelib app.py local bench
 
-# Everything but the e2e tier on two workers, one test module each at a time (module fixtures own a moto server
-# each); then the e2e tier alone in one process: its scenarios run on real-time deadlines and must not share the
-# cores with another worker on a busy machine. TEST_WORKERS=0 runs the first part in one process too.
+# Everything but the real-time scenarios on two workers, each test module (or shard of one) a unit of work, the
+# longest first (tests/conftest.py); then the real-time scenarios (`-m realtime`: seconds-scale deadlines asserted
+# against the wall clock) alone in one process, so another worker cannot starve them on a busy machine.
+# TEST_WORKERS=0 runs the first part in one process too.
 TEST_WORKERS ?= 2
 test: lint typecheck
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not e2e"
-	$(BIN)/python -m pytest -m e2e
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder -m "not realtime"
+	$(BIN)/python -m pytest -m realtime
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit

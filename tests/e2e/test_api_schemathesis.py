@@ -29,6 +29,7 @@ assert len(OPERATIONS) == sum(len(ops) for ops in SCHEMA.raw_schema["paths"].val
 USERS = ("duty-01", "admin", "ent-e-hc-01")
 EXAMPLES = 20
 NO_INPUT = {"GET /health", "GET /me"}  # nothing to make invalid
+XDIST_SHARDS = 4  # independent cases: dealt out to both workers in four units (tests/conftest.py)
 CASES = [
     (label, user, mode)
     for label in sorted(OPERATIONS)

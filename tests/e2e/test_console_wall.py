@@ -24,7 +24,7 @@ from local.runtime import LocalPlatform, start
 from local.users import DEMO_PASSWORD, DUTY_USER, bearer, enterprise_user
 from local.waiting import wait_until
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.realtime]
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPOSITORY / "build" / "test-artifacts"

@@ -42,7 +42,7 @@ from local.feed import EscalationEntry, WarningFeed, escalation_sms
 from local.fleet import INCIDENTS
 from local.seed import load_seed
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.realtime]
 
 SHORT_RUN = ["--duration", "60", "--step", "2", "--fast", "--no-colour"]
 LEVELS = ("blue", "yellow", "orange", "red")

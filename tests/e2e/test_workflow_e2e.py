@@ -38,7 +38,7 @@ from local.sfn import execution_arn, render_timeline
 from local.users import DUTY_USER, bearer, enterprise_user
 from local.waiting import wait_until
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.realtime]
 
 DEADLINES = {
     "red": {"acknowledge_s": 3, "verify_s": 6, "clear_s": 9, "reminder_s": 0, "confirm_s": 4},

@@ -60,6 +60,7 @@ STEPS = 17
 CLOSING_ROUND_AFTER_S = 900.0  # well over the state flush interval (300 s): every device's state is written
 BATCH_SIZE = 40
 ARRIVAL_LAG_S = 0.25  # device -> IoT Core -> stream
+XDIST_SHARDS = 2  # each scenario replays the stream on its own: two units of work, each with its clean run
 POLL_LAG_S = 0.75  # stream -> the handler's first delivery
 RUNS_PER_FAULT_MODE = 3
 
