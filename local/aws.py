@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -133,8 +134,15 @@ class Provisioned:
         return dict(self.environment)
 
     def aws_env(self) -> dict[str, str]:
-        """Fake credentials, region and `AWS_ENDPOINT_URL`: every boto3 client in a process reaches this server."""
-        return {**fake_aws_environ(self.region), "AWS_ENDPOINT_URL": self.endpoint_url}
+        """Fake credentials, region and `AWS_ENDPOINT_URL`: every boto3 client in a process reaches this server;
+        and read timeouts for an emulator sharing a developer's or a CI machine's cores (`LOCAL_TIMEOUTS`)."""
+        return {**fake_aws_environ(self.region), "AWS_ENDPOINT_URL": self.endpoint_url, **LOCAL_TIMEOUTS}
+
+
+LOCAL_TIMEOUTS = {"DYJ_AWS_READ_TIMEOUT_S": "60", "DYJ_DYNAMO_READ_TIMEOUT_S": "60"}
+"""moto answers in milliseconds on an idle machine and in tens of seconds on a starved one (seen: a query over
+10,000 warnings past 5 s with both cores busy, a 500 from the API). AWS's own endpoints keep the production
+defaults (5 s, `docs/operations.md` "Retries and timeouts"): the waits are the emulator's, not the product's."""
 
 
 def fake_aws_environ(region: str = DEFAULT_REGION) -> dict[str, str]:
@@ -160,6 +168,7 @@ def start_moto_server(
     """
     if quiet:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    atomic_dynamodb_writes()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     _, bound_port = server.get_host_and_port()
@@ -168,6 +177,32 @@ def start_moto_server(
     os.environ["MOTO_PORT"] = str(bound_port)
     _post_json(f"{endpoint_url}/moto-api/config", {"stepfunctions": {"execute_state_machine": True}})
     return server, endpoint_url
+
+
+_ATOMIC = threading.RLock()
+_CONDITIONAL_WRITES = ("put_item", "update_item", "delete_item", "transact_write_items")
+
+
+def atomic_dynamodb_writes() -> None:
+    """DynamoDB checks a write's condition and applies it in one step; moto's server runs each request on its own
+    thread without a lock, so two racing conditional writes can both pass (seen: two concurrent clear requests
+    both saved, when a busy machine interleaved their threads). One write at a time restores the service's
+    guarantee in this process's moto; reads and other services are untouched. Idempotent."""
+    from moto.dynamodb.models import DynamoDBBackend
+
+    for name in _CONDITIONAL_WRITES:
+        original = getattr(DynamoDBBackend, name)
+        if not getattr(original, "_one_at_a_time", False):
+            setattr(DynamoDBBackend, name, _one_at_a_time(original))
+
+
+def _one_at_a_time(write: Callable[..., Any]) -> Callable[..., Any]:
+    def atomic(*args: Any, **kwargs: Any) -> Any:
+        with _ATOMIC:
+            return write(*args, **kwargs)
+
+    atomic._one_at_a_time = True  # type: ignore[attr-defined]
+    return atomic
 
 
 def reset_moto(endpoint_url: str) -> None:

@@ -21,7 +21,7 @@ from local.users import DEMO_PASSWORD, DUTY_USER, bearer, enterprise_user
 from local.waiting import wait_until
 from tests.e2e import test_console_wall as first_slice
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.realtime]
 
 platform = first_slice.platform
 browser = first_slice.browser
