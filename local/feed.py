@@ -316,9 +316,10 @@ class WarningFeed:
                 logger.warning("warning feed did not stop within %.1f s", timeout)
             self._thread = None
         try:
+            self._read_new_sms()  # the SMS sent since the last round count for the changes they belong to
             self._read_receipts()  # the last word on what the escalations shown early delivered
         except Exception:
-            logger.exception("warning feed: reading delivery receipts failed")
+            logger.exception("warning feed: reading the SMS log or delivery receipts failed")
         self._show_ready(force=True)
 
     def __enter__(self) -> WarningFeed:

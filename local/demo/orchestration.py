@@ -63,7 +63,8 @@ from local.sfn import execution_history
 from local.waiting import wait_while_moving
 
 STORY_TIMEOUT_S = 180.0  # after publishing, at most this long for the closed loop's milestones
-SETTLE_TIMEOUT_S = 90.0  # after people stop, at most this long for the feed to drain and closures to be archived
+SETTLE_TIMEOUT_S = 300.0  # after people stop, at most this long for the feed and deliveries to drain and closures
+# to be archived (a quiet machine needs seconds; the stall bound gives up sooner when nothing moves)
 PUBLISH_TIMEOUT_S = 60.0  # for the broker to acknowledge every message published
 PROGRESS_EVERY_S = 5.0
 FLEET_SEED = 1
@@ -273,7 +274,15 @@ class LiveDemo:
         return len(stats.entries), len(stats.escalations), actions, len(self.executions.ended())
 
     def _settle_progress(self) -> tuple[int, ...]:
-        return (self._accounted(), len(self._closed_not_archived()), *self._story_progress())
+        """Moving while messages are graded, closures archived, the feed grows or deliveries go out (a busy machine
+        can leave minutes of SMS queued behind the last change)."""
+        return (
+            self._accounted(),
+            len(self._closed_not_archived()),
+            *self._story_progress(),
+            self._deliveries_waiting(),
+            self.feed.stats().sms_total,
+        )
 
     def _platform_settled(self) -> bool:
         """Every published message reached the bridge and was settled, and the handler took all it forwarded."""
@@ -288,11 +297,15 @@ class LiveDemo:
 
     def _deliveries_drained(self) -> bool:
         """The delivery queue is empty: every job queued so far was handled and its receipts written."""
+        return self._deliveries_waiting() == 0
+
+    def _deliveries_waiting(self) -> int:
+        """Delivery jobs queued or being handled."""
         attributes = self.platform.client("sqs").get_queue_attributes(
             QueueUrl=self.platform.infra.queue_url("DeliveryQueue"),
             AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
         )["Attributes"]
-        return all(int(value) == 0 for value in attributes.values())
+        return sum(int(value) for value in attributes.values())
 
     def _closed_not_archived(self) -> set[str]:
         archived = {end.warning_id for end in self.executions.ended() if end.archived}

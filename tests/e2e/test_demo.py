@@ -405,6 +405,28 @@ def _escalation_message(body: dict[str, Any], audiences: list[str], receipt: str
     return {"Body": json.dumps(body), "ReceiptHandle": receipt, "MessageAttributes": {"audience": attribute}}
 
 
+def test_an_sms_sent_after_the_feeds_last_round_counts_for_its_change_when_the_feed_stops() -> None:
+    text = "【大应急】红色预警 WTEST0003 塘沽化工仓储 储罐液位超高"
+    change = {"warning_id": "WTEST0003", "kind": "raise", "level": "red", "enterprise_id": "E-HC-06"}
+    body = {"change": change, "sms": text, "recipients": [{"audience": "area"}, {"audience": "emergency"}]}
+    message = {"Body": json.dumps(body), "ReceiptHandle": "a1", "MessageAttributes": {}}
+    sms_log: list[tuple[str, str]] = []
+    feed = WarningFeed(
+        _Queues({"area-url": [message]}),
+        {"area": "area-url"},
+        lambda: list(sms_log),
+        {"+8613800000001": "area", "+8613800000002": "emergency"},
+        lambda entry: None,
+    )
+    sms_log.append(("+8613800000001", text))
+    feed.poll_once()
+    sms_log.append(("+8613800000002", text))  # the deliver function was behind: sent after the last round
+    feed.stop()
+
+    [entry] = feed.stats().entries
+    assert dict(entry.sms_sent) == {"area": 1, "emergency": 1}
+
+
 def test_the_feed_shows_an_escalation_once_with_the_queues_and_the_sms_of_its_delivery_receipts() -> None:
     body = {
         "type": "escalation",

@@ -86,13 +86,23 @@ def eventually(probe: Callable[[], T | None], what: str, timeout: float = WAIT_S
 def on_time(world: World, told: Told) -> bool:
     """Never before the stored due time; at most one second plus one poller tick after it — or after the timer was
     armed, when the change that armed it was itself processed after the due time (a busy ingest or handler)."""
-    LATENESS_S.append(told.at - told.due_at)
     if told.at < told.due_at - EARLY_S:
+        LATENESS_S.append(told.at - told.due_at)
         return False
-    if told.at <= told.due_at + LATE_S:
+    armed = world.armed_at(told)  # None: a wake-up for an earlier due time served this stage too
+    since = told.due_at if armed is None else max(told.due_at, armed)
+    LATENESS_S.append(told.at - since)
+    if told.at <= since + LATE_S:
         return True
-    armed = world.armed_at(told)  # only asked when late: a wake-up may serve several stages due together
-    return armed is not None and told.at <= armed + LATE_S
+    print(f"late: {told.change} of {told.warning_id} due {told.due_at:.2f}, told {told.at:.2f}; timers:")
+    for timer in world.timers(told.warning_id):  # where the time went (shown with the failure)
+        described = world.sfn.describe_execution(executionArn=timer["executionArn"])
+        stopped = described.get("stopDate")
+        print(
+            f"  {timer['name']} {described['status']} started {timer['startDate'].timestamp():.2f} "
+            f"stopped {stopped.timestamp() if stopped else None} input {described['input']}"
+        )
+    return False
 
 
 # --- what people were told: the audience queues, drained in the background ---------------------------------------
@@ -828,7 +838,8 @@ def test_every_timing_checked_was_on_time_and_the_lateness_is_printed(run: Run) 
         pytest.skip("no test of this selection checked a timing")
     ordered = sorted(LATENESS_S)
     print(
-        f"\nlateness after the stored due time over {len(ordered)} checks: min {ordered[0]:.2f} s, "
-        f"median {ordered[len(ordered) // 2]:.2f} s, max {ordered[-1]:.2f} s (bound {LATE_S:.1f} s)"
+        f"\nlateness after the stored due time (or the arming, when later) over {len(ordered)} checks: "
+        f"min {ordered[0]:.2f} s, median {ordered[len(ordered) // 2]:.2f} s, max {ordered[-1]:.2f} s "
+        f"(largest: {', '.join(f'{x:.2f}' for x in ordered[-5:])}; bound {LATE_S:.1f} s)"
     )
     assert ordered[0] >= -EARLY_S
