@@ -9,13 +9,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from chalicelib.domain.sectors import Sector
 from chalicelib.domain.sectors.fire import BuildingClass
 from chalicelib.domain.sectors.road_transport import VehicleClass
-from chalicelib.domain.telemetry import DeviceId, EnterpriseId
+from chalicelib.domain.telemetry import DeviceId, EnterpriseId, ReportedSetpoint
 
 _MODEL = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
-class Setpoint(BaseModel):
-    """Values the owner registers for one metric; any may be absent (then the sector default applies).
+class Setpoint(ReportedSetpoint):
+    """Values the owner registers for one metric; any may be absent (then the sector default applies). The same
+    names a device reports in its `config.setpoints` (`ReportedSetpoint`), so that the two compare field by field.
 
     - tanks (DCS/SIS tag list): ``h``, ``hh``, ``l``, ``ll``
     - gas detectors (GB/T 50493 §5.5.2): ``l1``, ``l2`` (level-1 / level-2 alarm setpoints)
@@ -24,16 +25,6 @@ class Setpoint(BaseModel):
     """
 
     model_config = _MODEL
-    h: float | None = None
-    hh: float | None = None
-    l: float | None = None  # noqa: E741 - the standard's own name for the low setpoint
-    ll: float | None = None
-    l1: float | None = None
-    l2: float | None = None
-    control: float | None = None
-    rate_control: float | None = None
-    normal: float | None = None
-    maop: float | None = None
 
 
 class StaticFactors(BaseModel):
