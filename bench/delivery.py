@@ -61,8 +61,7 @@ from chalicelib.services.fanout import notification_for
 from chalicelib.services.ports import InboxItem, SmsChannel, SmsMessage, SmsReceipt
 from chalicelib.services.workflow import TIER_AUDIENCES
 from local.aws import provision, start_moto_server
-from local.poller import SqsPoller
-from local.runtime import app_environment
+from local.runtime import app_environment, queue_poller
 from local.seed import SeedRegistry, load_seed
 from local.waiting import wait_until
 
@@ -336,16 +335,7 @@ def run(endpoint_url: str, registry: SeedRegistry) -> tuple[Scenario, Pass, Pass
     install_timing(hand_offs, {job.job_id for job in plan.jobs})
     sqs = boto3.client("sqs", endpoint_url=endpoint_url)
     queue = SqsDeliveryJobs(sqs, infra.queue_url("DeliveryQueue"))
-    poller = SqsPoller(
-        boto3.client("sqs", endpoint_url=endpoint_url),
-        infra.queue_url("DeliveryQueue"),
-        chalice_app.deliver,
-        batch_size=10,
-        region=infra.region,
-        function_name="deliver",
-        poll_interval=0.02,
-        retry_visibility_timeout=1,
-    )
+    poller = queue_poller(infra, "DeliveryQueue", chalice_app.deliver, "deliver", 0.02)
     poller.start()
     try:
         bootstrap.delivery()  # the handler's wiring built once, as a warm container has it

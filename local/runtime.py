@@ -181,37 +181,15 @@ def start(
     from local.sfn import quiet_moto_asl_logging
 
     quiet_moto_asl_logging()
-    workflow_poller = SqsPoller(
-        boto3.client("sqs", endpoint_url=endpoint_url),
-        infra.queue_url("WorkflowEventQueue"),
-        chalice_app.workflow_events,
-        batch_size=10,
-        region=infra.region,
-        function_name="workflow_events",
-        poll_interval=0.2,
-        retry_visibility_timeout=1,
-    )
+    workflow = chalice_app.workflow_events
+    workflow_poller = queue_poller(infra, "WorkflowEventQueue", workflow, "workflow_events", 0.2)
     workflow_poller.start()
-    delivery_poller = SqsPoller(  # the deliver function's event source: SMS through SNS on moto, inboxes
-        boto3.client("sqs", endpoint_url=endpoint_url),
-        infra.queue_url("DeliveryQueue"),
-        chalice_app.deliver,
-        batch_size=10,
-        region=infra.region,
-        function_name="deliver",
-        poll_interval=0.1,
-        retry_visibility_timeout=1,
-    )
+    # the deliver function's event source: SMS through SNS on moto, inboxes
+    delivery_poller = queue_poller(infra, "DeliveryQueue", chalice_app.deliver, "deliver", 0.1)
     delivery_poller.start()
-    evaluation_poller = SqsPoller(  # the evaluate_requested function's event source: POST /evaluations' runs
-        boto3.client("sqs", endpoint_url=endpoint_url),
-        infra.queue_url("EvaluationQueue"),
-        chalice_app.evaluate_requested,
-        batch_size=1,
-        region=infra.region,
-        function_name="evaluate_requested",
-        poll_interval=0.2,
-        retry_visibility_timeout=1,
+    # the evaluate_requested function's event source: POST /evaluations' runs
+    evaluation_poller = queue_poller(
+        infra, "EvaluationQueue", chalice_app.evaluate_requested, "evaluate_requested", 0.2, batch_size=1
     )
     evaluation_poller.start()
     scheduler = Scheduler(chalice_app.sweep, sweep_interval_s, region=infra.region)
@@ -237,6 +215,29 @@ def start(
         scheduler=scheduler,
         offline_scheduler=offline_scheduler,
         api_server=api_server,
+    )
+
+
+def queue_poller(
+    infra: Provisioned,
+    queue: str,
+    handler: Handler,
+    function_name: str,
+    poll_interval: float,
+    *,
+    batch_size: int = 10,
+) -> SqsPoller:
+    """A function's SQS event source mapping, run locally on one of the template's queues (by logical id). A
+    failed message comes back after 1 s instead of its queue's visibility timeout (the retry, sooner)."""
+    return SqsPoller(
+        boto3.client("sqs", endpoint_url=infra.endpoint_url, region_name=infra.region),
+        infra.queue_url(queue),
+        handler,
+        batch_size=batch_size,
+        region=infra.region,
+        function_name=function_name,
+        poll_interval=poll_interval,
+        retry_visibility_timeout=1,
     )
 
 
