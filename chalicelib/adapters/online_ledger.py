@@ -7,7 +7,7 @@
   `day`) lists one day's outages of every enterprise: an evaluation run reads a month in 31 queries.
 
 And `DynamoDeviceDirectory`, the registry's listings the ledger and the device-status listing read (enterprises
-from the registry index, an enterprise's devices from its partition of the index).
+from the registry index, an enterprise's devices from its partition of the index, named devices by key).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -120,3 +121,10 @@ class DynamoDeviceDirectory:
     def devices_of(self, enterprise_id: str) -> list[DeviceRegistration]:
         query = RegistryItem.by_gsi1.query(f"ENT#{enterprise_id}", RegistryItem.gsi1sk.startswith("DEV#"))
         return [DeviceRegistration.model_validate(item.data) for item in query]
+
+    def devices(self, device_ids: Iterable[str]) -> Mapping[str, DeviceRegistration]:
+        keys = [(f"DEV#{d}", "REG") for d in dict.fromkeys(device_ids)]
+        return {
+            item.pk.removeprefix("DEV#"): DeviceRegistration.model_validate(item.data)
+            for item in RegistryItem.batch_get(keys)
+        }

@@ -3,12 +3,13 @@ declared, never seen, with last-seen times, within the caller's scope (enterpris
 area: its areas; duty centre, bureau, administrator: all).
 
 Pages of `limit` devices, ordered by enterprise and device; `next_cursor` resumes after the last one (enterprises
-before it are skipped unread). The registry is walked in that order (one index query per enterprise, lazily: the
-walk stops when the page is full) and the per-device reads follow the page, not the fleet:
+before it are skipped unread). The per-device reads follow the page, not the fleet:
 - `declared`: the open declarations (one index read) name the candidates, `offline`: the offline records (one
-  index query of the devices offline now); a device's status is then known without its state, so only the page's
-  devices (at most `limit`) have their states (and, for `declared`, their offline records) read;
-- `online`, `never_seen` and no filter: candidates are read in chunks of at most `limit + 1` (states and offline
+  index query of the devices offline now); their registrations are read by key (or, within one enterprise, its
+  devices listed); a device's status is then known without its state, so only the page's devices (at most
+  `limit`) have their states (and, for `declared`, their offline records) read;
+- `online`, `never_seen` and no filter: the registry is walked in order (one index query per enterprise, lazily:
+  the walk stops when the page is full) and candidates read in chunks of at most `limit + 1` (states and offline
   records, batch reads), until the page is full and one more device is known to match.
 """
 
@@ -84,13 +85,14 @@ class DeviceStatuses:
             enterprise_id = actor.enterprise_id
         now = self._clock()
         excuses = excusing(self._declarations(), now)
-        visible = self._in_order(actor, enterprise_id, resume)
         if status is DeviceStatus.DECLARED:
-            return self._known_page((r for r in visible if r.device_id in excuses), excuses, None, limit)
+            candidates = self._among(actor, enterprise_id, resume, set(excuses))
+            return self._known_page(candidates, excuses, None, limit)
         if status is DeviceStatus.OFFLINE:
             offline = self._offline.all_offline()
-            candidates = (r for r in visible if r.device_id in offline and r.device_id not in excuses)
+            candidates = self._among(actor, enterprise_id, resume, set(offline) - set(excuses))
             return self._known_page(candidates, excuses, offline, limit)
+        visible = self._in_order(actor, enterprise_id, resume)
         if status is not None:  # online or never seen: no declaration excuses it (the rest needs its state)
             visible = (r for r in visible if r.device_id not in excuses)
         found: list[DeviceStanding] = []
@@ -117,6 +119,23 @@ class DeviceStatuses:
                 if can_see_device(actor, d) and (enterprise, d.device_id) > resume
             ]
             yield from sorted(devices, key=lambda d: d.device_id)
+
+    def _among(
+        self, actor: Actor, enterprise_id: str | None, resume: tuple[str, str], device_ids: set[str]
+    ) -> Iterator[DeviceRegistration]:
+        """`_in_order` restricted to `device_ids`: one enterprise's walk, or across enterprises (where the walk
+        would read every enterprise's devices) the named devices' registrations, read by key."""
+        if enterprise_id is not None:
+            return (r for r in self._in_order(actor, enterprise_id, resume) if r.device_id in device_ids)
+        if not device_ids:
+            return iter(())
+        listed = {e.enterprise_id for e in self._directory.enterprises()}
+        found = [
+            r
+            for r in self._directory.devices(device_ids).values()
+            if r.enterprise_id in listed and can_see_device(actor, r) and (r.enterprise_id, r.device_id) > resume
+        ]
+        return iter(sorted(found, key=lambda r: (r.enterprise_id, r.device_id)))
 
     def _known_page(
         self,

@@ -85,8 +85,9 @@ class Fleet:
             self._declaration("DCL-2", declared[5:], NOW - 60, NOW + 7200),
             self._declaration("DCL-OLD", declared, NOW - 7200, NOW - 3600),  # over: excuses nothing now
         ]
+        self.directory = FakeDeviceDirectory(self.enterprises, self.devices)
         self.service = DeviceStatuses(
-            FakeDeviceDirectory(self.enterprises, self.devices),
+            self.directory,
             self.states,
             self.offline,
             lambda: self.declarations,
@@ -108,11 +109,13 @@ class Fleet:
             updated_at=starts,
         )
 
-    def expected(self, actor: Actor, status: DeviceStatus | None) -> list[tuple[str, DeviceStatus]]:
+    def expected(
+        self, actor: Actor, status: DeviceStatus | None, enterprise_id: str | None
+    ) -> list[tuple[str, DeviceStatus]]:
         """Every device the actor sees, by enterprise and device, its status worked out one by one."""
         found = []
         for reg in sorted(self.devices, key=lambda d: (d.enterprise_id, d.device_id)):
-            if not can_see_device(actor, reg):
+            if not can_see_device(actor, reg) or enterprise_id not in (None, reg.enterprise_id):
                 continue
             state = self.states.load_devices([reg.device_id])[reg.device_id]
             excused = suppressing(self.declarations, reg.device_id, NOW) is not None
@@ -126,6 +129,7 @@ class Fleet:
     def reset_counts(self) -> None:
         self.states.loaded = 0
         self.offline.reads.clear()
+        self.directory.reads.clear()
 
 
 @pytest.fixture(scope="module")
@@ -133,24 +137,27 @@ def fleet() -> Fleet:
     return Fleet()
 
 
-@pytest.mark.parametrize("role", sorted(ACTORS))
+@pytest.mark.parametrize(
+    ("role", "enterprise_id"), [*((role, None) for role in sorted(ACTORS)), ("duty", "E-05"), ("area", "E-04")]
+)
 @pytest.mark.parametrize("status", [None, *DeviceStatus])
 @pytest.mark.parametrize("limit", [7, 500])
 def test_the_pages_walk_every_matching_device_once_in_order(
-    fleet: Fleet, role: str, status: DeviceStatus | None, limit: int
+    fleet: Fleet, role: str, enterprise_id: str | None, status: DeviceStatus | None, limit: int
 ) -> None:
     actor = ACTORS[role]
     walked: list[tuple[str, DeviceStatus]] = []
     cursor = None
     while True:
-        page = fleet.service.list(actor, status=status, limit=limit, cursor=cursor)
+        page = fleet.service.list(actor, status=status, enterprise_id=enterprise_id, limit=limit, cursor=cursor)
         walked += [(s.registration.device_id, s.status) for s in page.items]
         if page.next_cursor is None:
             break
         assert len(page.items) == limit  # only the last page is short, and it says so
         cursor = page.next_cursor
-    assert walked == fleet.expected(actor, status)
-    assert walked or status is DeviceStatus.DECLARED  # the fleet has every status in every scope but one
+    assert walked == fleet.expected(actor, status, enterprise_id)
+    if enterprise_id is None:
+        assert walked or status is DeviceStatus.DECLARED  # every status in every role's scope but one
 
 
 def test_a_standing_carries_its_times_and_its_excuse(fleet: Fleet) -> None:
@@ -177,6 +184,7 @@ def test_an_offline_page_reads_the_states_of_its_devices_only(fleet: Fleet, limi
         page = fleet.service.list(ACTORS["duty"], status=DeviceStatus.OFFLINE, limit=limit, cursor=cursor)
         assert fleet.states.loaded == len(page.items) <= limit  # not the fleet's 2,000
         assert fleet.offline.reads == {"all_offline": 1}  # the offline records are the source: one query
+        assert fleet.directory.reads == {"enterprises": 1, "device_keys": 19}  # theirs, not every enterprise's
         pages += 1
         if (cursor := page.next_cursor) is None:
             break
@@ -189,6 +197,14 @@ def test_a_declared_page_reads_its_devices_only(fleet: Fleet) -> None:
     page = fleet.service.list(ACTORS["duty"], status=DeviceStatus.DECLARED, limit=10)
     assert len(page.items) == 10 and page.next_cursor is not None
     assert fleet.states.loaded == 10 and fleet.offline.reads == {"offline_keys": 10}
+    assert fleet.directory.reads == {"enterprises": 1, "device_keys": 30}
+
+
+def test_within_one_enterprise_the_candidates_come_from_its_listing(fleet: Fleet) -> None:
+    fleet.reset_counts()
+    page = fleet.service.list(ACTORS["enterprise"], status=DeviceStatus.OFFLINE, limit=50)
+    assert [s.registration.device_id for s in page.items] == ["D-03-007", "D-03-107"]
+    assert fleet.states.loaded == 2 and fleet.directory.reads == {"enterprises": 1, "devices_of": 1}
 
 
 @pytest.mark.parametrize("status", [None, DeviceStatus.ONLINE, DeviceStatus.NEVER_SEEN])
