@@ -116,8 +116,8 @@ def items_read() -> Iterator[Counter[str]]:
 
 
 def test_a_page_reads_the_states_of_its_devices_not_the_fleets(api_env: ApiEnv, http: Http) -> None:
-    """248 devices, 7 of them offline: a page of 3 offline devices reads 3 states and the 7 (or 8) offline records;
-    an unfiltered page of 20 reads 21 states and 21 offline keys (each listing read all 248 before)."""
+    """248 devices, 7 of them offline: a page of 3 offline devices reads 3 states, the 7 (or 8) offline records and
+    their registrations; an unfiltered page of 20 reads 21 states and 21 offline keys (both read 248 before)."""
     settings = Settings.from_env()
     presence.bind(settings)
     now = time.time()
@@ -131,6 +131,9 @@ def test_a_page_reads_the_states_of_its_devices_not_the_fleets(api_env: ApiEnv, 
         assert len(page["items"]) == 3 and page["next_cursor"]
         assert read[settings.table_device_state] == 3
         assert read[settings.table_warning_event] <= len(silent) + 1  # the offline records (HC01-T1-GT2: maybe)
+        # the enterprise list and the offline devices' registrations (plus the open declaration, if made), not the
+        # fleet's registrations
+        assert read[settings.table_registry] <= len(api_env.registry.enterprises) + 2 * (len(silent) + 2)
         print(f"GET /devices?status=offline&limit=3: {dict(read)} items read")
 
         with items_read() as read:
