@@ -383,9 +383,9 @@ def device_statuses() -> DeviceStatuses:
     settings = base().settings
     declaration_store.bind(settings)
     return DeviceStatuses(
-        ledger_store.DynamoDeviceDirectory(),
+        ledger_store.DynamoDeviceDirectory(ttl_s=60.0),  # as the ingest's registry: it seldom changes
         DynamoStateStore(),
-        DynamoOfflineState(),
+        DynamoOfflineState(consistent=False),  # people may lag the watch by a second (half the read units)
         declaration_store.DynamoDeclarationStore().open,
         time.time,
     )

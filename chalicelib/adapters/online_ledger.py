@@ -7,16 +7,18 @@
   `day`) lists one day's outages of every enterprise: an evaluation run reads a month in 31 queries.
 
 And `DynamoDeviceDirectory`, the registry's listings the ledger and the device-status listing read (enterprises
-from the registry index, an enterprise's devices from its partition of the index).
+from the registry index, an enterprise's devices from its partition of the index, named devices by key).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import DoesNotExist
@@ -29,6 +31,7 @@ from chalicelib.domain.registry import DeviceRegistration, Enterprise
 from chalicelib.settings import Settings
 
 DEVICE_KEY_BITS = 40
+T = TypeVar("T")
 
 
 class OutageDayItem(Model):
@@ -112,11 +115,41 @@ def _day_outages(day: int) -> list[tuple[str, list[Window]]]:
 
 
 class DynamoDeviceDirectory:
-    """`DeviceDirectory` over the registry index (read only)."""
+    """`DeviceDirectory` over the registry index (read only). With `ttl_s`, the listings (enterprises, an
+    enterprise's devices) are kept per container that long: the registry changes rarely, and a listing walks every
+    enterprise (one index query each); named devices are always read."""
+
+    def __init__(self, ttl_s: float = 0.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self._ttl_s = ttl_s
+        self._clock = clock
+        self._listings: dict[str, tuple[float, list[Any]]] = {}
 
     def enterprises(self) -> list[Enterprise]:
-        return [Enterprise.model_validate(item.data) for item in RegistryItem.by_gsi1.query("ENTERPRISES")]
+        return self._listed(
+            "ENTERPRISES",
+            lambda: [Enterprise.model_validate(item.data) for item in RegistryItem.by_gsi1.query("ENTERPRISES")],
+        )
 
     def devices_of(self, enterprise_id: str) -> list[DeviceRegistration]:
-        query = RegistryItem.by_gsi1.query(f"ENT#{enterprise_id}", RegistryItem.gsi1sk.startswith("DEV#"))
-        return [DeviceRegistration.model_validate(item.data) for item in query]
+        def read() -> list[DeviceRegistration]:
+            query = RegistryItem.by_gsi1.query(f"ENT#{enterprise_id}", RegistryItem.gsi1sk.startswith("DEV#"))
+            return [DeviceRegistration.model_validate(item.data) for item in query]
+
+        return self._listed(f"ENT#{enterprise_id}", read)
+
+    def _listed(self, partition: str, read: Callable[[], list[T]]) -> list[T]:
+        now = self._clock()
+        kept = self._listings.get(partition)
+        if kept is not None and now - kept[0] <= self._ttl_s:
+            return list(kept[1])
+        found = read()
+        if self._ttl_s > 0:
+            self._listings[partition] = (now, found)
+        return list(found)
+
+    def devices(self, device_ids: Iterable[str]) -> Mapping[str, DeviceRegistration]:
+        keys = [(f"DEV#{d}", "REG") for d in dict.fromkeys(device_ids)]
+        return {
+            item.pk.removeprefix("DEV#"): DeviceRegistration.model_validate(item.data)
+            for item in RegistryItem.batch_get(keys)
+        }

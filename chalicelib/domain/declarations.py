@@ -234,6 +234,17 @@ def suppressing(declarations: Iterable[Declaration], device_id: str, at: float) 
     return None
 
 
+def excusing(declarations: Iterable[Declaration], at: float) -> dict[str, Declaration]:
+    """Every device a declaration excuses at `at`, with the declaration `suppressing` names for it (the first)."""
+    found: dict[str, Declaration] = {}
+    for declaration in declarations:
+        window = effective_window(declaration)
+        if window is not None and window[0] <= at < window[1]:
+            for device_id in declaration.device_ids:
+                found.setdefault(device_id, declaration)
+    return found
+
+
 def not_graded(declarations: Iterable[Declaration], device_id: str, at: float) -> Declaration | None:
     """The covering `data_distortion` declaration: the device's readings at `at` are recorded, never graded."""
     return suppressing((d for d in declarations if d.reason is DeclarationReason.DATA_DISTORTION), device_id, at)

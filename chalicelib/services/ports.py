@@ -851,6 +851,10 @@ class DeviceDirectory(Protocol):
 
     def devices_of(self, enterprise_id: str) -> list[DeviceRegistration]: ...
 
+    def devices(self, device_ids: Iterable[str]) -> Mapping[str, DeviceRegistration]:
+        """The named devices' registrations (batch reads by key; unknown ids are left out)."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class DeviceScope:

@@ -152,13 +152,17 @@ class FakeDeviceDirectory:
     def __init__(self, enterprises: Sequence[Enterprise], devices: Sequence[DeviceRegistration]) -> None:
         self._enterprises = list(enterprises)
         self._devices = list(devices)
+        self.reads: Counter[str] = Counter()  # queries by kind, and registrations read by key
 
     def enterprises(self) -> list[Enterprise]:
+        self.reads["enterprises"] += 1
         return list(self._enterprises)
 
     def devices_of(self, enterprise_id: str) -> list[DeviceRegistration]:
+        self.reads["devices_of"] += 1
         return [d for d in self._devices if d.enterprise_id == enterprise_id]
 
     def devices(self, device_ids: Iterable[str]) -> dict[str, DeviceRegistration]:
         wanted = set(device_ids)
+        self.reads["device_keys"] += len(wanted)
         return {d.device_id: d for d in self._devices if d.device_id in wanted}

@@ -4,7 +4,14 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 from urllib.parse import urlencode
+
+import pytest
+from botocore.client import BaseClient
 
 from chalicelib.adapters import presence
 from chalicelib.adapters.dynamo import DynamoStateStore
@@ -84,3 +91,57 @@ def test_statuses_and_last_seen_times(api_env: ApiEnv, http: Http) -> None:
     assert len(pages) == 5 and all(len(p) == 50 for p in pages[:-1])  # 248 devices
     assert [d for p in pages for d in p] == list(listing(http, DUTY))  # every device once, in order
     assert http.get("/devices?cursor=bm9wZQ", DUTY).code == "invalid_cursor"
+
+
+@contextmanager
+def items_read() -> Iterator[Counter[str]]:
+    """DynamoDB items this process reads meanwhile, by table: the keys of a Get or BatchGet (found or not), the
+    `ScannedCount` of a Query or Scan (below PynamoDB and the adapters' own client calls alike)."""
+    read: Counter[str] = Counter()
+    original = BaseClient._make_api_call
+
+    def counted(self: BaseClient, operation: str, params: dict[str, Any]) -> Any:
+        response: dict[str, Any] = original(self, operation, params)
+        if operation == "BatchGetItem":  # billed per key asked for, found or not
+            read.update({table: len(asked["Keys"]) for table, asked in params["RequestItems"].items()})
+        elif operation in {"Query", "Scan"}:
+            read[params["TableName"]] += int(response.get("ScannedCount", 0))
+        elif operation == "GetItem":
+            read[params["TableName"]] += 1
+        return response
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(BaseClient, "_make_api_call", counted)
+        yield read
+
+
+def test_a_page_reads_the_states_of_its_devices_not_the_fleets(api_env: ApiEnv, http: Http) -> None:
+    """248 devices, 7 of them offline: a page of 3 offline devices reads 3 states, the 7 (or 8) offline records and
+    their registrations; an unfiltered page of 20 reads 21 states and 21 offline keys (both read 248 before)."""
+    settings = Settings.from_env()
+    presence.bind(settings)
+    now = time.time()
+    silent = sorted(d.device_id for d in api_env.registry.devices)[10:17]
+    for device in silent:
+        DynamoOfflineState().mark_offline(OfflineRecord(device, now - 600))
+    http.get("/me", DUTY)  # the token fetched and the container warm before counting
+    try:
+        with items_read() as read:
+            page = http.get("/devices?status=offline&limit=3", DUTY).body
+        assert len(page["items"]) == 3 and page["next_cursor"]
+        assert read[settings.table_device_state] == 3
+        assert read[settings.table_warning_event] <= len(silent) + 1  # the offline records (HC01-T1-GT2: maybe)
+        # the enterprise list and the offline devices' registrations (plus the open declaration, if made), not the
+        # fleet's registrations
+        assert read[settings.table_registry] <= len(api_env.registry.enterprises) + 2 * (len(silent) + 2)
+        print(f"GET /devices?status=offline&limit=3: {dict(read)} items read")
+
+        with items_read() as read:
+            page = http.get("/devices?limit=20", DUTY).body
+        assert len(page["items"]) == 20 and page["next_cursor"]
+        assert read[settings.table_device_state] == 21  # the page and the one telling there is more
+        assert read[settings.table_warning_event] <= 21
+        print(f"GET /devices?limit=20: {dict(read)} items read")
+    finally:
+        for device in silent:
+            DynamoOfflineState().mark_online(device)

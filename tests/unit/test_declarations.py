@@ -371,6 +371,16 @@ def test_what_a_declaration_covers(
     declaration = make(reason=reason, status=status, **fields)
     assert (rules.suppressing([declaration], "D1", at) is declaration) == covered
     assert rules.suppressing([declaration], "D2", at) is None  # not its device
+    assert rules.excusing([declaration], at) == ({"D1": declaration} if covered else {})
+
+
+def test_every_device_excused_now_with_the_declaration_suppressing_names() -> None:
+    first = make(reason=DAMAGE, devices=("D1", "D2"), declaration_id="a")
+    second = make(reason=DISTORTION, devices=("D2", "D3"), declaration_id="b")
+    excused = rules.excusing([first, second], T0)
+    assert excused == {"D1": first, "D2": first, "D3": second}
+    assert all(rules.suppressing([first, second], d, T0) is excused[d] for d in ("D1", "D2", "D3"))
+    assert rules.excusing([first, second], T0 + 4 * H) == {}  # both ended
 
 
 def test_not_graded_only_under_a_covering_distortion_declaration() -> None:
