@@ -402,11 +402,10 @@ class DomainReportRenderer:
         if scope.kind is ScopeKind.SECTORS:
             wanted = set(scope.sectors)
             if len(wanted) == 1:
-                return report.for_sector(scope.sectors[0])
+                return report.for_sectors(scope.sectors)
             departments = {d for sector in wanted for d in self._routing.regulators.get(sector, ())}
             for department in sorted(departments):
                 if set(sectors_for_department(department, self._routing)) == wanted:
                     return report.for_department(department)
-            return report.for_sector(scope.sectors[0])
-        # an area user with several areas reads its first area's copy (the report scopes one area at a time)
-        return report.for_area(scope.area_codes[0])
+            return report.for_sectors(scope.sectors)
+        return report.for_areas(scope.area_codes)

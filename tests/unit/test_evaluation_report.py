@@ -262,6 +262,21 @@ def test_an_area_scope_has_its_rows_and_its_own_area_rollup(report: EvaluationRe
     assert [row.rank for row in s1.enterprises] == [1, 3]  # the district's ranks
 
 
+def test_an_official_of_two_areas_sees_the_rows_of_both_and_both_area_rollups(report: EvaluationReport) -> None:
+    both = report.for_areas(["S2", "Z1"])
+    assert (both.scope.kind, both.scope.key, both.scope.name) == ("area", "S2,Z1", "泰达街、开发区")
+    assert sorted(row.enterprise_id for row in both.enterprises) == ["E1", "E3"]
+    assert sorted((r.key, r.enterprises) for r in both.areas) == [("S2", 1), ("Z1", 1)]  # not S1, E1's other area
+    assert sorted((r.key, r.enterprises) for r in both.sectors) == [("fire", 1), ("hazchem", 1)]
+
+
+def test_a_regulator_of_sectors_no_department_covers_sees_each_sectors_rows(report: EvaluationReport) -> None:
+    both = report.for_sectors([Sector.FIRE, "hazchem"])
+    assert (both.scope.key, both.scope.name) == ("fire,hazchem", f"{Sector.FIRE.zh}、{Sector.HAZCHEM.zh}")
+    assert sorted(row.enterprise_id for row in both.enterprises) == ["E1", "E2", "E3"]
+    assert report.for_sectors(["hazchem"]) == report.for_sector("hazchem")
+
+
 def test_the_kind_must_be_the_periods() -> None:
     with pytest.raises(ValueError, match="kind"):
         build_report(MARCH, PeriodKind.YEAR, PROFILES, [], [], {}, EvaluationPolicy(), 0.0)

@@ -20,10 +20,10 @@ the rollups per sector, area and regulator department and overall (sums of talli
 priority-inspection list (meaningful for a year period, computed always); and the chart series (warnings raised
 per local day by peak level, 在线率 by sector, the score distribution by band and 10-point bin, the worst 20).
 
-`for_enterprise` / `for_sector` / `for_department` / `for_area` return scoped copies for the API: the rows of the
-scope, rollups and charts recomputed from those rows (an area's sector rollup covers the sector's enterprises in
-that area), and the district's overall rollup kept for comparison. Rankings stay the district-wide ones. The
-model round-trips through JSON (`model_dump_json` / `model_validate_json`): it is stored per period.
+`for_enterprise` / `for_sector(s)` / `for_department` / `for_area(s)` return scoped copies for the API: the rows
+of the scope, rollups and charts recomputed from those rows (an area's sector rollup covers the sector's
+enterprises in that area), and the district's overall rollup kept for comparison. Rankings stay the district-wide
+ones. The model round-trips through JSON (`model_dump_json` / `model_validate_json`): it is stored per period.
 """
 
 from __future__ import annotations
@@ -273,9 +273,14 @@ class EvaluationReport(BaseModel):
 
     def for_sector(self, sector: Sector | str) -> EvaluationReport:
         """The sector's rows; its areas' and departments' rollups over those rows only."""
-        sector = Sector(sector)
-        rows = [row for row in self.enterprises if row.sector is sector]
-        return self._scoped(Scope(kind="sector", key=sector.value, name=sector.zh), rows)
+        return self.for_sectors([sector])
+
+    def for_sectors(self, sectors: Sequence[Sector | str]) -> EvaluationReport:
+        """The rows of any of the sectors (a regulator of several sectors whose set is no department's)."""
+        wanted = tuple(dict.fromkeys(Sector(sector) for sector in sectors))
+        rows = [row for row in self.enterprises if row.sector in wanted]
+        key = ",".join(sector.value for sector in wanted)
+        return self._scoped(Scope(kind="sector", key=key, name="、".join(s.zh for s in wanted)), rows)
 
     def for_department(self, department: str) -> EvaluationReport:
         """The rows of the sectors a regulator department regulates (区应急局: hazchem and chem_pipeline)."""
@@ -286,17 +291,26 @@ class EvaluationReport(BaseModel):
     def for_area(self, area_code: str) -> EvaluationReport:
         """The area's rows (an enterprise in a dev zone and a street is in both); rollups over those rows, the
         area rollup for this area only."""
-        rows = [row for row in self.enterprises if area_code in row.area_codes]
-        scope = Scope(kind="area", key=area_code, name=self.area_name(area_code))
-        return self._scoped(scope, rows, only_area=area_code)
+        return self.for_areas([area_code])
+
+    def for_areas(self, area_codes: Sequence[str]) -> EvaluationReport:
+        """The rows in any of the areas (an official of several areas), each of its areas' rollups."""
+        codes = tuple(dict.fromkeys(area_codes))
+        rows = [row for row in self.enterprises if set(codes) & set(row.area_codes)]
+        scope = Scope(kind="area", key=",".join(codes), name="、".join(self.area_name(code) for code in codes))
+        return self._scoped(scope, rows, only_areas=codes)
 
     def _scoped(
-        self, scope: Scope, rows: list[EnterpriseRow], with_rollups: bool = True, only_area: str | None = None
+        self,
+        scope: Scope,
+        rows: list[EnterpriseRow],
+        with_rollups: bool = True,
+        only_areas: tuple[str, ...] | None = None,
     ) -> EvaluationReport:
         ids = {row.enterprise_id for row in rows}
         sectors, areas, departments = _rollups(rows, self.area_names) if with_rollups else ((), (), ())
-        if only_area is not None:
-            areas = tuple(r for r in areas if r.key == only_area)
+        if only_areas is not None:
+            areas = tuple(r for r in areas if r.key in only_areas)
         return self.model_copy(
             update={
                 "scope": scope,
