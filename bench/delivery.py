@@ -335,7 +335,7 @@ def run(endpoint_url: str, registry: SeedRegistry) -> tuple[Scenario, Pass, Pass
     install_timing(hand_offs, {job.job_id for job in plan.jobs})
     sqs = boto3.client("sqs", endpoint_url=endpoint_url)
     queue = SqsDeliveryJobs(sqs, infra.queue_url("DeliveryQueue"))
-    poller = queue_poller(infra, "DeliveryQueue", chalice_app.deliver, "deliver", 0.02)
+    poller = queue_poller(infra, "DeliveryQueue", chalice_app.deliver, "deliver")
     poller.start()
     try:
         bootstrap.delivery()  # the handler's wiring built once, as a warm container has it

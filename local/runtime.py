@@ -35,6 +35,9 @@ if TYPE_CHECKING:
     from local.api_gateway import EmulatedRequestHandler
 
 STAGE = "local"
+LONG_POLL_S = 1  # the SQS pollers' WaitTimeSeconds: moto answers as soon as a message arrives
+QUEUE_PAUSE_S = 0.02  # after an empty long poll, before the next
+STREAM_PAUSE_S = 0.2  # after a stream poll found nothing (Lambda polls a shard once a second; a test waits less)
 
 
 @dataclass
@@ -120,7 +123,7 @@ def start(
     policy_json: str | None = None,
     env_overrides: dict[str, str] | None = None,
     registry: SeedRegistry | None = None,
-    poll_interval: float = 0.05,
+    poll_interval: float = STREAM_PAUSE_S,
     on_failure: Callable[[FailedDelivery], None] | None = None,
     sweep_interval_s: float = 30.0,
     aws_port: int = 0,
@@ -181,16 +184,14 @@ def start(
     from local.sfn import quiet_moto_asl_logging
 
     quiet_moto_asl_logging()
-    workflow = chalice_app.workflow_events
-    workflow_poller = queue_poller(infra, "WorkflowEventQueue", workflow, "workflow_events", 0.2)
+    workflow_poller = queue_poller(infra, "WorkflowEventQueue", chalice_app.workflow_events, "workflow_events")
     workflow_poller.start()
     # the deliver function's event source: SMS through SNS on moto, inboxes
-    delivery_poller = queue_poller(infra, "DeliveryQueue", chalice_app.deliver, "deliver", 0.1)
+    delivery_poller = queue_poller(infra, "DeliveryQueue", chalice_app.deliver, "deliver")
     delivery_poller.start()
     # the evaluate_requested function's event source: POST /evaluations' runs
-    evaluation_poller = queue_poller(
-        infra, "EvaluationQueue", chalice_app.evaluate_requested, "evaluate_requested", 0.2, batch_size=1
-    )
+    evaluation = chalice_app.evaluate_requested
+    evaluation_poller = queue_poller(infra, "EvaluationQueue", evaluation, "evaluate_requested", batch_size=1)
     evaluation_poller.start()
     scheduler = Scheduler(chalice_app.sweep, sweep_interval_s, region=infra.region)
     scheduler.start()
@@ -223,12 +224,13 @@ def queue_poller(
     queue: str,
     handler: Handler,
     function_name: str,
-    poll_interval: float,
     *,
     batch_size: int = 10,
 ) -> SqsPoller:
-    """A function's SQS event source mapping, run locally on one of the template's queues (by logical id). A
-    failed message comes back after 1 s instead of its queue's visibility timeout (the retry, sooner)."""
+    """A function's SQS event source mapping, run locally on one of the template's queues (by logical id): long
+    polling (1 s), as Lambda's pollers do, so a message is handled as soon as it arrives and an idle queue costs
+    one request a second. A failed message comes back after 1 s instead of its queue's visibility timeout (the
+    retry, sooner)."""
     return SqsPoller(
         boto3.client("sqs", endpoint_url=infra.endpoint_url, region_name=infra.region),
         infra.queue_url(queue),
@@ -236,7 +238,8 @@ def queue_poller(
         batch_size=batch_size,
         region=infra.region,
         function_name=function_name,
-        poll_interval=poll_interval,
+        poll_interval=QUEUE_PAUSE_S,
+        wait_time_seconds=LONG_POLL_S,
         retry_visibility_timeout=1,
     )
 
@@ -245,7 +248,7 @@ def ingest_poller(
     infra: Provisioned,
     handler: Handler,
     *,
-    poll_interval: float = 0.05,
+    poll_interval: float = STREAM_PAUSE_S,
     on_failure: Callable[[FailedDelivery], None] | None = None,
     clock: Callable[[], float] = time.time,
 ) -> KinesisPoller:
