@@ -20,6 +20,7 @@ const SIGN_IN_ERRORS = {
   TooManyRequestsException: "尝试次数过多，请稍后再试",
   LimitExceededException: "尝试次数过多，请稍后再试",
   network: "无法连接登录服务",
+  no_endpoint: "本系统的登录服务不是 Cognito，值守大屏暂不支持该登录方式，请联系系统管理员",
 };
 const PAGES = ["wall", "map", "warning", "devices", "declarations", "evaluations"];
 const LOCATIONS_MAX_AGE_MS = 60_000;

@@ -16,6 +16,8 @@ export class AuthError extends Error {
 }
 
 async function cognito(config, target, body) {
+  // config.json names no endpoint when the stage trusts another OIDC provider (docs/console.md "Not done yet")
+  if (!config.auth_endpoint) throw new AuthError("no_endpoint", "");
   let answer;
   try {
     answer = await fetch(config.auth_endpoint, {
