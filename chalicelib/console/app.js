@@ -39,7 +39,7 @@ async function main() {
   let challenge = null;
   let me = null;
   let current = "";
-  let locations = null; // device id → registered {lat, lon}, from GET /devices (fixed devices; read once a minute)
+  let locations = null; // device id → {lat, lon} registered, or a vehicle's last {lat, lon, at}: GET /devices, once a minute
   let locationsAt = 0;
 
   let loading = null; // the devices' locations being read
@@ -47,7 +47,9 @@ async function main() {
   async function loadLocations() {
     try {
       const devices = await api.all("/devices?limit=2000");
-      locations = Object.fromEntries(devices.filter((d) => d.location).map((d) => [d.device_id, d.location]));
+      locations = Object.fromEntries(
+        devices.filter((d) => d.location || d.last_fix).map((d) => [d.device_id, d.location || d.last_fix]),
+      );
     } catch {
       locations = locations || {}; // the map still draws, by area
     }
