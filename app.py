@@ -620,7 +620,11 @@ def console_entry() -> Response:
     assert request is not None
     base = console.base_path(_request_path(request), console.PREFIX)
     location = f"{base}{console.PREFIX}/{console.INDEX}"
-    return Response(body="", status_code=301, headers={"Location": location, "Cache-Control": "no-cache"})
+    return Response(
+        body="",
+        status_code=301,
+        headers={"Location": location, "Cache-Control": console.CACHE_CONTROL, "Content-Type": "text/plain"},
+    )
 
 
 @app.route(console.PREFIX + "/{name}")
