@@ -57,15 +57,15 @@ def base_path(request_path: str, route_path: str) -> str:
 
 
 def sign_in_endpoint(settings: Settings) -> str:
-    """Where the page sends its unsigned Cognito calls (docs/mobile-app.md 2): moto's server locally; the Cognito
-    endpoint of the issuer's region; empty when the issuer is another OIDC provider (the China regions), whose
-    flow the page does not speak yet (docs/console.md "Not done yet")."""
+    """Where the page sends its unsigned Cognito calls (docs/mobile-app.md 2) when the issuer is a Cognito user
+    pool: its region's endpoint, moto's server locally. Empty when the issuer is another OIDC provider (the China
+    regions): the page then signs in at the provider's own page (the authorization code flow with PKCE)."""
+    issuer = urlsplit(settings.cognito_issuer)
+    if not (issuer.hostname or "").startswith("cognito-idp."):
+        return ""
     if settings.aws_endpoint_url:
         return settings.aws_endpoint_url.rstrip("/") + "/"
-    issuer = urlsplit(settings.cognito_issuer)
-    if settings.cognito_user_pool_id and issuer.hostname and issuer.hostname.startswith("cognito-idp."):
-        return f"{issuer.scheme}://{issuer.netloc}/"
-    return ""
+    return f"{issuer.scheme}://{issuer.netloc}/"
 
 
 def console_config(settings: Settings, api_base: str) -> dict[str, str]:

@@ -25,7 +25,7 @@ def test_the_api_base_is_where_the_config_was_asked_for(request_path: str, expec
 
 
 def test_a_cognito_stage_signs_in_at_its_regions_endpoint() -> None:
-    settings = Settings(cognito_user_pool_id="cn-north-1_Abc", cognito_issuer=ISSUER, cognito_client_id="app")
+    settings = Settings(cognito_issuer=ISSUER, cognito_client_id="app", aws_endpoint_url=None)
     config = console_config(settings, "/api")
     assert config == {
         "auth_endpoint": "https://cognito-idp.cn-north-1.amazonaws.com/",
@@ -35,11 +35,12 @@ def test_a_cognito_stage_signs_in_at_its_regions_endpoint() -> None:
     }
 
 
-def test_locally_the_page_signs_in_at_moto_and_with_another_provider_nowhere() -> None:
+def test_locally_the_page_signs_in_at_moto_and_with_another_provider_at_its_page() -> None:
     local = Settings(aws_endpoint_url="http://127.0.0.1:5000", cognito_issuer=ISSUER, cognito_client_id="app")
     assert console_config(local, "")["auth_endpoint"] == "http://127.0.0.1:5000/"
-    oidc = Settings(cognito_issuer="https://sso.example.cn/realms/dyj", cognito_client_id="app")
-    assert console_config(oidc, "/api")["auth_endpoint"] == ""
+    for endpoint in (None, "http://127.0.0.1:5000"):  # a provider of its own, deployed or local
+        oidc = Settings(aws_endpoint_url=endpoint, cognito_issuer="https://sso.example.cn/realms/dyj")
+        assert console_config(oidc, "/api")["auth_endpoint"] == ""  # the page goes to the issuer's own page
 
 
 def test_only_the_directorys_own_files_are_served() -> None:
