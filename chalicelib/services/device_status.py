@@ -116,7 +116,7 @@ class DeviceStatuses:
                         last_seen,
                         record.since if record is not None else None,
                         excuse.declaration_id if excuse is not None else None,
-                        _last_fix(reg, state),
+                        last_fix=_last_fix(reg, state),
                     )
                 )
         return DevicePage(tuple(found), None)
