@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -14,9 +13,9 @@ from typing import Any
 from chalice.app import Chalice, CloudWatchEvent, Cron, KinesisEvent, Rate, Request, Response, SQSEvent
 from pydantic import BaseModel
 
-from chalicelib.api import views
-from chalicelib.api.errors import JSON_HEADERS, chalice_error, error_body, validated
-from chalicelib.api.inputs import json_body, require_size, single_values
+from chalicelib.api import console, views
+from chalicelib.api.errors import JSON_HEADERS, catalogued_body, chalice_error, error_body, validated
+from chalicelib.api.inputs import etag_matches, json_body, require_size, single_values, strong_etag
 from chalicelib.api.models import (
     ID_PATTERN,
     DeclarationCreate,
@@ -66,6 +65,7 @@ from chalicelib.observability import logger, observe
 from chalicelib.services.ingest import IngestRecord
 from chalicelib.services.ports import Origin
 from chalicelib.services.workflow import WorkflowMessage
+from chalicelib.settings import get_settings
 
 STAGE = os.environ.get("DYJ_STAGE", "dev")
 app = Chalice(app_name="dayingji", configure_logs=False)  # app.log is the Powertools logger (same name): JSON
@@ -230,9 +230,8 @@ def _json_unless_unchanged(status: int, body: Any, request: Request) -> Response
     """The JSON answer with a strong `ETag` of its bytes; 304 and no body when `If-None-Match` names it, so a
     screen polling an unchanged listing downloads nothing (the reads are made all the same: docs/costs.md)."""
     text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
-    tag = '"' + hashlib.sha256(text.encode()).hexdigest()[:32] + '"'
-    offered = {value.strip().removeprefix("W/") for value in request.headers.get("if-none-match", "").split(",")}
-    if tag in offered:
+    tag = strong_etag(text)
+    if etag_matches(request.headers.get("if-none-match"), tag):
         return Response(body="", status_code=304, headers={"ETag": tag})
     return Response(body=text, status_code=status, headers={**JSON_HEADERS, "ETag": tag})
 
@@ -605,3 +604,42 @@ def list_devices(actor: Actor, request: Request) -> BaseModel:
     query = _query(DeviceStatusQuery, request)
     page = device_statuses().list(actor, query.status, query.enterprise_id, query.limit, query.cursor)
     return views.device_status_page(page)
+
+
+# --- the duty console's files (docs/console.md "Deployment"): public and static; the page signs in itself -------
+
+
+def _request_path(request: Request) -> str:
+    return str((request.context or {}).get("path") or "")
+
+
+@app.route(console.PREFIX)
+def console_entry() -> Response:
+    """To the page, wherever the API is mounted (`/api/console` → `/api/console/index.html`)."""
+    request = app.current_request
+    assert request is not None
+    base = console.base_path(_request_path(request), console.PREFIX)
+    location = f"{base}{console.PREFIX}/{console.INDEX}"
+    return Response(
+        body="",
+        status_code=301,
+        headers={"Location": location, "Cache-Control": console.CACHE_CONTROL, "Content-Type": "text/plain"},
+    )
+
+
+@app.route(console.PREFIX + "/{name}")
+def console_asset(name: str) -> Response:
+    """A file of the console, or `config.json` made from the settings; an ETag of the bytes, 304 when unchanged."""
+    request = app.current_request
+    assert request is not None
+    found = console.served(name, _request_path(request), get_settings())
+    if found is None:
+        return _json(404, catalogued_body("route_not_found"))
+    tag = found.etag
+    if etag_matches(request.headers.get("if-none-match"), tag):
+        return Response(body="", status_code=304, headers={"ETag": tag, "Cache-Control": console.CACHE_CONTROL})
+    return Response(
+        body=found.body,
+        status_code=200,
+        headers={"Content-Type": found.content_type, "ETag": tag, "Cache-Control": console.CACHE_CONTROL},
+    )

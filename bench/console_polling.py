@@ -1,6 +1,6 @@
 """Console polling bench: what one poll of the duty console's wall costs (`GET /wall?limit=100`, what
-`local/console/wall.js` asks every 3 s), and what 50 screens polling all day cost in API calls, DynamoDB reads and
-money.
+`chalicelib/console/wall.js` asks every 3 s), and what 50 screens polling all day cost in API calls, DynamoDB
+reads and money.
 
     .venv/bin/python -m bench.console_polling [--open 0,20,100] [--polls 20] [--screens 50]
 

@@ -274,7 +274,6 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
 
 def _run(options: RunOptions, console: Console, stop: StopSignal) -> int:
     from local import runtime
-    from local.console import ConsoleRequestHandler
     from local.demo.deadlines import demo_policy
 
     began = time.monotonic()
@@ -284,7 +283,6 @@ def _run(options: RunOptions, console: Console, stop: StopSignal) -> int:
         mqtt_port=options.mqtt_port,
         mqtt_host=options.mqtt_bind,
         api_port=options.api_port,
-        api_handler=ConsoleRequestHandler,
     )
     parts: list[_Part] = []
     try:

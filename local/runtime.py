@@ -12,7 +12,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import boto3
 
@@ -30,9 +30,6 @@ from local.poller import (
     StreamFailurePolicy,
 )
 from local.seed import SeedRegistry, load_seed
-
-if TYPE_CHECKING:
-    from local.api_gateway import EmulatedRequestHandler
 
 STAGE = "local"
 LONG_POLL_S = 1  # the SQS pollers' WaitTimeSeconds: moto answers as soon as a message arrives
@@ -130,12 +127,11 @@ def start(
     mqtt_port: int = 0,
     mqtt_host: str = "127.0.0.1",
     api_port: int = 0,
-    api_handler: type[EmulatedRequestHandler] | None = None,
     offline_watch_interval_s: float = 60.0,
 ) -> LocalPlatform:
     """Ports 0 are free ones picked by the system (tests); `python -m local.run` asks for fixed ones, and may bind
     the broker to another address than 127.0.0.1 (`mqtt_host`) for devices on the network.
-    `api_handler` is the API server's request handler (`local.run` adds the console's static files).
+    The API server serves the duty console's files too (`/console/`: the app's own routes).
     `offline_watch_interval_s`: the offline watch's schedule (every minute as deployed; tests and the demo may
     run it more often: it reads only the minutes it has not read yet)."""
     server, endpoint_url = start_moto_server(port=aws_port)
@@ -199,7 +195,7 @@ def start(
         chalice_app.watch_offline, offline_watch_interval_s, region=infra.region, function_name="offline_watch"
     )
     offline_scheduler.start()
-    api_server = ApiServer(chalice_app.app, port=api_port, handler=api_handler)
+    api_server = ApiServer(chalice_app.app, port=api_port)
     return LocalPlatform(
         endpoint_url,
         infra,
@@ -291,23 +287,19 @@ def ingest_poller(
 class ApiServer:
     """The Chalice app's routes on a local port (Chalice's own local server, real HTTP)."""
 
-    def __init__(
-        self, chalice_app: Any, port: int = 0, handler: type[EmulatedRequestHandler] | None = None
-    ) -> None:
+    def __init__(self, chalice_app: Any, port: int = 0) -> None:
         from pathlib import Path
 
         from chalice.test import Client
 
-        from local.api_gateway import EmulatedRequestHandler, local_server
+        from local.api_gateway import local_server
 
         project_dir = str(Path(__file__).resolve().parent.parent)
         config = Client(chalice_app, stage_name="dev", project_dir=project_dir)._chalice_config
         from chalice.local import ChaliceRequestHandler
 
         ChaliceRequestHandler.log_message = lambda *_args: None  # no access log
-        self._server = local_server(
-            chalice_app, config, port=port, handler=handler or EmulatedRequestHandler
-        )  # the stage's gateway responses
+        self._server = local_server(chalice_app, config, port=port)  # the stage's gateway responses
         self._thread = threading.Thread(target=self._server.server.serve_forever, name="api", daemon=True)
         self._thread.start()
         self.url = f"http://127.0.0.1:{self._server.server.server_address[1]}"

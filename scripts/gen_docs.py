@@ -162,10 +162,16 @@ def build_openapi(served: set[tuple[str, str]]) -> dict[str, Any]:
 
 def openapi_document() -> str:
     """docs/openapi.json: the route table of `chalicelib.api.models.ROUTES` (checked against the Chalice app's
-    routes) with the request/response models' JSON Schemas as components."""
+    routes but the console's files) with the request/response models' JSON Schemas as components."""
     from app import app as chalice_app
+    from chalicelib.api.console import PREFIX as CONSOLE
 
-    served = {(path, method) for path, methods in chalice_app.routes.items() for method in methods}
+    served = {
+        (path, method)
+        for path, methods in chalice_app.routes.items()
+        for method in methods
+        if path != CONSOLE and not path.startswith(CONSOLE + "/")  # the console's files, not the API (console.md)
+    }
     return json.dumps(build_openapi(served), ensure_ascii=False, indent=2, sort_keys=True) + "\n"
 
 

@@ -1,10 +1,12 @@
-"""Reading a request: its body (size, UTF-8, strict JSON) and its query string (each parameter once).
+"""Reading a request: its body (size, UTF-8, strict JSON), its query string (each parameter once) and its
+`If-None-Match` (conditional GETs).
 
 Whatever the bytes, these functions answer a value or raise a `DomainError` (400 / 413): never another exception.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from collections.abc import Mapping
@@ -83,3 +85,13 @@ def single_values(values_of: Mapping[str, list[str]]) -> dict[str, str]:
         errors = [{"field": field_name([name]), "code": "repeated"} for name in repeated[:MAX_FIELD_ERRORS]]
         raise BadRequest("repeated_parameter", "查询参数重复", details={"errors": errors, "total": len(repeated)})
     return {name: values[-1] for name, values in values_of.items() if values}
+
+
+def strong_etag(text: str) -> str:
+    """A strong `ETag` of the UTF-8 bytes of `text`."""
+    return '"' + hashlib.sha256(text.encode("utf-8")).hexdigest()[:32] + '"'
+
+
+def etag_matches(if_none_match: str | None, tag: str) -> bool:
+    """`If-None-Match` names `tag`, weakened or not (a proxy that compressed the answer may have weakened it)."""
+    return tag in {value.strip().removeprefix("W/") for value in (if_none_match or "").split(",")}

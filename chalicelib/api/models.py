@@ -1419,6 +1419,13 @@ class DeviceStatusQuery(BaseModel):
     )
 
 
+class LastFix(BaseModel):
+    model_config = _RESPONSE
+    lat: float = Field(description="WGS-84 latitude, degrees")
+    lon: float = Field(description="WGS-84 longitude, degrees")
+    at: float = Field(description="the time of the report that carried it (epoch s)")
+
+
 class DeviceStatusView(BaseModel):
     model_config = _RESPONSE
     device_id: str
@@ -1436,6 +1443,11 @@ class DeviceStatusView(BaseModel):
     declaration_id: str | None = Field(description="the declaration excusing it now")
     location: Location | None = Field(
         default=None, description="where it is registered (fixed devices; null for a vehicle, or unregistered)"
+    )
+    last_fix: LastFix | None = Field(
+        default=None,
+        description="a vehicle's last GNSS fix (road_transport; as its state was last written, every few "
+        "minutes); null for fixed devices and for a vehicle that has reported no position",
     )
 
 

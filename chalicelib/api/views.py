@@ -26,6 +26,7 @@ from chalicelib.api.models import (
     EvaluationList,
     EvaluationReportView,
     EvidenceTicket,
+    LastFix,
     MeView,
     NotificationView,
     OnDutyView,
@@ -517,6 +518,7 @@ def device_status_page(page: DevicePage) -> DeviceStatusPage:
                 offline_since=item.offline_since,
                 declaration_id=item.declaration_id,
                 location=item.registration.location,
+                last_fix=None if item.last_fix is None else LastFix(**asdict(item.last_fix)),
             )
             for item in page.items
         ],

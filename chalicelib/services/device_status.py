@@ -24,6 +24,8 @@ from chalicelib.domain.declarations import Declaration, excusing
 from chalicelib.domain.lifecycle import Actor, Role
 from chalicelib.domain.presence import DeviceStatus, can_see_device, device_status
 from chalicelib.domain.registry import DeviceRegistration
+from chalicelib.domain.sectors import Sector
+from chalicelib.domain.sectors.road_transport import GnssFix, last_fix
 from chalicelib.domain.state import DeviceState
 from chalicelib.services.cursors import decode_cursor, encode_cursor
 from chalicelib.services.ports import DeviceDirectory, OfflineRecord, OfflineState, StateStore
@@ -38,6 +40,7 @@ class DeviceStanding:
     last_seen: float | None  # its newest graded reading (the device's own time)
     offline_since: float | None  # its last sign of life, while offline (declared or not)
     declaration_id: str | None  # the declaration excusing it now
+    last_fix: GnssFix | None = None  # a vehicle's last GNSS fix, as its state was last written
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,9 +183,16 @@ def _standing(
         last_seen,
         record.since if record is not None else None,
         excuse.declaration_id if excuse is not None else None,
+        last_fix=_last_fix(reg, state),
     )
 
 
 def _after(last: DeviceStanding) -> str:
     reg = last.registration
     return encode_cursor({"enterprise_id": reg.enterprise_id, "device_id": reg.device_id})
+
+
+def _last_fix(registration: DeviceRegistration, state: DeviceState | None) -> GnssFix | None:
+    if state is None or registration.sector is not Sector.ROAD_TRANSPORT:
+        return None
+    return last_fix(state.scratch)

@@ -30,6 +30,8 @@ API_TIMEOUT_S = first_slice.API_TIMEOUT_S
 WALL_LAG_S = first_slice.WALL_LAG_S
 RED_DEVICE = first_slice.RED_DEVICE  # chem_pipeline, E-CP-02, area GULIN
 ENTERPRISE = "E-CP-02"
+VEHICLE = "RT03-V01"  # bus_intercity, E-RT-03, areas BHT and XINHE
+VEHICLE_FIX = {"lat": 39.02, "lon": 117.62}  # between its areas' centres (areas.js), inside the map
 REGULATOR = "reg-planning-resources"  # chem_pipeline and oil_gas_pipeline
 POLL_MS = 3000  # wall.js POLL_S
 EVALUATION_TIMEOUT_S = 180.0  # an on-demand run through the evaluation queue: seconds quiet, minutes starved
@@ -54,6 +56,28 @@ def raise_red(platform: LocalPlatform, device_id: str) -> dict[str, Any]:
         return next((w for w in items if w["device_id"] == device_id and w["level"] == "red"), {})
 
     return wait_until(raised, timeout_s=API_TIMEOUT_S, what=f"the red warning of {device_id}")
+
+
+def raise_vehicle_red(platform: LocalPlatform) -> dict[str, Any]:
+    """An abnormal driver reported with the vehicle's position (red at once), and its last fix in GET /devices
+    (the ingest writes the device state after the warning)."""
+    metrics = json.dumps({"speed_kmh": 40.0, **VEHICLE_FIX})
+    events = '[{"code": "abnormal_driver", "level": 2}]'
+    message = publish.build(publish.parse_args(["--device", VEHICLE, "--metrics", metrics, "--events", events]))
+    assert publish.publish(message, "127.0.0.1", platform.broker.port)
+
+    def raised() -> dict[str, Any]:
+        items = call(platform, DUTY_USER, "GET", "/wall?limit=100")["items"]
+        return next((w for w in items if w["device_id"] == VEHICLE and w["level"] == "red"), {})
+
+    def fixed() -> dict[str, Any]:
+        devices = call(platform, DUTY_USER, "GET", "/devices?limit=2000&enterprise_id=E-RT-03")["items"]
+        return next((d["last_fix"] for d in devices if d["device_id"] == VEHICLE and d["last_fix"]), {})
+
+    warning = wait_until(raised, timeout_s=API_TIMEOUT_S, what=f"the red warning of {VEHICLE}")
+    fix = wait_until(fixed, timeout_s=API_TIMEOUT_S, what=f"the last fix of {VEHICLE}")
+    assert {"lat": fix["lat"], "lon": fix["lon"]} == VEHICLE_FIX
+    return warning
 
 
 def signed_in(browser: Any, platform: LocalPlatform, user: str, hash_: str = "") -> Any:
@@ -171,6 +195,7 @@ def test_the_duty_centre_confirms_a_clear_and_the_warning_leaves_the_wall(
 
 def test_the_map_draws_open_warnings_by_level_without_tiles(platform: LocalPlatform, browser: Any) -> None:
     open_red = raise_red(platform, RED_DEVICE)  # open since the first test, or raised now
+    vehicle_red = raise_vehicle_red(platform)
     page = browser.new_page(viewport={"width": 1500, "height": 1000}, locale="zh-CN")
     wall_statuses: list[int] = []
     page.on("response", lambda answer: "/wall?" in answer.url and wall_statuses.append(answer.status))
@@ -184,6 +209,12 @@ def test_the_map_draws_open_warnings_by_level_without_tiles(platform: LocalPlatf
     # at the device's registered location once GET /devices has answered (seconds on a busy machine)
     located = f'#map-svg a[data-warning-id="{open_red["warning_id"]}"][data-located="true"] .point'
     page.wait_for_selector(located, timeout=API_TIMEOUT_S * 1000)
+    assert page.get_attribute(located.removesuffix(" .point"), "data-placed-by") == "site"
+    # the vehicle's triangle at its last GNSS fix, not at its area's centre
+    vehicle = f'#map-svg a[data-warning-id="{vehicle_red["warning_id"]}"][data-placed-by="fix"]'
+    page.wait_for_selector(f"{vehicle} polygon.point", timeout=API_TIMEOUT_S * 1000)
+    assert "最近定位" in (page.text_content(f"{vehicle} title") or "")
+    assert "三角：车辆，按最近定位" in (page.text_content("#map-legend") or "")
     assert page.locator("#map-svg image").count() == 0  # nothing fetched: no tiles, no external images
     assert "古林街道" in (page.text_content("#map-svg") or "")
     shoot(page, "map")

@@ -1,4 +1,4 @@
-"""The duty console's first slice (local/console/, served by the local platform under /console/) in headless
+"""The duty console's first slice (chalicelib/console/, served by the app's own routes under /console/) in headless
 Chromium (Playwright for Python driving Debian's `chromium`; .ci/run installs it): the duty officer signs in with
 the documented flow, a red warning published over MQTT reaches the wall within 5 s of the API having it, in red,
 with a countdown that goes down; an enterprise user is refused the wall. The wall's screenshot is saved to
@@ -19,7 +19,6 @@ import pytest
 from chalicelib.bootstrap import reset
 from local import publish
 from local.aws import reset_moto
-from local.console import ConsoleRequestHandler
 from local.runtime import LocalPlatform, start
 from local.users import DEMO_PASSWORD, DUTY_USER, bearer, enterprise_user
 from local.waiting import wait_until
@@ -46,7 +45,7 @@ def chromium() -> str:
 @pytest.fixture(scope="module")
 def platform() -> Iterator[LocalPlatform]:
     saved_environ = dict(os.environ)
-    running = start(api_handler=ConsoleRequestHandler)
+    running = start()
     try:
         yield running
     finally:

@@ -64,7 +64,7 @@ AUDIENCE_QUEUES = ("EnterpriseQueue", "DutyQueue", "RegulatorQueue", "AreaQueue"
 ESCALATIONS = ("escalation_tier1", "escalation_tier2", "escalation_tier3")
 WAIT_S = 90.0  # the bound of every wait on a condition: generous, a busy machine is slow, not wrong
 SCENARIO_TIMEOUT_S = 900.0
-WORKFLOW_POLL_S = 0.02  # local/runtime.py QUEUE_PAUSE_S: the workflow queue poller long-polls, then pauses this long
+WORKFLOW_POLL_S = 0.02  # local/runtime.py QUEUE_PAUSE_S: the workflow poller long-polls, then pauses this long
 EARLY_S = 0.05  # policy `workflow.early_s`: the clock skew tolerated; nothing is done earlier
 # A timer wakes up to a second early (whole-second waits round down) and the handler sleeps the rest, so what is
 # left is moto sending the message (the poller's long poll takes it at once) and the handler's reads and writes:

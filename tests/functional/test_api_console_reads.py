@@ -4,12 +4,15 @@ GET /wall answers with an ETag of its bytes and 304 (no body) to a matching If-N
 polls an unchanged wall every few seconds downloads nothing (docs/api.md "Conditional polling", docs/costs.md
 "The duty console's polling"). Authentication still comes first; any change to what the caller sees changes it.
 
-GET /devices gives each fixed device's registered location (the map's points); vehicles have none.
+GET /devices gives each fixed device's registered location (the map's points); vehicles have none, but their last
+GNSS fix as the ingest keeps it in the device state.
 """
 
 from __future__ import annotations
 
+from chalicelib.adapters.dynamo import DynamoStateStore
 from chalicelib.domain.levels import Level
+from chalicelib.domain.state import DeviceState
 from tests.functional.api_fixtures import Answer, ApiEnv, Http, api_env, http, raise_warning
 
 DUTY = "duty-01"
@@ -60,6 +63,21 @@ def test_devices_carry_their_registered_location_and_vehicles_none(http: Http, a
     assert site is not None and by_id["CP02-S1-RTU"]["location"] == site.model_dump()
     assert all(d["location"] is None for d in by_id.values() if d["sector"] == "road_transport")
     assert all(d["location"] for d in by_id.values() if d["sector"] != "road_transport")
+
+
+def test_a_vehicle_carries_its_last_gnss_fix_and_a_fixed_device_none(http: Http, api_env: ApiEnv) -> None:
+    at = 1_780_000_000.0
+    fix = {"lat": 38.98, "lon": 117.71, "at": at}
+    vehicle = DeviceState("RT03-V01", last_seq=3, last_ts=at + 30, scratch={"a": 38.98, "o": 117.71, "g": at})
+    DynamoStateStore().save_device(vehicle, last_seen=at + 30)
+    DynamoStateStore().save_device(DeviceState("RT03-V02", last_seq=1, last_ts=at), last_seen=at)  # no position
+    site = DeviceState("CP02-S1-RTU", last_seq=1, last_ts=at, scratch={"a": 1.0, "o": 2.0})  # not a vehicle
+    DynamoStateStore().save_device(site, last_seen=at)
+
+    by_id = {device["device_id"]: device for device in http.get("/devices?limit=2000", DUTY).body["items"]}
+    assert by_id["RT03-V01"]["last_fix"] == fix and by_id["RT03-V01"]["location"] is None
+    assert by_id["RT03-V02"]["last_fix"] is None
+    assert by_id["CP02-S1-RTU"]["last_fix"] is None
 
 
 __all__ = ["api_env", "http"]  # the fixtures this module uses

@@ -370,6 +370,22 @@ def test_the_deployment_package_carries_the_settings_tracing_and_report_libs(pac
         assert any(name.startswith(package) for name in names), package
 
 
+def test_the_api_serves_the_console_from_the_files_packaged_with_it(packaged: dict[str, Any]) -> None:
+    """docs/console.md "Deployment": the page comes from the API's origin, its files from the deployment zip."""
+    import zipfile
+
+    from chalicelib.api.console import CONSOLE_DIR, CONTENT_TYPES
+
+    paths = packaged["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]["paths"]
+    for path in ("/console", "/console/{name}"):
+        assert set(paths[path]) == {"get"}, path
+        assert "security" not in paths[path]["get"], path  # the page signs in itself
+    [code_uri] = {function["Properties"]["CodeUri"] for function in functions_of(packaged).values()}
+    names = set(zipfile.ZipFile(PACKAGE_DIR[0] / code_uri).namelist())
+    files = {f"chalicelib/console/{path.name}" for path in CONSOLE_DIR.iterdir() if path.suffix in CONTENT_TYPES}
+    assert "chalicelib/console/index.html" in files and files <= names
+
+
 def test_api_gateway_answers_in_the_api_error_shape_with_the_catalogued_codes(packaged: dict[str, Any]) -> None:
     from chalicelib.api.errors import CODES
 

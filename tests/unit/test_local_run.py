@@ -105,14 +105,3 @@ def test_a_port_in_use_stops_the_run_before_anything_starts(
     code = run.main(["--mqtt-port", str(listening), "--api-port", "0", "--aws-port", "0"], io.StringIO())
     assert code == run.EXIT_CANNOT_START
     assert f"--mqtt-port {listening}" in capsys.readouterr().err
-
-
-def test_the_console_serves_its_own_files_only() -> None:
-    from local.console import CONSOLE_DIR, console_file
-
-    assert console_file("/console/") == CONSOLE_DIR / "index.html"
-    assert console_file("/console/wall.js?v=1") == CONSOLE_DIR / "wall.js"
-    assert console_file("/console/__init__.py") is None
-    assert console_file("/console/../run.py") is None
-    assert console_file("/console/%2e%2e/publish.py") is None
-    assert console_file("/console/missing.js") is None

@@ -16,15 +16,16 @@ Scratch keys (all optional; the whole state stays well under 1.5 KB of JSON):
 ``t`` last report ts; ``m`` moving at the last report; ``s`` stop-since ts (absent while moving); ``c`` driving
 seconds of the current stretch; ``r`` length of the last stop that was too short to reset the stretch; ``b`` ts of
 the current stretch's first breach; ``p`` ts of a breach in an earlier stretch; ``w``/``k``/``x`` the daily ring
-(seconds per bucket, index of the newest bucket, ring total); ``a``/``o``/``z`` last latitude, longitude and
-restricted-zone flag (hazmat only); ``ol`` a held offline judgement [level, gap s, distance m, until ts];
-``d`` DSM memory.
+(seconds per bucket, index of the newest bucket, ring total); ``a``/``o``/``g`` the last GNSS fix's latitude,
+longitude and report time (every vehicle: the map's position, ``last_fix``); ``z`` restricted-zone flag (hazmat
+only); ``ol`` a held offline judgement [level, gap s, distance m, until ts]; ``d`` DSM memory.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -468,16 +469,14 @@ class RoadTransportModel:
             scratch["m"] = moving
             if not moving:
                 scratch["s"] = now_s
-            if hazmat:
-                self._remember_position(metrics, scratch)
+            self._remember_position(metrics, scratch, hazmat, now_s)
             return
         gap = now_s - last_ts
         if gap <= 0:  # a duplicate or a late report: the newer state stands
             return
-        if hazmat:
-            if gap > self._offline_gap_s:
-                self._judge_gap(metrics, scratch, gap, was_moving, now_s)
-            self._remember_position(metrics, scratch)
+        if hazmat and gap > self._offline_gap_s:
+            self._judge_gap(metrics, scratch, gap, was_moving, now_s)
+        self._remember_position(metrics, scratch, hazmat, now_s)
         driven = 0.0
         if was_moving:
             max_gap = self._max_gap
@@ -736,13 +735,16 @@ class RoadTransportModel:
     # --- hazardous-goods vehicle offline while moving ---------------------------------------------------------
 
     @staticmethod
-    def _remember_position(metrics: RoadTransportMetrics, scratch: dict[str, Any]) -> None:
+    def _remember_position(
+        metrics: RoadTransportMetrics, scratch: dict[str, Any], hazmat: bool, now_s: float
+    ) -> None:
         lat, lon = metrics.lat, metrics.lon
         if lat is not None and lon is not None:
             scratch["a"] = lat
             scratch["o"] = lon
+            scratch["g"] = now_s
         zone = metrics.in_restricted_zone
-        if zone is not None:
+        if hazmat and zone is not None:
             scratch["z"] = zone
 
     def _judge_gap(
@@ -826,3 +828,21 @@ SECTOR = SectorSpec(
     },
     regulators=("transport_bureau", "traffic_police"),
 )
+
+
+@dataclass(frozen=True, slots=True)
+class GnssFix:
+    """A vehicle's last reported position (WGS-84 degrees) and the time of the report that carried it."""
+
+    lat: float
+    lon: float
+    at: float  # epoch s
+
+
+def last_fix(scratch: Mapping[str, Any]) -> GnssFix | None:
+    """The last fix the model remembers (a road-transport device state's scratch), or None (no position yet)."""
+    lat, lon = scratch.get("a"), scratch.get("o")
+    if lat is None or lon is None:
+        return None
+    at = scratch.get("g", scratch.get("t", 0.0))  # a state written before "g" existed: its last report's time
+    return GnssFix(float(lat), float(lon), float(at))

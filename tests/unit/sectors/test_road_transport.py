@@ -20,9 +20,11 @@ from chalicelib.domain.sectors.road_transport import (
     NIGHT_SPEED,
     OFFLINE_MOVING,
     OVERSPEED,
+    GnssFix,
     RoadTransportConfig,
     RoadTransportMessage,
     RoadTransportModel,
+    last_fix,
 )
 
 NONE, BLUE, YELLOW, ORANGE, RED = Level.NONE, Level.BLUE, Level.YELLOW, Level.ORANGE, Level.RED
@@ -743,6 +745,23 @@ def test_offline_rule_applies_to_hazmat_only() -> None:
     vehicle = Vehicle("heavy_freight")
     vehicle.start(NOON, lat=LAT, lon=LON)
     assert OFFLINE_MOVING not in vehicle.start(NOON + 4000, lat=LAT + 0.1, lon=LON)
+
+
+@pytest.mark.parametrize("vehicle_class", ["bus_intercity", "hazmat"])
+def test_every_vehicle_remembers_its_last_fix_and_a_report_without_one_keeps_it(vehicle_class: str) -> None:
+    vehicle = Vehicle(vehicle_class)
+    vehicle.start(NOON)
+    assert last_fix(vehicle.scratch) is None  # no position reported yet
+    vehicle.start(NOON + 60, lat=LAT, lon=LON)
+    vehicle.start(NOON + 120, lat=LAT + 0.01, lon=LON)
+    assert last_fix(vehicle.scratch) == GnssFix(LAT + 0.01, LON, NOON + 120)
+    vehicle.start(NOON + 180)  # a report without a position (a DSM event, a lost fix)
+    vehicle.report(NOON + 150, lat=LAT + 0.5, lon=LON, speed_kmh=60.0)  # a late report: the newer state stands
+    assert last_fix(vehicle.scratch) == GnssFix(LAT + 0.01, LON, NOON + 120)
+
+
+def test_a_state_written_before_fix_times_were_kept_dates_its_fix_by_its_last_report() -> None:
+    assert last_fix({"a": LAT, "o": LON, "t": NOON}) == GnssFix(LAT, LON, NOON)
 
 
 SILENCE_ROWS = [

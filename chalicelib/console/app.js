@@ -4,7 +4,7 @@
 // The wall keeps polling on every page, so a new red warning is announced wherever the officer is.
 
 import { Api } from "./api.js";
-import { AuthError, Session } from "./auth.js";
+import { AuthError, OidcSession, Session } from "./auth.js";
 import { drawMap } from "./map.js";
 import { showDeclarations, showDevices, showEvaluations } from "./pages.js";
 import { Alarm } from "./sound.js";
@@ -20,6 +20,9 @@ const SIGN_IN_ERRORS = {
   TooManyRequestsException: "尝试次数过多，请稍后再试",
   LimitExceededException: "尝试次数过多，请稍后再试",
   network: "无法连接登录服务",
+  access_denied: "统一身份认证未授权登录",
+  state_mismatch: "登录已过期或来源不明，请重新登录",
+  invalid_grant: "登录已过期，请重新登录",
 };
 const PAGES = ["wall", "map", "warning", "devices", "declarations", "evaluations"];
 const LOCATIONS_MAX_AGE_MS = 60_000;
@@ -29,7 +32,16 @@ const $ = (id) => document.getElementById(id);
 
 async function main() {
   const config = await (await fetch("./config.json")).json();
-  const session = new Session(config);
+  // Cognito's own API where the stage has a pool (config.auth_endpoint); another OIDC provider's sign-in page else
+  const oidc = !config.auth_endpoint;
+  const session = oidc ? new OidcSession(config) : new Session(config);
+  if (oidc) {
+    for (const field of ["username", "password"]) {
+      $(field).required = false;
+      $(field).closest("label").hidden = true;
+    }
+    $("sign-in-form").querySelector("button[type=submit]").textContent = "统一身份认证登录";
+  }
   const api = new Api(config, session);
   const alarm = new Alarm();
   const wall = new Wall(api, { body: $("wall-body"), count: $("count"), status: $("status"), announce: $("announce") });
@@ -38,7 +50,7 @@ async function main() {
   let challenge = null;
   let me = null;
   let current = "";
-  let locations = null; // device id → registered {lat, lon}, from GET /devices (fixed devices; read once a minute)
+  let locations = null; // device id → {lat, lon} registered, or a vehicle's last {lat, lon, at}: GET /devices, once a minute
   let locationsAt = 0;
 
   let loading = null; // the devices' locations being read
@@ -46,7 +58,9 @@ async function main() {
   async function loadLocations() {
     try {
       const devices = await api.all("/devices?limit=2000");
-      locations = Object.fromEntries(devices.filter((d) => d.location).map((d) => [d.device_id, d.location]));
+      locations = Object.fromEntries(
+        devices.filter((d) => d.location || d.last_fix).map((d) => [d.device_id, d.location || d.last_fix]),
+      );
     } catch {
       locations = locations || {}; // the map still draws, by area
     }
@@ -151,6 +165,7 @@ async function main() {
     const username = $("username").value.trim();
     $("sign-in-error").textContent = "";
     try {
+      if (oidc) return await session.begin(); // to the provider's page; this page loads again with its answer
       if (challenge) await session.chooseNewPassword(username, $("new-password").value, challenge);
       else await session.signIn(username, $("password").value);
       challenge = null;
@@ -177,6 +192,18 @@ async function main() {
     show(false);
   });
 
+  if (oidc && session.returning) {
+    try {
+      await session.complete();
+      return enter();
+    } catch (error) {
+      session.signOut();
+      show(false);
+      const code = error instanceof AuthError ? error.code : "";
+      $("sign-in-error").textContent = SIGN_IN_ERRORS[code] || `登录失败（${error.message}）`;
+      return;
+    }
+  }
   if (session.resumable) {
     try {
       await session.refresh();

@@ -1,8 +1,8 @@
 // The map of open warnings: an inline SVG of the Binhai New Area's bounding box, drawn without any tile server
 // (the machine and many government networks have no internet). A warning of a fixed device is drawn where the device
-// is registered (`location` in GET /devices); a vehicle's (no route gives its last GNSS fix) or an unlocated
-// device's at the centre of its first area (areas.js). Points at one place are spread around it so that none covers
-// another; vehicles as triangles, sites as circles.
+// is registered (`location` in GET /devices), a vehicle's at its last GNSS fix (`last_fix`); a device with neither,
+// or a vehicle whose fix is off the map, at the centre of its first area (areas.js). Points at one place are spread
+// around it so that none covers another; vehicles as triangles, sites as circles.
 
 import { AREAS, BOUNDS } from "./areas.js";
 import { LEVEL_COLOURS } from "./ui.js";
@@ -34,26 +34,38 @@ function spread(index) {
   return [Math.cos(angle) * radius, Math.sin(angle) * radius];
 }
 
-// Each warning's point: its device's registered location (`locations`: device id → {lat, lon}), else its first
-// known area's centre; `located` says which.
+function onMap(place) {
+  return place.lat >= BOUNDS.south && place.lat <= BOUNDS.north && place.lon >= BOUNDS.west && place.lon <= BOUNDS.east;
+}
+
+// Each warning's point: where its device is (`locations`: device id → {lat, lon} as registered, or {lat, lon, at}
+// for a vehicle's last fix), else its first known area's centre. `placedBy` says which: "site", "fix" or "area";
+// `located` is true for the first two; `offMap` marks a fix outside the map drawn at its area instead.
 export function placeWarnings(warnings, locations = {}) {
   const perPlace = {};
   const placed = [];
   const unplaced = [];
   for (const warning of warnings) {
-    const site = locations[warning.device_id];
+    const known = locations[warning.device_id];
+    const offMap = Boolean(known) && !onMap(known);
+    const place = known && !offMap ? known : null;
     const code = warning.area_codes.find((area) => AREAS[area]);
-    if (!site && !code) {
+    if (!place && !code) {
       unplaced.push(warning);
       continue;
     }
-    const [x, y] = site ? project(site.lon, site.lat) : project(AREAS[code].lon, AREAS[code].lat);
+    const [x, y] = place ? project(place.lon, place.lat) : project(AREAS[code].lon, AREAS[code].lat);
     const key = `${Math.round(x)},${Math.round(y)}`;
     const index = (perPlace[key] = (perPlace[key] ?? -1) + 1);
     const [dx, dy] = spread(index);
-    placed.push({ warning, area: code, located: Boolean(site), x: x + dx, y: y + dy });
+    const placedBy = place ? (place.at === undefined ? "site" : "fix") : "area";
+    placed.push({ warning, area: code, located: Boolean(place), placedBy, fixAt: place?.at, offMap, x: x + dx, y: y + dy });
   }
   return { placed, unplaced };
+}
+
+function clockTime(epochS) {
+  return new Date(epochS * 1000).toLocaleString("zh-CN", { hour12: false, timeZone: "Asia/Shanghai" });
 }
 
 export function drawMap(root, warnings, locations = {}) {
@@ -79,7 +91,7 @@ export function drawMap(root, warnings, locations = {}) {
   // Reds last, so they are drawn on top.
   const order = { blue: 0, yellow: 1, orange: 2, red: 3 };
   placed.sort((a, b) => (order[a.warning.level] ?? 0) - (order[b.warning.level] ?? 0));
-  for (const { warning, located, x, y } of placed) {
+  for (const { warning, located, placedBy, fixAt, x, y } of placed) {
     const colour = LEVEL_COLOURS[warning.level] || "#888";
     const vehicle = warning.sector === "road_transport";
     const mark = vehicle
@@ -91,17 +103,24 @@ export function drawMap(root, warnings, locations = {}) {
       href: `#/warning/${encodeURIComponent(warning.warning_id)}`,
       "data-warning-id": warning.warning_id,
       "data-located": String(located),
+      "data-placed-by": placedBy,
     });
-    link.append(svg("title", {}, `${warning.level_zh} ${warning.enterprise_name} ${warning.point_name} ${warning.title}`), mark);
+    const where = placedBy === "fix" ? `（最近定位 ${clockTime(fixAt)}）` : "";
+    const label = `${warning.level_zh} ${warning.enterprise_name} ${warning.point_name} ${warning.title}${where}`;
+    link.append(svg("title", {}, label), mark);
     map.append(link);
   }
   const legend = document.createElement("p");
   legend.className = "muted";
   legend.id = "map-legend";
-  const byArea = placed.filter((point) => !point.located).length;
+  const byArea = placed.filter((point) => !point.located);
+  const offMap = byArea.filter((point) => point.offMap).length;
   legend.textContent =
-    `图上 ${placed.length} 条预警（圆点：场所，按登记坐标；三角：车辆）。` +
-    (byArea ? `其中 ${byArea} 条标在所属属地中心：车辆的最近定位接口未提供，或设备未登记坐标。` : "") +
+    `图上 ${placed.length} 条预警（圆点：场所，按登记坐标；三角：车辆，按最近定位）。` +
+    (byArea.length - offMap
+      ? `其中 ${byArea.length - offMap} 条标在所属属地中心：设备未登记坐标，或车辆尚无定位。`
+      : "") +
+    (offMap ? `${offMap} 辆车的最近定位在图幅之外，标在所属属地中心。` : "") +
     (unplaced.length ? `另有 ${unplaced.length} 条无坐标也无已知属地，未标注。` : "");
   root.replaceChildren(map, legend);
 }
