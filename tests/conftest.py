@@ -25,6 +25,7 @@ EXPECTED_S: dict[str, float] = {
     "tests/integration/test_infra_on_moto.py": 100,
     "tests/functional/test_api_lifecycle.py": 80,
     "tests/e2e/test_pipeline.py": 50,
+    "tests/e2e/test_console_oidc.py": 50,
     "tests/functional/test_api_scope.py": 55,
     "tests/functional/test_api_evaluations.py": 55,
     "tests/functional/test_api_rectification.py": 55,
