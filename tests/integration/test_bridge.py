@@ -201,6 +201,29 @@ def test_topics_outside_the_rule_filter_are_not_received(runtime: Runtime) -> No
     assert runtime.bridge.counters.received == before
 
 
+def test_lifecycle_events_published_as_the_broker_reach_the_stream_through_the_matching_rule(
+    runtime: Runtime,
+) -> None:
+    """IoT Core publishes lifecycle events itself (no MQTT client may publish on `$aws/...`): the bridge takes them
+    through every rule whose filter matches, keyed by the client id like the deployed lifecycle rule."""
+    sql = "SELECT *, timestamp() AS received_at FROM '$aws/events/presence/+/+'"
+    rule = BridgedRule("lifecycle_to_stream", sql, STREAM, "${clientId}", runtime.error_queue_url)
+    bridge = RuleBridge("127.0.0.1", runtime.broker.port, [rule], runtime.kinesis, runtime.sqs)
+    bridge.start()
+    device = f"dev-{uuid.uuid4().hex[:8]}"
+    event = {"clientId": device, "eventType": "disconnected", "timestamp": time.time_ns() // 1_000_000}
+    try:
+        topic = f"$aws/events/presence/disconnected/{device}"
+        assert bridge.publish_as_broker(topic, json.dumps(event).encode()) == 1
+        assert bridge.publish_as_broker(f"dyj/hazchem/{enterprise()}/{device}/telemetry", b"{}") == 0
+        bridge.flush()
+    finally:
+        bridge.stop()
+    [record] = [r for r in stream_records(runtime.kinesis) if decoded(r).get("clientId") == device]
+    assert record["PartitionKey"] == device
+    assert decoded(record)["eventType"] == "disconnected" and "received_at" in decoded(record)
+
+
 # --------------------------------------------------------------------------------------------- Kinesis poller
 
 
