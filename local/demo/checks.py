@@ -278,7 +278,8 @@ def _expiring(summary: DemoSummary) -> JsonValue:
     if case is None:
         return None
     trail: list[JsonValue] = [event.removeprefix("declaration_") for event in case.audit]
-    return {"status": case.status, "reminded": case.reminded_at is not None, "audit": trail}
+    reminder_sent = any(kind.startswith("declaration_reminder/") for kind in case.delivered)
+    return {"status": case.status, "reminded": case.reminded_at is not None, "sent": reminder_sent, "audit": trail}
 
 
 def _online(summary: DemoSummary) -> JsonValue:
@@ -319,9 +320,9 @@ RULES = (
     ),
     Rule(
         "declaration_reminded_then_expired",
-        "a short declared window: the sweep reminds the declarer before it ends, then expires it (audit trail)",
+        "a short declared window: the sweep reminds the declarer (a notice sent) before it ends, then expires it",
         "equals",
-        lambda s: {"status": "expired", "reminded": True, "audit": list(EXPIRING_TRAIL)},
+        lambda s: {"status": "expired", "reminded": True, "sent": True, "audit": list(EXPIRING_TRAIL)},
         _expiring,
         lambda s, observed: (
             f"the expiring declaration shows {observed}"

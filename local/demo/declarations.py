@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import Any
 
 from chalicelib.domain.changes import DATA_QUALITY
 from chalicelib.domain.clock import SHANGHAI
@@ -219,6 +221,7 @@ class DeclarationCases:
             window_s=ends_at - starts_at,
             reminded_at=None,
             audit=[],
+            delivered={},
             answers={"declare": declared.status},
             problem=None
             if declared.ok
@@ -226,13 +229,16 @@ class DeclarationCases:
         )
         return found, ident
 
-    def outcome(self) -> list[DeclarationCase]:
-        """Each declaration as the duty centre reads it now, with its audit trail's events; the expiring one is
-        waited for (bounded) until the sweep's reminder and expiry are both in its trail."""
+    def outcome(self, receipts: Callable[[str], list[dict[str, Any]]]) -> list[DeclarationCase]:
+        """Each declaration as the duty centre reads it now, with its audit trail's events and its notices'
+        delivery receipts (`receipts(subject)`, subject `declaration:{id}`); the expiring one is waited for
+        (bounded) until the sweep's reminder and expiry are both in its trail."""
         duty = ApiClient(self._api_url, DUTY_USER, "dyj-demo-duty-console")
-        return [self._read(duty, case) for case in self.cases]
+        return [self._read(duty, case, receipts) for case in self.cases]
 
-    def _read(self, duty: ApiClient, case: DeclarationCase) -> DeclarationCase:
+    def _read(
+        self, duty: ApiClient, case: DeclarationCase, receipts: Callable[[str], list[dict[str, Any]]]
+    ) -> DeclarationCase:
         ident = case.declaration_id
         if ident is None:
             return case
@@ -256,8 +262,14 @@ class DeclarationCases:
         if wanted and not events and problem is None:
             problem = f"its audit trail lacks {sorted(wanted)} after {SWEPT_TIMEOUT_S:.0f} s"
         reminded = body.get("reminded_at")
+        sent = Counter(
+            f"{row.get('kind')}/{row.get('channel')}"
+            for row in receipts(f"declaration:{ident}")
+            if row.get("outcome") == "sent"
+        )
         return case.model_copy(
             update={
+                "delivered": dict(sorted(sent.items())),
                 "status": str(body["status"]) if "status" in body else case.status,
                 "rejection_reason": body.get("rejection_reason"),
                 "reminded_at": float(reminded) if isinstance(reminded, (int, float)) else None,

@@ -109,7 +109,7 @@ def run(options: Options, out: TextIO) -> DemoSummary:
                 "evaluation": evaluated,
                 "declaration": demo.declared.outcome(records),
                 "offline": demo.silent.outcome(records),
-                "declarations": demo.cases.outcome(),
+                "declarations": demo.cases.outcome(demo.tables.receipts),
                 "online_by_sector": online_by_sector(started_at.timestamp(), time.time()),
             }
             summary = with_verdict(summary.model_copy(update=scenes))

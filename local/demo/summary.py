@@ -282,6 +282,7 @@ class DeclarationCase(_Model):
     window_s: float
     reminded_at: float | None
     audit: list[str]  # the event types of its audit trail (GET /declarations/{id}/audit), oldest first
+    delivered: dict[str, int]  # `kind/channel` -> notices sent (its delivery receipts: reminder, decision)
     answers: dict[str, int]  # request -> HTTP status
     problem: str | None
 

@@ -158,8 +158,9 @@ def test_a_rejected_declaration_carries_its_reason_and_an_expiring_one_is_remind
     assert (expiring.reason, expiring.status) == ("equipment_damage", "expired")
     assert expiring.audit == ["declaration_declared", "declaration_reminded", "declaration_expired"]
     assert expiring.reminded_at is not None and expiring.window_s == 30
-    # the reminder went out as a delivery job (docs/declarations.md "The sweep and the reminder")
-    assert short_run.summary.deliveries.jobs_by_kind.get("declaration_reminder", 0) >= 1
+    # the notices went out (docs/delivery.md "Declarations' notices"): the rejection, the reminder; SMS and inbox
+    assert {"declaration_decision/sms", "declaration_decision/inbox"} <= set(rejected.delivered), rejected
+    assert {"declaration_reminder/sms", "declaration_reminder/inbox"} <= set(expiring.delivered), expiring
 
 
 # --- devices on duty: a device going silent, the online-time ledger ----------------------------------------------
