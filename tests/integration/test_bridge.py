@@ -207,7 +207,10 @@ def test_lifecycle_events_published_as_the_broker_reach_the_stream_through_the_m
     """IoT Core publishes lifecycle events itself (no MQTT client may publish on `$aws/...`): the bridge takes them
     through every rule whose filter matches, keyed by the client id like the deployed lifecycle rule."""
     sql = "SELECT *, timestamp() AS received_at FROM '$aws/events/presence/+/+'"
-    rule = BridgedRule("lifecycle_to_stream", sql, STREAM, "${clientId}", runtime.error_queue_url)
+    stream = "dyj-lifecycle-test"  # its own stream: the other tests read every record of theirs
+    runtime.kinesis.create_stream(StreamName=stream, ShardCount=1)
+    wait_stream_active(runtime.kinesis, stream)
+    rule = BridgedRule("lifecycle_to_stream", sql, stream, "${clientId}", runtime.error_queue_url)
     bridge = RuleBridge("127.0.0.1", runtime.broker.port, [rule], runtime.kinesis, runtime.sqs)
     bridge.start()
     device = f"dev-{uuid.uuid4().hex[:8]}"
@@ -219,7 +222,11 @@ def test_lifecycle_events_published_as_the_broker_reach_the_stream_through_the_m
         bridge.flush()
     finally:
         bridge.stop()
-    [record] = [r for r in stream_records(runtime.kinesis) if decoded(r).get("clientId") == device]
+    shard = runtime.kinesis.list_shards(StreamName=stream)["Shards"][0]["ShardId"]
+    iterator = runtime.kinesis.get_shard_iterator(
+        StreamName=stream, ShardId=shard, ShardIteratorType="TRIM_HORIZON"
+    )
+    [record] = runtime.kinesis.get_records(ShardIterator=iterator["ShardIterator"])["Records"]
     assert record["PartitionKey"] == device
     assert decoded(record)["eventType"] == "disconnected" and "received_at" in decoded(record)
 
