@@ -80,10 +80,12 @@ class OfflineWatch:
                 report.summaries += 1
                 state.shards[summary.shard] = max(minute, state.shards.get(summary.shard, minute))
                 state.silent_shards.pop(summary.shard, None)
-                for device, since in summary.silent:
-                    latest[device] = (Signal.SILENCE, since)
+                # a device named in both spoke, then fell silent (data after the silence clears it from
+                # `silent` in the tracker): its silence is its last word
                 for device, at in summary.back:
                     latest[device] = (Signal.DATA, at)
+                for device, since in summary.silent:
+                    latest[device] = (Signal.SILENCE, since)
         self._silent_shards(state, last, now, latest, report)
         report.candidates = len(latest)
         self._apply(latest, now, report, state)

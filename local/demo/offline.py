@@ -29,7 +29,7 @@ from local.fleet import Fleet, SimMessage
 from local.seed import SeedRegistry
 
 SILENT_DEVICE = "HC03-T1-GT3"  # E-HC-03 never acts (actors: silent); no incident or bad message is on it
-SILENT_AFTER_STEPS = 2  # it reports in this many steps first (the ingest knows it), then falls silent; IoT Core
+SILENT_AFTER_STEPS = 1  # it reports in this many steps first (the ingest knows it), then falls silent; IoT Core
 # says it disconnected at the next step (its last report is on the stream by then)
 RAISE_TIMEOUT_S = 150.0  # from the silence: the offline warning should be on the consoles well before
 RECOVER_TIMEOUT_S = 150.0  # from its return: the recovery likewise

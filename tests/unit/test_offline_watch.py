@@ -239,3 +239,27 @@ def test_the_presence_policy_keys_kinds_by_sector_and_kind() -> None:
     assert policy.presence.thresholds().threshold_s("hazchem", "gas_detector") == 10 * 3 + 5
     with pytest.raises(ValidationError):
         build_policy({"presence": {"kind_intervals_s": {"gas_detector": 10}}})
+
+
+def test_a_device_that_spoke_then_fell_silent_within_one_period_is_offline() -> None:
+    """With a period shorter than a disconnect's grace plus a report interval, one summary may name a device both
+    `back` (it spoke: data after a silence clears it from `silent` in the tracker) and `silent` afterwards."""
+    from chalicelib.services.ports import ShardSummary
+
+    world = World(devices=1)
+    minute = int(T0 // 60)
+    world.ledger.put_summary(
+        ShardSummary(
+            shard="s1",
+            minute=minute,
+            owner="c1",
+            fresh=True,
+            back=(("D0000", T0 + 1),),
+            silent=(("D0000", T0 + 1),),
+            messages=1,
+            tracked=1,
+        )
+    )
+    world.clock.now = T0 + 2 * 60  # the watch's first run reads the minute two minutes back
+    world.watch.run()
+    assert [t.device_id for t in world.sink.raised] == ["D0000"]
