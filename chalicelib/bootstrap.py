@@ -13,7 +13,6 @@ from chalicelib.domain.catalog import Policy, build_engine, build_policy, sector
 from chalicelib.domain.levels import Sector
 from chalicelib.domain.lifecycle import Actor
 from chalicelib.domain.policy import RoutingPolicy
-from chalicelib.domain.presence import PresencePolicy
 from chalicelib.domain.warnings import WarningRecord
 from chalicelib.services.ingest import IngestService
 from chalicelib.services.presence import PresenceTracker
@@ -137,7 +136,9 @@ def ingest_service(
         state_flush_s=settings.state_flush_s,
         jobs=_jobs(settings),
         # last sign of life per device in the container, one summary per shard and minute (docs/offline-watch.md)
-        presence=PresenceTracker(DynamoPresenceLedger(), PresencePolicy(), uuid.uuid4().hex, clock),
+        presence=PresenceTracker(
+            DynamoPresenceLedger(policy.presence.period_s), policy.presence.thresholds(), uuid.uuid4().hex, clock
+        ),
         # suppression, 失真 (docs/declarations.md)
         declarations=OpenDeclarations(DynamoDeclarationStore(), clock, policy.declarations.open_cache_s),
         # a cold container reads back what its predecessor's cache may have held (docs/decisions.md)
@@ -333,14 +334,18 @@ def offline_watch_service(settings: Settings, policy: Policy, clock: Callable[[]
         clock,
         road=road if isinstance(road, RoadTransportModel) else None,
     )
+    presence = policy.presence
     return OfflineWatch(
-        DynamoPresenceLedger(),
+        DynamoPresenceLedger(presence.period_s),
         DynamoOfflineState(),
         sink,
         declaration_store.DynamoDeclarationStore().open,
         clock,
-        disconnect_grace_s=PresencePolicy().disconnect_grace_s,
+        shard_silence_s=presence.shard_silence_s,
+        lag_min=presence.lag_periods,
+        disconnect_grace_s=presence.disconnect_grace_s,
         outage_ended=online_ledger(settings, clock).closed,
+        period_s=presence.period_s,
     )
 
 

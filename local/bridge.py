@@ -175,6 +175,15 @@ class RuleBridge:
         while self._send_one_batch():
             pass
 
+    def publish_as_broker(self, topic: str, payload: bytes) -> int:
+        """A message the broker publishes itself: IoT Core's lifecycle events (`$aws/events/presence/...`), which
+        no client may publish (MQTT-4.7.2-1: the broker drops a client that tries). Goes through every rule whose
+        topic filter matches, as the rule's subscriber would have received it; returns how many matched."""
+        matched = [c for c in self._rules if paho.topic_matches_sub(c.sql.topic_filter, topic)]
+        for compiled in matched:
+            self._on_message(compiled, topic, payload)
+        return len(matched)
+
     # ------------------------------------------------------------------------------------------------ receiving
 
     def _subscribe(self, compiled: _CompiledRule) -> paho.Client:

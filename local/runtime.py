@@ -53,6 +53,7 @@ class LocalPlatform:
     evaluation_poller: SqsPoller | None = None
     scheduler: Scheduler | None = None
     offline_scheduler: Scheduler | None = None
+    declaration_scheduler: Scheduler | None = None
     api_server: ApiServer | None = None
 
     @property
@@ -98,6 +99,7 @@ class LocalPlatform:
                 self.api_server,
                 self.scheduler,
                 self.offline_scheduler,
+                self.declaration_scheduler,
                 self.workflow_poller,
                 self.delivery_poller,
                 self.evaluation_poller,
@@ -128,12 +130,14 @@ def start(
     mqtt_host: str = "127.0.0.1",
     api_port: int = 0,
     offline_watch_interval_s: float = 60.0,
+    declaration_sweep_interval_s: float = 60.0,
 ) -> LocalPlatform:
     """Ports 0 are free ones picked by the system (tests); `python -m local.run` asks for fixed ones, and may bind
     the broker to another address than 127.0.0.1 (`mqtt_host`) for devices on the network.
     The API server serves the duty console's files too (`/console/`: the app's own routes).
     `offline_watch_interval_s`: the offline watch's schedule (every minute as deployed; tests and the demo may
-    run it more often: it reads only the minutes it has not read yet)."""
+    run it more often: it reads only the minutes it has not read yet). `declaration_sweep_interval_s`: the
+    declarations' sweep (expiry, reminders; every 5 minutes as deployed)."""
     server, endpoint_url = start_moto_server(port=aws_port)
     infra = provision_with_identity(endpoint_url, stage=STAGE)  # resources.json + its user pool
     overrides = dict(env_overrides or {})
@@ -195,6 +199,13 @@ def start(
         chalice_app.watch_offline, offline_watch_interval_s, region=infra.region, function_name="offline_watch"
     )
     offline_scheduler.start()
+    declaration_scheduler = Scheduler(
+        chalice_app.declaration_sweep,
+        declaration_sweep_interval_s,
+        region=infra.region,
+        function_name="declaration_sweep",
+    )
+    declaration_scheduler.start()
     api_server = ApiServer(chalice_app.app, port=api_port)
     return LocalPlatform(
         endpoint_url,
@@ -211,6 +222,7 @@ def start(
         evaluation_poller=evaluation_poller,
         scheduler=scheduler,
         offline_scheduler=offline_scheduler,
+        declaration_scheduler=declaration_scheduler,
         api_server=api_server,
     )
 

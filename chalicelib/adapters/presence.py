@@ -141,9 +141,9 @@ def _chunks(blob: bytes, limit: int) -> list[bytes]:
     return [blob[i : i + CHUNK_BYTES] for i in range(0, len(blob), CHUNK_BYTES)][:limit] or [b""]
 
 
-def encode_devices(minute: int, devices: Mapping[str, tuple[float, float]]) -> bytes:
+def encode_devices(minute: int, devices: Mapping[str, tuple[float, float]], period_s: float = 60.0) -> bytes:
     """Columnar per threshold: `[[threshold, [ids], [last sign of life, ms after the minute]], ...]`, zlib."""
-    base_ms = minute * 60_000
+    base_ms = round(minute * period_s * 1000)
     groups: defaultdict[float, list[tuple[str, int]]] = defaultdict(list)
     for device, (last_seen, threshold) in devices.items():
         groups[threshold].append((device, round(last_seen * 1000) - base_ms))
@@ -151,8 +151,8 @@ def encode_devices(minute: int, devices: Mapping[str, tuple[float, float]]) -> b
     return zlib.compress(_compact(columns).encode(), 6)
 
 
-def decode_devices(minute: int, blob: bytes) -> dict[str, tuple[float, float]]:
-    base_ms = minute * 60_000
+def decode_devices(minute: int, blob: bytes, period_s: float = 60.0) -> dict[str, tuple[float, float]]:
+    base_ms = round(minute * period_s * 1000)
     devices: dict[str, tuple[float, float]] = {}
     for threshold, ids, offsets in json.loads(zlib.decompress(blob)):
         for device, ms in zip(ids, offsets, strict=True):
@@ -168,7 +168,11 @@ def _pairs(raw: Sequence[Sequence[Any]]) -> tuple[tuple[str, float], ...]:
 
 
 class DynamoPresenceLedger:
-    """`PresenceLedger`: summaries in `PRESENCE#{minute}`, rosters in `ROSTER#{shard}` (module docstring)."""
+    """`PresenceLedger`: summaries in `PRESENCE#{minute}`, rosters in `ROSTER#{shard}` (module docstring). A
+    minute is `period_s` long (the stage's `presence.period_s`; 60 s as deployed)."""
+
+    def __init__(self, period_s: float = 60.0) -> None:
+        self._period_s = period_s
 
     def put_summary(self, summary: ShardSummary) -> None:
         partition = f"PRESENCE#{summary.minute}"
@@ -179,7 +183,7 @@ class DynamoPresenceLedger:
             "fresh": summary.fresh,
             "messages": summary.messages,
             "tracked": summary.tracked,
-            "expires_at": summary.minute * 60 + PRESENCE_TTL_S,
+            "expires_at": round(summary.minute * self._period_s) + PRESENCE_TTL_S,
         }
         back, silent = _compact(summary.back), _compact(summary.silent)
         if len(back) + len(silent) <= INLINE_LIMIT:
@@ -226,12 +230,12 @@ class DynamoPresenceLedger:
 
     def put_roster(self, roster: ShardRoster) -> None:
         partition = f"ROSTER#{roster.shard}"
-        blob = encode_devices(roster.minute, roster.devices)
+        blob = encode_devices(roster.minute, roster.devices, self._period_s)
         pieces = _chunks(blob, ROSTER_CHUNKS)
         if len(pieces) * CHUNK_BYTES < len(blob):
             raise ValueError(f"roster of {roster.shard} exceeds {ROSTER_CHUNKS} chunks")
         top = roster.minute * ROSTER_CHUNKS + ROSTER_CHUNKS - 1
-        expires = roster.minute * 60 + PRESENCE_TTL_S
+        expires = round(roster.minute * self._period_s) + PRESENCE_TTL_S
         for index in range(len(pieces) - 1, 0, -1):  # the head last: a roster is visible only when complete
             RosterItem(partition, top - index, blob=pieces[index], expires_at=expires).save()
         RosterItem(partition, top, blob=pieces[0], chunks=len(pieces), expires_at=expires).save()
@@ -249,7 +253,7 @@ class DynamoPresenceLedger:
                     partition, RosterItem.seq.between(top - chunks + 1, top - 1), scan_index_forward=False
                 )
                 pieces += [chunk.blob for chunk in rest]
-            return ShardRoster(shard, minute, decode_devices(minute, b"".join(pieces)))
+            return ShardRoster(shard, minute, decode_devices(minute, b"".join(pieces), self._period_s))
         return None
 
     @staticmethod

@@ -16,6 +16,7 @@ from chalicelib.domain.engine import RiskEngine
 from chalicelib.domain.evaluation.policy import EvaluationPolicy
 from chalicelib.domain.findings import SectorModel
 from chalicelib.domain.policy import DeadlinePolicy, GradingPolicy, RoutingPolicy, WorkflowPolicy
+from chalicelib.domain.presence import OfflineWatchPolicy
 from chalicelib.domain.sectors import Sector
 
 
@@ -49,6 +50,7 @@ class Policy(BaseModel):
     sectors: SectorConfigs = SectorConfigs()
     declarations: DeclarationPolicy = DeclarationPolicy()
     evaluation: EvaluationPolicy = EvaluationPolicy()
+    presence: OfflineWatchPolicy = OfflineWatchPolicy()  # docs/offline-watch.md
 
 
 def _merge(base: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:

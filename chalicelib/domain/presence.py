@@ -12,6 +12,8 @@ from datetime import date
 from enum import StrEnum
 from typing import Any, Protocol
 
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
 from chalicelib.domain.changes import OFFLINE, ChangeKind, WarningChange, warning_id_for
 from chalicelib.domain.clock import SHANGHAI_OFFSET_S, local_day_number
 from chalicelib.domain.evaluation.facts import DeviceDay as FactsDeviceDay
@@ -54,6 +56,7 @@ class PresencePolicy:
     missed_reports: int = 3
     grace_s: float = 120.0
     disconnect_grace_s: float = 60.0  # a reconnect within this is a blip, not an outage
+    period_s: float = 60.0  # the summaries' "minute": one summary per shard and period
 
     def interval_s(self, sector: str, kind: str, registered_s: float | None = None) -> float:
         """The registration's own interval wins, then the kind's, then the sector's, then the default."""
@@ -70,6 +73,45 @@ class PresencePolicy:
 
     def threshold_of(self, reg: DeviceRegistration) -> float:
         return self.threshold_s(reg.sector.value, reg.kind, registered_interval_s(reg))
+
+
+class OfflineWatchPolicy(BaseModel):
+    """`Policy.presence` ([policy], a stage may override any of it): the thresholds of `PresencePolicy`, the
+    summaries' period (a minute as deployed) and the watch's clock. `kind_intervals_s` is keyed `sector/kind`.
+    Changing `period_s` on a live stage is like a first deployment: the watch's cursor starts again."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    intervals_s: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_INTERVALS_S))
+    kind_intervals_s: dict[str, float] = Field(default_factory=dict)
+    default_interval_s: float = Field(default=60.0, gt=0)
+    missed_reports: int = Field(default=3, ge=1)
+    grace_s: float = Field(default=120.0, ge=0)
+    disconnect_grace_s: float = Field(default=60.0, ge=0)
+    period_s: float = Field(default=60.0, ge=1)  # one summary per shard and period
+    lag_periods: int = Field(default=2, ge=1)  # the watch reads a period this many periods after it began
+    shard_silence_s: float = Field(default=180.0, gt=0)  # a shard without a summary this long is silent
+
+    @field_validator("kind_intervals_s")
+    @classmethod
+    def _sector_slash_kind(cls, value: dict[str, float]) -> dict[str, float]:
+        if bad := sorted(key for key in value if key.count("/") != 1 or "" in key.split("/")):
+            raise ValueError(f"kind_intervals_s keys are sector/kind: {bad}")
+        return value
+
+    def thresholds(self) -> PresencePolicy:
+        kinds: dict[tuple[str, str], float] = {}
+        for key, seconds in self.kind_intervals_s.items():
+            sector, _, kind = key.partition("/")
+            kinds[(sector, kind)] = seconds
+        return PresencePolicy(
+            intervals_s=dict(self.intervals_s),
+            kind_intervals_s=kinds,
+            default_interval_s=self.default_interval_s,
+            missed_reports=self.missed_reports,
+            grace_s=self.grace_s,
+            disconnect_grace_s=self.disconnect_grace_s,
+            period_s=self.period_s,
+        )
 
 
 def registered_interval_s(reg: DeviceRegistration) -> float | None:

@@ -51,7 +51,10 @@ class OfflineWatch:
         max_minutes: int = 60,
         disconnect_grace_s: float = 60.0,
         outage_ended: Callable[[str, float, float], None] | None = None,
+        period_s: float = 60.0,
     ) -> None:
+        """`period_s`: the summaries' minute (the tracker's `PresencePolicy.period_s`); `lag_min` and
+        `max_minutes` count such periods."""
         self._ledger = ledger
         self._state = state
         self._sink = sink
@@ -62,12 +65,13 @@ class OfflineWatch:
         self._max_minutes = max_minutes
         self._grace = disconnect_grace_s
         self._outage_ended = outage_ended  # the online-time ledger (services/online_ledger.py: `closed`)
+        self._period_s = period_s
         self._run_declarations: Sequence[Declaration] | None = None
 
     def run(self) -> WatchReport:
         self._run_declarations = None
         now = self._clock()
-        last = int(now // 60) - self._lag  # a minute is written by the first batch of a later one
+        last = int(now // self._period_s) - self._lag  # a minute is written by the first batch of a later one
         state = self._state.load() or WatchState(cursor=last - 1)
         report = WatchReport(minutes=list(range(max(state.cursor + 1, last - self._max_minutes + 1), last + 1)))
         latest: dict[str, tuple[Signal, float]] = {}  # device -> its last word in these minutes
@@ -76,10 +80,12 @@ class OfflineWatch:
                 report.summaries += 1
                 state.shards[summary.shard] = max(minute, state.shards.get(summary.shard, minute))
                 state.silent_shards.pop(summary.shard, None)
-                for device, since in summary.silent:
-                    latest[device] = (Signal.SILENCE, since)
+                # a device named in both spoke, then fell silent (data after the silence clears it from
+                # `silent` in the tracker): its silence is its last word
                 for device, at in summary.back:
                     latest[device] = (Signal.DATA, at)
+                for device, since in summary.silent:
+                    latest[device] = (Signal.SILENCE, since)
         self._silent_shards(state, last, now, latest, report)
         report.candidates = len(latest)
         self._apply(latest, now, report, state)
@@ -104,7 +110,7 @@ class OfflineWatch:
         for shard, seen in state.shards.items():
             due = state.silent_shards.get(shard)
             if due is None:
-                if (last - seen) * 60 < self._shard_silence_s:
+                if (last - seen) * self._period_s < self._shard_silence_s:
                     continue
                 report.silent_shards.append(shard)
                 logger.error("a stream shard sent no summary", extra={"shard": shard, "last_minute": seen})

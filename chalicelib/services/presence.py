@@ -34,7 +34,9 @@ class _Minute:
 
 class PresenceTracker:
     """Per container. `observe` after each batch; a shard's minute is written when a batch of a later minute
-    arrives (or on `flush`). A failed write keeps the minute pending and is tried again with the next batch."""
+    arrives (or on `flush`). A failed write keeps the minute pending and is tried again with the next batch.
+    A "minute" is `policy.period_s` long (60 s as deployed; a stage may shorten it, docs/offline-watch.md);
+    `roster_every_min` counts periods."""
 
     def __init__(
         self,
@@ -61,7 +63,7 @@ class PresenceTracker:
 
     def observe(self, sightings: Iterable[Sighting]) -> None:
         now = self._clock()
-        minute = int(now // 60)
+        minute = int(now // self._policy.period_s)
         for sighting in sightings:
             self._seed(sighting.shard)
             self._sight(sighting, self._buffer(sighting.shard, minute))
@@ -70,7 +72,8 @@ class PresenceTracker:
 
     def flush(self) -> None:
         """Write every pending minute, the current one included."""
-        self._expire(self._clock(), int(self._clock() // 60))
+        now = self._clock()
+        self._expire(now, int(now // self._policy.period_s))
         self._write_due(None)
 
     @property

@@ -13,8 +13,8 @@ from typing import Literal
 
 from pydantic import JsonValue
 
-from chalicelib.domain.levels import Level
-from local.demo.summary import Check, DemoSummary
+from chalicelib.domain.levels import Level, Sector
+from local.demo.summary import Check, DeclarationCase, DemoSummary
 
 Comparison = Literal["equals", "at_least"]
 HAZARD_LEVELS = tuple(level.code for level in Level if level is not Level.NONE)
@@ -251,6 +251,91 @@ RULES = (
             f"the declared outage shows {observed}"
             + (f" ({s.declaration.problem})" if s.declaration is not None and s.declaration.problem else "")
         ),
+    ),
+)
+
+
+def _silent_device(summary: DemoSummary) -> JsonValue:
+    scene = summary.offline
+    if scene is None:
+        return None
+    return {"offline_warning_raised": scene.warning_id is not None, "recovered": scene.reading_normal}
+
+
+def _case(summary: DemoSummary, name: str) -> DeclarationCase | None:
+    return next((case for case in summary.declarations if case.case == name), None)
+
+
+def _rejected(summary: DemoSummary) -> JsonValue:
+    case = _case(summary, "rejected")
+    if case is None:
+        return None
+    return {"status": case.status, "with_a_reason": bool(case.rejection_reason)}
+
+
+def _expiring(summary: DemoSummary) -> JsonValue:
+    case = _case(summary, "expiring")
+    if case is None:
+        return None
+    trail: list[JsonValue] = [event.removeprefix("declaration_") for event in case.audit]
+    reminder_sent = any(kind.startswith("declaration_reminder/") for kind in case.delivered)
+    return {"status": case.status, "reminded": case.reminded_at is not None, "sent": reminder_sent, "audit": trail}
+
+
+def _online(summary: DemoSummary) -> JsonValue:
+    rows = summary.online_by_sector
+    offline: list[JsonValue] = [*sorted(sector for sector, row in rows.items() if row.undeclared_outage_s > 0)]
+    return {"sectors_rated": sum(1 for row in rows.values() if row.online is not None), "offline_time_in": offline}
+
+
+def _problem_of(problem: str | None) -> str:
+    return f" ({problem})" if problem else ""
+
+
+EXPIRING_TRAIL: list[JsonValue] = ["declared", "reminded", "expired"]  # its audit trail's `declaration_*` events
+
+RULES = (
+    *RULES,
+    Rule(
+        "silent_device_goes_offline_and_recovers",
+        "a device that stops reporting and disconnects gets an offline warning (设备离线) from the offline watch, "
+        "and the warning recovers when the device reports again",
+        "equals",
+        lambda s: {"offline_warning_raised": True, "recovered": True},
+        _silent_device,
+        lambda s, observed: (
+            f"the silent device shows {observed}" + _problem_of(s.offline.problem if s.offline else None)
+        ),
+    ),
+    Rule(
+        "declaration_rejected_with_a_reason",
+        "a planned stop the sector's regulator rejects through the API is rejected, with its reason",
+        "equals",
+        lambda s: {"status": "rejected", "with_a_reason": True},
+        _rejected,
+        lambda s, observed: (
+            f"the rejected declaration shows {observed}"
+            + _problem_of(c.problem if (c := _case(s, "rejected")) else None)
+        ),
+    ),
+    Rule(
+        "declaration_reminded_then_expired",
+        "a short declared window: the sweep reminds the declarer (a notice sent) before it ends, then expires it",
+        "equals",
+        lambda s: {"status": "expired", "reminded": True, "sent": True, "audit": list(EXPIRING_TRAIL)},
+        _expiring,
+        lambda s, observed: (
+            f"the expiring declaration shows {observed}"
+            + _problem_of(c.problem if (c := _case(s, "expiring")) else None)
+        ),
+    ),
+    Rule(
+        "online_rate_per_sector",
+        "the online-time ledger gives every sector an online rate, offline time only where the device went silent",
+        "equals",
+        lambda s: {"sectors_rated": len(Sector), "offline_time_in": ["hazchem"]},
+        _online,
+        lambda s, observed: f"the online-time ledger shows {observed}",
     ),
 )
 

@@ -24,6 +24,17 @@ CONFIRM_S: Mapping[str, int] = {"red": 40, "orange": 50}
 
 SWEEP_GRACE_S = 20
 DECLARATIONS_CACHE_S = 1.0
+REMIND_BEFORE_END_S = 20.0
+"""The declarer of a window ending within this is reminded (an hour as deployed): the demo's 30 s window is
+reminded ~10 s after it starts (local/demo/declarations.py)."""
+
+PRESENCE: Mapping[str, float] = {"period_s": 5, "lag_periods": 3, "disconnect_grace_s": 4, "shard_silence_s": 900}
+"""The offline watch on a seconds scale (docs/offline-watch.md): one presence summary per shard every 5 s, read
+three periods (15 s) late, so that a slow batch on a busy machine still writes its period before the watch reads
+it; a device that disconnected is offline 4 s later. The report thresholds stay the deployed ones (minutes): only
+the scene's device, which disconnects, falls silent within the run, and a busy machine's slow steps make no
+other device offline. Shard silence 15 min (3 as deployed): the shards fall quiet when the fleet stops, and a
+long drain on a busy machine must not look like dead shards."""
 
 FAST_DEADLINES_S: Mapping[str, tuple[int, int, int, int]] = {
     "red": (5, 10, 18, 3),
@@ -33,6 +44,9 @@ FAST_DEADLINES_S: Mapping[str, tuple[int, int, int, int]] = {
 }
 FAST_CONFIRM_S: Mapping[str, int] = {"red": 12, "orange": 15}
 """`--fast` (tests): the same story about three times faster (the timers sleep until each due time: no polling)."""
+
+OFFLINE_WATCH_EVERY_S = 2.0  # the offline watch's schedule (every minute as deployed; it reads new periods only)
+DECLARATION_SWEEP_EVERY_S = 2.0  # the declarations' sweep (every 5 minutes as deployed): reminders, expiry
 
 FAST_ACTOR_PACE = 1 / 2
 """`--fast`: people act twice as quickly."""
@@ -47,7 +61,8 @@ def confirm_table(fast: bool) -> Mapping[str, int]:
 
 
 def demo_policy(fast: bool) -> dict[str, Any]:
-    """The policy overrides the platform runs with (DYJ_POLICY_JSON): deadlines and the workflow's clock."""
+    """The policy overrides the platform runs with (DYJ_POLICY_JSON): deadlines, the workflow's clock, the
+    declarations' cache and reminder, the offline watch's period."""
     deadlines: dict[str, dict[str, int]] = {
         level: {"acknowledge_s": ack, "verify_s": verify, "clear_s": clear, "reminder_s": reminder}
         for level, (ack, verify, clear, reminder) in deadline_table(fast).items()
@@ -58,5 +73,7 @@ def demo_policy(fast: bool) -> dict[str, Any]:
         "deadlines": deadlines,
         "workflow": {"sweep_grace_s": SWEEP_GRACE_S},
         # the ingest sees the demo's declaration within seconds, not a minute (docs/declarations.md)
-        "declarations": {"open_cache_s": DECLARATIONS_CACHE_S},
+        "declarations": {"open_cache_s": DECLARATIONS_CACHE_S, "remind_before_end_s": REMIND_BEFORE_END_S},
+        # the silent device's offline warning within the run (local/demo/offline.py)
+        "presence": dict(PRESENCE),
     }

@@ -23,7 +23,7 @@ from local.actors import ActorEvent, Persona
 from local.demo.deadlines import confirm_table, deadline_table
 from local.demo.observations import TIMER_DONE
 from local.demo.options import STEPS_FOR_EVERY_LEVEL, Options
-from local.demo.summary import DeclarationScene
+from local.demo.summary import DeclarationCase, DeclarationScene
 from local.demo.terminal import Console, audiences_zh, level_zh, local_time, pad, sector_zh, sms_zh
 from local.feed import EscalationEntry, ExecutionEnd, FeedEntry
 
@@ -229,4 +229,24 @@ def declaration_line(scene: DeclarationScene, console: Console) -> str:
         f"申报 停产检修 {scene.device_id} declared by {scene.declared_by} ({scene.declaration_id}), "
         f"{scene.status} by {scene.approved_by}: its data-quality findings are suppressed from now on",
         console,
+    )
+
+
+def declaration_case_line(case: DeclarationCase, console: Console) -> str:
+    """The rejected and the expiring declaration, as declared at the start of the run."""
+    if case.declaration_id is None or case.problem is not None:
+        return console.paint(f"{INDENT}✗ 申报 {case.case} declaration: {case.problem}", "red")
+    if case.case == "rejected":
+        what = f"rejected by {case.decided_by}: its window will not excuse the device"
+    else:
+        what = f"in effect for {case.window_s:.0f} s: the declarer is reminded before it ends, then it expires"
+    reason = (
+        "停产检修"
+        if case.reason == "planned_stop"
+        else "设备损坏"
+        if case.reason == "equipment_damage"
+        else case.reason
+    )
+    return note_line(
+        f"申报 {reason} {case.device_id} declared by {case.declared_by} ({case.declaration_id}), {what}", console
     )

@@ -34,6 +34,7 @@ from local.demo.summary import (
     RunOptions,
     ScenarioOutcome,
     ScenarioWarning,
+    SectorOnline,
     SmsSummary,
     TimeStats,
     Timings,
@@ -476,3 +477,29 @@ def _after_raise(record: WarningRecord, step: Mapping[str, Any] | None) -> float
     if not step or step.get("at") is None:
         return None
     return round(float(step["at"]) - record.raised_at, 3)
+
+
+def online_by_sector(start: float, end: float) -> dict[str, SectorOnline]:
+    """The online-time ledger per sector over [start, end) (`OnlineLedger.days`, the evaluation's
+    `DeviceDaySource`): 在线率 = online / (expected − declared outage). The ledger counts by local day, so the
+    expected time is each day's elapsed time, not only the run's: a minute offline is a small share of it."""
+    from chalicelib.bootstrap import base, online_ledger
+    from chalicelib.domain.evaluation.indicators import online
+    from chalicelib.domain.evaluation.periods import custom
+    from chalicelib.services.ports import DeviceScope
+
+    ledger = online_ledger(base().settings)
+    period = custom(start, end)
+    found: dict[str, SectorOnline] = {}
+    for sector in Sector:
+        days = ledger.days(DeviceScope(sector=sector.value), period)
+        ratio, undeclared = online(days)
+        found[sector.value] = SectorOnline(
+            devices=len({day.device_id for day in days}),
+            online=ratio.value,
+            expected_s=round(sum(day.expected_s for day in days), 3),
+            online_s=round(sum(day.online_s for day in days), 3),
+            declared_outage_s=round(sum(day.declared_outage_s for day in days), 3),
+            undeclared_outage_s=round(undeclared, 3),
+        )
+    return found

@@ -24,13 +24,14 @@ from chalicelib.domain.texts import short_enterprise
 from local import runtime
 from local.actors import ActorCrew, ActorEvent
 from local.demo.checks import with_verdict
-from local.demo.deadlines import demo_policy
-from local.demo.declarations import DeclaredOutage
+from local.demo.deadlines import DECLARATION_SWEEP_EVERY_S, OFFLINE_WATCH_EVERY_S, demo_policy
+from local.demo.declarations import DeclarationCases, DeclaredOutage
 from local.demo.evaluation import evaluate_demo
 from local.demo.live_lines import (
     Progress,
     actor_lines,
     archive_lines,
+    declaration_case_line,
     declaration_line,
     delivered_lines,
     escalation_lines,
@@ -41,7 +42,8 @@ from local.demo.live_lines import (
     progress_line,
     shows_reminder,
 )
-from local.demo.observations import PlatformTables, RunFacts, ingest_totals, summarise
+from local.demo.observations import PlatformTables, RunFacts, ingest_totals, online_by_sector, summarise
+from local.demo.offline import SilentDevice
 from local.demo.options import Options
 from local.demo.publishing import CATCH_UP_TIMEOUT_S, STALL_S, FleetPublishing
 from local.demo.summary import DemoSummary, OldestRunning, RunOptions, Timings
@@ -57,7 +59,7 @@ from local.feed import (
     phone_audiences,
     state_transitions,
 )
-from local.fleet import Fleet
+from local.fleet import Fleet, SimMessage
 from local.mqtt import Publisher
 from local.sfn import execution_history
 from local.waiting import wait_while_moving
@@ -77,7 +79,11 @@ def run(options: Options, out: TextIO) -> DemoSummary:
     with _quiet_platform():
         began, started_at = time.monotonic(), datetime.now(UTC)
         console.lines(opening_lines(options, console))
-        platform = runtime.start(policy_json=json.dumps(demo_policy(options.fast)))
+        platform = runtime.start(
+            policy_json=json.dumps(demo_policy(options.fast)),
+            offline_watch_interval_s=OFFLINE_WATCH_EVERY_S,
+            declaration_sweep_interval_s=DECLARATION_SWEEP_EVERY_S,
+        )
         try:
             startup_s = time.monotonic() - began
             registry = platform.registry
@@ -99,8 +105,15 @@ def run(options: Options, out: TextIO) -> DemoSummary:
                 demo.tables.warnings(),
                 options.report_dir,
             )
-            declared = demo.declared.outcome(demo.tables.warnings())
-            summary = with_verdict(summary.model_copy(update={"evaluation": evaluated, "declaration": declared}))
+            records = demo.tables.warnings()
+            scenes = {
+                "evaluation": evaluated,
+                "declaration": demo.declared.outcome(records),
+                "offline": demo.silent.outcome(records),
+                "declarations": demo.cases.outcome(demo.tables.receipts),
+                "online_by_sector": online_by_sector(started_at.timestamp(), time.time()),
+            }
+            summary = with_verdict(summary.model_copy(update=scenes))
             summary.write(options.summary_path)
             console.lines(summary_lines(summary, console, written_to=options.summary_path))
             return summary
@@ -117,15 +130,20 @@ class LiveDemo:
         self.console = console
         self.started = time.monotonic()
         self.tables = PlatformTables(platform)
+        fleet = Fleet(platform.registry, seed=FLEET_SEED)
+        self.silent = SilentDevice(platform.registry, fleet, options.step_s)
         self.publishing = FleetPublishing(
-            Fleet(platform.registry, seed=FLEET_SEED),
+            fleet,
             console,
             step_s=options.step_s,
             steps=options.publishing_steps,
             accounted=self._accounted,
-            on_poll=self._maybe_progress,
+            on_poll=self._poll,
+            muted=self.silent.muted,
         )
+        self._publisher: Publisher | None = None
         self.declared = DeclaredOutage(platform.api_url, platform.registry)
+        self.cases = DeclarationCases(platform.api_url, platform.registry)
         self.publishing_s = 0.0
         self.drain_s = 0.0
         self._last_progress = self.started
@@ -157,10 +175,12 @@ class LiveDemo:
         self.feed.start()
         self.executions.start()
         self.crew.start()
-        publisher = self.platform.publisher("dyj-demo-fleet")
+        publisher = self._publisher = self.platform.publisher("dyj-demo-fleet")
         try:
             self.declared.declare_and_approve()
             self.console.line(declaration_line(self.declared.scene, self.console))
+            for case in self.cases.declare():
+                self.console.line(declaration_case_line(case, self.console))
             publishing_started = time.monotonic()
             self.publishing.publish(publisher)
             self.publishing.send(publisher, self.declared.mismatch_message(time.time()))
@@ -248,7 +268,7 @@ class LiveDemo:
     def _wait(
         self, done: Callable[[], bool], progress: Callable[[], Hashable], stall_s: float, timeout_s: float
     ) -> bool:
-        poll = self._maybe_progress
+        poll = self._poll
         return wait_while_moving(done, progress, stall_s=stall_s, timeout_s=timeout_s, on_poll=poll)
 
     def _accounted(self) -> int:
@@ -265,13 +285,13 @@ class LiveDemo:
                 event.role is Role.DUTY and event.action is ActionType.CONFIRM_CLOSURE and event.closed
                 for event in self._closed.values()
             )
-        return confirmed and any(end.archived for end in self.executions.ended())
+        return confirmed and any(end.archived for end in self.executions.ended()) and self.silent.done()
 
     def _story_progress(self) -> tuple[int, ...]:
         stats = self.feed.stats()
         with self._lock:
             actions = len(self.actor_events)
-        return len(stats.entries), len(stats.escalations), actions, len(self.executions.ended())
+        return len(stats.entries), len(stats.escalations), actions, len(self.executions.ended()), self.silent.phase
 
     def _settle_progress(self) -> tuple[int, ...]:
         """Moving while messages are graded, closures archived, the feed grows or deliveries go out (a busy machine
@@ -315,6 +335,7 @@ class LiveDemo:
     # --- live output
 
     def _show(self, entry: FeedEntry) -> None:
+        self.silent.heard(entry.change)
         self.console.lines(feed_lines(entry, self.console))
         self.crew.nudge(str(entry.change.get("enterprise_id", "")))  # the app's push notification
 
@@ -345,6 +366,19 @@ class LiveDemo:
         with self._lock:
             label = self._labels.get(end.warning_id, pad("", 10))
         self.console.lines(archive_lines(end, self.console, label))
+
+    def _poll(self) -> None:
+        """Between the fleet's messages and in the drain's waits: the silent device's scene, the progress line."""
+        if self._publisher is not None:
+            bridge = self.platform.bridge
+            said = self.silent.tick(bridge.publish_as_broker, self._send_scene_report, self.publishing.step)
+            if said:
+                self.console.line(note_line(said, self.console))
+        self._maybe_progress()
+
+    def _send_scene_report(self, message: SimMessage) -> None:
+        assert self._publisher is not None
+        self.publishing.send(self._publisher, message)
 
     def _maybe_progress(self) -> None:
         if time.monotonic() - self._last_progress >= PROGRESS_EVERY_S:

@@ -32,6 +32,7 @@ class FleetPublishing:
         steps: int,
         accounted: Callable[[], int],
         on_poll: Callable[[], None],
+        muted: set[str] | None = None,
     ) -> None:
         self.fleet = fleet
         self.console = console
@@ -43,6 +44,8 @@ class FleetPublishing:
         self.bad: list[SimMessage] = []
         self.waited_s = 0.0  # the fleet waiting for the platform to catch up
         self._held: list[SimMessage] = []  # sent later than generated (a device resending a message)
+        self.muted = muted if muted is not None else set()  # devices whose reports a scene holds back (silent)
+        self.step: int | None = None  # the step being published; None before the first and after the last
 
     @property
     def published(self) -> int:
@@ -57,11 +60,20 @@ class FleetPublishing:
         timestamps, and the incidents, the deadlines and the people would no longer tell the story."""
         allowed_in_flight = int(BEHIND_BY_STEPS * len(self.fleet.devices))
         next_step_at = time.monotonic()
+        try:
+            self._publish_steps(publisher, allowed_in_flight, next_step_at)
+        finally:
+            self.step = None
+
+    def _publish_steps(self, publisher: Publisher, allowed_in_flight: int, next_step_at: float) -> None:
         for step in range(self.steps):
             self._sleep_until(next_step_at)
             self._wait_until_caught_up(allowed_in_flight)
             step_started, at = time.monotonic(), time.time()
+            self.step = step
             for message in self.fleet.step(step, at, spread_s=self.step_s * SPREAD):
+                if message.device_id in self.muted:
+                    continue
                 self._sleep_until(step_started + (message.at - at))
                 self._send(publisher, message)
                 self._send_due(publisher, time.time())

@@ -248,6 +248,57 @@ class DeclarationScene(_Model):
     problem: str | None
 
 
+class OfflineScene(_Model):
+    """A device going silent (local/demo/offline.py): its reports stop and IoT Core's lifecycle says it
+    disconnected; the offline watch raises an `offline` warning, the device comes back, the warning recovers."""
+
+    device_id: str
+    enterprise_id: str
+    persona: str  # how its enterprise behaves (silent: nobody acknowledges, the warning escalates)
+    silent_at: float | None  # epoch s: its last report, then the disconnect (None: the scene never started)
+    raised_at: float | None  # the offline warning's raise as the consoles saw it
+    resumed_at: float | None  # reconnected and reporting again
+    recovered_at: float | None  # the recovery as the consoles saw it
+    warning_id: str | None  # the offline warning in the Warning table
+    peak_level: str | None
+    escalation_tier: int  # the highest tier recorded on the warning
+    reading_normal: bool  # the warning's reading is normal again (recovered)
+    status: str | None
+    problem: str | None
+
+
+class DeclarationCase(_Model):
+    """One more declaration of the demo (local/demo/declarations.py): `rejected` (a planned stop the regulator
+    rejects with a reason) or `expiring` (a short window that the sweep reminds and ends)."""
+
+    case: str  # rejected, expiring
+    declaration_id: str | None  # None: the declaration was refused
+    device_id: str
+    reason: str  # planned_stop, equipment_damage, ...
+    declared_by: str
+    decided_by: str | None  # the regulator who rejected it
+    status: str | None  # as GET /declarations/{id} answered at the end
+    rejection_reason: str | None
+    window_s: float
+    reminded_at: float | None
+    audit: list[str]  # the event types of its audit trail (GET /declarations/{id}/audit), oldest first
+    delivered: dict[str, int]  # `kind/channel` -> notices sent (its delivery receipts: reminder, decision)
+    answers: dict[str, int]  # request -> HTTP status
+    problem: str | None
+
+
+class SectorOnline(_Model):
+    """The online-time ledger (`OnlineLedger.days`) of one sector over the demo's local day(s), as the evaluation
+    counts 在线率: online / (expected - declared outage)."""
+
+    devices: int
+    online: float | None  # 0..1, None: no expected time
+    expected_s: float
+    online_s: float
+    declared_outage_s: float
+    undeclared_outage_s: float
+
+
 class Check(_Model):
     """One pass/fail check of the run: `passed` is `observed == expected` or `observed >= expected`."""
 
@@ -275,6 +326,9 @@ class DemoSummary(_Model):
     scenarios: list[ScenarioOutcome]
     evaluation: EvaluationSummary | None = None  # None: the run did not get as far (a summary of an older run)
     declaration: DeclarationScene | None = None  # None: a summary of an older run
+    offline: OfflineScene | None = None  # None: a summary of an older run
+    declarations: list[DeclarationCase] = Field(default_factory=list)  # the rejected and the expiring one
+    online_by_sector: dict[str, SectorOnline] = Field(default_factory=dict)  # from the online-time ledger
     checks: list[Check] = Field(default_factory=list)
     passed: bool = False  # every check passed
     exit_code: int = 1

@@ -16,7 +16,7 @@ from chalicelib.domain.texts import short_enterprise
 from chalicelib.domain.warnings import WarningStatus
 from local.actors import Persona
 from local.demo.summary import Check, DemoSummary, EnterpriseResult, LoopSummary, TimeStats
-from local.demo.terminal import Console, audience_zh, level_zh, ordered_by_audience, pad, shown_path
+from local.demo.terminal import Console, audience_zh, level_zh, ordered_by_audience, pad, sector_zh, shown_path
 
 LEVELS = (Level.BLUE, Level.YELLOW, Level.ORANGE, Level.RED)
 CLOSURE_HOW_ZH = {
@@ -53,6 +53,8 @@ def summary_lines(summary: DemoSummary, console: Console, written_to: Path | Non
     lines += loop_lines(summary, console)
     lines += evaluation_lines(summary, console)
     lines += declaration_lines(summary, console)
+    lines += offline_lines(summary, console)
+    lines += online_lines(summary, console)
     lines += ["", bold("ACCOUNTING") + " " + accounting_line(summary)]
     lines += check_lines(summary.checks, console)
     if written_to is not None:
@@ -243,7 +245,7 @@ def declaration_lines(summary: DemoSummary, console: Console) -> list[str]:
     answers = " · ".join(f"{request} {status}" for request, status in scene.answers.items())
     lines = ["", console.paint(f"申报 declared outage (HTTP {answers or 'none'})", "bold")]
     if scene.declaration_id is None:
-        return [*lines, console.paint(f"  ✗ {scene.problem}", "red")]
+        return [*lines, console.paint(f"  ✗ {scene.problem}", "red"), *declaration_case_lines(summary)]
     lines.append(
         f"  {scene.declaration_id} · 停产检修 {scene.device_id} · declared by {scene.declared_by} · "
         f"{scene.status} by {scene.approved_by}"
@@ -253,6 +255,71 @@ def declaration_lines(summary: DemoSummary, console: Console) -> list[str]:
         f"  suppressed (recorded, not raised, nobody told): {suppressed} · "
         f"data-quality warnings raised for the device: {scene.raised_for_device}"
     )
+    return lines + declaration_case_lines(summary)
+
+
+def declaration_case_lines(summary: DemoSummary) -> list[str]:
+    """The rejected and the expiring declaration as the duty centre reads them at the end."""
+    lines = []
+    for case in summary.declarations:
+        if case.declaration_id is None:
+            lines.append(f"  ✗ {case.case}: {case.problem}")
+            continue
+        trail = " → ".join(event.removeprefix("declaration_") for event in case.audit) or "no audit trail read"
+        why = f" ({case.rejection_reason})" if case.rejection_reason else ""
+        lines.append(
+            f"  {case.declaration_id} · {case.reason} {case.device_id} · {case.status}{why} · audit: {trail}"
+            + (f" · ✗ {case.problem}" if case.problem else "")
+        )
+    return lines
+
+
+def offline_lines(summary: DemoSummary, console: Console) -> list[str]:
+    """The silent device: silence, the offline warning, its escalation and its recovery, in seconds."""
+    scene = summary.offline
+    if scene is None:
+        return []
+    lines = [
+        "",
+        console.paint(
+            f"离线 a device going silent ({scene.device_id}, {scene.enterprise_id} {Persona(scene.persona).zh})",
+            "bold",
+        ),
+    ]
+    start = scene.silent_at
+
+    def after(at: float | None) -> str:
+        return "not seen" if at is None or start is None else f"+{at - start:.0f} s"
+
+    lines.append(
+        f"  silent (reports stopped, then disconnected) → 设备离线 raised {after(scene.raised_at)} → back "
+        f"{after(scene.resumed_at)} → recovered {after(scene.recovered_at)}"
+    )
+    if scene.warning_id is None:
+        lines.append(console.paint(f"  ✗ {scene.problem}", "red"))
+        return lines
+    lines.append(
+        f"  {scene.warning_id} · peak {level_zh(scene.peak_level or 'none')} · escalation tier "
+        f"{scene.escalation_tier} · reading normal again: {'yes' if scene.reading_normal else 'no'} · "
+        f"status {scene.status}" + (f" · ✗ {scene.problem}" if scene.problem else "")
+    )
+    return lines
+
+
+def online_lines(summary: DemoSummary, console: Console) -> list[str]:
+    """在线率 per sector from the online-time ledger, over the day(s) of the run."""
+    if not summary.online_by_sector:
+        return []
+    lines = [
+        "",
+        console.paint("在线率 online rate by sector (the online-time ledger, today's elapsed time)", "bold"),
+    ]
+    for sector, row in summary.online_by_sector.items():
+        rate = "—" if row.online is None else f"{row.online * 100:.4f}%"
+        lines.append(
+            f"  {pad(sector_zh(sector), 10)} {row.devices:>4} devices  {pad(rate, 10, right=True)}  "
+            f"offline undeclared {row.undeclared_outage_s:>6.0f} s · declared {row.declared_outage_s:>6.0f} s"
+        )
     return lines
 
 

@@ -142,6 +142,53 @@ def test_a_declared_and_approved_planned_stop_suppresses_a_finding_and_lists_it(
     assert "suppressed (recorded, not raised, nobody told): config_mismatch" in short_run.output
 
 
+def test_a_rejected_declaration_carries_its_reason_and_an_expiring_one_is_reminded_then_ends(
+    short_run: DemoRun,
+) -> None:
+    cases = {case.case: case for case in short_run.summary.declarations}
+    rejected, expiring = cases["rejected"], cases["expiring"]
+    assert rejected.problem is None and expiring.problem is None, cases
+    assert rejected.answers == {"declare": 201, "reject": 200, "audit": 200, "read": 200}
+    assert (rejected.reason, rejected.status, rejected.decided_by) == (
+        "planned_stop",
+        "rejected",
+        "reg-emergency-bureau",
+    )
+    assert rejected.rejection_reason and rejected.audit == ["declaration_declared", "declaration_rejected"]
+    assert (expiring.reason, expiring.status) == ("equipment_damage", "expired")
+    assert expiring.audit == ["declaration_declared", "declaration_reminded", "declaration_expired"]
+    assert expiring.reminded_at is not None and expiring.window_s == 30
+    # the notices went out (docs/delivery.md "Declarations' notices"): the rejection, the reminder; SMS and inbox
+    assert {"declaration_decision/sms", "declaration_decision/inbox"} <= set(rejected.delivered), rejected
+    assert {"declaration_reminder/sms", "declaration_reminder/inbox"} <= set(expiring.delivered), expiring
+
+
+# --- devices on duty: a device going silent, the online-time ledger ----------------------------------------------
+
+
+def test_a_device_going_silent_gets_an_offline_warning_that_recovers_when_it_reports_again(
+    short_run: DemoRun,
+) -> None:
+    scene = short_run.summary.offline
+    assert scene is not None and scene.problem is None, scene
+    assert scene.warning_id is not None and scene.status is not None
+    assert scene.silent_at is not None and scene.raised_at is not None and scene.recovered_at is not None
+    assert scene.silent_at < scene.raised_at <= scene.resumed_at < scene.recovered_at  # type: ignore[operator]
+    assert scene.peak_level == "blue" and scene.reading_normal
+    assert short_run.summary.check("silent_device_goes_offline_and_recovers").passed
+
+
+def test_the_online_rate_per_sector_comes_from_the_ledger_and_counts_the_silence(short_run: DemoRun) -> None:
+    rows = short_run.summary.online_by_sector
+    assert set(rows) == {sector.value for sector in Sector}
+    assert all(row.online is not None and 0 < row.online <= 1 for row in rows.values()), rows
+    hazchem = rows["hazchem"]
+    assert hazchem.undeclared_outage_s > 0 and hazchem.online is not None and hazchem.online < 1
+    assert hazchem.declared_outage_s > 0  # the approved planned stop's and the expiring window's time
+    others = [row for sector, row in rows.items() if sector != "hazchem"]
+    assert all(row.undeclared_outage_s == 0 and row.online == pytest.approx(1) for row in others), rows
+
+
 # --- messages and quarantine -------------------------------------------------------------------------------------
 
 

@@ -201,6 +201,36 @@ def test_topics_outside_the_rule_filter_are_not_received(runtime: Runtime) -> No
     assert runtime.bridge.counters.received == before
 
 
+def test_lifecycle_events_published_as_the_broker_reach_the_stream_through_the_matching_rule(
+    runtime: Runtime,
+) -> None:
+    """IoT Core publishes lifecycle events itself (no MQTT client may publish on `$aws/...`): the bridge takes them
+    through every rule whose filter matches, keyed by the client id like the deployed lifecycle rule."""
+    sql = "SELECT *, timestamp() AS received_at FROM '$aws/events/presence/+/+'"
+    stream = "dyj-lifecycle-test"  # its own stream: the other tests read every record of theirs
+    runtime.kinesis.create_stream(StreamName=stream, ShardCount=1)
+    wait_stream_active(runtime.kinesis, stream)
+    rule = BridgedRule("lifecycle_to_stream", sql, stream, "${clientId}", runtime.error_queue_url)
+    bridge = RuleBridge("127.0.0.1", runtime.broker.port, [rule], runtime.kinesis, runtime.sqs)
+    bridge.start()
+    device = f"dev-{uuid.uuid4().hex[:8]}"
+    event = {"clientId": device, "eventType": "disconnected", "timestamp": time.time_ns() // 1_000_000}
+    try:
+        topic = f"$aws/events/presence/disconnected/{device}"
+        assert bridge.publish_as_broker(topic, json.dumps(event).encode()) == 1
+        assert bridge.publish_as_broker(f"dyj/hazchem/{enterprise()}/{device}/telemetry", b"{}") == 0
+        bridge.flush()
+    finally:
+        bridge.stop()
+    shard = runtime.kinesis.list_shards(StreamName=stream)["Shards"][0]["ShardId"]
+    iterator = runtime.kinesis.get_shard_iterator(
+        StreamName=stream, ShardId=shard, ShardIteratorType="TRIM_HORIZON"
+    )
+    [record] = runtime.kinesis.get_records(ShardIterator=iterator["ShardIterator"])["Records"]
+    assert record["PartitionKey"] == device
+    assert decoded(record)["eventType"] == "disconnected" and "received_at" in decoded(record)
+
+
 # --------------------------------------------------------------------------------------------- Kinesis poller
 
 

@@ -191,3 +191,75 @@ def test_a_vehicle_whose_level_may_rise_is_regraded_every_run_until_it_is_back()
     world.run(2)
     assert len(world.sink.regraded) == after and world.state.state is not None
     assert world.state.state.regrading == {}
+
+
+def test_a_stage_with_a_seconds_scale_period_detects_a_disconnected_device_within_a_few_periods() -> None:
+    """`Policy.presence` (a stage's override, as the demo's): summaries every 5 s read two periods late, a
+    disconnect offline after 4 s; the other devices, reporting every 2 s against their 300 s threshold, stay
+    online."""
+    from chalicelib.domain.catalog import build_policy
+
+    presence = build_policy({"presence": {"period_s": 5, "disconnect_grace_s": 4}}).presence
+    clock = Clock()
+    ledger, state, sink = FakePresenceLedger(), FakeOfflineState(), FakeOfflineSink()
+    tracker = PresenceTracker(ledger, presence.thresholds(), "c1", clock)
+    watch = OfflineWatch(
+        ledger,
+        state,
+        sink,
+        lambda: (),
+        clock,
+        lag_min=presence.lag_periods,
+        disconnect_grace_s=presence.disconnect_grace_s,
+        period_s=presence.period_s,
+    )
+    devices = ["D0", "D1", "D2"]
+    threshold = presence.thresholds().threshold_s("hazchem", "gas_detector")
+    raised_at = None
+    for tick in range(30):  # 60 s of reports every 2 s; D0 disconnects at 10 s and stays silent
+        at = clock.now
+        if tick == 5:
+            tracker.observe([Sighting("s1", "D0", at, threshold, Signal.DISCONNECT)])
+        tracker.observe(Sighting("s1", d, at, threshold) for d in devices if not (d == "D0" and tick >= 5))
+        watch.run()
+        if sink.raised and raised_at is None:
+            raised_at = clock.now - T0
+        clock.now += 2
+    assert [t.device_id for t in sink.raised] == ["D0"]
+    assert raised_at is not None and 10 + 4 < raised_at <= 10 + 4 + 3 * 5 + 2  # grace, then ≤ 3 periods
+
+
+def test_the_presence_policy_keys_kinds_by_sector_and_kind() -> None:
+    import pytest
+    from pydantic import ValidationError
+
+    from chalicelib.domain.catalog import build_policy
+
+    policy = build_policy({"presence": {"kind_intervals_s": {"hazchem/gas_detector": 10}, "grace_s": 5}})
+    assert policy.presence.thresholds().threshold_s("hazchem", "gas_detector") == 10 * 3 + 5
+    with pytest.raises(ValidationError):
+        build_policy({"presence": {"kind_intervals_s": {"gas_detector": 10}}})
+
+
+def test_a_device_that_spoke_then_fell_silent_within_one_period_is_offline() -> None:
+    """With a period shorter than a disconnect's grace plus a report interval, one summary may name a device both
+    `back` (it spoke: data after a silence clears it from `silent` in the tracker) and `silent` afterwards."""
+    from chalicelib.services.ports import ShardSummary
+
+    world = World(devices=1)
+    minute = int(T0 // 60)
+    world.ledger.put_summary(
+        ShardSummary(
+            shard="s1",
+            minute=minute,
+            owner="c1",
+            fresh=True,
+            back=(("D0000", T0 + 1),),
+            silent=(("D0000", T0 + 1),),
+            messages=1,
+            tracked=1,
+        )
+    )
+    world.clock.now = T0 + 2 * 60  # the watch's first run reads the minute two minutes back
+    world.watch.run()
+    assert [t.device_id for t in world.sink.raised] == ["D0000"]
