@@ -188,16 +188,16 @@ def test_listings_stay_within_the_scope(world: World) -> None:
     again = world.service.declare(ENT, Form(starts_at=T0 + H))
 
     ids = lambda found: [d.declaration_id for d in found]  # noqa: E731
-    assert set(ids(world.service.list(ENT))) == {again.declaration_id, mine.declaration_id}
-    assert theirs.declaration_id not in ids(world.service.list(ENT, enterprise_id="E2"))  # always its own
-    assert ids(world.service.list(ENT, {DeclarationStatus.REJECTED})) == [mine.declaration_id]
-    assert set(ids(world.service.list(DUTY))) == {again.declaration_id, theirs.declaration_id}  # open ones
-    assert ids(world.service.list(REG)) == [again.declaration_id]  # hazchem only
-    assert ids(world.service.list(AREA)) == [again.declaration_id]
-    assert ids(world.service.list(DUTY, enterprise_id="E1", statuses={DeclarationStatus.REJECTED})) == [
+    assert set(ids(world.service.list(ENT).items)) == {again.declaration_id, mine.declaration_id}
+    assert theirs.declaration_id not in ids(world.service.list(ENT, enterprise_id="E2").items)  # always its own
+    assert ids(world.service.list(ENT, {DeclarationStatus.REJECTED}).items) == [mine.declaration_id]
+    assert set(ids(world.service.list(DUTY).items)) == {again.declaration_id, theirs.declaration_id}  # open ones
+    assert ids(world.service.list(REG).items) == [again.declaration_id]  # hazchem only
+    assert ids(world.service.list(AREA).items) == [again.declaration_id]
+    assert ids(world.service.list(DUTY, enterprise_id="E1", statuses={DeclarationStatus.REJECTED}).items) == [
         mine.declaration_id
     ]
-    assert ids(world.service.list(FIRE_REG, enterprise_id="E1")) == []
+    assert ids(world.service.list(FIRE_REG, enterprise_id="E1").items) == []
     with pytest.raises(NotFound):
         world.service.get(FIRE_REG, mine.declaration_id)
     with pytest.raises(Forbidden):

@@ -109,10 +109,10 @@ def test_the_same_version_is_published_once(world: World) -> None:
 
 def test_a_new_version_tells_again_and_keeps_the_items(world: World) -> None:
     first = world.service.publish(DUTY, REPORT_ID)
-    (e1_item,) = world.service.list(ENT)
+    (e1_item,) = world.service.list(ENT).items
     world.service.answer(ENT, e1_item.rectification_id, "已整改")
     world.service.accept(DUTY, e1_item.rectification_id)
-    items = {i.rectification_id: i for i in world.service.list(DUTY)}
+    items = {i.rectification_id: i for i in world.service.list(DUTY).items}
     world.now += 86400
     world.store_report()  # re-run: version 2
     second = world.service.publish(DUTY, REPORT_ID)
@@ -121,7 +121,7 @@ def test_a_new_version_tells_again_and_keeps_the_items(world: World) -> None:
     ids_first = {job.job_id for job in published[: first.publication.jobs]}
     ids_second = {job.job_id for job in published[first.publication.jobs :]}
     assert len(ids_second) == second.publication.jobs and not ids_first & ids_second
-    assert {i.rectification_id: i for i in world.service.list(DUTY)} == items  # not issued again
+    assert {i.rectification_id: i for i in world.service.list(DUTY).items} == items  # not issued again
     e1_again = next(job for job in published[first.publication.jobs :] if job.enterprise_id == "E1")
     assert e1_again.text.render().endswith("详见平台")  # its item was accepted meanwhile: nothing asked again
     log = world.store.publication_log(REPORT_ID)
@@ -158,14 +158,14 @@ def test_an_unknown_report_is_not_found(world: World, report_id: str) -> None:
 )
 def test_listings_are_scoped(world: World, actor: Actor, enterprises: list[str]) -> None:
     world.service.publish(DUTY, REPORT_ID)
-    assert sorted(i.enterprise_id for i in world.service.list(actor)) == enterprises
-    assert world.service.list(REG, enterprise_id="E3") == []  # another sector's enterprise: nothing
-    assert [i.enterprise_id for i in world.service.list(ENT, enterprise_id="E3")] == ["E1"]  # always its own
+    assert sorted(i.enterprise_id for i in world.service.list(actor).items) == enterprises
+    assert world.service.list(REG, enterprise_id="E3").items == []  # another sector's enterprise: nothing
+    assert [i.enterprise_id for i in world.service.list(ENT, enterprise_id="E3").items] == ["E1"]  # always its own
 
 
 def test_answer_accept_return_with_roles_scopes_and_the_chain(world: World) -> None:
     world.service.publish(DUTY, REPORT_ID)
-    online, missed = sorted(world.service.list(ENT3), key=lambda i: i.problem.value)
+    online, missed = sorted(world.service.list(ENT3).items, key=lambda i: i.problem.value)
     ticket = world.service.evidence_upload(ENT3, online.rectification_id, "image/jpeg")
     assert ticket.key == f"evidence/E3/rectification/{online.rectification_id}/k1.jpg"
 
@@ -187,8 +187,8 @@ def test_answer_accept_return_with_roles_scopes_and_the_chain(world: World) -> N
     world.service.answer(ENT3, rid, "已补充截图")
     accepted = world.service.accept(DUTY, rid, "同意")
     assert (accepted.status, accepted.reviewed_by) == (RectificationStatus.ACCEPTED, "duty-01")
-    assert world.service.list(ENT3, statuses=[RectificationStatus.ACCEPTED]) == [world.service.get(ENT3, rid)]
-    assert [i.rectification_id for i in world.service.list(FIRE_REG, statuses=[RectificationStatus.OPEN])] == [
+    assert world.service.list(ENT3, statuses=[RectificationStatus.ACCEPTED]).items == [world.service.get(ENT3, rid)]
+    assert [i.rectification_id for i in world.service.list(FIRE_REG, statuses=[RectificationStatus.OPEN]).items] == [
         missed.rectification_id
     ]
 
@@ -207,15 +207,15 @@ def test_answer_accept_return_with_roles_scopes_and_the_chain(world: World) -> N
 
 def test_overdue_filter(world: World) -> None:
     world.service.publish(DUTY, REPORT_ID)
-    assert world.service.list(DUTY, overdue=True) == []
-    world.now = world.service.list(DUTY)[0].deadline + 1
-    assert len(world.service.list(DUTY, overdue=True)) == 3
-    assert world.service.list(DUTY, overdue=False) == []
+    assert world.service.list(DUTY, overdue=True).items == []
+    world.now = world.service.list(DUTY).items[0].deadline + 1
+    assert len(world.service.list(DUTY, overdue=True).items) == 3
+    assert world.service.list(DUTY, overdue=False).items == []
 
 
 def test_the_next_evaluation_counts_the_items_overdue_at_its_end(world: World) -> None:
     world.service.publish(DUTY, REPORT_ID)  # deadline 2025-05-03 00:00 local: overdue in May's report
-    e3 = world.service.list(ENT3)[0]
+    e3 = world.service.list(ENT3).items[0]
     world.now = e3.deadline - 3600
     world.service.answer(ENT3, e3.rectification_id, "已整改")
     world.service.accept(FIRE_REG, e3.rectification_id)  # accepted in time: not overdue
@@ -254,7 +254,7 @@ def test_a_job_names_its_enterprise_unless_it_is_a_staff_summary() -> None:
 
 def test_each_step_tells_the_other_side(world: World) -> None:
     world.service.publish(DUTY, REPORT_ID)
-    item = world.service.list(ENT3)[0]
+    item = world.service.list(ENT3).items[0]
     rid = item.rectification_id
 
     def notices() -> list[DeliveryJob]:
@@ -284,7 +284,7 @@ def test_each_step_tells_the_other_side(world: World) -> None:
 
 def test_a_notice_that_cannot_be_queued_does_not_undo_the_step(world: World) -> None:
     world.service.publish(DUTY, REPORT_ID)
-    rid = world.service.list(ENT)[0].rectification_id
+    rid = world.service.list(ENT).items[0].rectification_id
 
     class Refusing:
         def enqueue(self, jobs: object) -> None:
