@@ -187,10 +187,12 @@ def test_answer_accept_return_with_roles_scopes_and_the_chain(world: World) -> N
     world.service.answer(ENT3, rid, "已补充截图")
     accepted = world.service.accept(DUTY, rid, "同意")
     assert (accepted.status, accepted.reviewed_by) == (RectificationStatus.ACCEPTED, "duty-01")
-    assert world.service.list(ENT3, statuses=[RectificationStatus.ACCEPTED]).items == [world.service.get(ENT3, rid)]
-    assert [i.rectification_id for i in world.service.list(FIRE_REG, statuses=[RectificationStatus.OPEN]).items] == [
-        missed.rectification_id
+    assert world.service.list(ENT3, statuses=[RectificationStatus.ACCEPTED]).items == [
+        world.service.get(ENT3, rid)
     ]
+    assert [
+        i.rectification_id for i in world.service.list(FIRE_REG, statuses=[RectificationStatus.OPEN]).items
+    ] == [missed.rectification_id]
 
     assert refused(lambda: world.service.audit(ENT3, rid)) == ("role_not_permitted", 403)
     log = world.service.audit(FIRE_REG, rid)
