@@ -8,8 +8,8 @@ import pytest
 
 from chalicelib.adapters import audit_store, dynamo, rectification
 from chalicelib.adapters.rectification import DynamoRectificationStore
-from chalicelib.domain.audit import verify_chain
 from chalicelib.domain.access import Scope, ScopeKind
+from chalicelib.domain.audit import verify_chain
 from chalicelib.domain.evaluation.rectification import (
     Problem,
     RectificationItem,
