@@ -20,6 +20,7 @@ from chalicelib.domain.evaluation.rectification import RectificationStatus
 from chalicelib.domain.evaluation.report import build_report
 from chalicelib.domain.lifecycle import Actor, Role
 from chalicelib.domain.policy import Audience
+from chalicelib.services.cursors import examined_per_page
 from chalicelib.services.delivery_fakes import MemoryJobs
 from chalicelib.services.evaluation import EvaluationService
 from chalicelib.services.evaluation_fakes import (
@@ -305,3 +306,56 @@ def test_a_custom_window_is_named_by_its_local_days_in_the_texts() -> None:
     assert sms_period(periods.custom(march_1 + 8 * 3600, march_1 + 9 * 3600)) == "03-01"
     assert sms_period(periods.custom(march_1, march_1 + 2 * 86400)) == "03-01至03-02"  # the end is exclusive
     assert sms_period(MARCH) == "2025年3月"
+
+
+def test_a_page_reads_about_its_size_whatever_the_accepted_history(world: World) -> None:
+    world.service.publish(DUTY, REPORT_ID)
+    (live,) = world.service.list(ENT).items
+    for index in range(500):  # E1's history: older, accepted
+        world.store.stored[f"RCT-old{index:04d}"] = live.model_copy(
+            update={
+                "rectification_id": f"RCT-old{index:04d}",
+                "status": RectificationStatus.ACCEPTED,
+                "created_at": live.created_at - 1 - index,
+                "deadline": live.deadline - 86_400 - index,
+            }
+        )
+    ids = lambda found: [i.rectification_id for i in found.items]  # noqa: E731
+    for actor in (ENT, REG, AREA_Z1):
+        world.store.read = 0
+        page = world.service.list(actor, statuses=[RectificationStatus.OPEN], limit=10)
+        assert (ids(page), page.next_cursor, world.store.read) == ([live.rectification_id], None, 1), actor
+    world.store.read = 0
+    assert len(world.service.list(DUTY, statuses=[RectificationStatus.OPEN], limit=10).items) == 3
+    assert world.store.read == 3
+
+    world.store.read = 0
+    page = world.service.list(ENT, limit=10)  # the newest first
+    assert ids(page) == [live.rectification_id, *(f"RCT-old{index:04d}" for index in range(9))]
+    assert page.next_cursor and world.store.read == 11
+
+    seen: list[str] = []
+    cursor: str | None = None
+    while True:  # every page of the accepted ones, by deadline, each once
+        page = world.service.list(REG, statuses=[RectificationStatus.ACCEPTED], limit=64, cursor=cursor)
+        seen += ids(page)
+        if (cursor := page.next_cursor) is None:
+            break
+    assert seen == [f"RCT-old{index:04d}" for index in range(499, -1, -1)]
+
+    world.store.read = 0
+    other = world.service.list(REG, enterprise_id="E3", limit=10)  # another sector's enterprise: a bounded page
+    assert other.items == [] and world.store.read <= examined_per_page(10)
+    world.store.read = 0
+    overdue = world.service.list(DUTY, overdue=True, limit=10)  # no index serves it: at most the budget a page
+    assert overdue.items == [] and overdue.next_cursor and world.store.read == examined_per_page(10)
+
+
+def test_a_damaged_rectification_cursor_is_refused(world: World) -> None:
+    with pytest.raises(DomainError) as refused:
+        world.service.list(DUTY, cursor="eyJ3YXJuaW5nX2lkIjoieCJ9")
+    assert (refused.value.code, refused.value.http_status, refused.value.message_zh) == (
+        "invalid_cursor",
+        422,
+        "分页游标无效",
+    )
