@@ -12,8 +12,9 @@ Items (registry table, pk/sk, the table's `gsi1`):
   drops stale entries;
 - `DECL#{id}` / `S#{status}`: gsi1 `DECLS#{enterprise id}#{status}` / `{created, ISO}#{id}`: an enterprise's
   history by stored status (`history` with statuses reads these partitions, then the declarations). The entry of
-  the new status is written before a save and the others deleted after it, so the index never misses a
-  declaration under its status; a listing drops an entry whose declaration has another status.
+  the new status is written before a save and the previous status's deleted after it, so the index never misses a
+  declaration under its status; a listing drops an entry whose declaration has another status (one left by a
+  failed save or delete).
 Events go to the audit log (`audit_store.put_event`, partition `AUDIT#declaration:{id}`), after the save; a save
 whose event put failed leaves the event in the head (`last`) and the next save puts it first.
 """
@@ -192,6 +193,7 @@ class DynamoDeclarationStore:
             if current is not None
             else ChainHead()
         )
+        previous = _declaration(current).status if current is not None else None
         before = _declaration(current).model_dump(mode="json", exclude={"version"}) if current else {}
         after = declaration.model_dump(mode="json", exclude={"version"})
         event = next_event(
@@ -242,17 +244,14 @@ class DynamoDeclarationStore:
                 raise ConcurrentUpdateError(declaration.declaration_id) from exc
             raise
         put_event(event)
-        stale = [_status_sk(status) for status in DeclarationStatus if status is not declaration.status]
+        stale = [_status_sk(previous)] if previous is not None and previous is not declaration.status else []
         if not still_open:
             stale.append(OPEN)
         try:
             with DeclarationItem.batch_write() as batch:
                 for sk in stale:
                     batch.delete(DeclarationItem(key, sk))
-        except (
-            DeleteError,
-            PutError,
-        ):  # passed over by `open()` and the listings, tidied by the next save
+        except (DeleteError, PutError):  # passed over by `open()` and the listings (their declaration's status)
             logger.warning("stale declaration index entries kept", extra={"id": declaration.declaration_id})
         return event
 

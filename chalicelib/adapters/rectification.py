@@ -11,9 +11,9 @@ Items (registry table, pk/sk, the table's `gsi1`):
   reads the pointers, then the items (BatchGetItem), and drops a pointer whose item was never written.
 - by stored status, the same three orders: `RECT#{id}` / `S#{status}` (gsi1 `RECTS#S#{sector}#{status}`),
   `E#{status}` (`RECTS#E#{enterprise}#{status}`), `A#{area}#{status}` (`RECTS#A#{area}#{status}`): a status
-  filter reads only its partitions. The pointers of the new status are written before a save and the other
-  statuses' deleted after it, so no item is ever missing under its status; a listing drops a pointer whose item
-  has another status.
+  filter reads only its partitions. The pointers of the new status are written before a save and the previous
+  status's deleted after it, so no item is ever missing under its status; a listing drops a pointer whose item
+  has another status (one left by a save that failed, or whose delete failed).
 - `EVAL#{report id}` / `PUBLICATION`: the report's latest publication and every version published, with the
   chain head of `evaluation:{report id}`.
 Events go to the audit log (`audit_store.put_event`) after the save; a save whose event put failed leaves it in the
@@ -218,17 +218,17 @@ class DynamoRectificationStore:
             gsi1pk=f"RECTS#S#{item.sector.value}",
             gsi1sk=f"{iso_utc(item.deadline)}#{item.rectification_id}",
         )
+        previous = _item(current).status if current is not None else None
         event = _chained_save(
             current, fresh, rectification_subject(item.rectification_id), event_type, before, after, stamp
         )
-        try:
-            with ChainedItem.batch_write() as batch:
-                for status in RectificationStatus:
-                    if status is not item.status:
-                        for pointer in _status_pointers(item, status):
-                            batch.delete(pointer)
-        except (DeleteError, PutError):  # passed over by the listings, tidied by the next save
-            logger.warning("stale rectification status pointers kept", extra={"id": item.rectification_id})
+        if previous is not None and previous is not item.status:
+            try:
+                with ChainedItem.batch_write() as batch:
+                    for pointer in _status_pointers(item, previous):
+                        batch.delete(pointer)
+            except (DeleteError, PutError):  # passed over by the listings (their item has another status)
+                logger.warning("stale rectification status pointers kept", extra={"id": item.rectification_id})
         return event
 
     @staticmethod
