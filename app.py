@@ -469,7 +469,7 @@ def declare(actor: Actor, request: Request) -> BaseModel:
 @api_route("/declarations")
 def list_declarations(actor: Actor, request: Request) -> BaseModel:
     query = _query(DeclarationQuery, request)
-    found = declarations().list(actor, query.status, query.enterprise_id)
+    found = declarations().list(actor, query.status, query.enterprise_id, query.limit, query.cursor)
     return views.declaration_list(found, time.time())
 
 
@@ -555,7 +555,9 @@ def publish_evaluation(actor: Actor, request: Request, report_id: str) -> BaseMo
 @api_route("/rectifications")
 def list_rectifications(actor: Actor, request: Request) -> BaseModel:
     query = _query(RectificationQuery, request)
-    found = rectifications().list(actor, query.status, query.enterprise_id, query.report_id, query.overdue)
+    found = rectifications().list(
+        actor, query.status, query.enterprise_id, query.report_id, query.overdue, query.limit, query.cursor
+    )
     return views.rectification_list(found, time.time())
 
 

@@ -9,7 +9,12 @@ Items (registry table, pk/sk, the table's `gsi1`):
   `{ends_at, ISO}#{id}`: the open declarations by end, for the sweep, the duty centre's list and (later) the
   ingest's suppression. It is written before a save that leaves the declaration open and deleted after one that
   closes it, so the index is never missing an open declaration; `open()` reads the declarations themselves and
-  drops stale entries.
+  drops stale entries;
+- `DECL#{id}` / `S#{status}`: gsi1 `DECLS#{enterprise id}#{status}` / `{created, ISO}#{id}`: an enterprise's
+  history by stored status (`history` with statuses reads these partitions, then the declarations). The entry of
+  the new status is written before a save and the previous status's deleted after it, so the index never misses a
+  declaration under its status; a listing drops an entry whose declaration has another status (one left by a
+  failed save or delete).
 Events go to the audit log (`audit_store.put_event`, partition `AUDIT#declaration:{id}`), after the save; a save
 whose event put failed leaves the event in the head (`last`) and the next save puts it first.
 """
@@ -18,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Iterator
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -30,8 +36,9 @@ from chalicelib.adapters import aws_clients
 from chalicelib.adapters.audit_store import put_event, read_chain
 from chalicelib.adapters.dynamo import iso_utc
 from chalicelib.adapters.errors import lost_race
+from chalicelib.adapters.index_pages import chunks, merged
 from chalicelib.domain.audit import AuditEvent, ChainHead, next_event
-from chalicelib.domain.declarations import OPEN_STATUSES, Declaration
+from chalicelib.domain.declarations import OPEN_STATUSES, Declaration, DeclarationStatus
 from chalicelib.observability import INHERIT, SERVICE
 from chalicelib.services.ports import AuditStamp, ConcurrentUpdateError, SubjectLog, declaration_subject
 from chalicelib.settings import Settings
@@ -79,6 +86,10 @@ def _declaration(item: DeclarationItem) -> Declaration:
     return Declaration.model_validate({**(item.data or {}), "version": int(item.version or 0)})
 
 
+def _status_sk(status: DeclarationStatus) -> str:
+    return f"S#{status.value}"
+
+
 def _restore(item: DeclarationItem) -> None:
     """Put the head's own event if the log lacks it (its writer stopped between the save and the put)."""
     if item.audit_last and put_event(AuditEvent.from_dict(json.loads(item.audit_last))):
@@ -103,6 +114,51 @@ class DynamoDeclarationStore:
     def of_enterprise(enterprise_id: str) -> list[Declaration]:
         query = DeclarationItem.by_gsi1.query(f"DECLS#{enterprise_id}", scan_index_forward=False, page_size=100)
         return [_declaration(item) for item in query]
+
+    @staticmethod
+    def history(
+        enterprise_id: str,
+        statuses: frozenset[DeclarationStatus] | None,
+        after: str | None,
+        page_size: int,
+    ) -> Iterator[tuple[Declaration, str]]:
+        if statuses is None:
+            for item in merged(
+                DeclarationItem.by_gsi1,
+                [f"DECLS#{enterprise_id}"],
+                descending=True,
+                after=after,
+                page_size=page_size,
+            ):
+                yield _declaration(item), str(item.gsi1sk)
+            return
+        entries = merged(
+            DeclarationItem.by_gsi1,
+            [f"DECLS#{enterprise_id}#{status.value}" for status in sorted(statuses)],
+            descending=True,
+            after=after,
+            page_size=page_size,
+        )
+        for chunk in chunks(entries, page_size):
+            mains = {item.pk: item for item in DeclarationItem.batch_get([(entry.pk, MAIN) for entry in chunk])}
+            for entry in chunk:
+                main = mains.get(entry.pk)
+                declaration = None if main is None else _declaration(main)
+                if declaration is not None and declaration.status in statuses:  # else a stale entry
+                    yield declaration, str(entry.gsi1sk)
+
+    @staticmethod
+    def open_listing(after: str | None, page_size: int) -> Iterator[tuple[Declaration, str]]:
+        entries = merged(
+            DeclarationItem.by_gsi1, [OPEN_PARTITION], descending=False, after=after, page_size=page_size
+        )
+        for chunk in chunks(entries, page_size):
+            mains = {item.pk: item for item in DeclarationItem.batch_get([(entry.pk, MAIN) for entry in chunk])}
+            for entry in chunk:
+                main = mains.get(entry.pk)
+                declaration = None if main is None else _declaration(main)
+                if declaration is not None and declaration.status in OPEN_STATUSES:  # else closed since
+                    yield declaration, str(entry.gsi1sk)
 
     def open(self) -> list[Declaration]:
         entries = list(DeclarationItem.by_gsi1.query(OPEN_PARTITION, page_size=200))
@@ -137,6 +193,7 @@ class DynamoDeclarationStore:
             if current is not None
             else ChainHead()
         )
+        previous = _declaration(current).status if current is not None else None
         before = _declaration(current).model_dump(mode="json", exclude={"version"}) if current else {}
         after = declaration.model_dump(mode="json", exclude={"version"})
         event = next_event(
@@ -153,16 +210,29 @@ class DynamoDeclarationStore:
             app=stamp.app,
         )
         still_open = declaration.status in OPEN_STATUSES
-        if still_open:  # indexed before: the open index never misses an open declaration
-            DeclarationItem(
-                key,
-                OPEN,
-                gsi1pk=OPEN_PARTITION,
-                gsi1sk=f"{iso_utc(declaration.ends_at)}#{declaration.declaration_id}",
-            ).save(add_version_condition=False)
+        by_created = f"{iso_utc(declaration.created_at)}#{declaration.declaration_id}"
+        # indexed before: neither the open index nor the status index ever misses a declaration
+        with DeclarationItem.batch_write() as batch:
+            batch.save(
+                DeclarationItem(
+                    key,
+                    _status_sk(declaration.status),
+                    gsi1pk=f"DECLS#{declaration.enterprise_id}#{declaration.status.value}",
+                    gsi1sk=by_created,
+                )
+            )
+            if still_open:
+                batch.save(
+                    DeclarationItem(
+                        key,
+                        OPEN,
+                        gsi1pk=OPEN_PARTITION,
+                        gsi1sk=f"{iso_utc(declaration.ends_at)}#{declaration.declaration_id}",
+                    )
+                )
         item = current or DeclarationItem(key, MAIN)
         item.gsi1pk = f"DECLS#{declaration.enterprise_id}"
-        item.gsi1sk = f"{iso_utc(declaration.created_at)}#{declaration.declaration_id}"
+        item.gsi1sk = by_created
         item.data = after
         item.audit_seq = event.seq
         item.audit_hash = event.hash
@@ -174,11 +244,15 @@ class DynamoDeclarationStore:
                 raise ConcurrentUpdateError(declaration.declaration_id) from exc
             raise
         put_event(event)
+        stale = [_status_sk(previous)] if previous is not None and previous is not declaration.status else []
         if not still_open:
-            try:
-                DeclarationItem(key, OPEN).delete(add_version_condition=False)
-            except DeleteError:  # left for `open()` to tidy
-                logger.warning("stale open declaration entry kept", extra={"id": declaration.declaration_id})
+            stale.append(OPEN)
+        try:
+            with DeclarationItem.batch_write() as batch:
+                for sk in stale:
+                    batch.delete(DeclarationItem(key, sk))
+        except (DeleteError, PutError):  # passed over by `open()` and the listings (their declaration's status)
+            logger.warning("stale declaration index entries kept", extra={"id": declaration.declaration_id})
         return event
 
     def log(self, declaration_id: str) -> SubjectLog:

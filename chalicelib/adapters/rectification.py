@@ -9,6 +9,11 @@ Items (registry table, pk/sk, the table's `gsi1`):
 - `RECT#{id}` / `A#{area}`: gsi1 `RECTS#A#{area}` / `{deadline ISO}#{id}`: an area's items.
   The pointers are written before the item is created (sector, enterprise and areas never change): a listing
   reads the pointers, then the items (BatchGetItem), and drops a pointer whose item was never written.
+- by stored status, the same three orders: `RECT#{id}` / `S#{status}` (gsi1 `RECTS#S#{sector}#{status}`),
+  `E#{status}` (`RECTS#E#{enterprise}#{status}`), `A#{area}#{status}` (`RECTS#A#{area}#{status}`): a status
+  filter reads only its partitions. The pointers of the new status are written before a save and the previous
+  status's deleted after it, so no item is ever missing under its status; a listing drops a pointer whose item
+  has another status (one left by a save that failed, or whose delete failed).
 - `EVAL#{report id}` / `PUBLICATION`: the report's latest publication and every version published, with the
   chain head of `evaluation:{report id}`.
 Events go to the audit log (`audit_store.put_event`) after the save; a save whose event put failed leaves it in the
@@ -18,13 +23,13 @@ head (`audit_last`) and the next save puts it first.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterator
 from dataclasses import asdict
 from typing import Any
 
 from aws_lambda_powertools import Logger
 from pynamodb.attributes import JSONAttribute, NumberAttribute, UnicodeAttribute, VersionAttribute
-from pynamodb.exceptions import DoesNotExist, PutError
+from pynamodb.exceptions import DeleteError, DoesNotExist, PutError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
@@ -32,8 +37,10 @@ from chalicelib.adapters import aws_clients
 from chalicelib.adapters.audit_store import put_event, read_chain
 from chalicelib.adapters.dynamo import iso_utc
 from chalicelib.adapters.errors import lost_race
+from chalicelib.adapters.index_pages import chunks, merged
+from chalicelib.domain.access import Scope, ScopeKind
 from chalicelib.domain.audit import AuditEvent, ChainHead, next_event
-from chalicelib.domain.evaluation.rectification import RectificationItem
+from chalicelib.domain.evaluation.rectification import RectificationItem, RectificationStatus
 from chalicelib.domain.sectors import Sector
 from chalicelib.observability import INHERIT, SERVICE
 from chalicelib.services.ports import (
@@ -140,6 +147,41 @@ def _chained_save(
     return event
 
 
+def _partitions(scope: Scope, statuses: frozenset[RectificationStatus] | None) -> list[str]:
+    if scope.kind is ScopeKind.ENTERPRISE:
+        bases = [f"RECTS#E#{scope.enterprise_id}"]
+    elif scope.kind is ScopeKind.AREAS:
+        bases = [f"RECTS#A#{code}" for code in scope.area_codes]
+    else:
+        sectors = list(Sector) if scope.kind is ScopeKind.ALL else scope.sectors
+        bases = [f"RECTS#S#{Sector(sector).value}" for sector in sectors]
+    if statuses is None:
+        return bases
+    return [f"{base}#{status.value}" for base in bases for status in sorted(statuses)]
+
+
+def _status_pointers(item: RectificationItem, status: RectificationStatus) -> list[ChainedItem]:
+    key = f"RECT#{item.rectification_id}"
+    by_deadline = f"{iso_utc(item.deadline)}#{item.rectification_id}"
+    return [
+        ChainedItem(
+            key, f"S#{status.value}", gsi1pk=f"RECTS#S#{item.sector.value}#{status.value}", gsi1sk=by_deadline
+        ),
+        ChainedItem(
+            key,
+            f"E#{status.value}",
+            gsi1pk=f"RECTS#E#{item.enterprise_id}#{status.value}",
+            gsi1sk=f"{iso_utc(item.created_at)}#{item.rectification_id}",
+        ),
+        *(
+            ChainedItem(
+                key, f"A#{code}#{status.value}", gsi1pk=f"RECTS#A#{code}#{status.value}", gsi1sk=by_deadline
+            )
+            for code in item.area_codes
+        ),
+    ]
+
+
 def _item(found: ChainedItem) -> RectificationItem:
     return RectificationItem.model_validate({**(found.data or {}), "version": int(found.version or 0)})
 
@@ -164,6 +206,10 @@ class DynamoRectificationStore:
             raise ConcurrentUpdateError(item.rectification_id)
         if current is None:
             self._pointers(item)
+        status_pointers = _status_pointers(item, item.status)
+        with ChainedItem.batch_write() as batch:  # before: no item is ever missing under its status
+            for pointer in status_pointers:
+                batch.save(pointer)
         before = _item(current).model_dump(mode="json", exclude={"version"}) if current is not None else {}
         after = item.model_copy(update={"version": item.version + 1}).model_dump(mode="json", exclude={"version"})
         fresh = ChainedItem(
@@ -172,9 +218,18 @@ class DynamoRectificationStore:
             gsi1pk=f"RECTS#S#{item.sector.value}",
             gsi1sk=f"{iso_utc(item.deadline)}#{item.rectification_id}",
         )
-        return _chained_save(
+        previous = _item(current).status if current is not None else None
+        event = _chained_save(
             current, fresh, rectification_subject(item.rectification_id), event_type, before, after, stamp
         )
+        if previous is not None and previous is not item.status:
+            try:
+                with ChainedItem.batch_write() as batch:
+                    for pointer in _status_pointers(item, previous):
+                        batch.delete(pointer)
+            except (DeleteError, PutError):  # passed over by the listings (their item has another status)
+                logger.warning("stale rectification status pointers kept", extra={"id": item.rectification_id})
+        return event
 
     @staticmethod
     def _pointers(item: RectificationItem) -> None:
@@ -197,24 +252,30 @@ class DynamoRectificationStore:
                 batch.save(pointer)
 
     @staticmethod
-    def _mains(pointers: Iterable[ChainedItem]) -> list[RectificationItem]:
-        keys = list(dict.fromkeys(pointer.pk for pointer in pointers))
-        found = {item.pk: item for item in ChainedItem.batch_get([(key, MAIN) for key in keys])}
-        return [_item(found[key]) for key in keys if key in found]
-
-    def of_enterprise(self, enterprise_id: str) -> list[RectificationItem]:
-        return self._mains(ChainedItem.by_gsi1.query(f"RECTS#E#{enterprise_id}", scan_index_forward=False))
-
-    def of_area(self, area_code: str) -> list[RectificationItem]:
-        return self._mains(ChainedItem.by_gsi1.query(f"RECTS#A#{area_code}"))
-
-    def of_sectors(self, sectors: Sequence[Sector]) -> list[RectificationItem]:
-        found = [
-            _item(item)
-            for sector in sectors
-            for item in ChainedItem.by_gsi1.query(f"RECTS#S#{Sector(sector).value}")
-        ]
-        return sorted(found, key=lambda item: (item.deadline, item.rectification_id))
+    def listing(
+        scope: Scope,
+        statuses: frozenset[RectificationStatus] | None,
+        after: str | None,
+        page_size: int,
+    ) -> Iterator[tuple[RectificationItem, str]]:
+        descending = scope.kind is ScopeKind.ENTERPRISE
+        entries = merged(
+            ChainedItem.by_gsi1,
+            _partitions(scope, statuses),
+            descending=descending,
+            after=after,
+            page_size=page_size,
+        )
+        for chunk in chunks(entries, page_size):
+            wanted = [entry.pk for entry in chunk if entry.sk != MAIN]
+            mains = {
+                item.pk: item for item in ChainedItem.batch_get([(key, MAIN) for key in dict.fromkeys(wanted)])
+            }
+            for entry in chunk:
+                main = entry if entry.sk == MAIN else mains.get(entry.pk)
+                found = None if main is None else _item(main)
+                if found is not None and (statuses is None or found.status in statuses):  # else stale or unwritten
+                    yield found, str(entry.gsi1sk)
 
     def due_before(self, at: float) -> list[RectificationItem]:
         return [

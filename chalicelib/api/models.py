@@ -912,11 +912,10 @@ class DeclarationRejection(BaseModel):
     reason: str = Field(min_length=1, max_length=500, pattern=r"\S")
 
 
-class DeclarationQuery(BaseModel):
-    """GET /declarations: without `enterprise_id`, the open declarations (pending, approved) in scope; with it,
-    that enterprise's history (an enterprise user always gets its own)."""
+class DeclarationQuery(PageQuery):
+    """GET /declarations: without `enterprise_id`, the open declarations (pending, approved) in scope, by end; with
+    it, that enterprise's history, the newest first (an enterprise user always gets its own). A page at a time."""
 
-    model_config = _REQUEST
     status: DeclarationStatuses | None = None
     enterprise_id: Code | None = None
 
@@ -952,6 +951,9 @@ class DeclarationView(BaseModel):
 class DeclarationList(BaseModel):
     model_config = _RESPONSE
     items: list[DeclarationView]
+    next_cursor: str | None = Field(
+        default=None, description="the next page (null: this was the last; a short page may still have one)"
+    )
 
 
 class SuppressedFindingView(BaseModel):
@@ -1227,10 +1229,10 @@ class PublicationView(BaseModel):
     already_published: bool = Field(description="this version was published before: nobody was told again")
 
 
-class RectificationQuery(BaseModel):
-    """GET /rectifications: the items in the caller's scope (an enterprise user: its own)."""
+class RectificationQuery(PageQuery):
+    """GET /rectifications: the items in the caller's scope (an enterprise user: its own, the newest first; the
+    others by deadline). A page at a time."""
 
-    model_config = _REQUEST
     status: RectificationStatuses | None = None
     enterprise_id: Code | None = None
     report_id: Code | None = None
@@ -1293,6 +1295,9 @@ class RectificationView(BaseModel):
 class RectificationList(BaseModel):
     model_config = _RESPONSE
     items: list[RectificationView]
+    next_cursor: str | None = Field(
+        default=None, description="the next page (null: this was the last; a short page may still have one)"
+    )
 
 
 _RECTIFICATION = ("rectification_not_found",)

@@ -57,6 +57,7 @@ from chalicelib.domain.policy import DEPARTMENT_ZH
 from chalicelib.domain.registry import DeviceRegistration, Enterprise, Person
 from chalicelib.domain.rosters import Shift
 from chalicelib.domain.texts import risk_name
+from chalicelib.services.cursors import ListingPage
 from chalicelib.services.device_status import DevicePage
 from chalicelib.services.evaluation import ARTIFACTS
 from chalicelib.services.notifications import NotificationPage
@@ -417,8 +418,8 @@ def declaration_view(declaration: Declaration, now: float) -> DeclarationView:
     )
 
 
-def declaration_list(declarations: list[Declaration], now: float) -> DeclarationList:
-    return DeclarationList(items=[declaration_view(d, now) for d in declarations])
+def declaration_list(page: ListingPage[Declaration], now: float) -> DeclarationList:
+    return DeclarationList(items=[declaration_view(d, now) for d in page.items], next_cursor=page.next_cursor)
 
 
 def suppressed_findings(
@@ -543,8 +544,10 @@ def rectification_view(item: RectificationItem, now: float) -> RectificationView
     )
 
 
-def rectification_list(items: list[RectificationItem], now: float) -> RectificationList:
-    return RectificationList(items=[rectification_view(item, now) for item in items])
+def rectification_list(page: ListingPage[RectificationItem], now: float) -> RectificationList:
+    return RectificationList(
+        items=[rectification_view(item, now) for item in page.items], next_cursor=page.next_cursor
+    )
 
 
 def rectification_audit(rectification_id: str, log: SubjectLog) -> SubjectAudit:

@@ -88,7 +88,7 @@ export async function showDeclarations(api, root, params, me) {
   root.replaceChildren(h("h2", { textContent: "停传申报" }), h("p", { className: "muted", textContent: "加载中…" }));
   let declarations;
   try {
-    declarations = (await api.get(`/declarations${status ? "?status=" + encodeURIComponent(status) : ""}`)).items;
+    declarations = await api.all(`/declarations?limit=100${status ? "&status=" + encodeURIComponent(status) : ""}`);
   } catch (error) {
     return failed(root, error);
   }

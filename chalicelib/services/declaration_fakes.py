@@ -3,11 +3,12 @@ repeated save is ConcurrentUpdateError), every change chained under `declaration
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import asdict
 
 from chalicelib.domain.audit import AuditEvent, ChainHead, next_event
 from chalicelib.domain.changes import WarningChange
-from chalicelib.domain.declarations import OPEN_STATUSES, Declaration, SuppressedFinding
+from chalicelib.domain.declarations import OPEN_STATUSES, Declaration, DeclarationStatus, SuppressedFinding
 from chalicelib.services.fakes import Fake
 from chalicelib.services.ports import AuditStamp, ConcurrentUpdateError, SubjectLog, declaration_subject
 
@@ -18,6 +19,7 @@ class FakeDeclarationStore(Fake):
         self.stored: dict[str, Declaration] = {}
         self.events: dict[str, list[AuditEvent]] = {}
         self.heads: dict[str, ChainHead] = {}
+        self.read = 0  # declarations the listings handed out (what a page read)
 
     def get(self, declaration_id: str) -> Declaration | None:
         with self._call("get"):
@@ -32,6 +34,32 @@ class FakeDeclarationStore(Fake):
         with self._call("open"):
             found = [d for d in self.stored.values() if d.status in OPEN_STATUSES]
             return sorted(found, key=lambda d: (d.ends_at, d.declaration_id))
+
+    def history(
+        self,
+        enterprise_id: str,
+        statuses: frozenset[DeclarationStatus] | None,
+        after: str | None,
+        page_size: int,
+    ) -> Iterator[tuple[Declaration, str]]:
+        with self._call("history"):
+            found = [
+                (d, _position(d.created_at, d.declaration_id))
+                for d in self.stored.values()
+                if d.enterprise_id == enterprise_id and (statuses is None or d.status in statuses)
+            ]
+        for declaration, position in sorted(found, key=lambda entry: entry[1], reverse=True):
+            if after is None or position < after:
+                self.read += 1
+                yield declaration, position
+
+    def open_listing(self, after: str | None, page_size: int) -> Iterator[tuple[Declaration, str]]:
+        with self._call("open_listing"):
+            found = [(d, _position(d.ends_at, d.declaration_id)) for d in self.stored.values()]
+        for declaration, position in sorted(found, key=lambda entry: entry[1]):
+            if declaration.status in OPEN_STATUSES and (after is None or position > after):
+                self.read += 1
+                yield declaration, position
 
     def save(self, declaration: Declaration, event_type: str, stamp: AuditStamp) -> AuditEvent:
         with self._call("save"):
@@ -57,6 +85,10 @@ class FakeDeclarationStore(Fake):
         with self._call("log"):
             subject = declaration_subject(declaration_id)
             return SubjectLog(events=list(self.events.get(subject, ())), head=self.heads.get(subject, ChainHead()))
+
+
+def _position(at: float, declaration_id: str) -> str:
+    return f"{at:020.6f}#{declaration_id}"
 
 
 class FakeDeclarationNotices(Fake):

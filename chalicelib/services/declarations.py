@@ -22,6 +22,7 @@ from aws_lambda_powertools import Logger
 from chalicelib.domain import declarations as rules
 from chalicelib.domain.access import require_role
 from chalicelib.domain.declarations import (
+    OPEN_STATUSES,
     Declaration,
     DeclarationPolicy,
     DeclarationReason,
@@ -32,6 +33,7 @@ from chalicelib.domain.delivery import declaration_decision_job, declaration_rem
 from chalicelib.domain.errors import NotFound, ValidationFailed
 from chalicelib.domain.lifecycle import Actor, Role
 from chalicelib.observability import INHERIT, SERVICE, count, swallowed
+from chalicelib.services.cursors import ListingPage, position_after, take_page
 from chalicelib.services.ports import (
     UNKNOWN_ORIGIN,
     AuditStamp,
@@ -228,16 +230,32 @@ class Declarations:
         actor: Actor,
         statuses: Collection[DeclarationStatus] | None = None,
         enterprise_id: str | None = None,
-    ) -> list[Declaration]:
-        """An enterprise's history (an enterprise user: its own; others: any enterprise in their scope, with
-        `enterprise_id`), or without `enterprise_id` the open declarations (pending, approved) in the actor's
-        scope. `statuses` filters on the status as it stands now (an ended window is expired)."""
+        limit: int = 20,
+        cursor: str | None = None,
+    ) -> ListingPage[Declaration]:
+        """A page of an enterprise's history, the newest first (an enterprise user: its own; others: any
+        enterprise in their scope, with `enterprise_id`), or without `enterprise_id` of the open declarations
+        (pending, approved) in the actor's scope, by end. `statuses` filters on the status as it stands now (an
+        ended window is expired): the history is read from the partitions of those statuses as stored (an expired
+        one may still be stored pending or approved until the sweep), so a page reads about `limit` declarations
+        whatever the enterprise's history."""
         if actor.role is Role.ENTERPRISE:
             enterprise_id = actor.enterprise_id
-        found = self._store.of_enterprise(enterprise_id) if enterprise_id else self._store.open()
+        after = position_after(cursor)
+        wanted = frozenset(statuses) if statuses else None
+        if enterprise_id:
+            stored = wanted
+            if wanted is not None and DeclarationStatus.EXPIRED in wanted:
+                stored = wanted | OPEN_STATUSES
+            listing = self._store.history(enterprise_id, stored, after, limit + 1)
+        else:
+            listing = self._store.open_listing(after, limit + 1)
         now = self._clock()
-        wanted = set(statuses) if statuses else None
-        return [d for d in found if rules.can_see(actor, d) and (wanted is None or d.status_at(now) in wanted)]
+        return take_page(
+            listing,
+            lambda d: rules.can_see(actor, d) and (wanted is None or d.status_at(now) in wanted),
+            limit,
+        )
 
     def suppressed(
         self, actor: Actor, declaration_id: str, limit: int = 200

@@ -30,12 +30,12 @@ from typing import Any, Protocol
 from chalicelib.domain.access import Scope
 from chalicelib.domain.audit import AuditEvent, ChainHead
 from chalicelib.domain.changes import WarningChange
-from chalicelib.domain.declarations import Declaration, SuppressedFinding
+from chalicelib.domain.declarations import Declaration, DeclarationStatus, SuppressedFinding
 from chalicelib.domain.delivery import DeliveryJob
 from chalicelib.domain.evaluation.facts import DeviceDay, FleetFacts, WarningFacts
 from chalicelib.domain.evaluation.indicators import EnterpriseProfile
 from chalicelib.domain.evaluation.periods import Period
-from chalicelib.domain.evaluation.rectification import RectificationItem
+from chalicelib.domain.evaluation.rectification import RectificationItem, RectificationStatus
 from chalicelib.domain.lifecycle import Actor, Role, Transition
 from chalicelib.domain.policy import Route
 from chalicelib.domain.presence import Window
@@ -673,6 +673,22 @@ class DeclarationStore(Protocol):
         """The pending and approved declarations (as stored: some may have ended and await the sweep), by end."""
         ...
 
+    def history(
+        self,
+        enterprise_id: str,
+        statuses: frozenset[DeclarationStatus] | None,
+        after: str | None,
+        page_size: int,
+    ) -> Iterator[tuple[Declaration, str]]:
+        """The enterprise's declarations stored with one of `statuses` (None: any), the newest first, each with its
+        position, strictly after the position `after`; read from an index keyed by status, `page_size` at a time,
+        only as far as the caller consumes."""
+        ...
+
+    def open_listing(self, after: str | None, page_size: int) -> Iterator[tuple[Declaration, str]]:
+        """`open()` as a listing: by end, each with its position, strictly after `after`, read a page at a time."""
+        ...
+
     def save(self, declaration: Declaration, event_type: str, stamp: AuditStamp) -> AuditEvent:
         """Store `declaration`, whose `version` is the stored one (0: new), as version + 1, with its audit event
         (`event_type`, before and after); ConcurrentUpdateError when somebody else wrote it since it was read (or
@@ -1126,16 +1142,17 @@ class RectificationStore(Protocol):
         ConcurrentUpdateError when somebody else wrote it since (or it exists already, for a new one)."""
         ...
 
-    def of_enterprise(self, enterprise_id: str) -> list[RectificationItem]:
-        """The enterprise's items, the newest first."""
-        ...
-
-    def of_sectors(self, sectors: Sequence[Sector]) -> list[RectificationItem]:
-        """The items of enterprises in these sectors, by deadline."""
-        ...
-
-    def of_area(self, area_code: str) -> list[RectificationItem]:
-        """The items of enterprises in this area, by deadline."""
+    def listing(
+        self,
+        scope: Scope,
+        statuses: frozenset[RectificationStatus] | None,
+        after: str | None,
+        page_size: int,
+    ) -> Iterator[tuple[RectificationItem, str]]:
+        """The items of the scope's index partitions (an enterprise's: the newest first; sectors', areas', all six
+        sectors': by deadline) stored with one of `statuses` (None: any), each with its position, strictly after
+        `after`; read from indexes keyed by status, `page_size` at a time, only as far as the caller consumes. An
+        area listing may hold items of other areas too (the caller filters by scope)."""
         ...
 
     def due_before(self, at: float) -> list[RectificationItem]:

@@ -30,7 +30,7 @@ from datetime import datetime
 
 from aws_lambda_powertools import Logger
 
-from chalicelib.domain.access import require_role
+from chalicelib.domain.access import Scope, ScopeKind, require_role, scope_filter
 from chalicelib.domain.clock import SHANGHAI
 from chalicelib.domain.delivery import (
     DeliveryJob,
@@ -46,7 +46,6 @@ from chalicelib.domain.evaluation.rectification import RectificationItem, Rectif
 from chalicelib.domain.evaluation.report import EnterpriseRow, EvaluationReport, Rollup, band_zh
 from chalicelib.domain.lifecycle import Actor, Role
 from chalicelib.domain.policy import Audience, RoutingPolicy
-from chalicelib.domain.sectors import Sector
 from chalicelib.domain.texts import (
     evaluation_result_text,
     evaluation_summary_text,
@@ -54,6 +53,7 @@ from chalicelib.domain.texts import (
     rectification_notice_text,
 )
 from chalicelib.observability import INHERIT, SERVICE, count, swallowed
+from chalicelib.services.cursors import ListingPage, position_after, take_page
 from chalicelib.services.evaluation import NOT_FOUND as REPORT_NOT_FOUND
 from chalicelib.services.evaluation import period_of_id
 from chalicelib.services.ports import (
@@ -288,32 +288,31 @@ class Rectifications:
         enterprise_id: str | None = None,
         report_id: str | None = None,
         overdue: bool | None = None,
-    ) -> list[RectificationItem]:
-        """The items in the caller's scope (an enterprise: its own; with `enterprise_id`, that enterprise's),
-        filtered by status, report and whether overdue now."""
+        limit: int = 20,
+        cursor: str | None = None,
+    ) -> ListingPage[RectificationItem]:
+        """A page of the items in the caller's scope (an enterprise: its own, the newest first; with
+        `enterprise_id`, that enterprise's; a regulator its sectors', an area its areas', the others every
+        sector's, by deadline), filtered by status (read from the partitions of those statuses only), report and
+        whether overdue now (filtered as read, at most `examined_per_page` items a page)."""
         if actor.role is Role.ENTERPRISE:
             enterprise_id = actor.enterprise_id
-        if enterprise_id:
-            found = self._store.of_enterprise(enterprise_id)
-        elif actor.role is Role.REGULATOR:
-            found = self._store.of_sectors(actor.sectors)
-        elif actor.role is Role.AREA:
-            merged = {
-                item.rectification_id: item for code in actor.area_codes for item in self._store.of_area(code)
-            }
-            found = sorted(merged.values(), key=lambda item: (item.deadline, item.rectification_id))
-        else:
-            found = self._store.of_sectors(list(Sector))
+        after = position_after(cursor)
+        scope = (
+            Scope(kind=ScopeKind.ENTERPRISE, enterprise_id=enterprise_id) if enterprise_id else scope_filter(actor)
+        )
+        wanted = frozenset(statuses) if statuses else None
         now = self._clock()
-        wanted = set(statuses) if statuses else None
-        return [
-            item
-            for item in found
-            if rules.can_see(actor, item)
-            and (wanted is None or item.status in wanted)
-            and (report_id is None or item.report_id == report_id)
-            and (overdue is None or item.overdue_at(now) is overdue)
-        ]
+        return take_page(
+            self._store.listing(scope, wanted, after, limit + 1),
+            lambda item: (
+                rules.can_see(actor, item)
+                and (wanted is None or item.status in wanted)
+                and (report_id is None or item.report_id == report_id)
+                and (overdue is None or item.overdue_at(now) is overdue)
+            ),
+            limit,
+        )
 
     def audit(self, actor: Actor, rectification_id: str) -> SubjectLog:
         require_role(actor, rules.AUDIT_ROLES, "查看整改记录")

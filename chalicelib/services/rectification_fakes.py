@@ -4,13 +4,13 @@ under `evaluation:{report id}`, one record per published version."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator
 from dataclasses import asdict, replace
 from typing import Any
 
+from chalicelib.domain.access import Scope, ScopeKind
 from chalicelib.domain.audit import AuditEvent, ChainHead, next_event
-from chalicelib.domain.evaluation.rectification import RectificationItem
-from chalicelib.domain.sectors import Sector
+from chalicelib.domain.evaluation.rectification import RectificationItem, RectificationStatus
 from chalicelib.services.fakes import Fake
 from chalicelib.services.ports import (
     AuditStamp,
@@ -29,6 +29,7 @@ class FakeRectificationStore(Fake):
         self.publications: dict[str, Publication] = {}
         self.events: dict[str, list[AuditEvent]] = {}
         self.heads: dict[str, ChainHead] = {}
+        self.read = 0  # items the listings handed out (what a page read)
 
     def _chain(
         self, subject: str, event_type: str, before: dict[str, Any], after: dict[str, Any], stamp: AuditStamp
@@ -61,18 +62,24 @@ class FakeRectificationStore(Fake):
             self.stored[item.rectification_id] = saved
             return event
 
-    def of_enterprise(self, enterprise_id: str) -> list[RectificationItem]:
-        with self._call("of_enterprise"):
-            found = [i for i in self.stored.values() if i.enterprise_id == enterprise_id]
-            return sorted(found, key=lambda i: (i.created_at, i.rectification_id), reverse=True)
-
-    def of_sectors(self, sectors: Sequence[Sector]) -> list[RectificationItem]:
-        with self._call("of_sectors"):
-            return _by_deadline(i for i in self.stored.values() if i.sector in sectors)
-
-    def of_area(self, area_code: str) -> list[RectificationItem]:
-        with self._call("of_area"):
-            return _by_deadline(i for i in self.stored.values() if area_code in i.area_codes)
+    def listing(
+        self,
+        scope: Scope,
+        statuses: frozenset[RectificationStatus] | None,
+        after: str | None,
+        page_size: int,
+    ) -> Iterator[tuple[RectificationItem, str]]:
+        with self._call("listing"):
+            descending = scope.kind is ScopeKind.ENTERPRISE
+            found = [
+                (item, f"{item.created_at if descending else item.deadline:020.6f}#{item.rectification_id}")
+                for item in self.stored.values()
+                if _in_partitions(scope, item) and (statuses is None or item.status in statuses)
+            ]
+        for item, position in sorted(found, key=lambda entry: entry[1], reverse=descending):
+            if after is None or (position < after if descending else position > after):
+                self.read += 1
+                yield item, position
 
     def due_before(self, at: float) -> list[RectificationItem]:
         with self._call("due_before"):
@@ -111,3 +118,13 @@ class FakeRectificationStore(Fake):
 
 def _by_deadline(items: Any) -> list[RectificationItem]:
     return sorted(items, key=lambda i: (i.deadline, i.rectification_id))
+
+
+def _in_partitions(scope: Scope, item: RectificationItem) -> bool:
+    if scope.kind is ScopeKind.ENTERPRISE:
+        return item.enterprise_id == scope.enterprise_id
+    if scope.kind is ScopeKind.SECTORS:
+        return item.sector in scope.sectors
+    if scope.kind is ScopeKind.AREAS:
+        return not set(item.area_codes).isdisjoint(scope.area_codes)
+    return True

@@ -35,7 +35,7 @@ from chalicelib.domain.levels import Level, Sector
 from chalicelib.domain.lifecycle import Action, ActionType, Actor, Reassign, Role, Transition, parse_action
 from chalicelib.domain.warnings import WarningRecord, WarningStatus
 from chalicelib.observability import INHERIT, SERVICE, swallowed
-from chalicelib.services.cursors import decode_cursor, encode_cursor
+from chalicelib.services.cursors import decode_cursor, encode_cursor, examined_per_page
 from chalicelib.services.ports import (
     NEWEST_KEY,
     UNKNOWN_ORIGIN,
@@ -121,12 +121,6 @@ class UploadTicket:
     url: str
     content_type: str
     expires_in: int
-
-
-def examined_per_page(limit: int) -> int:
-    """How many index entries a page looks at, at most, before it answers (short, with a cursor): filters that no
-    index serves (level, some statuses, overdue=false) cannot make a page read without bound."""
-    return 5 * limit + 50
 
 
 def evidence_prefix(record: WarningRecord) -> str:

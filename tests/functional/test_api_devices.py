@@ -4,14 +4,7 @@
 from __future__ import annotations
 
 import time
-from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
 from urllib.parse import urlencode
-
-import pytest
-from botocore.client import BaseClient
 
 from chalicelib.adapters import presence
 from chalicelib.adapters.dynamo import DynamoStateStore
@@ -21,6 +14,7 @@ from chalicelib.domain.state import DeviceState
 from chalicelib.services.ports import OfflineRecord
 from chalicelib.settings import Settings
 from tests.functional.api_fixtures import ApiEnv, Http, api_env, http
+from tests.functional.read_counting import items_read
 
 ENT = "ent-e-hc-01"  # E-HC-01, hazchem, areas TJFTZ and GULIN
 REG = "reg-emergency-bureau"  # regulates hazchem and chemical pipelines
@@ -91,28 +85,6 @@ def test_statuses_and_last_seen_times(api_env: ApiEnv, http: Http) -> None:
     assert len(pages) == 5 and all(len(p) == 50 for p in pages[:-1])  # 248 devices
     assert [d for p in pages for d in p] == list(listing(http, DUTY))  # every device once, in order
     assert http.get("/devices?cursor=bm9wZQ", DUTY).code == "invalid_cursor"
-
-
-@contextmanager
-def items_read() -> Iterator[Counter[str]]:
-    """DynamoDB items this process reads meanwhile, by table: the keys of a Get or BatchGet (found or not), the
-    `ScannedCount` of a Query or Scan (below PynamoDB and the adapters' own client calls alike)."""
-    read: Counter[str] = Counter()
-    original = BaseClient._make_api_call
-
-    def counted(self: BaseClient, operation: str, params: dict[str, Any]) -> Any:
-        response: dict[str, Any] = original(self, operation, params)
-        if operation == "BatchGetItem":  # billed per key asked for, found or not
-            read.update({table: len(asked["Keys"]) for table, asked in params["RequestItems"].items()})
-        elif operation in {"Query", "Scan"}:
-            read[params["TableName"]] += int(response.get("ScannedCount", 0))
-        elif operation == "GetItem":
-            read[params["TableName"]] += 1
-        return response
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(BaseClient, "_make_api_call", counted)
-        yield read
 
 
 def test_a_page_reads_the_states_of_its_devices_not_the_fleets(api_env: ApiEnv, http: Http) -> None:

@@ -91,12 +91,21 @@ def test_listings_by_enterprise_newest_first_and_open_by_end(store: DynamoDeclar
     for index, (ends, enterprise) in enumerate([(5 * H, "E7"), (3 * H, "E7"), (4 * H, "E8")]):
         store.save(make(f"DCL-l{index}", enterprise, T0 + index, T0 + ends), "declaration_declared", stamp())
     assert [d.declaration_id for d in store.of_enterprise("E7")] == ["DCL-l1", "DCL-l0"]
+    history = list(store.history("E7", None, None, 1))
+    assert [d.declaration_id for d, _ in history] == ["DCL-l1", "DCL-l0"]
+    assert [d.declaration_id for d, _ in store.history("E7", None, history[0][1], 1)] == ["DCL-l0"]
 
     closed = store.get("DCL-l2")
     assert closed is not None
     store.save(rules.withdraw(closed, REG, T0 - 1), "declaration_withdrawn", stamp())
     opened = [d.declaration_id for d in store.open() if d.declaration_id.startswith("DCL-l")]
     assert opened == ["DCL-l1", "DCL-l0"]  # by end; the withdrawn one left the open index
+    listed = [d.declaration_id for d, _ in store.open_listing(None, 1) if d.declaration_id.startswith("DCL-l")]
+    assert listed == opened
+    withdrawn, pending = frozenset({DeclarationStatus.WITHDRAWN}), frozenset({DeclarationStatus.PENDING})
+    assert [d.declaration_id for d, _ in store.history("E8", withdrawn, None, 5)] == ["DCL-l2"]
+    assert list(store.history("E8", pending, None, 5)) == []  # its pending entry deleted after the save
+    assert [d.declaration_id for d, _ in store.history("E7", pending | withdrawn, None, 5)] == ["DCL-l1", "DCL-l0"]
     with pytest.raises(DeclarationItem.DoesNotExist):
         DeclarationItem.get("DECL#DCL-l2", OPEN)
 

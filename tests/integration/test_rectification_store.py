@@ -8,8 +8,15 @@ import pytest
 
 from chalicelib.adapters import audit_store, dynamo, rectification
 from chalicelib.adapters.rectification import DynamoRectificationStore
+from chalicelib.domain.access import Scope, ScopeKind
 from chalicelib.domain.audit import verify_chain
-from chalicelib.domain.evaluation.rectification import Problem, RectificationItem, answer, rectification_id
+from chalicelib.domain.evaluation.rectification import (
+    Problem,
+    RectificationItem,
+    RectificationStatus,
+    answer,
+    rectification_id,
+)
 from chalicelib.domain.levels import Sector
 from chalicelib.domain.lifecycle import Actor, Role
 from chalicelib.services.ports import AuditStamp, ConcurrentUpdateError, Publication
@@ -83,18 +90,45 @@ def test_items_are_saved_once_chained_and_listed_by_scope(store: DynamoRectifica
     with pytest.raises(ConcurrentUpdateError):
         store.save(answer(stored, ENT, T0 + DAY, "已整改"), "rectification_answered", DUTY)  # stale version
 
-    assert {i.rectification_id for i in store.of_enterprise("E1")} == {
-        first.rectification_id,
-        second.rectification_id,
-    }
-    assert [i.rectification_id for i in store.of_sectors([Sector.HAZCHEM])] == [
-        second.rectification_id,  # by deadline
-        first.rectification_id,
+    def ids(scope: Scope, statuses: set[RectificationStatus] | None = None) -> list[str]:
+        found = store.listing(scope, None if statuses is None else frozenset(statuses), None, 10)
+        return [item.rectification_id for item, _ in found]
+
+    def enterprise(enterprise_id: str) -> Scope:
+        return Scope(kind=ScopeKind.ENTERPRISE, enterprise_id=enterprise_id)
+
+    def sectors(*chosen: Sector) -> Scope:
+        return Scope(kind=ScopeKind.SECTORS, sectors=chosen)
+
+    def areas(*codes: str) -> Scope:
+        return Scope(kind=ScopeKind.AREAS, area_codes=codes)
+
+    assert set(ids(enterprise("E1"))) == {first.rectification_id, second.rectification_id}
+    assert ids(sectors(Sector.HAZCHEM)) == [second.rectification_id, first.rectification_id]  # by deadline
+    everything = [
+        item.enterprise_id for item, _ in store.listing(sectors(Sector.FIRE, Sector.HAZCHEM), None, None, 2)
     ]
-    assert [i.enterprise_id for i in store.of_sectors([Sector.FIRE, Sector.HAZCHEM])] == ["E1", "E2", "E1"]
-    assert [i.rectification_id for i in store.of_area("S2")] == [third.rectification_id]
-    assert [i.rectification_id for i in store.of_area("Z1")] == [second.rectification_id, first.rectification_id]
-    assert store.of_area("NOWHERE") == [] and store.of_enterprise("E9") == []
+    assert everything == ["E1", "E2", "E1"]
+    assert ids(areas("S2")) == [third.rectification_id]
+    assert ids(areas("Z1")) == [second.rectification_id, first.rectification_id]
+    assert ids(areas("Z1", "S1")) == [second.rectification_id, first.rectification_id]  # each once
+    assert ids(areas("NOWHERE")) == [] and ids(enterprise("E9")) == []
+    # by stored status: the answered one left the open partitions (its old pointers deleted after the save)
+    assert ids(enterprise("E1"), {RectificationStatus.ANSWERED}) == [first.rectification_id]
+    assert ids(enterprise("E1"), {RectificationStatus.OPEN}) == [second.rectification_id]
+    assert ids(sectors(Sector.HAZCHEM), {RectificationStatus.OPEN}) == [second.rectification_id]
+    assert ids(areas("Z1"), {RectificationStatus.ANSWERED, RectificationStatus.ACCEPTED}) == [
+        first.rectification_id
+    ]
+    assert ids(Scope(kind=ScopeKind.ALL), {RectificationStatus.OPEN}) == [
+        second.rectification_id,
+        third.rectification_id,
+    ]
+    # a cursor resumes strictly after its position
+    (_, position), *_ = store.listing(sectors(Sector.HAZCHEM), None, None, 1)
+    assert [item.rectification_id for item, _ in store.listing(sectors(Sector.HAZCHEM), None, position, 1)] == [
+        first.rectification_id
+    ]
     assert {i.rectification_id for i in store.due_before(T0 + 25 * DAY)} == {
         second.rectification_id,
         third.rectification_id,

@@ -11,10 +11,11 @@ import pytest
 from chalicelib.domain.audit import verify_chain
 from chalicelib.domain.changes import DATA_QUALITY, ChangeKind, WarningChange, warning_id_for
 from chalicelib.domain.declarations import DeclarationPolicy, DeclarationReason, DeclarationStatus, declared
-from chalicelib.domain.errors import Conflict, DomainError, Forbidden, NotFound
+from chalicelib.domain.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 from chalicelib.domain.levels import Level, Sector
 from chalicelib.domain.lifecycle import Actor, Role
 from chalicelib.domain.registry import Enterprise
+from chalicelib.services.cursors import examined_per_page
 from chalicelib.services.declaration_fakes import (
     FakeDeclarationNotices,
     FakeDeclarationStore,
@@ -188,16 +189,16 @@ def test_listings_stay_within_the_scope(world: World) -> None:
     again = world.service.declare(ENT, Form(starts_at=T0 + H))
 
     ids = lambda found: [d.declaration_id for d in found]  # noqa: E731
-    assert set(ids(world.service.list(ENT))) == {again.declaration_id, mine.declaration_id}
-    assert theirs.declaration_id not in ids(world.service.list(ENT, enterprise_id="E2"))  # always its own
-    assert ids(world.service.list(ENT, {DeclarationStatus.REJECTED})) == [mine.declaration_id]
-    assert set(ids(world.service.list(DUTY))) == {again.declaration_id, theirs.declaration_id}  # open ones
-    assert ids(world.service.list(REG)) == [again.declaration_id]  # hazchem only
-    assert ids(world.service.list(AREA)) == [again.declaration_id]
-    assert ids(world.service.list(DUTY, enterprise_id="E1", statuses={DeclarationStatus.REJECTED})) == [
+    assert set(ids(world.service.list(ENT).items)) == {again.declaration_id, mine.declaration_id}
+    assert theirs.declaration_id not in ids(world.service.list(ENT, enterprise_id="E2").items)  # always its own
+    assert ids(world.service.list(ENT, {DeclarationStatus.REJECTED}).items) == [mine.declaration_id]
+    assert set(ids(world.service.list(DUTY).items)) == {again.declaration_id, theirs.declaration_id}  # open ones
+    assert ids(world.service.list(REG).items) == [again.declaration_id]  # hazchem only
+    assert ids(world.service.list(AREA).items) == [again.declaration_id]
+    assert ids(world.service.list(DUTY, enterprise_id="E1", statuses={DeclarationStatus.REJECTED}).items) == [
         mine.declaration_id
     ]
-    assert ids(world.service.list(FIRE_REG, enterprise_id="E1")) == []
+    assert ids(world.service.list(FIRE_REG, enterprise_id="E1").items) == []
     with pytest.raises(NotFound):
         world.service.get(FIRE_REG, mine.declaration_id)
     with pytest.raises(Forbidden):
@@ -302,3 +303,53 @@ def test_a_stale_save_loses(world: World) -> None:
         world.store.save(declared, "declaration_approved", stamp)  # read before the approval
     with pytest.raises(ConcurrentUpdateError):
         world.store.save(declared.model_copy(update={"version": 0}), "declaration_declared", stamp)  # exists
+
+
+def test_a_page_of_the_history_reads_about_its_size_and_its_cursor_resumes_it(world: World) -> None:
+    live = world.service.declare(ENT, Form())
+    for index in range(500):  # the enterprise's history: older, closed
+        world.store.stored[f"DCL-old{index:04d}"] = live.model_copy(
+            update={
+                "declaration_id": f"DCL-old{index:04d}",
+                "status": DeclarationStatus.WITHDRAWN,
+                "created_at": T0 - 10 * H - index,
+            }
+        )
+    ids = lambda found: [d.declaration_id for d in found.items]  # noqa: E731
+
+    world.store.read = 0
+    page = world.service.list(ENT, limit=10)
+    assert ids(page) == [live.declaration_id, *(f"DCL-old{index:04d}" for index in range(9))]
+    assert page.next_cursor and world.store.read == 11  # the page and the one telling there is more
+    world.store.read = 0
+    pending = world.service.list(ENT, {DeclarationStatus.PENDING}, limit=10)
+    assert (ids(pending), pending.next_cursor, world.store.read) == ([live.declaration_id], None, 1)
+
+    seen: list[str] = []
+    cursor: str | None = None
+    while True:  # every page of the withdrawn ones, each once, in order
+        page = world.service.list(DUTY, {DeclarationStatus.WITHDRAWN}, enterprise_id="E1", limit=64, cursor=cursor)
+        seen += ids(page)
+        if (cursor := page.next_cursor) is None:
+            break
+    assert seen == [f"DCL-old{index:04d}" for index in range(500)]
+
+    world.store.read = 0
+    hidden = world.service.list(FIRE_REG, enterprise_id="E1", limit=10)  # none in its scope: a bounded empty page
+    assert hidden.items == [] and hidden.next_cursor and world.store.read == examined_per_page(10)
+
+    world.now = T0 + 4 * H  # the window ended, the sweep has not run: expired now, still stored pending
+    assert ids(world.service.list(ENT, {DeclarationStatus.EXPIRED}, limit=5)) == [live.declaration_id]
+    assert ids(world.service.list(ENT, {DeclarationStatus.PENDING})) == []
+    assert ids(world.service.list(DUTY, {DeclarationStatus.EXPIRED})) == [live.declaration_id]  # the open ones
+
+
+@pytest.mark.parametrize("cursor", ["bm9wZQ", "e30", "eyJhdCI6MX0", "!!", "eyJ3YXJuaW5nX2lkIjoieCJ9"])
+def test_a_damaged_cursor_is_refused_in_chinese(world: World, cursor: str) -> None:
+    with pytest.raises(ValidationFailed) as refused:
+        world.service.list(DUTY, cursor=cursor)
+    assert (refused.value.code, refused.value.http_status, refused.value.message_zh) == (
+        "invalid_cursor",
+        422,
+        "分页游标无效",
+    )

@@ -20,6 +20,7 @@ from chalicelib.domain.evaluation.rectification import RectificationStatus
 from chalicelib.domain.evaluation.report import build_report
 from chalicelib.domain.lifecycle import Actor, Role
 from chalicelib.domain.policy import Audience
+from chalicelib.services.cursors import examined_per_page
 from chalicelib.services.delivery_fakes import MemoryJobs
 from chalicelib.services.evaluation import EvaluationService
 from chalicelib.services.evaluation_fakes import (
@@ -109,10 +110,10 @@ def test_the_same_version_is_published_once(world: World) -> None:
 
 def test_a_new_version_tells_again_and_keeps_the_items(world: World) -> None:
     first = world.service.publish(DUTY, REPORT_ID)
-    (e1_item,) = world.service.list(ENT)
+    (e1_item,) = world.service.list(ENT).items
     world.service.answer(ENT, e1_item.rectification_id, "已整改")
     world.service.accept(DUTY, e1_item.rectification_id)
-    items = {i.rectification_id: i for i in world.service.list(DUTY)}
+    items = {i.rectification_id: i for i in world.service.list(DUTY).items}
     world.now += 86400
     world.store_report()  # re-run: version 2
     second = world.service.publish(DUTY, REPORT_ID)
@@ -121,7 +122,7 @@ def test_a_new_version_tells_again_and_keeps_the_items(world: World) -> None:
     ids_first = {job.job_id for job in published[: first.publication.jobs]}
     ids_second = {job.job_id for job in published[first.publication.jobs :]}
     assert len(ids_second) == second.publication.jobs and not ids_first & ids_second
-    assert {i.rectification_id: i for i in world.service.list(DUTY)} == items  # not issued again
+    assert {i.rectification_id: i for i in world.service.list(DUTY).items} == items  # not issued again
     e1_again = next(job for job in published[first.publication.jobs :] if job.enterprise_id == "E1")
     assert e1_again.text.render().endswith("详见平台")  # its item was accepted meanwhile: nothing asked again
     log = world.store.publication_log(REPORT_ID)
@@ -158,14 +159,14 @@ def test_an_unknown_report_is_not_found(world: World, report_id: str) -> None:
 )
 def test_listings_are_scoped(world: World, actor: Actor, enterprises: list[str]) -> None:
     world.service.publish(DUTY, REPORT_ID)
-    assert sorted(i.enterprise_id for i in world.service.list(actor)) == enterprises
-    assert world.service.list(REG, enterprise_id="E3") == []  # another sector's enterprise: nothing
-    assert [i.enterprise_id for i in world.service.list(ENT, enterprise_id="E3")] == ["E1"]  # always its own
+    assert sorted(i.enterprise_id for i in world.service.list(actor).items) == enterprises
+    assert world.service.list(REG, enterprise_id="E3").items == []  # another sector's enterprise: nothing
+    assert [i.enterprise_id for i in world.service.list(ENT, enterprise_id="E3").items] == ["E1"]  # always its own
 
 
 def test_answer_accept_return_with_roles_scopes_and_the_chain(world: World) -> None:
     world.service.publish(DUTY, REPORT_ID)
-    online, missed = sorted(world.service.list(ENT3), key=lambda i: i.problem.value)
+    online, missed = sorted(world.service.list(ENT3).items, key=lambda i: i.problem.value)
     ticket = world.service.evidence_upload(ENT3, online.rectification_id, "image/jpeg")
     assert ticket.key == f"evidence/E3/rectification/{online.rectification_id}/k1.jpg"
 
@@ -187,10 +188,12 @@ def test_answer_accept_return_with_roles_scopes_and_the_chain(world: World) -> N
     world.service.answer(ENT3, rid, "已补充截图")
     accepted = world.service.accept(DUTY, rid, "同意")
     assert (accepted.status, accepted.reviewed_by) == (RectificationStatus.ACCEPTED, "duty-01")
-    assert world.service.list(ENT3, statuses=[RectificationStatus.ACCEPTED]) == [world.service.get(ENT3, rid)]
-    assert [i.rectification_id for i in world.service.list(FIRE_REG, statuses=[RectificationStatus.OPEN])] == [
-        missed.rectification_id
+    assert world.service.list(ENT3, statuses=[RectificationStatus.ACCEPTED]).items == [
+        world.service.get(ENT3, rid)
     ]
+    assert [
+        i.rectification_id for i in world.service.list(FIRE_REG, statuses=[RectificationStatus.OPEN]).items
+    ] == [missed.rectification_id]
 
     assert refused(lambda: world.service.audit(ENT3, rid)) == ("role_not_permitted", 403)
     log = world.service.audit(FIRE_REG, rid)
@@ -207,15 +210,15 @@ def test_answer_accept_return_with_roles_scopes_and_the_chain(world: World) -> N
 
 def test_overdue_filter(world: World) -> None:
     world.service.publish(DUTY, REPORT_ID)
-    assert world.service.list(DUTY, overdue=True) == []
-    world.now = world.service.list(DUTY)[0].deadline + 1
-    assert len(world.service.list(DUTY, overdue=True)) == 3
-    assert world.service.list(DUTY, overdue=False) == []
+    assert world.service.list(DUTY, overdue=True).items == []
+    world.now = world.service.list(DUTY).items[0].deadline + 1
+    assert len(world.service.list(DUTY, overdue=True).items) == 3
+    assert world.service.list(DUTY, overdue=False).items == []
 
 
 def test_the_next_evaluation_counts_the_items_overdue_at_its_end(world: World) -> None:
     world.service.publish(DUTY, REPORT_ID)  # deadline 2025-05-03 00:00 local: overdue in May's report
-    e3 = world.service.list(ENT3)[0]
+    e3 = world.service.list(ENT3).items[0]
     world.now = e3.deadline - 3600
     world.service.answer(ENT3, e3.rectification_id, "已整改")
     world.service.accept(FIRE_REG, e3.rectification_id)  # accepted in time: not overdue
@@ -254,7 +257,7 @@ def test_a_job_names_its_enterprise_unless_it_is_a_staff_summary() -> None:
 
 def test_each_step_tells_the_other_side(world: World) -> None:
     world.service.publish(DUTY, REPORT_ID)
-    item = world.service.list(ENT3)[0]
+    item = world.service.list(ENT3).items[0]
     rid = item.rectification_id
 
     def notices() -> list[DeliveryJob]:
@@ -284,7 +287,7 @@ def test_each_step_tells_the_other_side(world: World) -> None:
 
 def test_a_notice_that_cannot_be_queued_does_not_undo_the_step(world: World) -> None:
     world.service.publish(DUTY, REPORT_ID)
-    rid = world.service.list(ENT)[0].rectification_id
+    rid = world.service.list(ENT).items[0].rectification_id
 
     class Refusing:
         def enqueue(self, jobs: object) -> None:
@@ -303,3 +306,56 @@ def test_a_custom_window_is_named_by_its_local_days_in_the_texts() -> None:
     assert sms_period(periods.custom(march_1 + 8 * 3600, march_1 + 9 * 3600)) == "03-01"
     assert sms_period(periods.custom(march_1, march_1 + 2 * 86400)) == "03-01至03-02"  # the end is exclusive
     assert sms_period(MARCH) == "2025年3月"
+
+
+def test_a_page_reads_about_its_size_whatever_the_accepted_history(world: World) -> None:
+    world.service.publish(DUTY, REPORT_ID)
+    (live,) = world.service.list(ENT).items
+    for index in range(500):  # E1's history: older, accepted
+        world.store.stored[f"RCT-old{index:04d}"] = live.model_copy(
+            update={
+                "rectification_id": f"RCT-old{index:04d}",
+                "status": RectificationStatus.ACCEPTED,
+                "created_at": live.created_at - 1 - index,
+                "deadline": live.deadline - 86_400 - index,
+            }
+        )
+    ids = lambda found: [i.rectification_id for i in found.items]  # noqa: E731
+    for actor in (ENT, REG, AREA_Z1):
+        world.store.read = 0
+        page = world.service.list(actor, statuses=[RectificationStatus.OPEN], limit=10)
+        assert (ids(page), page.next_cursor, world.store.read) == ([live.rectification_id], None, 1), actor
+    world.store.read = 0
+    assert len(world.service.list(DUTY, statuses=[RectificationStatus.OPEN], limit=10).items) == 3
+    assert world.store.read == 3
+
+    world.store.read = 0
+    page = world.service.list(ENT, limit=10)  # the newest first
+    assert ids(page) == [live.rectification_id, *(f"RCT-old{index:04d}" for index in range(9))]
+    assert page.next_cursor and world.store.read == 11
+
+    seen: list[str] = []
+    cursor: str | None = None
+    while True:  # every page of the accepted ones, by deadline, each once
+        page = world.service.list(REG, statuses=[RectificationStatus.ACCEPTED], limit=64, cursor=cursor)
+        seen += ids(page)
+        if (cursor := page.next_cursor) is None:
+            break
+    assert seen == [f"RCT-old{index:04d}" for index in range(499, -1, -1)]
+
+    world.store.read = 0
+    other = world.service.list(REG, enterprise_id="E3", limit=10)  # another sector's enterprise: a bounded page
+    assert other.items == [] and world.store.read <= examined_per_page(10)
+    world.store.read = 0
+    overdue = world.service.list(DUTY, overdue=True, limit=10)  # no index serves it: at most the budget a page
+    assert overdue.items == [] and overdue.next_cursor and world.store.read == examined_per_page(10)
+
+
+def test_a_damaged_rectification_cursor_is_refused(world: World) -> None:
+    with pytest.raises(DomainError) as refused:
+        world.service.list(DUTY, cursor="eyJ3YXJuaW5nX2lkIjoieCJ9")
+    assert (refused.value.code, refused.value.http_status, refused.value.message_zh) == (
+        "invalid_cursor",
+        422,
+        "分页游标无效",
+    )
