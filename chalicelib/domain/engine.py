@@ -19,7 +19,7 @@ from chalicelib.domain.levels import Level
 from chalicelib.domain.policy import GradingPolicy
 from chalicelib.domain.registry import DeviceRegistration
 from chalicelib.domain.rejections import Rejection, RejectReason, rejection_from_validation
-from chalicelib.domain.sectors import MESSAGE_ADAPTER, Sector
+from chalicelib.domain.sectors import FAST_DECODE, MESSAGE_ADAPTER, Sector
 from chalicelib.domain.state import (
     FLAG_COMBINED,
     FLAG_CONTEXT,
@@ -51,6 +51,10 @@ class RiskEngine:
     def __init__(self, models: Mapping[Sector, SectorModel], grading: GradingPolicy | None = None) -> None:
         self._models = dict(models)
         self._policy = grading or GradingPolicy()
+        self._fast = FAST_DECODE
+        self._interlock_sectors = frozenset(
+            sector for sector in self._models if "interlock_ok" in sector.spec.metric_names
+        )
         self._validate = MESSAGE_ADAPTER.validate_json
 
     @property
@@ -65,14 +69,18 @@ class RiskEngine:
     def parse(self, raw: bytes, now_s: float) -> AnyMessage | Rejection:
         """Validate raw bytes against the envelope and the claimed sector's payload, and check the device's clock
         against `now_s`: the record's arrival in the stream, so that a batch held in retries is judged as when
-        it arrived, not as when it is processed."""
-        try:
-            msg = self._validate(raw)
-        except ValidationError as exc:
-            return rejection_from_validation(exc, raw)
-        except Exception as exc:  # the engine never raises on input
-            return Rejection(RejectReason.SCHEMA, f"unparseable: {type(exc).__name__}", raw)
-        skew = msg.ts.timestamp() - now_s
+        it arrived, not as when it is processed. The fast path (fast_messages.py) decodes a valid message;
+        pydantic judges what it refuses, and names the reason."""
+        msg = self._fast(raw)
+        if msg is None:
+            try:
+                msg = self._validate(raw)
+                msg.epoch  # noqa: B018 - computed once, here
+            except ValidationError as exc:
+                return rejection_from_validation(exc, raw)
+            except Exception as exc:  # the engine never raises on input
+                return Rejection(RejectReason.SCHEMA, f"unparseable: {type(exc).__name__}", raw)
+        skew = msg.epoch - now_s
         if skew > self._policy.max_future_skew_s:
             return Rejection(RejectReason.TIMESTAMP_FUTURE, f"ts {skew:.0f}s ahead", raw, msg.device_id, now_s)
         if -skew > self._policy.max_past_age_s:
@@ -98,7 +106,7 @@ class RiskEngine:
                 raw,
                 msg.device_id,
             )
-        ts = msg.ts.timestamp()
+        ts = msg.epoch
         seq = msg.seq
         if ts <= state.last_ts:
             replayed = (
@@ -117,14 +125,16 @@ class RiskEngine:
             state.last_seq = seq
 
         model = self._models[reg.sector]
+        scratch = state.scratch
         durable = model.durable_memory
-        before = _memory(state.scratch, durable) if durable else None
+        watch = bool(durable) and not state.dirty  # a state already to be written needs no snapshot
+        before = _memory(scratch, durable) if watch else None
         try:
-            findings = model.evaluate(reg, msg, state.scratch, ts)
+            findings = model.evaluate(reg, msg, scratch, ts)
         except Exception as exc:  # a model bug must not crash a batch
             detail = f"model error: {type(exc).__name__}: {exc}"[:300]
             return Rejection(RejectReason.MODEL_ERROR, detail, raw, msg.device_id)
-        if before is not None and before != _memory(state.scratch, durable):
+        if watch and before != _memory(scratch, durable):
             state.dirty = True  # memory a restart must not lose (an alarm standing, an event's time)
 
         changes: list[WarningChange] | None = None
@@ -351,9 +361,14 @@ class RiskEngine:
     def _check_quality(
         self, reg: DeviceRegistration, state: DeviceState, model: SectorModel, msg: AnyMessage, ts: float
     ) -> WarningChange | None:
-        if track_modes(state.modes, msg, ts):
+        modes = state.modes
+        # the usual message reports no mode (no context, no interlock bypass) while none stands: nothing to track
+        reports_mode = msg.context is not None or (
+            reg.sector in self._interlock_sectors and msg.metrics.interlock_ok is False
+        )
+        if (modes or reports_mode) and track_modes(modes, msg, ts):
             state.dirty = True  # a period's start is memory a restart must not lose
-        stuck = self._stuck_metric(state, model, msg)
+        stuck = self._stuck_metric(state, model, msg) if model.stuck_metrics else None
         finding: Finding | None = None
         if stuck is not None:
             finding = Finding(
@@ -522,7 +537,18 @@ def _config_finding(params: Mapping[str, object]) -> Finding:
     )
 
 
-def _memory(scratch: Mapping[str, object], keys: Sequence[str]) -> str:
-    """A comparable snapshot of the durable part of a sector model's memory (models mutate it in place)."""
-    present = [(key, scratch[key]) for key in keys if key in scratch]
-    return repr(present) if present else ""
+class _Absent:
+    __slots__ = ()
+
+
+_ABSENT = _Absent()
+_PLAIN = frozenset({bool, int, float, str, type(None), _Absent})
+
+
+def _memory(scratch: Mapping[str, object], keys: Sequence[str]) -> list[object] | None:
+    """A comparable snapshot of the durable part of a sector model's memory (None when it holds none of it):
+    plain values as they are, containers as their repr (models mutate them in place)."""
+    if scratch.keys().isdisjoint(keys):
+        return None
+    values = [scratch.get(key, _ABSENT) for key in keys]
+    return [value if type(value) in _PLAIN else repr(value) for value in values]
