@@ -55,6 +55,7 @@ class RiskEngine:
         self._interlock_sectors = frozenset(
             sector for sector in self._models if "interlock_ok" in sector.spec.metric_names
         )
+        self._durable = {sector: frozenset(model.durable_memory) for sector, model in self._models.items()}
         self._validate = MESSAGE_ADAPTER.validate_json
 
     @property
@@ -126,7 +127,7 @@ class RiskEngine:
 
         model = self._models[reg.sector]
         scratch = state.scratch
-        durable = model.durable_memory
+        durable = self._durable[reg.sector]
         watch = bool(durable) and not state.dirty  # a state already to be written needs no snapshot
         before = _memory(scratch, durable) if watch else None
         try:
@@ -153,11 +154,21 @@ class RiskEngine:
                     changes = []
                 changes.append(change)
 
-        quality = self._check_quality(reg, state, model, msg, ts)
-        if quality is not None:
-            if changes is None:
-                changes = []
-            changes.append(quality)
+        # data quality: a message without stuck-value metrics, settings or modes, while no data-quality warning
+        # stands, can neither raise nor recover one
+        if (
+            model.stuck_metrics
+            or state.modes
+            or msg.config is not None
+            or msg.context is not None
+            or DATA_QUALITY in risks
+            or (reg.sector in self._interlock_sectors and msg.metrics.interlock_ok is False)
+        ):
+            quality = self._check_quality(reg, state, model, msg, ts)
+            if quality is not None:
+                if changes is None:
+                    changes = []
+                changes.append(quality)
         return changes if changes is not None else NO_CHANGES
 
     def reject(
@@ -537,18 +548,16 @@ def _config_finding(params: Mapping[str, object]) -> Finding:
     )
 
 
-class _Absent:
-    __slots__ = ()
+_PLAIN = frozenset({bool, int, float, str, type(None)})
 
 
-_ABSENT = _Absent()
-_PLAIN = frozenset({bool, int, float, str, type(None), _Absent})
-
-
-def _memory(scratch: Mapping[str, object], keys: Sequence[str]) -> list[object] | None:
+def _memory(scratch: Mapping[str, object], keys: frozenset[str]) -> dict[str, object] | None:
     """A comparable snapshot of the durable part of a sector model's memory (None when it holds none of it):
     plain values as they are, containers as their repr (models mutate them in place)."""
     if scratch.keys().isdisjoint(keys):
         return None
-    values = [scratch.get(key, _ABSENT) for key in keys]
-    return [value if type(value) in _PLAIN else repr(value) for value in values]
+    present = scratch.keys() & keys
+    snapshot = {key: scratch[key] for key in present}
+    if _PLAIN.issuperset(map(type, snapshot.values())):
+        return snapshot
+    return {key: repr(value) for key, value in snapshot.items()}

@@ -40,7 +40,10 @@ class UnmirroredError(TypeError):
     """A model feature the mirror does not reproduce (its messages are validated by pydantic only)."""
 
 
-TIME_TEXT = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})\Z"
+TIME_TEXT = (
+    r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?"
+    r"(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])\Z"
+)
 """The message time forms the mirror takes: RFC 3339 with `T`, seconds, at most microseconds and an offset."""
 
 _from_iso = datetime.fromisoformat

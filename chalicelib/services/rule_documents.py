@@ -1,8 +1,8 @@
 """What the IoT rules put on the stream (infra/resources.json `TelemetryRule`, `LifecycleRule`), and reading it.
 
 `read_document` takes the usual record, a telemetry document, with msgspec (issue 15: a fraction of pydantic's
-cost); anything else — a presence event, a document naming a presence event's fields, a broken record — is read by
-the pydantic union as before, so what it answers and the errors it raises are unchanged
+cost); anything else — a presence event, a document with other fields than the rule's, a broken record — is read
+by the pydantic union as before, so what it answers and the errors it raises are unchanged
 (tests/unit/test_rule_documents.py).
 """
 
@@ -55,16 +55,16 @@ class Telemetry(Protocol):
 Topic = Annotated[str, msgspec.Meta(max_length=64)]
 
 
-class _TelemetryMirror(msgspec.Struct, frozen=True, kw_only=True):
-    """`TelemetryDocument` for msgspec. A presence event's names are read only to leave such a document to the
-    pydantic union (which then picks one of the two shapes by its own rules)."""
+class _TelemetryMirror(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """`TelemetryDocument` for msgspec, the rule's fields only: a document with any other name (a presence event's,
+    say) is left to the pydantic union. msgspec would skip an unknown field's value unread, where pydantic refuses
+    a document whose JSON is broken anywhere (invalid UTF-8 in an ignored field, for one)."""
 
     payload: Annotated[str, msgspec.Meta(max_length=MAX_RECORD_BYTES)]
     topic_sector: Topic = ""
     topic_enterprise: Topic = ""
     topic_device: Topic = ""
-    eventType: Any = msgspec.UNSET  # noqa: N815
-    clientId: Any = msgspec.UNSET  # noqa: N815
+    received_at: Any = None  # read (so checked as JSON), not used
 
 
 _read_telemetry = msgspec.json.Decoder(_TelemetryMirror).decode
@@ -73,10 +73,6 @@ _read_telemetry = msgspec.json.Decoder(_TelemetryMirror).decode
 def read_document(data: bytes) -> PresenceDocument | Telemetry:
     """The document of a stream record; pydantic's ValidationError when it is neither shape."""
     try:
-        mirror = _read_telemetry(data)
+        return cast(Telemetry, _read_telemetry(data))
     except Exception:  # whatever the mirror does not take, pydantic judges
-        pass
-    else:
-        if mirror.eventType is msgspec.UNSET and mirror.clientId is msgspec.UNSET:
-            return cast(Telemetry, mirror)
-    return _DOCUMENT.validate_json(data)
+        return _DOCUMENT.validate_json(data)
