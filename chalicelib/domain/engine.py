@@ -45,6 +45,7 @@ NO_CHANGES: tuple[WarningChange, ...] = ()
 GradeResult = Sequence[WarningChange] | Rejection
 
 _STUCK_TITLE = "数值长时间不变"
+_NONE = int(Level.NONE)  # a plain int on the hot path: reading an enum member off its class costs a lookup
 
 
 class RiskEngine:
@@ -143,7 +144,7 @@ class RiskEngine:
         for finding in findings:
             entry = risks.get(finding.risk_type)
             if entry is None:
-                if finding.level == Level.NONE:
+                if finding.level == _NONE:
                     continue
                 entry = risks[finding.risk_type] = RiskState()
             change = self._grade_finding(reg, state, unit, msg, model, finding, entry, ts)
@@ -208,11 +209,11 @@ class RiskEngine:
         ts: float,
     ) -> WarningChange | None:
         reading = finding.level
-        if entry.level > Level.NONE:
+        if entry.level > _NONE:
             active_base = entry.base
             # hysteresis: a lower reading only lowers the level once it clears the band
             base = reading if reading >= active_base else max(reading, min(active_base, finding.effective_hold))
-            if base == Level.NONE:
+            if base == _NONE:
                 return self._recover(reg, state, finding, entry, ts)
             frequent = entry.flags & FLAG_FREQUENT
             level, flags = self._modified_level(reg, unit, msg, model, finding, base, frequent, ts)
@@ -227,7 +228,7 @@ class RiskEngine:
             kind = ChangeKind.LEVEL_UP if level > previous else ChangeKind.LEVEL_DOWN
             return self._change(kind, reg, finding, entry, previous, ts)
 
-        if reading == Level.NONE:
+        if reading == _NONE:
             if entry.pending_count:
                 entry.pending_level = entry.pending_count = 0
                 entry.pending_since = 0.0
