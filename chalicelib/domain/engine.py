@@ -19,7 +19,7 @@ from chalicelib.domain.levels import Level
 from chalicelib.domain.policy import GradingPolicy
 from chalicelib.domain.registry import DeviceRegistration
 from chalicelib.domain.rejections import Rejection, RejectReason, rejection_from_validation
-from chalicelib.domain.sectors import MESSAGE_ADAPTER, Sector
+from chalicelib.domain.sectors import FAST_DECODE, MESSAGE_ADAPTER, Sector
 from chalicelib.domain.state import (
     FLAG_COMBINED,
     FLAG_CONTEXT,
@@ -45,12 +45,18 @@ NO_CHANGES: tuple[WarningChange, ...] = ()
 GradeResult = Sequence[WarningChange] | Rejection
 
 _STUCK_TITLE = "数值长时间不变"
+_NONE = int(Level.NONE)  # a plain int on the hot path: reading an enum member off its class costs a lookup
 
 
 class RiskEngine:
     def __init__(self, models: Mapping[Sector, SectorModel], grading: GradingPolicy | None = None) -> None:
         self._models = dict(models)
         self._policy = grading or GradingPolicy()
+        self._fast = FAST_DECODE
+        self._interlock_sectors = frozenset(
+            sector for sector in self._models if "interlock_ok" in sector.spec.metric_names
+        )
+        self._durable = {sector: frozenset(model.durable_memory) for sector, model in self._models.items()}
         self._validate = MESSAGE_ADAPTER.validate_json
 
     @property
@@ -65,14 +71,18 @@ class RiskEngine:
     def parse(self, raw: bytes, now_s: float) -> AnyMessage | Rejection:
         """Validate raw bytes against the envelope and the claimed sector's payload, and check the device's clock
         against `now_s`: the record's arrival in the stream, so that a batch held in retries is judged as when
-        it arrived, not as when it is processed."""
-        try:
-            msg = self._validate(raw)
-        except ValidationError as exc:
-            return rejection_from_validation(exc, raw)
-        except Exception as exc:  # the engine never raises on input
-            return Rejection(RejectReason.SCHEMA, f"unparseable: {type(exc).__name__}", raw)
-        skew = msg.ts.timestamp() - now_s
+        it arrived, not as when it is processed. The fast path (fast_messages.py) decodes a valid message;
+        pydantic judges what it refuses, and names the reason."""
+        msg = self._fast(raw)
+        if msg is None:
+            try:
+                msg = self._validate(raw)
+                msg.epoch  # noqa: B018 - computed once, here
+            except ValidationError as exc:
+                return rejection_from_validation(exc, raw)
+            except Exception as exc:  # the engine never raises on input
+                return Rejection(RejectReason.SCHEMA, f"unparseable: {type(exc).__name__}", raw)
+        skew = msg.epoch - now_s
         if skew > self._policy.max_future_skew_s:
             return Rejection(RejectReason.TIMESTAMP_FUTURE, f"ts {skew:.0f}s ahead", raw, msg.device_id, now_s)
         if -skew > self._policy.max_past_age_s:
@@ -98,7 +108,7 @@ class RiskEngine:
                 raw,
                 msg.device_id,
             )
-        ts = msg.ts.timestamp()
+        ts = msg.epoch
         seq = msg.seq
         if ts <= state.last_ts:
             replayed = (
@@ -117,14 +127,16 @@ class RiskEngine:
             state.last_seq = seq
 
         model = self._models[reg.sector]
-        durable = model.durable_memory
-        before = _memory(state.scratch, durable) if durable else None
+        scratch = state.scratch
+        durable = self._durable[reg.sector]
+        watch = bool(durable) and not state.dirty  # a state already to be written needs no snapshot
+        before = _memory(scratch, durable) if watch else None
         try:
-            findings = model.evaluate(reg, msg, state.scratch, ts)
+            findings = model.evaluate(reg, msg, scratch, ts)
         except Exception as exc:  # a model bug must not crash a batch
             detail = f"model error: {type(exc).__name__}: {exc}"[:300]
             return Rejection(RejectReason.MODEL_ERROR, detail, raw, msg.device_id)
-        if before is not None and before != _memory(state.scratch, durable):
+        if watch and before != _memory(scratch, durable):
             state.dirty = True  # memory a restart must not lose (an alarm standing, an event's time)
 
         changes: list[WarningChange] | None = None
@@ -132,7 +144,7 @@ class RiskEngine:
         for finding in findings:
             entry = risks.get(finding.risk_type)
             if entry is None:
-                if finding.level == Level.NONE:
+                if finding.level == _NONE:
                     continue
                 entry = risks[finding.risk_type] = RiskState()
             change = self._grade_finding(reg, state, unit, msg, model, finding, entry, ts)
@@ -143,11 +155,21 @@ class RiskEngine:
                     changes = []
                 changes.append(change)
 
-        quality = self._check_quality(reg, state, model, msg, ts)
-        if quality is not None:
-            if changes is None:
-                changes = []
-            changes.append(quality)
+        # data quality: a message without stuck-value metrics, settings or modes, while no data-quality warning
+        # stands, can neither raise nor recover one
+        if (
+            model.stuck_metrics
+            or state.modes
+            or msg.config is not None
+            or msg.context is not None
+            or DATA_QUALITY in risks
+            or (reg.sector in self._interlock_sectors and msg.metrics.interlock_ok is False)
+        ):
+            quality = self._check_quality(reg, state, model, msg, ts)
+            if quality is not None:
+                if changes is None:
+                    changes = []
+                changes.append(quality)
         return changes if changes is not None else NO_CHANGES
 
     def reject(
@@ -187,11 +209,11 @@ class RiskEngine:
         ts: float,
     ) -> WarningChange | None:
         reading = finding.level
-        if entry.level > Level.NONE:
+        if entry.level > _NONE:
             active_base = entry.base
             # hysteresis: a lower reading only lowers the level once it clears the band
             base = reading if reading >= active_base else max(reading, min(active_base, finding.effective_hold))
-            if base == Level.NONE:
+            if base == _NONE:
                 return self._recover(reg, state, finding, entry, ts)
             frequent = entry.flags & FLAG_FREQUENT
             level, flags = self._modified_level(reg, unit, msg, model, finding, base, frequent, ts)
@@ -206,7 +228,7 @@ class RiskEngine:
             kind = ChangeKind.LEVEL_UP if level > previous else ChangeKind.LEVEL_DOWN
             return self._change(kind, reg, finding, entry, previous, ts)
 
-        if reading == Level.NONE:
+        if reading == _NONE:
             if entry.pending_count:
                 entry.pending_level = entry.pending_count = 0
                 entry.pending_since = 0.0
@@ -351,9 +373,14 @@ class RiskEngine:
     def _check_quality(
         self, reg: DeviceRegistration, state: DeviceState, model: SectorModel, msg: AnyMessage, ts: float
     ) -> WarningChange | None:
-        if track_modes(state.modes, msg, ts):
+        modes = state.modes
+        # the usual message reports no mode (no context, no interlock bypass) while none stands: nothing to track
+        reports_mode = msg.context is not None or (
+            reg.sector in self._interlock_sectors and msg.metrics.interlock_ok is False
+        )
+        if (modes or reports_mode) and track_modes(modes, msg, ts):
             state.dirty = True  # a period's start is memory a restart must not lose
-        stuck = self._stuck_metric(state, model, msg)
+        stuck = self._stuck_metric(state, model, msg) if model.stuck_metrics else None
         finding: Finding | None = None
         if stuck is not None:
             finding = Finding(
@@ -522,7 +549,16 @@ def _config_finding(params: Mapping[str, object]) -> Finding:
     )
 
 
-def _memory(scratch: Mapping[str, object], keys: Sequence[str]) -> str:
-    """A comparable snapshot of the durable part of a sector model's memory (models mutate it in place)."""
-    present = [(key, scratch[key]) for key in keys if key in scratch]
-    return repr(present) if present else ""
+_PLAIN = frozenset({bool, int, float, str, type(None)})
+
+
+def _memory(scratch: Mapping[str, object], keys: frozenset[str]) -> dict[str, object] | None:
+    """A comparable snapshot of the durable part of a sector model's memory (None when it holds none of it):
+    plain values as they are, containers as their repr (models mutate them in place)."""
+    if scratch.keys().isdisjoint(keys):
+        return None
+    present = scratch.keys() & keys
+    snapshot = {key: scratch[key] for key in present}
+    if _PLAIN.issuperset(map(type, snapshot.values())):
+        return snapshot
+    return {key: repr(value) for key, value in snapshot.items()}

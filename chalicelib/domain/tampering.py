@@ -71,16 +71,25 @@ def config_mismatches(
     for metric, values in reported.setpoints.items():
         registered = reg.setpoints.get(metric)
         if registered is not None:
-            found.extend(_differences(f"{metric}.", registered, values, policy))
+            found.extend(_differences(f"{metric}.", registered, values, _SETPOINT_NAMES, policy))
     if reported.terminal is not None:
-        found.extend(_differences("", reg.static, reported.terminal, policy))
+        found.extend(_differences("", reg.static, reported.terminal, _TERMINAL_NAMES, policy))
     return tuple(found)
 
 
+# the names a reported part may carry (its mirror on the fast decode path has the same names)
+_SETPOINT_NAMES = tuple(ReportedSetpoint.model_fields)
+_TERMINAL_NAMES = tuple(ReportedTerminal.model_fields)
+
+
 def _differences(
-    prefix: str, registered: BaseModel, reported: ReportedSetpoint | ReportedTerminal, policy: TamperPolicy
+    prefix: str,
+    registered: BaseModel,
+    reported: ReportedSetpoint | ReportedTerminal,
+    names: tuple[str, ...],
+    policy: TamperPolicy,
 ) -> Iterator[Mismatch]:
-    for name, value in _given(reported):
+    for name, value in _given(reported, names):
         known = getattr(registered, name, None)
         if known is None:
             continue
@@ -89,8 +98,8 @@ def _differences(
             yield Mismatch(prefix + name, float(known), value)
 
 
-def _given(values: BaseModel) -> Iterator[tuple[str, float]]:
-    for name in type(values).model_fields:
+def _given(values: BaseModel, names: tuple[str, ...]) -> Iterator[tuple[str, float]]:
+    for name in names:
         value = getattr(values, name)
         if value is not None:
             yield name, float(value)

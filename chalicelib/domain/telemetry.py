@@ -9,7 +9,10 @@ Physical ranges are declared with `Field(ge=, le=)`: a value outside them is a s
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Sequence
+from datetime import datetime
+from functools import cached_property
+from typing import Annotated, Any, Protocol
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -89,6 +92,35 @@ class Envelope(BaseModel):
     metrics: BaseModel
     events: tuple[BaseModel, ...] = ()
 
+    @cached_property
+    def epoch(self) -> float:
+        """`ts` in epoch seconds, computed once per message."""
+        return self.ts.timestamp()
 
-AnyMessage = Envelope
-"""A validated message of any sector, as the engine and the ingest service see it."""
+
+class AnyMessage(Protocol):
+    """A validated message of any sector, as the engine and the ingest service see it: a sector's `Envelope`, or
+    its msgspec mirror from the fast decode path (fast_messages.py), which has the same attributes and values."""
+
+    @property
+    def device_id(self) -> str: ...
+    @property
+    def enterprise_id(self) -> str: ...
+    @property
+    def sector(self) -> str: ...
+    @property
+    def ts(self) -> datetime: ...
+    @property
+    def epoch(self) -> float: ...
+    @property
+    def seq(self) -> int | None: ...
+    @property
+    def msg_id(self) -> str | None: ...
+    @property
+    def context(self) -> MessageContext | None: ...
+    @property
+    def config(self) -> ReportedConfig | None: ...
+    @property
+    def metrics(self) -> Any: ...
+    @property
+    def events(self) -> Sequence[Any]: ...

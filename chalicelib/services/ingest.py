@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aws_lambda_powertools import Logger
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import ValidationError
 
 from chalicelib.domain.catalog import Policy
 from chalicelib.domain.changes import DATA_QUALITY, ChangeKind, WarningChange
@@ -54,13 +54,15 @@ from chalicelib.services.ports import (
     Workflow,
 )
 from chalicelib.services.presence import PresenceTracker, Sighting
+from chalicelib.services.rule_documents import (
+    MAX_PAYLOAD_BYTES,
+    MAX_RECORD_BYTES,
+    PresenceDocument,
+    read_document,
+)
 
 _LEVEL_CHANGES = frozenset({ChangeKind.LEVEL_UP, ChangeKind.LEVEL_DOWN})
 logger = Logger(service=SERVICE, child=True, level=INHERIT)
-
-# IoT Core takes MQTT payloads up to 128 KiB; the rule document carries it in base64 with the topic fields.
-MAX_PAYLOAD_BYTES = 128 * 1024
-MAX_RECORD_BYTES = MAX_PAYLOAD_BYTES * 4 // 3 + 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,27 +98,6 @@ class IngestReport:
     failed_record_ids: list[str] = field(default_factory=list)
     states_written: int = 0
     unit_conflicts: int = 0  # unit writes that lost a race and were merged again
-
-
-class TelemetryDocument(BaseModel):
-    """What the telemetry topic rule puts on the stream (infra/resources.json `TelemetryRule`)."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
-    payload: str = Field(max_length=MAX_RECORD_BYTES)  # the MQTT payload, base64
-    topic_sector: str = Field("", max_length=64)  # absent only from a document the rule did not make
-    topic_enterprise: str = Field("", max_length=64)
-    topic_device: str = Field("", max_length=64)
-
-
-class PresenceDocument(BaseModel):
-    """What the lifecycle rule puts on the stream: an IoT Core connect/disconnect event."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
-    eventType: str = Field(max_length=32)  # noqa: N815 (IoT Core's field name)
-    clientId: str = Field(max_length=128)  # noqa: N815
-
-
-_DOCUMENT = TypeAdapter(PresenceDocument | TelemetryDocument)
 
 
 @dataclass
@@ -494,7 +475,7 @@ class IngestService:
             item.rejection = Rejection(RejectReason.OVERSIZED, detail, record.data)
             return item
         try:
-            document = _DOCUMENT.validate_json(record.data)
+            document = read_document(record.data)
         except ValidationError as exc:
             detail = safe_text(f"stream record: {exc.errors(include_input=False, include_url=False)[0]['msg']}")
             item.rejection = Rejection(RejectReason.SCHEMA, detail, record.data)
@@ -590,7 +571,7 @@ class IngestService:
             item.rejection = Rejection(RejectReason.UNKNOWN_DEVICE, "no registration", item.raw, message.device_id)
             return
         excuses = self._declarations() if self._declarations is not None else ()
-        if excuses and not_graded(excuses, reg.device_id, message.ts.timestamp()):
+        if excuses and not_graded(excuses, reg.device_id, message.epoch):
             detail = "inside a data-distortion declaration"
             item.rejection = Rejection(RejectReason.DECLARED_DISTORTION, detail, item.raw, message.device_id)
             return  # kept in the quarantine with its bytes, never graded (its device still counts as alive)

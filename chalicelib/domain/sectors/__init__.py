@@ -4,7 +4,8 @@ A sector is one module of this package that ends with a `SectorSpec` (findings.p
 config, risk model and Chinese names. Its line here, `NAME = module.SPEC` with NAME its code in capitals (and the
 module in the import), is the only other place that names it; everything per sector is derived from this enum:
 
-- the device message union: `DeviceMessage`, `MESSAGE_ADAPTER` (and docs/device-message.schema.json);
+- the device message union: `DeviceMessage`, `MESSAGE_ADAPTER` (and docs/device-message.schema.json), and its
+  msgspec mirror for the fast decode path (`FAST_DECODE`, fast_messages.py);
 - the policy's `sectors.<code>` section and the engine's models (catalog.SectorConfigs, catalog.sector_models);
 - the Chinese names: `Sector.zh` and texts.risk_name;
 - the default regulators per sector (policy.RoutingPolicy.regulators), hence what a department's regulators may
@@ -21,6 +22,7 @@ from typing import Annotated, Any, Self, Union
 
 from pydantic import Field, TypeAdapter
 
+from chalicelib.domain.fast_messages import fast_decoder
 from chalicelib.domain.findings import SectorSpec
 from chalicelib.domain.sectors import construction, fire, hazchem, pipeline, road_transport
 from chalicelib.domain.telemetry import Envelope
@@ -84,3 +86,5 @@ DeviceMessage: Any = Annotated[
 ]
 """One message of any registered sector, told apart by its `sector` field (statically: telemetry.AnyMessage)."""
 MESSAGE_ADAPTER: TypeAdapter[Envelope] = TypeAdapter(DeviceMessage)
+FAST_DECODE, FAST_SECTORS = fast_decoder([sector.spec.message for sector in Sector])
+"""The same union's fast decode path (fast_messages.py): a message, or None for `MESSAGE_ADAPTER` to judge."""
