@@ -293,6 +293,7 @@ class WarningFeed:
         self._sms_by_audience: Counter[str] = Counter()
         self._sms_seen = len(self._read_sms_log() or ())  # SMS sent before the feed started are not ours
         self._other = 0
+        self._reminder_copies = 0  # reminder messages received (every queue's copy)
         self._idle_round_at: float | None = None  # when the last round that found nothing started
         self._round = 0
         self._stop = threading.Event()
@@ -332,11 +333,12 @@ class WarningFeed:
     # ------------------------------------------------------------------------------------------------ observing
 
     def drained_since(self, since: float) -> bool:
-        """A round that started at `since` (time.monotonic) or later found every queue empty, and every change
-        has been shown."""
+        """A round that started at `since` (time.monotonic) or later found no change or escalation (reminders go on
+        while warnings stay open: they do not count), and every change and escalation has been shown."""
         with self._lock:
             idle_at = self._idle_round_at
-            return idle_at is not None and idle_at >= since and not self._pending
+            waiting = any(not (isinstance(e, EscalationEntry) and e.is_reminder) for e in self._pending)
+            return idle_at is not None and idle_at >= since and not waiting
 
     def stats(self) -> FeedStats:
         with self._lock:
@@ -363,13 +365,19 @@ class WarningFeed:
         started = time.monotonic()
         with self._lock:
             self._round += 1
+        with self._lock:
+            told_before = self._story_messages()
         received = sum(self._drain_queue(audience, url) for audience, url in self._queue_urls.items())
         self._read_new_sms()
         self._read_receipts()
         with self._lock:
-            self._idle_round_at = started if received == 0 else None
+            self._idle_round_at = started if self._story_messages() == told_before else None
         self._show_ready(force=False)
         return received
+
+    def _story_messages(self) -> int:
+        """Messages of changes and escalations received so far (every queue's copy; not reminders or others)."""
+        return sum(self._deliveries.values()) - self._other - self._reminder_copies
 
     def _drain_queue(self, audience: str, url: str) -> int:
         received = 0
@@ -429,6 +437,7 @@ class WarningFeed:
         key = escalation_key(body)
         with self._lock:
             self._deliveries[audience] += 1
+            self._reminder_copies += int(body.get("type") == "reminder")
             entry = self._escalations.get(key)
             if entry is None:
                 ordinal = 1 + sum(1 for other in self._escalations if other[:2] == key[:2])

@@ -149,6 +149,7 @@ class LiveDemo:
         self._last_progress = self.started
         self._names = {e.enterprise_id: short_enterprise(e.name) for e in platform.registry.enterprises}
         self._lock = threading.Lock()
+        self._deliveries_caught_up = False  # the delivery queue was empty once after people stopped
         self.actor_events: list[ActorEvent] = []
         self._closed: dict[str, ActorEvent] = {}  # warning id -> the action that closed it
         self._labels: dict[str, str] = {}  # warning id -> "sector enterprise", for the archive lines
@@ -250,10 +251,12 @@ class LiveDemo:
         self._wait(self._story_told, self._story_progress, STORY_TIMEOUT_S, STORY_TIMEOUT_S)
         self.crew.stop()
         self.console.line(note_line("people stop acting; draining", self.console))
+        self._deliveries_caught_up = False
         settled_since: list[float] = []
 
         def settled_and_shown() -> bool:
-            settled = self._platform_settled() and not self._closed_not_archived() and self._deliveries_drained()
+            caught_up = self._delivery_backlog() == 0
+            settled = self._platform_settled() and not self._closed_not_archived() and caught_up
             if not settled:
                 settled_since.clear()
                 return False
@@ -294,14 +297,21 @@ class LiveDemo:
         return len(stats.entries), len(stats.escalations), actions, len(self.executions.ended()), self.silent.phase
 
     def _settle_progress(self) -> tuple[int, ...]:
-        """Moving while messages are graded, closures archived, the feed grows or deliveries go out (a busy machine
-        can leave minutes of SMS queued behind the last change)."""
+        """Moving while messages are graded, closures archived, the feed shows changes and escalations, or the
+        delivery backlog shrinks (a busy machine can leave minutes of SMS queued behind the last change). The
+        reminders of the warnings left open go on for ever: they are not progress."""
+        stats = self.feed.stats()
+        with self._lock:
+            actions = len(self.actor_events)
         return (
             self._accounted(),
             len(self._closed_not_archived()),
-            *self._story_progress(),
-            self._deliveries_waiting(),
-            self.feed.stats().sms_total,
+            len(stats.entries),
+            sum(stats.escalations_by_tier.values()),
+            actions,
+            len(self.executions.ended()),
+            self.silent.phase,
+            self._delivery_backlog(),
         )
 
     def _platform_settled(self) -> bool:
@@ -315,9 +325,14 @@ class LiveDemo:
             and handled >= counters.forwarded
         )
 
-    def _deliveries_drained(self) -> bool:
-        """The delivery queue is empty: every job queued so far was handled and its receipts written."""
-        return self._deliveries_waiting() == 0
+    def _delivery_backlog(self) -> int:
+        """Delivery jobs queued or in hand, until the queue has once been empty after people stopped: then every
+        job of what they saw was handled (its SMS sent), and the reminders that keep coming are not waited for."""
+        if self._deliveries_caught_up:
+            return 0
+        waiting = self._deliveries_waiting()
+        self._deliveries_caught_up = waiting == 0
+        return waiting
 
     def _deliveries_waiting(self) -> int:
         """Delivery jobs queued or being handled."""
