@@ -36,6 +36,14 @@ def _partition(
     condition = None
     if after is not None:
         condition = sort_key < after if descending else sort_key > after
+    return query_pages(index, hash_value, condition, descending, first_page, page_size)
+
+
+def query_pages(
+    index: Any, hash_value: str, condition: Any, descending: bool, first_page: int, page_size: int
+) -> Iterator[Any]:
+    """One index partition's items in sort-key order, one Query page at a time (the first of `first_page` items,
+    then `page_size`), the next fetched only when the previous one is consumed."""
     start: dict[str, dict[str, Any]] | None = None
     size = first_page
     while True:

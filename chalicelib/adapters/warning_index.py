@@ -32,6 +32,7 @@ from pynamodb.indexes import GlobalSecondaryIndex
 
 from chalicelib.adapters.audit_store import public_record
 from chalicelib.adapters.dynamo import MORE_AREAS, WarningItem, record_from_item
+from chalicelib.adapters.index_pages import query_pages
 from chalicelib.domain.access import Scope, ScopeKind
 from chalicelib.domain.levels import Sector
 from chalicelib.domain.warnings import WarningRecord
@@ -147,19 +148,4 @@ def _items(
     condition = None
     if after is not None:
         condition = sort_key <= after[0] if descending else sort_key >= after[0]
-    start: dict[str, dict[str, Any]] | None = None
-    size = first_page
-    while True:
-        page = index.query(
-            hash_value,
-            condition,
-            scan_index_forward=not descending,
-            limit=size,
-            page_size=size,
-            last_evaluated_key=start,
-        )
-        yield from page
-        start = page.last_evaluated_key
-        if not start:
-            return
-        size = page_size
+    return query_pages(index, hash_value, condition, descending, first_page, page_size)
