@@ -170,5 +170,6 @@ def test_a_timer_name_is_taken_once(infra: Provisioned, sfn: Any) -> None:
     arn = start_timer(sfn, machine, f"{warning_id}-1", payload)
     assert start_timer(sfn, machine, f"{warning_id}-1", payload) == arn  # same name and input: the same timer
     sfn.stop_execution(executionArn=arn)
+    assert wait_for_end(sfn, arn, timeout_s=LATE_BOUND_S)["status"] == "ABORTED"  # a stop lands asynchronously
     with pytest.raises(sfn.exceptions.ExecutionAlreadyExists):
         start_timer(sfn, machine, f"{warning_id}-1", payload)
