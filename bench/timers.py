@@ -1,9 +1,9 @@
 """How close to its due time a disposal timer wakes the app: the real ASL on moto, measured, not asserted.
 
-Timers are started the way the app arms them (`WorkflowTimers`: `wait_s` = whole seconds rounded down, so a timer
-wakes up to a second early), with due times spread over fractions of a second. A reader polls the workflow queue
-every `POLL_S` (the local runtime's tick; on AWS the Lambda trigger long-polls) and notes when each due message
-arrives. The handler sleeps the fraction left when a message comes early (`WorkflowPolicy.early_wake_s`), so the
+Timers are started the way the app arms them (`WorkflowTimers`: `wait_s` = whole seconds rounded down, half a
+second short, so a timer wakes 0.5–1.5 s early), with due times spread over fractions of a second. A reader polls
+the workflow queue every `POLL_S` (on AWS the Lambda trigger long-polls) and notes when each due message arrives.
+The handler sleeps the rest when a message comes early (`WorkflowPolicy.early_wake_s`), so the
 moment it acts is `max(arrival, due_at)`: the lateness printed is that moment minus the stored due time. The
 handler's own reads and writes come on top (a few milliseconds against DynamoDB; more on moto).
 

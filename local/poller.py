@@ -227,30 +227,37 @@ def _failed_identifiers(response: Any) -> list[Any] | None:
 
 
 class _BackgroundPoller:
-    """`start()`/`stop()` around `run_once()`: polls again at once while there is work, else sleeps."""
+    """`start()`/`stop()` around `run_once()`: polls again at once while there is work, else sleeps; `concurrency`
+    threads poll side by side (Lambda's pollers run several batches of one event source at once)."""
 
     poll_interval: float
     name: str
+    concurrency: int = 1
 
     def __init__(self) -> None:
         self._stop_event = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
 
     def run_once(self) -> int:
         raise NotImplementedError
 
     def start(self) -> None:
-        if self._thread is not None:
+        if self._threads:
             raise RuntimeError(f"{self.name} already started")
         self._stop_event.clear()
-        self._thread = threading.Thread(target=self._loop, name=self.name, daemon=True)
-        self._thread.start()
+        self._threads = [
+            threading.Thread(target=self._loop, name=f"{self.name}-{index}", daemon=True)
+            for index in range(self.concurrency)
+        ]
+        for thread in self._threads:
+            thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop_event.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        self._threads = []
 
     def _loop(self) -> None:
         while not self._stop_event.is_set():
@@ -559,6 +566,7 @@ class SqsPoller(_BackgroundPoller):
         poll_interval: float = 0.1,
         wait_time_seconds: int = 0,
         retry_visibility_timeout: int | None = None,
+        concurrency: int = 1,
     ) -> None:
         super().__init__()
         if not 1 <= batch_size <= 10_000:
@@ -576,7 +584,8 @@ class SqsPoller(_BackgroundPoller):
         queue_name = queue_url.rstrip("/").rsplit("/", 1)[-1]
         self.event_source_arn = f"arn:aws:sqs:{region}:{account}:{queue_name}"
         self.name = f"sqs-poller-{queue_name}"
-        self._lock = threading.Lock()
+        self.concurrency = concurrency
+        self._lock = threading.BoundedSemaphore(concurrency)  # at most `concurrency` batches in hand at once
 
     def run_once(self) -> int:
         """Receive up to `batch_size` messages, invoke once, delete the successes; the number delivered."""

@@ -184,7 +184,11 @@ def start(
     from local.sfn import quiet_moto_asl_logging
 
     quiet_moto_asl_logging()
-    workflow_poller = queue_poller(infra, "WorkflowEventQueue", chalice_app.workflow_events, "workflow_events")
+    # two batches at once, as Lambda's pollers take several: a handler sleeping off one timer's early wake-up
+    # must not hold back a message that falls due meanwhile
+    workflow_poller = queue_poller(
+        infra, "WorkflowEventQueue", chalice_app.workflow_events, "workflow_events", concurrency=2
+    )
     workflow_poller.start()
     # the deliver function's event source: SMS through SNS on moto, inboxes
     delivery_poller = queue_poller(infra, "DeliveryQueue", chalice_app.deliver, "deliver")
@@ -234,6 +238,7 @@ def queue_poller(
     function_name: str,
     *,
     batch_size: int = 10,
+    concurrency: int = 1,
 ) -> SqsPoller:
     """A function's SQS event source mapping, run locally on one of the template's queues (by logical id): long
     polling (1 s), as Lambda's pollers do, so a message is handled as soon as it arrives and an idle queue costs
@@ -249,6 +254,7 @@ def queue_poller(
         poll_interval=QUEUE_PAUSE_S,
         wait_time_seconds=LONG_POLL_S,
         retry_visibility_timeout=1,
+        concurrency=concurrency,
     )
 
 

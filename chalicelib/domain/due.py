@@ -181,6 +181,21 @@ def recorded_under(record: WarningRecord, due_version: int) -> list[DueItem]:
     return items
 
 
+def recorded_version(record: WarningRecord, item: DueItem) -> int | None:
+    """The due version `item`'s escalation was recorded under (`recorded_under`'s key): stages missed together are
+    recorded one after another, each under the version the one before left, and are told under those versions so
+    that a redelivered message of any of them names the same delivery job."""
+    for settled in reversed(escalations(record)):
+        if (
+            settled.get("stage") == (item.stage.value if item.stage else None)
+            and settled.get("tier") == item.tier
+            and bool(settled.get("retell")) == (item.kind is DueKind.RETELL)
+            and isinstance(settled.get("due_version"), int)
+        ):
+            return int(settled["due_version"])
+    return None
+
+
 def escalated(record: WarningRecord, stage: Stage, level: int) -> bool:
     code = Level(level).code
     return any(entry.get("stage") == stage.value and entry.get("level") == code for entry in escalations(record))
@@ -314,11 +329,16 @@ def of(record: WarningRecord, deadlines: DeadlinePolicy) -> DueTimes:
     return stored(record) or compute(record, deadlines)
 
 
+TIMER_LEAD_S = 0.5
+"""A timer is set to wake at least this long before its due time: starting the execution and the due message's
+way to the handler take time (most of a second on a starved machine), and the handler sleeps what is left."""
+
+
 def wait_seconds(next_due: float, now: float) -> int:
-    """Whole seconds a timer sleeps until `next_due`, rounded down (0 when past): a Wait state counts whole
-    seconds, so the timer wakes up to a second early and the handler sleeps the fraction left
-    (`WorkflowPolicy.early_wake_s`) instead of waking up to a second late."""
-    return max(0, math.floor(next_due - now))
+    """Whole seconds a timer sleeps until `TIMER_LEAD_S` before `next_due`, rounded down (0 when past): a Wait
+    state counts whole seconds, so the timer wakes `TIMER_LEAD_S` to `1 + TIMER_LEAD_S` seconds early and the
+    handler sleeps the rest (`WorkflowPolicy.early_wake_s`) instead of waking up late."""
+    return max(0, math.floor(next_due - now - TIMER_LEAD_S))
 
 
 @dataclass(frozen=True, slots=True)

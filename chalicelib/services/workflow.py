@@ -222,6 +222,9 @@ class WorkflowService:
 
     @traced("workflow.due")
     def _due(self, message: DueMessage, report: WorkflowReport, slept: bool = False) -> None:
+        # The clock is read before the warning: what is found due is due at this instant, and a change stored
+        # meanwhile (read below) still wins; the read's own time is not added to the recorded lateness.
+        now = self._clock()
         record = self._warnings.get(message.warning_id)
         times = due.stored(record) if record is not None else None
         if record is None or times is None or record.status is WarningStatus.ARCHIVED:
@@ -238,7 +241,6 @@ class WorkflowService:
             )
             self._tell_again(record, message.due_version, report)
             return
-        now = self._clock()
         items = due.due_now(record, now, self._policy.workflow.early_s)
         if not items:
             if times.next_due is None:
@@ -261,7 +263,8 @@ class WorkflowService:
             if item.kind is DueKind.REMIND:
                 self._tell_reminder(record, times, item, now, report)
             elif item.kind is not DueKind.ARCHIVE:
-                self._tell_escalation(record, times.version, item, now, report)
+                recorded = due.recorded_version(fresh, item) if fresh is not None else None
+                self._tell_escalation(record, recorded or times.version, item, now, report)
 
     def _do(
         self, record: WarningRecord, times: DueTimes, item: DueItem, now: float, report: WorkflowReport

@@ -10,7 +10,7 @@ import pytest
 from chalicelib.domain import due
 from chalicelib.domain.due import DueKind, Stage
 from chalicelib.domain.levels import Level, Sector
-from chalicelib.domain.policy import DeadlinePolicy
+from chalicelib.domain.policy import DeadlinePolicy, WorkflowPolicy
 from chalicelib.domain.warnings import WarningRecord, WarningStatus
 
 S = WarningStatus
@@ -230,10 +230,17 @@ def test_a_closed_warning_has_its_archive_due_at_the_closure_and_an_archived_one
     assert archived.next_due is None and archived.timer is None
 
 
-def test_a_timer_sleeps_whole_seconds_rounded_down_so_it_never_wakes_late() -> None:
-    assert due.wait_seconds(T0 + 2.9, T0) == 2
-    assert due.wait_seconds(T0 + 2.0, T0) == 2
+def test_a_timer_sleeps_whole_seconds_rounded_down_and_wakes_ahead_of_its_start_latency() -> None:
+    assert due.TIMER_LEAD_S == 0.5
+    assert due.wait_seconds(T0 + 2.9, T0) == 2  # wakes 0.9 s early
+    assert due.wait_seconds(T0 + 2.4, T0) == 1  # not 0.4 s early (less than the lead): 1.4 s
+    assert due.wait_seconds(T0 + 2.0, T0) == 1
+    assert due.wait_seconds(T0 + 0.4, T0) == 0
     assert due.wait_seconds(T0 - 5, T0) == 0
+
+
+def test_the_handler_sleeps_whatever_a_timer_can_wake_early() -> None:
+    assert WorkflowPolicy().early_wake_s >= 1 + due.TIMER_LEAD_S
 
 
 def test_a_record_without_stored_due_times_is_computed_for_the_views() -> None:

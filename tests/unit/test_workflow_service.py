@@ -177,7 +177,7 @@ def test_a_raise_arms_one_timer_named_after_the_due_version_sleeping_until_the_n
             {
                 "warning_id": "WAAAA",
                 "due_version": 1,
-                "wait_s": 120,
+                "wait_s": 119,  # wakes due.TIMER_LEAD_S to a second early
                 "due_at": NOW + 120,
                 "due_kind": "remind",
                 "level": "red",
@@ -206,7 +206,7 @@ def test_the_next_timer_is_armed_at_the_next_stage_and_a_duplicate_message_is_st
     times = due.stored(world.store.records["WAAAA"])
     assert times is not None and times.next_kind == "verify"
     assert world.executions.started[-1][0] == times.timer
-    assert world.executions.started[-1][1]["wait_s"] == 300  # raised 600 s ago, verify at 900 s
+    assert world.executions.started[-1][1]["wait_s"] == 299  # raised 600 s ago, verify at 900 s, less the lead
 
     report = world.fire(version=times.version - 1)  # the same message again
     assert report.stale == 1 and report.escalations == 0 and len(world.sms.sent) == 2
@@ -330,6 +330,19 @@ def test_an_escalation_recorded_before_a_crash_is_told_when_its_message_comes_ag
     assert len(world.topic.published) == 1  # published before the crash, not again from a redelivery
 
 
+def test_stages_missed_together_are_texted_once_whatever_version_is_redelivered() -> None:
+    world = World([without_reminders(record(raised_at=NOW - 100_000))])  # acknowledge, verify, clear all missed
+    first = due.stored(world.store.records["WAAAA"]).version  # type: ignore[union-attr]
+
+    assert world.fire().escalations == 3
+    sent = list(world.sms.sent)
+    last = due.stored(world.store.records["WAAAA"]).version  # type: ignore[union-attr]
+    for version in range(first, last + 1):  # every version the three escalations were recorded under, again
+        world.fire(version=version)
+
+    assert world.sms.sent == sent and len(world.topic.published) == 3
+
+
 def test_a_reminder_recorded_before_a_crash_is_sent_when_its_message_comes_again() -> None:
     world = World([record(raised_at=NOW - 121)])
     world.service._jobs = CrashOnce(world.delivery)
@@ -374,7 +387,7 @@ def test_a_timer_waking_early_is_re_armed_for_the_remainder_under_a_fresh_name()
 
     assert report.rearmed == 1 and world.store.actions == []
     name, payload = world.executions.started[-1]
-    assert name.startswith("WAAAA-2_e") and payload["wait_s"] == 5
+    assert name.startswith("WAAAA-2_e") and payload["wait_s"] == 4  # 5 s, less the lead
 
 
 def test_a_timer_woken_within_the_whole_second_rounding_sleeps_the_rest_and_acts_on_time() -> None:
@@ -393,7 +406,7 @@ def test_a_timer_woken_earlier_than_the_rounding_re_arms_without_sleeping() -> N
     report = world.fire()
 
     assert (report.rearmed, report.escalations, world.slept) == (1, 0, [])
-    assert world.executions.started[-1][1]["wait_s"] == 2
+    assert world.executions.started[-1][1]["wait_s"] == 1  # 2 s, less the lead
 
 
 def test_a_batch_is_handled_in_order_of_due_time_so_a_sleep_makes_no_later_message_late() -> None:
