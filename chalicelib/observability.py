@@ -7,9 +7,9 @@
   `Metrics` set; with dimensions it is summed per dimension set and written as one EMF document per set, because
   a Powertools `Metrics` document has one dimension set for all its metrics. Dimension values are small closed sets
   (level, sector, reason, channel, tier, stage, site), never an enterprise, device, warning or person.
-- `observe`: the Chalice middleware of every handler: Lambda context and correlation keys on every line
-  (`inject_lambda_context`), the invocation's metrics flushed at its end (`log_metrics`, cold start counted), and
-  an X-Ray segment (`capture_lambda_handler`) when tracing is on.
+- `observe`: the Chalice middleware of every handler: Lambda context and correlation keys on every line (what
+  `inject_lambda_context` adds, kept context-local), the invocation's metrics flushed at its end (`log_metrics`,
+  cold start counted), and an X-Ray segment (`capture_lambda_handler`) when tracing is on.
 - Tracing is on only inside Lambda (Powertools' rule, `POWERTOOLS_TRACE_DISABLED=true` turns it off); the X-Ray
   SDK is imported and botocore patched on the first traced invocation, so `import app` never pays for it.
 """
@@ -28,7 +28,9 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.logging.lambda_context import build_lambda_context_model
 from aws_lambda_powertools.metrics import EphemeralMetrics, Metrics, MetricUnit
+from aws_lambda_powertools.utilities import jmespath_utils
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Tracer
@@ -151,6 +153,17 @@ class _NoContext:
     aws_request_id = "local"
 
 
+_COLD = {"start": True}
+_COLD_LOCK = threading.Lock()
+
+
+def _cold_start() -> bool:
+    """True for this process's first invocation only."""
+    with _COLD_LOCK:
+        cold, _COLD["start"] = _COLD["start"], False
+        return cold
+
+
 def observe(event: Any, get_response: Callable[[Any], Any]) -> Any:
     """Chalice middleware (`app.register_middleware(observe, "all")`) for routes and event handlers alike."""
     logger.thread_safe_clear_keys()
@@ -171,11 +184,16 @@ def observe(event: Any, get_response: Callable[[Any], Any]) -> Any:
     active = tracer()
     if active is not None:
         wrapped = active.capture_lambda_handler(wrapped, capture_response=False, capture_error=False)
-    wrapped = logger.inject_lambda_context(
-        wrapped, clear_state=True, correlation_id_path=correlation_paths.API_GATEWAY_REST if http else None
-    )
+    context = context or _NoContext()
+    # what `logger.inject_lambda_context` adds, but context-local: its keys live in the formatter every thread
+    # shares, so the local runtime's handlers (one thread each) would tag each other's lines
+    logger.thread_safe_append_keys(cold_start=_cold_start(), **build_lambda_context_model(context).__dict__)
+    if http:
+        logger.thread_safe_append_keys(
+            correlation_id=jmespath_utils.query(envelope=correlation_paths.API_GATEWAY_REST, data=original)
+        )
     try:
-        return wrapped(original, context or _NoContext())
+        return wrapped(original, context)
     finally:
         metrics.clear_metrics()  # flush does not clear when POWERTOOLS_METRICS_DISABLED (the local runtime)
         logger.thread_safe_clear_keys()

@@ -38,18 +38,55 @@ async function cognito(config, target, body) {
   return data;
 }
 
-export class Session {
+// What both sign-in flows keep: the ID token the API takes, when it expires (this screen's clock, from when the
+// answer arrived), the refresh token (in sessionStorage: a reload resumes), and at most one refresh at a time.
+class TokenSession {
   constructor(config) {
     this.config = config;
-    this.username = sessionStorage.getItem(STORED_USER) || "";
     this.refreshToken = sessionStorage.getItem(STORED_REFRESH) || "";
     this.idToken = "";
-    this.expiresAt = 0; // this screen's clock, when the answer arrived + ExpiresIn
-    this.pending = null; // one sign-in or refresh at a time
+    this.expiresAt = 0;
+    this.pending = null;
   }
 
   get resumable() {
     return Boolean(this.refreshToken);
+  }
+
+  remember(idToken, expiresInS, refreshToken) {
+    this.idToken = idToken;
+    this.expiresAt = Date.now() / 1000 + Number(expiresInS);
+    if (refreshToken) this.refreshToken = refreshToken; // a refresh may answer none: keep the first
+    sessionStorage.setItem(STORED_REFRESH, this.refreshToken);
+  }
+
+  // Callers asking for a token while a refresh is under way share it.
+  once(exchange) {
+    if (!this.pending) {
+      this.pending = exchange().finally(() => {
+        this.pending = null;
+      });
+    }
+    return this.pending;
+  }
+
+  async token() {
+    if (!this.idToken || Date.now() / 1000 >= this.expiresAt - REFRESH_MARGIN_S) await this.refresh();
+    return this.idToken;
+  }
+
+  signOut() {
+    this.idToken = "";
+    this.refreshToken = "";
+    this.expiresAt = 0;
+    sessionStorage.removeItem(STORED_REFRESH);
+  }
+}
+
+export class Session extends TokenSession {
+  constructor(config) {
+    super(config);
+    this.username = sessionStorage.getItem(STORED_USER) || "";
   }
 
   async signIn(username, password) {
@@ -78,38 +115,18 @@ export class Session {
     const result = answer.AuthenticationResult;
     if (!result) throw new AuthError(answer.ChallengeName || "unexpected_answer", "无法完成该登录步骤");
     this.username = username;
-    this.idToken = result.IdToken;
-    this.expiresAt = Date.now() / 1000 + Number(result.ExpiresIn);
-    if (result.RefreshToken) this.refreshToken = result.RefreshToken; // a refresh answers none: keep the first
     sessionStorage.setItem(STORED_USER, username);
-    sessionStorage.setItem(STORED_REFRESH, this.refreshToken);
+    this.remember(result.IdToken, result.ExpiresIn, result.RefreshToken);
   }
 
-  async refresh() {
-    if (!this.pending) {
-      this.pending = cognito(this.config, "InitiateAuth", {
+  refresh() {
+    return this.once(() =>
+      cognito(this.config, "InitiateAuth", {
         AuthFlow: "REFRESH_TOKEN_AUTH",
         ClientId: this.config.client_id,
         AuthParameters: { REFRESH_TOKEN: this.refreshToken },
-      })
-        .then((answer) => this.keep(this.username, answer))
-        .finally(() => {
-          this.pending = null;
-        });
-    }
-    return this.pending;
-  }
-
-  async token() {
-    if (!this.idToken || Date.now() / 1000 >= this.expiresAt - REFRESH_MARGIN_S) await this.refresh();
-    return this.idToken;
-  }
-
-  signOut() {
-    this.idToken = "";
-    this.refreshToken = "";
-    this.expiresAt = 0;
-    sessionStorage.removeItem(STORED_REFRESH);
+      }).then((answer) => this.keep(this.username, answer)),
+    );
   }
 }
 
@@ -153,18 +170,10 @@ async function tokenGrant(config, fields) {
   return data;
 }
 
-export class OidcSession {
+export class OidcSession extends TokenSession {
   constructor(config) {
-    this.config = config;
+    super(config);
     this.redirectUri = location.origin + location.pathname; // .../console/index.html, registered at the provider
-    this.refreshToken = sessionStorage.getItem(STORED_REFRESH) || "";
-    this.idToken = "";
-    this.expiresAt = 0;
-    this.pending = null;
-  }
-
-  get resumable() {
-    return Boolean(this.refreshToken);
   }
 
   // The provider's answer is in the address (?code=…&state=… or ?error=…) after its sign-in page.
@@ -210,33 +219,12 @@ export class OidcSession {
   }
 
   keep(answer) {
-    this.idToken = answer.id_token;
-    this.expiresAt = Date.now() / 1000 + Number(answer.expires_in || 300);
-    if (answer.refresh_token) this.refreshToken = answer.refresh_token;
-    sessionStorage.setItem(STORED_REFRESH, this.refreshToken);
+    this.remember(answer.id_token, answer.expires_in || 300, answer.refresh_token);
   }
 
   async refresh() {
     if (!this.refreshToken) throw new AuthError("NotAuthorizedException", "");
-    if (!this.pending) {
-      this.pending = tokenGrant(this.config, { grant_type: "refresh_token", refresh_token: this.refreshToken })
-        .then((answer) => this.keep(answer))
-        .finally(() => {
-          this.pending = null;
-        });
-    }
-    return this.pending;
-  }
-
-  async token() {
-    if (!this.idToken || Date.now() / 1000 >= this.expiresAt - REFRESH_MARGIN_S) await this.refresh();
-    return this.idToken;
-  }
-
-  signOut() {
-    this.idToken = "";
-    this.refreshToken = "";
-    this.expiresAt = 0;
-    sessionStorage.removeItem(STORED_REFRESH);
+    const grant = { grant_type: "refresh_token", refresh_token: this.refreshToken };
+    return this.once(() => tokenGrant(this.config, grant).then((answer) => this.keep(answer)));
   }
 }

@@ -9,18 +9,16 @@ provider is a minimal one (`oidc_provider.py`).
 from __future__ import annotations
 
 import json
-import os
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from chalicelib.bootstrap import reset
-from local.aws import reset_moto
-from local.runtime import LocalPlatform, start
+from local.runtime import LocalPlatform
 from tests.e2e import test_console_wall as first_slice
 from tests.e2e.oidc_provider import OidcProvider
+from tests.e2e.platform import running_platform
 
 pytestmark = [pytest.mark.e2e]
 
@@ -38,17 +36,9 @@ def provider() -> Iterator[OidcProvider]:
 
 @pytest.fixture(scope="module")
 def platform(provider: OidcProvider) -> Iterator[LocalPlatform]:
-    saved_environ = dict(os.environ)
     overrides = {"DYJ_COGNITO_ISSUER": provider.issuer, "DYJ_COGNITO_JWKS_URL": provider.jwks_url}
-    running = start(env_overrides=overrides)
-    try:
+    with running_platform(env_overrides=overrides) as running:
         yield running
-    finally:
-        reset_moto(running.endpoint_url)
-        running.stop()
-        os.environ.clear()
-        os.environ.update(saved_environ)
-        reset()
 
 
 def test_the_officer_signs_in_at_the_provider_and_stays_signed_in(

@@ -16,12 +16,11 @@ from typing import Any
 
 import pytest
 
-from chalicelib.bootstrap import reset
 from local import publish
-from local.aws import reset_moto
-from local.runtime import LocalPlatform, start
+from local.runtime import LocalPlatform
 from local.users import DEMO_PASSWORD, DUTY_USER, bearer, enterprise_user
 from local.waiting import wait_until
+from tests.e2e.platform import running_platform
 
 pytestmark = [pytest.mark.e2e, pytest.mark.realtime]
 
@@ -44,16 +43,8 @@ def chromium() -> str:
 
 @pytest.fixture(scope="module")
 def platform() -> Iterator[LocalPlatform]:
-    saved_environ = dict(os.environ)
-    running = start()
-    try:
+    with running_platform() as running:
         yield running
-    finally:
-        reset_moto(running.endpoint_url)
-        running.stop()
-        os.environ.clear()
-        os.environ.update(saved_environ)
-        reset()
 
 
 @pytest.fixture(scope="module")

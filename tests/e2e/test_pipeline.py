@@ -6,7 +6,6 @@ land in moto's DynamoDB, SQS and SMS, exactly as they would on AWS.
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -16,13 +15,12 @@ from typing import Any, TypeVar
 import pytest
 
 from chalicelib.adapters.dynamo import DynamoQuarantine, DynamoWarningStore
-from chalicelib.bootstrap import reset
 from chalicelib.domain.clock import SHANGHAI
 from chalicelib.domain.warnings import WarningRecord
-from local.aws import reset_moto
 from local.fleet import Fleet, Incident, SimMessage
-from local.runtime import LocalPlatform, start
+from local.runtime import LocalPlatform
 from local.waiting import wait_until
+from tests.e2e.platform import running_platform
 
 pytestmark = pytest.mark.e2e
 
@@ -51,16 +49,8 @@ def eventually(probe: Callable[[], T | None], timeout: float = WAIT_S) -> T:
 
 @pytest.fixture(scope="module")
 def platform() -> Iterator[LocalPlatform]:
-    saved_environ = dict(os.environ)
-    running = start()
-    try:
+    with running_platform() as running:
         yield running
-    finally:
-        reset_moto(running.endpoint_url)
-        running.stop()
-        os.environ.clear()
-        os.environ.update(saved_environ)
-        reset()
 
 
 class Outbox:

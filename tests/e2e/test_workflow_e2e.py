@@ -16,7 +16,6 @@ conditions with generous bounds (`WAIT_S`): a busy machine is slow, not wrong.
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -29,14 +28,14 @@ import pytest
 import requests
 
 from chalicelib.adapters.dynamo import DynamoWarningStore
-from chalicelib.bootstrap import container, reset
+from chalicelib.bootstrap import container
 from chalicelib.domain.warnings import WarningRecord
-from local.aws import reset_moto
 from local.fleet import Fleet, Incident, SimMessage
-from local.runtime import LocalPlatform, start
+from local.runtime import LocalPlatform
 from local.sfn import execution_arn, render_timeline
 from local.users import DUTY_USER, bearer, enterprise_user
 from local.waiting import wait_until
+from tests.e2e.platform import running_platform
 
 pytestmark = [pytest.mark.e2e, pytest.mark.realtime]
 
@@ -667,52 +666,45 @@ class Run:
 
 @pytest.fixture(scope="module")
 def run() -> Iterator[Run]:
-    saved_environ = dict(os.environ)
-    platform = start(policy_json=json.dumps(POLICY), sweep_interval_s=3600)  # the tests fire the sweeper
-    ingest = container().ingest
-    original = ingest._workflow
-    losing = LosingStarter(original, {LOST_START})
-    ingest._workflow = losing
-    outbox = Outbox(platform.client("sqs"), {q: platform.infra.queue_url(q) for q in AUDIENCE_QUEUES})
-    sfn = platform.client("stepfunctions")
-    state_machine_arn = platform.infra.state_machine_arn("DisposalStateMachine")
-    pool = ThreadPoolExecutor(max_workers=5, thread_name_prefix="scenario")
-    try:
-        users = [DUTY_USER] + [
-            enterprise_user(platform.registry.by_device[d].enterprise_id)
-            for d in (YELLOW_IN_TIME, ORANGE_UNCONFIRMED, RED_NEVER_ACKNOWLEDGED, BLUE_RAISED_TO_RED)
-        ]
-        world = World(
-            platform=platform,
-            api=Api(platform.api_url, users),
-            outbox=outbox,
-            sfn=sfn,
-            sqs=platform.client("sqs"),
-            state_machine_arn=state_machine_arn,
-            workflow_queue_url=platform.infra.queue_url("WorkflowEventQueue"),
-            delivery_queue_url=platform.infra.queue_url("DeliveryQueue"),
-        )
-        outbox.start()
-        futures: dict[str, Future[Any]] = {
-            "in_time": pool.submit(yellow_handled_in_time, world),
-            "never": pool.submit(red_never_acknowledged, world),
-            "midway": pool.submit(blue_raised_to_red, world),
-            "unconfirmed": pool.submit(orange_clear_unconfirmed, world),
-            "faults": pool.submit(faults_are_repaired, world, losing),
-        }
-        yield Run(world, futures)
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-        ingest._workflow = original
-        outbox.stop()
-        running = sfn.list_executions(stateMachineArn=state_machine_arn, statusFilter="RUNNING")["executions"]
-        for execution in running:  # timers would report to a server that is going away
-            sfn.stop_execution(executionArn=execution["executionArn"])
-        reset_moto(platform.endpoint_url)
-        platform.stop()
-        os.environ.clear()
-        os.environ.update(saved_environ)
-        reset()
+    # the tests fire the sweeper
+    with running_platform(policy_json=json.dumps(POLICY), sweep_interval_s=3600) as platform:
+        ingest = container().ingest
+        original = ingest._workflow
+        losing = LosingStarter(original, {LOST_START})
+        ingest._workflow = losing
+        outbox = Outbox(platform.client("sqs"), {q: platform.infra.queue_url(q) for q in AUDIENCE_QUEUES})
+        sfn = platform.client("stepfunctions")
+        state_machine_arn = platform.infra.state_machine_arn("DisposalStateMachine")
+        pool = ThreadPoolExecutor(max_workers=5, thread_name_prefix="scenario")
+        try:
+            users = [DUTY_USER] + [
+                enterprise_user(platform.registry.by_device[d].enterprise_id)
+                for d in (YELLOW_IN_TIME, ORANGE_UNCONFIRMED, RED_NEVER_ACKNOWLEDGED, BLUE_RAISED_TO_RED)
+            ]
+            world = World(
+                platform=platform,
+                api=Api(platform.api_url, users),
+                outbox=outbox,
+                sfn=sfn,
+                sqs=platform.client("sqs"),
+                state_machine_arn=state_machine_arn,
+                workflow_queue_url=platform.infra.queue_url("WorkflowEventQueue"),
+                delivery_queue_url=platform.infra.queue_url("DeliveryQueue"),
+            )
+            outbox.start()
+            futures: dict[str, Future[Any]] = {
+                "in_time": pool.submit(yellow_handled_in_time, world),
+                "never": pool.submit(red_never_acknowledged, world),
+                "midway": pool.submit(blue_raised_to_red, world),
+                "unconfirmed": pool.submit(orange_clear_unconfirmed, world),
+                "faults": pool.submit(faults_are_repaired, world, losing),
+            }
+            yield Run(world, futures)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+            ingest._workflow = original
+            outbox.stop()
+            platform.stop_executions()  # timers would report to a server that is going away
 
 
 def changes(told: list[Told]) -> set[str]:

@@ -309,6 +309,29 @@ def test_an_api_call_line_has_the_request_id_route_role_and_status(log_lines: io
     assert line["function_name"] == "dayingji-test" and "authorization" not in json.dumps(line).lower()
 
 
+def test_two_handlers_on_two_threads_each_log_their_own_lambda_context(log_lines: io.StringIO) -> None:
+    import threading
+
+    inside = threading.Barrier(2)
+
+    def handler(event: Any) -> None:
+        inside.wait(timeout=10)  # both invocations are under way before either logs
+        logger.info("handled")
+        inside.wait(timeout=10)
+
+    threads = [
+        threading.Thread(target=observe, args=(FakeEvent([], FakeContext(function_name=name)), handler))
+        for name in ("deliver", "workflow_events")
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+
+    names = sorted(line["function_name"] for line in lines_of(log_lines) if line["message"] == "handled")
+    assert names == ["deliver", "workflow_events"]
+
+
 # --- tracing ------------------------------------------------------------------------------------------------
 
 
