@@ -120,7 +120,6 @@ WARNINGS_PER_DEVICE_DAY = 0.02  # one warning per device every 50 days: 20,000 a
 SMS_PARTS_PER_CHANGE = 5.2  # bench.ingest before the delivery queue (docs/delivery.md): red reaches five audiences
 DELIVERY_WRU_PER_SMS = 4.0  # ledger claim + settle, receipt, inbox entry (docs/costs.md "Per warning change")
 DELIVERY_CALLS_PER_SMS = 5.0  # the SMS publish plus the four writes above
-DELIVERY_MEMORY_MB = 512  # .chalice/config.json: deliver
 DELIVERY_JOB_SQS_REQUESTS = 1.2  # the ingest's SendMessage + the deliver poller's receive/delete in batches of 10
 SQS_REQUESTS_PER_DELIVERY = 3  # SNS's send to an audience queue, its consumer's receive and delete
 EVIDENCE_MB_PER_WARNING = 3.0  # two photos of 1.5 MB attached to a warning (docs/api.md evidence uploads)
@@ -278,7 +277,9 @@ def provisioned_stream(messages: float, messages_s: float, shape: MessageShape) 
     hours = shards * MONTH_S / 3600
     units = messages * shape.put_units
     return (
-        Line("platform", "Kinesis shard-hours", hours, f"h ({shards:,} shards)", hours * PRICE["kinesis_shard_hour"]),
+        Line(
+            "platform", "Kinesis shard-hours", hours, f"h ({shards:,} shards)", hours * PRICE["kinesis_shard_hour"]
+        ),
         Line("platform", "Kinesis PUT payload units", units, "units", units * PRICE["kinesis_put_unit"]),
     )
 
@@ -298,7 +299,9 @@ def records_per_invocation(messages_s: float, shards: int, sizing: IngestSizing)
     """A caught-up shard is polled about once a second (or once per batching window, if longer): each invocation
     takes what arrived since, up to the batch size."""
     per_shard_s = messages_s / shards
-    return max(1.0, min(float(sizing.batch_size), per_shard_s * max(LAMBDA_POLLS_PER_SHARD_S, sizing.batching_window_s)))
+    return max(
+        1.0, min(float(sizing.batch_size), per_shard_s * max(LAMBDA_POLLS_PER_SHARD_S, sizing.batching_window_s))
+    )
 
 
 def ingest_invocation_s(records: float, measured: Measured, sizing: IngestSizing) -> float:
@@ -320,10 +323,13 @@ def monthly_lines(
     warnings = devices * WARNINGS_PER_DEVICE_DAY * 30
     changes = warnings * measured.changes_per_warning
     sms = changes * SMS_PARTS_PER_CHANGE
-    wru = messages * measured.wru_per_1000 / 1000 + changes * (measured.change_wru + SMS_PARTS_PER_CHANGE * DELIVERY_WRU_PER_SMS)
+    wru = messages * measured.wru_per_1000 / 1000 + changes * (
+        measured.change_wru + SMS_PARTS_PER_CHANGE * DELIVERY_WRU_PER_SMS
+    )
     rru = messages * measured.rru_per_1000 / 1000 + changes * measured.change_rru
     storage_gb = devices * DEVICE_STATE_BYTES / 1024**3
-    deliver_gb_s = changes * SMS_PARTS_PER_CHANGE * DELIVERY_CALLS_PER_SMS * AWS_CALL_RTT_S * DELIVERY_MEMORY_MB / 1024
+    deliver_s = SMS_PARTS_PER_CHANGE * DELIVERY_CALLS_PER_SMS * AWS_CALL_RTT_S  # waits on AWS and the SMS channel
+    deliver_gb_s = changes * deliver_s * function_memory_mb("deliver") / 1024
     change_gb_s = changes * measured.change_cpu_s / sizing.vcpu * sizing.memory_mb / 1024
     sqs = changes * (DELIVERY_JOB_SQS_REQUESTS + measured.change_sqs_deliveries * SQS_REQUESTS_PER_DELIVERY)
     transitions = warnings * measured.transitions_per_warning
@@ -344,7 +350,8 @@ def monthly_lines(
              (gb_s + change_gb_s) * PRICE["lambda_gb_s"]),
         Line("platform", "DynamoDB writes", wru, "WRU", wru * PRICE["ddb_wru"]),
         Line("platform", "DynamoDB reads", rru, "RRU", rru * PRICE["ddb_rru"]),
-        Line("platform", "DynamoDB storage (fleet state)", storage_gb, "GB-month", storage_gb * PRICE["ddb_storage_gb"]),
+        Line("platform", "DynamoDB storage (fleet state)", storage_gb, "GB-month",
+             storage_gb * PRICE["ddb_storage_gb"]),
         Line("platform", "Step Functions (disposal timers)", transitions, "transitions",
              transitions * PRICE["sfn_transition"]),
         Line("platform", "SNS warning publishes", changes * measured.change_topic_requests, "requests",
@@ -374,44 +381,46 @@ def verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
 
 
-def print_report(measured: Measured, shape: MessageShape, sizing: IngestSizing) -> None:
+def print_assumptions(measured: Measured, shape: MessageShape, sizing: IngestSizing) -> None:
+    m = measured
     print("Cost model (bench/costs.py): 30-day month, us-east-1 list prices (USD), free tiers ignored")
     print(
-        f"  measured   bench.ingest, {measured.messages:,} normal messages in {measured.batches} batches of "
-        f"{measured.batch_size}: handler CPU {measured.cpu_s_per_message * 1e6:.0f} µs per message, "
-        f"{measured.aws_calls_per_batch:.1f} AWS calls and {measured.log_bytes_per_batch:.0f} B of logs per batch, "
-        f"{measured.wru_per_1000:.1f} WRU and {measured.rru_per_1000:.1f} RRU per 1,000 messages (after the first "
-        f"state flush); per warning change {measured.change_wru:.1f} WRU, {measured.change_rru:.1f} RRU, "
-        f"{measured.change_topic_requests:.2f} SNS publishes, {measured.change_sqs_deliveries:.2f} SQS deliveries, "
-        f"{measured.changes_per_warning:.2f} changes per warning; bench.workflow: "
-        f"{measured.transitions_per_warning:.1f} Step Functions transitions per warning (its assumed mix)"
+        f"  measured   bench.ingest, {m.messages:,} normal messages in {m.batches} batches of {m.batch_size}: "
+        f"handler CPU {m.cpu_s_per_message * 1e6:.0f} µs per message, {m.aws_calls_per_batch:.1f} AWS calls and "
+        f"{m.log_bytes_per_batch:.0f} B of logs per batch, {m.wru_per_1000:.1f} WRU and {m.rru_per_1000:.1f} RRU "
+        f"per 1,000 messages (after the first state flush); per warning change {m.change_wru:.1f} WRU, "
+        f"{m.change_rru:.1f} RRU, {m.change_topic_requests:.2f} SNS publishes, {m.change_sqs_deliveries:.2f} SQS "
+        f"deliveries, {m.changes_per_warning:.2f} changes per warning; bench.workflow: "
+        f"{m.transitions_per_warning:.1f} Step Functions transitions per warning (its assumed mix)"
     )
     print(
         f"  messages   one per device per {REPORT_INTERVAL_S:.0f} s; the bench fleet's payload "
         f"{shape.payload_bytes:.0f} B + topic {shape.topic_bytes:.0f} B = {shape.iot_units:.0f} IoT 5 KB unit; "
-        f"stream record (the topic rule's document) {shape.record_bytes:.0f} B = {shape.put_units:.0f} PUT payload "
-        f"unit, {shape.record_kb_rounded:.0f} KB on-demand"
+        f"stream record (the topic rule's document) {shape.record_bytes:.0f} B = {shape.put_units:.0f} PUT "
+        f"payload unit, {shape.record_kb_rounded:.0f} KB on-demand"
     )
     print(
         f"  ingest     {sizing.memory_mb} MB ({sizing.vcpu:.3f} vCPU), batch size {sizing.batch_size}, batching "
-        f"window {sizing.batching_window_s} s (app.py, .chalice/config.json); a caught-up shard polled about every "
-        f"{LAMBDA_POLLS_PER_SHARD_S:.0f} s; {AWS_CALL_RTT_S * 1e3:.0f} ms per AWS call; "
+        f"window {sizing.batching_window_s} s (app.py, .chalice/config.json); a caught-up shard is polled about "
+        f"every {LAMBDA_POLLS_PER_SHARD_S:.0f} s; {AWS_CALL_RTT_S * 1e3:.0f} ms per AWS call; "
         f"{LAMBDA_PLATFORM_LOG_BYTES} B of platform log lines per invocation"
     )
     print(
         f"  warnings   {WARNINGS_PER_DEVICE_DAY} per device per day (one per device every "
-        f"{1 / WARNINGS_PER_DEVICE_DAY:.0f} days), {SMS_PARTS_PER_CHANGE} SMS parts and "
-        f"{DELIVERY_WRU_PER_SMS:.0f} delivery WRU per SMS per change, {EVIDENCE_MB_PER_WARNING:.1f} MB of evidence "
-        f"photos per warning"
+        f"{1 / WARNINGS_PER_DEVICE_DAY:.0f} days); per change {SMS_PARTS_PER_CHANGE} SMS parts and "
+        f"{DELIVERY_WRU_PER_SMS:.0f} delivery WRU per SMS; {EVIDENCE_MB_PER_WARNING:.1f} MB of evidence photos "
+        "per warning"
     )
 
+
+def print_streams(shape: MessageShape) -> None:
     print(
         f"\nstream: provisioned shards at {KINESIS_SHARD_UTILISATION:.0%} of a shard's "
-        f"{KINESIS_SHARD_RECORDS_S:,} records/s and 1 MiB/s, vs on-demand"
+        f"{KINESIS_SHARD_RECORDS_S:,} records/s and 1 MiB/s, vs on-demand (USD a month; per million messages)"
     )
     print(
-        f"  {'devices':>9} {'msg/s':>9} {'shards':>7} {'(records':>9} {'bytes)':>7} "
-        f"{'provisioned':>12} {'on-demand':>11} {'$/M msgs prov.':>15} {'on-dem.':>8}"
+        f"  {'devices':>9} {'msg/s':>9} {'shards':>7} {'by records':>11} {'by bytes':>9} "
+        f"{'provisioned':>12} {'on-demand':>11} {'prov./M':>8} {'on-d./M':>8}"
     )
     for devices in FLEETS:
         messages_s, messages = devices / REPORT_INTERVAL_S, monthly_messages(devices)
@@ -419,60 +428,91 @@ def print_report(measured: Measured, shape: MessageShape, sizing: IngestSizing) 
         provisioned = sum(line.usd for line in provisioned_stream(messages, messages_s, shape))
         on_demand = sum(line.usd for line in on_demand_stream(messages, shape))
         print(
-            f"  {devices:>9,} {messages_s:>9,.0f} {shards.count:>7,} {shards.by_records:>9,} {shards.by_bytes:>7,} "
-            f"{provisioned:>12,.2f} {on_demand:>11,.2f} {provisioned / messages * 1e6:>15.4f} "
-            f"{on_demand / messages * 1e6:>8.4f}"
+            f"  {devices:>9,} {messages_s:>9,.0f} {shards.count:>7,} {shards.by_records:>11,} "
+            f"{shards.by_bytes:>9,} {provisioned:>12,.2f} {on_demand:>11,.2f} "
+            f"{provisioned / messages * 1e6:>8.4f} {on_demand / messages * 1e6:>8.4f}"
         )
+    template = json.loads((ROOT / "infra" / "resources.json").read_text(encoding="utf-8"))
+    mode = template["Resources"]["DeviceStream"]["Properties"]["StreamModeDetails"]["StreamMode"]
+    print(f"  infra/resources.json deploys the stream {mode}; the monthly table below prices it provisioned")
     rate = TARGET_FLEET / REPORT_INTERVAL_S
     shards = shards_for(rate, shape.record_bytes)
+    mib_s = rate * shape.record_bytes / 1024**2
     print(
-        f"  at {rate:,.0f} msg/s: records need {rate:,.0f} / ({KINESIS_SHARD_RECORDS_S:,} x "
-        f"{KINESIS_SHARD_UTILISATION}) = {shards.by_records} shards, bytes {rate * shape.record_bytes / 1024**2:,.1f}"
-        f" MiB/s / {KINESIS_SHARD_UTILISATION} = {shards.by_bytes} shards: {shards.count} shards x 720 h x "
+        f"  at {rate:,.0f} msg/s: records {rate:,.0f} / ({KINESIS_SHARD_RECORDS_S:,} x "
+        f"{KINESIS_SHARD_UTILISATION}) = {shards.by_records} shards; bytes {mib_s:,.1f} MiB/s / "
+        f"{KINESIS_SHARD_UTILISATION} = {shards.by_bytes} shards; so {shards.count} shards x 720 h x "
         f"${PRICE['kinesis_shard_hour']} + {monthly_messages(TARGET_FLEET) / 1e9:,.1f} B PUT units x "
         f"${PRICE['kinesis_put_unit'] * 1e6} per million"
     )
 
+
+def ingest_capacity_s(devices: int, measured: Measured, shape: MessageShape, sizing: IngestSizing) -> float:
+    """Messages per second one shard's ingest (one invocation at a time) can grade at its records per call."""
+    messages_s = devices / REPORT_INTERVAL_S
+    shards = shards_for(messages_s, shape.record_bytes).count
+    records = records_per_invocation(messages_s, shards, sizing)
+    full = float(sizing.batch_size)  # a shard that fell behind is read in full batches
+    return max(records, full) / ingest_invocation_s(max(records, full), measured, sizing)
+
+
+def print_report(measured: Measured, shape: MessageShape, sizing: IngestSizing) -> None:
+    print_assumptions(measured, shape, sizing)
+    print_streams(shape)
     per_fleet = {devices: monthly_lines(devices, measured, shape, sizing) for devices in FLEETS}
     basic = {devices: monthly_lines(devices, measured, shape, sizing, basic_ingest=True) for devices in FLEETS}
+    everything = ["iot", "platform", "sms"]
+
+    def per_million(lines: Sequence[Line], groups: Sequence[str], devices: int) -> float:
+        return total(lines, groups) / monthly_messages(devices) * 1e6
+
     print("\nmonthly cost, USD (stream: provisioned; ingest Lambda as sized above)")
     print(f"  {'':<40}" + "".join(f"{f'{devices:,} devices':>18}" for devices in FLEETS))
     for index, line in enumerate(per_fleet[FLEETS[0]]):
         print(f"  {line.service:<40}" + "".join(f"{per_fleet[d][index].usd:>18,.2f}" for d in FLEETS))
-    rows: list[tuple[str, Callable[[int], float]]] = [
-        ("platform (IoT Core and SMS excluded)", lambda d: total(per_fleet[d], ["platform"])),
-        ("  per million messages", lambda d: total(per_fleet[d], ["platform"]) / monthly_messages(d) * 1e6),
-        ("IoT Core", lambda d: total(per_fleet[d], ["iot"])),
-        ("IoT Core with Basic Ingest", lambda d: total(basic[d], ["iot"])),
-        ("SMS", lambda d: total(per_fleet[d], ["sms"])),
-        ("total", lambda d: total(per_fleet[d], ["iot", "platform", "sms"])),
-        ("total with IoT Basic Ingest", lambda d: total(basic[d], ["iot", "platform", "sms"])),
-        ("  per million messages", lambda d: total(per_fleet[d], ["iot", "platform", "sms"]) / monthly_messages(d) * 1e6),
-        ("  with Basic Ingest", lambda d: total(basic[d], ["iot", "platform", "sms"]) / monthly_messages(d) * 1e6),
-        ("messages per month (millions)", lambda d: monthly_messages(d) / 1e6),
-    ]  # fmt: skip
+    rows: list[tuple[str, int, Callable[[int], float]]] = [
+        ("platform (IoT Core and SMS excluded)", 2, lambda d: total(per_fleet[d], ["platform"])),
+        ("  per million messages", 4, lambda d: per_million(per_fleet[d], ["platform"], d)),
+        ("IoT Core", 2, lambda d: total(per_fleet[d], ["iot"])),
+        ("IoT Core with Basic Ingest", 2, lambda d: total(basic[d], ["iot"])),
+        ("SMS", 2, lambda d: total(per_fleet[d], ["sms"])),
+        ("total", 2, lambda d: total(per_fleet[d], everything)),
+        ("total with IoT Basic Ingest", 2, lambda d: total(basic[d], everything)),
+        ("  per million messages", 4, lambda d: per_million(per_fleet[d], everything, d)),
+        ("  with IoT Basic Ingest", 4, lambda d: per_million(basic[d], everything, d)),
+        ("messages per month (millions)", 1, lambda d: monthly_messages(d) / 1e6),
+    ]
     print("  " + "-" * (40 + 18 * len(FLEETS)))
-    for label, value in rows:
-        decimals = 4 if "per million" in label or "with Basic Ingest" == label.strip() else 2
+    for label, decimals, value in rows:
         print(f"  {label:<40}" + "".join(f"{value(d):>18,.{decimals}f}" for d in FLEETS))
 
-    platform = total(per_fleet[TARGET_FLEET], ["platform"]) / monthly_messages(TARGET_FLEET) * 1e6
-    stream = sum(line.usd for line in per_fleet[TARGET_FLEET] if line.service.startswith("Kinesis"))
-    stream_per_million = stream / monthly_messages(TARGET_FLEET) * 1e6
+    platform = per_million(per_fleet[TARGET_FLEET], ["platform"], TARGET_FLEET)
+    stream = [line for line in per_fleet[TARGET_FLEET] if line.service.startswith("Kinesis")]
+    stream_per_million = total(stream, ["platform"]) / monthly_messages(TARGET_FLEET) * 1e6
+    budget = replace_dynamodb(per_fleet[TARGET_FLEET], measured, TARGET_FLEET)
     print("\ntargets")
     print(
         f"  platform cost per million messages at {TARGET_FLEET:,} devices <= ${TARGET_PLATFORM_PER_MILLION}: "
-        f"${platform:.4f} (stream ${stream_per_million:.4f})  {verdict(platform <= TARGET_PLATFORM_PER_MILLION)}"
+        f"${platform:.4f} (the stream ${stream_per_million:.4f})  "
+        f"{verdict(platform <= TARGET_PLATFORM_PER_MILLION)}"
     )
-    budget = replace_dynamodb(per_fleet[TARGET_FLEET], measured, TARGET_FLEET)
     print(
-        f"    with issue 15's DynamoDB budget (<= 5 WRU and <= 20 RRU per 1,000 normal messages) instead of the "
-        f"measured figures: ${budget:.4f}  {verdict(budget <= TARGET_PLATFORM_PER_MILLION)}"
+        f"    the same with issue 15's DynamoDB budget (5 WRU, 20 RRU per 1,000 normal messages) for the measured "
+        f"{measured.wru_per_1000:.1f} WRU, {measured.rru_per_1000:.1f} RRU: ${budget:.4f}  "
+        f"{verdict(budget <= TARGET_PLATFORM_PER_MILLION)}"
     )
     for devices in FLEETS:
+        arriving = devices / REPORT_INTERVAL_S / shards_for(devices / REPORT_INTERVAL_S, shape.record_bytes).count
+        capacity = ingest_capacity_s(devices, measured, shape, sizing)
         print(
-            f"  {devices:>9,} devices: total ${total(per_fleet[devices], ['iot', 'platform', 'sms']):,.2f} a month, "
-            f"with IoT Basic Ingest ${total(basic[devices], ['iot', 'platform', 'sms']):,.2f}"
+            f"  a shard's ingest keeps up at {devices:,} devices: {arriving:,.0f} msg/s arrive per shard, "
+            f"{capacity:,.0f} msg/s graded at {sizing.memory_mb} MB  {verdict(capacity >= 2 * arriving)} "
+            "(at least twice the arrival rate, to catch up after a pause)"
+        )
+    for devices in FLEETS:
+        print(
+            f"  {devices:>9,} devices: ${total(per_fleet[devices], everything):,.2f} a month in all, "
+            f"${total(basic[devices], everything):,.2f} with IoT Basic Ingest"
         )
 
 
@@ -521,9 +561,7 @@ def measured_json(module: str, given: str | None) -> Iterator[dict[str, Any]]:
     with tempfile.TemporaryDirectory() as directory:
         path = os.path.join(directory, f"{module}.json")
         print(f"measuring: python -m {module} --json (its output on stderr)", file=sys.stderr)
-        subprocess.run(
-            [sys.executable, "-m", module, "--json", path], cwd=ROOT, check=True, stdout=sys.stderr
-        )
+        subprocess.run([sys.executable, "-m", module, "--json", path], cwd=ROOT, check=True, stdout=sys.stderr)
         yield json.loads(Path(path).read_text(encoding="utf-8"))
 
 

@@ -1,7 +1,7 @@
 """Disposal workflow bench: state transitions of the real ASL (`infra/disposal.asl.json`) on moto,
 per scenario, and what Step Functions would cost at list price.
 
-    .venv/bin/python -m bench.workflow [--json PATH]       # about a minute; --json: the figures bench/costs.py prices
+    .venv/bin/python -m bench.workflow [--json PATH]   # about a minute; --json: what bench/costs.py prices
 
 Each scenario is one warning driven through the real app side (`WorkflowService`, `WorkflowTimers`, the
 `StepFunctionsExecutions` adapter) and the real domain (lifecycle + `chalicelib/domain/due.py`), on the in-memory

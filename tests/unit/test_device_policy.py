@@ -38,4 +38,6 @@ def test_the_basic_ingest_topic_names_the_telemetry_rule_whose_sql_reads_the_sam
     basic = [topic for topic in publish_topics() if topic.startswith("$aws/rules/")]
     assert basic == [f"$aws/rules/${{TelemetryRule}}/{OWN_TOPIC}"]  # one rule, never `$aws/rules/*`
     levels = basic[0].split("/")[3:]
-    assert len(levels) == len(topic_filter.group(1).split("/")) and levels[3] == "${!iot:Connection.Thing.ThingName}"
+    assert (
+        len(levels) == len(topic_filter.group(1).split("/")) and levels[3] == "${!iot:Connection.Thing.ThingName}"
+    )
