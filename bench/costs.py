@@ -57,7 +57,7 @@ class Price:
 
 PRICES: tuple[Price, ...] = (
     Price("iot_message", "IoT Core messaging, first 1 B messages/month", 1.00 / 1e6, "message (5 KB units)",
-          "https://aws.amazon.com/iot-core/pricing/", "secondary source"),
+          "https://aws.amazon.com/iot-core/pricing/ (its worked example, in transcriptions)", "secondary source"),
     Price("iot_message_4b", "IoT Core messaging, next 4 B messages/month", 0.80 / 1e6, "message",
           "https://aws.amazon.com/iot-core/pricing/", "assumed"),
     Price("iot_message_over_5b", "IoT Core messaging, over 5 B messages/month", 0.70 / 1e6, "message",
@@ -79,11 +79,12 @@ PRICES: tuple[Price, ...] = (
     Price("kinesis_od_out_gb", "Kinesis on-demand, data retrieved", 0.04, "GB",
           "https://aws.amazon.com/kinesis/data-streams/pricing/", "assumed"),
     Price("lambda_request", "Lambda requests", 0.20 / 1e6, "invocation",
-          "https://aws.amazon.com/lambda/pricing/", "verified"),
+          "https://aws.amazon.com/cn/lambda/pricing/", "verified"),
     Price("lambda_gb_s", "Lambda duration (x86)", 0.0000166667, "GB-s",
-          "https://aws.amazon.com/lambda/pricing/", "verified"),
+          "https://aws.amazon.com/cn/lambda/pricing/ (its example quotes 0.0000166667 USD per GB-s)", "verified"),
     Price("ddb_wru", "DynamoDB on-demand write request unit", 0.625 / 1e6, "WRU",
-          "https://aws.amazon.com/dynamodb/pricing/on-demand/", "secondary source"),
+          "https://aws.amazon.com/dynamodb/pricing/on-demand/ (after the November 2024 cut; confirmed by "
+          "https://airbyte.com/data-engineering-resources/dynamodb-pricing)", "secondary source"),
     Price("ddb_rru", "DynamoDB on-demand read request unit", 0.125 / 1e6, "RRU",
           "https://aws.amazon.com/dynamodb/pricing/on-demand/", "secondary source"),
     Price("ddb_storage_gb", "DynamoDB storage", 0.25, "GB-month",
@@ -97,7 +98,8 @@ PRICES: tuple[Price, ...] = (
     Price("sms_cn", "SMS to mainland China (CNY 0.045 at CNY 7.2 per USD)", 0.045 / 7.2, "70-character part",
           "Alibaba Cloud SMS list price, see 'Prices used'", "assumed"),
     Price("logs_gb", "CloudWatch Logs ingestion", 0.50, "GB",
-          "https://aws.amazon.com/cloudwatch/pricing/", "secondary source"),
+          "https://www.duckbillgroup.com/?p=9080, https://hykell.com/knowledge-base/aws-cloudwatch-logs-pricing",
+          "secondary source"),
     Price("s3_gb_month", "S3 Standard storage", 0.023, "GB-month",
           "https://aws.amazon.com/s3/pricing/", "assumed"),
     Price("s3_put", "S3 PUT request", 0.005 / 1000, "request",
@@ -222,7 +224,7 @@ class IngestSizing:
         """The ingest's event source (app.py) and memory (.chalice/config.json, Chalice's 128 MB default)."""
         import app
 
-        source = next(s for s in app.app.event_sources if getattr(s, "name", "") == "ingest")
+        source: Any = next(s for s in app.app.event_sources if getattr(s, "name", "") == "ingest")
         return cls(
             memory_mb=function_memory_mb("ingest"),
             batch_size=int(source.batch_size),

@@ -70,7 +70,7 @@ def share_pynamodb_sessions() -> None:
     first needs a session, i.e. once per model per thread)."""
     from pynamodb.connection import base
 
-    base.get_session = shared_botocore_session
+    base.get_session = shared_botocore_session  # type: ignore[attr-defined]
 
 
 def dynamo_meta(settings: Settings) -> dict[str, Any]:
