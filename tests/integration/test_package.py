@@ -435,7 +435,7 @@ def test_each_function_is_sized_deliberately_and_the_ingest_reads_whole_seconds_
 ) -> None:
     """docs/costs.md "Lambda sizing": no function left at Chalice's 128 MB (≈ 6 s of CPU to import the app)."""
     memory = {name: fn["Properties"].get("MemorySize") for name, fn in functions_of(packaged).items()}
-    assert memory["Ingest"] == 1769  # one vCPU: CPU-bound, the same GB-s at any smaller size, the shortest cold start
+    assert memory["Ingest"] == 1769  # one vCPU: CPU-bound, same GB-s at any smaller size, shortest cold start
     assert memory["Deliver"] == memory["WorkflowEvents"] == memory["APIHandler"] == 1024
     assert all(size is not None and size >= 512 for size in memory.values()), memory
     [ingest] = [e for e in events_of(packaged).values() if e["Type"] == "Kinesis"]
