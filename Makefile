@@ -41,8 +41,11 @@ run: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.engine
-	$(BIN)/python -m bench.ingest
-	$(BIN)/python -m bench.workflow
+	mkdir -p build
+	$(BIN)/python -m bench.ingest --json build/bench-ingest.json
+	$(BIN)/python -m bench.workflow --json build/bench-workflow.json
+	$(BIN)/python -m bench.costs --ingest-json build/bench-ingest.json --workflow-json build/bench-workflow.json
+	$(BIN)/python -m bench.coldstart
 	$(BIN)/python -m bench.timers
 	$(BIN)/python -m bench.offline
 	$(BIN)/python -m bench.delivery

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import re
 import time
 from collections.abc import Callable
 from datetime import UTC
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from chalice.app import Chalice, CloudWatchEvent, Cron, KinesisEvent, Rate, Request, Response, SQSEvent
 from pydantic import BaseModel
 
-from chalicelib.api import console, views
+from chalicelib.api import console
 from chalicelib.api.errors import JSON_HEADERS, catalogued_body, chalice_error, error_body, validated
 from chalicelib.api.inputs import etag_matches, json_body, require_size, single_values, strong_etag
 from chalicelib.api.models import (
@@ -67,12 +69,31 @@ from chalicelib.services.ports import Origin
 from chalicelib.services.workflow import WorkflowMessage
 from chalicelib.settings import get_settings
 
+
+class _OnFirstUse(ModuleType):
+    """A module imported when a route first reads one of its names: every function imports app.py, and only the
+    API's routes need the views (and the services they import): the ingest's cold start, bench/coldstart.py."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(importlib.import_module(self.__name__), name)
+
+
+if TYPE_CHECKING:
+    from chalicelib.api import views
+else:
+    views = _OnFirstUse("chalicelib.api.views")
+
 STAGE = os.environ.get("DYJ_STAGE", "dev")
 app = Chalice(app_name="dayingji", configure_logs=False)  # app.log is the Powertools logger (same name): JSON
 app.register_middleware(observe, "all")  # Lambda context, correlation ids, metrics flushed, X-Ray segment
 
 
-@app.on_kinesis_record(stream=f"dayingji-{STAGE}-devices", batch_size=100, starting_position="TRIM_HORIZON")
+@app.on_kinesis_record(
+    stream=f"dayingji-{STAGE}-devices",
+    batch_size=1000,
+    starting_position="TRIM_HORIZON",
+    maximum_batching_window_in_seconds=0,  # sizing: docs/costs.md "Lambda sizing"
+)
 def ingest(event: KinesisEvent) -> dict[str, Any]:
     records = [
         IngestRecord(

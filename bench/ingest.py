@@ -1,7 +1,9 @@
 """Ingest figures against moto's server: messages/s through `app.ingest`, DynamoDB write and read units and SNS
 publishes per 1,000 normal messages and per warning change, and the estimated AWS cost per million device messages.
 
-Run: .venv/bin/python -m bench.ingest [--devices N] [--minutes M] [--batch-size B]
+Run: .venv/bin/python -m bench.ingest [--devices N] [--minutes M] [--batch-size B] [--json PATH]
+
+`--json PATH` also writes the per-batch and per-change figures as JSON (`summary`): the input of bench/costs.py.
 
 Two runs over the same fleet and the same simulated time (reports every 10 s): "normal" (no incidents) and
 "incidents" (the scripted incidents of local/fleet.py plus one of every bad message). Each run starts from an empty
@@ -774,11 +776,51 @@ def print_per_warning(normal: RunFigures, incidents: RunFigures) -> float:
     return usd
 
 
+def summary(normal: RunFigures, incidents: RunFigures, devices: int, batch_size: int) -> dict[str, Any]:
+    """The measured figures bench/costs.py prices: per batch of the normal run (steady state: after the first
+    state flush, when the run is long enough) and per warning change (incidents minus normal)."""
+    _, calls = lambda_duration_s(normal)
+    steady = normal.steady if normal.warm_messages else normal.dynamo
+    steady_messages = normal.steady_messages if normal.warm_messages else normal.sent
+    changes = incidents.totals["changes"] - normal.totals["changes"]
+    delta = incidents.dynamo.minus(normal.dynamo)
+    per_change = max(changes, 1)
+    return {
+        "devices": devices,
+        "batch_size": batch_size,
+        "report_interval_s": REPORT_INTERVAL_S,
+        "normal": {
+            "messages": normal.sent,
+            "batches": normal.batches,
+            "handler_cpu_s_per_batch": statistics.mean(normal.cpu_s),
+            "aws_calls_per_batch": calls,
+            "log_bytes_per_batch": normal.log_bytes / normal.batches,
+            "iot_units_per_message": normal.iot_units / normal.sent,
+            "kinesis_kb_per_message": normal.kinesis_kb / normal.sent,
+            "wru_per_1000": per_thousand(normal.dynamo.total_wcu, normal.sent),
+            "rru_per_1000": per_thousand(normal.dynamo.total_rcu, normal.sent),
+            "steady_wru_per_1000": per_thousand(steady.total_wcu, steady_messages),
+            "steady_rru_per_1000": per_thousand(steady.total_rcu, steady_messages),
+        },
+        "per_change": {
+            "changes": changes,
+            "warnings_raised": incidents.warnings_raised - normal.warnings_raised,
+            "wru": sum(v for k, v in delta.wcu.items() if not k.startswith("quarantine")) / per_change,
+            "rru": sum(v for k, v in delta.rcu.items() if not k.startswith("quarantine")) / per_change,
+            "topic_requests": (incidents.sns.topic_requests - normal.sns.topic_requests) / per_change,
+            "sms_parts": (incidents.sns.sms_parts - normal.sns.sms_parts) / per_change,
+            "sqs_deliveries": (sum(incidents.deliveries.values()) - sum(normal.deliveries.values())) / per_change,
+            "handler_cpu_s": (sum(incidents.cpu_s) - sum(normal.cpu_s)) / per_change,
+        },
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Ingest figures against moto's server (bench/ingest.py).")
     parser.add_argument("--devices", type=int, default=0, help="fleet size (default: the seed's 248 devices)")
     parser.add_argument("--minutes", type=float, default=10.0, help="simulated minutes per run (default 10)")
     parser.add_argument("--batch-size", type=int, default=100, help="records per Kinesis event (default 100)")
+    parser.add_argument("--json", metavar="PATH", help="also write the measured figures as JSON (bench/costs.py)")
     args = parser.parse_args()
 
     base = load_seed()
@@ -835,6 +877,9 @@ def main() -> None:
         f" messages per 30 days: ${total * monthly / 1e6:,.2f} for the normal flow,"
         f" plus ${per_change:.4f} per warning change"
     )
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as out:
+            json.dump(summary(normal, incidents, devices, args.batch_size), out, indent=2)
     print(f"\nbench time {time.perf_counter() - began:.0f} s")
 
 

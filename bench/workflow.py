@@ -1,7 +1,7 @@
 """Disposal workflow bench: state transitions of the real ASL (`infra/disposal.asl.json`) on moto,
 per scenario, and what Step Functions would cost at list price.
 
-    .venv/bin/python -m bench.workflow        # about a minute
+    .venv/bin/python -m bench.workflow [--json PATH]   # about a minute; --json: what bench/costs.py prices
 
 Each scenario is one warning driven through the real app side (`WorkflowService`, `WorkflowTimers`, the
 `StepFunctionsExecutions` adapter) and the real domain (lifecycle + `chalicelib/domain/due.py`), on the in-memory
@@ -18,6 +18,7 @@ executions) × the transitions per timer measured on moto.
 
 from __future__ import annotations
 
+import argparse
 import json
 import threading
 import time
@@ -330,6 +331,9 @@ MIX = (  # assumed share of warnings per month
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description="Disposal workflow bench (bench/workflow.py).")
+    parser.add_argument("--json", metavar="PATH", help="also write the transitions per warning as JSON")
+    args = parser.parse_args()
     began = time.perf_counter()
     quiet_moto_asl_logging()
     server, endpoint_url = start_moto_server()
@@ -436,6 +440,10 @@ def main() -> None:
             f"  {usd(transitions):>9}/day"
             f"  {usd(transitions * 30):>10}/month"
         )
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as out:
+            figures = {"mean_transitions_per_warning": mean, "per_warning": per_warning, "mix": dict(MIX)}
+            json.dump(figures, out, indent=2)
     print(f"\nbench wall time {time.perf_counter() - began:.0f} s")
 
 

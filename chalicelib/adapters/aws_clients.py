@@ -9,6 +9,7 @@ for botocore's 60-second defaults on a dead endpoint. boto3 is imported on the f
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.settings import Settings
@@ -46,6 +47,30 @@ def client(service: str, settings: Settings, **extra: Any) -> Any:
 def s3(settings: Settings) -> Any:
     """S3 with SigV4 and path-style addresses (presigned URLs that work on AWS China and on moto alike)."""
     return client("s3", settings, signature_version="s3v4", s3={"addressing_style": "path"})
+
+
+_sessions = threading.local()
+
+
+def shared_botocore_session() -> Any:
+    """One botocore session per thread for every PynamoDB connection. PynamoDB gives each model (each table) a
+    session of its own, and each session parses botocore's endpoint rules and the DynamoDB service model again:
+    tens of ms of CPU per table on a cold start (bench/coldstart.py). Per thread, because botocore's client
+    creation is not thread-safe (PynamoDB keeps its sessions per thread for the same reason)."""
+    session = getattr(_sessions, "session", None)
+    if session is None:
+        from botocore.session import get_session
+
+        session = _sessions.session = get_session()
+    return session
+
+
+def share_pynamodb_sessions() -> None:
+    """Make PynamoDB's connections take `shared_botocore_session` (it calls `get_session` when a connection
+    first needs a session, i.e. once per model per thread)."""
+    from pynamodb.connection import base
+
+    base.get_session = shared_botocore_session  # type: ignore[attr-defined]
 
 
 def dynamo_meta(settings: Settings) -> dict[str, Any]:

@@ -296,6 +296,7 @@ _BINDINGS: tuple[tuple[type[Model], str], ...] = (
 
 def bind(settings: Settings) -> None:
     """Point every model at its table and endpoint (once per container, and again when a test changes them)."""
+    aws_clients.share_pynamodb_sessions()
     for model, field_name in _BINDINGS:
         meta: Any = model.Meta
         meta.table_name = getattr(settings, field_name)

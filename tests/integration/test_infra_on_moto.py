@@ -288,9 +288,13 @@ def test_device_policy_binds_each_device_to_its_own_client_id_and_topic(
     statements = {s["Action"]: s for s in json.loads(policy["policyDocument"])["Statement"]}
     assert set(statements) == {"iot:Connect", "iot:Publish"}
     assert statements["iot:Connect"]["Resource"].endswith(":client/${iot:Connection.Thing.ThingName}")
-    assert statements["iot:Publish"]["Resource"] == (
-        f"arn:aws:iot:{DEFAULT_REGION}:{infra.account_id}:topic/dyj/*/*/${{iot:Connection.Thing.ThingName}}/telemetry"
-    )
+    topics = f"arn:aws:iot:{DEFAULT_REGION}:{infra.account_id}:topic"
+    own = "dyj/*/*/${iot:Connection.Thing.ThingName}/telemetry"
+    # the telemetry topic, straight or through IoT Basic Ingest to the telemetry rule: both only for its own thing
+    assert statements["iot:Publish"]["Resource"] == [
+        f"{topics}/{own}",
+        f"{topics}/$aws/rules/{infra.rules['TelemetryRule'].name}/{own}",
+    ]
 
 
 def test_env_names_every_resource_the_app_reads(infra: Provisioned) -> None:

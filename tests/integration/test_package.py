@@ -428,3 +428,16 @@ def test_the_evaluation_schedules_run_after_each_local_period_ends(packaged: dic
     assert [(e["Type"], e["Properties"]["BatchSize"]) for e in requests.values()] == [("SQS", 1)]
     queue = packaged["Resources"]["EvaluationQueue"]["Properties"]
     assert queue["VisibilityTimeout"] >= 900 and queue["RedrivePolicy"]["maxReceiveCount"] == 2
+
+
+def test_each_function_is_sized_deliberately_and_the_ingest_reads_whole_seconds_of_a_shard(
+    packaged: dict[str, Any],
+) -> None:
+    """docs/costs.md "Lambda sizing": no function left at Chalice's 128 MB (≈ 6 s of CPU to import the app)."""
+    memory = {name: fn["Properties"].get("MemorySize") for name, fn in functions_of(packaged).items()}
+    assert memory["Ingest"] == 1769  # one vCPU: CPU-bound, same GB-s at any smaller size, shortest cold start
+    assert memory["Deliver"] == memory["WorkflowEvents"] == memory["APIHandler"] == 1024
+    assert all(size is not None and size >= 512 for size in memory.values()), memory
+    [ingest] = [e for e in events_of(packaged).values() if e["Type"] == "Kinesis"]
+    assert ingest["Properties"]["BatchSize"] == 1000
+    assert ingest["Properties"].get("MaximumBatchingWindowInSeconds", 0) == 0  # no wait added to an alarm

@@ -1,0 +1,183 @@
+"""Cold start of the ingest function: the CPU of `import app` and of the first `app.ingest` call in a fresh Python
+process, which modules the ingest loads that only the API needs, and what the first batch after a cold start
+takes on the configured memory by the cost model (CPU scaled to the memory's vCPU share, 1,769 MB = 1 vCPU, plus
+one round trip per AWS call).
+
+Run: .venv/bin/python -m bench.coldstart [--runs N] [--records R]
+
+The parent starts moto's server, provisions infra/resources.json and seeds the registry (bench.ingest's `prepare`),
+writes a Kinesis event of R fleet messages (default: the ingest's configured batch size) to a file, and starts N
+fresh interpreters with the deployed function's environment. Each child reads the event with the standard library
+only, then times `import app` and the first and second `app.ingest` calls (`time.process_time`: the child's own
+CPU; moto answers in the parent) and counts its AWS requests. Figures: the median over the runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+TARGET_CPU_S = 0.300  # import app + the first ingest call, CPU on this machine
+TARGET_FIRST_BATCH_S = 1.0  # by the cost model on the configured memory
+# Modules only the API's routes need (views, request models, console, auth, reports and the services behind them):
+# the ingest function should not load them. (The evaluation's domain modules come in through services/ports.py,
+# whose value types the ingest's ports share; chalicelib.services.declarations is the ingest's too.)
+API_ONLY_PREFIXES = (
+    "chalicelib.api.views",
+    "chalicelib.api.models",
+    "chalicelib.api.console",
+    "chalicelib.api.auth",
+    "chalicelib.reports",
+    "chalicelib.services.warning_actions",
+    "chalicelib.services.evaluation",
+    "chalicelib.services.rectification",
+    "chalicelib.services.registry_admin",
+    "openpyxl",
+    "jwt",
+)
+
+CHILD = r"""
+import json, sys, time
+event = json.load(open(sys.argv[1]))
+began = time.process_time()
+import app
+imported = time.process_time()
+import botocore.endpoint
+requests = 0
+operations = {}
+send = botocore.endpoint.Endpoint._send
+def counting(self, request):
+    global requests
+    requests += 1
+    target = request.headers.get("X-Amz-Target", b"")
+    target = target.decode() if isinstance(target, bytes) else str(target)
+    name = target.rpartition(".")[2] or request.url.rsplit("/", 1)[-1][:40] or "?"
+    if requests_counting_first:
+        operations[name] = operations.get(name, 0) + 1
+    return send(self, request)
+requests_counting_first = True
+botocore.endpoint.Endpoint._send = counting
+class Context:
+    function_name = "dayingji-coldstart-ingest"
+    aws_request_id = "coldstart"
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:dayingji-coldstart-ingest"
+    memory_limit_in_mb = 1024
+    def get_remaining_time_in_millis(self): return 60000
+before_first = time.process_time()
+first = app.ingest(event, Context())
+after_first = time.process_time()
+first_requests = requests
+requests_counting_first = False
+second = app.ingest(event, Context())
+after_second = time.process_time()
+print(json.dumps({
+    "import_s": imported - began,
+    "first_s": after_first - before_first,
+    "second_s": after_second - after_first,
+    "first_requests": first_requests,
+    "first_operations": operations,
+    "failures": len(first["batchItemFailures"]),
+    "modules": sorted(sys.modules),
+}))
+"""
+
+
+def child_run(event_path: str, env: dict[str, str]) -> dict[str, Any]:
+    completed = subprocess.run(
+        [sys.executable, "-c", CHILD, event_path], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    )
+    return dict(json.loads(completed.stdout.strip().splitlines()[-1]))
+
+
+def main() -> None:
+    from bench.costs import AWS_CALL_RTT_S, IngestSizing
+    from bench.ingest import kinesis_event, prepare
+    from local.aws import start_moto_server
+    from local.fleet import Fleet, SimMessage
+    from local.seed import load_seed
+
+    sizing = IngestSizing.deployed()
+    parser = argparse.ArgumentParser(description="Ingest cold start (bench/coldstart.py).")
+    parser.add_argument("--runs", type=int, default=5, help="fresh interpreters (default 5)")
+    parser.add_argument("--records", type=int, default=sizing.batch_size, help="records in the first batch")
+    args = parser.parse_args()
+
+    registry = load_seed()
+    server, endpoint_url = start_moto_server()
+    try:
+        env = prepare(endpoint_url, registry)
+        fleet = Fleet(registry, seed=7, incidents=())
+        messages: list[SimMessage] = []
+        step = 0
+        while len(messages) < args.records:
+            messages += list(fleet.step(step, 1_764_370_800.0 + step * 10.0, spread_s=9.0))
+            step += 1
+        event = kinesis_event(messages[: args.records], 1, env.infra)
+        with tempfile.TemporaryDirectory() as directory:
+            path = os.path.join(directory, "event.json")
+            Path(path).write_text(json.dumps(event), encoding="utf-8")
+            child_env = {**os.environ, "POWERTOOLS_METRICS_DISABLED": "false"}
+            runs = []
+            for _ in range(args.runs):
+                runs.append(child_run(path, child_env))
+                prepare(endpoint_url, registry)  # an empty device state again: the next child starts as cold
+    finally:
+        server.stop()
+
+    def median(key: str) -> float:
+        return statistics.median(float(run[key]) for run in runs)
+
+    imported, first, second = median("import_s"), median("first_s"), median("second_s")
+    requests = median("first_requests")
+    loaded = sorted(
+        {
+            m
+            for run in runs
+            for m in run["modules"]
+            if any(m == p or m.startswith(p + ".") for p in API_ONLY_PREFIXES)
+        }
+    )
+    cold_cpu = imported + first
+    modelled = cold_cpu / sizing.vcpu + requests * AWS_CALL_RTT_S
+    print(
+        f"Ingest cold start: {args.runs} fresh interpreters, a first batch of {args.records} fleet messages "
+        f"(moto at {endpoint_url}; median CPU of the child process, time.process_time)"
+    )
+    print(f"  import app                  {imported * 1e3:7.0f} ms CPU")
+    operations = runs[len(runs) // 2]["first_operations"]
+    by_operation = ", ".join(f"{name} {count}" for name, count in sorted(operations.items(), key=lambda i: -i[1]))
+    print(f"  first app.ingest call       {first * 1e3:7.0f} ms CPU, {requests:.0f} AWS requests ({by_operation})")
+    print(f"  second app.ingest call      {second * 1e3:7.0f} ms CPU (warm, the same records again)")
+    print(f"  batch-item failures         {max(run['failures'] for run in runs)}")
+    print(f"  API-only modules loaded     {', '.join(loaded) if loaded else 'none'}")
+    print(
+        f"  first batch after a cold start at {sizing.memory_mb} MB ({sizing.vcpu:.3f} vCPU): "
+        f"{cold_cpu * 1e3:.0f} ms / {sizing.vcpu:.3f} + {requests:.0f} x {AWS_CALL_RTT_S * 1e3:.0f} ms = "
+        f"{modelled * 1e3:.0f} ms"
+    )
+    print("\ntargets")
+    print(
+        f"  import app + first ingest call <= {TARGET_CPU_S * 1e3:.0f} ms CPU: {cold_cpu * 1e3:.0f} ms  "
+        f"{'PASS' if cold_cpu <= TARGET_CPU_S else 'FAIL'}"
+    )
+    print(
+        f"  first batch after a cold start <= {TARGET_FIRST_BATCH_S:.0f} s (model, {sizing.memory_mb} MB): "
+        f"{modelled:.2f} s  {'PASS' if modelled <= TARGET_FIRST_BATCH_S else 'FAIL'}"
+    )
+    print(f"  API-only modules loaded by the ingest: {len(loaded)}  {'PASS' if not loaded else 'FAIL'}")
+    print(f"\nbench time {time.perf_counter() - began_at:.0f} s")
+
+
+began_at = time.perf_counter()
+
+if __name__ == "__main__":
+    main()
