@@ -57,8 +57,8 @@ _REPAIR_SUFFIX = re.compile(r"_[er]\d+$")
 
 
 def timer_input(warning_id: str, times: DueTimes, now: float) -> dict[str, Any]:
-    """A timer's input: sleep `wait_s` (whole seconds, rounded down) until `due_at`, then report `due_version`.
-    `due_kind` and `level` only tell a reader of the execution what it sleeps for."""
+    """A timer's input: sleep `wait_s` (`due.wait_seconds`: whole seconds, waking a little before `due_at`), then
+    report `due_version`. `due_kind` and `level` only tell a reader of the execution what it sleeps for."""
     assert times.next_due is not None
     return {
         "warning_id": warning_id,
