@@ -122,6 +122,37 @@ class _Device:
     changes: list[WarningChange] = field(default_factory=list)
 
 
+class _BatchUnits:
+    """The unit states of one batch, each read (strongly consistent) the first time a reading touches a unit rule:
+    devices of other shards write the same unit, so no copy is kept across batches, and a unit no reading touches
+    is not read at all (docs/decisions.md "DynamoDB per normal message")."""
+
+    def __init__(self, states: StateStore, stored: _BatchUnits | None = None) -> None:
+        self._states = states
+        self._stored = stored  # a scratch view: copies of the stored units, never written
+        self.units: dict[str, UnitState] = {}
+        self.loaded_alarms: dict[str, dict[str, list[Any]]] = {}  # what a lost race merges this batch's notes on
+
+    def source(self, unit_id: str) -> Callable[[], UnitState]:
+        return lambda: self.get(unit_id)
+
+    def get(self, unit_id: str) -> UnitState:
+        unit = self.units.get(unit_id)
+        if unit is None:
+            if self._stored is not None:
+                stored = self._stored.get(unit_id)
+                unit = UnitState.loads(unit_id, stored.dumps(), stored.version)
+            else:
+                unit = self._states.load_units([unit_id])[unit_id]
+                self.loaded_alarms[unit_id] = dict(unit.alarms)
+            self.units[unit_id] = unit
+        return unit
+
+    def scratch(self) -> _BatchUnits:
+        """Copies of the stored units for a regrade whose unit notes are dropped (the catch-up)."""
+        return _BatchUnits(self._states, stored=self)
+
+
 class _DeliveryBusyError(Exception):
     """Another live sender holds a delivery of this change: retry the device's records later."""
 
@@ -200,15 +231,14 @@ class IngestService:
             registrations = self._registry.devices(claimed)
             states = self._load_states([device for device in claimed if device in registrations])
             snapshots = {device: (state.dumps(), state.version) for device, state in states.items()}
-            units = self._states.load_units({registrations[device].unit_id for device in states})
-            loaded_alarms = {unit_id: dict(unit.alarms) for unit_id, unit in units.items()}
+            units = _BatchUnits(self._states)
 
             devices: dict[str, _Device] = {}
             for item in items:
                 self._grade(item, registrations, states, units, report, devices)
             failed, poisoned = self._record_all(devices, report)
             self._quarantine_rejected(items, report)
-            failed |= self._save_units(units, loaded_alarms, registrations, devices, report)
+            failed |= self._save_units(units.units, units.loaded_alarms, registrations, devices, report)
             retry, stale = self._save_states(devices, states, failed | poisoned, now, report)
             sightings = self._sightings(items, registrations) if self.presence is not None else []
         except Exception as exc:
@@ -342,14 +372,13 @@ class IngestService:
         as unwritten until it is written."""
         registrations = self._registry.devices(backlog)
         states = self._load_states([device for device in backlog if device in registrations])
-        units = self._states.load_units({registrations[device].unit_id for device in states})
+        stored_units = _BatchUnits(self._states)
         now, applied = self._clock(), 0
         for device, state in states.items():
             missed = [entry for entry in backlog[device] if int(entry.sequence) > state.last_record]
             if not missed or state.last_record < 0:
                 continue  # nothing left out, or a state no record was ever applied to (a first deployment)
-            unit = units[registrations[device].unit_id]
-            scratch_units = {unit.unit_id: UnitState.loads(unit.unit_id, unit.dumps(), unit.version)}
+            scratch_units = stored_units.scratch()
             for entry in missed:
                 record = IngestRecord(entry.sequence, entry.data, entry.arrival_s, shard)
                 item = self._decode(record, entry.arrival_s)
@@ -529,7 +558,7 @@ class IngestService:
         item: _Item,
         registrations: Any,
         states: dict[str, DeviceState],
-        units: dict[str, UnitState],
+        units: _BatchUnits,
         report: IngestReport,
         devices: dict[str, _Device],
     ) -> None:
@@ -575,7 +604,7 @@ class IngestService:
             detail = "inside a data-distortion declaration"
             item.rejection = Rejection(RejectReason.DECLARED_DISTORTION, detail, item.raw, message.device_id)
             return  # kept in the quarantine with its bytes, never graded (its device still counts as alive)
-        result = self._engine.grade(reg, current, units.get(reg.unit_id), message, item.raw)
+        result = self._engine.grade(reg, current, units.source(reg.unit_id), message, item.raw)
         if excuses and not isinstance(result, Rejection):
             result = self._suppress_quality(result, excuses, current)
         if isinstance(result, Rejection):
