@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import math
 import time
+import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from pynamodb.attributes import (
+    BinaryAttribute,
     BooleanAttribute,
     JSONAttribute,
     NumberAttribute,
@@ -40,6 +43,8 @@ from chalicelib.services.ports import (
     DeliveryKey,
     DeliveryOutcome,
     QuarantinedMessage,
+    ShardCheckpoint,
+    ShardLease,
 )
 from chalicelib.settings import Settings
 
@@ -63,13 +68,28 @@ class DeviceStateItem(Model):
 
 class ShardCheckpointItem(Model):
     """In the device-state table under `SHARD#{shard id}`: the stream sequence through which every record applied
-    on the shard is in the stored device states (docs/decisions.md "What a container restart loses")."""
+    on the shard is in the stored device states or in `states` (zlib of {device: state JSON}: the states whose
+    stored item lags), written by the lease holder of `epoch` (docs/decisions.md "Shard lease and checkpoint")."""
 
     class Meta:
         table_name = "unbound"
 
     device_id = UnicodeAttribute(hash_key=True)
     sequence = UnicodeAttribute()
+    epoch = NumberAttribute(null=True)
+    states = BinaryAttribute(null=True, legacy_encoding=False)
+
+
+class ShardLeaseItem(Model):
+    """In the device-state table under `SHARD#{shard id}#LEASE`: the container grading the shard, and the epoch its
+    takeover made (read strongly consistent once per batch: a small item, one read unit)."""
+
+    class Meta:
+        table_name = "unbound"
+
+    device_id = UnicodeAttribute(hash_key=True)
+    owner = UnicodeAttribute()
+    epoch = NumberAttribute()
 
 
 class UnitStateItem(Model):
@@ -302,6 +322,7 @@ class QuarantineItem(Model):
 _BINDINGS: tuple[tuple[type[Model], str], ...] = (
     (DeviceStateItem, "table_device_state"),
     (ShardCheckpointItem, "table_device_state"),
+    (ShardLeaseItem, "table_device_state"),
     (UnitStateItem, "table_unit_state"),
     (RegistryItem, "table_registry"),
     (RegistryVersionItem, "table_registry"),
@@ -374,14 +395,50 @@ class DynamoStateStore:
             raise
         state.version = int(item.version or 0)
 
-    def load_checkpoint(self, shard_id: str) -> str | None:
+    def shard_lease(self, shard_id: str) -> ShardLease | None:
         try:
-            return str(ShardCheckpointItem.get(f"SHARD#{shard_id}", consistent_read=True).sequence)
+            item = ShardLeaseItem.get(f"SHARD#{shard_id}#LEASE", consistent_read=True)
         except DoesNotExist:
             return None
+        return ShardLease(str(item.owner), int(item.epoch))
 
-    def save_checkpoint(self, shard_id: str, sequence: str) -> None:
-        ShardCheckpointItem(f"SHARD#{shard_id}", sequence=sequence).save()
+    def take_shard(self, shard_id: str, owner: str, seen: ShardLease | None) -> ShardLease:
+        lease = ShardLease(owner, (seen.epoch if seen is not None else 0) + 1)
+        condition = (
+            ShardLeaseItem.device_id.does_not_exist() if seen is None else ShardLeaseItem.epoch == seen.epoch
+        )
+        try:
+            ShardLeaseItem(f"SHARD#{shard_id}#LEASE", owner=owner, epoch=lease.epoch).save(condition=condition)
+        except PutError as exc:
+            if lost_race(exc):
+                raise ConcurrentUpdateError(shard_id) from exc
+            raise
+        return lease
+
+    def load_checkpoint(self, shard_id: str) -> ShardCheckpoint | None:
+        try:
+            item = ShardCheckpointItem.get(f"SHARD#{shard_id}", consistent_read=True)
+        except DoesNotExist:
+            return None
+        states = json.loads(zlib.decompress(item.states)) if item.states else {}
+        return ShardCheckpoint(str(item.sequence), int(item.epoch or 0), states)
+
+    def save_checkpoint(self, shard_id: str, checkpoint: ShardCheckpoint) -> None:
+        states = checkpoint.states
+        text = json.dumps(states, separators=(",", ":"), ensure_ascii=False) if states else ""
+        item = ShardCheckpointItem(
+            f"SHARD#{shard_id}",
+            sequence=checkpoint.sequence,
+            epoch=checkpoint.epoch,
+            states=zlib.compress(text.encode(), 9) if text else None,
+        )
+        condition = ShardCheckpointItem.epoch.does_not_exist() | (ShardCheckpointItem.epoch <= checkpoint.epoch)
+        try:
+            item.save(condition=condition)
+        except PutError as exc:
+            if lost_race(exc):
+                raise ConcurrentUpdateError(shard_id) from exc
+            raise
 
 
 class DynamoRegistry:
