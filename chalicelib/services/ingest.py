@@ -267,8 +267,10 @@ class IngestService:
             )
         unsettled = failed | retry | stale | poisoned
         self._note_behind(devices, unsettled)
-        if not self._keep_checkpoint(records, now):
-            report.failed_record_ids = [records[0].record_id]  # another container holds the shard: it regrades
+        if not self._keep_checkpoint(records, now, due=bool(unsettled)):
+            # the checkpoint was due and not written (a transient fault, or another container holds the shard now):
+            # the batch goes back, and its retry (records already applied are skipped) writes it
+            report.failed_record_ids = [records[0].record_id]
         self._count(report, settled=[c for d, g in devices.items() if d not in unsettled for c in g.changes])
         return report
 
@@ -447,21 +449,26 @@ class IngestService:
             if device not in self._written:
                 self._behind.add(device)
 
-    def _keep_checkpoint(self, records: Sequence[IngestRecord], now: float) -> bool:
-        """Once per `state_flush_s` per shard (and on the first batch after a takeover); False when the shard turns
-        out to be another container's (a holder of a later epoch wrote a checkpoint)."""
+    def _keep_checkpoint(self, records: Sequence[IngestRecord], now: float, due: bool) -> bool:
+        """Once per `state_flush_s` per shard (and on the first batch after a takeover, and on the batch after one
+        that handed records back: its retry's states are not left to the next interval); False when a due
+        checkpoint was not written."""
         last = records[-1] if records else None
         if last is None or last.sequence is None or last.shard_id not in self._held:
             return True
         shard = last.shard_id
         self._tails[shard] = max(last.sequence, self._tails.get(shard, -1))
-        if now - self._checkpointed_at.get(shard, -math.inf) < self._flush_s:
-            return True
-        return self._save_checkpoint(shard, now)
+        saved = True
+        if now - self._checkpointed_at.get(shard, -math.inf) >= self._flush_s:
+            saved = self._save_checkpoint(shard, now)
+        if due and saved:
+            self._checkpointed_at[shard] = -math.inf
+        return saved
 
     def _save_checkpoint(self, shard: str, now: float) -> bool:
         """The shard's checkpoint: through the last record handled, with every state of the shard that is ahead of
-        its stored item (cached, or carried on from the previous checkpoint)."""
+        its stored item (cached, or carried on from the previous checkpoint). False when not written: a transient
+        fault, or the shard is another container's (a holder of a later epoch wrote one; this one lets it go)."""
         tail = self._tails.get(shard)
         if tail is None or shard not in self._held:
             return True
@@ -480,8 +487,11 @@ class IngestService:
         except Exception as exc:
             if not self._is_transient(exc):
                 raise
-            swallowed("ingest.checkpoint")  # an older checkpoint only means a longer read-back
-            return True
+            logger.warning(
+                "transient fault writing the shard's checkpoint: the batch goes back", extra={"shard": shard}
+            )
+            swallowed("ingest.checkpoint")  # the retry (its records all redeliveries) writes it
+            return False
         self._checkpointed_at[shard] = now
         count("CheckpointStates", len(states))
         return True

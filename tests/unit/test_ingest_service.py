@@ -780,6 +780,20 @@ def test_a_stale_holder_is_refused_its_checkpoint_and_hands_its_batch_back() -> 
     assert stale.flush() == 0 and world.states.devices == {}  # it holds nothing now: writes nothing
 
 
+def test_a_checkpoint_that_cannot_be_written_hands_the_batch_back_and_the_retry_writes_it() -> None:
+    world, stream = World(), FakeStreamLog()
+    records = on_the_stream(stream, reading(1), reading(2))
+    service = reading_container(world, stream)
+    world.states.fail("save_checkpoint")  # throttled
+
+    failed = service.handle(records)
+    retried = service.handle(records)
+
+    assert failed.failed_record_ids == [records[0].record_id] and failed.graded == 2
+    assert retried.failed_record_ids == [] and retried.redelivered == 2
+    assert world.states.sequence(SHARD) == "2"
+
+
 def test_a_restart_from_the_checkpoint_keeps_a_pending_breach_and_the_units_alarm() -> None:
     """A breach waiting for its second reading is something that matters: its state and its unit's note are
     written at once; the watermark after it only in the checkpoint. The successor raises on the next reading."""
