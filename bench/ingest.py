@@ -655,6 +655,13 @@ def print_run(figures: RunFigures) -> None:
             f"RCU {per_thousand(steady.total_rcu, figures.steady_messages):.1f} "
             f"per 1,000 over {figures.steady_messages:,} messages"
         )
+        by_item = [
+            f"{label} {per_thousand(steady.wcu[label], figures.steady_messages):.2f}"
+            f"/{per_thousand(steady.rcu[label], figures.steady_messages):.2f}"
+            for label in sorted(set(steady.wcu) | set(steady.rcu))
+            if "/" not in label and (steady.wcu[label] or steady.rcu[label])
+        ]
+        print("                 of which (WCU/RCU): " + ", ".join(by_item))
     labels = sorted(set(d.wcu) | set(d.rcu), key=lambda label: -(d.wcu[label] + d.rcu[label]))
     for label in labels:
         if not (d.wcu[label] or d.rcu[label]):
