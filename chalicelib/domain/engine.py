@@ -145,13 +145,15 @@ class RiskEngine:
 
         changes: list[WarningChange] | None = None
         risks = state.risks
-        unit_of = _resolver(unit)
+        unit_of: Callable[[], UnitState | None] | None = None
         for finding in findings:
             entry = risks.get(finding.risk_type)
             if entry is None:
                 if finding.level == _NONE:
                     continue
                 entry = risks[finding.risk_type] = RiskState()
+            if unit_of is None:
+                unit_of = _resolver(unit)
             standing = entry.level > _NONE or entry.pending_count > 0  # only then can the unit hold its note
             change = self._grade_finding(reg, state, unit_of, msg, model, finding, entry, ts)
             if unit is not None and (standing or self._alarming(finding)):
