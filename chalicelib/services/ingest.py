@@ -173,6 +173,7 @@ class IngestService:
         clock: Callable[[], float],
         is_transient: Callable[[BaseException], bool],
         state_flush_s: float = 300.0,
+        state_touch_s: float = 7200.0,
         cache_size: int = 50_000,
         claim_lease_s: float = 120.0,
         jobs: DeliveryJobs | None = None,
@@ -195,6 +196,9 @@ class IngestService:
         self._clock = clock
         self._is_transient = is_transient
         self._flush_s = state_flush_s  # how often each shard's checkpoint (with the lagging states) is written
+        # a stored state's newest reading (its `last_seen`, which the device list shows) is kept at most this far
+        # behind the device's: a state is written at first sight and then at least once per `state_touch_s`
+        self._touch_s = state_touch_s
         self._claim_lease_s = claim_lease_s
         self._owner = uuid.uuid4().hex  # this container, as the holder of delivery claims
         self._sent_unsettled: set[DeliveryKey] = set()  # sent, outcome not yet recorded (that write failed)
@@ -207,6 +211,7 @@ class IngestService:
         # checkpoint was last written
         self._stream_log = stream_log
         self._persisted_at: dict[str, float] = {}  # device -> when written, for records without a shard
+        self._stored_ts: dict[str, float] = {}  # device -> the newest reading its stored item has
         self._held: dict[str, int] = {}
         self._shard_of: dict[str, str] = {}
         self._behind: set[str] = set()
@@ -329,6 +334,7 @@ class IngestService:
         if missing:
             loaded = self._states.load_devices(missing)
             for device, stored in loaded.items():
+                self._stored_ts[device] = stored.last_ts
                 parked = self._parked.pop(device, None)
                 if parked is None:
                     continue
@@ -501,6 +507,7 @@ class IngestService:
         rolling memory); a lost race means the store is newer already."""
         state = self._cache.pop(device)
         shard = self._shard_of.pop(device, None)
+        self._stored_ts.pop(device, None)
         ahead = device in self._behind or state.dirty
         self._behind.discard(device)
         if ahead and shard is not None:
@@ -516,6 +523,7 @@ class IngestService:
         state.dirty = False
         self._written.add(state.device_id)
         self._behind.discard(state.device_id)
+        self._stored_ts[state.device_id] = state.last_ts
         return True
 
     def _restore(self, snapshots: dict[str, tuple[str, int]]) -> None:
@@ -529,6 +537,7 @@ class IngestService:
             self._shard_of.pop(device, None)
             self._parked.pop(device, None)
             self._persisted_at.pop(device, None)
+            self._stored_ts.pop(device, None)
 
     def _count(self, report: IngestReport, settled: list[WarningChange]) -> None:
         """Totals since the container started, and this batch's metrics: warnings only for the devices whose
@@ -891,8 +900,9 @@ class IngestService:
         now: float,
         report: IngestReport,
     ) -> tuple[set[str], set[str]]:
-        """Write dirty states; a watermark-only change is carried by the shard's checkpoint (of a record without a
-        shard, written once per flush interval). Returns the devices to retry (an infrastructure fault) and those
+        """Write dirty states, and states first seen or whose stored `last_seen` is a touch interval behind; any
+        other watermark-only change is carried by the shard's checkpoint (of a record without a shard, written once
+        per flush interval). Returns the devices to retry (an infrastructure fault) and those
         whose cached state is stale (another writer won the version check)."""
         retry: set[str] = set()
         stale: set[str] = set()
@@ -902,7 +912,10 @@ class IngestService:
             state = states[device]
             first = group.first
             checkpointed = first.sequence is not None and first.shard_id in self._held
-            due = not checkpointed and now - self._persisted_at.get(device, -math.inf) >= self._flush_s
+            if checkpointed:  # first sight, or the stored `last_seen` a touch interval behind
+                due = state.last_ts - self._stored_ts.get(device, 0.0) >= self._touch_s
+            else:
+                due = now - self._persisted_at.get(device, -math.inf) >= self._flush_s
             if not (state.dirty or due):
                 continue
             try:

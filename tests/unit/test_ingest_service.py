@@ -661,9 +661,9 @@ def reading_container(world: World, stream: FakeStreamLog) -> IngestService:
 
 
 def dying_container(world: World, stream: FakeStreamLog) -> list[IngestRecord]:
-    """Container A takes the shard, grades GT1's readings 1 to 3 (normal: the state is never written; the shard's
-    checkpoint, written on A's first batch, carries it through reading 1), and dies a minute later without writing
-    anything more; what it was handed."""
+    """Container A takes the shard, grades GT1's readings 1 to 3 (normal: the state is written at first sight only;
+    the shard's checkpoint, written on A's first batch, carries it through reading 1), and dies a minute later
+    without writing anything more; what it was handed."""
     records = on_the_stream(stream, reading(1), reading(2), reading(3))
     dying = reading_container(world, stream)
     dying.handle(records[:1])
@@ -677,10 +677,10 @@ def test_a_container_that_died_without_writing_its_cache_is_caught_up_from_the_s
     one container, and B's state is A's."""
     world, stream = World(), FakeStreamLog()
     dying_container(world, stream)
-    assert world.states.device(GT1) is None  # a normal reading writes no device state
+    stored = world.states.device(GT1)
+    assert stored is not None and stored.last_record == 1  # first sight; later normal readings write nothing
     checkpoint = world.states.checkpoints[SHARD]
-    # readings 2 and 3 are applied and in A's cache only
-    assert (checkpoint.sequence, json.loads(checkpoint.states[GT1])["k"]) == ("1", "1")
+    assert (checkpoint.sequence, dict(checkpoint.states)) == ("1", {})  # 2 and 3: applied, in A's cache only
 
     [replay] = on_the_stream(stream, reading(4, at=T0 + 3, seq=3))
     successor = reading_container(world, stream)
@@ -734,7 +734,12 @@ def test_a_device_that_stops_reporting_is_carried_by_the_shards_checkpoint_witho
     service.handle(records[3:])
 
     checkpoint = world.states.checkpoints[SHARD]
-    assert checkpoint.sequence == "4" and world.states.devices == {}
+    stored = {device: world.states.device(device) for device in (GT1, GT2)}
+    assert {device: state.last_record for device, state in stored.items() if state} == {
+        GT1: 1,
+        GT2: 3,
+    }  # first sight
+    assert checkpoint.sequence == "4"
     assert {device: json.loads(text)["k"] for device, text in checkpoint.states.items()} == {GT1: "2", GT2: "4"}
 
 
@@ -777,7 +782,24 @@ def test_a_stale_holder_is_refused_its_checkpoint_and_hands_its_batch_back() -> 
 
     assert report.failed_record_ids == [records[2].record_id]
     assert world.states.checkpoints[SHARD].epoch == 2 and world.states.sequence(SHARD) == "2"
-    assert stale.flush() == 0 and world.states.devices == {}  # it holds nothing now: writes nothing
+    assert stale.flush() == 0  # it holds nothing now: writes nothing
+    stored = world.states.device(GT1)
+    assert stored is not None and stored.last_record == 1  # A's first sight; B's and A's later readings coalesced
+
+
+def test_a_stored_state_is_written_at_first_sight_then_when_its_last_seen_is_a_touch_interval_behind() -> None:
+    """What the device list shows as `last_seen` (the stored state's newest reading) lags by at most
+    `state_touch_s`; in between, normal readings are carried by the shard's checkpoint."""
+    world, stream = World(), FakeStreamLog()
+    touch_s = 7200.0
+    records = on_the_stream(stream, reading(1), reading(2, at=T0 + touch_s - 1), reading(3, at=T0 + touch_s + 1))
+    service = reading_container(world, stream)
+
+    written = [service.handle([record]).states_written for record in records]
+
+    assert written == [1, 0, 1]
+    stored = world.states.device(GT1)
+    assert stored is not None and stored.last_ts == T0 + touch_s + 1
 
 
 def test_a_checkpoint_that_cannot_be_written_hands_the_batch_back_and_the_retry_writes_it() -> None:
@@ -805,7 +827,8 @@ def test_a_restart_from_the_checkpoint_keeps_a_pending_breach_and_the_units_alar
     dying.handle(records[2:3])
     unit = world.states.unit("U1")
     assert unit is not None and set(unit.alarms) == {f"{GT1}|combustible_gas"}
-    assert world.states.device(GT2) is None  # normal: carried by the checkpoint only
+    stored = world.states.device(GT2)
+    assert stored is not None and stored.last_record == 3  # its first sight
 
     report = reading_container(world, stream).handle(records[3:])
 
