@@ -861,8 +861,8 @@ def main() -> None:
         print(
             f"  the container's start (its first {normal.flush_s:.0f} s, {normal.warm_messages:,} messages):"
             f" WCU {start.total_wcu:.0f}, RCU {start.total_rcu:.0f} (each device's state and registration read"
-            " once, the shard's lease taken, its checkpoint read; on this fresh deployment also each device's"
-            f" sector memory written at first sight); the whole run: WCU {wcu:.2f}, RCU {rcu:.2f} per 1,000"
+            " once, the shard's lease taken, its checkpoint read; on this fresh deployment each device's state"
+            f" also written at first sight); the whole run: WCU {wcu:.2f}, RCU {rcu:.2f} per 1,000"
         )
     else:
         print(
