@@ -104,7 +104,7 @@ class UnitStateItem(Model):
 class RegistryVersionItem(Model):
     """`REGISTRY#VERSION` / `VERSION` in the registry table: a counter every registration, enterprise or person
     write bumps after it is stored, so a container checks the registry's freshness with one read a minute
-    (docs/decisions.md "DynamoDB per normal message")."""
+    (docs/decisions.md "Shard lease and checkpoint")."""
 
     class Meta:
         table_name = "unbound"

@@ -126,7 +126,7 @@ class _Device:
 class _BatchUnits:
     """The unit states of one batch, each read (strongly consistent) the first time a reading touches a unit rule:
     devices of other shards write the same unit, so no copy is kept across batches, and a unit no reading touches
-    is not read at all (docs/decisions.md "DynamoDB per normal message")."""
+    is not read at all (docs/decisions.md "Shard lease and checkpoint")."""
 
     def __init__(self, states: StateStore, stored: _BatchUnits | None = None) -> None:
         self._states = states
@@ -238,6 +238,8 @@ class IngestService:
             self._hold(records)
             registrations = self._registry.devices(claimed)
             states = self._load_states([device for device in claimed if device in registrations])
+            if records and records[0].shard_id and records[0].sequence is not None:  # one batch, one shard
+                self._shard_of.update(dict.fromkeys(states, records[0].shard_id))
             snapshots = {device: (state.dumps(), state.version) for device, state in states.items()}
             units = _BatchUnits(self._states)
 
