@@ -134,6 +134,7 @@ def ingest_service(
         clock=clock,
         is_transient=is_transient,
         state_flush_s=settings.state_flush_s,
+        state_touch_s=settings.state_touch_s,
         jobs=_jobs(settings),
         # last sign of life per device in the container, one summary per shard and minute (docs/offline-watch.md)
         presence=PresenceTracker(

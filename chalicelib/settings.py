@@ -72,6 +72,7 @@ class Settings(BaseSettings):
     escalation_topic_arn: str = ""
     device_stream: str = "dayingji-dev-devices"
     state_flush_s: float = Field(default=300.0, ge=0)  # coalesce watermark-only state writes per device
+    state_touch_s: float = Field(default=7200.0, ge=0)  # a device's stored last_seen at most this far behind
     quarantine_ttl_days: int = Field(default=90, ge=1)
     sms_enabled: bool = True
     cognito_user_pool_id: str = ""

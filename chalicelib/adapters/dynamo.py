@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
+import math
 import time
+import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from pynamodb.attributes import (
+    BinaryAttribute,
     BooleanAttribute,
     JSONAttribute,
     NumberAttribute,
@@ -39,6 +43,8 @@ from chalicelib.services.ports import (
     DeliveryKey,
     DeliveryOutcome,
     QuarantinedMessage,
+    ShardCheckpoint,
+    ShardLease,
 )
 from chalicelib.settings import Settings
 
@@ -62,13 +68,28 @@ class DeviceStateItem(Model):
 
 class ShardCheckpointItem(Model):
     """In the device-state table under `SHARD#{shard id}`: the stream sequence through which every record applied
-    on the shard is in the stored device states (docs/decisions.md "What a container restart loses")."""
+    on the shard is in the stored device states or in `states` (zlib of {device: state JSON}: the states whose
+    stored item lags), written by the lease holder of `epoch` (docs/decisions.md "Shard lease and checkpoint")."""
 
     class Meta:
         table_name = "unbound"
 
     device_id = UnicodeAttribute(hash_key=True)
     sequence = UnicodeAttribute()
+    epoch = NumberAttribute(null=True)
+    states = BinaryAttribute(null=True, legacy_encoding=False)
+
+
+class ShardLeaseItem(Model):
+    """In the device-state table under `SHARD#{shard id}#LEASE`: the container grading the shard, and the epoch its
+    takeover made (read strongly consistent once per batch: a small item, one read unit)."""
+
+    class Meta:
+        table_name = "unbound"
+
+    device_id = UnicodeAttribute(hash_key=True)
+    owner = UnicodeAttribute()
+    epoch = NumberAttribute()
 
 
 class UnitStateItem(Model):
@@ -78,6 +99,22 @@ class UnitStateItem(Model):
     unit_id = UnicodeAttribute(hash_key=True)
     state = UnicodeAttribute()
     version = VersionAttribute()
+
+
+class RegistryVersionItem(Model):
+    """`REGISTRY#VERSION` / `VERSION` in the registry table: a counter every registration, enterprise or person
+    write bumps after it is stored, so a container checks the registry's freshness with one read a minute
+    (docs/decisions.md "Shard lease and checkpoint")."""
+
+    class Meta:
+        table_name = "unbound"
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    changes = NumberAttribute(default=0)
+
+
+REGISTRY_VERSION_KEY = ("REGISTRY#VERSION", "VERSION")
 
 
 class RegistryIndex(GlobalSecondaryIndex["RegistryItem"]):
@@ -285,8 +322,10 @@ class QuarantineItem(Model):
 _BINDINGS: tuple[tuple[type[Model], str], ...] = (
     (DeviceStateItem, "table_device_state"),
     (ShardCheckpointItem, "table_device_state"),
+    (ShardLeaseItem, "table_device_state"),
     (UnitStateItem, "table_unit_state"),
     (RegistryItem, "table_registry"),
+    (RegistryVersionItem, "table_registry"),
     (WarningItem, "table_warning"),
     (WarningEventItem, "table_warning_event"),
     (QuarantineItem, "table_quarantine"),
@@ -357,30 +396,88 @@ class DynamoStateStore:
             raise
         state.version = int(item.version or 0)
 
-    def load_checkpoint(self, shard_id: str) -> str | None:
+    def shard_lease(self, shard_id: str) -> ShardLease | None:
         try:
-            return str(ShardCheckpointItem.get(f"SHARD#{shard_id}", consistent_read=True).sequence)
+            item = ShardLeaseItem.get(f"SHARD#{shard_id}#LEASE", consistent_read=True)
         except DoesNotExist:
             return None
+        return ShardLease(str(item.owner), int(item.epoch))
 
-    def save_checkpoint(self, shard_id: str, sequence: str) -> None:
-        ShardCheckpointItem(f"SHARD#{shard_id}", sequence=sequence).save()
+    def take_shard(self, shard_id: str, owner: str, seen: ShardLease | None) -> ShardLease:
+        lease = ShardLease(owner, (seen.epoch if seen is not None else 0) + 1)
+        condition = (
+            ShardLeaseItem.device_id.does_not_exist() if seen is None else ShardLeaseItem.epoch == seen.epoch
+        )
+        try:
+            ShardLeaseItem(f"SHARD#{shard_id}#LEASE", owner=owner, epoch=lease.epoch).save(condition=condition)
+        except PutError as exc:
+            if lost_race(exc):
+                raise ConcurrentUpdateError(shard_id) from exc
+            raise
+        return lease
+
+    def load_checkpoint(self, shard_id: str) -> ShardCheckpoint | None:
+        try:
+            item = ShardCheckpointItem.get(f"SHARD#{shard_id}", consistent_read=True)
+        except DoesNotExist:
+            return None
+        states = json.loads(zlib.decompress(item.states)) if item.states else {}
+        return ShardCheckpoint(str(item.sequence), int(item.epoch or 0), states)
+
+    def save_checkpoint(self, shard_id: str, checkpoint: ShardCheckpoint) -> None:
+        states = checkpoint.states
+        text = json.dumps(states, separators=(",", ":"), ensure_ascii=False) if states else ""
+        item = ShardCheckpointItem(
+            f"SHARD#{shard_id}",
+            sequence=checkpoint.sequence,
+            epoch=checkpoint.epoch,
+            states=zlib.compress(text.encode(), 9) if text else None,
+        )
+        condition = ShardCheckpointItem.epoch.does_not_exist() | (ShardCheckpointItem.epoch <= checkpoint.epoch)
+        try:
+            item.save(condition=condition)
+        except PutError as exc:
+            if lost_race(exc):
+                raise ConcurrentUpdateError(shard_id) from exc
+            raise
 
 
 class DynamoRegistry:
-    """Registrations, enterprises and people, cached per container for `ttl_s` (the registry changes rarely)."""
+    """Registrations, enterprises and people, cached per container. Every `ttl_s` (a minute) the container reads
+    the registry's version counter (one eventually consistent read) and drops its cache when it moved; an entry is
+    also re-read after `max_age_s` whatever the counter says (a writer died between write and bump)."""
 
-    def __init__(self, ttl_s: float = 60.0, clock: Callable[[], float] | None = None) -> None:
+    def __init__(
+        self, ttl_s: float = 60.0, clock: Callable[[], float] | None = None, max_age_s: float = 3600.0
+    ) -> None:
         self._ttl_s = ttl_s
+        self._max_age_s = max(ttl_s, max_age_s)
         self._clock = clock or time.monotonic  # a bench's simulated clock expires it as a container's would
+        self._checked_at = -math.inf
+        self._version: int | None = None
         self._devices: dict[str, tuple[float, DeviceRegistration | None]] = {}
         self._enterprises: dict[str, tuple[float, Enterprise | None]] = {}
         self._people: tuple[float, tuple[Person, ...]] | None = None
 
-    def devices(self, device_ids: Iterable[str]) -> Mapping[str, DeviceRegistration]:
+    def _fresh(self) -> float:
+        """The clock, after the once-per-`ttl_s` version check (the version is read before any entry it covers)."""
         now = self._clock()
+        if now - self._checked_at > self._ttl_s:
+            try:
+                version = int(RegistryVersionItem.get(*REGISTRY_VERSION_KEY).changes or 0)
+            except DoesNotExist:
+                version = 0
+            if version != self._version or self._ttl_s <= 0:
+                self._devices.clear()
+                self._enterprises.clear()
+                self._people = None
+            self._version, self._checked_at = version, now
+        return now
+
+    def devices(self, device_ids: Iterable[str]) -> Mapping[str, DeviceRegistration]:
+        now = self._fresh()
         ids = list(dict.fromkeys(device_ids))
-        wanted = [d for d in ids if now - self._devices.get(d, (-1e18, None))[0] > self._ttl_s]
+        wanted = [d for d in ids if now - self._devices.get(d, (-1e18, None))[0] > self._max_age_s]
         if wanted:
             loaded = {
                 item.pk[4:]: DeviceRegistration.model_validate(item.data)
@@ -391,9 +488,9 @@ class DynamoRegistry:
         return {device: reg for device in ids if (reg := self._devices.get(device, (0.0, None))[1]) is not None}
 
     def enterprise(self, enterprise_id: str) -> Enterprise | None:
-        now = self._clock()
+        now = self._fresh()
         cached = self._enterprises.get(enterprise_id)
-        if cached is None or now - cached[0] > self._ttl_s:
+        if cached is None or now - cached[0] > self._max_age_s:
             try:
                 item = RegistryItem.get(f"ENT#{enterprise_id}", "PROFILE")
                 cached = (now, Enterprise.model_validate(item.data))
@@ -403,8 +500,8 @@ class DynamoRegistry:
         return cached[1]
 
     def people(self) -> Sequence[Person]:
-        now = self._clock()
-        if self._people is None or now - self._people[0] > self._ttl_s:
+        now = self._fresh()
+        if self._people is None or now - self._people[0] > self._max_age_s:
             found = tuple(Person.model_validate(item.data) for item in RegistryItem.by_gsi1.query("PEOPLE"))
             self._people = (now, found)
         return self._people[1]
@@ -416,14 +513,17 @@ class DynamoRegistry:
     @staticmethod
     def put_device(reg: DeviceRegistration) -> None:
         _device_item(reg).save()
+        bump_registry_version()
 
     @staticmethod
     def put_enterprise(enterprise: Enterprise) -> None:
         _enterprise_item(enterprise).save()
+        bump_registry_version()
 
     @staticmethod
     def put_person(person: Person) -> None:
         _person_item(person).save()
+        bump_registry_version()
 
     @staticmethod
     def put_many(
@@ -440,6 +540,13 @@ class DynamoRegistry:
                 *map(_area_item, areas),
             ):
                 batch.save(item)
+        bump_registry_version()
+
+
+def bump_registry_version() -> None:
+    """After a registry write, never before: a container that reads the counter and then the entries holds no entry
+    older than the counter it read."""
+    RegistryVersionItem(*REGISTRY_VERSION_KEY).update(actions=[RegistryVersionItem.changes.add(1)])
 
 
 def _device_item(reg: DeviceRegistration) -> RegistryItem:

@@ -8,7 +8,7 @@ faults as data-quality findings. Neither ever raises on any input.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
 from pydantic import ValidationError
@@ -43,6 +43,8 @@ from chalicelib.domain.telemetry import AnyMessage
 
 NO_CHANGES: tuple[WarningChange, ...] = ()
 GradeResult = Sequence[WarningChange] | Rejection
+# the device's unit, or how to fetch it: the ingest reads a unit only when a reading touches a unit rule
+UnitSource = UnitState | Callable[[], UnitState] | None
 
 _STUCK_TITLE = "数值长时间不变"
 _NONE = int(Level.NONE)  # a plain int on the hot path: reading an enum member off its class costs a lookup
@@ -95,11 +97,13 @@ class RiskEngine:
         self,
         reg: DeviceRegistration,
         state: DeviceState,
-        unit: UnitState | None,
+        unit: UnitSource,
         msg: AnyMessage,
         raw: bytes = b"",
     ) -> GradeResult:
-        """Grade one validated message of a registered device; mutates `state` and `unit` in place."""
+        """Grade one validated message of a registered device; mutates `state` and `unit` in place. A callable
+        `unit` is called only when the reading touches a unit rule: a finding at or above blue (combination), an
+        alarm to note, or a risk standing or pending that may have a note to update or remove."""
         if msg.enterprise_id != reg.enterprise_id or msg.sector != reg.sector:
             # the topic (which the payload matched) claims an identity the registry does not give this device
             return Rejection(
@@ -141,15 +145,19 @@ class RiskEngine:
 
         changes: list[WarningChange] | None = None
         risks = state.risks
+        unit_of: Callable[[], UnitState | None] | None = None
         for finding in findings:
             entry = risks.get(finding.risk_type)
             if entry is None:
                 if finding.level == _NONE:
                     continue
                 entry = risks[finding.risk_type] = RiskState()
-            change = self._grade_finding(reg, state, unit, msg, model, finding, entry, ts)
-            if unit is not None:
-                self._note_unit_alarm(unit, reg.device_id, finding, ts)
+            if unit_of is None:
+                unit_of = _resolver(unit)
+            standing = entry.level > _NONE or entry.pending_count > 0  # only then can the unit hold its note
+            change = self._grade_finding(reg, state, unit_of, msg, model, finding, entry, ts)
+            if unit is not None and (standing or self._alarming(finding)):
+                self._note_unit_alarm(unit_of(), reg.device_id, finding, ts)
             if change is not None:
                 if changes is None:
                     changes = []
@@ -201,7 +209,7 @@ class RiskEngine:
         self,
         reg: DeviceRegistration,
         state: DeviceState,
-        unit: UnitState | None,
+        unit: Callable[[], UnitState | None],
         msg: AnyMessage,
         model: SectorModel,
         finding: Finding,
@@ -253,7 +261,7 @@ class RiskEngine:
         self,
         reg: DeviceRegistration,
         state: DeviceState,
-        unit: UnitState | None,
+        unit: Callable[[], UnitState | None],
         msg: AnyMessage,
         model: SectorModel,
         finding: Finding,
@@ -289,7 +297,7 @@ class RiskEngine:
     def _modified_level(
         self,
         reg: DeviceRegistration,
-        unit: UnitState | None,
+        unit: Callable[[], UnitState | None],
         msg: AnyMessage,
         model: SectorModel,
         finding: Finding,
@@ -300,8 +308,9 @@ class RiskEngine:
         """Apply the unit combination, static, context and frequency rules to a raw level (never above red)."""
         level = base
         policy = self._policy
-        if unit is not None and base >= Level.BLUE:
-            others = self._unit_alarms(unit, reg.device_id, finding.risk_type, ts)
+        fetched = unit() if base >= Level.BLUE else None
+        if fetched is not None:
+            others = self._unit_alarms(fetched, reg.device_id, finding.risk_type, ts)
             if others:
                 graded = finding if finding.level == base else replace(finding, level=base)
                 combination = model.combine(graded, others)
@@ -355,8 +364,13 @@ class RiskEngine:
             unit.dirty = True
         return others
 
-    def _note_unit_alarm(self, unit: UnitState, device_id: str, finding: Finding, ts: float) -> None:
-        alarming = finding.level >= self._policy.combination_min_level or (finding.tag and finding.level)
+    def _alarming(self, finding: Finding) -> bool:
+        return finding.level >= self._policy.combination_min_level or bool(finding.tag and finding.level)
+
+    def _note_unit_alarm(self, unit: UnitState | None, device_id: str, finding: Finding, ts: float) -> None:
+        if unit is None:
+            return
+        alarming = self._alarming(finding)
         key = f"{device_id}|{finding.risk_type}"
         current = unit.alarms.get(key)
         if not alarming:
@@ -562,3 +576,17 @@ def _memory(scratch: Mapping[str, object], keys: frozenset[str]) -> dict[str, ob
     if _PLAIN.issuperset(map(type, snapshot.values())):
         return snapshot
     return {key: repr(value) for key, value in snapshot.items()}
+
+
+def _resolver(unit: UnitSource) -> Callable[[], UnitState | None]:
+    """The unit on first use, then the same object."""
+    if unit is None or isinstance(unit, UnitState):
+        return lambda: unit
+    fetched: list[UnitState] = []
+
+    def resolve() -> UnitState:
+        if not fetched:
+            fetched.append(unit())
+        return fetched[0]
+
+    return resolve

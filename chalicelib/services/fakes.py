@@ -54,6 +54,8 @@ from chalicelib.services.ports import (
     Notification,
     QuarantinedMessage,
     RegistrySubject,
+    ShardCheckpoint,
+    ShardLease,
     SubjectLog,
     UserAccount,
     UserPage,
@@ -249,7 +251,8 @@ class FakeStates(Fake):
         self.devices: dict[str, tuple[str, int]] = {}  # device id -> (state JSON, version)
         self.last_seen: dict[str, float] = {}
         self.units: dict[str, tuple[str, int]] = {}
-        self.checkpoints: dict[str, str] = {}  # shard -> sequence
+        self.checkpoints: dict[str, ShardCheckpoint] = {}
+        self.leases: dict[str, ShardLease] = {}
 
     def load_devices(self, device_ids: Iterable[str]) -> dict[str, DeviceState]:
         with self._call("load_devices"):
@@ -272,13 +275,32 @@ class FakeStates(Fake):
             self.units[state.unit_id] = (state.dumps(), version)
         state.version = version
 
-    def load_checkpoint(self, shard_id: str) -> str | None:
+    def shard_lease(self, shard_id: str) -> ShardLease | None:
+        with self._call("shard_lease"):
+            return self.leases.get(shard_id)
+
+    def take_shard(self, shard_id: str, owner: str, seen: ShardLease | None) -> ShardLease:
+        with self._call("take_shard"):
+            if self.leases.get(shard_id) != seen:
+                raise ConcurrentUpdateError(shard_id)
+            lease = self.leases[shard_id] = ShardLease(owner, (seen.epoch if seen else 0) + 1)
+        return lease
+
+    def load_checkpoint(self, shard_id: str) -> ShardCheckpoint | None:
         with self._call("load_checkpoint"):
             return self.checkpoints.get(shard_id)
 
-    def save_checkpoint(self, shard_id: str, sequence: str) -> None:
+    def save_checkpoint(self, shard_id: str, checkpoint: ShardCheckpoint) -> None:
         with self._call("save_checkpoint"):
-            self.checkpoints[shard_id] = sequence
+            stored = self.checkpoints.get(shard_id)
+            if stored is not None and stored.epoch > checkpoint.epoch:
+                raise ConcurrentUpdateError(shard_id)
+            self.checkpoints[shard_id] = checkpoint
+
+    def sequence(self, shard_id: str) -> str | None:
+        """The shard's checkpoint sequence (None: never written)."""
+        checkpoint = self.checkpoints.get(shard_id)
+        return None if checkpoint is None else checkpoint.sequence
 
     def device(self, device_id: str) -> DeviceState | None:
         """The device's state as stored (None: never written)."""

@@ -47,6 +47,7 @@ from chalicelib.services.ports import (
     Quarantine,
     QuarantinedMessage,
     Registry,
+    ShardCheckpoint,
     StateStore,
     StreamEntry,
     StreamLog,
@@ -122,6 +123,37 @@ class _Device:
     changes: list[WarningChange] = field(default_factory=list)
 
 
+class _BatchUnits:
+    """The unit states of one batch, each read (strongly consistent) the first time a reading touches a unit rule:
+    devices of other shards write the same unit, so no copy is kept across batches, and a unit no reading touches
+    is not read at all (docs/decisions.md "Shard lease and checkpoint")."""
+
+    def __init__(self, states: StateStore, stored: _BatchUnits | None = None) -> None:
+        self._states = states
+        self._stored = stored  # a scratch view: copies of the stored units, never written
+        self.units: dict[str, UnitState] = {}
+        self.loaded_alarms: dict[str, dict[str, list[Any]]] = {}  # what a lost race merges this batch's notes on
+
+    def source(self, unit_id: str) -> Callable[[], UnitState]:
+        return lambda: self.get(unit_id)
+
+    def get(self, unit_id: str) -> UnitState:
+        unit = self.units.get(unit_id)
+        if unit is None:
+            if self._stored is not None:
+                stored = self._stored.get(unit_id)
+                unit = UnitState.loads(unit_id, stored.dumps(), stored.version)
+            else:
+                unit = self._states.load_units([unit_id])[unit_id]
+                self.loaded_alarms[unit_id] = dict(unit.alarms)
+            self.units[unit_id] = unit
+        return unit
+
+    def scratch(self) -> _BatchUnits:
+        """Copies of the stored units for a regrade whose unit notes are dropped (the catch-up)."""
+        return _BatchUnits(self._states, stored=self)
+
+
 class _DeliveryBusyError(Exception):
     """Another live sender holds a delivery of this change: retry the device's records later."""
 
@@ -141,13 +173,13 @@ class IngestService:
         clock: Callable[[], float],
         is_transient: Callable[[BaseException], bool],
         state_flush_s: float = 300.0,
+        state_touch_s: float = 7200.0,
         cache_size: int = 50_000,
         claim_lease_s: float = 120.0,
         jobs: DeliveryJobs | None = None,
         presence: PresenceTracker | None = None,
         declarations: Callable[[], Sequence[Declaration]] | None = None,
         stream_log: StreamLog | None = None,
-        checkpoint_s: float = 60.0,
     ) -> None:
         self.presence = presence  # last sign of life per device, summarised per shard and minute
         self._declarations = declarations  # the open outage declarations (docs/declarations.md), cached
@@ -163,22 +195,29 @@ class IngestService:
         self._jobs = jobs
         self._clock = clock
         self._is_transient = is_transient
-        self._flush_s = state_flush_s
+        self._flush_s = state_flush_s  # how often each shard's checkpoint (with the lagging states) is written
+        # a stored state's newest reading (its `last_seen`, which the device list shows) is kept at most this far
+        # behind the device's: a state is written at first sight and then at least once per `state_touch_s`
+        self._touch_s = state_touch_s
         self._claim_lease_s = claim_lease_s
         self._owner = uuid.uuid4().hex  # this container, as the holder of delivery claims
         self._sent_unsettled: set[DeliveryKey] = set()  # sent, outcome not yet recorded (that write failed)
-        self._persisted_at: dict[str, float] = {}  # device -> when its state was last written by this container
         self._cache: dict[str, DeviceState] = {}
         self._cache_size = cache_size
-        # what a container restart loses and how the next one gets it back (docs/decisions.md): the shards this
-        # container has caught up on, the applied records only its cache holds (device -> shard, first sequence,
-        # since when), and per shard the checkpoint it last wrote and when
+        # what a container switch loses and how the next one gets it back (docs/decisions.md "Shard lease and
+        # checkpoint"): the shards this container holds (shard -> the epoch of its lease), which shard each cached
+        # device is on, the cached states ahead of their stored item, states not in the cache that a checkpoint
+        # must carry on (device -> shard, state JSON), and per shard the last record handled and when the
+        # checkpoint was last written
         self._stream_log = stream_log
-        self._checkpoint_s = checkpoint_s
-        self._caught_up: set[str] = set()
-        self._unwritten: dict[str, tuple[str, int, float]] = {}
-        self._checkpoints: dict[str, tuple[int, float]] = {}
-        self._tails: dict[str, int] = {}  # shard -> the last record handled
+        self._persisted_at: dict[str, float] = {}  # device -> when written, for records without a shard
+        self._stored_ts: dict[str, float] = {}  # device -> the newest reading its stored item has
+        self._held: dict[str, int] = {}
+        self._shard_of: dict[str, str] = {}
+        self._behind: set[str] = set()
+        self._parked: dict[str, tuple[str, str]] = {}
+        self._tails: dict[str, int] = {}
+        self._checkpointed_at: dict[str, float] = {}
         self._written: set[str] = set()  # device states written by the current batch
         self.totals: Counter[str] = Counter()  # since the container started: received, graded, quarantined...
 
@@ -196,23 +235,24 @@ class IngestService:
         claimed |= {item.topic_device for item in items if item.presence is not None and item.topic_device}
         snapshots: dict[str, tuple[str, int]] = {}
         try:
-            self._catch_up(records)
+            self._hold(records)
             registrations = self._registry.devices(claimed)
             states = self._load_states([device for device in claimed if device in registrations])
+            if records and records[0].shard_id and records[0].sequence is not None:  # one batch, one shard
+                self._shard_of.update(dict.fromkeys(states, records[0].shard_id))
             snapshots = {device: (state.dumps(), state.version) for device, state in states.items()}
-            units = self._states.load_units({registrations[device].unit_id for device in states})
-            loaded_alarms = {unit_id: dict(unit.alarms) for unit_id, unit in units.items()}
+            units = _BatchUnits(self._states)
 
             devices: dict[str, _Device] = {}
             for item in items:
                 self._grade(item, registrations, states, units, report, devices)
             failed, poisoned = self._record_all(devices, report)
             self._quarantine_rejected(items, report)
-            failed |= self._save_units(units, loaded_alarms, registrations, devices, report)
+            failed |= self._save_units(units.units, units.loaded_alarms, registrations, devices, report)
             retry, stale = self._save_states(devices, states, failed | poisoned, now, report)
             sightings = self._sightings(items, registrations) if self.presence is not None else []
         except Exception as exc:
-            if not (records and self._is_transient(exc)):
+            if not (records and (self._is_transient(exc) or isinstance(exc, ConcurrentUpdateError))):
                 self._forget(claimed)  # a bug: the redelivered batch starts from what is stored
                 raise  # not the records' doing and not the infrastructure's (the event source bisects)
             self._restore(snapshots)  # no device state was written: the retry regrades from the cache as it was
@@ -233,20 +273,26 @@ class IngestService:
                 extra={"retry": sorted(failed | retry), "stale": sorted(stale), "poisoned": sorted(poisoned)},
             )
         unsettled = failed | retry | stale | poisoned
-        self._note_unwritten(devices, unsettled, now)
-        self._keep_checkpoint(records, now)
+        self._note_behind(devices, unsettled)
+        if not self._keep_checkpoint(records, now, due=bool(unsettled)):
+            # the checkpoint was due and not written (a transient fault, or another container holds the shard now):
+            # the batch goes back, and its retry (records already applied are skipped) writes it
+            report.failed_record_ids = [records[0].record_id]
         self._count(report, settled=[c for d, g in devices.items() if d not in unsettled for c in g.changes])
         return report
 
     def flush(self) -> int:
-        """Write every cached state with unwritten changes (watermarks coalesced since the last write)."""
+        """Write every cached state ahead of its stored item, and the checkpoint of each shard still held."""
         written = 0
+        for shard in list(self._held):
+            if not self._still_held(shard):
+                self._drop_shard(shard)
         for device, state in list(self._cache.items()):
-            if self._write_state(state):
-                self._persisted_at[device] = self._clock()
+            of = self._shard_of.get(device)
+            if (of is None or of in self._held) and self._write_state(state):
                 written += 1
-        for shard, tail in list(self._tails.items()):
-            self._save_checkpoint(shard, self._checkpoint_of(shard, tail), self._clock())
+        for shard in list(self._held):
+            self._save_checkpoint(shard, self._clock())
         return written
 
     # --- presence (docs/offline-watch.md) ---------------------------------------------------------------------
@@ -288,7 +334,18 @@ class IngestService:
         cache = self._cache
         missing = [device for device in device_ids if device not in cache]
         if missing:
-            cache.update(self._states.load_devices(missing))
+            loaded = self._states.load_devices(missing)
+            for device, stored in loaded.items():
+                self._stored_ts[device] = stored.last_ts
+                parked = self._parked.pop(device, None)
+                if parked is None:
+                    continue
+                newer = DeviceState.loads(device, parked[1], stored.version)
+                if newer.last_record > stored.last_record:  # the checkpoint has what the stored item lacks
+                    loaded[device] = newer
+                    self._shard_of[device] = parked[0]
+                    self._behind.add(device)
+            cache.update(loaded)
             overflow = len(cache) - self._cache_size
             if overflow > 0:
                 wanted = set(device_ids)
@@ -296,23 +353,55 @@ class IngestService:
                     self._evict(device)
         return {device: cache[device] for device in device_ids}
 
-    # --- what a container restart loses (docs/decisions.md) ----------------------------------------------------
+    # --- the shard lease and checkpoint (docs/decisions.md "Shard lease and checkpoint") -------------------------
 
-    @traced("ingest.catch_up")
-    def _catch_up(self, records: Sequence[IngestRecord]) -> None:
-        """On this container's first batch of a shard: read the shard back from its checkpoint to the batch and
-        regrade, into the stored states, what a container that stopped without writing its cache left out
-        (coalesced watermarks and rolling sums). Their warnings, events and deliveries were recorded when they were
-        first graded (the event source had checkpointed them): regrading rebuilds the states only."""
+    @traced("ingest.hold")
+    def _hold(self, records: Sequence[IngestRecord]) -> None:
+        """Before grading a shard's batch: make sure this container still holds the shard (one strongly consistent
+        read of its lease); if another took it since, or nobody did, take it over, drop what the cache has of the
+        shard, and catch up from the shard's checkpoint. A takeover that loses a race hands the batch back."""
         first = records[0] if records else None
-        if self._stream_log is None or first is None or first.sequence is None or not first.shard_id:
+        if first is None or first.sequence is None or not first.shard_id:
             return
         shard = first.shard_id
-        if shard in self._caught_up:
+        lease = self._states.shard_lease(shard)
+        if lease is not None and lease.owner == self._owner and self._held.get(shard) == lease.epoch:
             return
-        after = self._states.load_checkpoint(shard)
+        self._drop_shard(shard)
+        taken = self._states.take_shard(shard, self._owner, lease)
+        count("ShardTakeovers")
+        logger.info("shard taken over", extra={"shard": shard, "epoch": taken.epoch})
+        self._catch_up(shard, first)
+        self._held[shard] = taken.epoch  # only once caught up: a retry of a failed catch-up takes over again
+
+    def _still_held(self, shard: str) -> bool:
+        lease = self._states.shard_lease(shard)
+        return lease is not None and lease.owner == self._owner and self._held.get(shard) == lease.epoch
+
+    def _drop_shard(self, shard: str) -> None:
+        """Forget what this container has of a shard another container holds (or may hold) now."""
+        self._forget({device for device, of in self._shard_of.items() if of == shard})
+        for device in [device for device, (of, _) in self._parked.items() if of == shard]:
+            del self._parked[device]
+        self._held.pop(shard, None)
+        self._tails.pop(shard, None)
+        self._checkpointed_at.pop(shard, None)
+
+    @traced("ingest.catch_up")
+    def _catch_up(self, shard: str, first: IngestRecord) -> None:
+        """On taking a shard over: load its checkpoint (the states whose stored item lags, and the sequence through
+        which they are complete), read the shard back from that sequence to the batch and regrade, into the states,
+        what a container that stopped (or lost the shard) between checkpoints left out: coalesced watermarks and
+        rolling sums. Their warnings, events and deliveries were recorded when they were first graded (the event
+        source had checkpointed them): regrading rebuilds the states only."""
+        checkpoint = self._states.load_checkpoint(shard)
+        if checkpoint is not None:
+            for device, text in checkpoint.states.items():
+                self._parked[device] = (shard, text)
+        after = checkpoint.sequence if checkpoint is not None else None
         backlog: dict[str, list[StreamEntry]] = {}
-        if after is not None and int(after) < first.sequence - 1:
+        assert first.sequence is not None
+        if self._stream_log is not None and after is not None and int(after) < first.sequence - 1:
             try:
                 for entry in self._stream_log.read(shard, after, first.record_id):
                     backlog.setdefault(entry.partition_key, []).append(entry)
@@ -330,94 +419,103 @@ class IngestService:
             except Exception:
                 self._forget(backlog)  # half caught up: the retry starts again from the store
                 raise
-        self._caught_up.add(shard)
-        # the first batch writes one at once: a container may not live a minute, and a successor finding none
-        # would have nothing to read back from
-        self._checkpoints.setdefault(shard, (int(after) if after is not None else -1, -math.inf))
+        # the first batch writes a checkpoint at once: a container may not live a checkpoint interval, and its
+        # successor would read back from an ever older one
+        self._checkpointed_at[shard] = -math.inf
         count("CatchUpRecordsRead", sum(len(entries) for entries in backlog.values()))
 
     def _regrade_backlog(self, shard: str, backlog: dict[str, list[StreamEntry]]) -> None:
-        """Grade each device's records the stored state lacks into the state alone (changes, rejections and unit
-        notes are dropped: the stored units already have them; grading runs on copies). A caught-up state counts
-        as unwritten until it is written."""
+        """Grade each device's records the state lacks into the state alone (changes, rejections and unit notes
+        are dropped: the stored units already have them; grading runs on copies). A caught-up state is ahead of
+        its stored item: the shard's next checkpoint carries it."""
         registrations = self._registry.devices(backlog)
         states = self._load_states([device for device in backlog if device in registrations])
-        units = self._states.load_units({registrations[device].unit_id for device in states})
-        now, applied = self._clock(), 0
+        stored_units = _BatchUnits(self._states)
+        applied = 0
         for device, state in states.items():
+            self._shard_of[device] = shard
             missed = [entry for entry in backlog[device] if int(entry.sequence) > state.last_record]
             if not missed or state.last_record < 0:
                 continue  # nothing left out, or a state no record was ever applied to (a first deployment)
-            unit = units[registrations[device].unit_id]
-            scratch_units = {unit.unit_id: UnitState.loads(unit.unit_id, unit.dumps(), unit.version)}
+            scratch_units = stored_units.scratch()
             for entry in missed:
                 record = IngestRecord(entry.sequence, entry.data, entry.arrival_s, shard)
                 item = self._decode(record, entry.arrival_s)
                 self._grade(item, registrations, {device: state}, scratch_units, IngestReport(), {})
-            state.dirty = True
-            self._unwritten.setdefault(device, (shard, int(missed[0].sequence), now))
+            self._behind.add(device)
             applied += len(missed)
-        logger.info(
-            "cold start: shard read back", extra={"shard": shard, "devices": len(backlog), "applied": applied}
-        )
+        logger.info("shard read back", extra={"shard": shard, "devices": len(backlog), "applied": applied})
         count("CatchUpRecordsApplied", applied)
 
-    def _note_unwritten(self, devices: dict[str, _Device], unsettled: set[str], now: float) -> None:
-        """Applied records whose device state was not written (coalesced) hold the shard's checkpoint back; a
-        state left unwritten for a flush interval (its device stopped reporting) is written now."""
+    def _note_behind(self, devices: dict[str, _Device], unsettled: set[str]) -> None:
+        """Applied records whose device state was not written (coalesced) put the state ahead of its stored item:
+        the shard's checkpoint carries it until the state is written."""
         for device, group in devices.items():
-            if device in unsettled or device in self._written or group.first.sequence is None:
+            if device in unsettled or group.first.sequence is None or not group.first.shard_id:
                 continue
-            self._unwritten.setdefault(device, (group.first.shard_id, group.first.sequence, now))
-        for device in [d for d, (_, _, since) in self._unwritten.items() if now - since >= self._flush_s]:
-            state = self._cache.get(device)
-            try:
-                if state is None or not self._write_state(state):
-                    self._unwritten.pop(device, None)  # gone, or the store has a newer state
-                    continue
-            except Exception as exc:
-                if not self._is_transient(exc):
-                    raise
-                swallowed("ingest.overdue_state")
-                continue
-            self._persisted_at[device] = now
+            self._shard_of[device] = group.first.shard_id
+            if device not in self._written:
+                self._behind.add(device)
 
-    def _keep_checkpoint(self, records: Sequence[IngestRecord], now: float) -> None:
-        """Once a minute per shard: the sequence through which every applied record is in the stored states."""
+    def _keep_checkpoint(self, records: Sequence[IngestRecord], now: float, due: bool) -> bool:
+        """Once per `state_flush_s` per shard (and on the first batch after a takeover, and on the batch after one
+        that handed records back: its retry's states are not left to the next interval); False when a due
+        checkpoint was not written."""
         last = records[-1] if records else None
-        if last is None or last.sequence is None or last.shard_id not in self._checkpoints:
-            return
+        if last is None or last.sequence is None or last.shard_id not in self._held:
+            return True
         shard = last.shard_id
-        self._tails[shard] = last.sequence
-        if now - self._checkpoints[shard][1] < self._checkpoint_s:
-            return
-        self._save_checkpoint(shard, self._checkpoint_of(shard, last.sequence), now)
+        self._tails[shard] = max(last.sequence, self._tails.get(shard, -1))
+        saved = True
+        if now - self._checkpointed_at.get(shard, -math.inf) >= self._flush_s:
+            saved = self._save_checkpoint(shard, now)
+        if due and saved:
+            self._checkpointed_at[shard] = -math.inf
+        return saved
 
-    def _checkpoint_of(self, shard: str, last: int) -> int:
-        held = [sequence for device_shard, sequence, _ in self._unwritten.values() if device_shard == shard]
-        return min(held) - 1 if held else last
-
-    def _save_checkpoint(self, shard: str, sequence: int, now: float) -> None:
-        if sequence == self._checkpoints.get(shard, (-1, 0.0))[0] or sequence < 0:
-            self._checkpoints[shard] = (self._checkpoints.get(shard, (-1, now))[0], now)
-            return
+    def _save_checkpoint(self, shard: str, now: float) -> bool:
+        """The shard's checkpoint: through the last record handled, with every state of the shard that is ahead of
+        its stored item (cached, or carried on from the previous checkpoint). False when not written: a transient
+        fault, or the shard is another container's (a holder of a later epoch wrote one; this one lets it go)."""
+        tail = self._tails.get(shard)
+        if tail is None or shard not in self._held:
+            return True
+        states = {device: text for device, (of, text) in self._parked.items() if of == shard}
+        for device in self._behind:
+            state = self._cache.get(device)
+            if state is not None and self._shard_of.get(device) == shard:
+                states[device] = state.dumps()
         try:
-            self._states.save_checkpoint(shard, str(sequence))
+            self._states.save_checkpoint(shard, ShardCheckpoint(str(tail), self._held[shard], states))
+        except ConcurrentUpdateError:
+            logger.warning("the shard is another container's: its batch goes back", extra={"shard": shard})
+            count("ShardsLost")
+            self._drop_shard(shard)
+            return False
         except Exception as exc:
             if not self._is_transient(exc):
                 raise
-            swallowed("ingest.checkpoint")  # an older checkpoint only means a longer read-back
-            return
-        self._checkpoints[shard] = (sequence, now)
+            logger.warning(
+                "transient fault writing the shard's checkpoint: the batch goes back", extra={"shard": shard}
+            )
+            swallowed("ingest.checkpoint")  # the retry (its records all redeliveries) writes it
+            return False
+        self._checkpointed_at[shard] = now
+        count("CheckpointStates", len(states))
+        return True
 
     def _evict(self, device: str) -> None:
         """Drop a device from the cache, writing first what only the cache knows (its coalesced watermark and
         rolling memory); a lost race means the store is newer already."""
         state = self._cache.pop(device)
-        if state.dirty or device in self._persisted_at:
+        shard = self._shard_of.pop(device, None)
+        self._stored_ts.pop(device, None)
+        ahead = device in self._behind or state.dirty
+        self._behind.discard(device)
+        if ahead and shard is not None:
+            self._parked[device] = (shard, state.dumps())  # the shard's checkpoint carries it on
+        elif ahead:
             self._write_state(state)
-        self._persisted_at.pop(device, None)
-        self._unwritten.pop(device, None)
 
     def _write_state(self, state: DeviceState) -> bool:
         try:
@@ -426,7 +524,8 @@ class IngestService:
             return False
         state.dirty = False
         self._written.add(state.device_id)
-        self._unwritten.pop(state.device_id, None)
+        self._behind.discard(state.device_id)
+        self._stored_ts[state.device_id] = state.last_ts
         return True
 
     def _restore(self, snapshots: dict[str, tuple[str, int]]) -> None:
@@ -436,8 +535,11 @@ class IngestService:
     def _forget(self, devices: set[str] | dict[str, Any]) -> None:
         for device in devices:
             self._cache.pop(device, None)
+            self._behind.discard(device)
+            self._shard_of.pop(device, None)
+            self._parked.pop(device, None)
             self._persisted_at.pop(device, None)
-            self._unwritten.pop(device, None)
+            self._stored_ts.pop(device, None)
 
     def _count(self, report: IngestReport, settled: list[WarningChange]) -> None:
         """Totals since the container started, and this batch's metrics: warnings only for the devices whose
@@ -529,7 +631,7 @@ class IngestService:
         item: _Item,
         registrations: Any,
         states: dict[str, DeviceState],
-        units: dict[str, UnitState],
+        units: _BatchUnits,
         report: IngestReport,
         devices: dict[str, _Device],
     ) -> None:
@@ -575,7 +677,7 @@ class IngestService:
             detail = "inside a data-distortion declaration"
             item.rejection = Rejection(RejectReason.DECLARED_DISTORTION, detail, item.raw, message.device_id)
             return  # kept in the quarantine with its bytes, never graded (its device still counts as alive)
-        result = self._engine.grade(reg, current, units.get(reg.unit_id), message, item.raw)
+        result = self._engine.grade(reg, current, units.source(reg.unit_id), message, item.raw)
         if excuses and not isinstance(result, Rejection):
             result = self._suppress_quality(result, excuses, current)
         if isinstance(result, Rejection):
@@ -800,15 +902,22 @@ class IngestService:
         now: float,
         report: IngestReport,
     ) -> tuple[set[str], set[str]]:
-        """Write dirty states, and watermark-only ones once per flush interval. Returns the devices to retry
-        (an infrastructure fault) and those whose cached state is stale (another writer won the version check)."""
+        """Write dirty states, and states first seen or whose stored `last_seen` is a touch interval behind; any
+        other watermark-only change is carried by the shard's checkpoint (of a record without a shard, written once
+        per flush interval). Returns the devices to retry (an infrastructure fault) and those
+        whose cached state is stale (another writer won the version check)."""
         retry: set[str] = set()
         stale: set[str] = set()
-        for device in devices:
+        for device, group in devices.items():
             if device in failed:
                 continue
             state = states[device]
-            due = now - self._persisted_at.get(device, 0.0) >= self._flush_s
+            first = group.first
+            checkpointed = first.sequence is not None and first.shard_id in self._held
+            if checkpointed:  # first sight, or the stored `last_seen` a touch interval behind
+                due = state.last_ts - self._stored_ts.get(device, 0.0) >= self._touch_s
+            else:
+                due = now - self._persisted_at.get(device, -math.inf) >= self._flush_s
             if not (state.dirty or due):
                 continue
             try:
@@ -826,7 +935,8 @@ class IngestService:
             if not written:
                 stale.add(device)
                 continue
-            self._persisted_at[device] = now
+            if not checkpointed:
+                self._persisted_at[device] = now
             report.states_written += 1
         return retry, stale
 

@@ -110,11 +110,37 @@ class StateStore(Protocol):
 
     def save_unit(self, state: UnitState) -> None: ...
 
-    def load_checkpoint(self, shard_id: str) -> str | None:
-        """The stream sequence through which every record applied on the shard is in the stored states."""
+    def shard_lease(self, shard_id: str) -> ShardLease | None:
+        """Who holds the shard now (strongly consistent; None: nobody ever took it)."""
         ...
 
-    def save_checkpoint(self, shard_id: str, sequence: str) -> None: ...
+    def take_shard(self, shard_id: str, owner: str, seen: ShardLease | None) -> ShardLease:
+        """Take the shard over from the holder `seen` (epoch + 1); ConcurrentUpdateError when it moved since."""
+        ...
+
+    def load_checkpoint(self, shard_id: str) -> ShardCheckpoint | None: ...
+
+    def save_checkpoint(self, shard_id: str, checkpoint: ShardCheckpoint) -> None:
+        """ConcurrentUpdateError when a holder of a later epoch has written one: this writer has lost the shard."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ShardLease:
+    """The container that grades a shard now; every takeover bumps the epoch (docs/decisions.md "Shard lease")."""
+
+    owner: str
+    epoch: int
+
+
+@dataclass(frozen=True, slots=True)
+class ShardCheckpoint:
+    """Every record applied on the shard through `sequence` is in the stored device states or in `states`: the
+    states whose stored item lags the holder's (coalesced watermarks and rolling sums), as their JSON text."""
+
+    sequence: str
+    epoch: int
+    states: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

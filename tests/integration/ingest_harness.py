@@ -22,6 +22,7 @@ import logging
 import re
 import threading
 import time
+import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -631,8 +632,12 @@ class World:
         found: dict[str, dict[str, Any]] = {}
         for table, keys in wanted.items():
             items: dict[str, Any] = {}
+            checkpoints: list[dict[str, Any]] = []
             for item in self.scan(table):
-                if _delivery_row(item) or _presence_row(item) or _checkpoint_row(item):
+                if _checkpoint_row(item):
+                    checkpoints.append(item)
+                    continue
+                if _delivery_row(item) or _presence_row(item):
                     continue
                 key, canonical = self._canonical_item(table, keys, item)
                 copies = itertools.count(2)
@@ -640,6 +645,7 @@ class World:
                 while unique in items:  # two rows about one record (quarantine rows keyed otherwise)
                     unique = f"{key} (copy {next(copies)})"
                 items[unique] = canonical
+            _overlay_checkpointed_states(items, checkpoints)
             found[_short(table)] = items
         return Snapshot(found, Counter(self._told), Counter(self._sms))
 
@@ -742,6 +748,23 @@ def _checkpoint_row(item: dict[str, Any]) -> bool:
     """A shard's checkpoint (docs/decisions.md "What a container restart loses") says how far a container had
     written its cache: it depends on when containers came and went, by design; the catch-up tests check it."""
     return str(item.get("device_id", "")).startswith("SHARD#")
+
+
+def _overlay_checkpointed_states(items: dict[str, Any], checkpoints: list[dict[str, Any]]) -> None:
+    """Device states as a container taking the shard over loads them: the stored item, or the shard checkpoint's
+    copy where that is ahead (a normal reading is carried by the checkpoint, not written: docs/decisions.md "Shard
+    lease and checkpoint"); `last_seen` is the state's own time either way."""
+    for checkpoint in checkpoints:
+        blob = checkpoint.get("states")
+        if blob is None:
+            continue
+        data = blob.value if isinstance(blob, Binary) else blob
+        for device, text in json.loads(zlib.decompress(data)).items():
+            state = _plain(text)
+            stored = items.get(device)
+            if stored is not None and int(stored["state"].get("k", -1)) >= int(state["k"]):
+                continue
+            items[device] = {"device_id": device, "state": state, "last_seen": _plain(Decimal(str(state["t"])))}
 
 
 def _delivery_row(item: dict[str, Any]) -> bool:

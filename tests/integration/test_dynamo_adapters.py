@@ -28,7 +28,7 @@ from chalicelib.domain.levels import Level, Sector
 from chalicelib.domain.registry import Contact, DeviceRegistration, Enterprise, Person, Setpoint
 from chalicelib.domain.state import DeviceState, RiskState, UnitState
 from chalicelib.domain.warnings import WarningRecord, WarningStatus
-from chalicelib.services.ports import ConcurrentUpdateError, QuarantinedMessage
+from chalicelib.services.ports import ConcurrentUpdateError, QuarantinedMessage, ShardCheckpoint, ShardLease
 from chalicelib.settings import Settings
 from local.aws import Provisioned, provision
 
@@ -178,17 +178,40 @@ def test_unit_state_round_trips_and_a_stale_save_loses_the_race(states: DynamoSt
         states.save_unit(stale)
 
 
-def test_a_shards_checkpoint_round_trips_and_is_none_until_written(
+def test_a_shards_checkpoint_round_trips_with_its_states_and_is_none_until_written(
     states: DynamoStateStore,
 ) -> None:
-    assert states.load_checkpoint("shardId-000000000007") is None
-    states.save_checkpoint("shardId-000000000007", "49590000000000000000000000000000000000000000000000000012")
-    states.save_checkpoint("shardId-000000000007", "49590000000000000000000000000000000000000000000000000042")
+    shard = "shardId-000000000007"
+    assert states.load_checkpoint(shard) is None
+    states.save_checkpoint(shard, ShardCheckpoint(f"{12:056d}", 1))
+    carried = {"D-1": DeviceState("D-1", last_seq=4, last_ts=1.5, last_record=41).dumps(), "D-2": "{}"}
+    states.save_checkpoint(shard, ShardCheckpoint(f"{42:056d}", 1, carried))
 
-    assert (
-        states.load_checkpoint("shardId-000000000007")
-        == "49590000000000000000000000000000000000000000000000000042"
-    )
+    assert states.load_checkpoint(shard) == ShardCheckpoint(f"{42:056d}", 1, carried)
+
+
+def test_a_checkpoint_of_an_earlier_epoch_is_refused_once_a_later_one_is_stored(states: DynamoStateStore) -> None:
+    shard = "shardId-000000000008"
+    states.save_checkpoint(shard, ShardCheckpoint("10", 2))
+
+    with pytest.raises(ConcurrentUpdateError):
+        states.save_checkpoint(shard, ShardCheckpoint("11", 1))
+    states.save_checkpoint(shard, ShardCheckpoint("12", 3))
+    assert states.load_checkpoint(shard) == ShardCheckpoint("12", 3)
+
+
+def test_a_shard_lease_is_taken_over_only_from_the_holder_that_was_read(states: DynamoStateStore) -> None:
+    shard = "shardId-000000000009"
+    assert states.shard_lease(shard) is None
+    first = states.take_shard(shard, "container-a", None)
+    with pytest.raises(ConcurrentUpdateError):
+        states.take_shard(shard, "container-b", None)  # somebody took it since B read "nobody"
+    second = states.take_shard(shard, "container-b", first)
+    with pytest.raises(ConcurrentUpdateError):
+        states.take_shard(shard, "container-a", first)  # A's view is stale
+
+    assert (first, second) == (ShardLease("container-a", 1), ShardLease("container-b", 2))
+    assert states.shard_lease(shard) == second
 
 
 def test_the_stream_log_reads_a_shard_back_between_two_sequence_numbers_in_order(infra: Provisioned) -> None:
@@ -286,6 +309,22 @@ def test_registry_lists_people_and_caches_them_until_the_ttl() -> None:
     assert cached.devices(["REG-LATE"]) == {}
     assert "P-REG-LATE" in {p.person_id for p in uncached.people()}
     assert set(uncached.devices(["REG-LATE"])) == {"REG-LATE"}
+
+
+@pytest.mark.usefixtures("seeded_registry")
+def test_a_registry_change_shows_at_the_next_minutes_version_check_and_an_unchanged_registry_is_not_read() -> None:
+    DynamoRegistry.put_device(registration("REG-VERSIONED", "E-REG-1"))
+    now = [1000.0]
+    registry = DynamoRegistry(ttl_s=60, clock=lambda: now[0])
+    before = registry.devices(["REG-VERSIONED"])["REG-VERSIONED"]
+    now[0] += 61
+    assert registry.devices(["REG-VERSIONED"])["REG-VERSIONED"] is before  # the version has not moved
+
+    DynamoRegistry.put_device(before.model_copy(update={"point_name": "改名后的测点"}))
+    now[0] += 30
+    assert registry.devices(["REG-VERSIONED"])["REG-VERSIONED"] is before  # not checked again yet
+    now[0] += 31
+    assert registry.devices(["REG-VERSIONED"])["REG-VERSIONED"].point_name == "改名后的测点"
 
 
 # --- warnings ----------------------------------------------------------------------------------------------------

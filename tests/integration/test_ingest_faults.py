@@ -11,8 +11,9 @@ Faults are injected under every adapter, at the botocore layer (`ingest_harness.
 before a write call ("not applied"), a read timeout after it ("response lost"), or the container killed after it
 ("crash"). The event source is played as Lambda plays it: a batch is redelivered from its first reported item
 failure on, or whole when the handler raised, with backoff on the platform clock, until it is done. The closing
-round comes a full state-flush interval after everything else, so every device's state is written in every run
-and the final states compare exactly.
+round comes a full state-flush interval after everything else, so the shard's checkpoint (which carries the states
+ahead of their stored item) is written in every run and the final states — as a successor would load them, stored
+item or checkpoint copy — compare exactly.
 
 When a scenario differs, the failure lists what is missing, extra, doubled or changed, then plays the scenario
 again comparing batch by batch and names the first batch that departs from the clean run, with its attempts.
@@ -57,7 +58,7 @@ from tests.integration.ingest_harness import (
 
 STEP_S = 15.0
 STEPS = 17
-CLOSING_ROUND_AFTER_S = 900.0  # well over the state flush interval (300 s): every device's state is written
+CLOSING_ROUND_AFTER_S = 900.0  # well over the state flush interval (300 s): the shard's checkpoint is written
 BATCH_SIZE = 40
 ARRIVAL_LAG_S = 0.25  # device -> IoT Core -> stream
 XDIST_SHARDS = 2  # each scenario replays the stream on its own: two units of work, each with its clean run

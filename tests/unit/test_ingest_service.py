@@ -640,7 +640,7 @@ def test_each_record_is_accounted_for() -> None:
     assert accounted == report.received == len(batch) and report.failed_record_ids == []
 
 
-# --- a cold container's catch-up (docs/decisions.md "What a container restart loses") ---------------------------
+# --- the shard lease and checkpoint, a cold container's catch-up (docs/decisions.md "Shard lease and checkpoint")
 
 SHARD = "shardId-000000000000"
 
@@ -661,8 +661,9 @@ def reading_container(world: World, stream: FakeStreamLog) -> IngestService:
 
 
 def dying_container(world: World, stream: FakeStreamLog) -> list[IngestRecord]:
-    """Container A grades GT1's readings 1 to 3 (its state written at first sight, then coalesced), keeps the
-    shard's checkpoint a minute later, and dies without writing its cache; what it was handed."""
+    """Container A takes the shard, grades GT1's readings 1 to 3 (normal: the state is written at first sight only;
+    the shard's checkpoint, written on A's first batch, carries it through reading 1), and dies a minute later
+    without writing anything more; what it was handed."""
     records = on_the_stream(stream, reading(1), reading(2), reading(3))
     dying = reading_container(world, stream)
     dying.handle(records[:1])
@@ -677,8 +678,9 @@ def test_a_container_that_died_without_writing_its_cache_is_caught_up_from_the_s
     world, stream = World(), FakeStreamLog()
     dying_container(world, stream)
     stored = world.states.device(GT1)
-    assert stored is not None and stored.last_record == 1  # what a hard restart leaves: the first sight only
-    assert world.states.checkpoints == {SHARD: "1"}  # reading 2 is applied, not written
+    assert stored is not None and stored.last_record == 1  # first sight; later normal readings write nothing
+    checkpoint = world.states.checkpoints[SHARD]
+    assert (checkpoint.sequence, dict(checkpoint.states)) == ("1", {})  # 2 and 3: applied, in A's cache only
 
     [replay] = on_the_stream(stream, reading(4, at=T0 + 3, seq=3))
     successor = reading_container(world, stream)
@@ -708,19 +710,17 @@ def test_a_container_that_stopped_cleanly_leaves_nothing_to_read_back() -> None:
     graceful = reading_container(world, stream)
     graceful.handle(records[:4])
     graceful.flush()  # writes the states, then the checkpoint: everything through record 4
-    assert world.states.checkpoints == {SHARD: "4"}
+    assert world.states.sequence(SHARD) == "4" and world.states.checkpoints[SHARD].states == {}
 
     successor = reading_container(world, stream)
     successor.handle(records[4:6])
     successor.handle(records[6:])
 
     assert stream.calls["read"] == 0
-    assert world.states.checkpoints == {SHARD: "6"}  # its first batch's, written at once; the next a minute later
+    assert world.states.sequence(SHARD) == "6"  # its first batch's, at once; the next a flush interval later
 
 
-def test_a_device_that_stops_reporting_has_its_state_written_after_a_flush_interval_and_frees_the_checkpoint() -> (
-    None
-):
+def test_a_device_that_stops_reporting_is_carried_by_the_shards_checkpoint_without_a_state_write() -> None:
     world, stream = World(), FakeStreamLog()
     records = on_the_stream(stream, reading(1), reading(2), reading(3, device=GT2), reading(4, device=GT2))
     service = reading_container(world, stream)
@@ -728,14 +728,113 @@ def test_a_device_that_stops_reporting_has_its_state_written_after_a_flush_inter
     service.handle(records[1:2])  # GT1 coalesced, then silent
     world.now += 61
     service.handle(records[2:3])
-    assert world.states.checkpoints == {SHARD: "1"}  # held back by GT1's unwritten reading 2
+    assert world.states.sequence(SHARD) == "1"  # the first batch's; the next one a flush interval later
 
     world.now += POLICY_FLUSH_S
     service.handle(records[3:])
 
+    checkpoint = world.states.checkpoints[SHARD]
+    stored = {device: world.states.device(device) for device in (GT1, GT2)}
+    assert {device: state.last_record for device, state in stored.items() if state} == {
+        GT1: 1,
+        GT2: 3,
+    }  # first sight
+    assert checkpoint.sequence == "4"
+    assert {device: json.loads(text)["k"] for device, text in checkpoint.states.items()} == {GT1: "2", GT2: "4"}
+
+
+def test_a_container_that_lost_the_shard_takes_it_back_and_catches_up_from_its_successors_checkpoint() -> None:
+    """Lambda may hand a shard's batches to any of its containers: A, then B, then A again. B takes the lease; A,
+    seeing the lease moved at its next batch, drops its cached states of the shard, takes the lease back and reads
+    the shard back from B's checkpoint, so a replay of B's reading is `replayed` (A's cache would accept it)."""
+    world, stream = World(), FakeStreamLog()
+    records = on_the_stream(stream, reading(1), reading(2), reading(3), reading(4))
+    first, second = reading_container(world, stream), reading_container(world, stream)
+    first.handle(records[:1])
+    second.handle(records[1:2])  # takes the lease, its checkpoint through 2 at once
+    second.handle(records[2:3])  # coalesced: in B's cache only
+    assert world.states.leases[SHARD].epoch == 2
+
+    [replay] = on_the_stream(stream, reading(5, at=T0 + 3, seq=3))
+    report = first.handle([records[3], replay])
+
+    assert report.quarantined == Counter({"replayed": 1}) and report.graded == 1
+    assert world.states.leases[SHARD].epoch == 3 and stream.calls["read"] == 1  # record 3, read back
+    first.flush()
     stored = world.states.device(GT1)
-    assert stored is not None and stored.last_record == 2
-    assert world.states.checkpoints == {SHARD: "4"}
+    assert stored is not None and (stored.last_record, stored.last_seq) == (4, 4)
+
+
+def test_a_stale_holder_is_refused_its_checkpoint_and_hands_its_batch_back() -> None:
+    """A read its lease just before B took the shard over (the race a per-batch read leaves): A's checkpoint write
+    is conditional on no later epoch having written one, so it is refused, A drops the shard and hands the batch
+    back; B's checkpoint stands."""
+    world, stream = World(), FakeStreamLog()
+    records = on_the_stream(stream, reading(1), reading(2), reading(3))
+    stale, holder = reading_container(world, stream), reading_container(world, stream)
+    stale.handle(records[:1])
+    lease_of_stale = world.states.leases[SHARD]
+    holder.handle(records[1:2])
+    world.now += POLICY_FLUSH_S
+    world.states.leases[SHARD] = lease_of_stale  # what A reads: the lease as it was before B's takeover
+
+    report = stale.handle(records[2:])
+
+    assert report.failed_record_ids == [records[2].record_id]
+    assert world.states.checkpoints[SHARD].epoch == 2 and world.states.sequence(SHARD) == "2"
+    assert stale.flush() == 0  # it holds nothing now: writes nothing
+    stored = world.states.device(GT1)
+    assert stored is not None and stored.last_record == 1  # A's first sight; B's and A's later readings coalesced
+
+
+def test_a_stored_state_is_written_at_first_sight_then_when_its_last_seen_is_a_touch_interval_behind() -> None:
+    """What the device list shows as `last_seen` (the stored state's newest reading) lags by at most
+    `state_touch_s`; in between, normal readings are carried by the shard's checkpoint."""
+    world, stream = World(), FakeStreamLog()
+    touch_s = 7200.0
+    records = on_the_stream(stream, reading(1), reading(2, at=T0 + touch_s - 1), reading(3, at=T0 + touch_s + 1))
+    service = reading_container(world, stream)
+
+    written = [service.handle([record]).states_written for record in records]
+
+    assert written == [1, 0, 1]
+    stored = world.states.device(GT1)
+    assert stored is not None and stored.last_ts == T0 + touch_s + 1
+
+
+def test_a_checkpoint_that_cannot_be_written_hands_the_batch_back_and_the_retry_writes_it() -> None:
+    world, stream = World(), FakeStreamLog()
+    records = on_the_stream(stream, reading(1), reading(2))
+    service = reading_container(world, stream)
+    world.states.fail("save_checkpoint")  # throttled
+
+    failed = service.handle(records)
+    retried = service.handle(records)
+
+    assert failed.failed_record_ids == [records[0].record_id] and failed.graded == 2
+    assert retried.failed_record_ids == [] and retried.redelivered == 2
+    assert world.states.sequence(SHARD) == "2"
+
+
+def test_a_restart_from_the_checkpoint_keeps_a_pending_breach_and_the_units_alarm() -> None:
+    """A breach waiting for its second reading is something that matters: its state and its unit's note are
+    written at once; the watermark after it only in the checkpoint. The successor raises on the next reading."""
+    world, stream = World(), FakeStreamLog()
+    readings = (reading(1), reading(2, lel=ALARM), reading(3, device=GT2), reading(4, lel=ALARM))
+    records = on_the_stream(stream, *readings)
+    dying = reading_container(world, stream)
+    dying.handle(records[:2])
+    dying.handle(records[2:3])
+    unit = world.states.unit("U1")
+    assert unit is not None and set(unit.alarms) == {f"{GT1}|combustible_gas"}
+    stored = world.states.device(GT2)
+    assert stored is not None and stored.last_record == 3  # its first sight
+
+    report = reading_container(world, stream).handle(records[3:])
+
+    assert [(change.kind, change.level) for change in report.changes] == [(ChangeKind.RAISE, Level.ORANGE)]
+    unit = world.states.unit("U1")
+    assert unit is not None and set(unit.alarms) == {f"{GT1}|combustible_gas"}
 
 
 def test_a_stream_that_cannot_be_read_back_leaves_the_batch_graded_and_is_counted() -> None:
