@@ -18,36 +18,6 @@ from pydantic import BaseModel
 from chalicelib.api import console
 from chalicelib.api.errors import JSON_HEADERS, catalogued_body, chalice_error, error_body, validated
 from chalicelib.api.inputs import etag_matches, json_body, require_size, single_values, strong_etag
-from chalicelib.api.models import (
-    ID_PATTERN,
-    DeclarationCreate,
-    DeclarationDecision,
-    DeclarationQuery,
-    DeclarationRejection,
-    DeviceStatusQuery,
-    DeviceUpsert,
-    EnterpriseUpsert,
-    EvaluationCreate,
-    EvaluationDownloadQuery,
-    EvaluationQuery,
-    EvidenceRequest,
-    NotificationQuery,
-    OnDutyUpsert,
-    PeopleQuery,
-    PersonUpsert,
-    ReasonBody,
-    RectificationAcceptBody,
-    RectificationAnswerBody,
-    RectificationQuery,
-    RectificationReturnBody,
-    ShiftQuery,
-    ShiftUpsert,
-    SuppressedFindingQuery,
-    UserCreate,
-    UserQuery,
-    WarningQuery,
-    action_body,
-)
 from chalicelib.bootstrap import (
     api,
     container,
@@ -72,15 +42,17 @@ from chalicelib.settings import get_settings
 
 class _OnFirstUse(ModuleType):
     """A module imported when a route first reads one of its names: every function imports app.py, and only the
-    API's routes need the views (and the services they import): the ingest's cold start, bench/coldstart.py."""
+    API's routes need the views and the request models (and what they import): the ingest's cold start,
+    bench/coldstart.py."""
 
     def __getattr__(self, name: str) -> Any:
         return getattr(importlib.import_module(self.__name__), name)
 
 
 if TYPE_CHECKING:
-    from chalicelib.api import views
+    from chalicelib.api import models, views
 else:
+    models = _OnFirstUse("chalicelib.api.models")
     views = _OnFirstUse("chalicelib.api.views")
 
 STAGE = os.environ.get("DYJ_STAGE", "dev")
@@ -228,7 +200,6 @@ def health() -> dict[str, str]:
 # --- the API: every route authenticates and maps its errors through chalicelib/api/errors.py -------------------
 
 View = Callable[..., BaseModel]
-_ID = re.compile(ID_PATTERN)
 _NOT_FOUND = {  # a malformed path id is the same 404 as a missing record, without a lookup
     "warning_id": ("warning_not_found", "预警不存在或无权查看"),
     "enterprise_id": ("enterprise_not_found", "企业不存在"),
@@ -299,7 +270,7 @@ def api_route(
                 actor = api().authenticate(request.headers.get("authorization"))
                 logger.thread_safe_append_keys(actor_role=actor.role.value)
                 for name, value in params.items():
-                    if not _ID.fullmatch(value):
+                    if not re.fullmatch(models.ID_PATTERN, value):  # re caches the compiled pattern
                         raise NotFound(*_NOT_FOUND[name])
                 logger.thread_safe_append_keys(**params)  # warning_id, enterprise_id or device_id of the path
                 answer = view(actor, request, **params).model_dump(mode="json")
@@ -323,7 +294,7 @@ def me(actor: Actor, request: Request) -> BaseModel:
 
 @api_route("/me/notifications")
 def list_notifications(actor: Actor, request: Request) -> BaseModel:
-    query = _query(NotificationQuery, request)
+    query = _query(models.NotificationQuery, request)
     page = api().notifications.page(actor, query.limit, query.cursor, bool(query.unread))
     return views.notification_page(page)
 
@@ -335,13 +306,13 @@ def read_notification(actor: Actor, request: Request, notification_id: str) -> B
 
 @api_route("/warnings")
 def list_warnings(actor: Actor, request: Request) -> BaseModel:
-    page = api().warnings.list_warnings(actor, _query(WarningQuery, request))
+    page = api().warnings.list_warnings(actor, _query(models.WarningQuery, request))
     return views.warning_page(page, actor)
 
 
 @api_route("/wall", etag=True)
 def wall(actor: Actor, request: Request) -> BaseModel:
-    return views.warning_page(api().warnings.wall(actor, _query(WarningQuery, request)), actor)
+    return views.warning_page(api().warnings.wall(actor, _query(models.WarningQuery, request)), actor)
 
 
 @api_route("/warnings/{warning_id}")
@@ -351,13 +322,13 @@ def get_warning(actor: Actor, request: Request, warning_id: str) -> BaseModel:
 
 @api_route("/warnings/{warning_id}/actions", methods=("POST",))
 def act(actor: Actor, request: Request, warning_id: str) -> BaseModel:
-    action = action_body(_body(request))
+    action = models.action_body(_body(request))
     return views.warning_view(api().warnings.act(actor, warning_id, action, _origin(request)), actor)
 
 
 @api_route("/warnings/{warning_id}/evidence", methods=("POST",), status=201)
 def evidence_upload(actor: Actor, request: Request, warning_id: str) -> BaseModel:
-    body = validated(EvidenceRequest, _body(request))
+    body = validated(models.EvidenceRequest, _body(request))
     return views.evidence_ticket(api().warnings.evidence_upload(actor, warning_id, body.content_type))
 
 
@@ -373,7 +344,7 @@ def get_enterprise(actor: Actor, request: Request, enterprise_id: str) -> BaseMo
 
 @api_route("/admin/enterprises/{enterprise_id}", methods=("PUT",))
 def put_enterprise(actor: Actor, request: Request, enterprise_id: str) -> BaseModel:
-    body = validated(EnterpriseUpsert, _body(request))
+    body = validated(models.EnterpriseUpsert, _body(request))
     change = api().registry.put_enterprise(actor, body.enterprise(enterprise_id), body.reason, _origin(request))
     return views.enterprise_change(change)
 
@@ -391,7 +362,7 @@ def get_device(actor: Actor, request: Request, device_id: str) -> BaseModel:
 
 @api_route("/admin/devices/{device_id}", methods=("PUT",))
 def put_device(actor: Actor, request: Request, device_id: str) -> BaseModel:
-    body = validated(DeviceUpsert, _body(request))
+    body = validated(models.DeviceUpsert, _body(request))
     return views.device_change(api().registry.put_device(actor, device_id, body, _origin(request)))
 
 
@@ -403,13 +374,13 @@ def device_audit(actor: Actor, request: Request, device_id: str) -> BaseModel:
 
 @api_route("/admin/users", methods=("POST",), status=201)
 def create_user(actor: Actor, request: Request) -> BaseModel:
-    user = validated(UserCreate, _body(request)).new_user()
+    user = validated(models.UserCreate, _body(request)).new_user()
     return views.user_view(api().people.create_user(actor, user))
 
 
 @api_route("/admin/users")
 def list_users(actor: Actor, request: Request) -> BaseModel:
-    query = _query(UserQuery, request)
+    query = _query(models.UserQuery, request)
     return views.user_page(api().people.list_users(actor, query.role, query.limit, query.cursor))
 
 
@@ -418,7 +389,7 @@ def list_users(actor: Actor, request: Request) -> BaseModel:
 
 @api_route("/admin/people")
 def list_people(actor: Actor, request: Request) -> BaseModel:
-    query = _query(PeopleQuery, request)
+    query = _query(models.PeopleQuery, request)
     return views.people_page(api().rosters.people(actor, query.role, query.limit, query.cursor))
 
 
@@ -429,7 +400,7 @@ def get_person(actor: Actor, request: Request, person_id: str) -> BaseModel:
 
 @api_route("/admin/people/{person_id}", methods=("PUT",))
 def put_person(actor: Actor, request: Request, person_id: str) -> BaseModel:
-    body = validated(PersonUpsert, _body(request))
+    body = validated(models.PersonUpsert, _body(request))
     change = api().rosters.put_person(actor, body.fields(person_id), body.reason, _origin(request))
     return views.person_change(change)
 
@@ -441,20 +412,20 @@ def person_audit(actor: Actor, request: Request, person_id: str) -> BaseModel:
 
 @api_route("/admin/rosters/duty/shifts")
 def list_duty_shifts(actor: Actor, request: Request) -> BaseModel:
-    query = _query(ShiftQuery, request)
+    query = _query(models.ShiftQuery, request)
     return views.shift_page(api().rosters.shifts(actor, RosterRole.DUTY, query.start, query.to))
 
 
 @api_route("/admin/rosters/duty/shifts/{shift_id}", methods=("PUT",))
 def put_duty_shift(actor: Actor, request: Request, shift_id: str) -> BaseModel:
-    body = validated(ShiftUpsert, _body(request))
+    body = validated(models.ShiftUpsert, _body(request))
     change = api().rosters.put_shift(actor, body.shift(shift_id), body.reason, _origin(request))
     return views.shift_change(change)
 
 
 @api_route("/admin/rosters/duty/shifts/{shift_id}", methods=("DELETE",))
 def delete_duty_shift(actor: Actor, request: Request, shift_id: str) -> BaseModel:
-    body = validated(ReasonBody, _body(request) or {})
+    body = validated(models.ReasonBody, _body(request) or {})
     change = api().rosters.delete_shift(actor, RosterRole.DUTY, shift_id, body.reason, _origin(request))
     return views.shift_change(change, deleted=True)
 
@@ -471,7 +442,7 @@ def get_on_duty(actor: Actor, request: Request, enterprise_id: str) -> BaseModel
 
 @api_route("/admin/enterprises/{enterprise_id}/on-duty", methods=("PUT",))
 def put_on_duty(actor: Actor, request: Request, enterprise_id: str) -> BaseModel:
-    body = validated(OnDutyUpsert, _body(request))
+    body = validated(models.OnDutyUpsert, _body(request))
     on_duty, change = api().rosters.name_on_duty(
         actor, enterprise_id, body.person_ids, body.reason, _origin(request)
     )
@@ -483,13 +454,13 @@ def put_on_duty(actor: Actor, request: Request, enterprise_id: str) -> BaseModel
 
 @api_route("/declarations", methods=("POST",), status=201)
 def declare(actor: Actor, request: Request) -> BaseModel:
-    body = validated(DeclarationCreate, _body(request))
+    body = validated(models.DeclarationCreate, _body(request))
     return views.declaration_view(declarations().declare(actor, body, _origin(request)), time.time())
 
 
 @api_route("/declarations")
 def list_declarations(actor: Actor, request: Request) -> BaseModel:
-    query = _query(DeclarationQuery, request)
+    query = _query(models.DeclarationQuery, request)
     found = declarations().list(actor, query.status, query.enterprise_id, query.limit, query.cursor)
     return views.declaration_list(found, time.time())
 
@@ -501,28 +472,28 @@ def get_declaration(actor: Actor, request: Request, declaration_id: str) -> Base
 
 @api_route("/declarations/{declaration_id}/approve", methods=("POST",))
 def approve_declaration(actor: Actor, request: Request, declaration_id: str) -> BaseModel:
-    body = validated(DeclarationDecision, _body(request) if request.raw_body else {})
+    body = validated(models.DeclarationDecision, _body(request) if request.raw_body else {})
     found = declarations().approve(actor, declaration_id, body.note, _origin(request))
     return views.declaration_view(found, time.time())
 
 
 @api_route("/declarations/{declaration_id}/reject", methods=("POST",))
 def reject_declaration(actor: Actor, request: Request, declaration_id: str) -> BaseModel:
-    body = validated(DeclarationRejection, _body(request))
+    body = validated(models.DeclarationRejection, _body(request))
     found = declarations().reject(actor, declaration_id, body.reason, _origin(request))
     return views.declaration_view(found, time.time())
 
 
 @api_route("/declarations/{declaration_id}/withdraw", methods=("POST",))
 def withdraw_declaration(actor: Actor, request: Request, declaration_id: str) -> BaseModel:
-    body = validated(DeclarationDecision, _body(request) if request.raw_body else {})
+    body = validated(models.DeclarationDecision, _body(request) if request.raw_body else {})
     found = declarations().withdraw(actor, declaration_id, body.note, _origin(request))
     return views.declaration_view(found, time.time())
 
 
 @api_route("/declarations/{declaration_id}/findings")
 def declaration_findings(actor: Actor, request: Request, declaration_id: str) -> BaseModel:
-    limit = _query(SuppressedFindingQuery, request).limit
+    limit = _query(models.SuppressedFindingQuery, request).limit
     declaration, found = declarations().suppressed(actor, declaration_id, limit + 1)
     return views.suppressed_findings(declaration, found, limit)
 
@@ -537,7 +508,7 @@ def declaration_audit(actor: Actor, request: Request, declaration_id: str) -> Ba
 
 @api_route("/evaluations", methods=("POST",), status=202)
 def run_evaluation(actor: Actor, request: Request) -> BaseModel:
-    body = validated(EvaluationCreate, _body(request))
+    body = validated(models.EvaluationCreate, _body(request))
     if body.start is not None and body.end is not None:  # kind custom (the model allows no other way)
         entry = evaluation().request_custom(actor, body.start, body.end)
     else:
@@ -547,7 +518,7 @@ def run_evaluation(actor: Actor, request: Request) -> BaseModel:
 
 @api_route("/evaluations")
 def list_evaluations(actor: Actor, request: Request) -> BaseModel:
-    query = _query(EvaluationQuery, request)
+    query = _query(models.EvaluationQuery, request)
     return views.evaluation_list(evaluation().entries(actor, query.limit))
 
 
@@ -559,7 +530,7 @@ def get_evaluation(actor: Actor, request: Request, report_id: str) -> BaseModel:
 
 @api_route("/evaluations/{report_id}/download")
 def download_evaluation(actor: Actor, request: Request, report_id: str) -> BaseModel:
-    query = _query(EvaluationDownloadQuery, request)
+    query = _query(models.EvaluationDownloadQuery, request)
     entry, url, expires_in = evaluation().download(actor, report_id, query.format)
     return views.evaluation_download(entry, query.format, url, expires_in)
 
@@ -575,7 +546,7 @@ def publish_evaluation(actor: Actor, request: Request, report_id: str) -> BaseMo
 
 @api_route("/rectifications")
 def list_rectifications(actor: Actor, request: Request) -> BaseModel:
-    query = _query(RectificationQuery, request)
+    query = _query(models.RectificationQuery, request)
     found = rectifications().list(
         actor, query.status, query.enterprise_id, query.report_id, query.overdue, query.limit, query.cursor
     )
@@ -589,27 +560,27 @@ def get_rectification(actor: Actor, request: Request, rectification_id: str) -> 
 
 @api_route("/rectifications/{rectification_id}/evidence", methods=("POST",), status=201)
 def rectification_evidence(actor: Actor, request: Request, rectification_id: str) -> BaseModel:
-    body = validated(EvidenceRequest, _body(request))
+    body = validated(models.EvidenceRequest, _body(request))
     return views.evidence_ticket(rectifications().evidence_upload(actor, rectification_id, body.content_type))
 
 
 @api_route("/rectifications/{rectification_id}/answer", methods=("POST",))
 def answer_rectification(actor: Actor, request: Request, rectification_id: str) -> BaseModel:
-    body = validated(RectificationAnswerBody, _body(request))
+    body = validated(models.RectificationAnswerBody, _body(request))
     found = rectifications().answer(actor, rectification_id, body.note, body.evidence_keys, _origin(request))
     return views.rectification_view(found, time.time())
 
 
 @api_route("/rectifications/{rectification_id}/accept", methods=("POST",))
 def accept_rectification(actor: Actor, request: Request, rectification_id: str) -> BaseModel:
-    body = validated(RectificationAcceptBody, _body(request) if request.raw_body else {})
+    body = validated(models.RectificationAcceptBody, _body(request) if request.raw_body else {})
     found = rectifications().accept(actor, rectification_id, body.note, _origin(request))
     return views.rectification_view(found, time.time())
 
 
 @api_route("/rectifications/{rectification_id}/return", methods=("POST",))
 def return_rectification(actor: Actor, request: Request, rectification_id: str) -> BaseModel:
-    body = validated(RectificationReturnBody, _body(request))
+    body = validated(models.RectificationReturnBody, _body(request))
     found = rectifications().return_(actor, rectification_id, body.reason, _origin(request))
     return views.rectification_view(found, time.time())
 
@@ -624,7 +595,7 @@ def rectification_audit(actor: Actor, request: Request, rectification_id: str) -
 
 @api_route("/devices")
 def list_devices(actor: Actor, request: Request) -> BaseModel:
-    query = _query(DeviceStatusQuery, request)
+    query = _query(models.DeviceStatusQuery, request)
     page = device_statuses().list(actor, query.status, query.enterprise_id, query.limit, query.cursor)
     return views.device_status_page(page)
 
