@@ -1,4 +1,4 @@
-"""The fast decode path (issue 15): msgspec mirrors of the device message models, generated from them.
+"""The fast decode path (`bench/engine.py`): msgspec mirrors of the device message models, generated from them.
 
 The pydantic models (telemetry.py, sectors/*.py) stay the schema: docs/device-message.schema.json, the reject
 reasons, and the judge of every message a mirror refuses. A mirror is as strict as its model or stricter — what it

@@ -1,4 +1,4 @@
-"""Settings and tampering (第七条, 第十六条; DOMAIN.md §5; issue 12 item 6): what a reading tells of the device's
+"""Settings and tampering (第七条, 第十六条; DOMAIN.md §5): what a reading tells of the device's
 configuration and operating mode, against its registration. Pure; the engine turns the answers into data-quality
 findings (`config_mismatch`, `long_manual`, `long_isolation`, `long_interlock_bypass`) — blue, to the enterprise,
 and suppressed by an outage declaration like any data-quality finding (docs/device-protocol.md, docs/decisions.md).

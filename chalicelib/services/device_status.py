@@ -1,4 +1,4 @@
-"""Devices by status for people (issue 12 item 5, docs/offline-watch.md "Device status"): online, offline,
+"""Devices by status for people (docs/offline-watch.md "Device status"): online, offline,
 declared, never seen, with last-seen times, within the caller's scope (enterprise: its own; regulator: its sectors;
 area: its areas; duty centre, bureau, administrator: all).
 

@@ -1,4 +1,4 @@
-"""Evaluation runs (评估报告, issue 13, docs/evaluation.md "Runs, storage and reads"): read a period's facts,
+"""Evaluation runs (评估报告, 第十八条, docs/evaluation.md "Runs, storage and reads"): read a period's facts,
 build and render the report, store it (a new S3 version of each key) and its index entry.
 
 A run is idempotent per (kind, period): the report id is `{kind}-{label}`, so a re-run writes the same keys (a new
