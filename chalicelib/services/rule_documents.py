@@ -1,8 +1,8 @@
 """What the IoT rules put on the stream (infra/resources.json `TelemetryRule`, `LifecycleRule`), and reading it.
 
-`read_document` takes the usual record, a telemetry document, with msgspec (a fraction of pydantic's
-cost: docs/costs.md, `bench/engine.py`); anything else — a presence event, a document with other fields than the rule's, a broken record — is read
-by the pydantic union as before, so what it answers and the errors it raises are unchanged
+`read_document` takes the usual record, a telemetry document, with msgspec (a fraction of pydantic's cost:
+`bench/engine.py`); anything else — a presence event, a document with other fields than the rule's, a broken
+record — is read by the pydantic union as before, so what it answers and the errors it raises are unchanged
 (tests/unit/test_rule_documents.py).
 """
 
