@@ -39,8 +39,8 @@ TARGET_CPU_S = 0.300  # import app + the first ingest call, CPU on this machine
 TARGET_FIRST_BATCH_S = 1.0  # by the cost model on the configured memory
 SOURCES, PRECOMPILED = "sources", "precompiled"  # the two forms of the app the children import
 # Modules only the API's routes need (views, request models, console, auth, reports and the services behind them):
-# the ingest function should not load them. (The evaluation's domain modules come in through services/ports.py,
-# whose value types the ingest's ports share; chalicelib.services.declarations is the ingest's too.)
+# the ingest function should not load them. (Some of the evaluation's domain modules come in through the policy,
+# domain/catalog.py, which every function builds; chalicelib.services.declarations is the ingest's too.)
 API_ONLY_PREFIXES = (
     "chalicelib.api.views",
     "chalicelib.api.models",
