@@ -204,9 +204,7 @@ def main() -> None:
         print(f"  {label:28}{cells}")
     operations = runs[SOURCES][len(runs[SOURCES]) // 2]["first_operations"]
     by_operation = ", ".join(f"{name} {count}" for name, count in sorted(operations.items(), key=lambda i: -i[1]))
-    print(
-        f"  first call's AWS requests   {requests:.0f} ({by_operation}); the second call: the same records"
-    )
+    print(f"  first call's AWS requests   {requests:.0f} ({by_operation}); the second call: the same records")
     print(
         f"  batch-item failures         {max(run['failures'] for form_runs in runs.values() for run in form_runs)}"
     )
