@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from chalice.app import Chalice, CloudWatchEvent, Cron, KinesisEvent, Rate, Request, Response, SQSEvent
 from pydantic import BaseModel
 
-from chalicelib.api import console
+from chalicelib.api.console_route import PREFIX as CONSOLE_PREFIX
 from chalicelib.api.errors import JSON_HEADERS, catalogued_body, chalice_error, error_body, validated
 from chalicelib.api.inputs import etag_matches, json_body, require_size, single_values, strong_etag
 from chalicelib.bootstrap import (
@@ -50,8 +50,9 @@ class _OnFirstUse(ModuleType):
 
 
 if TYPE_CHECKING:
-    from chalicelib.api import models, views
+    from chalicelib.api import console, models, views
 else:
+    console = _OnFirstUse("chalicelib.api.console")
     models = _OnFirstUse("chalicelib.api.models")
     views = _OnFirstUse("chalicelib.api.views")
 
@@ -607,13 +608,13 @@ def _request_path(request: Request) -> str:
     return str((request.context or {}).get("path") or "")
 
 
-@app.route(console.PREFIX)
+@app.route(CONSOLE_PREFIX)
 def console_entry() -> Response:
     """To the page, wherever the API is mounted (`/api/console` → `/api/console/index.html`)."""
     request = app.current_request
     assert request is not None
-    base = console.base_path(_request_path(request), console.PREFIX)
-    location = f"{base}{console.PREFIX}/{console.INDEX}"
+    base = console.base_path(_request_path(request), CONSOLE_PREFIX)
+    location = f"{base}{CONSOLE_PREFIX}/{console.INDEX}"
     return Response(
         body="",
         status_code=301,
@@ -621,7 +622,7 @@ def console_entry() -> Response:
     )
 
 
-@app.route(console.PREFIX + "/{name}")
+@app.route(CONSOLE_PREFIX + "/{name}")
 def console_asset(name: str) -> Response:
     """A file of the console, or `config.json` made from the settings; an ETag of the bytes, 304 when unchanged."""
     request = app.current_request

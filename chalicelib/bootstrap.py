@@ -9,22 +9,19 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.domain.catalog import Policy, build_engine, build_policy, sector_models
-from chalicelib.domain.levels import Sector
-from chalicelib.domain.lifecycle import Actor
-from chalicelib.domain.policy import RoutingPolicy
-from chalicelib.domain.warnings import WarningRecord
-from chalicelib.services.ingest import IngestService
-from chalicelib.services.presence import PresenceTracker
-from chalicelib.services.workflow import WorkflowService, WorkflowTimers
 from chalicelib.settings import Settings, get_settings
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # each handler's services are imported by the function that wires them (bench/coldstart.py)
     from chalicelib.api.auth import TokenVerifier
+    from chalicelib.domain.catalog import Policy
+    from chalicelib.domain.lifecycle import Actor
+    from chalicelib.domain.policy import RoutingPolicy
+    from chalicelib.domain.warnings import WarningRecord
     from chalicelib.services.declarations import Declarations
     from chalicelib.services.delivery import DeliveryService
     from chalicelib.services.device_status import DeviceStatuses
     from chalicelib.services.evaluation import EvaluationService
+    from chalicelib.services.ingest import IngestService
     from chalicelib.services.notifications import Notifications
     from chalicelib.services.offline_watch import OfflineWatch
     from chalicelib.services.online_ledger import OnlineLedger
@@ -34,6 +31,7 @@ if TYPE_CHECKING:
     from chalicelib.services.registry_admin import RegistryAdmin
     from chalicelib.services.rosters import RosterAdmin
     from chalicelib.services.warning_actions import WarningActions
+    from chalicelib.services.workflow import WorkflowService, WorkflowTimers
 
 
 @dataclass(frozen=True)
@@ -62,6 +60,7 @@ def _timers(settings: Settings, clock: Callable[[], float] | None = None) -> Wor
         return None
     from chalicelib.adapters.audit_store import AuditedWarningStore
     from chalicelib.adapters.workflow import StepFunctionsExecutions
+    from chalicelib.services.workflow import WorkflowTimers
 
     executions = StepFunctionsExecutions(_client("stepfunctions", settings), settings.disposal_state_machine_arn)
     return WorkflowTimers(executions, AuditedWarningStore(), clock or time.time)
@@ -86,6 +85,7 @@ class Base:
 def base() -> Base:
     """The settings, the policy and the tables bound: what every handler needs first."""
     from chalicelib.adapters import audit_store, delivery_store, dynamo, presence
+    from chalicelib.domain.catalog import build_policy
 
     settings = get_settings()
     dynamo.bind(settings)
@@ -114,7 +114,10 @@ def ingest_service(
     from chalicelib.adapters.notify import SnsNotifier
     from chalicelib.adapters.presence import DynamoPresenceLedger
     from chalicelib.adapters.stream_log import KinesisStreamLog
+    from chalicelib.domain.catalog import build_engine
     from chalicelib.services.declarations import OpenDeclarations
+    from chalicelib.services.ingest import IngestService
+    from chalicelib.services.presence import PresenceTracker
 
     bind_declarations(settings)
     return IngestService(
@@ -247,6 +250,7 @@ def rosters() -> Rosters:
 class _OpenWarnings:
     def open_warnings(self) -> Iterator[WarningRecord]:
         from chalicelib.adapters.audit_store import AuditedWarningStore
+        from chalicelib.domain.levels import Sector
 
         for record, _key in AuditedWarningStore.open_in_sectors(list(Sector)):
             yield record
@@ -260,6 +264,7 @@ def workflow() -> WorkflowService:
     from chalicelib.adapters.dynamo import DynamoRegistry
     from chalicelib.adapters.workflow import SnsTopic, StepFunctionsExecutions
     from chalicelib.services.warning_actions import SystemActions
+    from chalicelib.services.workflow import WorkflowService, WorkflowTimers
 
     settings, policy = base().settings, base().policy
     sns = _client("sns", settings)
@@ -317,6 +322,8 @@ def offline_watch_service(settings: Settings, policy: Policy, clock: Callable[[]
     from chalicelib.adapters.dynamo import DynamoDeliveryLedger, DynamoRegistry, DynamoStateStore
     from chalicelib.adapters.notify import SnsNotifier
     from chalicelib.adapters.presence import DynamoOfflineState, DynamoPresenceLedger
+    from chalicelib.domain.catalog import sector_models
+    from chalicelib.domain.levels import Sector
     from chalicelib.domain.sectors.road_transport import RoadTransportModel
     from chalicelib.services.offline_warnings import OfflineWarnings
     from chalicelib.services.offline_watch import OfflineWatch

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from chalicelib.api.console_route import PREFIX
 from chalicelib.api.inputs import strong_etag
 from chalicelib.settings import Settings
 
 CONSOLE_DIR = Path(__file__).resolve().parents[1] / "console"
-PREFIX = "/console"
 INDEX = "index.html"
 CONFIG = "config.json"
 CONTENT_TYPES = {

@@ -25,26 +25,28 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from chalicelib.domain.access import Scope
-from chalicelib.domain.audit import AuditEvent, ChainHead
-from chalicelib.domain.changes import WarningChange
-from chalicelib.domain.declarations import Declaration, DeclarationStatus, SuppressedFinding
-from chalicelib.domain.delivery import DeliveryJob
-from chalicelib.domain.evaluation.facts import DeviceDay, FleetFacts, WarningFacts
-from chalicelib.domain.evaluation.indicators import EnterpriseProfile
-from chalicelib.domain.evaluation.periods import Period
-from chalicelib.domain.evaluation.rectification import RectificationItem, RectificationStatus
-from chalicelib.domain.lifecycle import Actor, Role, Transition
-from chalicelib.domain.policy import Route
-from chalicelib.domain.presence import Window
 from chalicelib.domain.registry import DeviceRegistration, Enterprise, Person
-from chalicelib.domain.rosters import Shift
-from chalicelib.domain.sectors import Sector
-from chalicelib.domain.state import DeviceState, UnitState
-from chalicelib.domain.texts import SmsText
 from chalicelib.domain.warnings import WarningRecord
+
+if TYPE_CHECKING:  # used in annotations only: not loaded with the ports (cold start, bench/coldstart.py)
+    from chalicelib.domain.access import Scope
+    from chalicelib.domain.audit import AuditEvent, ChainHead
+    from chalicelib.domain.changes import WarningChange
+    from chalicelib.domain.declarations import Declaration, DeclarationStatus, SuppressedFinding
+    from chalicelib.domain.delivery import DeliveryJob
+    from chalicelib.domain.evaluation.facts import DeviceDay, FleetFacts, WarningFacts
+    from chalicelib.domain.evaluation.indicators import EnterpriseProfile
+    from chalicelib.domain.evaluation.periods import Period
+    from chalicelib.domain.evaluation.rectification import RectificationItem, RectificationStatus
+    from chalicelib.domain.lifecycle import Actor, Role, Transition
+    from chalicelib.domain.policy import Route
+    from chalicelib.domain.presence import Window
+    from chalicelib.domain.rosters import Shift
+    from chalicelib.domain.sectors import Sector
+    from chalicelib.domain.state import DeviceState, UnitState
+    from chalicelib.domain.texts import SmsText
 
 
 class ConcurrentUpdateError(Exception):
