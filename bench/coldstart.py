@@ -14,8 +14,9 @@ CPU; moto answers in the parent) and counts its AWS requests. Figures: the media
 The children import the app from a copy of what the package ships of it (app.py and chalicelib/), in two forms:
 as sources, which Python compiles on every cold start (Lambda's /var/task is read-only, so no bytecode is ever
 cached there), and with every module's .pyc beside it (unchecked-hash: valid whatever the files' times). The
-dependencies come from the virtualenv, precompiled by pip; a package built from wheels ships them as sources,
-so each child also reports what compiling the dependencies' loaded modules costs (after its timings).
+dependencies come from the virtualenv, precompiled by pip; `scripts/package.sh` compiles the package's modules
+(`scripts/bytecode.py`), so the targets are judged on the second form; each child also reports what compiling the
+dependencies' loaded modules would cost a package without bytecode (after its timings).
 """
 
 from __future__ import annotations
@@ -211,27 +212,26 @@ def main() -> None:
     print(f"  API-only modules loaded     {', '.join(loaded) if loaded else 'none'}")
     print(
         f"  compiling the dependencies' {compiled_modules} loaded modules: {compile_s * 1e3:.0f} ms CPU "
-        "(a package of the wheels' sources makes Lambda do it on every cold start: not in the figures above)"
+        "(a package without bytecode would make Lambda do it on every cold start: not in the figures above)"
     )
-    cold_cpu = sum(figures[SOURCES][:2])
+    sources_cpu = sum(figures[SOURCES][:2])
     precompiled_cpu = sum(figures[PRECOMPILED][:2])
     rtt = requests * AWS_CALL_RTT_S
     print(f"  first batch after a cold start at {sizing.memory_mb} MB ({sizing.vcpu:.3f} vCPU), by the model:")
-    shipped = cold_cpu + compile_s
     print(
-        f"    all as sources (the package today): ({cold_cpu * 1e3:.0f} + {compile_s * 1e3:.0f}) ms / "
+        f"    all as sources (no bytecode):      ({sources_cpu * 1e3:.0f} + {compile_s * 1e3:.0f}) ms / "
         f"{sizing.vcpu:.3f} + {requests:.0f} x {AWS_CALL_RTT_S * 1e3:.0f} ms = "
-        f"{(shipped / sizing.vcpu + rtt) * 1e3:.0f} ms"
+        f"{((sources_cpu + compile_s) / sizing.vcpu + rtt) * 1e3:.0f} ms"
     )
+    modelled = precompiled_cpu / sizing.vcpu + rtt
     print(
-        f"    all with .pyc:                      {precompiled_cpu * 1e3:.0f} ms / {sizing.vcpu:.3f} + "
-        f"{requests:.0f} x {AWS_CALL_RTT_S * 1e3:.0f} ms = {(precompiled_cpu / sizing.vcpu + rtt) * 1e3:.0f} ms"
+        f"    all with .pyc (the package):       {precompiled_cpu * 1e3:.0f} ms / {sizing.vcpu:.3f} + "
+        f"{requests:.0f} x {AWS_CALL_RTT_S * 1e3:.0f} ms = {modelled * 1e3:.0f} ms"
     )
-    modelled = shipped / sizing.vcpu + rtt
-    print("\ntargets (the app and its dependencies as the package ships them today: sources)")
+    print("\ntargets (the package as scripts/package.sh builds it: every module with its .pyc)")
     print(
-        f"  import app + first ingest call <= {TARGET_CPU_S * 1e3:.0f} ms CPU: {cold_cpu * 1e3:.0f} ms  "
-        f"{'PASS' if cold_cpu <= TARGET_CPU_S else 'FAIL'}  (app with .pyc: {precompiled_cpu * 1e3:.0f} ms)"
+        f"  import app + first ingest call <= {TARGET_CPU_S * 1e3:.0f} ms CPU: {precompiled_cpu * 1e3:.0f} ms  "
+        f"{'PASS' if precompiled_cpu <= TARGET_CPU_S else 'FAIL'}"
     )
     print(
         f"  first batch after a cold start <= {TARGET_FIRST_BATCH_S:.0f} s (model, {sizing.memory_mb} MB): "

@@ -164,7 +164,7 @@ def openapi_document() -> str:
     """docs/openapi.json: the route table of `chalicelib.api.models.ROUTES` (checked against the Chalice app's
     routes but the console's files) with the request/response models' JSON Schemas as components."""
     from app import app as chalice_app
-    from chalicelib.api.console import PREFIX as CONSOLE
+    from chalicelib.api.console_route import PREFIX as CONSOLE
 
     served = {
         (path, method)

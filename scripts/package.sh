@@ -9,7 +9,9 @@
 #                                     wired to the template's stream/queues (the stream's failure handling:
 #                                     retries, bisection, record age, on-failure queue), each function given its
 #                                     own role, name and log group (Chalice's shared DefaultRole removed)
-#   3. cfn-lint                       against the China regions; any error or warning fails the script
+#   3. python -m scripts.bytecode     the zip's modules compiled for the template's runtime (read-only /var/task:
+#                                     no bytecode cache at run time, so a cold start would compile every import)
+#   4. cfn-lint                       against the China regions; any error or warning fails the script
 #
 # Environment: DYJ_PROJECT_DIR  Chalice project to package (default: the repository root)
 #              DYJ_LINT_REGIONS regions to lint for (default: "cn-north-1 cn-northwest-1")
@@ -31,5 +33,6 @@ cd "$PROJECT_DIR"
 chalice package --stage "$STAGE" --merge-template "$ROOT/infra/resources.json" "$OUT"
 PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" \
   python -m local.cfn finalize "$OUT/sam.json" --stage "$STAGE" --infra-dir "$ROOT/infra"
+PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" python -m scripts.bytecode "$OUT/deployment.zip" "$OUT/sam.json"
 cfn-lint --regions "${LINT_REGIONS[@]}" -- "$OUT/sam.json"
 echo "packaged and linted: $PROJECT_DIR/$OUT/sam.json"

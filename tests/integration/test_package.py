@@ -370,6 +370,22 @@ def test_the_deployment_package_carries_the_settings_tracing_and_report_libs(pac
         assert any(name.startswith(package) for name in names), package
 
 
+def test_every_module_in_the_deployment_package_has_bytecode_for_the_runtime(packaged: dict[str, Any]) -> None:
+    """scripts/bytecode.py: /var/task is read-only: without .pyc a cold start compiles every module it imports."""
+    import importlib.util
+    import zipfile
+
+    [runtime] = {function["Properties"]["Runtime"] for function in functions_of(packaged).values()}
+    assert runtime == f"python{sys.version_info.major}.{sys.version_info.minor}"
+    with zipfile.ZipFile(PACKAGE_DIR[0] / "deployment.zip") as package:
+        names = set(package.namelist())
+        modules = [name for name in names if name.endswith(".py")]
+        missing = [m for m in modules if importlib.util.cache_from_source(m) not in names]
+        assert len(modules) > 1000 and len(missing) < len(modules) // 100, missing[:10]
+        header = package.read(importlib.util.cache_from_source("app.py"))[:8]
+    assert header[:4] == importlib.util.MAGIC_NUMBER and int.from_bytes(header[4:8], "little") == 0b01  # unchecked
+
+
 def test_the_api_serves_the_console_from_the_files_packaged_with_it(packaged: dict[str, Any]) -> None:
     """docs/console.md "Deployment": the page comes from the API's origin, its files from the deployment zip."""
     import zipfile
