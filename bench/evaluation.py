@@ -33,11 +33,14 @@ import random
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from typing import Any
+
+from botocore.awsrequest import AWSResponse
 
 from bench.ingest import item_size, read_units
 from chalicelib.adapters import aws_clients, dynamo, presence
@@ -248,28 +251,76 @@ def seed(scale: float, offline_share: float, history_share: float, rng: random.R
     }
 
 
-def moto_in_its_own_process() -> tuple[subprocess.Popen[bytes], str]:
-    """moto's server as a child process: its time is not this process's CPU time (what a Lambda would spend)."""
+@dataclass
+class MotoChild:
+    """moto's server in a child process (`bench.moto_speed`): its time is not this process's CPU time (what a
+    Lambda would spend); `load` puts captured batch writes straight into its backend."""
+
+    process: subprocess.Popen[str]
+    endpoint_url: str
+
+    def load(self, path: str) -> int:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write(f"load {path}\n")
+        self.process.stdin.flush()
+        answer = self.process.stdout.readline().split()
+        if answer[:1] != ["loaded"]:
+            raise RuntimeError(f"moto's child did not load {path}: {answer}")
+        return int(answer[1])
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(10)
+
+
+def moto_in_its_own_process(patched: bool) -> MotoChild:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    server = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bench.moto_speed", str(port), *(() if patched else ("--plain",))],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
+        text=True,
     )
-    endpoint_url = f"http://127.0.0.1:{port}"
+    child = MotoChild(process, f"http://127.0.0.1:{port}")
     os.environ.update(fake_aws_environ(DEFAULT_REGION))
     deadline = time.monotonic() + 30
     while True:
         try:
-            urllib.request.urlopen(f"{endpoint_url}/moto-api/", timeout=1).close()
-            return server, endpoint_url
+            urllib.request.urlopen(f"{child.endpoint_url}/moto-api/", timeout=1).close()
+            return child
         except OSError:
             if time.monotonic() > deadline:
-                server.terminate()
+                child.stop()
                 raise
             time.sleep(0.2)
+
+
+class CapturedWrites:
+    """Answers the seeding's BatchWriteItem calls without sending them, keeping their bodies (one JSON a line) for
+    `MotoChild.load`: the items are what the adapters serialize, stored by moto's own `put_item`, without the
+    HTTP round trip per 25 items (an hour at full size on this machine)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._file = open(path, "w", encoding="utf-8")  # noqa: SIM115 - closed by close()
+
+    def attach(self, client: Any) -> None:
+        client.meta.events.register_first("before-call.dynamodb.BatchWriteItem", self._kept)
+
+    def _kept(self, params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        body = params["body"]
+        self._file.write((body.decode() if isinstance(body, bytes) else body) + "\n")
+        return AWSResponse("", 200, {}, None), {"UnprocessedItems": {}}
+
+    def close(self) -> None:
+        self._file.close()
 
 
 def main() -> None:
@@ -279,19 +330,31 @@ def main() -> None:
     parser.add_argument("--history-share", type=float, default=0.2)
     parser.add_argument("--page-ms", type=float, default=30.0, help="assumed DynamoDB latency of one page")
     parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument(
+        "--plain-moto", action="store_true", help="moto without bench.moto_speed's partition index (slow)"
+    )
     args = parser.parse_args()
     rng = random.Random(args.seed)
 
-    server, endpoint_url = moto_in_its_own_process()
+    moto = moto_in_its_own_process(patched=not args.plain_moto)
     try:
-        infra = provision(endpoint_url, stage="test")
+        infra = provision(moto.endpoint_url, stage="test")
         settings = Settings.from_env(
             {**infra.aws_env(), **infra.env(), "DYJ_STAGE": "test", "DYJ_DYNAMO_READ_TIMEOUT_S": "60"}
         )  # moto walks a whole table per page
         dynamo.bind(settings)
         presence.bind(settings)
         began = time.perf_counter()
-        seeded = seed(args.scale, args.offline_share, args.history_share, rng)
+        with tempfile.TemporaryDirectory(prefix="bench-evaluation-") as folder:
+            captured = CapturedWrites(os.path.join(folder, "writes.jsonl"))
+            for written in (WarningItem, WarningEventItem, RegistryItem, presence.OfflineItem):
+                captured.attach(written._get_connection().connection.client)
+            try:
+                seeded = seed(args.scale, args.offline_share, args.history_share, rng)
+            finally:
+                captured.close()
+            generated_s = time.perf_counter() - began
+            loaded = moto.load(captured.path)
         seeding_s = time.perf_counter() - began
 
         ledger = online_ledger(settings, clock=lambda: NOW)  # binds the ledger's and the declarations' tables
@@ -346,17 +409,16 @@ def main() -> None:
         quarter_reread = service.last_run.warnings
         quarter_calls, quarter_items = sum(meter.calls.values()), sum(meter.items.values())
     finally:
-        server.terminate()
-        try:
-            server.wait(10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(10)
+        moto.stop()
     meter = read
 
     factor = 1 / args.scale
     pages = sum(meter.calls.values())
-    print(f"seeded in {seeding_s:.1f} s (batch writes): " + ", ".join(f"{v:,} {k}" for k, v in seeded.items()))
+    print(
+        f"seeded in {seeding_s:.1f} s ({generated_s:.1f} s building the adapters' batch writes, {loaded:,} items "
+        "put into moto's backend in its process): " + ", ".join(f"{v:,} {k}" for k, v in seeded.items())
+    )
+    print(f"moto: {'plain' if args.plain_moto else 'with bench.moto_speed partition index'}")
     print(
         f"report {entry.report_id}: {figures.enterprises:,} enterprises, {figures.devices:,} devices, "
         f"{figures.warnings:,} warnings read, {figures.device_days:,} device-day rows"
