@@ -10,9 +10,9 @@ process, which is moto's cost, not DynamoDB's. `install()` keeps, per table and 
 and `Item.project` (a ProjectionExpression) converts an item to plain JSON once, not once per projected name.
 A Query then runs moto's own `Table.query` over its partition's items (handed to it as `all_items` for that call,
 thread-locally), so its filtering, sorting, paging, projection and counts are moto's code on a subset that holds
-every item moto's walk would have kept, in the same order: same answers (tests/integration/test_moto_speed.py compares
-them with unpatched moto). Any write to a table (put, delete, update; PartiQL and imports for every table) starts a
-new generation, so nothing stale is served.
+every item moto's walk would have kept, in the same order: same answers (tests/integration/test_moto_speed.py
+compares them with unpatched moto's). Any write to a table (put, delete, update; PartiQL and imports for every
+table) starts a new generation, so nothing stale is served.
 
 `python -m bench.moto_speed PORT [--plain]` runs moto's server with the patch (`--plain`: without), and takes
 commands on stdin, one a line: `load PATH` puts the items of the BatchWriteItem request bodies in PATH (JSON, one
