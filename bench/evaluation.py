@@ -1,8 +1,9 @@
 """Evaluation-run figures against moto's server (docs/evaluation.md "Costs"): one monthly run over a fleet of
-5,000 enterprises, 250,000 devices and 100,000 warnings in the month (issue 13), or a scaled fleet, with its wall
-time, the items it read, the read units that costs on DynamoDB, and the extrapolation to full size.
+5,000 enterprises, 250,000 devices and 100,000 warnings in the month (issue 13: `--scale 1`), or a scaled fleet,
+with its wall time, this process's CPU and moto's, the items it read, the read units that costs on DynamoDB, and
+the quarter's run from its months' tallies.
 
-Run: .venv/bin/python -m bench.evaluation [--scale 0.1] [--offline-share 0.01] [--history-share 0.2]
+Run: .venv/bin/python -m bench.evaluation [--scale 1] [--offline-share 0.01] [--history-share 0.2] [--plain-moto]
 
 The tables and the bucket come from infra/resources.json (`local.aws.provision`). Seeded with batch writes: the
 enterprises (six sectors, two areas each) and their devices (50 each, a major-hazard grade on a tenth); the month's
@@ -13,14 +14,23 @@ read: closed before the month), of which 1 % still open; the devices offline now
 `adapters/evaluation_store.py`, the report module's build and renderers), timed; then the first quarter from its
 months' stored tallies (January and February, empty, are run on the way the first time; the second run is timed).
 
+moto (bench/moto_speed.py) runs in a child process, so its time is not this process's CPU time. Two of its costs
+are moto's, not DynamoDB's, and are cut there, in the bench's child only (never in the tests' fixtures or the
+runtime): the seeding's BatchWriteItem calls are built by the adapters as usual but captured before they are sent
+(`CapturedWrites`) and put into moto's backend in its own process (`MotoChild.load`: moto's `put_item`, what its
+BatchWriteItem handler calls) — over HTTP the full fleet took more than 50 minutes; and moto's Query, which sorts
+and walks the whole table for every page, runs over a partition index (`moto_speed.install`: same answers, checked
+by tests/integration/test_moto_speed.py). The evaluation's reads go over HTTP through the real adapters.
+`--plain-moto` serves them with unpatched moto (for comparison at a small scale).
+
 Counting: a botocore hook on the DynamoDB clients, per operation and table: items returned, items evaluated
 (`ScannedCount`), and read units with bench/ingest.py's rules (a page costs its items' size / 4 KB, half when
 eventually consistent; the items a filter dropped are charged at the page's mean item size; a BatchGet key not
-found at the minimum). Time: moto runs in a child process (it answers a Query or a Scan page by walking its whole
-table: its time grows with the table, not with what is read), so this process's CPU time is what the run itself
-spends — what a Lambda-sized process (1 vCPU) would; the DynamoDB pages' latency on AWS is estimated at `--page-ms`
+found at the minimum). Time: this process's CPU time is what the run itself spends — what a Lambda-sized process
+(1 vCPU) would; the wall time on moto includes moto's own CPU (per item, it deep-copies, projects and serializes
+through botocore's shapes: far slower than parsing). The DynamoDB pages' latency on AWS is estimated at `--page-ms`
 each, with the parallelism of the adapters (six sector queries, four scan segments, eight offline readers, sixteen
-level-change readers). Both scale linearly with the fleet and the month's warnings: the extrapolation multiplies.
+level-change readers); at a scale below 1 the figures are also extrapolated linearly to full size.
 """
 
 from __future__ import annotations
@@ -56,7 +66,8 @@ from chalicelib.domain.evaluation.periods import PeriodKind
 from chalicelib.domain.levels import Level, Sector
 from chalicelib.domain.registry import DeviceRegistration, Enterprise, StaticFactors
 from chalicelib.domain.warnings import WarningRecord, WarningStatus
-from chalicelib.services.evaluation import DomainReportRenderer, EvaluationService
+from chalicelib.services.evaluation import DomainReportRenderer, EvaluationService, RunFigures
+from chalicelib.services.ports import ReportEntry
 from chalicelib.settings import Settings
 from local.aws import DEFAULT_REGION, fake_aws_environ, provision
 
@@ -329,6 +340,49 @@ class CapturedWrites:
         self._file.close()
 
 
+def print_month(
+    entry: ReportEntry,
+    figures: RunFigures,
+    times: tuple[float, float, float],
+    meter: Meter,
+    scale: float,
+    page_ms: float,
+) -> None:
+    """The month's run, printed as soon as it is measured (a full-size bench takes a while to finish)."""
+    wall_s, cpu_s, moto_cpu_s = times
+    factor = 1 / scale
+    pages = sum(meter.calls.values())
+    print(
+        f"report {entry.report_id}: {figures.enterprises:,} enterprises, {figures.devices:,} devices, "
+        f"{figures.warnings:,} warnings read, {figures.device_days:,} device-day rows"
+    )
+    print(
+        f"the run: wall {wall_s:.1f} s on moto (moto's own time: a separate process, {moto_cpu_s:.1f} s of CPU), "
+        f"CPU of this process {cpu_s:.1f} s"
+    )
+    print("reads by operation and table (calls / items returned / items evaluated / read units):")
+    for key in sorted(meter.calls):
+        print(
+            f"  {key:28s} {meter.calls[key]:7,} {meter.items[key]:9,} {meter.scanned[key]:9,} "
+            f"{meter.rcu[key] / 2:10,.1f}"
+        )
+    items = sum(meter.items.values())
+    print(f"  {'total':28s} {pages:7,} {items:9,} {sum(meter.scanned.values()):9,} {meter.read_units:10,.1f}")
+    full_units = meter.read_units * factor
+    # on DynamoDB the six sector queries run side by side, the registry scan in 4 segments, the offline reads 8 at
+    # a time, the level-change queries 16: the pages' latency divides accordingly (an estimate, not a measurement)
+    parallel = {"Query warnings": len(SECTORS), "Scan registry": 4, "BatchGetItem warning-events": 8}
+    parallel["Query warning-events"] = 16
+    io_s = sum(meter.calls[key] * factor / parallel.get(key, len(SECTORS)) for key in meter.calls) * page_ms / 1000
+    print(
+        f"extrapolated to full size (x{factor:g}): {items * factor:,.0f} items read, {full_units:,.0f} read units "
+        f"(~${full_units * 0.25 / 1e6:.3f} on demand at $0.25 per million), CPU ~{cpu_s * factor:.0f} s, "
+        f"DynamoDB pages ~{io_s:.0f} s at {page_ms:g} ms a page: ~{cpu_s * factor + io_s:.0f} s in all if "
+        "they do not overlap (target 60 s)",
+        flush=True,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scale", type=float, default=0.1, help="fraction of the full fleet (1.0 = issue 13's)")
@@ -362,6 +416,12 @@ def main() -> None:
             generated_s = time.perf_counter() - began
             loaded = moto.load(captured.path)
         seeding_s = time.perf_counter() - began
+        print(
+            f"seeded in {seeding_s:.1f} s ({generated_s:.1f} s building the adapters' batch writes, "
+            f"{loaded:,} items put into moto's backend in its process): "
+            + ", ".join(f"{v:,} {k}" for k, v in seeded.items())
+        )
+        print(f"moto: {'plain' if args.plain_moto else 'with bench.moto_speed partition index'}", flush=True)
 
         ledger = online_ledger(settings, clock=lambda: NOW)  # binds the ledger's and the declarations' tables
         meter = Meter()
@@ -394,7 +454,7 @@ def main() -> None:
         moto_cpu_s = moto.cpu_s() - moto_cpu
         figures = service.last_run
         assert figures is not None
-        read = Meter(Counter(meter.calls), Counter(meter.items), Counter(meter.scanned), Counter(meter.rcu))
+        print_month(entry, figures, (wall_s, cpu_s, moto_cpu_s), meter, args.scale, args.page_ms)
 
         # the same run's evaluation and rendering alone: the facts as read, through the fakes
         fleet = facts.fleet()
@@ -404,6 +464,7 @@ def main() -> None:
         began = time.process_time()
         renderer.render(MARCH, fleet, warnings, days, NOW)
         render_s = time.process_time() - began
+        print(f"of which evaluating and rendering (the facts as read, no I/O): {render_s:.1f} s", flush=True)
 
         # the quarter from its months' tallies: January and February are run on the way the first time (nothing
         # was seeded in them); the second run is what the quarter's schedule costs once its months are stored
@@ -418,47 +479,7 @@ def main() -> None:
         quarter_calls, quarter_items = sum(meter.calls.values()), sum(meter.items.values())
     finally:
         moto.stop()
-    meter = read
 
-    factor = 1 / args.scale
-    pages = sum(meter.calls.values())
-    print(
-        f"seeded in {seeding_s:.1f} s ({generated_s:.1f} s building the adapters' batch writes, {loaded:,} items "
-        "put into moto's backend in its process): " + ", ".join(f"{v:,} {k}" for k, v in seeded.items())
-    )
-    print(f"moto: {'plain' if args.plain_moto else 'with bench.moto_speed partition index'}")
-    print(
-        f"report {entry.report_id}: {figures.enterprises:,} enterprises, {figures.devices:,} devices, "
-        f"{figures.warnings:,} warnings read, {figures.device_days:,} device-day rows"
-    )
-    print(
-        f"the run: wall {wall_s:.1f} s on moto (moto's own time: a separate process, {moto_cpu_s:.1f} s of CPU), "
-        f"CPU of this process {cpu_s:.1f} s, of which evaluating and rendering {render_s:.1f} s"
-    )
-    print("reads by operation and table (calls / items returned / items evaluated / read units):")
-    for key in sorted(meter.calls):
-        print(
-            f"  {key:28s} {meter.calls[key]:7,} {meter.items[key]:9,} {meter.scanned[key]:9,} "
-            f"{meter.rcu[key] / 2:10,.1f}"
-        )
-    items = sum(meter.items.values())
-    print(f"  {'total':28s} {pages:7,} {items:9,} {sum(meter.scanned.values()):9,} {meter.read_units:10,.1f}")
-    full_units = meter.read_units * factor
-    # on DynamoDB the six sector queries run side by side, the registry scan in 4 segments, the offline reads 8 at
-    # a time, the level-change queries 16: the pages' latency divides accordingly (an estimate, not a measurement)
-    parallel = {"Query warnings": len(SECTORS), "Scan registry": 4, "BatchGetItem warning-events": 8}
-    parallel["Query warning-events"] = 16
-    io_s = (
-        sum(meter.calls[key] * factor / parallel.get(key, len(SECTORS)) for key in meter.calls)
-        * args.page_ms
-        / 1000
-    )
-    print(
-        f"extrapolated to full size (x{factor:g}): {items * factor:,.0f} items read, {full_units:,.0f} read units "
-        f"(~${full_units * 0.25 / 1e6:.3f} on demand at $0.25 per million), CPU ~{cpu_s * factor:.0f} s, "
-        f"DynamoDB pages ~{io_s:.0f} s at {args.page_ms:g} ms a page: ~{cpu_s * factor + io_s:.0f} s in all if "
-        "they do not overlap (target 60 s)"
-    )
     print(
         f"{quarter.report_id} from its months' tallies (stored): wall {quarter_wall_s:.1f} s, "
         f"CPU {quarter_cpu_s:.1f} s (moto {quarter_moto_cpu_s:.1f} s), "
