@@ -1,8 +1,9 @@
 """Evaluation-run figures against moto's server (docs/evaluation.md "Costs"): one monthly run over a fleet of
-5,000 enterprises, 250,000 devices and 100,000 warnings in the month (issue 13), or a scaled fleet, with its wall
-time, the items it read, the read units that costs on DynamoDB, and the extrapolation to full size.
+5,000 enterprises, 250,000 devices and 100,000 warnings in the month (issue 13: `--scale 1`), or a scaled fleet,
+with its wall time, this process's CPU and moto's, the items it read, the read units that costs on DynamoDB, and
+the quarter's run from its months' tallies.
 
-Run: .venv/bin/python -m bench.evaluation [--scale 0.1] [--offline-share 0.01] [--history-share 0.2]
+Run: .venv/bin/python -m bench.evaluation [--scale 1] [--offline-share 0.01] [--history-share 0.2] [--plain-moto]
 
 The tables and the bucket come from infra/resources.json (`local.aws.provision`). Seeded with batch writes: the
 enterprises (six sectors, two areas each) and their devices (50 each, a major-hazard grade on a tenth); the month's
@@ -13,14 +14,23 @@ read: closed before the month), of which 1 % still open; the devices offline now
 `adapters/evaluation_store.py`, the report module's build and renderers), timed; then the first quarter from its
 months' stored tallies (January and February, empty, are run on the way the first time; the second run is timed).
 
+moto (bench/moto_speed.py) runs in a child process, so its time is not this process's CPU time. Two of its costs
+are moto's, not DynamoDB's, and are cut there, in the bench's child only (never in the tests' fixtures or the
+runtime): the seeding's BatchWriteItem calls are built by the adapters as usual but captured before they are sent
+(`CapturedWrites`) and put into moto's backend in its own process (`MotoChild.load`: moto's `put_item`, what its
+BatchWriteItem handler calls) — over HTTP the full fleet took more than 50 minutes; and moto's Query, which sorts
+and walks the whole table for every page, runs over a partition index (`moto_speed.install`: same answers, checked
+by tests/integration/test_moto_speed.py). The evaluation's reads go over HTTP through the real adapters.
+`--plain-moto` serves them with unpatched moto (for comparison at a small scale).
+
 Counting: a botocore hook on the DynamoDB clients, per operation and table: items returned, items evaluated
 (`ScannedCount`), and read units with bench/ingest.py's rules (a page costs its items' size / 4 KB, half when
 eventually consistent; the items a filter dropped are charged at the page's mean item size; a BatchGet key not
-found at the minimum). Time: moto runs in a child process (it answers a Query or a Scan page by walking its whole
-table: its time grows with the table, not with what is read), so this process's CPU time is what the run itself
-spends — what a Lambda-sized process (1 vCPU) would; the DynamoDB pages' latency on AWS is estimated at `--page-ms`
+found at the minimum). Time: this process's CPU time is what the run itself spends — what a Lambda-sized process
+(1 vCPU) would; the wall time on moto includes moto's own CPU (per item, it deep-copies, projects and serializes
+through botocore's shapes: far slower than parsing). The DynamoDB pages' latency on AWS is estimated at `--page-ms`
 each, with the parallelism of the adapters (six sector queries, four scan segments, eight offline readers, sixteen
-level-change readers). Both scale linearly with the fleet and the month's warnings: the extrapolation multiplies.
+level-change readers); at a scale below 1 the figures are also extrapolated linearly to full size.
 """
 
 from __future__ import annotations
@@ -33,11 +43,14 @@ import random
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from typing import Any
+
+from botocore.awsrequest import AWSResponse
 
 from bench.ingest import item_size, read_units
 from chalicelib.adapters import aws_clients, dynamo, presence
@@ -53,7 +66,8 @@ from chalicelib.domain.evaluation.periods import PeriodKind
 from chalicelib.domain.levels import Level, Sector
 from chalicelib.domain.registry import DeviceRegistration, Enterprise, StaticFactors
 from chalicelib.domain.warnings import WarningRecord, WarningStatus
-from chalicelib.services.evaluation import DomainReportRenderer, EvaluationService
+from chalicelib.services.evaluation import DomainReportRenderer, EvaluationService, RunFigures
+from chalicelib.services.ports import ReportEntry
 from chalicelib.settings import Settings
 from local.aws import DEFAULT_REGION, fake_aws_environ, provision
 
@@ -248,28 +262,125 @@ def seed(scale: float, offline_share: float, history_share: float, rng: random.R
     }
 
 
-def moto_in_its_own_process() -> tuple[subprocess.Popen[bytes], str]:
-    """moto's server as a child process: its time is not this process's CPU time (what a Lambda would spend)."""
+@dataclass
+class MotoChild:
+    """moto's server in a child process (`bench.moto_speed`): its time is not this process's CPU time (what a
+    Lambda would spend); `load` puts captured batch writes straight into its backend."""
+
+    process: subprocess.Popen[str]
+    endpoint_url: str
+
+    def load(self, path: str) -> int:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write(f"load {path}\n")
+        self.process.stdin.flush()
+        answer = self.process.stdout.readline().split()
+        if answer[:1] != ["loaded"]:
+            raise RuntimeError(f"moto's child did not load {path}: {answer}")
+        return int(answer[1])
+
+    def cpu_s(self) -> float:
+        """moto's CPU time so far (Linux: /proc)."""
+        with open(f"/proc/{self.process.pid}/stat", encoding="ascii") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(10)
+
+
+def moto_in_its_own_process(patched: bool) -> MotoChild:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    server = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bench.moto_speed", str(port), *(() if patched else ("--plain",))],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
+        text=True,
     )
-    endpoint_url = f"http://127.0.0.1:{port}"
+    child = MotoChild(process, f"http://127.0.0.1:{port}")
     os.environ.update(fake_aws_environ(DEFAULT_REGION))
     deadline = time.monotonic() + 30
     while True:
         try:
-            urllib.request.urlopen(f"{endpoint_url}/moto-api/", timeout=1).close()
-            return server, endpoint_url
+            urllib.request.urlopen(f"{child.endpoint_url}/moto-api/", timeout=1).close()
+            return child
         except OSError:
             if time.monotonic() > deadline:
-                server.terminate()
+                child.stop()
                 raise
             time.sleep(0.2)
+
+
+class CapturedWrites:
+    """Answers the seeding's BatchWriteItem calls without sending them, keeping their bodies (one JSON a line) for
+    `MotoChild.load`: the items are what the adapters serialize, stored by moto's own `put_item`, without the
+    HTTP round trip per 25 items (an hour at full size on this machine)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._file = open(path, "w", encoding="utf-8")  # noqa: SIM115 - closed by close()
+
+    def attach(self, client: Any) -> None:
+        client.meta.events.register_first("before-call.dynamodb.BatchWriteItem", self._kept)
+
+    def _kept(self, params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        body = params["body"]
+        self._file.write((body.decode() if isinstance(body, bytes) else body) + "\n")
+        return AWSResponse("", 200, {}, None), {"UnprocessedItems": {}}
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def print_month(
+    entry: ReportEntry,
+    figures: RunFigures,
+    times: tuple[float, float, float],
+    meter: Meter,
+    scale: float,
+    page_ms: float,
+) -> None:
+    """The month's run, printed as soon as it is measured (a full-size bench takes a while to finish)."""
+    wall_s, cpu_s, moto_cpu_s = times
+    factor = 1 / scale
+    pages = sum(meter.calls.values())
+    print(
+        f"report {entry.report_id}: {figures.enterprises:,} enterprises, {figures.devices:,} devices, "
+        f"{figures.warnings:,} warnings read, {figures.device_days:,} device-day rows"
+    )
+    print(
+        f"the run: wall {wall_s:.1f} s on moto (moto's own time: a separate process, {moto_cpu_s:.1f} s of CPU), "
+        f"CPU of this process {cpu_s:.1f} s"
+    )
+    print("reads by operation and table (calls / items returned / items evaluated / read units):")
+    for key in sorted(meter.calls):
+        print(
+            f"  {key:28s} {meter.calls[key]:7,} {meter.items[key]:9,} {meter.scanned[key]:9,} "
+            f"{meter.rcu[key] / 2:10,.1f}"
+        )
+    items = sum(meter.items.values())
+    print(f"  {'total':28s} {pages:7,} {items:9,} {sum(meter.scanned.values()):9,} {meter.read_units:10,.1f}")
+    full_units = meter.read_units * factor
+    # on DynamoDB the six sector queries run side by side, the registry scan in 4 segments, the offline reads 8 at
+    # a time, the level-change queries 16: the pages' latency divides accordingly (an estimate, not a measurement)
+    parallel = {"Query warnings": len(SECTORS), "Scan registry": 4, "BatchGetItem warning-events": 8}
+    parallel["Query warning-events"] = 16
+    io_s = sum(meter.calls[key] * factor / parallel.get(key, len(SECTORS)) for key in meter.calls) * page_ms / 1000
+    print(
+        f"extrapolated to full size (x{factor:g}): {items * factor:,.0f} items read, {full_units:,.0f} read units "
+        f"(~${full_units * 0.25 / 1e6:.3f} on demand at $0.25 per million), CPU ~{cpu_s * factor:.0f} s, "
+        f"DynamoDB pages ~{io_s:.0f} s at {page_ms:g} ms a page: ~{cpu_s * factor + io_s:.0f} s in all if "
+        "they do not overlap (target 60 s)",
+        flush=True,
+    )
 
 
 def main() -> None:
@@ -279,20 +390,38 @@ def main() -> None:
     parser.add_argument("--history-share", type=float, default=0.2)
     parser.add_argument("--page-ms", type=float, default=30.0, help="assumed DynamoDB latency of one page")
     parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument(
+        "--plain-moto", action="store_true", help="moto without bench.moto_speed's partition index (slow)"
+    )
     args = parser.parse_args()
     rng = random.Random(args.seed)
 
-    server, endpoint_url = moto_in_its_own_process()
+    moto = moto_in_its_own_process(patched=not args.plain_moto)
     try:
-        infra = provision(endpoint_url, stage="test")
+        infra = provision(moto.endpoint_url, stage="test")
         settings = Settings.from_env(
             {**infra.aws_env(), **infra.env(), "DYJ_STAGE": "test", "DYJ_DYNAMO_READ_TIMEOUT_S": "60"}
         )  # moto walks a whole table per page
         dynamo.bind(settings)
         presence.bind(settings)
         began = time.perf_counter()
-        seeded = seed(args.scale, args.offline_share, args.history_share, rng)
+        with tempfile.TemporaryDirectory(prefix="bench-evaluation-") as folder:
+            captured = CapturedWrites(os.path.join(folder, "writes.jsonl"))
+            for written in (WarningItem, WarningEventItem, RegistryItem, presence.OfflineItem):
+                captured.attach(written._get_connection().connection.client)
+            try:
+                seeded = seed(args.scale, args.offline_share, args.history_share, rng)
+            finally:
+                captured.close()
+            generated_s = time.perf_counter() - began
+            loaded = moto.load(captured.path)
         seeding_s = time.perf_counter() - began
+        print(
+            f"seeded in {seeding_s:.1f} s ({generated_s:.1f} s building the adapters' batch writes, "
+            f"{loaded:,} items put into moto's backend in its process): "
+            + ", ".join(f"{v:,} {k}" for k, v in seeded.items())
+        )
+        print(f"moto: {'plain' if args.plain_moto else 'with bench.moto_speed partition index'}", flush=True)
 
         ledger = online_ledger(settings, clock=lambda: NOW)  # binds the ledger's and the declarations' tables
         meter = Meter()
@@ -319,12 +448,13 @@ def main() -> None:
             lambda: NOW,
         )
         meter.reset()
-        began, cpu = time.perf_counter(), time.process_time()
+        began, cpu, moto_cpu = time.perf_counter(), time.process_time(), moto.cpu_s()
         entry = service.run(PeriodKind.MONTH, MARCH, "bench")
         wall_s, cpu_s = time.perf_counter() - began, time.process_time() - cpu
+        moto_cpu_s = moto.cpu_s() - moto_cpu
         figures = service.last_run
         assert figures is not None
-        read = Meter(Counter(meter.calls), Counter(meter.items), Counter(meter.scanned), Counter(meter.rcu))
+        print_month(entry, figures, (wall_s, cpu_s, moto_cpu_s), meter, args.scale, args.page_ms)
 
         # the same run's evaluation and rendering alone: the facts as read, through the fakes
         fleet = facts.fleet()
@@ -334,64 +464,25 @@ def main() -> None:
         began = time.process_time()
         renderer.render(MARCH, fleet, warnings, days, NOW)
         render_s = time.process_time() - began
+        print(f"of which evaluating and rendering (the facts as read, no I/O): {render_s:.1f} s", flush=True)
 
         # the quarter from its months' tallies: January and February are run on the way the first time (nothing
         # was seeded in them); the second run is what the quarter's schedule costs once its months are stored
         service.run(PeriodKind.QUARTER, Q1, "bench")
         meter.reset()
-        began, cpu = time.perf_counter(), time.process_time()
+        began, cpu, moto_cpu = time.perf_counter(), time.process_time(), moto.cpu_s()
         quarter = service.run(PeriodKind.QUARTER, Q1, "bench")
         quarter_wall_s, quarter_cpu_s = time.perf_counter() - began, time.process_time() - cpu
+        quarter_moto_cpu_s = moto.cpu_s() - moto_cpu
         assert service.last_run is not None
         quarter_reread = service.last_run.warnings
         quarter_calls, quarter_items = sum(meter.calls.values()), sum(meter.items.values())
     finally:
-        server.terminate()
-        try:
-            server.wait(10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(10)
-    meter = read
+        moto.stop()
 
-    factor = 1 / args.scale
-    pages = sum(meter.calls.values())
-    print(f"seeded in {seeding_s:.1f} s (batch writes): " + ", ".join(f"{v:,} {k}" for k, v in seeded.items()))
-    print(
-        f"report {entry.report_id}: {figures.enterprises:,} enterprises, {figures.devices:,} devices, "
-        f"{figures.warnings:,} warnings read, {figures.device_days:,} device-day rows"
-    )
-    print(
-        f"the run: wall {wall_s:.1f} s on moto (moto's own time: a separate process), CPU of this process "
-        f"{cpu_s:.1f} s, of which evaluating and rendering {render_s:.1f} s"
-    )
-    print("reads by operation and table (calls / items returned / items evaluated / read units):")
-    for key in sorted(meter.calls):
-        print(
-            f"  {key:28s} {meter.calls[key]:7,} {meter.items[key]:9,} {meter.scanned[key]:9,} "
-            f"{meter.rcu[key] / 2:10,.1f}"
-        )
-    items = sum(meter.items.values())
-    print(f"  {'total':28s} {pages:7,} {items:9,} {sum(meter.scanned.values()):9,} {meter.read_units:10,.1f}")
-    full_units = meter.read_units * factor
-    # on DynamoDB the six sector queries run side by side, the registry scan in 4 segments, the offline reads 8 at
-    # a time, the level-change queries 16: the pages' latency divides accordingly (an estimate, not a measurement)
-    parallel = {"Query warnings": len(SECTORS), "Scan registry": 4, "BatchGetItem warning-events": 8}
-    parallel["Query warning-events"] = 16
-    io_s = (
-        sum(meter.calls[key] * factor / parallel.get(key, len(SECTORS)) for key in meter.calls)
-        * args.page_ms
-        / 1000
-    )
-    print(
-        f"extrapolated to full size (x{factor:g}): {items * factor:,.0f} items read, {full_units:,.0f} read units "
-        f"(~${full_units * 0.25 / 1e6:.3f} on demand at $0.25 per million), CPU ~{cpu_s * factor:.0f} s, "
-        f"DynamoDB pages ~{io_s:.0f} s at {args.page_ms:g} ms a page: ~{cpu_s * factor + io_s:.0f} s in all if "
-        "they do not overlap (target 60 s)"
-    )
     print(
         f"{quarter.report_id} from its months' tallies (stored): wall {quarter_wall_s:.1f} s, "
-        f"CPU {quarter_cpu_s:.1f} s, "
+        f"CPU {quarter_cpu_s:.1f} s (moto {quarter_moto_cpu_s:.1f} s), "
         f"{quarter_calls:,} DynamoDB calls, {quarter_items:,} items (the fleet's scan and "
         f"{quarter_reread:,} warnings the months carried, read again)"
     )
