@@ -225,20 +225,32 @@ def _post_json(url: str, payload: Mapping[str, Any]) -> None:
 
 
 class _Clients:
-    """boto3 clients for one endpoint, made on first use."""
+    """boto3 clients for one endpoint, made on first use, from one session per region kept for the process: a
+    session caches the service models it loads, which otherwise takes as long as the calls a provisioning makes
+    (the tests provision once per module). Making clients from one session is not thread-safe, hence the lock."""
+
+    _sessions: dict[str, boto3.session.Session] = {}
+    _lock = threading.Lock()
 
     def __init__(self, endpoint_url: str, region: str) -> None:
-        self._session = boto3.session.Session(
-            aws_access_key_id=FAKE_ACCESS_KEY, aws_secret_access_key=FAKE_SECRET_KEY, region_name=region
-        )
         self._endpoint_url = endpoint_url
+        self._region = region
         self._clients: dict[str, Any] = {}
 
     def __call__(self, service: str) -> Any:
         if service not in self._clients:
-            self._clients[service] = self._session.client(
-                service, endpoint_url=self._endpoint_url, config=_CLIENT_CONFIG
-            )
+            with self._lock:
+                session = self._sessions.get(self._region)
+                if session is None:
+                    session = boto3.session.Session(
+                        aws_access_key_id=FAKE_ACCESS_KEY,
+                        aws_secret_access_key=FAKE_SECRET_KEY,
+                        region_name=self._region,
+                    )
+                    self._sessions[self._region] = session
+                self._clients[service] = session.client(
+                    service, endpoint_url=self._endpoint_url, config=_CLIENT_CONFIG
+                )
         return self._clients[service]
 
 
