@@ -1443,7 +1443,10 @@ class DeviceStatusView(BaseModel):
     area_codes: list[str]
     status: DeviceStatus
     status_zh: str
-    last_seen: float | None = Field(description="its newest graded reading (epoch s; written every few minutes)")
+    last_seen: float | None = Field(
+        description="its newest graded reading as its state was last written (epoch s): on a change, else at least"
+        " every 2 h (DYJ_STATE_TOUCH_S); status, not last_seen, says whether it is online"
+    )
     offline_since: float | None = Field(description="its last sign of life, while offline (declared or not)")
     declaration_id: str | None = Field(description="the declaration excusing it now")
     location: Location | None = Field(
@@ -1451,8 +1454,9 @@ class DeviceStatusView(BaseModel):
     )
     last_fix: LastFix | None = Field(
         default=None,
-        description="a vehicle's last GNSS fix (road_transport; as its state was last written, every few "
-        "minutes); null for fixed devices and for a vehicle that has reported no position",
+        description="a vehicle's last GNSS fix (road_transport; as its state was last written: when it starts or"
+        " stops moving or its risk changes, else at least every 2 h); null for fixed devices and for a vehicle"
+        " that has reported no position",
     )
 
 
