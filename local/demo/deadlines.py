@@ -37,15 +37,17 @@ other device offline. Shard silence 15 min (3 as deployed): the shards fall quie
 long drain on a busy machine must not look like dead shards."""
 
 FAST_DEADLINES_S: Mapping[str, tuple[int, int, int, int]] = {
-    "red": (5, 10, 18, 8),
-    "orange": (7, 14, 25, 10),
-    "yellow": (9, 18, 32, 12),
-    "blue": (10, 20, 40, 15),
+    "red": (5, 10, 18, 15),
+    "orange": (7, 14, 25, 20),
+    "yellow": (9, 18, 32, 25),
+    "blue": (10, 20, 40, 30),
 }
 FAST_CONFIRM_S: Mapping[str, int] = {"red": 12, "orange": 15}
 """`--fast` (tests): the same story about three times faster (the timers sleep until each due time: no polling).
-Reminders keep the normal intervals: every open warning's reminder is a delivery job, and at a few seconds each the
-one local deliver function fell behind (a backlog of 200 jobs after three minutes), delaying every SMS."""
+Reminders are slower than the rest: every open warning's reminder is a delivery job, and the one local deliver
+function (every call through moto, in one process) handles about two jobs a second: at 8–15 s for ~20 open warnings
+the reminders alone kept it busy, so SMS waited and the drain (which waits for an empty delivery queue) took
+minutes; at 15–30 s they take a third of it."""
 
 OFFLINE_WATCH_EVERY_S = 2.0  # the offline watch's schedule (every minute as deployed; it reads new periods only)
 DECLARATION_SWEEP_EVERY_S = 2.0  # the declarations' sweep (every 5 minutes as deployed): reminders, expiry
